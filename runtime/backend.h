@@ -1,0 +1,108 @@
+/* backend.h - the contract between the engine (runtime/engine.c, one code for every backend)
+ * and a compute backend (CPU reference in runtime/cpu_backend.c, CUDA in kernels/).
+ *
+ * A backend owns the target's (and the draft's) weights, KV caches and activations in its own
+ * memory, sized once at create(). The engine drives it:
+ *
+ *   autoregressive:  prefill(prompt) -> next_token -> { decode(tok) -> next_token } ...
+ *   speculative:     prefill(prompt) -> next_token = root
+ *                    loop { draft_tree(pending tokens) -> verify(tree stats, the one read-back)
+ *                           -> host acceptance walk (runtime/accept.c) -> commit(path) }
+ *
+ * Sequence state: target_len = tokens in the target KV cache. The root (last chosen token) is
+ * never in the cache yet: prefill/decode/commit leave it pending. The draft lags the target:
+ * draft_tree() first runs the draft over the positions the target has but the draft has not
+ * (their target features were kept by prefill/commit), with the *next* token of each position
+ * as input (EAGLE: fc(cat(embed(t_{i+1}), f_i))); the caller passes those next tokens, the last
+ * of them being the root.
+ *
+ * Sampling: temperature <= 0 means greedy (argmax, ties to the lowest id). Otherwise logits/T,
+ * then top-k, then top-p (as Hugging Face orders them), and draws by the Gumbel-max trick with
+ * noise frs_rng_gumbel(seed, draw, token_id): the same token at every TP degree.
+ *
+ * defines: struct frs_sampling, struct frs_tree_params, struct frs_tree, struct frs_limits,
+ *          struct frs_backend, struct frs_backend_ops
+ */
+#ifndef FRSPEC_BACKEND_H
+#define FRSPEC_BACKEND_H
+
+#include <stdint.h>
+
+#include "status.h"
+
+#define FRS_MAX_TREE 128 /* tree nodes including the root */
+
+struct llama_model;
+struct eagle_draft;
+struct frs_comm;
+
+struct frs_sampling {
+    float temperature; /* <= 0: greedy */
+    float top_p;       /* 1: off */
+    int top_k;         /* 0: off */
+    uint64_t seed;
+};
+
+struct frs_tree_params {
+    int depth; /* draft forwards per iteration = deepest node's depth (EAGLE-2 "depth"+1) */
+    int topk;  /* children per expanded node and frontier width */
+    int size;  /* tree nodes including the root */
+};
+
+/* The draft tree and the target's verdict on it, read back once per iteration. Nodes are in
+ * creation order, parents before children; node 0 is the root. */
+struct frs_tree {
+    int n;
+    int32_t token[FRS_MAX_TREE];
+    int32_t parent[FRS_MAX_TREE]; /* -1 for the root */
+    int32_t depth[FRS_MAX_TREE];  /* root 0 */
+    /* filled by verify: */
+    int32_t argmax[FRS_MAX_TREE];   /* greedy: the target's argmax at node i */
+    float child_prob[FRS_MAX_TREE]; /* sampling: p_parent(token[i]) (filtered target dist at the parent) */
+    int32_t residual[FRS_MAX_TREE]; /* sampling: a draw from p_i with all of i's children's tokens removed */
+};
+
+struct frs_limits {
+    int max_ctx;       /* KV cache length, tokens (prompt + generated + tree) */
+    int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
+    int prefill_chunk; /* tokens per prefill forward */
+};
+
+struct frs_backend {
+    const struct frs_backend_ops *ops;
+    void *impl;
+    int target_len; /* kept up to date by the backend */
+};
+
+struct frs_backend_ops {
+    const char *name;
+    /* draft may be NULL (autoregressive only); comm may be NULL (single process). */
+    enum frs_status (*create)(struct frs_backend *be, const struct llama_model *target,
+                              const struct eagle_draft *draft, struct frs_comm *comm,
+                              const struct frs_limits *lim);
+    void (*destroy)(struct frs_backend *be);
+    /* Forget the sequence: target_len = 0, draft emptied. */
+    enum frs_status (*reset)(struct frs_backend *be);
+    /* Append n tokens to the target cache (chunked); keep their features for the draft. */
+    enum frs_status (*prefill)(struct frs_backend *be, const int32_t *tokens, int n);
+    /* Append one token (autoregressive step). */
+    enum frs_status (*decode)(struct frs_backend *be, int32_t token);
+    /* Choose the token after the last appended position: greedy or sampled with draw index draw. */
+    enum frs_status (*next_token)(struct frs_backend *be, const struct frs_sampling *s, uint64_t draw,
+                                  int32_t *out);
+    /* Run the draft over its pending positions (next_tokens[i] is the token after pending position
+     * i; the last is the root), then grow an EAGLE-2 tree rooted at the root. Tree stays in
+     * backend memory. */
+    enum frs_status (*draft_tree)(struct frs_backend *be, const int32_t *next_tokens, int n_pending,
+                                  const struct frs_tree_params *p);
+    /* One target forward over the tree (positions target_len + depth, tree mask, whole prefix
+     * visible); fills tree (structure + argmax, or the sampling fields when s->temperature > 0,
+     * draws keyed by iter). The tree KV stays in the cache after target_len until commit. */
+    enum frs_status (*verify)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
+                              struct frs_tree *tree);
+    /* Keep the accepted nodes (path[0] = 0, the root, then each next node's index), move their KV
+     * rows to target_len.., target_len += n_path, keep their features pending for the draft. */
+    enum frs_status (*commit)(struct frs_backend *be, const int32_t *path, int n_path);
+};
+
+#endif
