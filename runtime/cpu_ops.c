@@ -1,0 +1,203 @@
+/* cpu_ops.c - the CPU reference operators; see cpu_ops.h for the conventions. */
+#include "cpu_ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y)
+{
+    const int64_t rows = w->rows, cols = w->cols;
+    float *row = malloc((size_t)cols * sizeof(float));
+    if (!row)
+        abort(); /* a few KB: cannot fail in practice; keep the reference simple */
+    for (int64_t r = 0; r < rows; r++) {
+        frs_mat_row_to_f32(w, r, row);
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * cols;
+            float acc = 0.0f;
+            for (int64_t c = 0; c < cols; c++)
+                acc += xi[c] * row[c];
+            y[(size_t)i * rows + r] = acc;
+        }
+    }
+    free(row);
+}
+
+void cpu_rmsnorm(const float *x, int n, int dim, const struct frs_mat *w, float eps, float *y)
+{
+    float *wf = NULL;
+    if (w && w->data) {
+        wf = malloc((size_t)dim * sizeof(float));
+        if (!wf)
+            abort();
+        frs_mat_row_to_f32(w, 0, wf);
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * dim;
+        float *yi = y + (size_t)i * dim;
+        double ss = 0.0;
+        for (int j = 0; j < dim; j++)
+            ss += (double)xi[j] * xi[j];
+        float inv = 1.0f / sqrtf((float)(ss / dim) + eps);
+        for (int j = 0; j < dim; j++)
+            yi[j] = xi[j] * inv * (wf ? wf[j] : 1.0f);
+    }
+    free(wf);
+}
+
+void cpu_rope_inv_freq(const struct llama_config *cfg, float *inv_freq)
+{
+    const int half = cfg->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double f = 1.0 / pow((double)cfg->rope_theta, (2.0 * i) / cfg->head_dim);
+        if (cfg->rope_type == FRS_ROPE_LLAMA3) {
+            const double factor = cfg->rope_factor, lo = cfg->rope_low_freq_factor,
+                         hi = cfg->rope_high_freq_factor;
+            const double old_ctx = cfg->rope_original_max_position_embeddings;
+            const double low_wavelen = old_ctx / lo, high_wavelen = old_ctx / hi;
+            const double wavelen = 2.0 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f = f / factor;
+            } else if (wavelen >= high_wavelen) {
+                double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+                f = (1.0 - smooth) * f / factor + smooth * f;
+            }
+        }
+        inv_freq[i] = (float)f;
+    }
+}
+
+void cpu_rope(float *x, int n, int n_heads, int head_dim, const int32_t *pos, const float *inv_freq)
+{
+    const int half = head_dim / 2;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < half; j++) {
+            /* angle in float, as transformers computes inv_freq @ position in fp32 */
+            float ang = (float)pos[i] * inv_freq[j];
+            float c = cosf(ang), s = sinf(ang);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = x + ((size_t)i * n_heads + h) * head_dim;
+                float a = v[j], b = v[j + half];
+                v[j] = a * c - b * s;
+                v[j + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+void cpu_attention(const float *q, const float *kcache, const float *vcache, int prefix, int n,
+                   const uint64_t *mask, int n_heads, int n_kv_heads, int head_dim, float *out)
+{
+    const int group = n_heads / n_kv_heads;
+    const int kvw = n_kv_heads * head_dim;
+    const int words = FRS_MASK_WORDS(n);
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    float *score = malloc((size_t)(prefix + n) * sizeof(float));
+    if (!score)
+        abort();
+    for (int i = 0; i < n; i++) {
+        for (int h = 0; h < n_heads; h++) {
+            const float *qi = q + ((size_t)i * n_heads + h) * head_dim;
+            const int kh = h / group;
+            float mx = -INFINITY;
+            for (int s = 0; s < prefix + n; s++) {
+                int visible = 1;
+                if (s >= prefix) {
+                    int j = s - prefix;
+                    visible = mask ? (int)((mask[(size_t)i * words + j / 64] >> (j % 64)) & 1u) : (j <= i);
+                }
+                if (!visible) {
+                    score[s] = -INFINITY;
+                    continue;
+                }
+                const float *k = kcache + (size_t)s * kvw + (size_t)kh * head_dim;
+                float acc = 0.0f;
+                for (int d = 0; d < head_dim; d++)
+                    acc += qi[d] * k[d];
+                score[s] = acc * scale;
+                if (score[s] > mx)
+                    mx = score[s];
+            }
+            double sum = 0.0;
+            for (int s = 0; s < prefix + n; s++) {
+                float e = score[s] == -INFINITY ? 0.0f : expf(score[s] - mx);
+                score[s] = e;
+                sum += e;
+            }
+            float *o = out + ((size_t)i * n_heads + h) * head_dim;
+            for (int d = 0; d < head_dim; d++)
+                o[d] = 0.0f;
+            for (int s = 0; s < prefix + n; s++) {
+                if (score[s] == 0.0f)
+                    continue;
+                const float p = (float)(score[s] / sum);
+                const float *v = vcache + (size_t)s * kvw + (size_t)kh * head_dim;
+                for (int d = 0; d < head_dim; d++)
+                    o[d] += p * v[d];
+            }
+        }
+    }
+    free(score);
+}
+
+void cpu_swiglu(const float *gate, const float *up, int64_t len, float *out)
+{
+    for (int64_t i = 0; i < len; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void cpu_embed(const struct frs_mat *table, const int32_t *tokens, int n, float *out)
+{
+    for (int i = 0; i < n; i++)
+        frs_mat_row_to_f32(table, tokens[i], out + (size_t)i * table->cols);
+}
+
+void cpu_add(float *x, const float *y, int64_t len)
+{
+    for (int64_t i = 0; i < len; i++)
+        x[i] += y[i];
+}
+
+void cpu_log_softmax(const float *x, int n, float *out)
+{
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)x[i] - mx);
+    const float lse = mx + (float)log(sum);
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] - lse;
+}
+
+void cpu_topk(const float *x, int n, int k, float *vals, int32_t *idx)
+{
+    /* insertion into a sorted list of k: O(n k), fine for the reference */
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        if (m == k && !(v > vals[k - 1]))
+            continue;
+        int p = m < k ? m++ : k - 1;
+        while (p > 0 && v > vals[p - 1]) {
+            vals[p] = vals[p - 1];
+            idx[p] = idx[p - 1];
+            p--;
+        }
+        vals[p] = v;
+        idx[p] = i;
+    }
+}
+
+int32_t cpu_argmax(const float *x, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
