@@ -38,7 +38,13 @@ struct eagle_draft {
 /* Load a draft head directory and check it against the target (hidden size, heads, vocab). */
 enum frs_status eagle_draft_load(struct eagle_draft *d, const char *dir, const struct llama_model *target);
 /* Use the first k distinct ids (ids may be NULL for the full vocabulary): gathers the k rows of
- * the target's LM head once. Errors: empty list, id out of range, k > vocab. */
+ * the target's LM head once. Errors: empty list, id out of range, k > vocab.
+ * k = 0 with a list: every distinct id of the list. Later duplicates are skipped (published
+ * freq_K.pt files can hold K+1 or K+2 entries with repeats); fewer than k distinct ids is an
+ * error. Every entry of the list is range-checked, also those after the first k distinct.
+ * Loading: a directory with only pytorch_model.bin is refused with the `frspec convert-draft`
+ * command to run; fc.bias absent = zero; layers.0.input_layernorm.weight, if present, is ignored
+ * (EAGLE-2 never applies it); the draft's hidden_size and vocab_size must equal the target's. */
 enum frs_status eagle_draft_set_vocab(struct eagle_draft *d, const struct llama_model *target,
                                       const int32_t *ids, int n_ids, int k);
 void eagle_draft_free(struct eagle_draft *d);
