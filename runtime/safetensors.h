@@ -21,7 +21,8 @@
 
 struct st_tensor_info {
     char *name;
-    enum frs_dtype dtype;
+    enum frs_dtype dtype;     /* FRS_DTYPE_COUNT: a dtype this runtime does not read (see dtype_name) */
+    char dtype_name[16];      /* as written in the header ("BF16", "F8_E4M3", ...) */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     const void *data; /* inside the mapping */
@@ -33,6 +34,7 @@ struct st_file {
     char *path;
     void *map;
     size_t size;
+    void *heap; /* non-NULL: map is an aligned heap copy (file whose header length breaks alignment) */
 };
 
 struct st_set {
