@@ -24,6 +24,7 @@ struct frs_comm {
     void *mpi_comm;   /* MPI_Comm* (opaque here so callers need not include mpi.h) */
     void *nccl_comm;  /* ncclComm_t when the CUDA backend initialised NCCL, else NULL */
     int device;       /* CUDA device index, -1 without */
+    void *par;        /* parallel/bootstrap.c's private state (hwloc, watchdog); NULL without par_init */
 };
 
 /* In place: buf[i] = sum over ranks. */
