@@ -36,6 +36,9 @@ struct cpu_backend {
     /* scratch owned by cpu_backend.c */
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp;
     struct cpu_spec *spec; /* cpu_spec.c's state, NULL without a draft */
+    /* owned by cpu_backend.c (added): */
+    void *mem;             /* the one allocation every buffer above is carved from */
+    int32_t *pos;          /* (max_rows) default positions slot0 + i */
 };
 
 extern const struct frs_backend_ops frs_backend_cpu_ops;

@@ -1,0 +1,306 @@
+/* cpu_backend.c - the CPU reference backend: the Llama target forward pass (fp32 arithmetic over
+ * F32/F16/BF16 weights, tensor-parallel through parallel/comm.h), the KV cache, prefill / decode
+ * / next_token, and frs_backend_cpu_ops. The speculative half (draft head, tree, verify, commit)
+ * is cpu_spec.c's, over the same struct cpu_backend (cpu_backend.h).
+ *
+ * Memory: every buffer is carved out of one allocation sized at create() from the limits; the
+ * forward pass allocates nothing of its own (cpu_ops.c's reference operators use small
+ * temporaries).
+ */
+#include "cpu_backend.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"     /* comm_allreduce_sum_f32 */
+#include "cpu_ops.h"  /* cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, ... */
+#include "sampling.h" /* sampling_argmax, sampling_prepare, sampling_draw */
+
+/* 1 once runtime/cpu_spec.c (cpu_spec_create, cpu_draft_tree, cpu_verify, cpu_commit) exists */
+#define CPU_BACKEND_SPEC 0
+
+static struct cpu_backend *cpu_impl(struct frs_backend *be) { return (struct cpu_backend *)be->impl; }
+
+static size_t cpu_align(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+static enum frs_status cpu_check_limits(const struct llama_model *m, const struct frs_limits *lim,
+                                        const struct eagle_draft *d)
+{
+    if (!m || !lim)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend: model and limits are required");
+    if (lim->max_ctx <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend: limit 'max_ctx' must be > 0 (got %d)", lim->max_ctx);
+    if (lim->prefill_chunk <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend: limit 'prefill_chunk' must be > 0 (got %d)",
+                       lim->prefill_chunk);
+    if (lim->max_tree < 0 || lim->max_tree > FRS_MAX_TREE)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend: limit 'max_tree' must be in [0, %d] (got %d)",
+                       FRS_MAX_TREE, lim->max_tree);
+    if (d && lim->max_tree < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend: a draft head needs limit 'max_tree' >= 1 (got %d)",
+                       lim->max_tree);
+    if (lim->max_tree >= lim->max_ctx)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend: limit 'max_tree' (%d) must be below 'max_ctx' (%d)",
+                       lim->max_tree, lim->max_ctx);
+    const struct llama_config *c = &m->cfg;
+    if (c->hidden_size <= 0 || c->head_dim <= 0 || c->head_dim % 2 || m->n_heads_local <= 0 ||
+        m->n_kv_heads_local <= 0 || m->n_heads_local % m->n_kv_heads_local || m->ffn_local <= 0 ||
+        m->vocab_local <= 0 || c->num_hidden_layers <= 0 || !m->layers)
+        return FRS_ERR(FRS_ERR_INVALID_ARG,
+                       "cpu backend: model %s is not loaded or inconsistent (hidden %d, head_dim %d, local heads "
+                       "%d / kv %d, ffn %d, vocab %d, layers %d)",
+                       m->dir ? m->dir : "?", c->hidden_size, c->head_dim, m->n_heads_local,
+                       m->n_kv_heads_local, m->ffn_local, m->vocab_local, c->num_hidden_layers);
+    return FRS_OK;
+}
+
+static enum frs_status cpu_create(struct frs_backend *be, const struct llama_model *m,
+                                  const struct eagle_draft *d, struct frs_comm *comm,
+                                  const struct frs_limits *lim)
+{
+    FRS_TRY(cpu_check_limits(m, lim, d));
+    const struct llama_config *cfg = &m->cfg;
+    const int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
+    const size_t C = (size_t)cfg->hidden_size, D = (size_t)cfg->head_dim, L = (size_t)cfg->num_hidden_layers;
+    const size_t Hl = (size_t)m->n_heads_local, KVl = (size_t)m->n_kv_heads_local;
+    const size_t Fl = (size_t)m->ffn_local, Vl = (size_t)m->vocab_local;
+    const size_t R = (size_t)max_rows, T = (size_t)lim->max_ctx;
+
+    struct cpu_backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return FRS_ERR(FRS_ERR_OOM, "cpu backend: out of memory for the backend struct");
+
+    /* size table: one allocation, pointers carved out in this order */
+    float **fptr[] = {&b->inv_freq, &b->kcache, &b->vcache, &b->hidden, &b->logits, &b->feat, &b->x,
+                      &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp};
+    const size_t fcount[] = {
+        D / 2,         /* inv_freq (D/2) */
+        L * T * KVl * D, /* kcache (L, max_ctx, KVl*D) */
+        L * T * KVl * D, /* vcache (L, max_ctx, KVl*D) */
+        R * C,         /* hidden (R, C) */
+        R * Vl,        /* logits (R, Vl) */
+        T * C,         /* feat (max_ctx, C) */
+        R * C,         /* x (R, C) residual stream */
+        R * C,         /* xn (R, C) normed */
+        R * Hl * D,    /* q (R, Hl*D) */
+        R * KVl * D,   /* k (R, KVl*D) */
+        R * KVl * D,   /* v (R, KVl*D) */
+        R * Hl * D,    /* att (R, Hl*D) */
+        R * Fl,        /* gate (R, Fl) */
+        R * Fl,        /* up (R, Fl) */
+        R * C,         /* tmp (R, C) */
+    };
+    _Static_assert(sizeof fptr / sizeof fptr[0] == sizeof fcount / sizeof fcount[0], "size table");
+    const size_t nbuf = sizeof fcount / sizeof fcount[0];
+    size_t total = 0;
+    for (size_t i = 0; i < nbuf; i++)
+        total += cpu_align(fcount[i] * sizeof(float));
+    total += cpu_align(R * sizeof(int32_t));
+    char *base = aligned_alloc(64, total);
+    if (!base) {
+        free(b);
+        return FRS_ERR(FRS_ERR_OOM, "cpu backend: cannot allocate %.1f MiB for the KV cache (%d layers x %d "
+                       "tokens) and activations", (double)total / (1 << 20), (int)L, lim->max_ctx);
+    }
+    memset(base, 0, total);
+    char *p = base;
+    for (size_t i = 0; i < nbuf; i++) {
+        *fptr[i] = (float *)p;
+        p += cpu_align(fcount[i] * sizeof(float));
+    }
+    b->mem = base;
+    b->pos = (int32_t *)p;
+
+    b->m = m;
+    b->d = d;
+    b->comm = comm;
+    b->lim = *lim;
+    b->max_rows = max_rows;
+    cpu_rope_inv_freq(cfg, b->inv_freq);
+    be->impl = b;
+    be->ops = &frs_backend_cpu_ops;
+    be->target_len = 0;
+    if (d) {
+#if CPU_BACKEND_SPEC
+        enum frs_status st = cpu_spec_create(b);
+#else
+        enum frs_status st = FRS_ERR(FRS_ERR_UNSUPPORTED, "cpu backend: speculative decoding (cpu_spec.c) is not built");
+#endif
+        if (st != FRS_OK) {
+            free(base);
+            free(b);
+            be->impl = NULL;
+            return st;
+        }
+    }
+    return FRS_OK;
+}
+
+static void cpu_destroy(struct frs_backend *be)
+{
+    struct cpu_backend *b = cpu_impl(be);
+    if (!b)
+        return;
+#if CPU_BACKEND_SPEC
+    if (b->spec)
+        cpu_spec_free(b);
+#endif
+    free(b->mem);
+    free(b);
+    be->impl = NULL;
+}
+
+static enum frs_status cpu_reset(struct frs_backend *be)
+{
+    struct cpu_backend *b = cpu_impl(be);
+    b->target_len = 0;
+    b->draft_len = 0;
+    b->last_n = 0;
+    be->target_len = 0;
+#if CPU_BACKEND_SPEC
+    if (b->spec)
+        cpu_spec_reset(b);
+#endif
+    return FRS_OK;
+}
+
+enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
+                                   int n, const uint64_t *mask, int slot0)
+{
+    const struct llama_model *m = b->m;
+    const struct llama_config *cfg = &m->cfg;
+    const int C = cfg->hidden_size, D = cfg->head_dim;
+    const int Hl = m->n_heads_local, KVl = m->n_kv_heads_local, Fl = m->ffn_local;
+    const int kvw = KVl * D, T = b->lim.max_ctx;
+
+    if (n <= 0 || n > b->max_rows)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu_target_forward: %d rows, must be in [1, %d]", n, b->max_rows);
+    if (slot0 < 0 || slot0 + n > T)
+        return FRS_ERR(FRS_ERR_TOO_LONG, "cpu_target_forward: cache slots [%d, %d) exceed max_ctx %d", slot0,
+                       slot0 + n, T);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu_target_forward: token %d at row %d outside the vocabulary "
+                           "[0, %d)", (int)tokens[i], i, cfg->vocab_size);
+    if (!pos) {
+        for (int i = 0; i < n; i++)
+            b->pos[i] = slot0 + i;
+        pos = b->pos;
+    }
+
+    const size_t nc = (size_t)n * C;
+    cpu_embed(&m->embed, tokens, n, b->x);
+    for (int l = 0; l < cfg->num_hidden_layers; l++) {
+        const struct llama_layer *ly = &m->layers[l];
+        float *kc = b->kcache + (size_t)l * T * kvw, *vc = b->vcache + (size_t)l * T * kvw;
+        /* attention block */
+        cpu_rmsnorm(b->x, n, C, &ly->attn_norm, cfg->rms_norm_eps, b->xn);
+        cpu_matmul(b->xn, n, &ly->wq, b->q);
+        cpu_matmul(b->xn, n, &ly->wk, b->k);
+        cpu_matmul(b->xn, n, &ly->wv, b->v);
+        cpu_rope(b->q, n, Hl, D, pos, b->inv_freq);
+        cpu_rope(b->k, n, KVl, D, pos, b->inv_freq);
+        memcpy(kc + (size_t)slot0 * kvw, b->k, (size_t)n * kvw * sizeof(float));
+        memcpy(vc + (size_t)slot0 * kvw, b->v, (size_t)n * kvw * sizeof(float));
+        cpu_attention(b->q, kc, vc, slot0, n, mask, Hl, KVl, D, b->att);
+        cpu_matmul(b->att, n, &ly->wo, b->tmp);
+        FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
+        cpu_add(b->x, b->tmp, (int64_t)nc);
+        /* MLP block */
+        cpu_rmsnorm(b->x, n, C, &ly->mlp_norm, cfg->rms_norm_eps, b->xn);
+        cpu_matmul(b->xn, n, &ly->w_gate, b->gate);
+        cpu_matmul(b->xn, n, &ly->w_up, b->up);
+        cpu_swiglu(b->gate, b->up, (int64_t)n * Fl, b->gate);
+        cpu_matmul(b->gate, n, &ly->w_down, b->tmp);
+        FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
+        cpu_add(b->x, b->tmp, (int64_t)nc);
+    }
+    cpu_rmsnorm(b->x, n, C, &m->final_norm, cfg->rms_norm_eps, b->hidden);
+    cpu_matmul(b->hidden, n, &m->lm_head, b->logits);
+    b->last_n = n;
+    return FRS_OK;
+}
+
+void cpu_kv_move(struct cpu_backend *b, int from_slot, int to_slot)
+{
+    if (from_slot == to_slot)
+        return;
+    const size_t kvw = (size_t)b->m->n_kv_heads_local * b->m->cfg.head_dim, T = (size_t)b->lim.max_ctx;
+    for (int l = 0; l < b->m->cfg.num_hidden_layers; l++) {
+        float *kc = b->kcache + l * T * kvw, *vc = b->vcache + l * T * kvw;
+        memmove(kc + (size_t)to_slot * kvw, kc + (size_t)from_slot * kvw, kvw * sizeof(float));
+        memmove(vc + (size_t)to_slot * kvw, vc + (size_t)from_slot * kvw, kvw * sizeof(float));
+    }
+}
+
+/* Append n tokens in chunks; keep each position's feature (post-norm hidden) for the draft. */
+static enum frs_status cpu_append(struct cpu_backend *b, struct frs_backend *be, const int32_t *tokens, int n,
+                                  const char *what)
+{
+    if (n <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend %s: %d tokens, need at least 1", what, n);
+    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+        return FRS_ERR(FRS_ERR_TOO_LONG,
+                       "cpu backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
+                       "draft tree) exceed the context limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+    const size_t C = (size_t)b->m->cfg.hidden_size;
+    for (int done = 0; done < n;) {
+        int c = n - done < b->lim.prefill_chunk ? n - done : b->lim.prefill_chunk;
+        FRS_TRY(cpu_target_forward(b, tokens + done, NULL, c, NULL, b->target_len));
+        memcpy(b->feat + (size_t)b->target_len * C, b->hidden, (size_t)c * C * sizeof(float));
+        b->target_len += c;
+        be->target_len = b->target_len;
+        done += c;
+    }
+    return FRS_OK;
+}
+
+static enum frs_status cpu_prefill(struct frs_backend *be, const int32_t *tokens, int n)
+{
+    return cpu_append(cpu_impl(be), be, tokens, n, "prefill");
+}
+
+static enum frs_status cpu_decode(struct frs_backend *be, int32_t token)
+{
+    return cpu_append(cpu_impl(be), be, &token, 1, "decode");
+}
+
+static enum frs_status cpu_next_token(struct frs_backend *be, const struct frs_sampling *s, uint64_t draw,
+                                      int32_t *out)
+{
+    struct cpu_backend *b = cpu_impl(be);
+    if (b->last_n <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend next_token: no forward pass yet (prefill first)");
+    const struct sampling_shard sh = {
+        .logits = b->logits + (size_t)(b->last_n - 1) * b->m->vocab_local,
+        .n = 1,
+        .vocab_local = b->m->vocab_local,
+        .vocab_offset = b->m->vocab_offset,
+    };
+    if (!s || s->temperature <= 0.0f)
+        return sampling_argmax(b->comm, &sh, out);
+    struct sampling_row row;
+    FRS_TRY(sampling_prepare(b->comm, &sh, s, &row));
+    return sampling_draw(b->comm, &sh, s, &row, &draw, NULL, NULL, out);
+}
+
+const struct frs_backend_ops frs_backend_cpu_ops = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .reset = cpu_reset,
+    .prefill = cpu_prefill,
+    .decode = cpu_decode,
+    .next_token = cpu_next_token,
+#if CPU_BACKEND_SPEC
+    .draft_tree = cpu_draft_tree,
+    .verify = cpu_verify,
+    .commit = cpu_commit,
+#else
+    .draft_tree = NULL,
+    .verify = NULL,
+    .commit = NULL,
+#endif
+};
