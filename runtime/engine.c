@@ -105,22 +105,23 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
     int n_out = 0, done = req->max_new_tokens == 0;
     enum frs_status rc = FRS_OK;
     uint64_t tree_hash = 0x6672737065630001ull;
+    uint64_t iter = 0;  /* speculative iterations */
+    int draft_len = 0;  /* positions the draft has consumed */
+    int32_t tok = -1;
+    int taken;
 
     double t0 = now_s();
     if (done)
         goto finish;
     FRS_TRY_GOTO(be->ops->prefill(be, req->prompt, req->n_prompt), rc, finish);
-    int32_t tok;
     FRS_TRY_GOTO(be->ops->next_token(be, &req->sampling, (uint64_t)req->n_prompt, &tok), rc, finish);
     seq[n_seq++] = tok;
     st->iterations = 1;
-    int taken = take_tokens(req, &tok, 1, out, &n_out, &done, &st->stop_reason);
+    taken = take_tokens(req, &tok, 1, out, &n_out, &done, &st->stop_reason);
     sink_emit(sink, out, taken);
     double t1 = now_s();
     st->t_prefill = t1 - t0;
 
-    int draft_len = 0; /* positions the draft has consumed */
-    uint64_t iter = 0;
     while (!done) {
         if (!req->speculative) {
             rc = be->ops->decode(be, tok);
