@@ -1,0 +1,3 @@
+# spec: EAGLE-2 tree, acceptance walk, CPU speculative decoding (draft forward, verify, commit).
+frspec_add_test(test_tree test_tree.c spec)
+frspec_add_test(test_accept test_accept.c spec)
