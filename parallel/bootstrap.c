@@ -93,7 +93,7 @@ static int launcher_present(void)
 /* ---- binding -------------------------------------------------------------------------------- */
 
 /* The k-th of m contiguous shares of the cores in near (the PUs of cores [k*nc/m, (k+1)*nc/m));
- * with more ranks than cores, core k % nc. Cores are in logical order, so shares follow packages
+ * with more ranks than cores, the one core k*nc/m. Cores are in logical order, so shares follow packages
  * and NUMA nodes. */
 static void bind_share(hwloc_topology_t topo, hwloc_const_cpuset_t near, int k, int m, hwloc_cpuset_t out)
 {
@@ -109,10 +109,8 @@ static void bind_share(hwloc_topology_t topo, hwloc_const_cpuset_t near, int k, 
         return;
     }
     int lo = (int)((long)k * nc / m), hi = (int)((long)(k + 1) * nc / m);
-    if (hi <= lo) {
-        lo = k % nc;
+    if (hi <= lo) /* more ranks than cores: neighbouring ranks share core k*nc/m */
         hi = lo + 1;
-    }
     for (int i = lo; i < hi; i++) {
         hwloc_obj_t o = hwloc_get_obj_inside_cpuset_by_type(topo, near, type, i);
         if (o)
@@ -346,7 +344,7 @@ enum frs_status par_report_bindings(struct frs_comm *c, FILE *out)
     if (!c)
         c = &one;
     char row[PAR_ROW_CHARS];
-    snprintf(row, sizeof row, "%4d  %-20.20s %5d/%-5d %s", c->rank, c->host, c->local_rank, c->local_size,
+    snprintf(row, sizeof row, "%4d  %-20.20s %5d/%-5d %.300s", c->rank, c->host, c->local_rank, c->local_size,
              par_binding(c));
     char *all = NULL;
     if (c->size > 1) {

@@ -39,7 +39,7 @@ struct par_state {
     int mpi_owned;           /* we called MPI_Init_thread (and so call MPI_Finalize) */
     int thread_level;        /* provided by MPI_Init_thread */
     hwloc_topology_t topo;   /* NULL when binding is off */
-    char binding[256];       /* one line for the start-up table */
+    char binding[512];       /* one line for the start-up table */
     struct par_options opt;
     struct par_watchdog wd;
 };
