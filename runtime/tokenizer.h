@@ -4,7 +4,7 @@
  *
  * defines: struct frs_tokenizer (opaque), tokenizer_load, tokenizer_free, tokenizer_encode,
  *          tokenizer_decode, tokenizer_token_bytes, tokenizer_token_id, tokenizer_vocab_size,
- *          tokenizer_bos_id, tokenizer_is_special, tokenizer_apply_chat
+ *          tokenizer_bos_id, tokenizer_is_special, tokenizer_apply_chat, tokenizer_stop_ids
  */
 #ifndef FRSPEC_TOKENIZER_H
 #define FRSPEC_TOKENIZER_H
@@ -37,8 +37,14 @@ int32_t tokenizer_bos_id(const struct frs_tokenizer *t);  /* -1 if none */
 int tokenizer_is_special(const struct frs_tokenizer *t, int32_t id);
 
 /* Llama-3 chat prompt: <|begin_of_text|>[system turn]<|start_header_id|>user<|end_header_id|>\n\n
- * {user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n. system may be NULL. */
+ * {user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n. system may be NULL.
+ * As Meta's reference ChatFormat: special tokens by name, each content stripped of leading and
+ * trailing whitespace and encoded as plain text (a "<|eot_id|>" written in it is not a special). */
 enum frs_status tokenizer_apply_chat(const struct frs_tokenizer *t, const char *system,
                                      const char *user, int32_t **ids, int *n);
+
+/* Ids of the Llama-3 stop tokens this tokenizer has (<|eot_id|>, <|end_of_text|>, <|eom_id|>, in
+ * that order), at most max of them; returns how many. */
+int tokenizer_stop_ids(const struct frs_tokenizer *t, int32_t *ids, int max);
 
 #endif
