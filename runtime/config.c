@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
@@ -24,6 +25,11 @@ static enum frs_status config_read_file(const char *path, char **out)
     if (!f) {
         int e = errno;
         return FRS_ERR(FRS_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return FRS_ERR(FRS_ERR_IO, "%s: not a regular file", path);
     }
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);

@@ -92,8 +92,7 @@ static enum frs_status st_map(struct st_file *f, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return FRS_ERR(errno == ENOENT ? FRS_ERR_MISSING : FRS_ERR_IO, "%s: cannot open: %s", path,
-                       strerror(errno));
+        return FRS_ERR(FRS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
@@ -540,8 +539,7 @@ enum frs_status st_open_dir(struct st_set *set, const char *dir)
     /* else the only *.safetensors in dir */
     DIR *d = opendir(dir);
     if (!d) {
-        st = FRS_ERR(errno == ENOENT ? FRS_ERR_MISSING : FRS_ERR_IO, "%s: cannot open directory: %s",
-                     dir, strerror(errno));
+        st = FRS_ERR(FRS_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
         goto done;
     }
     char *found = NULL;
