@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "argmax_key.h" /* frs_argmax_key_pack: the order of comm_argmax */
 #include "comm.h" /* comm_argmax, comm_allreduce_max_f32, comm_allreduce_sum_f32, comm_allgather_f32 */
 #include "rng.h"  /* frs_rng_gumbel */
 
@@ -29,7 +30,8 @@ static inline float sampling_z(float logit, float temperature) { return logit / 
 
 static enum frs_status sampling_check(const struct sampling_shard *sh, const char *what)
 {
-    if (!sh || !sh->logits || sh->n < 0 || sh->vocab_local <= 0 || sh->vocab_offset < 0)
+    /* vocab_local may be 0: a rank past the end of an uneven split still joins the collectives */
+    if (!sh || (!sh->logits && sh->vocab_local > 0) || sh->n < 0 || sh->vocab_local < 0 || sh->vocab_offset < 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "%s: bad shard (n %d, vocab_local %d, vocab_offset %d)", what,
                        sh ? sh->n : -1, sh ? sh->vocab_local : -1, sh ? sh->vocab_offset : -1);
     return FRS_OK;
@@ -46,12 +48,18 @@ enum frs_status sampling_argmax(struct frs_comm *c, const struct sampling_shard 
         return FRS_ERR(FRS_ERR_OOM, "sampling_argmax: %d rows", sh->n);
     for (int i = 0; i < sh->n; i++) {
         const float *row = sh->logits + (size_t)i * sh->vocab_local;
-        int best = 0;
-        for (int t = 1; t < sh->vocab_local; t++)
-            if (row[t] > row[best])
-                best = t;
-        val[i] = row[best];
-        out[i] = sh->vocab_offset + best;
+        /* the order comm_argmax uses: larger value, then lower id; NaN above +inf */
+        uint64_t best = 0;
+        val[i] = -INFINITY;
+        out[i] = sh->vocab_offset;
+        for (int t = 0; t < sh->vocab_local; t++) {
+            uint64_t key = frs_argmax_key_pack(row[t], sh->vocab_offset + t);
+            if (key > best) {
+                best = key;
+                val[i] = row[t];
+                out[i] = sh->vocab_offset + t;
+            }
+        }
     }
     enum frs_status st = comm_argmax(c, val, out, (size_t)sh->n);
     if (val != small)

@@ -24,6 +24,11 @@ Models (vocab = the tiny tokenizer's 512 ids, bos 507, eos [508, 511]):
                config.json exactly as transformers 5 writes it ("rope_parameters", "dtype")
   llama3-bf16  bf16, llama3 rope scaling (factor 8, low 1, high 4, original max positions 64),
                rope_theta 500000; a prompt of ~100 tokens crosses position 64
+Also hf-sampling.json: random logits rows and, for several (temperature, top_k, top_p), the tokens
+Hugging Face's TemperatureLogitsWarper -> TopKLogitsWarper -> TopPLogitsWarper keep and their
+softmax probabilities (for tests/test_sampling.c); rows whose top-p boundary lies within 1e-4 of
+a cumulative mass are redrawn so float32-vs-double rounding cannot decide membership.
+
 The others get config.json rewritten in the published Llama 3.1 layout ("rope_theta" and
 "rope_scaling" at top level, "torch_dtype"), which transformers reads back identically (checked).
 
@@ -183,6 +188,47 @@ def build(spec, out_root, vocab, prompts):
         f.write(",\n".join("  " + json.dumps(r) for r in refs) + "\n]}\n")
 
 
+SAMPLING_CONFIGS = [  # (temperature, top_k, top_p)
+    (1.0, 0, 1.0), (0.7, 10, 1.0), (1.3, 0, 0.9), (0.8, 20, 0.8), (1.0, 0, 0.5), (0.5, 5, 0.95),
+    (1.0, 1, 1.0), (2.0, 0, 0.3), (1.0, 3, 0.6),
+]
+
+
+def sampling_reference(path, vocab=64, n_rows=6, seed=11):
+    from transformers.generation.logits_process import (TemperatureLogitsWarper, TopKLogitsWarper,
+                                                        TopPLogitsWarper)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    while len(rows) < n_rows:
+        x = (2.0 * torch.randn(vocab, generator=g)).float()
+        ok = True
+        for t, k, p in SAMPLING_CONFIGS:
+            z = (x / t).double()
+            if k:
+                z = torch.where(z < torch.topk(z, k).values[-1], -torch.inf, z)
+            pr = torch.softmax(z, -1).sort(descending=True).values
+            before = torch.cumsum(pr, 0) - pr
+            ok &= p >= 1.0 or bool((before - p).abs().min() > 1e-4)
+        if ok:
+            rows.append(x)
+    cases = []
+    for t, k, p in SAMPLING_CONFIGS:
+        for i, x in enumerate(rows):
+            sc = TemperatureLogitsWarper(t)(None, x[None].clone())
+            if k:
+                sc = TopKLogitsWarper(k)(None, sc)
+            if p < 1.0:
+                sc = TopPLogitsWarper(p)(None, sc)
+            kept = torch.nonzero(sc[0] > -torch.inf).flatten()
+            prob = torch.softmax(sc[0].double(), -1)
+            cases.append(dict(temperature=t, top_k=k, top_p=p, row=i, kept=kept.tolist(),
+                              prob=[float(prob[j]) for j in kept]))
+    with open(path, "w") as f:
+        f.write(json.dumps(dict(vocab_size=vocab, transformers_version=transformers.__version__,
+                                rows=[[float(v) for v in x] for x in rows]))[:-1])
+        f.write(',\n "cases": [\n' + ",\n".join("  " + json.dumps(c) for c in cases) + "\n]}\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(FIXTURES, "models"))
@@ -195,6 +241,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for spec in MODELS:
         build(spec, args.out, vocab, encode(spec["texts"]))
+    sampling_reference(os.path.join(args.out, "hf-sampling.json"))
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(args.out) for f in fs)
     print(f"total {total / 1e6:.2f} MB under {args.out}")
 
