@@ -30,3 +30,12 @@ foreach(scenario fail oom kill hang)
   set_tests_properties(test_fault_${scenario} PROPERTIES TIMEOUT 60 LABELS "parallel;mpi;fault"
                                                          ENVIRONMENT "${FRSPEC_PAR_ENV}")
 endforeach()
+
+# GPU: NCCL communicator and device collectives (skip without a GPU or with fewer GPUs than ranks).
+if(FRSPEC_HAVE_CUDA)
+  frspec_add_test(test_par_nccl test_par_nccl.c parallel gpu)
+  set_tests_properties(test_par_nccl PROPERTIES ENVIRONMENT "${FRSPEC_PAR_ENV}")
+  frspec_add_mpi_test(test_par_nccl_np2 test_par_nccl 2)
+  frspec_add_mpi_test(test_par_nccl_stuck_np2 test_par_nccl 2 --stuck)
+  set_tests_properties(test_par_nccl_np2 test_par_nccl_stuck_np2 PROPERTIES LABELS "parallel;mpi;gpu")
+endif()
