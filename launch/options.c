@@ -1,0 +1,205 @@
+/* options.c - parsing of the options generate and bench share, and presets (JSON files in configs/).
+ * A preset's string values may name environment variables as ${NAME}. */
+#include "options.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+void gen_options_init(struct gen_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->sampling.temperature = 0.0f;
+    o->sampling.top_p = 1.0f;
+    o->sampling.top_k = 0;
+    o->sampling.seed = 0;
+    o->max_new_tokens = 128;
+    o->prefill_chunk = 256;
+}
+
+void gen_options_usage(FILE *f)
+{
+    fprintf(f,
+            "model and draft:\n"
+            "  --model DIR            Hugging Face Llama directory (config.json, *.safetensors, tokenizer.json)\n"
+            "  --draft DIR            EAGLE-2 draft head directory: speculative decoding\n"
+            "  --fr-vocab FILE        FR-Spec token list (freq_K.pt or text, one id a line)\n"
+            "  --fr-vocab-size K      use the first K distinct ids of the list (default: all)\n"
+            "  --no-draft             autoregressive even when a preset names a draft\n"
+            "  --tree-depth D         draft forwards per iteration (default 6 for hidden >= 4096, else 3)\n"
+            "  --tree-topk k          children per node (default 10)\n"
+            "  --tree-size N          tree tokens incl. the root (default 60 for hidden >= 4096, else 30)\n"
+            "  --config FILE          preset (configs/*.json); command-line options win\n"
+            "sampling:\n"
+            "  --temperature T        0 = greedy (default 0)\n"
+            "  --top-p P              nucleus sampling (default 1 = off)\n"
+            "  --top-k K              (default 0 = off)\n"
+            "  --seed S               (default 0); results are reproducible and TP-independent\n"
+            "  --max-new-tokens N     (default 128)\n"
+            "execution:\n"
+            "  --device cpu|cuda      (default cuda when a GPU is present)\n"
+            "  --tp N                 tensor-parallel degree = number of MPI ranks (mpirun -np N)\n"
+            "  --max-ctx N            KV cache length (default min(max_position_embeddings, 8192))\n"
+            "  --prefill-chunk N      tokens per prefill forward (default 256)\n");
+}
+
+#define TAKE_VALUE()                                                              \
+    do {                                                                          \
+        if (*i + 1 >= argc) {                                                     \
+            fprintf(stderr, "frspec: %s needs a value\n", a);                      \
+            return -1;                                                            \
+        }                                                                         \
+        v = argv[++*i];                                                           \
+    } while (0)
+
+int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *v = NULL;
+    float fv;
+    if (!strcmp(a, "--model")) { TAKE_VALUE(); o->model_dir = v; return 1; }
+    if (!strcmp(a, "--draft")) { TAKE_VALUE(); o->draft_dir = v; return 1; }
+    if (!strcmp(a, "--fr-vocab")) { TAKE_VALUE(); o->fr_vocab = v; return 1; }
+    if (!strcmp(a, "--fr-vocab-size")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 30, &o->fr_vocab_size) ? -1 : 1; }
+    if (!strcmp(a, "--no-draft")) { o->no_draft = 1; return 1; }
+    if (!strcmp(a, "--tree-depth")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 32, &o->tree.depth) ? -1 : 1; }
+    if (!strcmp(a, "--tree-topk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 64, &o->tree.topk) ? -1 : 1; }
+    if (!strcmp(a, "--tree-size")) { TAKE_VALUE(); return cli_parse_int(a, v, 2, FRS_MAX_TREE, &o->tree.size) ? -1 : 1; }
+    if (!strcmp(a, "--temperature")) { TAKE_VALUE(); if (cli_parse_float(a, v, 0, 100, &fv)) return -1; o->sampling.temperature = fv; return 1; }
+    if (!strcmp(a, "--top-p")) { TAKE_VALUE(); if (cli_parse_float(a, v, 1e-6, 1, &fv)) return -1; o->sampling.top_p = fv; return 1; }
+    if (!strcmp(a, "--top-k")) { TAKE_VALUE(); return cli_parse_int(a, v, 0, 1 << 30, &o->sampling.top_k) ? -1 : 1; }
+    if (!strcmp(a, "--seed")) {
+        unsigned long long s;
+        TAKE_VALUE();
+        if (cli_parse_u64(a, v, &s))
+            return -1;
+        o->sampling.seed = s;
+        return 1;
+    }
+    if (!strcmp(a, "--max-new-tokens")) { TAKE_VALUE(); return cli_parse_int(a, v, 0, 1 << 24, &o->max_new_tokens) ? -1 : 1; }
+    if (!strcmp(a, "--device")) {
+        TAKE_VALUE();
+        if (strcmp(v, "cpu") && strcmp(v, "cuda")) {
+            fprintf(stderr, "frspec: --device expects cpu or cuda, got '%s'\n", v);
+            return -1;
+        }
+        o->device = v;
+        return 1;
+    }
+    if (!strcmp(a, "--tp")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->tp) ? -1 : 1; }
+    if (!strcmp(a, "--max-ctx")) { TAKE_VALUE(); return cli_parse_int(a, v, 16, 1 << 22, &o->max_ctx) ? -1 : 1; }
+    if (!strcmp(a, "--prefill-chunk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 16, &o->prefill_chunk) ? -1 : 1; }
+    if (!strcmp(a, "--config")) { TAKE_VALUE(); return gen_options_load_preset(o, v) ? -1 : 1; }
+    return 0;
+}
+
+/* ${NAME} expansion; the result is leaked on purpose (lives as long as the options). */
+static const char *expand_env(const char *s, const char *file, const char *key)
+{
+    size_t cap = strlen(s) + 1;
+    char *out = malloc(cap);
+    size_t n = 0;
+    if (!out)
+        return s;
+    for (const char *p = s; *p;) {
+        if (p[0] == '$' && p[1] == '{') {
+            const char *end = strchr(p, '}');
+            if (end) {
+                char name[128];
+                size_t ln = (size_t)(end - p - 2);
+                if (ln >= sizeof name)
+                    ln = sizeof name - 1;
+                memcpy(name, p + 2, ln);
+                name[ln] = '\0';
+                const char *val = getenv(name);
+                if (!val) {
+                    fprintf(stderr, "frspec: %s: '%s' uses ${%s}, which is not set in the environment\n", file, key, name);
+                    val = "";
+                }
+                size_t lv = strlen(val);
+                char *nb = realloc(out, cap += lv);
+                if (!nb)
+                    return s;
+                out = nb;
+                memcpy(out + n, val, lv);
+                n += lv;
+                p = end + 1;
+                continue;
+            }
+        }
+        out[n++] = *p++;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+int gen_options_load_preset(struct gen_options *o, const char *path)
+{
+    char *text;
+    if (cli_read_file(path, &text, NULL) != FRS_OK)
+        return cli_fail("--config");
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j || !cJSON_IsObject(j)) {
+        fprintf(stderr, "frspec: --config %s: not a JSON object\n", path);
+        cJSON_Delete(j);
+        return 1;
+    }
+    struct { const char *key; const char **dst; } strs[] = {
+        {"model_dir", &o->model_dir}, {"draft_dir", &o->draft_dir}, {"fr_vocab", &o->fr_vocab}, {"device", &o->device}};
+    struct { const char *key; int *dst; } ints[] = {
+        {"fr_vocab_size", &o->fr_vocab_size}, {"tp", &o->tp}, {"tree_depth", &o->tree.depth},
+        {"tree_topk", &o->tree.topk}, {"tree_size", &o->tree.size}, {"max_ctx", &o->max_ctx},
+        {"max_new_tokens", &o->max_new_tokens}, {"prefill_chunk", &o->prefill_chunk}};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
+        cJSON *it = cJSON_GetObjectItemCaseSensitive(j, strs[k].key);
+        if (!it || cJSON_IsNull(it))
+            continue;
+        if (!cJSON_IsString(it)) {
+            fprintf(stderr, "frspec: %s: field '%s' must be a string\n", path, strs[k].key);
+            bad = 1;
+            continue;
+        }
+        *strs[k].dst = expand_env(it->valuestring, path, strs[k].key);
+    }
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        cJSON *it = cJSON_GetObjectItemCaseSensitive(j, ints[k].key);
+        if (!it || cJSON_IsNull(it))
+            continue;
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble != (int)it->valuedouble) {
+            fprintf(stderr, "frspec: %s: field '%s' must be a non-negative integer\n", path, ints[k].key);
+            bad = 1;
+            continue;
+        }
+        *ints[k].dst = it->valueint;
+    }
+    cJSON_Delete(j);
+    return bad;
+}
+
+int gen_options_finish(struct gen_options *o, const struct llama_config *t)
+{
+    const int big = t->hidden_size >= 4096;
+    if (!o->tree.depth)
+        o->tree.depth = big ? 6 : 3;
+    if (!o->tree.topk)
+        o->tree.topk = 10;
+    if (!o->tree.size)
+        o->tree.size = big ? 60 : 30;
+    if (!o->max_ctx)
+        o->max_ctx = t->max_position_embeddings > 0 && t->max_position_embeddings < 8192 ? t->max_position_embeddings : 8192;
+    if (o->no_draft)
+        o->draft_dir = NULL;
+    if (o->fr_vocab_size && !o->fr_vocab) {
+        fprintf(stderr, "frspec: --fr-vocab-size needs --fr-vocab FILE (build one with `frspec vocab build`)\n");
+        return 1;
+    }
+    if (o->fr_vocab && !o->draft_dir) {
+        fprintf(stderr, "frspec: --fr-vocab needs --draft DIR (the FR-Spec list cuts the draft head's LM head)\n");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,487 @@
+/* runner.c - the per-rank serving loop behind `frspec generate` (see runner.h). */
+#include "runner.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "control.h"
+#include "engine.h"
+#include "session.h"
+
+#ifdef FRSPEC_HAVE_CUDA
+#include "nccl_comm.h"
+#endif
+
+void run_options_init(struct run_options *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+int run_options_parse(struct run_options *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const int has_value = *i + 1 < argc;
+    if (!strcmp(a, "--chat")) { o->chat = 1; return 1; }
+    if (!strcmp(a, "--json")) { o->json = 1; return 1; }
+    if (!strcmp(a, "--resume")) { o->resume = 1; return 1; }
+    if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = 1; return 1; }
+    if (!strcmp(a, "--quiet")) { o->quiet = 1; return 1; }
+    if (!has_value)
+        return 0;
+    if (!strcmp(a, "--system")) { o->system = argv[++*i]; return 1; }
+    if (!strcmp(a, "--prompts")) { o->prompts_file = argv[++*i]; return 1; }
+    if (!strcmp(a, "--out")) { o->out = argv[++*i]; return 1; }
+    if (!strcmp(a, "--stop-token")) {
+        int v;
+        if (o->n_stop >= RUN_MAX_STOP) {
+            fprintf(stderr, "frspec: at most %d --stop-token\n", RUN_MAX_STOP);
+            return -1;
+        }
+        if (cli_parse_int(a, argv[++*i], 0, 1 << 30, &v))
+            return -1;
+        o->stop[o->n_stop++] = v;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- rank 0's side: prompts in, results out -------------------------------------------------- */
+
+struct runner {
+    struct session *s;
+    const struct run_options *ro;
+    const char *prompt;  /* single prompt, NULL in batch mode */
+    int single_done;
+    FILE *batch;         /* --prompts */
+    int line_no;
+    FILE *out;           /* batch results */
+    cJSON *done_ids;     /* --resume: ids already in --out (object used as a set) */
+    int32_t *ids;        /* the current prompt's tokens */
+    int32_t stop[RUN_MAX_STOP + 2 * FRS_MAX_EOS + 4];
+    int n_stop;
+    char tag[256];
+    uint64_t next_id;
+    int32_t *gen;        /* generated tokens of the current request */
+    int gen_cap;
+    int n_streamed;
+    int failed_requests;
+};
+
+static void add_stop(struct runner *r, int32_t t)
+{
+    if (t < 0)
+        return;
+    for (int i = 0; i < r->n_stop; i++)
+        if (r->stop[i] == t)
+            return;
+    if (r->n_stop < (int)(sizeof r->stop / sizeof r->stop[0]))
+        r->stop[r->n_stop++] = t;
+}
+
+static void collect_stops(struct runner *r)
+{
+    const struct llama_model *m = &r->s->model;
+    r->n_stop = 0;
+    for (int i = 0; i < r->ro->n_stop; i++)
+        add_stop(r, r->ro->stop[i]);
+    if (r->ro->ignore_eos)
+        return;
+    for (int i = 0; i < m->cfg.n_eos; i++)
+        add_stop(r, m->cfg.eos_token_ids[i]);
+    for (int i = 0; i < m->gen.n_eos; i++)
+        add_stop(r, m->gen.eos_token_ids[i]);
+    if (r->s->tok && r->ro->chat) {
+        add_stop(r, tokenizer_token_id(r->s->tok, "<|eot_id|>"));
+        add_stop(r, tokenizer_token_id(r->s->tok, "<|eom_id|>"));
+        add_stop(r, tokenizer_token_id(r->s->tok, "<|end_of_text|>"));
+    }
+}
+
+static enum frs_status tokenize_prompt(struct runner *r, const char *text, int *n)
+{
+    free(r->ids);
+    r->ids = NULL;
+    if (r->ro->chat)
+        return tokenizer_apply_chat(r->s->tok, r->ro->system, text, &r->ids, n);
+    return tokenizer_encode(r->s->tok, text, strlen(text), 1, &r->ids, n);
+}
+
+/* A batch line's prompt text and id. */
+static enum frs_status parse_batch_line(struct runner *r, const char *line, char **text)
+{
+    cJSON *j = cJSON_Parse(line);
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: line %d is not a JSON object", r->ro->prompts_file, r->line_no);
+    }
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
+    if (!cJSON_IsString(p))
+        p = cJSON_GetObjectItemCaseSensitive(j, "question");
+    if (!cJSON_IsString(p))
+        p = cJSON_GetObjectItemCaseSensitive(j, "text");
+    if (!cJSON_IsString(p)) {
+        const cJSON *turns = cJSON_GetObjectItemCaseSensitive(j, "turns");
+        p = cJSON_IsArray(turns) ? cJSON_GetArrayItem(turns, 0) : NULL;
+    }
+    if (!cJSON_IsString(p)) {
+        cJSON_Delete(j);
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: line %d has no string field 'prompt' (or 'question', 'text', 'turns')",
+                       r->ro->prompts_file, r->line_no);
+    }
+    *text = strdup(p->valuestring);
+    const char *keys[] = {"id", "question_id", "task_id"};
+    snprintf(r->tag, sizeof r->tag, "%d", r->line_no);
+    for (size_t k = 0; k < 3; k++) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+        if (cJSON_IsString(id)) {
+            snprintf(r->tag, sizeof r->tag, "%s", id->valuestring);
+            break;
+        }
+        if (cJSON_IsNumber(id)) {
+            snprintf(r->tag, sizeof r->tag, "%.0f", id->valuedouble);
+            break;
+        }
+    }
+    cJSON_Delete(j);
+    return *text ? FRS_OK : FRS_ERR(FRS_ERR_OOM, "prompt text");
+}
+
+static enum frs_status write_line(struct runner *r, const char *line)
+{
+    FILE *f = r->out ? r->out : stdout;
+    int bad = fprintf(f, "%s\n", line) < 0 || fflush(f) != 0;
+    if (!bad && r->out)
+        bad = fsync(fileno(r->out)) != 0;
+    if (bad)
+        return FRS_ERR(FRS_ERR_IO, "%s: cannot write a result: %s", r->ro->out ? r->ro->out : "stdout", strerror(errno));
+    return FRS_OK;
+}
+
+static enum frs_status write_error_line(struct runner *r, const char *msg)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "id", r->tag);
+    cJSON_AddStringToObject(j, "error", msg);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s)
+        return FRS_ERR(FRS_ERR_OOM, "result JSON");
+    fprintf(stderr, "frspec: %s\n", msg);
+    enum frs_status st = write_line(r, s);
+    free(s);
+    return st;
+}
+
+static enum frs_status next_request(void *user, struct par_request *req, int *done)
+{
+    struct runner *r = user;
+    char *text = NULL;
+    *done = 0;
+    if (r->prompt) {
+        if (r->single_done) {
+            *done = 1;
+            return FRS_OK;
+        }
+        r->single_done = 1;
+        snprintf(r->tag, sizeof r->tag, "prompt");
+        text = strdup(r->prompt);
+        if (!text)
+            return FRS_ERR(FRS_ERR_OOM, "prompt");
+    } else {
+        for (;;) {
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t len = getline(&line, &cap, r->batch);
+            if (len < 0) {
+                free(line);
+                *done = 1;
+                return FRS_OK;
+            }
+            r->line_no++;
+            if (strspn(line, " \t\r\n") == (size_t)len) {
+                free(line);
+                continue;
+            }
+            enum frs_status st = parse_batch_line(r, line, &text);
+            free(line);
+            FRS_TRY(st);
+            if (r->done_ids && cJSON_GetObjectItemCaseSensitive(r->done_ids, r->tag)) {
+                free(text);
+                text = NULL;
+                continue;
+            }
+            break;
+        }
+    }
+    int n = 0;
+    enum frs_status st = tokenize_prompt(r, text, &n);
+    free(text);
+    FRS_TRY(st);
+    /* room for the prompt, one generated token and a draft tree */
+    const int need = n + 1 + (r->s->have_draft ? r->s->opt.tree.size : 0);
+    if (need > r->s->opt.max_ctx) {
+        st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
+                     "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",
+                     r->tag, n, need - n, r->s->opt.max_ctx, r->s->model.cfg.max_position_embeddings);
+        if (r->prompt)
+            return st;
+        /* a batch goes on: the failure is recorded as that prompt's result line */
+        FRS_TRY(write_error_line(r, frs_error_msg()));
+        r->failed_requests++;
+        return next_request(user, req, done);
+    }
+    const struct gen_options *o = &r->s->opt;
+    memset(req, 0, sizeof *req);
+    req->id = r->next_id++;
+    req->tag = r->tag;
+    req->owned = 0;
+    req->gen.prompt = r->ids;
+    req->gen.n_prompt = n;
+    req->gen.max_new_tokens = o->max_new_tokens;
+    req->gen.stop = r->stop;
+    req->gen.n_stop = r->n_stop;
+    req->gen.sampling = o->sampling;
+    req->gen.speculative = r->s->have_draft;
+    req->gen.tree = o->tree;
+    return FRS_OK;
+}
+
+static void stream_tokens(void *user, const int32_t *t, int n)
+{
+    struct runner *r = user;
+    for (int i = 0; i < n; i++) {
+        if (tokenizer_is_special(r->s->tok, t[i]))
+            continue;
+        size_t len = 0;
+        const char *b = tokenizer_token_bytes(r->s->tok, t[i], &len);
+        if (b)
+            fwrite(b, 1, len, stdout);
+    }
+    fflush(stdout);
+}
+
+static enum frs_status run_request(void *user, const struct par_request *req, struct par_result *res)
+{
+    struct runner *r = user;
+    if (req->gen.max_new_tokens > r->gen_cap) {
+        int32_t *g = realloc(r->gen, (size_t)req->gen.max_new_tokens * sizeof *g);
+        if (!g)
+            return FRS_ERR(FRS_ERR_OOM, "%d output tokens", req->gen.max_new_tokens);
+        r->gen = g;
+        r->gen_cap = req->gen.max_new_tokens;
+    }
+    struct frs_token_sink sink = {stream_tokens, r};
+    const int streaming = r->s->rank == 0 && r->prompt && !r->ro->json;
+    memset(res, 0, sizeof *res);
+    res->id = req->id;
+    res->tag = req->tag;
+    res->owned = 0;
+    res->tokens = r->gen;
+    if (r->s->comm)
+        par_step_begin(r->s->comm, "generate");
+    enum frs_status st = engine_generate(&r->s->be, &req->gen, r->gen, r->gen_cap, &res->stats,
+                                         streaming ? &sink : NULL);
+    if (r->s->comm)
+        par_step_end(r->s->comm);
+    return st;
+}
+
+static cJSON *result_json(struct runner *r, const struct par_request *req, const struct par_result *res)
+{
+    const struct frs_gen_stats *st = &res->stats;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "id", req->tag ? req->tag : "");
+    cJSON *toks = cJSON_AddArrayToObject(j, "tokens");
+    for (int i = 0; i < st->n_tokens; i++)
+        cJSON_AddItemToArray(toks, cJSON_CreateNumber(res->tokens[i]));
+    char *text = NULL;
+    size_t len = 0;
+    if (tokenizer_decode(r->s->tok, res->tokens, st->n_tokens, 1, &text, &len) == FRS_OK)
+        cJSON_AddStringToObject(j, "text", text);
+    free(text);
+    cJSON_AddNumberToObject(j, "n_prompt", req->gen.n_prompt);
+    cJSON_AddNumberToObject(j, "n_tokens", st->n_tokens);
+    cJSON_AddStringToObject(j, "stop_reason", st->stop_reason);
+    cJSON *t = cJSON_AddObjectToObject(j, "timing");
+    cJSON_AddNumberToObject(t, "prefill_s", st->t_prefill);
+    cJSON_AddNumberToObject(t, "decode_s", st->t_decode);
+    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0);
+    if (req->gen.speculative) {
+        cJSON_AddNumberToObject(t, "draft_s", st->t_draft);
+        cJSON_AddNumberToObject(t, "verify_s", st->t_verify);
+        cJSON_AddNumberToObject(t, "other_s", st->t_decode - st->t_draft - st->t_verify);
+        cJSON_AddNumberToObject(j, "iterations", st->iterations - 1);
+        cJSON_AddNumberToObject(j, "mean_accepted", st->mean_accepted);
+        int last = 0;
+        for (int i = 0; i <= FRS_MAX_TREE; i++)
+            if (st->accept_hist[i])
+                last = i;
+        cJSON *h = cJSON_AddArrayToObject(j, "accepted_hist");
+        for (int i = 0; i <= last; i++)
+            cJSON_AddItemToArray(h, cJSON_CreateNumber(st->accept_hist[i]));
+    } else {
+        cJSON_AddNumberToObject(j, "iterations", st->iterations);
+    }
+    cJSON *c = cJSON_AddObjectToObject(j, "config");
+    cJSON_AddStringToObject(c, "device", r->s->device);
+    cJSON_AddNumberToObject(c, "tp", r->s->size);
+    cJSON_AddBoolToObject(c, "speculative", req->gen.speculative);
+    if (req->gen.speculative) {
+        cJSON_AddNumberToObject(c, "fr_vocab_k", r->s->draft.k);
+        cJSON_AddNumberToObject(c, "tree_depth", req->gen.tree.depth);
+        cJSON_AddNumberToObject(c, "tree_topk", req->gen.tree.topk);
+        cJSON_AddNumberToObject(c, "tree_size", req->gen.tree.size);
+    }
+    cJSON_AddNumberToObject(c, "temperature", req->gen.sampling.temperature);
+    cJSON_AddNumberToObject(c, "top_p", req->gen.sampling.top_p);
+    cJSON_AddNumberToObject(c, "top_k", req->gen.sampling.top_k);
+    cJSON_AddNumberToObject(c, "seed", (double)req->gen.sampling.seed);
+    return j;
+}
+
+static void print_summary(struct runner *r, const struct par_request *req, const struct par_result *res)
+{
+    const struct frs_gen_stats *st = &res->stats;
+    double tps = st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0;
+    fprintf(stderr, "frspec: %d tokens (%s), %.2f tokens/s; prefill %d tokens in %.3f s", st->n_tokens,
+            st->stop_reason, tps, req->gen.n_prompt, st->t_prefill);
+    if (req->gen.speculative)
+        fprintf(stderr, "; %d iterations, %.2f tokens/iteration; draft %.3f s, verify %.3f s, other %.3f s",
+                st->iterations - 1, st->mean_accepted, st->t_draft, st->t_verify,
+                st->t_decode - st->t_draft - st->t_verify);
+    fputc('\n', stderr);
+}
+
+static enum frs_status deliver_result(void *user, const struct par_request *req, const struct par_result *res)
+{
+    struct runner *r = user;
+    if (r->prompt && !r->ro->json) {
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (!r->ro->quiet)
+            print_summary(r, req, res);
+        return FRS_OK;
+    }
+    cJSON *j = result_json(r, req, res);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s)
+        return FRS_ERR(FRS_ERR_OOM, "result JSON");
+    enum frs_status st = write_line(r, s);
+    free(s);
+    FRS_TRY(st);
+    if (!r->prompt && !r->ro->quiet)
+        print_summary(r, req, res);
+    return FRS_OK;
+}
+
+/* --resume: the ids already written to --out */
+static enum frs_status load_done_ids(struct runner *r)
+{
+    FILE *f = fopen(r->ro->out, "r");
+    if (!f)
+        return FRS_OK; /* nothing written yet */
+    r->done_ids = cJSON_CreateObject();
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
+        if (cJSON_IsString(id) && !cJSON_GetObjectItemCaseSensitive(r->done_ids, id->valuestring))
+            cJSON_AddTrueToObject(r->done_ids, id->valuestring);
+        cJSON_Delete(j); /* a line cut short by a crash is not a finished result: redone */
+    }
+    free(line);
+    fclose(f);
+    return FRS_OK;
+}
+
+static const char *guess_device(const struct gen_options *opt)
+{
+    if (opt->device)
+        return opt->device;
+#ifdef FRSPEC_HAVE_CUDA
+    int n = 0;
+    if (nccl_device_ops.count && nccl_device_ops.count(&n) == FRS_OK && n > 0)
+        return "cuda";
+#endif
+    return "cpu";
+}
+
+int runner_main(struct gen_options *opt, struct run_options *ro, struct par_options *po, const char *prompt,
+                int *argc, char ***argv)
+{
+    struct frs_comm comm;
+    opt->device = guess_device(opt);
+#ifdef FRSPEC_HAVE_CUDA
+    if (!strcmp(opt->device, "cuda"))
+        po->device = &nccl_device_ops;
+#endif
+    enum frs_status st = par_init(&comm, argc, argv, po);
+    if (st != FRS_OK)
+        par_fail(&comm, st);
+    struct frs_comm *c = comm.size > 1 ? &comm : NULL;
+
+    struct session s;
+    par_step_begin(&comm, "loading the model");
+    st = session_open(&s, opt, c, comm.rank == 0);
+    par_step_end(&comm);
+    if (st != FRS_OK) {
+        if (comm.size > 1)
+            par_fail(&comm, st);
+        cli_fail(NULL);
+        par_finalize(&comm);
+        return 1;
+    }
+    if (comm.rank == 0 && !ro->quiet && !ro->json)
+        session_print_config(&s, stderr);
+    if (comm.size > 1 && !ro->quiet && !ro->json)
+        par_report_bindings(&comm, stderr);
+
+    struct runner r = {.s = &s, .ro = ro, .prompt = prompt};
+    collect_stops(&r);
+    int rc = 0;
+    if (comm.rank == 0 && ro->prompts_file) {
+        r.batch = strcmp(ro->prompts_file, "-") ? fopen(ro->prompts_file, "r") : stdin;
+        if (!r.batch) {
+            st = FRS_ERR(FRS_ERR_IO, "--prompts %s: %s", ro->prompts_file, strerror(errno));
+            goto done;
+        }
+        if (ro->out) {
+            if (ro->resume)
+                load_done_ids(&r);
+            r.out = fopen(ro->out, "a");
+            if (!r.out) {
+                st = FRS_ERR(FRS_ERR_IO, "--out %s: %s", ro->out, strerror(errno));
+                goto done;
+            }
+        }
+    }
+    struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
+    st = par_serve(&comm, &ops);
+    if (st == FRS_OK && r.failed_requests) {
+        fprintf(stderr, "frspec: %d prompt(s) failed (their result lines hold the error)\n", r.failed_requests);
+        rc = 1;
+    }
+done:
+    if (st != FRS_OK) {
+        if (comm.size > 1)
+            par_fail(&comm, st);
+        rc = cli_fail(NULL);
+    }
+    if (r.batch && r.batch != stdin)
+        fclose(r.batch);
+    if (r.out)
+        fclose(r.out);
+    cJSON_Delete(r.done_ids);
+    free(r.ids);
+    free(r.gen);
+    session_close(&s);
+    par_finalize(&comm);
+    return rc;
+}

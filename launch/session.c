@@ -1,0 +1,138 @@
+/* session.c - loading one rank's model, draft, vocabulary, tokenizer and backend. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_backend.h"
+#include "frvocab.h"
+
+#ifdef FRSPEC_HAVE_CUDA
+#include <cuda_runtime_api.h>
+extern const struct frs_backend_ops frs_backend_cuda_ops;
+#endif
+
+static const char *resolve_device(const char *asked)
+{
+    if (asked)
+        return asked;
+#ifdef FRSPEC_HAVE_CUDA
+    int n = 0;
+    if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0)
+        return "cuda";
+    cudaGetLastError();
+#endif
+    return "cpu";
+}
+
+static enum frs_status pick_backend(const char *device, const struct frs_backend_ops **ops)
+{
+    if (!strcmp(device, "cpu")) {
+        *ops = &frs_backend_cpu_ops;
+        return FRS_OK;
+    }
+#ifdef FRSPEC_HAVE_CUDA
+    if (!strcmp(device, "cuda")) {
+        *ops = &frs_backend_cuda_ops;
+        return FRS_OK;
+    }
+#endif
+    return FRS_ERR(FRS_ERR_UNSUPPORTED, "--device %s: this build has no %s backend (rebuild with -DFRSPEC_CUDA=ON)",
+                   device, device);
+}
+
+enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
+                             int want_tokenizer)
+{
+    memset(s, 0, sizeof *s);
+    s->opt = *o;
+    s->comm = comm;
+    s->rank = comm ? comm->rank : 0;
+    s->size = comm ? comm->size : 1;
+    enum frs_status st = FRS_OK;
+    int32_t *ids = NULL;
+
+    if (!o->model_dir)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "no model: pass --model DIR (a Hugging Face Llama directory)");
+    if (o->tp && o->tp != s->size)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "--tp %d but the job has %d rank(s): launch with mpirun -np %d", o->tp,
+                       s->size, o->tp);
+    s->device = resolve_device(o->device);
+    const struct frs_backend_ops *ops;
+    FRS_TRY(pick_backend(s->device, &ops));
+
+    FRS_TRY_GOTO(llama_model_load(&s->model, o->model_dir, s->rank, s->size), st, fail);
+    s->have_model = 1;
+    if (gen_options_finish(&s->opt, &s->model.cfg)) {
+        st = FRS_ERR(FRS_ERR_INVALID_ARG, "invalid options");
+        goto fail;
+    }
+    if (s->opt.draft_dir) {
+        FRS_TRY_GOTO(eagle_draft_load(&s->draft, s->opt.draft_dir, &s->model), st, fail);
+        s->have_draft = 1;
+        if (s->opt.fr_vocab) {
+            int n_ids = 0;
+            FRS_TRY_GOTO(frvocab_load(s->opt.fr_vocab, &ids, &n_ids), st, fail);
+            int k = s->opt.fr_vocab_size ? s->opt.fr_vocab_size : 0;
+            FRS_TRY_GOTO(eagle_draft_set_vocab(&s->draft, &s->model, ids, n_ids, k), st, fail);
+        }
+    }
+    if (want_tokenizer) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tokenizer.json", o->model_dir);
+        FRS_TRY_GOTO(tokenizer_load(&s->tok, path), st, fail);
+    }
+    struct frs_limits lim = {
+        .max_ctx = s->opt.max_ctx,
+        .max_tree = s->have_draft ? s->opt.tree.size : 0,
+        .prefill_chunk = s->opt.prefill_chunk,
+    };
+    s->be.ops = ops;
+    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim), st, fail);
+    s->have_backend = 1;
+    free(ids);
+    return FRS_OK;
+fail:
+    free(ids);
+    session_close(s);
+    return st;
+}
+
+void session_close(struct session *s)
+{
+    if (s->have_backend)
+        s->be.ops->destroy(&s->be);
+    if (s->tok)
+        tokenizer_free(s->tok);
+    if (s->have_draft)
+        eagle_draft_free(&s->draft);
+    if (s->have_model)
+        llama_model_free(&s->model);
+    s->have_backend = s->have_draft = s->have_model = 0;
+    s->tok = NULL;
+}
+
+void session_print_config(const struct session *s, FILE *f)
+{
+    const struct llama_config *c = &s->model.cfg;
+    fprintf(f, "frspec configuration\n");
+    fprintf(f, "  %-18s %s\n", "model", s->opt.model_dir);
+    fprintf(f, "  %-18s layers %d, hidden %d, heads %d/%d kv, head_dim %d, ffn %d, vocab %d\n", "shape",
+            c->num_hidden_layers, c->hidden_size, c->num_attention_heads, c->num_key_value_heads, c->head_dim,
+            c->intermediate_size, c->vocab_size);
+    fprintf(f, "  %-18s %s, tp %d\n", "device", s->device, s->size);
+    if (s->have_draft) {
+        fprintf(f, "  %-18s %s\n", "draft", s->opt.draft_dir);
+        fprintf(f, "  %-18s %s (K = %d)\n", "draft vocabulary", s->opt.fr_vocab ? s->opt.fr_vocab : "full", s->draft.k);
+        fprintf(f, "  %-18s depth %d, top-k %d, %d tokens\n", "tree", s->opt.tree.depth, s->opt.tree.topk,
+                s->opt.tree.size);
+    } else {
+        fprintf(f, "  %-18s none (autoregressive)\n", "draft");
+    }
+    if (s->opt.sampling.temperature > 0)
+        fprintf(f, "  %-18s temperature %g, top-p %g, top-k %d, seed %llu\n", "sampling", s->opt.sampling.temperature,
+                s->opt.sampling.top_p, s->opt.sampling.top_k, (unsigned long long)s->opt.sampling.seed);
+    else
+        fprintf(f, "  %-18s greedy\n", "sampling");
+    fprintf(f, "  %-18s %d tokens\n", "context", s->opt.max_ctx);
+}
