@@ -21,7 +21,7 @@
  *
  * defines: struct par_device_ops, struct par_options, par_options_default, par_options_parse,
  *          par_options_usage, par_init, par_finalize, par_binding, par_report_bindings,
- *          par_step_begin, par_step_end, par_fail
+ *          par_step_begin, par_step_begin_for, par_step_end, par_fail
  */
 #ifndef FRSPEC_PAR_BOOTSTRAP_H
 #define FRSPEC_PAR_BOOTSTRAP_H
@@ -78,6 +78,9 @@ enum frs_status par_report_bindings(struct frs_comm *c, FILE *out);
  * valid while armed (a string literal). No-op without par_init or with the watchdog off. */
 void par_step_begin(struct frs_comm *c, const char *what);
 void par_step_end(struct frs_comm *c);
+/* The same with its own limit (seconds <= 0: watchdog_s), e.g. a long limit around loading a 70B
+ * checkpoint from a network file system. Still a no-op when the watchdog is off. */
+void par_step_begin_for(struct frs_comm *c, const char *what, int seconds);
 
 /* The one way a rank dies on error: comm_abort(c, st, frs_error_msg()) (the message names rank,
  * host, status and cause). c may be NULL (single process). */

@@ -30,6 +30,7 @@ struct par_watchdog {
     atomic_int stop;
     _Atomic int64_t deadline_ns[PAR_WATCH_NSLOTS]; /* CLOCK_MONOTONIC; 0 = disarmed */
     const char *_Atomic what[PAR_WATCH_NSLOTS];    /* static strings only */
+    atomic_int limit_s[PAR_WATCH_NSLOTS];          /* the limit the slot was armed with */
     struct frs_comm *comm;                        /* for comm_abort */
 };
 
@@ -51,6 +52,8 @@ static inline struct par_state *par_state_of(const struct frs_comm *c)
 
 /* Arm / disarm one watchdog slot (no-op when the watchdog is off or c has no state). */
 void par_watch_begin(struct frs_comm *c, enum par_watch_slot slot, const char *what);
+/* seconds <= 0: the watchdog's default (par_options.watchdog_s) */
+void par_watch_begin_for(struct frs_comm *c, enum par_watch_slot slot, const char *what, int seconds);
 void par_watch_end(struct frs_comm *c, enum par_watch_slot slot);
 
 enum frs_status par_watchdog_start(struct frs_comm *c, int seconds);

@@ -19,13 +19,21 @@ static int64_t wd_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void par_watch_begin(struct frs_comm *c, enum par_watch_slot slot, const char *what)
+void par_watch_begin_for(struct frs_comm *c, enum par_watch_slot slot, const char *what, int seconds)
 {
     struct par_state *ps = par_state_of(c);
     if (!ps || ps->wd.seconds <= 0)
         return;
+    if (seconds <= 0)
+        seconds = ps->wd.seconds;
     atomic_store(&ps->wd.what[slot], what);
-    atomic_store(&ps->wd.deadline_ns[slot], wd_now_ns() + (int64_t)ps->wd.seconds * 1000000000);
+    atomic_store(&ps->wd.limit_s[slot], seconds);
+    atomic_store(&ps->wd.deadline_ns[slot], wd_now_ns() + (int64_t)seconds * 1000000000);
+}
+
+void par_watch_begin(struct frs_comm *c, enum par_watch_slot slot, const char *what)
+{
+    par_watch_begin_for(c, slot, what, 0);
 }
 
 void par_watch_end(struct frs_comm *c, enum par_watch_slot slot)
@@ -37,6 +45,11 @@ void par_watch_end(struct frs_comm *c, enum par_watch_slot slot)
 }
 
 void par_step_begin(struct frs_comm *c, const char *what) { par_watch_begin(c, PAR_WATCH_STEP, what); }
+
+void par_step_begin_for(struct frs_comm *c, const char *what, int seconds)
+{
+    par_watch_begin_for(c, PAR_WATCH_STEP, what, seconds);
+}
 
 void par_step_end(struct frs_comm *c) { par_watch_end(c, PAR_WATCH_STEP); }
 
@@ -56,7 +69,8 @@ static void *wd_main(void *arg)
             snprintf(msg, sizeof msg,
                      "watchdog: %s '%s' did not finish within %d s (a peer rank is stuck or dead, "
                      "or the limit --watchdog-seconds is too low)",
-                     s == PAR_WATCH_COLL ? "collective" : "step", what ? what : "?", wd->seconds);
+                     s == PAR_WATCH_COLL ? "collective" : "step", what ? what : "?",
+                     atomic_load(&wd->limit_s[s]));
             comm_abort(wd->comm, 3, msg);
         }
     }
@@ -74,6 +88,7 @@ enum frs_status par_watchdog_start(struct frs_comm *c, int seconds)
     for (int s = 0; s < PAR_WATCH_NSLOTS; s++) {
         atomic_store(&wd->deadline_ns[s], 0);
         atomic_store(&wd->what[s], NULL);
+        atomic_store(&wd->limit_s[s], 0);
     }
     wd->seconds = seconds;
     int rc = pthread_create(&wd->thread, NULL, wd_main, wd);

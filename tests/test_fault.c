@@ -10,6 +10,7 @@
  *   oom   rank 1's allocation fails (simulated out of memory) -> par_fail, message names rank 1
  *   kill  rank 1 is killed by SIGKILL mid-run -> the launcher ends the job
  *   hang  rank 1 is stuck before a collective -> rank 0's watchdog (2 s) aborts the job
+ *   step  rank 1 is stuck inside a step armed with a 1 s limit -> its own watchdog aborts the job
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,10 @@ static int child(const char *scenario, int argc, char **argv)
             } else if (!strcmp(scenario, "hang")) {
                 for (;;)
                     pause();
+            } else if (!strcmp(scenario, "step")) {
+                par_step_begin_for(&c, "loading the model", 1);
+                sleep(30);
+                par_step_end(&c);
             }
             if (st != FRS_OK)
                 par_fail(&c, st);
@@ -171,6 +176,9 @@ static int driver(const char *self, const char *scenario, int nlaunch, char **la
     } else if (!strcmp(scenario, "hang")) {
         CHECK(strstr(out, "[rank 0 on ") && strstr(out, "watchdog") && strstr(out, "comm_allreduce_sum_f32"),
               "watchdog message names the rank and the collective");
+    } else if (!strcmp(scenario, "step")) {
+        CHECK(strstr(out, "[rank 1 on ") && strstr(out, "step 'loading the model' did not finish within 1 s"),
+              "watchdog message names the rank, the step and its limit");
     }
     return test_finish("test_fault");
 }

@@ -24,7 +24,7 @@ target_compile_options(test_fault PRIVATE ${FRSPEC_C_WARNINGS})
 target_include_directories(test_fault PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(test_fault PRIVATE FRSPEC_FIXTURES="${FRSPEC_FIXTURES}")
 target_link_libraries(test_fault PRIVATE frspec_core)
-foreach(scenario fail oom kill hang)
+foreach(scenario fail oom kill hang step)
   add_test(NAME test_fault_${scenario}
            COMMAND test_fault --driver ${scenario} ${FRSPEC_MPIRUN} ${FRSPEC_MPIRUN_FLAGS})
   set_tests_properties(test_fault_${scenario} PROPERTIES TIMEOUT 60 LABELS "parallel;mpi;fault"
