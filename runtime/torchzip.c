@@ -1011,14 +1011,14 @@ enum frs_status tz_parse_int_list(struct tz_archive *ar, int64_t **vals, size_t 
     if (st == FRS_OK)
         st = pk_run(&k, &r);
     if (st == FRS_OK && r->t != PV_LIST && r->t != PV_TUPLE)
-        st = FRS_ERR(FRS_ERR_FORMAT, "%s: holds a %s, not a list of token ids", ar->name, pv_type_name(r->t));
+        st = FRS_ERR(FRS_ERR_FORMAT, "%s: holds an object of type %s, not a list of token ids", ar->name, pv_type_name(r->t));
     if (st == FRS_OK) {
         *vals = malloc((r->n ? r->n : 1) * sizeof **vals);
         if (!*vals)
             st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", ar->name);
         for (size_t j = 0; st == FRS_OK && j < r->n; j++) {
             if (r->items[j]->t != PV_INT)
-                st = FRS_ERR(FRS_ERR_FORMAT, "%s: entry %zu of the list is a %s, not an int", ar->name, j,
+                st = FRS_ERR(FRS_ERR_FORMAT, "%s: entry %zu of the list has type %s, not int", ar->name, j,
                              pv_type_name(r->items[j]->t));
             else
                 (*vals)[j] = r->items[j]->i;
@@ -1100,7 +1100,7 @@ enum frs_status tz_state_dict_from_archive(struct tz_state_dict *sd, struct tz_a
     if (st == FRS_OK)
         st = pk_run(&k, &r);
     if (st == FRS_OK && r->t != PV_DICT)
-        st = FRS_ERR(FRS_ERR_FORMAT, "%s: holds a %s, not a state_dict (a dict of tensors)", ar->name,
+        st = FRS_ERR(FRS_ERR_FORMAT, "%s: holds an object of type %s, not a state_dict (a dict of tensors)", ar->name,
                      pv_type_name(r->t));
     if (st == FRS_OK) {
         sd->tensors = calloc(r->n ? r->n : 1, sizeof *sd->tensors);
@@ -1110,11 +1110,11 @@ enum frs_status tz_state_dict_from_archive(struct tz_state_dict *sd, struct tz_a
     for (size_t j = 0; st == FRS_OK && j < r->n; j++) {
         struct pv *key = r->items[j], *val = r->vals[j];
         if (key->t != PV_STR) {
-            st = FRS_ERR(FRS_ERR_FORMAT, "%s: state_dict key %zu is a %s, not a str", ar->name, j, pv_type_name(key->t));
+            st = FRS_ERR(FRS_ERR_FORMAT, "%s: state_dict key %zu has type %s, not str", ar->name, j, pv_type_name(key->t));
             break;
         }
         if (val->t != PV_TENSOR) {
-            st = FRS_ERR(FRS_ERR_FORMAT, "%s: state_dict entry '%s' is a %s, not a tensor", ar->name, key->s,
+            st = FRS_ERR(FRS_ERR_FORMAT, "%s: state_dict entry '%s' has type %s, not tensor", ar->name, key->s,
                          pv_type_name(val->t));
             break;
         }
