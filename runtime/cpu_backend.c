@@ -5,7 +5,7 @@
  *
  * Memory: every buffer is carved out of one allocation sized at create() from the limits; the
  * forward pass allocates nothing of its own (cpu_ops.c's reference operators use small
- * temporaries).
+ * temporaries). The draft's state is cpu_spec.c's (cpu_spec_create/free/reset).
  */
 #include "cpu_backend.h"
 
@@ -16,9 +16,6 @@
 #include "comm.h"     /* comm_allreduce_sum_f32 */
 #include "cpu_ops.h"  /* cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, ... */
 #include "sampling.h" /* sampling_argmax, sampling_prepare, sampling_draw */
-
-/* 1 once runtime/cpu_spec.c (cpu_spec_create, cpu_draft_tree, cpu_verify, cpu_commit) exists */
-#define CPU_BACKEND_SPEC 0
 
 static struct cpu_backend *cpu_impl(struct frs_backend *be) { return (struct cpu_backend *)be->impl; }
 
@@ -122,11 +119,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     be->ops = &frs_backend_cpu_ops;
     be->target_len = 0;
     if (d) {
-#if CPU_BACKEND_SPEC
         enum frs_status st = cpu_spec_create(b);
-#else
-        enum frs_status st = FRS_ERR(FRS_ERR_UNSUPPORTED, "cpu backend: speculative decoding (cpu_spec.c) is not built");
-#endif
         if (st != FRS_OK) {
             free(base);
             free(b);
@@ -142,10 +135,8 @@ static void cpu_destroy(struct frs_backend *be)
     struct cpu_backend *b = cpu_impl(be);
     if (!b)
         return;
-#if CPU_BACKEND_SPEC
     if (b->spec)
         cpu_spec_free(b);
-#endif
     free(b->mem);
     free(b);
     be->impl = NULL;
@@ -158,10 +149,8 @@ static enum frs_status cpu_reset(struct frs_backend *be)
     b->draft_len = 0;
     b->last_n = 0;
     be->target_len = 0;
-#if CPU_BACKEND_SPEC
     if (b->spec)
         cpu_spec_reset(b);
-#endif
     return FRS_OK;
 }
 
@@ -294,13 +283,7 @@ const struct frs_backend_ops frs_backend_cpu_ops = {
     .prefill = cpu_prefill,
     .decode = cpu_decode,
     .next_token = cpu_next_token,
-#if CPU_BACKEND_SPEC
     .draft_tree = cpu_draft_tree,
     .verify = cpu_verify,
     .commit = cpu_commit,
-#else
-    .draft_tree = NULL,
-    .verify = NULL,
-    .commit = NULL,
-#endif
 };
