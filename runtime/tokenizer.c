@@ -20,6 +20,12 @@
  * exactly, so the concatenated token bytes always equal the input bytes. (HF has no such case: it
  * takes Python str.)
  *
+ * The patterns are HF's (Oniguruma) syntax; PCRE2 reads them as they are except \s / \S, rewritten
+ * to the White_Space set that Oniguruma uses (PCRE2's \s also takes U+180E). Known difference:
+ * PCRE2 10.42 has Unicode 14 tables while HF's are newer, so characters assigned since Unicode 15
+ * (e.g. CJK Extension H, U+31350..) can pre-tokenize differently. single_word uses the Rust regex
+ * crate's \w, as HF does.
+ *
  * tokenizer_decode follows HF's ByteLevel decoder: each token's characters map back to bytes (a
  * token with a character outside the byte table contributes its UTF-8 as is), the bytes of all
  * tokens are joined and invalid UTF-8 becomes U+FFFD per maximal invalid subpart (Rust's
@@ -42,6 +48,9 @@
 #define TOK_CACHE_MAX_ENTRIES (1u << 18)
 #define TOK_MAX_STEPS 16
 #define TOK_JIT_STACK_MAX (32u << 20)
+
+/* a word character for single_word: the Rust regex crate's \\w (HF tests ^\\w and \\w$ with it) */
+static const char WORD_CLASS[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200c}\\x{200d}]";
 
 static const char GPT2_PATTERN[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -480,13 +489,70 @@ static enum frs_status json_id(const char *path, const cJSON *j, const char *wha
     return FRS_OK;
 }
 
+/* HF compiles its patterns with Oniguruma, whose \s (Unicode) is the White_Space property; PCRE2's
+ * \s with UCP also takes U+180E (MONGOLIAN VOWEL SEPARATOR, no longer a space since Unicode 6.3).
+ * So \s and \S are written out as classes of exactly the White_Space characters. Inside a class
+ * only \s is rewritten (a \S there is left to PCRE2). Returns a malloc'ed pattern, *len updated. */
+#define WHITE_SPACE_SET "\\t-\\r\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+
+static char *regex_from_onig(const char *p, size_t *len)
+{
+    static const char set[] = WHITE_SPACE_SET;
+    size_t n = *len, o = 0;
+    char *out = malloc(n * (sizeof set + 3) + 1);
+    if (!out)
+        return NULL;
+    int in_class = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\' && i + 1 < n) {
+            char e = p[++i];
+            if (e == 's' || (e == 'S' && !in_class)) {
+                if (!in_class)
+                    out[o++] = '[';
+                if (e == 'S')
+                    out[o++] = '^';
+                memcpy(out + o, set, sizeof set - 1);
+                o += sizeof set - 1;
+                if (!in_class)
+                    out[o++] = ']';
+            } else {
+                out[o++] = c;
+                out[o++] = e;
+            }
+            continue;
+        }
+        out[o++] = c;
+        if (!in_class && c == '[') {
+            in_class = 1;
+            if (i + 1 < n && p[i + 1] == '^')
+                out[o++] = p[++i];
+            if (i + 1 < n && p[i + 1] == ']') /* a leading ']' is literal */
+                out[o++] = p[++i];
+        } else if (in_class && c == '[' && i + 1 < n && p[i + 1] == ':') { /* [:alpha:] */
+            while (i + 1 < n && !(p[i] == ':' && p[i + 1] == ']'))
+                out[o++] = p[++i];
+            if (i + 1 < n)
+                out[o++] = p[++i];
+        } else if (in_class && c == ']')
+            in_class = 0;
+    }
+    out[o] = 0;
+    *len = o;
+    return out;
+}
+
 static enum frs_status compile_regex(struct frs_tokenizer *t, const char *pattern, size_t len, int literal,
                                      const char *field, pcre2_code **out)
 {
     int err;
     PCRE2_SIZE off;
     uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : 0);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &err, &off, NULL);
+    char *conv = literal ? NULL : regex_from_onig(pattern, &len);
+    if (!literal && !conv)
+        return LOAD_ERR(FRS_ERR_OOM, "%s: out of memory", t->path);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(conv ? conv : pattern), len, opts, &err, &off, NULL);
+    free(conv);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
@@ -802,7 +868,7 @@ static enum frs_status load_added(struct frs_tokenizer *t, const cJSON *added)
         if (!strmap_put(&t->by_str, s, a->len, a->id))
             return LOAD_ERR(FRS_ERR_OOM, "%s: out of memory", path);
         if (sw && !t->word_re)
-            FRS_TRY(compile_regex(t, "\\w", 2, 0, "added_tokens.single_word", &t->word_re));
+            FRS_TRY(compile_regex(t, WORD_CLASS, sizeof WORD_CLASS - 1, 0, "added_tokens.single_word", &t->word_re));
         if (a->len > 0)
             t->n_added++;
         i++;

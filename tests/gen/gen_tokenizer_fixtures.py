@@ -69,7 +69,7 @@ MISC = [
     "混合 mixed テキスト text 123", "عربي: مرحبا بالعالم", "עברית: שלום עולם", "हिन्दी पाठ नमस्ते",
     "ภาษาไทย สวัสดี", "emoji 😀😃😄 done", "👍🏽 skin tone", "👨‍👩‍👧‍👦 family", "🇫🇷🇯🇵 flags",
     "❤️ heart with VS16", "math ∑∫√∞ ≠ ≤ ≥", "arrows → ← ↑ ↓", "box ─│┌┐└┘", "™ © ® ° ± ×",
-    "nbsp\u00a0here", "ideographic\u3000space", "em\u2003space", "zero\u200bwidth", "nel\u0085here",
+    "a\u180e'll", "x \u180e y", "\u180e\u180e", "nbsp\u00a0here", "ideographic\u3000space", "em\u2003space", "zero\u200bwidth", "nel\u0085here",
     "ctrl \x01\x02\x03\x7f chars", "a\x00b nul", "\ufeffBOM at start", "\ud7ff\ue000\uffff",
     "supercalifragilisticexpialidocious", "Pneumonoultramicroscopicsilicovolcanoconiosis",
     "https://example.com/path/to/page?query=1&other=two#frag", "user@example.com",
@@ -231,7 +231,8 @@ VARIANT_TEXTS = [
     "Hello world", "hello world", "say hello world now", " leading", "a <mask> b", "a<mask>b",
     "x   <mask>   y", "<mask>", "[NS]x[NS]", "dog", "a dog b", "hotdog dogs dog.", "_dog", "dog_",
     "abc abcd ab", "xabcx", "<s>hi</s>", "I'm 12345 years", "tabs\tand\nnewlines  ", "", " ",
-    "café 中文 😀", "don't STOP", "a\u00a0<mask>\u00a0b",
+    "café 中文 😀", "don't STOP", "a\u00a0<mask>\u00a0b", "dog\u0301", "\u00bddog", "dog\u0f76</s>",
+    "\u2460dog\u1b52", "dog_dog", "\u0661dog", "dog\u200d",
 ]
 
 
