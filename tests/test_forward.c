@@ -282,6 +282,25 @@ static void test_model(const char *name, struct frs_comm *comm)
         CHECK_OK(one.ops->next_token(&one, &s, 3, &a));
         CHECK_OK(one.ops->next_token(&one, &s, 3, &b));
         CHECK(a == b && a >= 0 && a < V, "%s: sampled tokens %d %d for the same draw", name, a, b);
+        if (size > 1) {
+            /* the same draws as a single process holding the whole model */
+            struct llama_model m1;
+            memset(&m1, 0, sizeof m1);
+            struct frs_backend solo;
+            CHECK_OK(llama_model_load(&m1, dir, 0, 1));
+            CHECK_OK(make_backend(&solo, &m1, NULL, max_ctx, 128));
+            CHECK_OK(solo.ops->prefill(&solo, r.p[0].ids, r.p[0].n));
+            int diff = 0;
+            for (uint64_t d = 0; d < 50; d++) {
+                int32_t x = -1, y = -2;
+                CHECK_OK(one.ops->next_token(&one, &s, d, &x));
+                CHECK_OK(solo.ops->next_token(&solo, &s, d, &y));
+                diff += x != y;
+            }
+            CHECK(diff == 0, "%s: %d of 50 sampled tokens differ between tp %d and a single process", name, diff, size);
+            solo.ops->destroy(&solo);
+            llama_model_free(&m1);
+        }
     }
 
     /* 6. errors */
@@ -296,6 +315,22 @@ static void test_model(const char *name, struct frs_comm *comm)
         st = one.ops->prefill(&one, longp, 1);
         CHECK(st == FRS_ERR_INVALID_ARG, "%s: token %d -> %s", name, V, frs_status_str(st));
         free(longp);
+        /* the tree reservation: max_ctx 40 with max_tree 8 holds 32 tokens, not 33 */
+        struct frs_backend small;
+        const struct frs_limits lim = {.max_ctx = 40, .max_tree = 8, .prefill_chunk = 16};
+        small.ops = &frs_backend_cpu_ops;
+        CHECK_OK(small.ops->create(&small, &m, NULL, NULL, &lim));
+        int32_t toks[33] = {0};
+        CHECK_OK(small.ops->prefill(&small, toks, 31));
+        CHECK_OK(small.ops->decode(&small, 1));
+        st = small.ops->decode(&small, 1);
+        CHECK(st == FRS_ERR_TOO_LONG && small.target_len == 32, "%s: decode past max_ctx - max_tree -> %s (len %d)", name,
+              frs_status_str(st), small.target_len);
+        small.ops->destroy(&small);
+        const struct frs_limits bad = {.max_ctx = 40, .max_tree = 0, .prefill_chunk = 0};
+        st = small.ops->create(&small, &m, NULL, NULL, &bad);
+        CHECK(st == FRS_ERR_INVALID_ARG && strstr(frs_error_msg(), "prefill_chunk"), "%s: prefill_chunk 0 -> %s: %s",
+              name, frs_status_str(st), frs_error_msg());
     }
     one.ops->destroy(&one);
     full.ops->destroy(&full);
