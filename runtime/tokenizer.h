@@ -22,10 +22,13 @@ void tokenizer_free(struct frs_tokenizer *t);
 
 /* ids of the UTF-8 text (len bytes), as HF tokenizers' encode(text, add_special_tokens=add_special)
  * gives them: added/special tokens written in the text are recognised; add_special adds what the
- * post-processor adds (BOS for Llama 3). *ids is malloc'ed, the caller frees it. */
+ * post-processor adds (BOS for Llama 3). *ids is malloc'ed, the caller frees it.
+ * Invalid UTF-8 is accepted: its bytes are encoded exactly (the token bytes give the input back).
+ * Thread-safe: one loaded tokenizer may encode from several threads at once. */
 enum frs_status tokenizer_encode(const struct frs_tokenizer *t, const char *text, size_t len,
                                  int add_special, int32_t **ids, int *n);
-/* Text of ids (skip_special drops special tokens). *text is malloc'ed and NUL-terminated. */
+/* Text of ids (skip_special drops special tokens). *text is malloc'ed and NUL-terminated.
+ * As HF: invalid UTF-8 in the joined bytes becomes U+FFFD. An id with no token: FRS_ERR_INVALID_ARG. */
 enum frs_status tokenizer_decode(const struct frs_tokenizer *t, const int32_t *ids, int n,
                                  int skip_special, char **text, size_t *len);
 /* Raw bytes of one token (for streaming: may be part of a UTF-8 sequence); NULL if out of range. */
