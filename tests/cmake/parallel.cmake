@@ -39,3 +39,7 @@ if(FRSPEC_HAVE_CUDA)
   frspec_add_mpi_test(test_par_nccl_stuck_np2 test_par_nccl 2 --stuck)
   set_tests_properties(test_par_nccl_np2 test_par_nccl_stuck_np2 PROPERTIES LABELS "parallel;mpi;gpu")
 endif()
+
+# The presets in configs/ parse and are self-consistent.
+frspec_add_test(test_par_configs test_par_configs.c parallel)
+target_compile_definitions(test_par_configs PRIVATE FRSPEC_CONFIGS="${CMAKE_SOURCE_DIR}/configs")
