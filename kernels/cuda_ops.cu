@@ -1,0 +1,884 @@
+/* cuda_ops.cu - the CUDA kernels of the target and draft forward (norm, RoPE, attention,
+ * SwiGLU, embedding, residual, GEMV, cuBLAS GEMM, log-softmax top-k, argmax, Gumbel sampling,
+ * KV compaction) and their extern "C" launchers declared in cuda_ops.h. Three levels as in
+ * ggml: __global__ kernel -> launcher taking a stream -> backend op (cuda_backend.c).
+ */
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+extern "C" {
+#include "status.h"
+}
+#include "../parallel/argmax_key.h" /* frs_argmax_key_pack (host + device) */
+#include "cuda_ops.h"
+
+#define LAUNCH_CHECK(what)                                                                        \
+    do {                                                                                          \
+        cudaError_t e_ = cudaGetLastError();                                                      \
+        if (e_ != cudaSuccess)                                                                    \
+            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of %s failed: %s", (what),   \
+                           cudaGetErrorString(e_));                                               \
+    } while (0)
+
+/* ---- small device helpers -------------------------------------------------------------------- */
+
+static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+
+static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+
+/* 8 bf16 packed in a uint4 dotted with 8 bf16 */
+static __device__ __forceinline__ float dot8_bf16(uint4 a, uint4 b)
+{
+    float s = 0.0f;
+    const uint32_t av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        s = fmaf(__uint_as_float(av[i] << 16), __uint_as_float(bv[i] << 16), s);
+        s = fmaf(__uint_as_float(av[i] & 0xffff0000u), __uint_as_float(bv[i] & 0xffff0000u), s);
+    }
+    return s;
+}
+
+static __device__ __forceinline__ float warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+static __device__ __forceinline__ unsigned long long warp_max_u64(unsigned long long v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        unsigned long long w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = w > v ? w : v;
+    }
+    return v;
+}
+
+/* block-wide sum; every thread gets the result. sh: >= 32 floats. */
+static __device__ float block_sum(float v, float *sh)
+{
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0)
+        sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+static __device__ unsigned long long block_max_u64(unsigned long long v, unsigned long long *sh)
+{
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_max_u64(v);
+    __syncthreads();
+    if (lane == 0)
+        sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0ull;
+    return warp_max_u64(v);
+}
+
+/* ---- cuBLAS context and matmul -------------------------------------------------------------- */
+
+extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t stream)
+{
+    memset(b, 0, sizeof *b);
+    int dev = 0;
+    cudaError_t ce = cudaGetDevice(&dev);
+    if (ce == cudaSuccess)
+        ce = cudaDeviceGetAttribute(&b->n_sm, cudaDevAttrMultiProcessorCount, dev);
+    if (ce != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "cuda_blas_create: device query failed: %s", cudaGetErrorString(ce));
+    cublasHandle_t h;
+    cublasStatus_t bs = cublasCreate(&h);
+    if (bs != CUBLAS_STATUS_SUCCESS)
+        return FRS_ERR(FRS_ERR_CUBLAS, "cuda_blas_create: cublasCreate failed (status %d)", (int)bs);
+    b->handle = h;
+    b->stream = stream;
+    b->workspace_bytes = (size_t)32 << 20;
+    ce = cudaMalloc(&b->workspace, b->workspace_bytes);
+    if (ce != cudaSuccess) {
+        cublasDestroy(h);
+        b->handle = NULL;
+        return FRS_ERR(FRS_ERR_OOM, "cuda_blas_create: cannot allocate the %zu MiB cuBLAS workspace: %s",
+                       b->workspace_bytes >> 20, cudaGetErrorString(ce));
+    }
+    if ((bs = cublasSetStream(h, stream)) != CUBLAS_STATUS_SUCCESS ||
+        (bs = cublasSetWorkspace(h, b->workspace, b->workspace_bytes)) != CUBLAS_STATUS_SUCCESS ||
+        (bs = cublasSetMathMode(h, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+        cuda_blas_free(b);
+        return FRS_ERR(FRS_ERR_CUBLAS, "cuda_blas_create: cuBLAS setup failed (status %d)", (int)bs);
+    }
+    return FRS_OK;
+}
+
+extern "C" void cuda_blas_free(struct cuda_blas *b)
+{
+    if (b->handle)
+        cublasDestroy((cublasHandle_t)b->handle);
+    if (b->workspace)
+        cudaFree(b->workspace);
+    memset(b, 0, sizeof *b);
+}
+
+#define GEMV_WARPS 8
+#define GEMV_UNROLL 4
+
+/* One warp per output row; each lane streams 16-byte chunks of the row (evict-first loads),
+ * GEMV_UNROLL loads in flight, x (small, L1/L2 resident) through the read-only path. */
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16_t *__restrict__ x,
+                                                                    const uint16_t *__restrict__ w, int rows,
+                                                                    int cols, float *__restrict__ y, float beta)
+{
+    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (row >= rows)
+        return;
+    const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * cols);
+    const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+    const int nv = cols >> 3;
+    float acc = 0.0f;
+    int k = lane;
+    for (; k + 32 * (GEMV_UNROLL - 1) < nv; k += 32 * GEMV_UNROLL) {
+        uint4 wv[GEMV_UNROLL], xx[GEMV_UNROLL];
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++)
+            wv[u] = __ldcs(wr + k + 32 * u);
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++)
+            xx[u] = __ldg(xv + k + 32 * u);
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++)
+            acc += dot8_bf16(wv[u], xx[u]);
+    }
+    for (; k < nv; k += 32)
+        acc += dot8_bf16(__ldcs(wr + k), __ldg(xv + k));
+    acc = warp_sum(acc);
+    if (lane == 0)
+        y[row] = beta != 0.0f ? fmaf(beta, y[row], acc) : acc;
+}
+
+extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y,
+                                          float beta, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_bf16: rows %d, cols %d (need cols %% 8 == 0, 16-byte "
+                       "aligned x and w)", rows, cols);
+    const int blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
+    gemv_bf16_kernel<<<blocks, GEMV_WARPS * 32, 0, st>>>(x, w, rows, cols, y, beta);
+    LAUNCH_CHECK("gemv_bf16_kernel");
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
+                                       int rows, int cols, float *y, int ldy, float beta)
+{
+    if (n <= 0 || rows <= 0 || cols <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_matmul: n %d, rows %d, cols %d must be > 0", n, rows, cols);
+    if (n == 1 && cols % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0)
+        return cuda_gemv_bf16(x, w, rows, cols, y, beta, b->stream);
+    /* column-major view: Y^T (rows x n, ld ldy) = W (as cols x rows, transposed) * X^T (cols x n) */
+    const float alpha = 1.0f;
+    cublasStatus_t bs = cublasGemmEx((cublasHandle_t)b->handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha,
+                                     w, CUDA_R_16BF, cols, x, CUDA_R_16BF, ldx, &beta, y, CUDA_R_32F, ldy,
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (bs != CUBLAS_STATUS_SUCCESS)
+        return FRS_ERR(FRS_ERR_CUBLAS, "cuda_matmul: cublasGemmEx (%d x %d x %d) failed (status %d)", n, rows, cols,
+                       (int)bs);
+    return FRS_OK;
+}
+
+/* ---- RMSNorm ------------------------------------------------------------------------------- */
+
+__global__ void rmsnorm_kernel(float *x, const float *res, int dim, const uint16_t *w, float eps, float *y32,
+                               uint16_t *y16, int ld16)
+{
+    __shared__ float sh[32];
+    const size_t row = blockIdx.x;
+    float *xr = x + row * dim;
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+        float v = xr[j];
+        if (res) {
+            v += res[row * dim + j];
+            xr[j] = v;
+        }
+        ss = fmaf(v, v, ss);
+    }
+    ss = block_sum(ss, sh);
+    const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+        float v = xr[j] * inv;
+        if (w)
+            v *= bf2f(w[j]);
+        if (y32)
+            y32[row * dim + j] = v;
+        if (y16)
+            y16[row * ld16 + j] = f2bf(v);
+    }
+}
+
+extern "C" enum frs_status cuda_rmsnorm(float *x, const float *res, int n, int dim, const uint16_t *w, float eps,
+                                        float *y32, uint16_t *y16, int ld16, cudaStream_t st)
+{
+    if (n <= 0 || dim <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_rmsnorm: n %d, dim %d must be > 0", n, dim);
+    const int threads = dim >= 4096 ? 1024 : dim >= 1024 ? 512 : 128;
+    rmsnorm_kernel<<<n, threads, 0, st>>>(x, res, dim, w, eps, y32, y16, ld16);
+    LAUNCH_CHECK("rmsnorm_kernel");
+    return FRS_OK;
+}
+
+/* ---- RoPE + KV-cache write ------------------------------------------------------------------ */
+
+__global__ void rope_qkv_kernel(const float *qkv, int ldqkv, int n_heads, int n_kv, int D, const int32_t *pos,
+                                const float *inv_freq, float *q_out, uint16_t *kcache, uint16_t *vcache,
+                                const int32_t *slot0)
+{
+    const int i = blockIdx.x, half = D / 2;
+    const float *row = qkv + (size_t)i * ldqkv;
+    const float p = (float)pos[i];
+    const size_t kvw = (size_t)n_kv * D, slot = (size_t)(*slot0 + i);
+    const int n_rot = (n_heads + n_kv) * half;
+    for (int t = threadIdx.x; t < n_rot + n_kv * D; t += blockDim.x) {
+        if (t < n_rot) {
+            const int h = t / half, j = t % half;
+            /* angle in fp32 as cpu_rope and transformers */
+            const float ang = p * inv_freq[j];
+            float s, c;
+            sincosf(ang, &s, &c);
+            const float *v = row + (size_t)h * D; /* q heads then k heads: contiguous */
+            const float a = v[j], b = v[j + half];
+            const float r0 = a * c - b * s, r1 = b * c + a * s;
+            if (h < n_heads) {
+                float *o = q_out + ((size_t)i * n_heads + h) * D;
+                o[j] = r0;
+                o[j + half] = r1;
+            } else {
+                uint16_t *o = kcache + slot * kvw + (size_t)(h - n_heads) * D;
+                o[j] = f2bf(r0);
+                o[j + half] = f2bf(r1);
+            }
+        } else {
+            const int e = t - n_rot;
+            vcache[slot * kvw + e] = f2bf(row[(size_t)(n_heads + n_kv) * D + e]);
+        }
+    }
+}
+
+extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
+                                         const int32_t *pos, const float *inv_freq, float *q_out, uint16_t *kcache,
+                                         uint16_t *vcache, const int32_t *slot0, cudaStream_t st)
+{
+    if (n <= 0 || head_dim <= 0 || head_dim % 2)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_rope_qkv: n %d, head_dim %d (must be even)", n, head_dim);
+    rope_qkv_kernel<<<n, 256, 0, st>>>(qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq, q_out, kcache, vcache,
+                                       slot0);
+    LAUNCH_CHECK("rope_qkv_kernel");
+    return FRS_OK;
+}
+
+/* ---- attention ----------------------------------------------------------------------------- */
+
+#define ATT_THREADS 128 /* = slots per tile */
+#define ATT_MAXG 8      /* q heads per block (one kv head's group, split when larger) */
+#define ATT_MAXD 256
+#define ATT_MAX_SPLIT 64
+
+static int att_gblocks(int n_heads, int n_kv)
+{
+    const int group = n_heads / n_kv;
+    return (group + ATT_MAXG - 1) / ATT_MAXG;
+}
+
+extern "C" int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm)
+{
+    (void)head_dim;
+    const long blocks = (long)n * n_kv * att_gblocks(n_heads, n_kv);
+    long s = (2L * (n_sm > 0 ? n_sm : 1) + blocks - 1) / blocks;
+    if (s < 1)
+        s = 1;
+    if (s > ATT_MAX_SPLIT)
+        s = ATT_MAX_SPLIT;
+    return (int)s;
+}
+
+extern "C" size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm)
+{
+    const int s = cuda_attention_splits(n, n_heads, n_kv, head_dim, n_sm);
+    return s == 1 ? 0 : (size_t)n * n_heads * s * (head_dim + 2);
+}
+
+/* grid (n, n_kv * gblocks, n_split). Block: up to ATT_MAXG q heads sharing one kv head; slots
+ * of this split in tiles of ATT_THREADS: thread t scores slot t of the tile for every head (16-byte
+ * K loads, q broadcast from shared memory), online softmax per head, then threads own (pair of
+ * d, slot subset) for the P*V accumulation. n_split == 1: writes bf16 out; else partials
+ * (m, l, acc[D]) combined by attention_combine_kernel. */
+__global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__restrict__ q,
+                                                                const uint16_t *__restrict__ kc,
+                                                                const uint16_t *__restrict__ vc,
+                                                                const int32_t *prefix_p, int n,
+                                                                const uint64_t *__restrict__ mask, int mask_cols,
+                                                                int n_heads,
+                                                                int n_kv, int D, int n_split, uint16_t *out,
+                                                                float *part)
+{
+    __shared__ __align__(16) float sq[ATT_MAXG][ATT_MAXD];
+    __shared__ float sp[ATT_MAXG][ATT_THREADS];
+    __shared__ float smax[ATT_MAXG];
+    __shared__ float sred[ATT_MAXG * 2 * ATT_THREADS]; /* >= ATT_MAXG * ngroups * D */
+
+    const int i = blockIdx.x, split = blockIdx.z, t = threadIdx.x;
+    const int group = n_heads / n_kv, gblocks = (group + ATT_MAXG - 1) / ATT_MAXG;
+    const int kvh = blockIdx.y / gblocks;
+    const int h0 = kvh * group + (blockIdx.y % gblocks) * ATT_MAXG;
+    const int G = min(ATT_MAXG, kvh * group + group - h0);
+    const int prefix = *prefix_p;
+    const int words = (mask_cols + 63) / 64;
+    const int total = mask ? prefix + mask_cols : prefix + i + 1;
+    const int per = (total + n_split - 1) / n_split;
+    const int s_begin = split * per, s_end = min(total, s_begin + per);
+    const size_t kvw = (size_t)n_kv * D;
+    const float scale = 1.0f / sqrtf((float)D);
+
+    for (int e = t; e < G * D; e += ATT_THREADS)
+        sq[e / D][e % D] = q[((size_t)i * n_heads + h0 + e / D) * D + e % D];
+
+    const int npairs = D / 2, ngroups = ATT_THREADS / npairs;
+    const int dp = t % npairs, tg = t / npairs; /* accumulation role; tg >= ngroups: none */
+    float acc[ATT_MAXG][2], lsum[ATT_MAXG], mrun[ATT_MAXG];
+#pragma unroll
+    for (int g = 0; g < ATT_MAXG; g++) {
+        acc[g][0] = acc[g][1] = 0.0f;
+        lsum[g] = 0.0f;
+        mrun[g] = -INFINITY;
+    }
+    __syncthreads();
+
+    for (int tile = s_begin; tile < s_end; tile += ATT_THREADS) {
+        const int s = tile + t;
+        const int tlen = min(ATT_THREADS, s_end - tile);
+        bool vis = s < s_end;
+        if (vis && mask && s >= prefix) {
+            const int j = s - prefix;
+            vis = (mask[(size_t)i * words + (j >> 6)] >> (j & 63)) & 1ull;
+        }
+        float sc[ATT_MAXG];
+#pragma unroll
+        for (int g = 0; g < ATT_MAXG; g++)
+            sc[g] = 0.0f;
+        if (vis) {
+            const uint4 *kr = reinterpret_cast<const uint4 *>(kc + (size_t)s * kvw + (size_t)kvh * D);
+            for (int d8 = 0; d8 < D / 8; d8++) {
+                const uint4 kk = kr[d8];
+                const uint32_t kw[4] = {kk.x, kk.y, kk.z, kk.w};
+                float kf[8];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    kf[2 * u] = __uint_as_float(kw[u] << 16);
+                    kf[2 * u + 1] = __uint_as_float(kw[u] & 0xffff0000u);
+                }
+#pragma unroll
+                for (int g = 0; g < ATT_MAXG; g++) {
+                    if (g < G) {
+                        const float4 qa = *reinterpret_cast<const float4 *>(&sq[g][d8 * 8]);
+                        const float4 qb = *reinterpret_cast<const float4 *>(&sq[g][d8 * 8 + 4]);
+                        float a = sc[g];
+                        a = fmaf(qa.x, kf[0], a);
+                        a = fmaf(qa.y, kf[1], a);
+                        a = fmaf(qa.z, kf[2], a);
+                        a = fmaf(qa.w, kf[3], a);
+                        a = fmaf(qb.x, kf[4], a);
+                        a = fmaf(qb.y, kf[5], a);
+                        a = fmaf(qb.z, kf[6], a);
+                        a = fmaf(qb.w, kf[7], a);
+                        sc[g] = a;
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < ATT_MAXG; g++) {
+            sc[g] = vis ? sc[g] * scale : -INFINITY;
+            if (g < G)
+                sp[g][t] = sc[g];
+        }
+        __syncthreads();
+        /* tile max per head: warp w reduces heads w, w+4 */
+        {
+            const int lane = t & 31, wid = t >> 5;
+            for (int g = wid; g < G; g += ATT_THREADS / 32) {
+                float m = -INFINITY;
+                for (int u = lane; u < ATT_THREADS; u += 32)
+                    m = fmaxf(m, sp[g][u]);
+                m = warp_max(m);
+                if (lane == 0)
+                    smax[g] = m;
+            }
+        }
+        __syncthreads();
+        float alpha[ATT_MAXG];
+#pragma unroll
+        for (int g = 0; g < ATT_MAXG; g++) {
+            if (g < G) {
+                const float mnew = fmaxf(mrun[g], smax[g]);
+                alpha[g] = mnew == -INFINITY ? 1.0f : expf(mrun[g] - mnew);
+                mrun[g] = mnew;
+                sp[g][t] = vis ? expf(sc[g] - mnew) : 0.0f;
+            } else {
+                alpha[g] = 1.0f;
+            }
+        }
+        __syncthreads();
+        if (tg < ngroups) {
+#pragma unroll
+            for (int g = 0; g < ATT_MAXG; g++) {
+                acc[g][0] *= alpha[g];
+                acc[g][1] *= alpha[g];
+                lsum[g] *= alpha[g];
+            }
+            const uint16_t *vb = vc + (size_t)tile * kvw + (size_t)kvh * D + 2 * dp;
+            for (int u = tg; u < tlen; u += ngroups) {
+                const uint32_t v2 = *reinterpret_cast<const uint32_t *>(vb + (size_t)u * kvw);
+                const float v0 = __uint_as_float(v2 << 16), v1 = __uint_as_float(v2 & 0xffff0000u);
+#pragma unroll
+                for (int g = 0; g < ATT_MAXG; g++) {
+                    if (g < G) {
+                        const float p = sp[g][u];
+                        acc[g][0] = fmaf(p, v0, acc[g][0]);
+                        acc[g][1] = fmaf(p, v1, acc[g][1]);
+                        lsum[g] += p;
+                    }
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+    /* reduce over the slot groups: red[g][tg][d] and lred[g][tg] */
+    float *red = sred;
+    for (int g = 0; g < G; g++) {
+        if (tg < ngroups) {
+            red[(g * ngroups + tg) * D + 2 * dp] = acc[g][0];
+            red[(g * ngroups + tg) * D + 2 * dp + 1] = acc[g][1];
+        }
+    }
+    __syncthreads();
+    for (int e = t; e < G * D; e += ATT_THREADS) {
+        const int g = e / D, d = e % D;
+        float a = 0.0f;
+        for (int u = 0; u < ngroups; u++)
+            a += red[(g * ngroups + u) * D + d];
+        /* lsum identical across the threads of one tg: take tg's from the reduction below */
+        sq[g][d] = a; /* q no longer needed */
+    }
+    __syncthreads();
+    /* l: thread (dp == 0, tg) of each group holds lsum[g] for its slot subset */
+    if (dp == 0 && tg < ngroups)
+        for (int g = 0; g < G; g++)
+            red[g * ngroups + tg] = lsum[g];
+    __syncthreads();
+    for (int e = t; e < G * D; e += ATT_THREADS) {
+        const int g = e / D, d = e % D;
+        float l = 0.0f;
+        for (int u = 0; u < ngroups; u++)
+            l += red[g * ngroups + u];
+        const int h = h0 + g;
+        if (n_split == 1) {
+            out[((size_t)i * n_heads + h) * D + d] = f2bf(l > 0.0f ? sq[g][d] / l : 0.0f);
+        } else {
+            float *pp = part + (((size_t)i * n_heads + h) * n_split + split) * (D + 2);
+            if (d == 0) {
+                pp[0] = mrun[g];
+                pp[1] = l;
+            }
+            pp[2 + d] = sq[g][d];
+        }
+    }
+}
+
+/* grid (n * n_heads), block D: combine the n_split partials of each (token, head). */
+__global__ void attention_combine_kernel(const float *part, int n_split, int D, uint16_t *out)
+{
+    const size_t ih = blockIdx.x;
+    const float *pp = part + ih * n_split * (D + 2);
+    float m = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        m = fmaxf(m, pp[s * (D + 2)]);
+    float l = 0.0f, a = 0.0f;
+    for (int s = 0; s < n_split; s++) {
+        const float ms = pp[s * (D + 2)];
+        if (ms == -INFINITY)
+            continue;
+        const float wgt = expf(ms - m);
+        l += wgt * pp[s * (D + 2) + 1];
+        a += wgt * pp[s * (D + 2) + 2 + threadIdx.x];
+    }
+    out[ih * D + threadIdx.x] = f2bf(l > 0.0f ? a / l : 0.0f);
+}
+
+extern "C" enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache,
+                                          const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
+                                          int n_heads, int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm,
+                                          cudaStream_t st)
+{
+    if (n <= 0 || n_kv <= 0 || n_heads % n_kv || head_dim % 8 || head_dim > ATT_MAXD)
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attention: n %d, heads %d / kv %d, head_dim %d (need heads %% kv == "
+                       "0, head_dim %% 8 == 0, head_dim <= %d)", n, n_heads, n_kv, head_dim, ATT_MAXD);
+    const int splits = cuda_attention_splits(n, n_heads, n_kv, head_dim, n_sm);
+    if (splits > 1 && !scratch)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: %d splits need a scratch buffer", splits);
+    dim3 grid(n, n_kv * att_gblocks(n_heads, n_kv), splits);
+    attention_kernel<<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, mask, mask_cols, n_heads, n_kv,
+                                                    head_dim, splits, out, scratch);
+    LAUNCH_CHECK("attention_kernel");
+    if (splits > 1) {
+        attention_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(scratch, splits, head_dim, out);
+        LAUNCH_CHECK("attention_combine_kernel");
+    }
+    return FRS_OK;
+}
+
+/* ---- elementwise: SwiGLU, embedding, add, conversion ------------------------------------------ */
+
+__global__ void swiglu_kernel(const float *gate, const float *up, int width, int ld_in, uint16_t *out, int ld_out)
+{
+    const size_t i = blockIdx.y;
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < width; j += gridDim.x * blockDim.x) {
+        const float g = gate[i * ld_in + j];
+        out[i * ld_out + j] = f2bf(g / (1.0f + expf(-g)) * up[i * ld_in + j]);
+    }
+}
+
+extern "C" enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width, int ld_in,
+                                       uint16_t *out, int ld_out, cudaStream_t st)
+{
+    if (n <= 0 || width <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_swiglu: n %d, width %d must be > 0", n, width);
+    dim3 grid((width + 255) / 256 < 64 ? (width + 255) / 256 : 64, n);
+    swiglu_kernel<<<grid, 256, 0, st>>>(gate, up, width, ld_in, out, ld_out);
+    LAUNCH_CHECK("swiglu_kernel");
+    return FRS_OK;
+}
+
+__global__ void embed_kernel(const uint16_t *table, int dim, const int32_t *tokens, float *out32, uint16_t *out16,
+                             int ld16)
+{
+    const size_t i = blockIdx.x;
+    const uint16_t *row = table + (size_t)tokens[i] * dim;
+    for (int j = threadIdx.x; j < dim; j += blockDim.x) {
+        const uint16_t v = row[j];
+        if (out32)
+            out32[i * dim + j] = bf2f(v);
+        if (out16)
+            out16[i * ld16 + j] = v;
+    }
+}
+
+extern "C" enum frs_status cuda_embed(const uint16_t *table, int dim, const int32_t *tokens, int n, float *out32,
+                                      uint16_t *out16, int ld16, cudaStream_t st)
+{
+    if (n <= 0 || dim <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_embed: n %d, dim %d must be > 0", n, dim);
+    embed_kernel<<<n, 256, 0, st>>>(table, dim, tokens, out32, out16, ld16);
+    LAUNCH_CHECK("embed_kernel");
+    return FRS_OK;
+}
+
+__global__ void add_kernel(float *x, const float *y, int64_t len)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x)
+        x[i] += y[i];
+}
+
+extern "C" enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaStream_t st)
+{
+    if (len <= 0)
+        return FRS_OK;
+    int64_t blocks = (len + 255) / 256;
+    if (blocks > 4096)
+        blocks = 4096;
+    add_kernel<<<(int)blocks, 256, 0, st>>>(x, y, len);
+    LAUNCH_CHECK("add_kernel");
+    return FRS_OK;
+}
+
+__global__ void f32_to_bf16_kernel(const float *in, int ldi, int cols, uint16_t *out, int ldo)
+{
+    const size_t r = blockIdx.y;
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += gridDim.x * blockDim.x)
+        out[r * ldo + j] = f2bf(in[r * ldi + j]);
+}
+
+extern "C" enum frs_status cuda_f32_to_bf16(const float *in, int ldi, int rows, int cols, uint16_t *out, int ldo,
+                                            cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0)
+        return FRS_OK;
+    dim3 grid((cols + 255) / 256 < 64 ? (cols + 255) / 256 : 64, rows);
+    f32_to_bf16_kernel<<<grid, 256, 0, st>>>(in, ldi, cols, out, ldo);
+    LAUNCH_CHECK("f32_to_bf16_kernel");
+    return FRS_OK;
+}
+
+/* ---- log-softmax + top-k, argmax --------------------------------------------------------------- */
+
+#define TOPK_THREADS 256
+
+/* One block per row: online (max, sum exp) and a per-thread sorted list of the KMAX best keys
+ * (argmax_key order: larger value, then lower index) in registers; then k rounds of a block-wide
+ * max over the threads' heads, the winning thread popping its head. */
+template <int KMAX>
+__global__ void __launch_bounds__(TOPK_THREADS) logsoftmax_topk_kernel(const float *logits, int cols, int ld, int k,
+                                                                       const int32_t *id_map, float *vals,
+                                                                       int32_t *idx)
+{
+    __shared__ float shm[32], shs[32];
+    __shared__ unsigned long long shk[32];
+    const float *x = logits + (size_t)blockIdx.x * ld;
+    unsigned long long lst[KMAX];
+#pragma unroll
+    for (int q = 0; q < KMAX; q++)
+        lst[q] = 0ull;
+    float m = -INFINITY, s = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += TOPK_THREADS) {
+        const float v = x[c];
+        if (v > m) {
+            s = s * expf(m - v) + 1.0f;
+            m = v;
+        } else {
+            s += expf(v - m);
+        }
+        unsigned long long key = frs_argmax_key_pack(v, c);
+        if (key > lst[KMAX - 1]) {
+#pragma unroll
+            for (int q = 0; q < KMAX; q++) {
+                const unsigned long long hi = key > lst[q] ? key : lst[q];
+                key = key > lst[q] ? lst[q] : key;
+                lst[q] = hi;
+            }
+        }
+    }
+    /* block (max, sum) */
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        const float mm = fmaxf(m, m2);
+        s = (m == -INFINITY ? 0.0f : s * expf(m - mm)) + (m2 == -INFINITY ? 0.0f : s2 * expf(m2 - mm));
+        m = mm;
+    }
+    if (lane == 0) {
+        shm[wid] = m;
+        shs[wid] = s;
+    }
+    __syncthreads();
+    if (wid == 0) {
+        const int nw = TOPK_THREADS / 32;
+        m = lane < nw ? shm[lane] : -INFINITY;
+        s = lane < nw ? shs[lane] : 0.0f;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+            const float mm = fmaxf(m, m2);
+            s = (m == -INFINITY ? 0.0f : s * expf(m - mm)) + (m2 == -INFINITY ? 0.0f : s2 * expf(m2 - mm));
+            m = mm;
+        }
+        if (lane == 0) {
+            shm[0] = m;
+            shs[0] = s;
+        }
+    }
+    __syncthreads();
+    const float lse = shm[0] + logf(shs[0]);
+    for (int r = 0; r < k; r++) {
+        const unsigned long long best = block_max_u64(lst[0], shk);
+        if (lst[0] == best && best != 0ull) {
+#pragma unroll
+            for (int q = 0; q < KMAX - 1; q++)
+                lst[q] = lst[q + 1];
+            lst[KMAX - 1] = 0ull;
+        }
+        if (threadIdx.x == 0) {
+            const int c = frs_argmax_key_index(best);
+            vals[(size_t)blockIdx.x * k + r] = frs_argmax_key_value(best) - lse;
+            idx[(size_t)blockIdx.x * k + r] = id_map ? id_map[c] : c;
+        }
+    }
+}
+
+extern "C" enum frs_status cuda_logsoftmax_topk(const float *logits, int rows, int cols, int ld, int k,
+                                                const int32_t *id_map, float *vals, int32_t *idx, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0 || k < 1 || k > CUDA_TOPK_MAX || k > cols)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_logsoftmax_topk: rows %d, cols %d, k %d (need 1 <= k <= min(cols, "
+                       "%d))", rows, cols, k, CUDA_TOPK_MAX);
+    if (k <= 8)
+        logsoftmax_topk_kernel<8><<<rows, TOPK_THREADS, 0, st>>>(logits, cols, ld, k, id_map, vals, idx);
+    else if (k <= 16)
+        logsoftmax_topk_kernel<16><<<rows, TOPK_THREADS, 0, st>>>(logits, cols, ld, k, id_map, vals, idx);
+    else
+        logsoftmax_topk_kernel<32><<<rows, TOPK_THREADS, 0, st>>>(logits, cols, ld, k, id_map, vals, idx);
+    LAUNCH_CHECK("logsoftmax_topk_kernel");
+    return FRS_OK;
+}
+
+#define ARGMAX_THREADS 256
+
+__global__ void argmax_keys_kernel(const float *logits, int cols, int ld, int idx_offset, int chunk,
+                                   unsigned long long *keys)
+{
+    __shared__ unsigned long long sh[32];
+    const float *x = logits + (size_t)blockIdx.y * ld;
+    const int c0 = blockIdx.x * chunk, c1 = min(cols, c0 + chunk);
+    unsigned long long best = 0ull;
+    for (int c = c0 + threadIdx.x; c < c1; c += ARGMAX_THREADS) {
+        const unsigned long long key = frs_argmax_key_pack(x[c], idx_offset + c);
+        best = key > best ? key : best;
+    }
+    best = block_max_u64(best, sh);
+    if (threadIdx.x == 0)
+        atomicMax(keys + blockIdx.y, best);
+}
+
+extern "C" enum frs_status cuda_argmax_keys(const float *logits, int rows, int cols, int ld, int idx_offset,
+                                            uint64_t *keys, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_argmax_keys: rows %d, cols %d must be > 0", rows, cols);
+    cudaError_t ce = cudaMemsetAsync(keys, 0, (size_t)rows * sizeof(uint64_t), st);
+    if (ce != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "cuda_argmax_keys: memset: %s", cudaGetErrorString(ce));
+    int nb = (cols + 8191) / 8192;
+    if (nb > 64)
+        nb = 64;
+    const int chunk = (cols + nb - 1) / nb;
+    argmax_keys_kernel<<<dim3(nb, rows), ARGMAX_THREADS, 0, st>>>(logits, cols, ld, idx_offset, chunk,
+                                                                  (unsigned long long *)keys);
+    LAUNCH_CHECK("argmax_keys_kernel");
+    return FRS_OK;
+}
+
+/* ---- random numbers: runtime/rng.h on the device ------------------------------------------------ */
+
+static __device__ __forceinline__ uint64_t d_mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static __device__ __forceinline__ double d_rng_gumbel(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    const uint64_t u64 = d_mix64(d_mix64(d_mix64(seed) ^ stream) ^ index);
+    const double u = ((double)(u64 >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return -log(-log(u));
+}
+
+__global__ void rng_gumbel_kernel(uint64_t seed, uint64_t stream, uint64_t index0, int n, double *out)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        out[i] = d_rng_gumbel(seed, stream, index0 + (uint64_t)i);
+}
+
+extern "C" enum frs_status cuda_rng_gumbel_fill(uint64_t seed, uint64_t stream_id, uint64_t index0, int n,
+                                                double *out, cudaStream_t st)
+{
+    if (n <= 0)
+        return FRS_OK;
+    rng_gumbel_kernel<<<(n + 255) / 256, 256, 0, st>>>(seed, stream_id, index0, n, out);
+    LAUNCH_CHECK("rng_gumbel_kernel");
+    return FRS_OK;
+}
+
+__global__ void sample_keys_kernel(const float *logits, int cols, int ld, int idx_offset, float inv_temp,
+                                   const float *thresh, uint64_t seed, const uint64_t *draw, int chunk,
+                                   unsigned long long *keys)
+{
+    __shared__ unsigned long long sh[32];
+    const int r = blockIdx.y;
+    const float *x = logits + (size_t)r * ld;
+    const float th = thresh ? thresh[r] : -INFINITY;
+    const uint64_t dr = draw[r];
+    const int c0 = blockIdx.x * chunk, c1 = min(cols, c0 + chunk);
+    unsigned long long best = 0ull;
+    for (int c = c0 + threadIdx.x; c < c1; c += ARGMAX_THREADS) {
+        const float z = x[c] * inv_temp;
+        if (!(z >= th))
+            continue;
+        const int t = idx_offset + c;
+        const float v = (float)((double)z + d_rng_gumbel(seed, dr, (uint64_t)t));
+        const unsigned long long key = frs_argmax_key_pack(v, t);
+        best = key > best ? key : best;
+    }
+    best = block_max_u64(best, sh);
+    if (threadIdx.x == 0)
+        atomicMax(keys + r, best);
+}
+
+extern "C" enum frs_status cuda_sample_keys(const float *logits, int rows, int cols, int ld, int idx_offset,
+                                            float inv_temp, const float *thresh, uint64_t seed, const uint64_t *draw,
+                                            uint64_t *keys, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_sample_keys: rows %d, cols %d must be > 0", rows, cols);
+    cudaError_t ce = cudaMemsetAsync(keys, 0, (size_t)rows * sizeof(uint64_t), st);
+    if (ce != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "cuda_sample_keys: memset: %s", cudaGetErrorString(ce));
+    int nb = (cols + 4095) / 4096;
+    if (nb > 128)
+        nb = 128;
+    const int chunk = (cols + nb - 1) / nb;
+    sample_keys_kernel<<<dim3(nb, rows), ARGMAX_THREADS, 0, st>>>(logits, cols, ld, idx_offset, inv_temp, thresh,
+                                                                  seed, draw, chunk, (unsigned long long *)keys);
+    LAUNCH_CHECK("sample_keys_kernel");
+    return FRS_OK;
+}
+
+/* ---- KV compaction ------------------------------------------------------------------------------ */
+
+__global__ void kv_gather_kernel(uint16_t *kc, uint16_t *vc, size_t layer_stride, int row_elems,
+                                 const int32_t *base_p, const int32_t *src, int n)
+{
+    const int layer = blockIdx.y;
+    const size_t base = (size_t)*base_p;
+    uint16_t *k = kc + layer * layer_stride, *v = vc + layer * layer_stride;
+    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < row_elems; e += gridDim.x * blockDim.x) {
+        for (int j = 0; j < n; j++) { /* in order: row base+src[j] >= base+j is never written before */
+            const size_t from = (base + (size_t)src[j]) * row_elems + e, to = (base + (size_t)j) * row_elems + e;
+            k[to] = k[from];
+            v[to] = v[from];
+        }
+    }
+}
+
+extern "C" enum frs_status cuda_kv_gather(uint16_t *kcache, uint16_t *vcache, int n_layers, size_t layer_stride,
+                                          int row_elems, const int32_t *base, const int32_t *src, int n,
+                                          cudaStream_t st)
+{
+    if (n <= 0 || n_layers <= 0 || row_elems <= 0)
+        return FRS_OK;
+    const int bx = (row_elems + 255) / 256 < 16 ? (row_elems + 255) / 256 : 16;
+    kv_gather_kernel<<<dim3(bx, n_layers), 256, 0, st>>>(kcache, vcache, layer_stride, row_elems, base, src, n);
+    LAUNCH_CHECK("kv_gather_kernel");
+    return FRS_OK;
+}

@@ -1,0 +1,138 @@
+/* cuda_ops.h - the CUDA kernels of the target and the draft behind a C ABI (launchers in
+ * cuda_ops.cu, cuda_tree.cu). Host code (cuda_backend.c, the tests) stays C11.
+ *
+ * Conventions (the same as runtime/cpu_ops.h, which is the reference for every launcher):
+ *  - bf16 values travel as uint16_t (the upper half of an fp32), round to nearest even.
+ *  - activations: the residual stream and matmul outputs are fp32; everything that feeds a
+ *    matmul (norm output, attention output, SwiGLU output, draft fc input) is bf16, so the
+ *    n == 1 GEMV and the n > 1 cuBLAS GEMM see identical inputs (only the summation order
+ *    differs between them).
+ *  - matmul: y[n, rows] (+)= x[n, cols] @ W^T with W row-major (rows, cols) bf16.
+ *  - KV cache: bf16, per layer (slots, n_kv*D); token i of a forward sits at slot slot0 + i.
+ *  - attention: the n new tokens sit at slots [prefix, prefix+n); all prefix slots visible;
+ *    among the new ones bit j of mask row i (FRS_MASK_WORDS(n) words) or causal when mask is
+ *    NULL. GQA: q head h reads kv head h / (n_heads / n_kv). Scale 1/sqrt(D).
+ *  - scalars that change every step (prefix, slot0) are read from device memory, so a captured
+ *    CUDA graph replays with new values and no host work.
+ *  - every launcher takes an explicit stream, checks the launch, records errors with FRS_ERR and
+ *    never synchronises.
+ *
+ * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16,
+ *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
+ *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_f32_to_bf16,
+ *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
+ *          cuda_kv_gather, CUDA_TOPK_MAX
+ */
+#ifndef FRSPEC_CUDA_OPS_H
+#define FRSPEC_CUDA_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CUDA_TOPK_MAX 32 /* largest k of cuda_logsoftmax_topk */
+
+/* cuBLAS handle + workspace of one rank (no file-static state): created once, bound to stream. */
+struct cuda_blas {
+    void *handle;    /* cublasHandle_t */
+    void *workspace; /* device, workspace_bytes (set with cublasSetWorkspace: graph capture safe) */
+    size_t workspace_bytes;
+    cudaStream_t stream;
+    int n_sm;        /* multiprocessors of the device */
+};
+
+enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t stream);
+void cuda_blas_free(struct cuda_blas *b);
+
+/* y[i, r] = beta * y[i, r] + sum_c x[i, c] * W[r, c] for i < n, r < rows. x bf16 (row stride
+ * ldx), W bf16 (rows, cols) contiguous, y fp32 (row stride ldy). beta 0 never reads y.
+ * n == 1: cuda_gemv_bf16 (when cols % 8 == 0 and pointers are 16-byte aligned); n > 1: cuBLAS
+ * GEMM, bf16 inputs, fp32 accumulation and output. */
+enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w, int rows,
+                            int cols, float *y, int ldy, float beta);
+/* The n == 1 kernel alone: one warp per output row, 16-byte loads, fp32 accumulation. */
+enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y, float beta,
+                               cudaStream_t st);
+
+/* Row-wise RMSNorm over n rows of dim: if res != NULL first x += res (x updated in place).
+ * y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight). Writes y32 (fp32, stride dim) and/or
+ * y16 (bf16, stride ld16) when non-NULL. */
+enum frs_status cuda_rmsnorm(float *x, const float *res, int n, int dim, const uint16_t *w, float eps, float *y32,
+                             uint16_t *y16, int ld16, cudaStream_t st);
+
+/* qkv: fp32 [n, ldqkv] rows of [q (n_heads*D) | k (n_kv*D) | v (n_kv*D)]. RoPE at pos[i]
+ * (device) with inv_freq (device, D/2, rotate_half layout): q -> q_out fp32 [n, n_heads*D];
+ * k -> kcache bf16 slot (*slot0 + i); v copied to vcache. */
+enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
+                              const int32_t *pos, const float *inv_freq, float *q_out, uint16_t *kcache,
+                              uint16_t *vcache, const int32_t *slot0, cudaStream_t st);
+
+/* Flash-decoding style attention; prefix read from device *prefix. Row i sees slots [0, prefix)
+ * and, with a mask, slot prefix + j (j < mask_cols) when bit j of its mask row
+ * (FRS_MASK_WORDS(mask_cols) words) is set; without a mask slots [0, prefix + i] (causal; the n
+ * new rows at [prefix, prefix + n)). The target passes mask_cols = n; the draft's tree rows see
+ * their ancestors' tree slots (mask_cols = tree slots so far). out bf16 [n, n_heads*D].
+ * scratch: cuda_attention_scratch_floats(n, ...) floats (may be NULL when that is 0).
+ * head_dim % 8 == 0, head_dim <= 256. */
+int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm);
+size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm);
+enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache, const int32_t *prefix,
+                               int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, uint16_t *out,
+                               float *scratch, int n_sm, cudaStream_t st);
+
+/* out[i, j] = bf16(silu(gate[i, j]) * up[i, j]) for j < width; gate/up rows of stride ld_in. */
+enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width, int ld_in, uint16_t *out,
+                            int ld_out, cudaStream_t st);
+
+/* Rows tokens[i] (device) of a bf16 table (rows of dim) -> out32 fp32 [n, dim] and/or out16
+ * bf16 (stride ld16). */
+enum frs_status cuda_embed(const uint16_t *table, int dim, const int32_t *tokens, int n, float *out32,
+                           uint16_t *out16, int ld16, cudaStream_t st);
+
+/* x += y over len (fp32). */
+enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaStream_t st);
+/* out[i] = bf16(in[i]) over rows of cols (strides ldi / ldo). */
+enum frs_status cuda_f32_to_bf16(const float *in, int ldi, int rows, int cols, uint16_t *out, int ldo,
+                                 cudaStream_t st);
+
+/* Per row r of logits (rows x cols, stride ld): the k (<= CUDA_TOPK_MAX) largest entries,
+ * descending, ties to the lower index, as log-softmax values (x - logsumexp(row)) in
+ * vals[r*k + j] and indices in idx[r*k + j], mapped through id_map when non-NULL. */
+enum frs_status cuda_logsoftmax_topk(const float *logits, int rows, int cols, int ld, int k,
+                                     const int32_t *id_map, float *vals, int32_t *idx, cudaStream_t st);
+
+/* keys[r] = max over c of frs_argmax_key_pack(logits[r, c], idx_offset + c) (parallel/argmax_key.h:
+ * larger value, then lower index). One ncclMax over uint64 then gives the global argmax. */
+enum frs_status cuda_argmax_keys(const float *logits, int rows, int cols, int ld, int idx_offset, uint64_t *keys,
+                                 cudaStream_t st);
+
+/* out[i] = frs_rng_gumbel(seed, stream_id, index0 + i) (runtime/rng.h) computed on the device. */
+enum frs_status cuda_rng_gumbel_fill(uint64_t seed, uint64_t stream_id, uint64_t index0, int n, double *out,
+                                     cudaStream_t st);
+
+/* Gumbel-max draw keys: for row r, over kept tokens t (z = logits[r, c] * inv_temp >= thresh[r];
+ * thresh NULL: all kept), key = pack((float)(z + frs_rng_gumbel(seed, draw[r], t)), t) with
+ * t = idx_offset + c; keys[r] = the max key (0 when nothing is kept). draw: device (rows). */
+enum frs_status cuda_sample_keys(const float *logits, int rows, int cols, int ld, int idx_offset, float inv_temp,
+                                 const float *thresh, uint64_t seed, const uint64_t *draw, uint64_t *keys,
+                                 cudaStream_t st);
+
+/* KV compaction after acceptance: for j < n in order, row base + dst... : row (*base + src[j]) ->
+ * row (*base + j) in every layer (n_layers caches of layer_stride elements, rows of row_elems
+ * bf16). src (device) must be increasing with src[j] >= j (an accepted path): each thread copies
+ * its column in order, so no row is overwritten before it is read. */
+enum frs_status cuda_kv_gather(uint16_t *kcache, uint16_t *vcache, int n_layers, size_t layer_stride,
+                               int row_elems, const int32_t *base, const int32_t *src, int n, cudaStream_t st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

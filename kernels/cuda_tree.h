@@ -1,0 +1,94 @@
+/* cuda_tree.h - the EAGLE-2 dynamic tree built on the device (cuda_tree.cu), the same algorithm,
+ * order and tie rules as runtime/tree.c (the reference; see tree.h): first / expand / frontier
+ * mask / finish, plus the verify inputs (tokens, positions, ancestor mask) and the small
+ * position/scalar kernels the backend's step uses. Everything stays on the device: the only
+ * read-back is verify's copy of the struct frs_tree that cuda_tree_finish writes.
+ *
+ * Shapes are host-known (k = topk, frontier always k, records after level L = k + (L-1) k^2),
+ * so no launcher needs a device value on the host.
+ *
+ * defines: struct cuda_tree_dev, cuda_tree_dev_bytes, cuda_tree_dev_carve, cuda_tree_first,
+ *          cuda_tree_expand, cuda_tree_frontier, cuda_tree_finish, cuda_tree_verify_inputs,
+ *          cuda_tree_set_argmax, cuda_keys_to_ids, cuda_seq_positions, cuda_add_i32, cuda_set_i32,
+ *          cuda_tree_records
+ */
+#ifndef FRSPEC_CUDA_TREE_H
+#define FRSPEC_CUDA_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device arrays of one tree builder; cap = max_topk + (max_depth - 1) * max_topk^2 records. */
+struct cuda_tree_dev {
+    int max_topk, max_depth, cap;
+    float *score;       /* (cap) cumulative log-prob */
+    int32_t *token;     /* (cap) full token id */
+    int32_t *parent;    /* (cap) record of the parent, -1 = root */
+    int32_t *depth_of;  /* (cap) 1.. */
+    int32_t *slot;      /* (cap) tree slot once forwarded, else -1 */
+    int32_t *node_of;   /* (cap) record -> output node, -1 when cut */
+    int32_t *front;     /* (max_topk) frontier records, best first */
+    int32_t *front_src; /* (max_topk) previous frontier row each came from */
+};
+
+/* records after `level` levels of a tree with topk k */
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline int cuda_tree_records(int k, int level) { return k + (level - 1) * k * k; }
+
+size_t cuda_tree_dev_bytes(int max_topk, int max_depth);
+/* Point t's arrays into mem (cuda_tree_dev_bytes bytes of device memory, 16-byte aligned). */
+void cuda_tree_dev_carve(struct cuda_tree_dev *t, void *mem, int max_topk, int max_depth);
+
+/* tree_build_first: the root row's top-k (vals, tok: k device values). */
+enum frs_status cuda_tree_first(struct cuda_tree_dev *t, int k, const float *vals, const int32_t *tok,
+                                cudaStream_t st);
+/* tree_build_expand at frontier depth `level` (>= 1): the frontier rows' top-k (k*k values);
+ * records base = cuda_tree_records(k, level) onward; new frontier = global top-k. k*k <= 1024. */
+enum frs_status cuda_tree_expand(struct cuda_tree_dev *t, int k, int level, const float *vals, const int32_t *tok,
+                                 cudaStream_t st);
+/* tree_build_frontier_mask for the frontier of depth `level`: slots (level-1)*k .. level*k-1,
+ * mask rows (k rows of FRS_MASK_WORDS(level*k) words) over the tree slots so far, and the draft
+ * inputs: tok[r] = frontier token, pos[r] = *target_len + level - 1, *slot0 = *target_len +
+ * (level-1)*k, fc_in[r, C..2C) = bf16(hid[src row]) with src row = root_row at level 1, else
+ * front_src[r] (hid fp32 rows of C). */
+enum frs_status cuda_tree_frontier(struct cuda_tree_dev *t, int k, int level, const int32_t *target_len,
+                                   const float *hid, int root_row, int C, uint16_t *fc_in, int ld_fc, int32_t *tok,
+                                   int32_t *pos, int32_t *slot0, uint64_t *mask, cudaStream_t st);
+/* tree_build_finish after `depth` levels: root + top (size-1) records in creation order into
+ * out (device struct frs_tree: n, token, parent, depth). A kept record whose parent was cut
+ * (cannot happen with log-probs <= 0) sets out->n = -1. */
+enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size, int32_t root_token,
+                                 struct frs_tree *out, cudaStream_t st);
+/* Verify inputs of the n-node tree: tok[i], pos[i] = *target_len + depth[i], ancestor mask
+ * (tree_mask_ancestors: n rows of FRS_MASK_WORDS(n) words). */
+enum frs_status cuda_tree_verify_inputs(const struct frs_tree *tree, int n, const int32_t *target_len, int32_t *tok,
+                                        int32_t *pos, uint64_t *mask, cudaStream_t st);
+/* tree->argmax[i] = frs_argmax_key_index(keys[i]) for i < n. */
+enum frs_status cuda_tree_set_argmax(struct frs_tree *tree, const uint64_t *keys, int n, cudaStream_t st);
+/* ids[i] = frs_argmax_key_index(keys[i]). */
+enum frs_status cuda_keys_to_ids(const uint64_t *keys, int n, int32_t *ids, cudaStream_t st);
+
+/* pos[i] = *base + add + i (i < n); *slot0 = *base + add when slot0 != NULL. */
+enum frs_status cuda_seq_positions(const int32_t *base, int add, int n, int32_t *pos, int32_t *slot0,
+                                   cudaStream_t st);
+/* *x += v */
+enum frs_status cuda_add_i32(int32_t *x, int32_t v, cudaStream_t st);
+/* x[i] = v[i] for i < n (n <= 16; values passed by value, no host buffer involved) */
+enum frs_status cuda_set_i32(int32_t *x, const int32_t *v, int n, cudaStream_t st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

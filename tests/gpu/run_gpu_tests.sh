@@ -1,0 +1,52 @@
+#!/bin/bash
+# run_gpu_tests.sh - builds the CUDA backend on the GPU machine and runs its tests, the GEMV /
+# step benchmarks and compute-sanitizer (memcheck, racecheck) on short runs; logs go to $OUT
+# (the device tool's output folder; /tmp/frs-gpu-out when unset).
+# usage (repo root, GPU machine): bash tests/gpu/run_gpu_tests.sh [quick]
+#   quick: tests only (no benchmark, no sanitizer)
+set -o pipefail
+OUT=${OUT:-/tmp/frs-gpu-out}
+mkdir -p "$OUT"
+B=${FRS_GPU_BUILD:-/tmp/build}
+source tests/gpu/device_env.sh
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv; nvcc --version | tail -1; date -u; } 2>&1 | tee "$OUT/device.txt"
+
+echo "== build" | tee "$OUT/build.log"
+if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+       ninja -C "$B" test_cuda_ops $(ls tests/test_cuda_model.c tests/test_cuda_spec.c 2>/dev/null | xargs -rn1 basename | sed 's/\.c$//'); } >> "$OUT/build.log" 2>&1; then
+    tail -60 "$OUT/build.log"
+    echo "BUILD FAILED"
+    exit 1
+fi
+echo "build ok"
+
+echo "== tests" | tee "$OUT/tests.log"
+rc=0
+for t in test_cuda_ops test_cuda_model test_cuda_spec; do
+    [ -x "$B/tests/$t" ] || continue
+    echo "-- $t" | tee -a "$OUT/tests.log"
+    ( cd "$B/tests" && timeout 300 "./$t" ) 2>&1 | tail -40 | tee -a "$OUT/tests.log"
+    r=${PIPESTATUS[0]}
+    echo "$t exit $r" | tee -a "$OUT/tests.log"
+    [ "$r" = 0 ] || rc=1
+done
+[ "$1" = quick ] && exit $rc
+
+echo "== bench" | tee "$OUT/bench.log"
+( cd "$B/tests" && FRS_BENCH=1 FRS_TEST_SEED=1 timeout 200 ./test_cuda_ops ) 2>&1 | grep -E "bench|checks" | tee -a "$OUT/bench.log"
+for t in test_cuda_model test_cuda_spec; do
+    [ -x "$B/tests/$t" ] && ( cd "$B/tests" && FRS_BENCH=1 timeout 200 "./$t" ) 2>&1 | grep -E "bench" | tee -a "$OUT/bench.log"
+done
+
+echo "== compute-sanitizer" | tee "$OUT/sanitizer.log"
+for tool in memcheck racecheck; do
+    for t in test_cuda_ops test_cuda_spec; do
+        [ -x "$B/tests/$t" ] || continue
+        ( cd "$B/tests" && FRS_TEST_QUICK=1 FRS_TEST_SEED=2 timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 "./$t" ) \
+            > /tmp/san.log 2>&1
+        r=$?
+        echo "$tool $t exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -1)" | tee -a "$OUT/sanitizer.log"
+        [ "$r" = 0 ] || { grep -m5 -A12 -E "Invalid|Race|hazard|Error|FAIL" /tmp/san.log | head -80 | tee -a "$OUT/sanitizer.log"; tail -5 /tmp/san.log >> "$OUT/sanitizer.log"; rc=1; }
+    done
+done
+exit $rc

@@ -1,0 +1,851 @@
+/* test_cuda_ops.c - every CUDA kernel of kernels/ against the CPU reference (runtime/cpu_ops.h,
+ * runtime/tree.c, runtime/rng.h) on fresh random inputs of several shapes (odd sizes, n = 1, 7,
+ * 60, 64, prefix 0 and > 0, random valid tree masks). Outputs are poisoned (NaN) before each
+ * launch so an unwritten element fails. Tolerances (normalised error ||gpu - ref|| / ||ref||):
+ *   fp32 paths (GEMV, GEMM over bf16 inputs, fp32 norm, RoPE q): 1e-5 (1e-4 for cuBLAS);
+ *   outputs rounded to bf16 (norm/SwiGLU/attention/KV): 1e-2 (bf16 rounding is 2^-9 ~ 2e-3);
+ *   integer results (top-k indices, argmax, tree, KV gather, sampling draws): exact.
+ * Skipped (77) without a CUDA device. The seed is printed; FRS_TEST_SEED=n repeats a run.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cpu_ops.h"
+#include "cuda_ops.h"
+#include "cuda_tree.h"
+#include "rng.h"
+#include "testutil.h"
+#include "tree.h"
+
+#include "../parallel/argmax_key.h"
+
+static uint64_t g_rng;
+static int g_quick; /* FRS_TEST_QUICK: small shapes only (compute-sanitizer runs) */
+
+static uint64_t rnd_u64(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+static float rnd_f(void) /* uniform in [-1, 1) */
+{
+    return (float)((double)(rnd_u64() >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+}
+
+static int rnd_int(int n) { return (int)(rnd_u64() % (uint64_t)n); }
+
+
+#define CK(expr)                                                                                  \
+    do {                                                                                          \
+        cudaError_t ce_ = (expr);                                                                 \
+        if (ce_ != cudaSuccess) {                                                                 \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(ce_)); \
+            exit(1);                                                                              \
+        }                                                                                         \
+    } while (0)
+
+static void *dalloc(size_t bytes)
+{
+    void *p = NULL;
+    CK(cudaMalloc(&p, bytes ? bytes : 16));
+    CK(cudaMemset(p, 0xff, bytes ? bytes : 16)); /* poison: NaN in fp32 and bf16 */
+    return p;
+}
+
+static void *dup_h2d(const void *h, size_t bytes)
+{
+    void *p = dalloc(bytes);
+    CK(cudaMemcpy(p, h, bytes, cudaMemcpyHostToDevice));
+    return p;
+}
+
+static void d2h(void *h, const void *d, size_t bytes)
+{
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+}
+
+static void poison(void *d, size_t bytes) { CK(cudaMemset(d, 0xff, bytes)); }
+
+/* random bf16 array; f32 copy of the same values */
+static uint16_t *rand_bf16(size_t n, float scale, float *f32)
+{
+    uint16_t *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = frs_f32_to_bf16(rnd_f() * scale);
+        if (f32)
+            f32[i] = frs_bf16_to_f32(h[i]);
+    }
+    return h;
+}
+
+static float *rand_f32(size_t n, float scale)
+{
+    float *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = rnd_f() * scale;
+    return h;
+}
+
+static void bf16_to_f32_arr(const uint16_t *h, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = frs_bf16_to_f32(h[i]);
+}
+
+/* ---- matmul ------------------------------------------------------------------------------- */
+
+static void test_matmul(struct cuda_blas *blas)
+{
+    const int shapes[][3] = {/* n, rows, cols */
+                             {1, 1, 8},     {1, 7, 64},    {1, 1000, 520}, {1, 4099, 4096}, {1, 33, 14336},
+                             {7, 64, 64},   {60, 384, 256}, {64, 130, 72}, {2, 512, 1024},  {1, 5, 12}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
+        if (g_quick && (size_t)rows * cols > 1000000)
+            continue;
+        float *xf = malloc((size_t)n * cols * sizeof(float)), *ref = malloc((size_t)n * rows * sizeof(float));
+        float *got = malloc((size_t)n * rows * sizeof(float));
+        uint16_t *xh = rand_bf16((size_t)n * cols, 1.0f, xf);
+        uint16_t *wh = rand_bf16((size_t)rows * cols, 0.1f, NULL);
+        struct frs_mat W = {FRS_DTYPE_BF16, rows, cols, cols, wh};
+        cpu_matmul(xf, n, &W, ref);
+        uint16_t *dx = dup_h2d(xh, (size_t)n * cols * 2), *dw = dup_h2d(wh, (size_t)rows * cols * 2);
+        float *dy = dalloc((size_t)n * rows * 4);
+        CHECK_OK(cuda_matmul(blas, dx, cols, n, dw, rows, cols, dy, rows, 0.0f));
+        d2h(got, dy, (size_t)n * rows * 4);
+        char what[96];
+        snprintf(what, sizeof what, "matmul n=%d rows=%d cols=%d", n, rows, cols);
+        const double tol = n == 1 && cols % 8 == 0 ? 1e-5 : 1e-4;
+        test_close_f32(what, got, ref, (size_t)n * rows, tol);
+        /* beta = 1 accumulates: y = y0 + xW^T */
+        float *y0 = rand_f32((size_t)n * rows, 1.0f);
+        CK(cudaMemcpy(dy, y0, (size_t)n * rows * 4, cudaMemcpyHostToDevice));
+        CHECK_OK(cuda_matmul(blas, dx, cols, n, dw, rows, cols, dy, rows, 1.0f));
+        d2h(got, dy, (size_t)n * rows * 4);
+        for (size_t i = 0; i < (size_t)n * rows; i++)
+            ref[i] += y0[i];
+        snprintf(what, sizeof what, "matmul beta=1 n=%d rows=%d cols=%d", n, rows, cols);
+        test_close_f32(what, got, ref, (size_t)n * rows, tol);
+        cudaFree(dx);
+        cudaFree(dw);
+        cudaFree(dy);
+        free(xf);
+        free(ref);
+        free(got);
+        free(xh);
+        free(wh);
+        free(y0);
+    }
+}
+
+/* ---- RMSNorm ------------------------------------------------------------------------------ */
+
+static void test_rmsnorm(void)
+{
+    const int shapes[][2] = {{1, 64}, {7, 4096}, {60, 100}, {3, 8192}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], dim = shapes[s][1];
+        const size_t nd = (size_t)n * dim;
+        float *x = rand_f32(nd, 3.0f), *res = rand_f32(nd, 1.0f);
+        uint16_t *wh = rand_bf16(dim, 2.0f, NULL);
+        struct frs_mat W = {FRS_DTYPE_BF16, 1, dim, dim, wh};
+        float *xs = malloc(nd * 4), *ref = malloc(nd * 4), *got = malloc(nd * 4), *got16f = malloc(nd * 4);
+        uint16_t *got16 = malloc(nd * 2);
+        for (size_t i = 0; i < nd; i++)
+            xs[i] = x[i] + res[i];
+        cpu_rmsnorm(xs, n, dim, &W, 1e-5f, ref);
+        float *dx = dup_h2d(x, nd * 4), *dres = dup_h2d(res, nd * 4), *dy = dalloc(nd * 4);
+        uint16_t *dw = dup_h2d(wh, (size_t)dim * 2), *dy16 = dalloc(nd * 2);
+        CHECK_OK(cuda_rmsnorm(dx, dres, n, dim, dw, 1e-5f, dy, dy16, dim, 0));
+        d2h(got, dy, nd * 4);
+        d2h(got16, dy16, nd * 2);
+        bf16_to_f32_arr(got16, nd, got16f);
+        char what[64];
+        snprintf(what, sizeof what, "rmsnorm fp32 n=%d dim=%d", n, dim);
+        test_close_f32(what, got, ref, nd, 1e-5);
+        snprintf(what, sizeof what, "rmsnorm bf16 n=%d dim=%d", n, dim);
+        test_close_f32(what, got16f, ref, nd, 1e-2);
+        d2h(got, dx, nd * 4); /* residual written back */
+        snprintf(what, sizeof what, "rmsnorm residual n=%d dim=%d", n, dim);
+        test_close_f32(what, got, xs, nd, 1e-6);
+        /* no weight, no residual */
+        cpu_rmsnorm(xs, n, dim, NULL, 1e-5f, ref);
+        poison(dy, nd * 4);
+        CHECK_OK(cuda_rmsnorm(dx, NULL, n, dim, NULL, 1e-5f, dy, NULL, 0, 0));
+        d2h(got, dy, nd * 4);
+        snprintf(what, sizeof what, "rmsnorm no weight n=%d dim=%d", n, dim);
+        test_close_f32(what, got, ref, nd, 1e-5);
+        cudaFree(dx);
+        cudaFree(dres);
+        cudaFree(dy);
+        cudaFree(dw);
+        cudaFree(dy16);
+        free(x);
+        free(res);
+        free(wh);
+        free(xs);
+        free(ref);
+        free(got);
+        free(got16f);
+        free(got16);
+    }
+}
+
+/* ---- RoPE + KV write ---------------------------------------------------------------------- */
+
+static void test_rope(void)
+{
+    struct llama_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    const int cases[][5] = {/* n, H, KV, D, llama3 */ {1, 4, 2, 16, 0}, {7, 32, 8, 128, 1}, {60, 4, 1, 32, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int n = cases[c][0], H = cases[c][1], KV = cases[c][2], D = cases[c][3];
+        cfg.head_dim = D;
+        cfg.rope_theta = cases[c][4] ? 500000.0f : 10000.0f;
+        cfg.rope_type = cases[c][4] ? FRS_ROPE_LLAMA3 : FRS_ROPE_DEFAULT;
+        cfg.rope_factor = 8.0f;
+        cfg.rope_low_freq_factor = 1.0f;
+        cfg.rope_high_freq_factor = 4.0f;
+        cfg.rope_original_max_position_embeddings = 8192;
+        float *inv = malloc((size_t)D / 2 * 4);
+        cpu_rope_inv_freq(&cfg, inv);
+        const int ld = (H + 2 * KV) * D, slots = 200 + n;
+        float *qkv = rand_f32((size_t)n * ld, 2.0f);
+        int32_t *pos = malloc((size_t)n * 4);
+        for (int i = 0; i < n; i++)
+            pos[i] = i == 0 ? 0 : rnd_int(131072);
+        const int slot0 = rnd_int(200);
+        /* reference */
+        float *q = malloc((size_t)n * H * D * 4), *k = malloc((size_t)n * KV * D * 4), *v = malloc((size_t)n * KV * D * 4);
+        for (int i = 0; i < n; i++) {
+            memcpy(q + (size_t)i * H * D, qkv + (size_t)i * ld, (size_t)H * D * 4);
+            memcpy(k + (size_t)i * KV * D, qkv + (size_t)i * ld + H * D, (size_t)KV * D * 4);
+            memcpy(v + (size_t)i * KV * D, qkv + (size_t)i * ld + (H + KV) * D, (size_t)KV * D * 4);
+        }
+        cpu_rope(q, n, H, D, pos, inv);
+        cpu_rope(k, n, KV, D, pos, inv);
+        float *dqkv = dup_h2d(qkv, (size_t)n * ld * 4), *dinv = dup_h2d(inv, (size_t)D / 2 * 4);
+        int32_t *dpos = dup_h2d(pos, (size_t)n * 4), *dslot = dup_h2d(&slot0, 4);
+        float *dq = dalloc((size_t)n * H * D * 4);
+        uint16_t *dk = dalloc((size_t)slots * KV * D * 2), *dv = dalloc((size_t)slots * KV * D * 2);
+        CHECK_OK(cuda_rope_qkv(dqkv, ld, n, H, KV, D, dpos, dinv, dq, dk, dv, dslot, 0));
+        float *gq = malloc((size_t)n * H * D * 4), *gk = malloc((size_t)n * KV * D * 4), *gv = malloc((size_t)n * KV * D * 4);
+        uint16_t *g16 = malloc((size_t)n * KV * D * 2);
+        d2h(gq, dq, (size_t)n * H * D * 4);
+        d2h(g16, dk + (size_t)slot0 * KV * D, (size_t)n * KV * D * 2);
+        bf16_to_f32_arr(g16, (size_t)n * KV * D, gk);
+        d2h(g16, dv + (size_t)slot0 * KV * D, (size_t)n * KV * D * 2);
+        bf16_to_f32_arr(g16, (size_t)n * KV * D, gv);
+        char what[64];
+        snprintf(what, sizeof what, "rope q n=%d H=%d D=%d", n, H, D);
+        test_close_f32(what, gq, q, (size_t)n * H * D, 1e-5);
+        snprintf(what, sizeof what, "rope k (bf16 cache) n=%d KV=%d D=%d", n, KV, D);
+        test_close_f32(what, gk, k, (size_t)n * KV * D, 1e-2);
+        snprintf(what, sizeof what, "v (bf16 cache) n=%d KV=%d D=%d", n, KV, D);
+        test_close_f32(what, gv, v, (size_t)n * KV * D, 1e-2);
+        cudaFree(dqkv);
+        cudaFree(dinv);
+        cudaFree(dpos);
+        cudaFree(dslot);
+        cudaFree(dq);
+        cudaFree(dk);
+        cudaFree(dv);
+        free(inv);
+        free(qkv);
+        free(pos);
+        free(q);
+        free(k);
+        free(v);
+        free(gq);
+        free(gk);
+        free(gv);
+        free(g16);
+    }
+}
+
+/* ---- attention ----------------------------------------------------------------------------- */
+
+/* independent double-precision reference with a mask of mask_cols columns */
+static void ref_attention(const float *q, const float *kc, const float *vc, int prefix, int n, const uint64_t *mask,
+                          int mask_cols, int H, int KV, int D, float *out)
+{
+    const int group = H / KV, words = FRS_MASK_WORDS(mask_cols);
+    const int total_max = prefix + (mask ? mask_cols : n);
+    double *sc = malloc((size_t)total_max * sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < H; h++) {
+            const int kh = h / group;
+            const int total = mask ? prefix + mask_cols : prefix + i + 1;
+            double mx = -INFINITY;
+            for (int s = 0; s < total; s++) {
+                int vis = 1;
+                if (mask && s >= prefix)
+                    vis = (int)((mask[(size_t)i * words + (s - prefix) / 64] >> ((s - prefix) % 64)) & 1u);
+                if (!vis) {
+                    sc[s] = -INFINITY;
+                    continue;
+                }
+                double a = 0;
+                for (int d = 0; d < D; d++)
+                    a += (double)q[((size_t)i * H + h) * D + d] * kc[((size_t)s * KV + kh) * D + d];
+                sc[s] = a / sqrt((double)D);
+                if (sc[s] > mx)
+                    mx = sc[s];
+            }
+            double sum = 0;
+            for (int s = 0; s < total; s++) {
+                sc[s] = sc[s] == -INFINITY ? 0 : exp(sc[s] - mx);
+                sum += sc[s];
+            }
+            for (int d = 0; d < D; d++) {
+                double a = 0;
+                for (int s = 0; s < total; s++)
+                    a += sc[s] * vc[((size_t)s * KV + kh) * D + d];
+                out[((size_t)i * H + h) * D + d] = (float)(a / sum);
+            }
+        }
+    free(sc);
+}
+
+/* random tree-like mask: row i sees itself and a random earlier row's set (its "parent") */
+static void rand_tree_mask(int n, uint64_t *mask)
+{
+    const int words = FRS_MASK_WORDS(n);
+    memset(mask, 0, (size_t)n * words * 8);
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && rnd_int(4)) {
+            const int p = rnd_int(i);
+            memcpy(mask + (size_t)i * words, mask + (size_t)p * words, (size_t)words * 8);
+        }
+        mask[(size_t)i * words + i / 64] |= 1ull << (i % 64);
+    }
+}
+
+static void test_attention(int n_sm)
+{
+    const int cases[][6] = {/* n, prefix, H, KV, D, mask mode (0 causal, 1 tree, 2 draft cols) */
+                            {1, 0, 4, 2, 16, 0},     {1, 37, 4, 2, 16, 0},    {1, 3000, 32, 8, 128, 0},
+                            {7, 0, 4, 2, 16, 0},     {7, 300, 8, 1, 64, 1},   {60, 500, 32, 8, 128, 1},
+                            {64, 0, 16, 1, 32, 0},   {64, 129, 16, 1, 32, 1}, {10, 250, 4, 2, 16, 2},
+                            {60, 1, 24, 8, 128, 1},  {1, 9000, 8, 8, 64, 0},  {32, 20, 4, 4, 256, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int n = cases[c][0], prefix = cases[c][1], H = cases[c][2], KV = cases[c][3], D = cases[c][4];
+        const int mode = cases[c][5];
+        if (g_quick && (prefix > 1000 || n * H > 1024))
+            continue;
+        const int mask_cols = mode == 2 ? 3 * n : n; /* draft: tree slots so far = levels * k */
+        const int rows_new = mode == 2 ? mask_cols : n;
+        const int slots = prefix + rows_new;
+        const size_t kvn = (size_t)slots * KV * D;
+        float *kf = malloc(kvn * 4), *vf = malloc(kvn * 4);
+        uint16_t *kh = rand_bf16(kvn, 1.0f, kf), *vh = rand_bf16(kvn, 1.0f, vf);
+        float *q = rand_f32((size_t)n * H * D, 1.5f);
+        uint64_t *mask = NULL;
+        const int words = FRS_MASK_WORDS(mask_cols);
+        if (mode == 1) {
+            mask = malloc((size_t)n * words * 8);
+            rand_tree_mask(n, mask);
+        } else if (mode == 2) {
+            mask = calloc((size_t)n * words, 8);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < mask_cols; j++)
+                    if (j == 2 * n + i || rnd_int(3) == 0)
+                        mask[(size_t)i * words + j / 64] |= 1ull << (j % 64);
+        }
+        float *ref = malloc((size_t)n * H * D * 4), *got = malloc((size_t)n * H * D * 4);
+        uint16_t *g16 = malloc((size_t)n * H * D * 2);
+        ref_attention(q, kf, vf, prefix, n, mask, mask_cols, H, KV, D, ref);
+        float *dq = dup_h2d(q, (size_t)n * H * D * 4);
+        uint16_t *dk = dup_h2d(kh, kvn * 2), *dv = dup_h2d(vh, kvn * 2), *dout = dalloc((size_t)n * H * D * 2);
+        uint64_t *dmask = mask ? dup_h2d(mask, (size_t)n * words * 8) : NULL;
+        int32_t *dprefix = dup_h2d(&prefix, 4);
+        const size_t scr = cuda_attention_scratch_floats(n, H, KV, D, n_sm);
+        float *dscr = scr ? dalloc(scr * 4) : NULL;
+        CHECK_OK(cuda_attention(dq, dk, dv, dprefix, n, dmask, mask_cols, H, KV, D, dout, dscr, n_sm, 0));
+        d2h(g16, dout, (size_t)n * H * D * 2);
+        bf16_to_f32_arr(g16, (size_t)n * H * D, got);
+        char what[128];
+        snprintf(what, sizeof what, "attention n=%d prefix=%d H=%d KV=%d D=%d mask=%d splits=%d", n, prefix, H, KV, D,
+                 mode, cuda_attention_splits(n, H, KV, D, n_sm));
+        test_close_f32(what, got, ref, (size_t)n * H * D, 1e-2);
+        /* cpu_attention (the backend's reference) agrees with the double reference too */
+        if (mode != 2) {
+            cpu_attention(q, kf, vf, prefix, n, mask, H, KV, D, ref);
+            snprintf(what, sizeof what, "attention vs cpu_attention n=%d prefix=%d", n, prefix);
+            test_close_f32(what, got, ref, (size_t)n * H * D, 1e-2);
+        }
+        cudaFree(dq);
+        cudaFree(dk);
+        cudaFree(dv);
+        cudaFree(dout);
+        cudaFree(dmask);
+        cudaFree(dprefix);
+        cudaFree(dscr);
+        free(kf);
+        free(vf);
+        free(kh);
+        free(vh);
+        free(q);
+        free(mask);
+        free(ref);
+        free(got);
+        free(g16);
+    }
+}
+
+/* ---- elementwise ---------------------------------------------------------------------------- */
+
+static void test_elementwise(void)
+{
+    const int n = 7, width = 1000, ld = 2 * width;
+    float *gu = rand_f32((size_t)n * ld, 4.0f), *ref = malloc((size_t)n * width * 4), *got = malloc((size_t)n * width * 4);
+    for (int i = 0; i < n; i++)
+        cpu_swiglu(gu + (size_t)i * ld, gu + (size_t)i * ld + width, width, ref + (size_t)i * width);
+    float *dgu = dup_h2d(gu, (size_t)n * ld * 4);
+    uint16_t *dout = dalloc((size_t)n * width * 2), *h16 = malloc((size_t)n * width * 2);
+    CHECK_OK(cuda_swiglu(dgu, dgu + width, n, width, ld, dout, width, 0));
+    d2h(h16, dout, (size_t)n * width * 2);
+    bf16_to_f32_arr(h16, (size_t)n * width, got);
+    test_close_f32("swiglu", got, ref, (size_t)n * width, 1e-2);
+
+    /* embedding */
+    const int V = 513, C = 72, m = 9;
+    uint16_t *tab = rand_bf16((size_t)V * C, 1.0f, NULL);
+    struct frs_mat T = {FRS_DTYPE_BF16, V, C, C, tab};
+    int32_t toks[9];
+    for (int i = 0; i < m; i++)
+        toks[i] = i == 0 ? V - 1 : rnd_int(V);
+    float *eref = malloc((size_t)m * C * 4), *egot = malloc((size_t)m * C * 4);
+    cpu_embed(&T, toks, m, eref);
+    uint16_t *dtab = dup_h2d(tab, (size_t)V * C * 2), *de16 = dalloc((size_t)m * 2 * C * 2);
+    int32_t *dtok = dup_h2d(toks, sizeof toks);
+    float *de = dalloc((size_t)m * C * 4);
+    CHECK_OK(cuda_embed(dtab, C, dtok, m, de, de16, 2 * C, 0));
+    d2h(egot, de, (size_t)m * C * 4);
+    test_close_f32("embed fp32", egot, eref, (size_t)m * C, 0.0);
+    uint16_t *e16 = malloc((size_t)m * 2 * C * 2);
+    d2h(e16, de16, (size_t)m * 2 * C * 2);
+    int same = 1;
+    for (int i = 0; i < m; i++)
+        same &= memcmp(e16 + (size_t)i * 2 * C, tab + (size_t)toks[i] * C, (size_t)C * 2) == 0;
+    CHECK(same, "embed bf16 rows differ from the table");
+
+    /* add */
+    const int64_t len = 100003;
+    float *a = rand_f32(len, 1.0f), *b = rand_f32(len, 1.0f), *sum = malloc(len * 4);
+    memcpy(sum, a, len * 4);
+    cpu_add(sum, b, len);
+    float *da = dup_h2d(a, len * 4), *db = dup_h2d(b, len * 4);
+    CHECK_OK(cuda_add(da, db, len, 0));
+    d2h(a, da, len * 4);
+    test_close_f32("add", a, sum, len, 0.0);
+
+    /* f32 -> bf16 (round to nearest even, as frs_f32_to_bf16) */
+    uint16_t *cv = dalloc(1000 * 2), cvh[1000];
+    CHECK_OK(cuda_f32_to_bf16(db, 1000, 1, 1000, cv, 1000, 0));
+    d2h(cvh, cv, sizeof cvh);
+    int conv_ok = 1;
+    for (int i = 0; i < 1000; i++)
+        conv_ok &= cvh[i] == frs_f32_to_bf16(b[i]);
+    CHECK(conv_ok, "f32_to_bf16 rounding differs from frs_f32_to_bf16");
+    cudaFree(dgu);
+    cudaFree(dout);
+    cudaFree(dtab);
+    cudaFree(de16);
+    cudaFree(dtok);
+    cudaFree(de);
+    cudaFree(da);
+    cudaFree(db);
+    cudaFree(cv);
+    free(gu);
+    free(ref);
+    free(got);
+    free(h16);
+    free(tab);
+    free(eref);
+    free(egot);
+    free(e16);
+    free(a);
+    free(b);
+    free(sum);
+}
+
+/* ---- log-softmax + top-k, argmax ------------------------------------------------------------- */
+
+static void test_topk_argmax(void)
+{
+    const int cases[][3] = {/* rows, cols, k */ {1, 512, 10}, {10, 32768, 10}, {3, 1000, 32}, {5, 128256, 1},
+                            {7, 77, 16}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int rows = cases[c][0], cols = cases[c][1], k = cases[c][2];
+        if (g_quick && cols > 40000)
+            continue;
+        float *x = rand_f32((size_t)rows * cols, 8.0f);
+        /* plant exact ties at the top of row 0 so the tie rule is exercised */
+        x[5] = x[cols - 1] = 9.5f;
+        int32_t *map = malloc((size_t)cols * 4);
+        for (int i = 0; i < cols; i++)
+            map[i] = (i * 7 + 3) % 1000003;
+        float *lp = malloc((size_t)cols * 4), *rv = malloc((size_t)k * 4), *gv = malloc((size_t)rows * k * 4);
+        int32_t *ri = malloc((size_t)k * 4), *gi = malloc((size_t)rows * k * 4);
+        float *dx = dup_h2d(x, (size_t)rows * cols * 4), *dv = dalloc((size_t)rows * k * 4);
+        int32_t *di = dalloc((size_t)rows * k * 4), *dmap = dup_h2d(map, (size_t)cols * 4);
+        CHECK_OK(cuda_logsoftmax_topk(dx, rows, cols, cols, k, dmap, dv, di, 0));
+        d2h(gv, dv, (size_t)rows * k * 4);
+        d2h(gi, di, (size_t)rows * k * 4);
+        int idx_ok = 1;
+        double num = 0, den = 0;
+        for (int r = 0; r < rows; r++) {
+            cpu_log_softmax(x + (size_t)r * cols, cols, lp);
+            cpu_topk(lp, cols, k, rv, ri);
+            for (int j = 0; j < k; j++) {
+                idx_ok &= gi[r * k + j] == map[ri[j]];
+                num += (gv[r * k + j] - rv[j]) * (double)(gv[r * k + j] - rv[j]);
+                den += (double)rv[j] * rv[j];
+            }
+        }
+        CHECK(idx_ok, "top-k indices differ (rows %d cols %d k %d)", rows, cols, k);
+        CHECK(sqrt(num / den) <= 1e-5, "top-k log-probs rel err %.3g (rows %d cols %d k %d)", sqrt(num / den), rows,
+              cols, k);
+        /* argmax keys with an index offset */
+        uint64_t *dk = dalloc((size_t)rows * 8), *hk = malloc((size_t)rows * 8);
+        CHECK_OK(cuda_argmax_keys(dx, rows, cols, cols, 1000, dk, 0));
+        d2h(hk, dk, (size_t)rows * 8);
+        int am_ok = 1;
+        for (int r = 0; r < rows; r++)
+            am_ok &= frs_argmax_key_index(hk[r]) == 1000 + cpu_argmax(x + (size_t)r * cols, cols) &&
+                     frs_argmax_key_value(hk[r]) == x[(size_t)r * cols + cpu_argmax(x + (size_t)r * cols, cols)];
+        CHECK(am_ok, "argmax keys differ from cpu_argmax (rows %d cols %d)", rows, cols);
+        /* ids from keys */
+        int32_t *dids = dalloc((size_t)rows * 4), *hids = malloc((size_t)rows * 4);
+        CHECK_OK(cuda_keys_to_ids(dk, rows, dids, 0));
+        d2h(hids, dids, (size_t)rows * 4);
+        CHECK(hids[0] == frs_argmax_key_index(hk[0]), "keys_to_ids");
+        cudaFree(dx);
+        cudaFree(dv);
+        cudaFree(di);
+        cudaFree(dmap);
+        cudaFree(dk);
+        cudaFree(dids);
+        free(x);
+        free(map);
+        free(lp);
+        free(rv);
+        free(gv);
+        free(ri);
+        free(gi);
+        free(hk);
+        free(hids);
+    }
+}
+
+/* ---- RNG and Gumbel-max sampling --------------------------------------------------------------- */
+
+static void test_rng_sampling(void)
+{
+    const int n = g_quick ? 1000 : 100000;
+    const uint64_t seed = rnd_u64(), stream = rnd_u64() % 1000, idx0 = rnd_u64() >> 8;
+    double *dg = dalloc((size_t)n * 8), *hg = malloc((size_t)n * 8);
+    CHECK_OK(cuda_rng_gumbel_fill(seed, stream, idx0, n, dg, 0));
+    d2h(hg, dg, (size_t)n * 8);
+    int exact = 0;
+    double maxrel = 0;
+    for (int i = 0; i < n; i++) {
+        const double r = frs_rng_gumbel(seed, stream, idx0 + (uint64_t)i);
+        exact += hg[i] == r;
+        const double rel = fabs(hg[i] - r) / (fabs(r) > 1e-300 ? fabs(r) : 1e-300);
+        if (rel > maxrel)
+            maxrel = rel;
+    }
+    fprintf(stderr, "rng: %d of %d Gumbel draws bit-identical to rng.h, max rel diff %.3g\n", exact, n, maxrel);
+    CHECK(maxrel < 1e-14, "device Gumbel noise differs from frs_rng_gumbel by %.3g (relative)", maxrel);
+
+    /* Gumbel-max draws: rows with a threshold, compared with the host's argmax of z + g */
+    const int rows = 4, cols = 5000, off = 123;
+    const float inv_t = 1.0f / 0.7f;
+    float *x = rand_f32((size_t)rows * cols, 5.0f), th[4] = {-INFINITY, 2.0f, 6.0f, 7.1f};
+    uint64_t draw[4] = {1, 2, 99, 1ull << 40};
+    float *dx = dup_h2d(x, (size_t)rows * cols * 4), *dth = dup_h2d(th, sizeof th);
+    uint64_t *ddraw = dup_h2d(draw, sizeof draw), *dk = dalloc(rows * 8), hk[4];
+    CHECK_OK(cuda_sample_keys(dx, rows, cols, cols, off, inv_t, dth, seed, ddraw, dk, 0));
+    d2h(hk, dk, sizeof hk);
+    for (int r = 0; r < rows; r++) {
+        uint64_t best = 0;
+        for (int c = 0; c < cols; c++) {
+            const float z = x[(size_t)r * cols + c] * inv_t;
+            if (!(z >= th[r]))
+                continue;
+            const float v = (float)((double)z + frs_rng_gumbel(seed, draw[r], (uint64_t)(off + c)));
+            const uint64_t key = frs_argmax_key_pack(v, off + c);
+            if (key > best)
+                best = key;
+        }
+        CHECK(hk[r] == best, "Gumbel-max draw row %d: device token %d, host %d", r, frs_argmax_key_index(hk[r]),
+              best ? frs_argmax_key_index(best) : -1);
+    }
+    cudaFree(dg);
+    cudaFree(dx);
+    cudaFree(dth);
+    cudaFree(ddraw);
+    cudaFree(dk);
+    free(hg);
+    free(x);
+}
+
+/* ---- KV gather ------------------------------------------------------------------------------- */
+
+static void test_kv_gather(void)
+{
+    const int L = 3, slots = 300, row = 136, base = 101;
+    const size_t stride = (size_t)slots * row, tot = L * stride;
+    uint16_t *k = rand_bf16(tot, 1.0f, NULL), *v = rand_bf16(tot, 1.0f, NULL);
+    uint16_t *kr = malloc(tot * 2), *vr = malloc(tot * 2), *kg = malloc(tot * 2), *vg = malloc(tot * 2);
+    memcpy(kr, k, tot * 2);
+    memcpy(vr, v, tot * 2);
+    int32_t path[6] = {0, 1, 4, 9, 10, 37};
+    const int n = 6;
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < n; j++) {
+            memmove(kr + l * stride + (size_t)(base + j) * row, kr + l * stride + (size_t)(base + path[j]) * row, row * 2);
+            memmove(vr + l * stride + (size_t)(base + j) * row, vr + l * stride + (size_t)(base + path[j]) * row, row * 2);
+        }
+    uint16_t *dk = dup_h2d(k, tot * 2), *dv = dup_h2d(v, tot * 2);
+    int32_t *dpath = dup_h2d(path, sizeof path), *dbase = dup_h2d(&base, 4);
+    CHECK_OK(cuda_kv_gather(dk, dv, L, stride, row, dbase, dpath, n, 0));
+    d2h(kg, dk, tot * 2);
+    d2h(vg, dv, tot * 2);
+    CHECK(memcmp(kg, kr, tot * 2) == 0 && memcmp(vg, vr, tot * 2) == 0, "kv_gather differs from sequential moves");
+    cudaFree(dk);
+    cudaFree(dv);
+    cudaFree(dpath);
+    cudaFree(dbase);
+    free(k);
+    free(v);
+    free(kr);
+    free(vr);
+    free(kg);
+    free(vg);
+}
+
+/* ---- tree --------------------------------------------------------------------------------------- */
+
+/* random descending log-prob rows (quantised so that exact ties happen) with distinct tokens */
+static void rand_topk_rows(int rows, int k, float *vals, int32_t *tok)
+{
+    for (int r = 0; r < rows; r++) {
+        float v = -(float)rnd_int(4) * 0.25f;
+        for (int j = 0; j < k; j++) {
+            vals[r * k + j] = v;
+            v -= (float)rnd_int(3) * 0.25f;
+            tok[r * k + j] = r * 1000 + j * 7 + rnd_int(7);
+        }
+    }
+}
+
+static void test_tree(void)
+{
+    const int cases[][3] = {/* depth, topk, size */ {6, 10, 60}, {3, 10, 30}, {1, 4, 4}, {4, 3, 128}, {5, 8, 20},
+                            {2, 1, 2}};
+    const int max_topk = 16, max_depth = 8;
+    struct tree_build tb;
+    CHECK_OK(tree_build_init(&tb, max_topk, max_depth));
+    struct cuda_tree_dev dt;
+    void *mem = dalloc(cuda_tree_dev_bytes(max_topk, max_depth));
+    cuda_tree_dev_carve(&dt, mem, max_topk, max_depth);
+    const int C = 24, T = 77;
+    float *hid = rand_f32((size_t)max_topk * C, 1.0f);
+    float *dhid = dup_h2d(hid, (size_t)max_topk * C * 4);
+    int32_t *dT = dup_h2d(&T, 4);
+    uint16_t *dfc = dalloc((size_t)max_topk * 2 * C * 2), *hfc = malloc((size_t)max_topk * 2 * C * 2);
+    int32_t *dtok = dalloc(max_topk * 4), *dpos = dalloc(max_topk * 4), *dslot0 = dalloc(4);
+    uint64_t *dmask = dalloc((size_t)max_topk * FRS_MASK_WORDS(max_topk * max_depth) * 8);
+    uint64_t *hmask = malloc((size_t)max_topk * FRS_MASK_WORDS(max_topk * max_depth) * 8);
+    uint64_t *rmask = malloc((size_t)max_topk * FRS_MASK_WORDS(max_topk * max_depth) * 8);
+    float *dvals = dalloc((size_t)max_topk * max_topk * 4);
+    int32_t *dtk = dalloc((size_t)max_topk * max_topk * 4);
+    struct frs_tree *dtree = dalloc(sizeof(struct frs_tree));
+    struct frs_tree ref, got;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const struct frs_tree_params p = {cases[c][0], cases[c][1], cases[c][2]};
+        const int k = p.topk;
+        float vals[16 * 16];
+        int32_t tok[16 * 16];
+        CHECK_OK(tree_build_begin(&tb, &p));
+        rand_topk_rows(1, k, vals, tok);
+        tree_build_first(&tb, vals, tok);
+        CK(cudaMemcpy(dvals, vals, (size_t)k * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dtk, tok, (size_t)k * 4, cudaMemcpyHostToDevice));
+        CHECK_OK(cuda_tree_first(&dt, k, dvals, dtk, 0));
+        int frontier_ok = 1;
+        for (int level = 1; level < p.depth; level++) {
+            int cols;
+            tree_build_frontier_mask(&tb, rmask, &cols);
+            CHECK_OK(cuda_tree_frontier(&dt, k, level, dT, dhid, 3, C, dfc, 2 * C, dtok, dpos, dslot0, dmask, 0));
+            const int words = FRS_MASK_WORDS(cols);
+            int32_t htok[16], hpos[16], hslot0;
+            d2h(hmask, dmask, (size_t)k * words * 8);
+            d2h(htok, dtok, (size_t)k * 4);
+            d2h(hpos, dpos, (size_t)k * 4);
+            d2h(&hslot0, dslot0, 4);
+            d2h(hfc, dfc, (size_t)k * 2 * C * 2);
+            frontier_ok &= memcmp(hmask, rmask, (size_t)k * words * 8) == 0 && hslot0 == T + (level - 1) * k;
+            for (int r = 0; r < k; r++) {
+                frontier_ok &= htok[r] == tb.token[tb.front[r]] && hpos[r] == T + level - 1;
+                const int src = level == 1 ? 3 : tb.front_src[r];
+                for (int j = 0; j < C; j++)
+                    frontier_ok &= hfc[(size_t)r * 2 * C + C + j] == frs_f32_to_bf16(hid[(size_t)src * C + j]);
+            }
+            rand_topk_rows(k, k, vals, tok);
+            tree_build_expand(&tb, vals, tok);
+            CK(cudaMemcpy(dvals, vals, (size_t)k * k * 4, cudaMemcpyHostToDevice));
+            CK(cudaMemcpy(dtk, tok, (size_t)k * k * 4, cudaMemcpyHostToDevice));
+            CHECK_OK(cuda_tree_expand(&dt, k, level, dvals, dtk, 0));
+        }
+        CHECK(frontier_ok, "tree frontier (slots, mask, tokens, positions, features) differs, case %zu", c);
+        memset(&ref, 0, sizeof ref);
+        CHECK_OK(tree_build_finish(&tb, 4242, &ref));
+        poison(dtree, sizeof got);
+        CHECK_OK(cuda_tree_finish(&dt, k, p.depth, p.size, 4242, dtree, 0));
+        d2h(&got, dtree, sizeof got);
+        int same = got.n == ref.n;
+        for (int i = 0; same && i < ref.n; i++)
+            same = got.token[i] == ref.token[i] && got.parent[i] == ref.parent[i] && got.depth[i] == ref.depth[i];
+        CHECK(same, "device tree differs from tree.c (depth %d topk %d size %d: n %d vs %d)", p.depth, p.topk, p.size,
+              got.n, ref.n);
+        /* verify inputs */
+        const int n = ref.n, words = FRS_MASK_WORDS(n);
+        uint64_t *vm = malloc((size_t)n * words * 8), *gm = malloc((size_t)n * words * 8);
+        tree_mask_ancestors(&ref, vm);
+        int32_t *dvt = dalloc((size_t)n * 4), *dvp = dalloc((size_t)n * 4), gvt[FRS_MAX_TREE], gvp[FRS_MAX_TREE];
+        uint64_t *dvm = dalloc((size_t)n * words * 8);
+        CHECK_OK(cuda_tree_verify_inputs(dtree, n, dT, dvt, dvp, dvm, 0));
+        d2h(gm, dvm, (size_t)n * words * 8);
+        d2h(gvt, dvt, (size_t)n * 4);
+        d2h(gvp, dvp, (size_t)n * 4);
+        int vok = memcmp(gm, vm, (size_t)n * words * 8) == 0;
+        for (int i = 0; i < n; i++)
+            vok &= gvt[i] == ref.token[i] && gvp[i] == T + ref.depth[i];
+        CHECK(vok, "verify inputs (mask/tokens/positions) differ, case %zu", c);
+        cudaFree(dvt);
+        cudaFree(dvp);
+        cudaFree(dvm);
+        free(vm);
+        free(gm);
+    }
+    tree_build_free(&tb);
+    cudaFree(mem);
+    cudaFree(dhid);
+    cudaFree(dT);
+    cudaFree(dfc);
+    cudaFree(dtok);
+    cudaFree(dpos);
+    cudaFree(dslot0);
+    cudaFree(dmask);
+    cudaFree(dvals);
+    cudaFree(dtk);
+    cudaFree(dtree);
+    free(hid);
+    free(hfc);
+    free(hmask);
+    free(rmask);
+}
+
+/* ---- GEMV bandwidth (informational; the numbers go to bench/NOTES-cuda.md) ---------------------- */
+
+static void bench_gemv(void)
+{
+    const int shapes[][2] = {{4096, 4096}, {14336 * 2, 4096}, {4096, 14336}, {128256, 4096}, {32768, 4096}};
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    /* copy bandwidth: 1 GiB device-to-device */
+    const size_t cb = (size_t)1 << 30;
+    void *a = dalloc(cb), *b = dalloc(cb);
+    CK(cudaMemcpy(b, a, cb, cudaMemcpyDeviceToDevice));
+    CK(cudaEventRecord(e0, 0));
+    for (int r = 0; r < 10; r++)
+        CK(cudaMemcpyAsync(b, a, cb, cudaMemcpyDeviceToDevice, 0));
+    CK(cudaEventRecord(e1, 0));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    const double copy_bw = 2.0 * cb * 10 / (ms * 1e-3) / 1e9;
+    fprintf(stderr, "bench: copy bandwidth (read + write) %.0f GB/s\n", copy_bw);
+    cudaFree(a);
+    cudaFree(b);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1];
+        /* rotate over enough copies of W to defeat the 50 MB L2 */
+        const size_t wb = (size_t)rows * cols * 2;
+        int copies = (int)((size_t)400000000 / wb) + 1;
+        if (copies > 8)
+            copies = 8;
+        uint16_t *w[8];
+        for (int c = 0; c < copies; c++) {
+            w[c] = dalloc(wb);
+            CK(cudaMemset(w[c], 0x3c, wb)); /* bf16 0x3c3c ~ 0.0115: finite, non-zero */
+        }
+        uint16_t *x = dalloc((size_t)cols * 2);
+        CK(cudaMemset(x, 0x3c, (size_t)cols * 2));
+        float *y = dalloc((size_t)rows * 4);
+        for (int c = 0; c < copies; c++)
+            CHECK_OK(cuda_gemv_bf16(x, w[c], rows, cols, y, 0.0f, 0));
+        const int reps = 50;
+        CK(cudaEventRecord(e0, 0));
+        for (int r = 0; r < reps; r++)
+            cuda_gemv_bf16(x, w[r % copies], rows, cols, y, 0.0f, 0);
+        CK(cudaEventRecord(e1, 0));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
+        fprintf(stderr, "bench: gemv %6d x %5d: %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n", rows, cols, us, bw,
+                100.0 * bw / copy_bw);
+        for (int c = 0; c < copies; c++)
+            cudaFree(w[c]);
+        cudaFree(x);
+        cudaFree(y);
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+}
+
+int main(void)
+{
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        fprintf(stderr, "test_cuda_ops: no CUDA device, skipped\n");
+        return TEST_SKIP;
+    }
+    const char *env = getenv("FRS_TEST_SEED");
+    g_rng = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) * 2654435761ull + 1;
+    if (!g_rng)
+        g_rng = 1;
+    g_quick = getenv("FRS_TEST_QUICK") != NULL;
+    fprintf(stderr, "test_cuda_ops: seed %llu\n", (unsigned long long)g_rng);
+    struct cuda_blas blas;
+    CHECK_OK(cuda_blas_create(&blas, 0));
+    test_matmul(&blas);
+    test_rmsnorm();
+    test_rope();
+    test_attention(blas.n_sm);
+    test_elementwise();
+    test_topk_argmax();
+    test_rng_sampling();
+    test_kv_gather();
+    test_tree();
+    CK(cudaDeviceSynchronize());
+    if (getenv("FRS_BENCH"))
+        bench_gemv();
+    cuda_blas_free(&blas);
+    return test_finish("test_cuda_ops");
+}
