@@ -1,3 +1,4 @@
 # spec: EAGLE-2 tree, acceptance walk, CPU speculative decoding (draft forward, verify, commit).
 frspec_add_test(test_tree test_tree.c spec)
 frspec_add_test(test_accept test_accept.c spec)
+frspec_add_test(test_draft_forward test_draft_forward.c spec cpu)
