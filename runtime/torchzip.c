@@ -43,6 +43,7 @@ struct tz_archive {
     struct tz_zent *ents; /* sorted by name */
     int n;
     char *prefix; /* "archive/" (with the slash) or "" */
+    int no_crc;
 };
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
@@ -247,6 +248,12 @@ void tz_close(struct tz_archive *ar)
     free(ar);
 }
 
+void tz_set_crc_check(struct tz_archive *ar, int on)
+{
+    if (ar)
+        ar->no_crc = !on;
+}
+
 const char *tz_name(const struct tz_archive *ar) { return ar ? ar->name : "(null)"; }
 
 static uLong crc_of(const uint8_t *p, uint64_t n)
@@ -344,7 +351,7 @@ enum frs_status tz_entry(struct tz_archive *ar, const char *rel, const void **da
                          ar->name, full, e->method);
             goto out;
         }
-        uLong c = crc_of(e->data, e->usize);
+        uLong c = ar->no_crc ? e->crc : crc_of(e->data, e->usize);
         if (c != e->crc) {
             st = FRS_ERR(FRS_ERR_FORMAT, "%s: entry '%s' fails its CRC-32 check (0x%08lx, expected 0x%08lx): "
                          "the file is damaged", ar->name, full, c, (unsigned long)e->crc);
@@ -1001,24 +1008,21 @@ static enum frs_status pk_start(struct pk *k, struct tz_archive *ar)
     return FRS_OK;
 }
 
-enum frs_status tz_parse_int_list(struct tz_archive *ar, int64_t **vals, size_t *n)
+static enum frs_status int_list_run(struct pk *k, int64_t **vals, size_t *n)
 {
-    struct pk k;
     struct pv *r = NULL;
-    *vals = NULL;
-    *n = 0;
-    enum frs_status st = pk_start(&k, ar);
-    if (st == FRS_OK)
-        st = pk_run(&k, &r);
+    enum frs_status st = pk_run(k, &r);
+    const char *name = k->file;
     if (st == FRS_OK && r->t != PV_LIST && r->t != PV_TUPLE)
-        st = FRS_ERR(FRS_ERR_FORMAT, "%s: holds an object of type %s, not a list of token ids", ar->name, pv_type_name(r->t));
+        st = FRS_ERR(FRS_ERR_FORMAT, "%s: holds an object of type %s, not a list of token ids", name,
+                     pv_type_name(r->t));
     if (st == FRS_OK) {
         *vals = malloc((r->n ? r->n : 1) * sizeof **vals);
         if (!*vals)
-            st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", ar->name);
+            st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", name);
         for (size_t j = 0; st == FRS_OK && j < r->n; j++) {
             if (r->items[j]->t != PV_INT)
-                st = FRS_ERR(FRS_ERR_FORMAT, "%s: entry %zu of the list has type %s, not int", ar->name, j,
+                st = FRS_ERR(FRS_ERR_FORMAT, "%s: entry %zu of the list has type %s, not int", name, j,
                              pv_type_name(r->items[j]->t));
             else
                 (*vals)[j] = r->items[j]->i;
@@ -1030,8 +1034,34 @@ enum frs_status tz_parse_int_list(struct tz_archive *ar, int64_t **vals, size_t 
             *vals = NULL;
         }
     }
-    pk_free(&k);
+    pk_free(k);
     return st;
+}
+
+enum frs_status tz_parse_int_list(struct tz_archive *ar, int64_t **vals, size_t *n)
+{
+    struct pk k;
+    *vals = NULL;
+    *n = 0;
+    enum frs_status st = pk_start(&k, ar);
+    if (st != FRS_OK)
+        return st;
+    return int_list_run(&k, vals, n);
+}
+
+enum frs_status tz_parse_int_list_pickle(const void *pkl, size_t size, const char *name, int64_t **vals,
+                                         size_t *n)
+{
+    struct pk k;
+    memset(&k, 0, sizeof k);
+    *vals = NULL;
+    *n = 0;
+    k.file = name ? name : "(memory)";
+    k.start = k.p = pkl;
+    k.end = k.start + size;
+    if (!pkl && size)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "tz_parse_int_list_pickle: NULL data");
+    return int_list_run(&k, vals, n);
 }
 
 enum frs_status tz_load_int_list(const char *path, int64_t **vals, size_t *n)

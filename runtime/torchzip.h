@@ -14,7 +14,7 @@
  * defines: struct tz_archive (opaque), tz_open, tz_open_mem, tz_close, tz_name, tz_entry,
  *          tz_parse_int_list, tz_load_int_list, struct tz_tensor, struct tz_state_dict,
  *          tz_load_state_dict, tz_state_dict_from_archive, tz_state_dict_free, tz_tensor_numel,
- *          tz_tensor_copy, tz_write_int_list
+ *          tz_tensor_copy, tz_write_int_list, tz_parse_int_list_pickle, tz_set_crc_check
  */
 #ifndef FRSPEC_TORCHZIP_H
 #define FRSPEC_TORCHZIP_H
@@ -44,6 +44,11 @@ enum frs_status tz_entry(struct tz_archive *ar, const char *rel, const void **da
 /* The pickle of the archive must be a list (or tuple) of ints; *vals is malloc'ed. */
 enum frs_status tz_parse_int_list(struct tz_archive *ar, int64_t **vals, size_t *n);
 enum frs_status tz_load_int_list(const char *path, int64_t **vals, size_t *n);
+/* Same from the bytes of a data.pkl (tests, fuzzing); name is used in messages. */
+enum frs_status tz_parse_int_list_pickle(const void *pkl, size_t size, const char *name, int64_t **vals,
+                                         size_t *n);
+/* CRC-32 checks of entries are on by default; the fuzzer turns them off to reach the pickle. */
+void tz_set_crc_check(struct tz_archive *ar, int on);
 
 struct tz_tensor {
     char *name;
