@@ -41,9 +41,9 @@ static int same_request(const struct par_request *a, const struct par_request *b
 {
     return a->id == b->id && !strcmp(a->tag ? a->tag : "", b->tag ? b->tag : "") &&
            a->gen.n_prompt == b->gen.n_prompt &&
-           !memcmp(a->gen.prompt, b->gen.prompt, (size_t)a->gen.n_prompt * sizeof(int32_t)) &&
+           (a->gen.n_prompt == 0 || !memcmp(a->gen.prompt, b->gen.prompt, (size_t)a->gen.n_prompt * sizeof(int32_t))) &&
            a->gen.n_stop == b->gen.n_stop &&
-           !memcmp(a->gen.stop, b->gen.stop, (size_t)a->gen.n_stop * sizeof(int32_t)) &&
+           (a->gen.n_stop == 0 || !memcmp(a->gen.stop, b->gen.stop, (size_t)a->gen.n_stop * sizeof(int32_t))) &&
            a->gen.max_new_tokens == b->gen.max_new_tokens &&
            a->gen.sampling.temperature == b->gen.sampling.temperature &&
            a->gen.sampling.top_p == b->gen.sampling.top_p && a->gen.sampling.top_k == b->gen.sampling.top_k &&
@@ -236,7 +236,8 @@ static enum frs_status toy_deliver(void *user, const struct par_request *req, co
 {
     struct toy *t = user;
     CHECK(t->c->rank == 0, "deliver runs on rank 0 only");
-    t->bad_delivered += res->id != req->id || res->stats.n_tokens != 8 || res->tokens[0] != req->gen.prompt[0] + (int32_t)req->id;
+    t->bad_delivered += res->id != req->id || res->stats.n_tokens != 8 ||
+                        res->tokens[0] != req->gen.prompt[0] + (int32_t)req->id;
     t->delivered++;
     return FRS_OK;
 }
