@@ -54,6 +54,7 @@ int main(int argc, char **argv)
         cudaMalloc((void **)&d, sizeof(float) * N);
         if (c.rank == 1) {
             sleep(20); /* never joins */
+            nccl_comm_abort(&c); /* its peer gave up: finalising would wait for it */
             par_finalize(&c);
             return 0;
         }
