@@ -61,10 +61,11 @@ static inline int lt_write(const char *path, const void *data, size_t len)
 
 static inline const char *lt_path(const char *dir, const char *name)
 {
-    static char buf[4][1024];
+    static char buf[4][4096]; /* rotating: a result stays valid for 3 more calls */
     static int k;
     k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    if (snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name) >= (int)sizeof buf[k])
+        buf[k][0] = '\0';
     return buf[k];
 }
 

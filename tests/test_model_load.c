@@ -291,8 +291,33 @@ static void test_bad_dirs(const char *tmp)
 #undef EXPECT_LOAD
 }
 
+/* The forward-pass fixtures of another area (tests/fixtures/models/, tests/gen/gen_models.py),
+ * some with config.json in the published layout: every one loads. */
+static void test_other_fixtures(void)
+{
+    char root[1024];
+    snprintf(root, sizeof root, "%s", test_fixture("models"));
+    DIR *dir = opendir(root);
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char d[1300];
+        if (e->d_name[0] == '.' || snprintf(d, sizeof d, "%s/%s", root, e->d_name) >= (int)sizeof d)
+            continue;
+        if (access(lt_path(d, "config.json"), F_OK) != 0)
+            continue;
+        struct llama_model m;
+        CHECK_OK(llama_model_load(&m, d, 0, 1));
+        CHECK(m.layers != NULL && m.embed.rows == m.cfg.vocab_size, "%s", d);
+        llama_model_free(&m);
+    }
+    closedir(dir);
+}
+
 int main(void)
 {
+    test_other_fixtures();
     for (size_t i = 0; i < sizeof CKPTS / sizeof CKPTS[0]; i++) {
         test_against_torch(CKPTS[i], 1);
         test_against_torch(CKPTS[i], 2);
