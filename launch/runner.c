@@ -282,13 +282,9 @@ static enum frs_status run_request(void *user, const struct par_request *req, st
     res->tag = req->tag;
     res->owned = 0;
     res->tokens = r->gen;
-    if (r->s->comm)
-        par_step_begin(r->s->comm, "generate");
-    enum frs_status st = engine_generate(&r->s->be, &req->gen, r->gen, r->gen_cap, &res->stats,
-                                         streaming ? &sink : NULL);
-    if (r->s->comm)
-        par_step_end(r->s->comm);
-    return st;
+    /* no step watchdog around a whole generation (it may rightly take long): every host
+     * collective inside it is watched, and the CUDA backend polls NCCL for async errors */
+    return engine_generate(&r->s->be, &req->gen, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
 }
 
 static cJSON *result_json(struct runner *r, const struct par_request *req, const struct par_result *res)
@@ -428,7 +424,7 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     struct frs_comm *c = comm.size > 1 ? &comm : NULL;
 
     struct session s;
-    par_step_begin(&comm, "loading the model");
+    par_step_begin_for(&comm, "loading the model", 3600); /* a 70B shard from a network disk */
     st = session_open(&s, opt, c, comm.rank == 0);
     par_step_end(&comm);
     if (st != FRS_OK) {
