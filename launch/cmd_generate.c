@@ -26,6 +26,7 @@ static void usage(FILE *f)
             "prompts:\n"
             "  --prompt TEXT          the prompt\n"
             "  --prompt-file FILE     the prompt, read from a file ('-' = stdin)\n"
+            "  --prompt-ids IDS       the prompt as token ids (\"128000,9906,11\"): no tokenizer needed\n"
             "  --prompts FILE.jsonl   a batch: one JSON object a line with \"prompt\" (or \"turns\"[0],\n"
             "                         \"question\", \"text\") and an optional id (\"id\", \"question_id\", \"task_id\")\n"
             "  --out FILE.jsonl       batch results, one line each, appended and flushed per prompt\n"
@@ -47,7 +48,7 @@ int cmd_generate(int argc, char **argv)
     struct run_options ro;
     gen_options_init(&opt);
     run_options_init(&ro);
-    const char *prompt = NULL, *prompt_file = NULL;
+    const char *prompt = NULL, *prompt_file = NULL, *prompt_ids = NULL;
     struct par_options po;
     par_options_default(&po);
     if (par_options_parse(&po, &argc, argv) != FRS_OK)
@@ -70,6 +71,8 @@ int cmd_generate(int argc, char **argv)
             continue;
         if (!strcmp(a, "--prompt") && i + 1 < argc) {
             prompt = argv[++i];
+        } else if (!strcmp(a, "--prompt-ids") && i + 1 < argc) {
+            prompt_ids = argv[++i];
         } else if (!strcmp(a, "--prompt-file") && i + 1 < argc) {
             prompt_file = argv[++i];
         } else {
@@ -77,8 +80,8 @@ int cmd_generate(int argc, char **argv)
             return 2;
         }
     }
-    if (!!prompt + !!prompt_file + !!ro.prompts_file != 1) {
-        fprintf(stderr, "frspec generate: give exactly one of --prompt, --prompt-file, --prompts (see --help)\n");
+    if (!!prompt + !!prompt_file + !!prompt_ids + !!ro.prompts_file != 1) {
+        fprintf(stderr, "frspec generate: give exactly one of --prompt, --prompt-file, --prompt-ids, --prompts (see --help)\n");
         return 2;
     }
     if (!opt.model_dir)
@@ -93,7 +96,35 @@ int cmd_generate(int argc, char **argv)
             return cli_fail("--prompt-file");
         prompt = prompt_text;
     }
+    int32_t *ids = NULL;
+    if (prompt_ids) {
+        int cap = 16;
+        ids = malloc((size_t)cap * sizeof *ids);
+        for (char *p = (char *)prompt_ids; ids && *p;) {
+            char *end;
+            p += strspn(p, " ,\t\n[]");
+            if (!*p)
+                break;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 0 || v > 2147483647L) {
+                fprintf(stderr, "frspec generate: --prompt-ids: '%.20s' is not a token id\n", p);
+                free(ids);
+                return 2;
+            }
+            if (ro.n_prompt_ids == cap) {
+                int32_t *n = realloc(ids, (size_t)(cap *= 2) * sizeof *ids);
+                if (!n)
+                    break;
+                ids = n;
+            }
+            ids[ro.n_prompt_ids++] = (int32_t)v;
+            p = end;
+        }
+        ro.prompt_ids = ids;
+        prompt = "";
+    }
     int rc = runner_main(&opt, &ro, &po, prompt, &argc, &argv);
+    free(ids);
     free(prompt_text);
     return rc;
 }

@@ -25,6 +25,7 @@ void gen_options_usage(FILE *f)
     fprintf(f,
             "model and draft:\n"
             "  --model DIR            Hugging Face Llama directory (config.json, *.safetensors, tokenizer.json)\n"
+            "  --tokenizer FILE       tokenizer.json to use instead of DIR/tokenizer.json\n"
             "  --draft DIR            EAGLE-2 draft head directory: speculative decoding\n"
             "  --fr-vocab FILE        FR-Spec token list (freq_K.pt or text, one id a line)\n"
             "  --fr-vocab-size K      use the first K distinct ids of the list (default: all)\n"
@@ -60,6 +61,7 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
     const char *a = argv[*i], *v = NULL;
     float fv;
     if (!strcmp(a, "--model")) { TAKE_VALUE(); o->model_dir = v; return 1; }
+    if (!strcmp(a, "--tokenizer")) { TAKE_VALUE(); o->tokenizer = v; return 1; }
     if (!strcmp(a, "--draft")) { TAKE_VALUE(); o->draft_dir = v; return 1; }
     if (!strcmp(a, "--fr-vocab")) { TAKE_VALUE(); o->fr_vocab = v; return 1; }
     if (!strcmp(a, "--fr-vocab-size")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 30, &o->fr_vocab_size) ? -1 : 1; }
@@ -148,7 +150,7 @@ int gen_options_load_preset(struct gen_options *o, const char *path)
         return 1;
     }
     struct { const char *key; const char **dst; } strs[] = {
-        {"model_dir", &o->model_dir}, {"draft_dir", &o->draft_dir}, {"fr_vocab", &o->fr_vocab}, {"device", &o->device}};
+        {"model_dir", &o->model_dir}, {"tokenizer", &o->tokenizer}, {"draft_dir", &o->draft_dir}, {"fr_vocab", &o->fr_vocab}, {"device", &o->device}};
     struct { const char *key; int *dst; } ints[] = {
         {"fr_vocab_size", &o->fr_vocab_size}, {"tp", &o->tp}, {"tree_depth", &o->tree.depth},
         {"tree_topk", &o->tree.topk}, {"tree_size", &o->tree.size}, {"max_ctx", &o->max_ctx},

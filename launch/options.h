@@ -15,6 +15,7 @@ struct llama_config;
 
 struct gen_options {
     const char *model_dir;
+    const char *tokenizer;  /* tokenizer.json; NULL = model_dir/tokenizer.json */
     const char *draft_dir;  /* NULL: autoregressive */
     const char *fr_vocab;   /* NULL: full vocabulary */
     int fr_vocab_size;      /* 0: all ids of the list */

@@ -106,6 +106,18 @@ static enum frs_status tokenize_prompt(struct runner *r, const char *text, int *
 {
     free(r->ids);
     r->ids = NULL;
+    if (r->ro->prompt_ids) {
+        for (int i = 0; i < r->ro->n_prompt_ids; i++)
+            if (r->ro->prompt_ids[i] >= r->s->model.cfg.vocab_size)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "--prompt-ids: id %d at position %d is outside the vocabulary (%d ids)",
+                               r->ro->prompt_ids[i], i, r->s->model.cfg.vocab_size);
+        r->ids = malloc((size_t)(r->ro->n_prompt_ids ? r->ro->n_prompt_ids : 1) * sizeof *r->ids);
+        if (!r->ids)
+            return FRS_ERR(FRS_ERR_OOM, "prompt");
+        memcpy(r->ids, r->ro->prompt_ids, (size_t)r->ro->n_prompt_ids * sizeof *r->ids);
+        *n = r->ro->n_prompt_ids;
+        return FRS_OK;
+    }
     if (r->ro->chat)
         return tokenizer_apply_chat(r->s->tok, r->ro->system, text, &r->ids, n);
     return tokenizer_encode(r->s->tok, text, strlen(text), 1, &r->ids, n);
@@ -276,7 +288,7 @@ static enum frs_status run_request(void *user, const struct par_request *req, st
         r->gen_cap = req->gen.max_new_tokens;
     }
     struct frs_token_sink sink = {stream_tokens, r};
-    const int streaming = r->s->rank == 0 && r->prompt && !r->ro->json;
+    const int streaming = r->s->rank == 0 && r->prompt && !r->ro->json && r->s->tok;
     memset(res, 0, sizeof *res);
     res->id = req->id;
     res->tag = req->tag;
@@ -297,7 +309,7 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
         cJSON_AddItemToArray(toks, cJSON_CreateNumber(res->tokens[i]));
     char *text = NULL;
     size_t len = 0;
-    if (tokenizer_decode(r->s->tok, res->tokens, st->n_tokens, 1, &text, &len) == FRS_OK)
+    if (r->s->tok && tokenizer_decode(r->s->tok, res->tokens, st->n_tokens, 1, &text, &len) == FRS_OK)
         cJSON_AddStringToObject(j, "text", text);
     free(text);
     cJSON_AddNumberToObject(j, "n_prompt", req->gen.n_prompt);
@@ -425,7 +437,15 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
 
     struct session s;
     par_step_begin_for(&comm, "loading the model", 3600); /* a 70B shard from a network disk */
-    st = session_open(&s, opt, c, comm.rank == 0);
+    /* the tokenizer is rank 0's: it reads prompts and writes text; with --prompt-ids it is used
+     * only when the model directory has one (for the output text) */
+    int want_tok = comm.rank == 0;
+    if (want_tok && ro->prompt_ids && !opt->tokenizer) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tokenizer.json", opt->model_dir);
+        want_tok = access(path, R_OK) == 0;
+    }
+    st = session_open(&s, opt, c, want_tok);
     par_step_end(&comm);
     if (st != FRS_OK) {
         if (comm.size > 1)

@@ -25,6 +25,8 @@ struct run_options {
     int n_stop;
     int ignore_eos;
     int quiet;
+    const int32_t *prompt_ids; /* --prompt-ids: tokens given directly (no tokenizer needed) */
+    int n_prompt_ids;
 };
 
 void run_options_init(struct run_options *o);

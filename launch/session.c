@@ -80,7 +80,13 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (want_tokenizer) {
         char path[4096];
         snprintf(path, sizeof path, "%s/tokenizer.json", o->model_dir);
-        FRS_TRY_GOTO(tokenizer_load(&s->tok, path), st, fail);
+        FRS_TRY_GOTO(tokenizer_load(&s->tok, o->tokenizer ? o->tokenizer : path), st, fail);
+        if (tokenizer_vocab_size(s->tok) > s->model.cfg.vocab_size) {
+            st = FRS_ERR(FRS_ERR_SHAPE, "%s has %d token ids but %s/config.json vocab_size is %d: tokenizer and model differ",
+                         o->tokenizer ? o->tokenizer : path, tokenizer_vocab_size(s->tok), o->model_dir,
+                         s->model.cfg.vocab_size);
+            goto fail;
+        }
     }
     struct frs_limits lim = {
         .max_ctx = s->opt.max_ctx,
