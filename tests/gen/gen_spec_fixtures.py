@@ -274,7 +274,7 @@ def build_markov_seed(out, seed):
         for name, p in model.named_parameters():
             p.copy_(0.2 * torch.randn(p.shape, generator=g))
         model.model.embed_tokens.weight.copy_(torch.randn(V, C, generator=g))
-        model.lm_head.weight.copy_(0.3 * torch.randn(V, C, generator=g))
+        model.lm_head.weight.copy_(1.0 * torch.randn(V, C, generator=g))
         model.model.layers[0].self_attn.o_proj.weight.zero_()
         model.model.layers[0].mlp.down_proj.weight.zero_()
         model.model.norm.weight.fill_(1.0)
