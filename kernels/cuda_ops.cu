@@ -620,6 +620,23 @@ extern "C" enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaS
     return FRS_OK;
 }
 
+__global__ void add_bias_kernel(float *x, const uint16_t *bias, int dim)
+{
+    const size_t i = blockIdx.y;
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < dim; j += gridDim.x * blockDim.x)
+        x[i * dim + j] += bf2f(bias[j]);
+}
+
+extern "C" enum frs_status cuda_add_bias(float *x, const uint16_t *bias, int n, int dim, cudaStream_t st)
+{
+    if (n <= 0 || dim <= 0)
+        return FRS_OK;
+    dim3 grid((dim + 255) / 256 < 64 ? (dim + 255) / 256 : 64, n);
+    add_bias_kernel<<<grid, 256, 0, st>>>(x, bias, dim);
+    LAUNCH_CHECK("add_bias_kernel");
+    return FRS_OK;
+}
+
 __global__ void f32_to_bf16_kernel(const float *in, int ldi, int cols, uint16_t *out, int ldo)
 {
     const size_t r = blockIdx.y;

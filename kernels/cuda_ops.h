@@ -19,7 +19,7 @@
  *
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
- *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_f32_to_bf16,
+ *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
  *          cuda_kv_gather, CUDA_TOPK_MAX
  */
@@ -96,6 +96,8 @@ enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width
 enum frs_status cuda_embed(const uint16_t *table, int dim, const int32_t *tokens, int n, float *out32,
                            uint16_t *out16, int ld16, cudaStream_t st);
 
+/* x[i, j] += bias[j] (bf16 bias) over n rows of dim. */
+enum frs_status cuda_add_bias(float *x, const uint16_t *bias, int n, int dim, cudaStream_t st);
 /* x += y over len (fp32). */
 enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaStream_t st);
 /* out[i] = bf16(in[i]) over rows of cols (strides ldi / ldo). */

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 extern "C" {
 #include "status.h"
@@ -297,11 +298,11 @@ extern "C" enum frs_status cuda_add_i32(int32_t *x, int32_t v, cudaStream_t st)
     return FRS_OK;
 }
 
-struct i32x16 {
-    int32_t v[16];
+struct i32_param {
+    int32_t v[FRS_MAX_TREE];
 };
 
-__global__ void set_i32_kernel(int32_t *x, struct i32x16 v, int n)
+__global__ void set_i32_kernel(int32_t *x, struct i32_param v, int n)
 {
     if (threadIdx.x < n)
         x[threadIdx.x] = v.v[threadIdx.x];
@@ -309,12 +310,33 @@ __global__ void set_i32_kernel(int32_t *x, struct i32x16 v, int n)
 
 extern "C" enum frs_status cuda_set_i32(int32_t *x, const int32_t *v, int n, cudaStream_t st)
 {
-    if (n < 1 || n > 16)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_set_i32: %d values (1..16)", n);
-    struct i32x16 a;
+    if (n < 1 || n > FRS_MAX_TREE)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_set_i32: %d values (1..%d)", n, FRS_MAX_TREE);
+    struct i32_param a;
+    memset(&a, 0, sizeof a);
     for (int i = 0; i < n; i++)
         a.v[i] = v[i];
-    set_i32_kernel<<<1, 16, 0, st>>>(x, a, n);
+    set_i32_kernel<<<1, FRS_MAX_TREE, 0, st>>>(x, a, n);
     LAUNCH_CHECK("set_i32_kernel");
+    return FRS_OK;
+}
+
+__global__ void store_rows_kernel(uint16_t *dst, int ld, const int32_t *base, int add, const uint16_t *src, int cols,
+                                  const int32_t *src_rows)
+{
+    const int j = blockIdx.y;
+    const size_t to = (size_t)(*base + add + j) * ld, from = (size_t)(src_rows ? src_rows[j] : j) * cols;
+    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < cols; e += gridDim.x * blockDim.x)
+        dst[to + e] = src[from + e];
+}
+
+extern "C" enum frs_status cuda_store_rows(uint16_t *dst, int ld, const int32_t *base, int add, const uint16_t *src,
+                                           int cols, const int32_t *src_rows, int n, cudaStream_t st)
+{
+    if (n <= 0 || cols <= 0)
+        return FRS_OK;
+    const int bx = (cols + 255) / 256 < 32 ? (cols + 255) / 256 : 32;
+    store_rows_kernel<<<dim3(bx, n), 256, 0, st>>>(dst, ld, base, add, src, cols, src_rows);
+    LAUNCH_CHECK("store_rows_kernel");
     return FRS_OK;
 }

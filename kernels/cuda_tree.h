@@ -10,7 +10,7 @@
  * defines: struct cuda_tree_dev, cuda_tree_dev_bytes, cuda_tree_dev_carve, cuda_tree_first,
  *          cuda_tree_expand, cuda_tree_frontier, cuda_tree_finish, cuda_tree_verify_inputs,
  *          cuda_tree_set_argmax, cuda_keys_to_ids, cuda_seq_positions, cuda_add_i32, cuda_set_i32,
- *          cuda_tree_records
+ *          cuda_store_rows, cuda_tree_records
  */
 #ifndef FRSPEC_CUDA_TREE_H
 #define FRSPEC_CUDA_TREE_H
@@ -84,8 +84,13 @@ enum frs_status cuda_seq_positions(const int32_t *base, int add, int n, int32_t 
                                    cudaStream_t st);
 /* *x += v */
 enum frs_status cuda_add_i32(int32_t *x, int32_t v, cudaStream_t st);
-/* x[i] = v[i] for i < n (n <= 16; values passed by value, no host buffer involved) */
+/* x[i] = v[i] for i < n (n <= FRS_MAX_TREE; values passed by value as a kernel parameter, so
+ * the host array may change right after the call) */
 enum frs_status cuda_set_i32(int32_t *x, const int32_t *v, int n, cudaStream_t st);
+/* dst row (*base + add + j) (bf16 rows of stride ld) = src row (src_rows ? src_rows[j] : j) of
+ * stride cols, cols elements, for j < n: feature rows stored at device-known positions. */
+enum frs_status cuda_store_rows(uint16_t *dst, int ld, const int32_t *base, int add, const uint16_t *src, int cols,
+                                const int32_t *src_rows, int n, cudaStream_t st);
 
 #ifdef __cplusplus
 }

@@ -9,10 +9,16 @@ OUT=${OUT:-/tmp/frs-gpu-out}
 mkdir -p "$OUT"
 B=${FRS_GPU_BUILD:-/tmp/build}
 source tests/gpu/device_env.sh
+# some carried .pc files (libcjson) name /usr paths without ${prefix}: point them at the prefix
+for pc in "$FRSPEC_DEPS"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
+    [ -f "$pc" ] && sed -i -e "s|^libdir=/usr/|libdir=$FRSPEC_DEPS/usr/|" -e "s|^includedir=/usr/|includedir=$FRSPEC_DEPS/usr/|" "$pc"
+done
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv; nvcc --version | tail -1; date -u; } 2>&1 | tee "$OUT/device.txt"
 
 echo "== build" | tee "$OUT/build.log"
-if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+rm -f "$B/CMakeCache.txt"
+if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+           "-DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized -Wno-error=uninitialized -Wno-error=stringop-overflow -Wno-error=stringop-truncation -Wno-error=array-bounds -Wno-error=format-truncation" &&
        ninja -C "$B" test_cuda_ops $(ls tests/test_cuda_model.c tests/test_cuda_spec.c 2>/dev/null | xargs -rn1 basename | sed 's/\.c$//'); } >> "$OUT/build.log" 2>&1; then
     tail -60 "$OUT/build.log"
     echo "BUILD FAILED"

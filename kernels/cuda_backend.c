@@ -1,0 +1,956 @@
+/* cuda_backend.c - the CUDA backend (frs_backend_cuda_ops): runtime/backend.h on one GPU per
+ * rank with the semantics of the CPU reference (runtime/cpu_backend.c: prefill / decode /
+ * next_token; runtime/cpu_spec.c: draft_tree / verify / commit), built from the launchers of
+ * cuda_ops.h and cuda_tree.h. Host C11.
+ *
+ * Memory, all sized once at create() and logged ("allocating N MiB"); nothing is allocated on
+ * the decode path:
+ *  - weights: ONE device allocation per rank (size table below, pointers carved out, a shape
+ *    comment on each). Everything is bf16 on the device: F32 / F16 checkpoints are converted to
+ *    bf16 at upload (round to nearest even, frs_f32_to_bf16), as transformers does with
+ *    torch_dtype=bfloat16. q/k/v rows are stacked into one matrix and gate/up into another so
+ *    each is one GEMV/GEMM. A tied LM head is a view into the embedding table.
+ *  - activations, KV caches (bf16), draft state: ONE second allocation.
+ * Activations: fp32 residual stream and matmul outputs; bf16 for every matmul input (norm,
+ * attention and SwiGLU outputs, draft fc input), so the n == 1 GEMV and the n > 1 cuBLAS GEMM
+ * see identical inputs.
+ *
+ * The loop stays on the GPU: step-varying scalars (target length, draft slot) live in device
+ * memory and are advanced by kernels; draft_tree never synchronises; verify's read-back of
+ * struct frs_tree (plus one event wait) is the one small D2H per iteration. The decode step is a
+ * CUDA graph captured once and replayed (FRS_CUDA_GRAPHS=0 turns graphs off).
+ *
+ * Tensor parallel (comm size > 1): o_proj and down_proj accumulate into the residual stream on
+ * rank 0 only (beta = 1; other ranks write their partial with beta = 0), then one NCCL sum
+ * all-reduce of the residual per block (kernels/nccl_comm.h); the greedy argmax is one uint64 max
+ * all-reduce of packed (value, index) keys. Sampling (temperature > 0) reads the logits back and
+ * uses runtime/sampling.c on the host (the same functions as the CPU backend, MPI collectives at
+ * TP > 1): correct at every TP degree, not yet fast.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "accept.h"     /* frs_spec_draw */
+#include "backend.h"
+#include "comm.h"
+#include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
+#include "cuda_backend.h"
+#include "cuda_ops.h"
+#include "cuda_tree.h"
+#include "draft.h"
+#include "model.h"
+#include "nccl_comm.h"
+#include "sampling.h"
+
+#define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
+#define CU_MAX_DEPTH 16 /* largest tree depth */
+
+#define CUCHK(expr)                                                                                   \
+    do {                                                                                              \
+        cudaError_t cu_e_ = (expr);                                                                   \
+        if (cu_e_ != cudaSuccess)                                                                     \
+            return FRS_ERR(FRS_ERR_CUDA, "cuda backend: %s failed: %s", #expr, cudaGetErrorString(cu_e_)); \
+    } while (0)
+
+struct cu_layer {
+    uint16_t *attn_norm; /* (C); NULL for the EAGLE layer (no input_layernorm) */
+    uint16_t *wqkv;      /* ((Hl + 2 KVl) * D, C): q rows, then k rows, then v rows */
+    uint16_t *wo;        /* (C, Hl * D) */
+    uint16_t *mlp_norm;  /* (C) */
+    uint16_t *wgu;       /* (2 Fl, C): gate rows then up rows */
+    uint16_t *wdown;     /* (C, Fl) */
+};
+
+/* the shapes of one transformer layer (target shard or draft) */
+struct cu_dims {
+    int C, H, KV, D, F;
+    float eps;
+};
+
+struct cu_backend {
+    const struct llama_model *m;
+    const struct eagle_draft *d;
+    struct frs_comm *comm;
+    int tp; /* comm size (1 without comm) */
+    struct frs_limits lim;
+    struct cu_dims t, dr; /* target (local shard) and draft dims */
+    int L, V, Vl, voff, K;
+    int R, Rd;             /* rows of one target / draft forward */
+    cudaStream_t st;
+    struct cuda_blas blas;
+    int n_sm;
+
+    /* ---- weights: one allocation ---- */
+    void *wmem;
+    size_t wbytes;
+    uint16_t *embed;      /* (V, C) */
+    uint16_t *lm_head;    /* (Vl, C) this rank's rows (view into embed when tied) */
+    uint16_t *final_norm; /* (C) */
+    struct cu_layer *layers; /* host array of L */
+    /* draft */
+    uint16_t *fc;         /* (C, 2C) */
+    uint16_t *fc_bias;    /* (C) or NULL */
+    struct cu_layer dl;   /* draft layer 0 */
+    uint16_t *dlm_head;   /* (K, C) reduced LM head (view into lm_head/embed for the full vocabulary at TP 1) */
+    int32_t *ids;         /* (K) full ids of the reduced rows, NULL for the full vocabulary */
+
+    /* ---- state and activations: one allocation ---- */
+    void *amem;
+    size_t abytes;
+    float *inv_freq;      /* (D/2) target rope */
+    float *dinv_freq;     /* (Dd/2) draft rope */
+    uint16_t *kc, *vc;    /* (L, max_ctx, KVl*D) bf16 */
+    float *x;             /* (R, C) residual stream */
+    uint16_t *xn;         /* (R, C) normed, bf16 */
+    float *qkv;           /* (R, (Hl+2KVl)*D) */
+    float *q;             /* (R, Hl*D) after rope */
+    uint16_t *att;        /* (R, Hl*D) attention out */
+    float *gu;            /* (R, 2Fl) */
+    uint16_t *act;        /* (R, Fl) */
+    uint16_t *hid;        /* (R, C) post-final-norm hidden (the EAGLE feature) */
+    float *logits;        /* (max(1, max_tree), Vl) */
+    uint64_t *keys;       /* (R) */
+    int32_t *tok;         /* (R) */
+    int32_t *pos;         /* (R) */
+    uint64_t *mask;       /* (max_tree, words(max_tree)) */
+    float *scratch;       /* attention partials, max over n <= max(R, Rd) */
+    int32_t *scal;        /* device scalars, see SC_* */
+    /* draft */
+    uint16_t *feat;       /* (max_ctx, C) target features for the draft (bf16) */
+    uint16_t *dkc, *dvc;  /* (dslots, KVd*Dd) */
+    int dslots;
+    uint16_t *din;        /* (Rd, 2C) fc input [embed | feature] */
+    float *dx;            /* (Rd, C) draft residual stream = its output hidden */
+    uint16_t *dxn;        /* (Rd, C) */
+    float *dqkv, *dq;     /* (Rd, (Hd+2KVd)*Dd), (Rd, Hd*Dd) */
+    uint16_t *datt;       /* (Rd, Hd*Dd) */
+    float *dgu;           /* (Rd, 2Fd) */
+    uint16_t *dact;       /* (Rd, Fd) */
+    float *dlogits;       /* (CU_MAX_TOPK, K) */
+    float *tvals;         /* (CU_MAX_TOPK * CU_MAX_TOPK) */
+    int32_t *tidx;        /* (CU_MAX_TOPK * CU_MAX_TOPK) */
+    int32_t *dtok, *dpos; /* (Rd) */
+    uint64_t *fmask;      /* (CU_MAX_TOPK, words(CU_MAX_TOPK * CU_MAX_DEPTH)) */
+    struct cuda_tree_dev tree;
+    struct frs_tree *d_tree; /* device */
+    int32_t *path;        /* (FRS_MAX_TREE) */
+
+    /* ---- host side ---- */
+    struct frs_tree *h_tree; /* pinned */
+    uint64_t *h_keys;        /* pinned (R) */
+    float *h_logits;         /* host copy for sampling (max(1,max_tree) * Vl), NULL until needed */
+    struct sampling_row rows[FRS_MAX_TREE];
+    int32_t row_of[FRS_MAX_TREE], qtok[FRS_MAX_TREE], excl[FRS_MAX_TREE];
+    int excl_off[FRS_MAX_TREE + 1];
+    float qprob[FRS_MAX_TREE];
+    uint64_t draws[FRS_MAX_TREE];
+    int target_len, draft_len;
+    int last_rows, last_row; /* logits rows of the last forward, the row next_token reads */
+    int have_tree;           /* 1 after draft_tree, 2 after verify */
+    int tree_n;              /* nodes of the drafted tree */
+    int graphs;              /* use CUDA graphs */
+    cudaGraphExec_t g_decode;
+    cudaEvent_t ev;
+};
+
+enum { SC_LEN = 0, SC_DSLOT, SC_ZERO, SC_COUNT };
+
+static struct cu_backend *cu_of(struct frs_backend *be) { return (struct cu_backend *)be->impl; }
+
+/* ---- upload ----------------------------------------------------------------------------------- */
+
+/* rows of one or more host matrices stacked into dst (bf16, rows x cols contiguous) */
+static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const struct frs_mat *const *src, int nsrc,
+                                 uint16_t *stage, float *row32, const char *what)
+{
+    size_t off = 0;
+    for (int s = 0; s < nsrc; s++) {
+        const struct frs_mat *m = src[s];
+        if (!m->data)
+            return FRS_ERR(FRS_ERR_MISSING, "cuda backend: weight %s has no data", what);
+        const size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
+        if (m->dtype == FRS_DTYPE_BF16 && m->ld == m->cols) {
+            CUCHK(cudaMemcpy(dst + off, m->data, rows * cols * 2, cudaMemcpyHostToDevice));
+        } else {
+            for (size_t r = 0; r < rows; r++) {
+                if (m->dtype == FRS_DTYPE_BF16) {
+                    memcpy(stage + r * cols, (const uint16_t *)m->data + r * (size_t)m->ld, cols * 2);
+                } else {
+                    frs_mat_row_to_f32(m, (int64_t)r, row32);
+                    for (size_t c = 0; c < cols; c++)
+                        stage[r * cols + c] = frs_f32_to_bf16(row32[c]);
+                }
+            }
+            CUCHK(cudaMemcpy(dst + off, stage, rows * cols * 2, cudaMemcpyHostToDevice));
+        }
+        off += rows * cols;
+    }
+    (void)b;
+    return FRS_OK;
+}
+
+struct cu_plan {
+    void **ptr;
+    size_t bytes;
+};
+
+static size_t cu_align(size_t b) { return (b + 255) & ~(size_t)255; }
+
+static enum frs_status cu_alloc_plan(struct cu_plan *p, int n, void **mem, size_t *total, const char *what)
+{
+    size_t t = 0;
+    for (int i = 0; i < n; i++)
+        t += cu_align(p[i].bytes);
+    cudaError_t e = cudaMalloc(mem, t ? t : 256);
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate %.1f MiB of device memory for the %s: %s",
+                       (double)t / (1 << 20), what, cudaGetErrorString(e));
+    char *c = *mem;
+    for (int i = 0; i < n; i++) {
+        *p[i].ptr = p[i].bytes ? c : NULL;
+        c += cu_align(p[i].bytes);
+    }
+    *total = t;
+    return FRS_OK;
+}
+
+static enum frs_status cu_upload_weights(struct cu_backend *b)
+{
+    const struct llama_model *m = b->m;
+    const struct eagle_draft *d = b->d;
+    const size_t C = (size_t)b->t.C, D = (size_t)b->t.D, H = (size_t)b->t.H, KV = (size_t)b->t.KV,
+                 F = (size_t)b->t.F, L = (size_t)b->L, V = (size_t)b->V, Vl = (size_t)b->Vl;
+    const int tied = m->lm_head_full.data == m->embed.data;
+    b->layers = calloc(L, sizeof *b->layers);
+    if (!b->layers)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
+    /* size table: 3 + 6 per layer + draft */
+    const int np_max = 3 + 6 * (int)L + 9;
+    struct cu_plan *p = calloc((size_t)np_max, sizeof *p);
+    if (!p)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
+    int np = 0;
+    p[np++] = (struct cu_plan){(void **)&b->embed, V * C * 2};                 /* (V, C) */
+    p[np++] = (struct cu_plan){(void **)&b->lm_head, tied ? 0 : Vl * C * 2};   /* (Vl, C) */
+    p[np++] = (struct cu_plan){(void **)&b->final_norm, C * 2};                /* (C) */
+    for (size_t l = 0; l < L; l++) {
+        struct cu_layer *ly = &b->layers[l];
+        p[np++] = (struct cu_plan){(void **)&ly->attn_norm, C * 2};            /* (C) */
+        p[np++] = (struct cu_plan){(void **)&ly->wqkv, (H + 2 * KV) * D * C * 2}; /* ((H+2KV)D, C) */
+        p[np++] = (struct cu_plan){(void **)&ly->wo, C * H * D * 2};           /* (C, HD) */
+        p[np++] = (struct cu_plan){(void **)&ly->mlp_norm, C * 2};             /* (C) */
+        p[np++] = (struct cu_plan){(void **)&ly->wgu, 2 * F * C * 2};          /* (2F, C) */
+        p[np++] = (struct cu_plan){(void **)&ly->wdown, C * F * 2};            /* (C, F) */
+    }
+    int dlm_alias = 0;
+    if (d) {
+        const size_t Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D, Fd = (size_t)b->dr.F,
+                     K = (size_t)b->K;
+        /* the full-vocabulary draft head reuses the target's LM head when this rank holds it whole */
+        dlm_alias = d->lm_head.data == m->lm_head_full.data && (tied || b->tp == 1);
+        p[np++] = (struct cu_plan){(void **)&b->fc, C * 2 * C * 2};                    /* (C, 2C) */
+        p[np++] = (struct cu_plan){(void **)&b->fc_bias, d->fc_bias.data ? C * 2 : 0}; /* (C) */
+        p[np++] = (struct cu_plan){(void **)&b->dl.wqkv, (Hd + 2 * KVd) * Dd * C * 2}; /* ((Hd+2KVd)Dd, C) */
+        p[np++] = (struct cu_plan){(void **)&b->dl.wo, C * Hd * Dd * 2};               /* (C, Hd Dd) */
+        p[np++] = (struct cu_plan){(void **)&b->dl.mlp_norm, C * 2};                   /* (C) */
+        p[np++] = (struct cu_plan){(void **)&b->dl.wgu, 2 * Fd * C * 2};               /* (2Fd, C) */
+        p[np++] = (struct cu_plan){(void **)&b->dl.wdown, C * Fd * 2};                 /* (C, Fd) */
+        p[np++] = (struct cu_plan){(void **)&b->dlm_head, dlm_alias ? 0 : K * C * 2};  /* (K, C) */
+        p[np++] = (struct cu_plan){(void **)&b->ids, d->ids ? K * 4 : 0};              /* (K) */
+    }
+    enum frs_status st = cu_alloc_plan(p, np, &b->wmem, &b->wbytes, "weights");
+    free(p);
+    FRS_TRY(st);
+    if (tied)
+        b->lm_head = b->embed + (size_t)b->voff * C;
+    if (d && dlm_alias)
+        b->dlm_head = tied ? b->embed : b->lm_head;
+    fprintf(stderr, "%scuda backend: allocating %.1f MiB of weights (bf16)\n", frs_error_origin(),
+            (double)b->wbytes / (1 << 20));
+
+    /* staging for converted / strided tensors: the largest one */
+    size_t max_elems = V * C, max_cols = 2 * C;
+    if (2 * F * C > max_elems)
+        max_elems = 2 * F * C;
+    if ((H + 2 * KV) * D * C > max_elems)
+        max_elems = (H + 2 * KV) * D * C;
+    if (F > max_cols)
+        max_cols = F;
+    if (H * D > max_cols)
+        max_cols = H * D;
+    if (d) {
+        const size_t Fd = (size_t)b->dr.F, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D;
+        if (2 * Fd * C > max_elems)
+            max_elems = 2 * Fd * C;
+        if ((Hd + 2 * KVd) * Dd * C > max_elems)
+            max_elems = (Hd + 2 * KVd) * Dd * C;
+        if (Fd > max_cols)
+            max_cols = Fd;
+        if (Hd * Dd > max_cols)
+            max_cols = Hd * Dd;
+    }
+    uint16_t *stage = malloc(max_elems * 2);
+    float *row32 = malloc(max_cols * sizeof(float));
+    if (!stage || !row32) {
+        free(stage);
+        free(row32);
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate %.1f MiB of host staging memory",
+                       (double)max_elems * 2 / (1 << 20));
+    }
+#define UP(dst, what, ...)                                                                            \
+    do {                                                                                              \
+        const struct frs_mat *srcs_[] = {__VA_ARGS__};                                                \
+        FRS_TRY_GOTO(cu_upload(b, dst, srcs_, (int)(sizeof srcs_ / sizeof srcs_[0]), stage, row32, what), st, \
+                     out);                                                                            \
+    } while (0)
+    UP(b->embed, "model.embed_tokens.weight", &m->embed);
+    if (!tied)
+        UP(b->lm_head, "lm_head.weight", &m->lm_head);
+    UP(b->final_norm, "model.norm.weight", &m->final_norm);
+    for (size_t l = 0; l < L; l++) {
+        const struct llama_layer *s = &m->layers[l];
+        struct cu_layer *ly = &b->layers[l];
+        UP(ly->attn_norm, "input_layernorm", &s->attn_norm);
+        UP(ly->wqkv, "self_attn.{q,k,v}_proj", &s->wq, &s->wk, &s->wv);
+        UP(ly->wo, "self_attn.o_proj", &s->wo);
+        UP(ly->mlp_norm, "post_attention_layernorm", &s->mlp_norm);
+        UP(ly->wgu, "mlp.{gate,up}_proj", &s->w_gate, &s->w_up);
+        UP(ly->wdown, "mlp.down_proj", &s->w_down);
+    }
+    if (d) {
+        UP(b->fc, "fc.weight", &d->fc);
+        if (b->fc_bias)
+            UP(b->fc_bias, "fc.bias", &d->fc_bias);
+        const struct llama_layer *s = &d->layer;
+        UP(b->dl.wqkv, "draft self_attn.{q,k,v}_proj", &s->wq, &s->wk, &s->wv);
+        UP(b->dl.wo, "draft self_attn.o_proj", &s->wo);
+        UP(b->dl.mlp_norm, "draft post_attention_layernorm", &s->mlp_norm);
+        UP(b->dl.wgu, "draft mlp.{gate,up}_proj", &s->w_gate, &s->w_up);
+        UP(b->dl.wdown, "draft mlp.down_proj", &s->w_down);
+        if (!dlm_alias)
+            UP(b->dlm_head, "draft reduced lm_head", &d->lm_head);
+        if (d->ids) {
+            cudaError_t e = cudaMemcpy(b->ids, d->ids, (size_t)b->K * 4, cudaMemcpyHostToDevice);
+            if (e != cudaSuccess)
+                st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: upload of the FR-Spec ids: %s", cudaGetErrorString(e));
+        }
+    }
+#undef UP
+out:
+    free(stage);
+    free(row32);
+    return st;
+}
+
+/* ---- activations ------------------------------------------------------------------------------- */
+
+static enum frs_status cu_alloc_state(struct cu_backend *b)
+{
+    const size_t C = (size_t)b->t.C, D = (size_t)b->t.D, H = (size_t)b->t.H, KV = (size_t)b->t.KV,
+                 F = (size_t)b->t.F, L = (size_t)b->L, Vl = (size_t)b->Vl, R = (size_t)b->R,
+                 T = (size_t)b->lim.max_ctx;
+    const size_t LR = (size_t)(b->lim.max_tree > 1 ? b->lim.max_tree : 1);
+    const size_t MT = (size_t)(b->lim.max_tree > 1 ? b->lim.max_tree : 1);
+    size_t scr = 0;
+    for (int n = 1; n <= b->R; n++) {
+        size_t s = cuda_attention_scratch_floats(n, b->t.H, b->t.KV, b->t.D, b->n_sm);
+        if (s > scr)
+            scr = s;
+    }
+    if (b->d)
+        for (int n = 1; n <= b->Rd; n++) {
+            size_t s = cuda_attention_scratch_floats(n, b->dr.H, b->dr.KV, b->dr.D, b->n_sm);
+            if (s > scr)
+                scr = s;
+        }
+    struct cu_plan p[48];
+    int np = 0;
+    p[np++] = (struct cu_plan){(void **)&b->inv_freq, D / 2 * 4};
+    p[np++] = (struct cu_plan){(void **)&b->kc, L * T * KV * D * 2};
+    p[np++] = (struct cu_plan){(void **)&b->vc, L * T * KV * D * 2};
+    p[np++] = (struct cu_plan){(void **)&b->x, R * C * 4};
+    p[np++] = (struct cu_plan){(void **)&b->xn, R * C * 2};
+    p[np++] = (struct cu_plan){(void **)&b->qkv, R * (H + 2 * KV) * D * 4};
+    p[np++] = (struct cu_plan){(void **)&b->q, R * H * D * 4};
+    p[np++] = (struct cu_plan){(void **)&b->att, R * H * D * 2};
+    p[np++] = (struct cu_plan){(void **)&b->gu, R * 2 * F * 4};
+    p[np++] = (struct cu_plan){(void **)&b->act, R * F * 2};
+    p[np++] = (struct cu_plan){(void **)&b->hid, R * C * 2};
+    p[np++] = (struct cu_plan){(void **)&b->logits, LR * Vl * 4};
+    p[np++] = (struct cu_plan){(void **)&b->keys, R * 8};
+    p[np++] = (struct cu_plan){(void **)&b->tok, R * 4};
+    p[np++] = (struct cu_plan){(void **)&b->pos, R * 4};
+    p[np++] = (struct cu_plan){(void **)&b->mask, MT * FRS_MASK_WORDS(MT) * 8};
+    p[np++] = (struct cu_plan){(void **)&b->scratch, scr * 4};
+    p[np++] = (struct cu_plan){(void **)&b->scal, SC_COUNT * 4};
+    if (b->d) {
+        const size_t Rd = (size_t)b->Rd, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D,
+                     Fd = (size_t)b->dr.F, K = (size_t)b->K;
+        b->dslots = b->lim.max_ctx + CU_MAX_TOPK * (CU_MAX_DEPTH - 1);
+        p[np++] = (struct cu_plan){(void **)&b->dinv_freq, Dd / 2 * 4};
+        p[np++] = (struct cu_plan){(void **)&b->feat, T * C * 2};
+        p[np++] = (struct cu_plan){(void **)&b->dkc, (size_t)b->dslots * KVd * Dd * 2};
+        p[np++] = (struct cu_plan){(void **)&b->dvc, (size_t)b->dslots * KVd * Dd * 2};
+        p[np++] = (struct cu_plan){(void **)&b->din, Rd * 2 * C * 2};
+        p[np++] = (struct cu_plan){(void **)&b->dx, Rd * C * 4};
+        p[np++] = (struct cu_plan){(void **)&b->dxn, Rd * C * 2};
+        p[np++] = (struct cu_plan){(void **)&b->dqkv, Rd * (Hd + 2 * KVd) * Dd * 4};
+        p[np++] = (struct cu_plan){(void **)&b->dq, Rd * Hd * Dd * 4};
+        p[np++] = (struct cu_plan){(void **)&b->datt, Rd * Hd * Dd * 2};
+        p[np++] = (struct cu_plan){(void **)&b->dgu, Rd * 2 * Fd * 4};
+        p[np++] = (struct cu_plan){(void **)&b->dact, Rd * Fd * 2};
+        p[np++] = (struct cu_plan){(void **)&b->dlogits, (size_t)CU_MAX_TOPK * K * 4};
+        p[np++] = (struct cu_plan){(void **)&b->tvals, (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4};
+        p[np++] = (struct cu_plan){(void **)&b->tidx, (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4};
+        p[np++] = (struct cu_plan){(void **)&b->dtok, Rd * 4};
+        p[np++] = (struct cu_plan){(void **)&b->dpos, Rd * 4};
+        p[np++] = (struct cu_plan){(void **)&b->fmask,
+                                   (size_t)CU_MAX_TOPK * FRS_MASK_WORDS(CU_MAX_TOPK * CU_MAX_DEPTH) * 8};
+        p[np++] = (struct cu_plan){(void **)&b->tree.score, cuda_tree_dev_bytes(CU_MAX_TOPK, CU_MAX_DEPTH)};
+        p[np++] = (struct cu_plan){(void **)&b->d_tree, sizeof(struct frs_tree)};
+        p[np++] = (struct cu_plan){(void **)&b->path, FRS_MAX_TREE * 4};
+    }
+    FRS_TRY(cu_alloc_plan(p, np, &b->amem, &b->abytes, "KV cache and activations"));
+    fprintf(stderr, "%scuda backend: allocating %.1f MiB for the KV cache (%d layers x %d tokens), draft state and "
+            "activations (%d rows)\n", frs_error_origin(), (double)b->abytes / (1 << 20), b->L, b->lim.max_ctx, b->R);
+    CUCHK(cudaMemset(b->amem, 0, b->abytes));
+    if (b->d)
+        cuda_tree_dev_carve(&b->tree, b->tree.score, CU_MAX_TOPK, CU_MAX_DEPTH);
+    CUCHK(cudaMallocHost((void **)&b->h_tree, sizeof *b->h_tree));
+    CUCHK(cudaMallocHost((void **)&b->h_keys, R * 8));
+    /* rope tables */
+    float *inv = malloc((size_t)(b->t.D > b->dr.D ? b->t.D : b->dr.D) * sizeof(float));
+    if (!inv)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
+    cpu_rope_inv_freq(&b->m->cfg, inv);
+    cudaError_t e = cudaMemcpy(b->inv_freq, inv, D / 2 * 4, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess && b->d) {
+        cpu_rope_inv_freq(&b->d->cfg, inv);
+        e = cudaMemcpy(b->dinv_freq, inv, (size_t)b->dr.D / 2 * 4, cudaMemcpyHostToDevice);
+    }
+    free(inv);
+    CUCHK(e);
+    return FRS_OK;
+}
+
+/* ---- the forward passes ---------------------------------------------------------------------- */
+
+/* One transformer layer's attention + MLP over n rows of x (fp32 residual, updated in place).
+ * in_norm NULL: attention reads x itself (EAGLE layer 0). kc/vc: this layer's caches. */
+static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_dims *dm, const struct cu_layer *ly,
+                                        int n, float *x, uint16_t *xn, float *qkv, float *q, uint16_t *att, float *gu,
+                                        uint16_t *act, uint16_t *kc, uint16_t *vc, const float *inv_freq,
+                                        const int32_t *pos, const int32_t *slot0, const int32_t *prefix,
+                                        const uint64_t *mask, int mask_cols, int reduce)
+{
+    const int C = dm->C, D = dm->D, H = dm->H, KV = dm->KV, F = dm->F;
+    const int qkvw = (H + 2 * KV) * D;
+    cudaStream_t st = b->st;
+    /* residual accumulation: rank 0 adds into x, the others write their partial, then sum */
+    const float beta = (!reduce || b->tp == 1 || b->comm->rank == 0) ? 1.0f : 0.0f;
+    if (ly->attn_norm)
+        FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, st));
+    else
+        FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
+    FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
+    FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
+    FRS_TRY(cuda_attention(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm, st));
+    FRS_TRY(cuda_matmul(&b->blas, att, H * D, n, ly->wo, C, H * D, x, C, beta));
+    if (reduce && b->tp > 1)
+        FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
+    FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
+    FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wgu, 2 * F, C, gu, 2 * F, 0.0f));
+    FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
+    FRS_TRY(cuda_matmul(&b->blas, act, F, n, ly->wdown, C, F, x, C, beta));
+    if (reduce && b->tp > 1)
+        FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
+    return FRS_OK;
+}
+
+/* Target forward of n tokens (b->tok) at positions b->pos into cache slots [*slot0, *slot0+n)
+ * (attention prefix = *slot0), mask among the n (NULL = causal). hid gets all n rows; the LM head
+ * runs on rows [lm_from, lm_from + lm_n) into logits rows 0.. */
+static enum frs_status cu_target_forward(struct cu_backend *b, int n, const int32_t *slot0, const uint64_t *mask,
+                                         int lm_from, int lm_n)
+{
+    const int C = b->t.C, kvw = b->t.KV * b->t.D;
+    const size_t layer = (size_t)b->lim.max_ctx * kvw;
+    cudaStream_t st = b->st;
+    FRS_TRY(cuda_embed(b->embed, C, b->tok, n, b->x, NULL, 0, st));
+    for (int l = 0; l < b->L; l++)
+        FRS_TRY(cu_layer_forward(b, &b->t, &b->layers[l], n, b->x, b->xn, b->qkv, b->q, b->att, b->gu, b->act,
+                                 b->kc + l * layer, b->vc + l * layer, b->inv_freq, b->pos, slot0, slot0, mask, n, 1));
+    FRS_TRY(cuda_rmsnorm(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, st));
+    FRS_TRY(cuda_matmul(&b->blas, b->hid + (size_t)lm_from * C, C, lm_n, b->lm_head, b->Vl, C, b->logits, b->Vl, 0.0f));
+    return FRS_OK;
+}
+
+/* Draft forward of n rows whose fc input is in b->din (positions b->dpos, KV at draft slots
+ * [*slot0, ...), prefix *prefix, optional tree mask over mask_cols): output hidden in b->dx. */
+static enum frs_status cu_draft_forward(struct cu_backend *b, int n, const int32_t *slot0, const int32_t *prefix,
+                                        const uint64_t *mask, int mask_cols)
+{
+    const int C = b->dr.C;
+    FRS_TRY(cuda_matmul(&b->blas, b->din, 2 * C, n, b->fc, C, 2 * C, b->dx, C, 0.0f));
+    if (b->fc_bias)
+        FRS_TRY(cuda_add_bias(b->dx, b->fc_bias, n, C, b->st));
+    return cu_layer_forward(b, &b->dr, &b->dl, n, b->dx, b->dxn, b->dqkv, b->dq, b->datt, b->dgu, b->dact, b->dkc,
+                            b->dvc, b->dinv_freq, b->dpos, slot0, prefix, mask, mask_cols, 0);
+}
+
+/* ---- create / destroy / reset ----------------------------------------------------------------- */
+
+static void cu_destroy(struct frs_backend *be)
+{
+    struct cu_backend *b = cu_of(be);
+    if (!b)
+        return;
+    if (b->st)
+        cudaStreamSynchronize(b->st);
+    if (b->g_decode)
+        cudaGraphExecDestroy(b->g_decode);
+    if (b->ev)
+        cudaEventDestroy(b->ev);
+    cuda_blas_free(&b->blas);
+    if (b->st)
+        cudaStreamDestroy(b->st);
+    cudaFree(b->wmem);
+    cudaFree(b->amem);
+    if (b->h_tree)
+        cudaFreeHost(b->h_tree);
+    if (b->h_keys)
+        cudaFreeHost(b->h_keys);
+    free(b->h_logits);
+    free(b->layers);
+    free(b);
+    be->impl = NULL;
+}
+
+static enum frs_status cu_check(const struct llama_model *m, const struct eagle_draft *d,
+                                const struct frs_limits *lim)
+{
+    if (!m || !lim)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: model and limits are required");
+    if (lim->max_ctx <= 0 || lim->prefill_chunk <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: limits 'max_ctx' (%d) and 'prefill_chunk' (%d) must be > 0",
+                       lim->max_ctx, lim->prefill_chunk);
+    if (lim->max_tree < 0 || lim->max_tree > FRS_MAX_TREE)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: limit 'max_tree' must be in [0, %d] (got %d)", FRS_MAX_TREE,
+                       lim->max_tree);
+    if (d && lim->max_tree < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: a draft head needs limit 'max_tree' >= 1 (got %d)",
+                       lim->max_tree);
+    if (lim->max_tree >= lim->max_ctx)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: limit 'max_tree' (%d) must be below 'max_ctx' (%d)",
+                       lim->max_tree, lim->max_ctx);
+    const struct llama_config *c = &m->cfg;
+    if (c->hidden_size <= 0 || c->head_dim <= 0 || m->n_heads_local <= 0 || m->n_kv_heads_local <= 0 ||
+        m->n_heads_local % m->n_kv_heads_local || m->ffn_local <= 0 || m->vocab_local <= 0 ||
+        c->num_hidden_layers <= 0 || !m->layers)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: model %s is not loaded or inconsistent",
+                       m->dir ? m->dir : "?");
+    if (c->head_dim % 8 || c->head_dim > 256)
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda backend: %s/config.json: head_dim %d (the attention kernel needs a "
+                       "multiple of 8, at most 256)", m->dir ? m->dir : "?", c->head_dim);
+    if (d) {
+        const struct llama_config *dc = &d->cfg;
+        if (dc->head_dim % 8 || dc->head_dim > 256 || dc->num_attention_heads % dc->num_key_value_heads)
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda backend: draft %s/config.json: head_dim %d, heads %d / kv %d",
+                           d->dir ? d->dir : "?", dc->head_dim, dc->num_attention_heads, dc->num_key_value_heads);
+        if (d->k < 1 || !d->lm_head.data)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend: draft %s has no LM head rows (k = %d)",
+                           d->dir ? d->dir : "?", d->k);
+    }
+    return FRS_OK;
+}
+
+static enum frs_status cu_create(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
+                                 struct frs_comm *comm, const struct frs_limits *lim)
+{
+    FRS_TRY(cu_check(m, d, lim));
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
+        return FRS_ERR(FRS_ERR_CUDA, "cuda backend: no CUDA device");
+    if (comm && comm->device >= 0)
+        CUCHK(cudaSetDevice(comm->device));
+    struct cu_backend *b = calloc(1, sizeof *b);
+    if (!b)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
+    be->impl = b;
+    be->ops = &frs_backend_cuda_ops;
+    be->target_len = 0;
+    b->m = m;
+    b->d = d;
+    b->comm = comm;
+    b->tp = comm ? comm->size : 1;
+    b->lim = *lim;
+    const struct llama_config *c = &m->cfg;
+    b->t = (struct cu_dims){c->hidden_size, m->n_heads_local, m->n_kv_heads_local, c->head_dim, m->ffn_local,
+                            c->rms_norm_eps};
+    b->L = c->num_hidden_layers;
+    b->V = (int)m->embed.rows;
+    b->Vl = m->vocab_local;
+    b->voff = m->vocab_offset;
+    b->R = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
+    if (d) {
+        const struct llama_config *dc = &d->cfg;
+        b->dr = (struct cu_dims){dc->hidden_size, dc->num_attention_heads, dc->num_key_value_heads, dc->head_dim,
+                                 dc->intermediate_size, dc->rms_norm_eps};
+        b->K = d->k;
+        b->Rd = lim->prefill_chunk > CU_MAX_TOPK ? lim->prefill_chunk : CU_MAX_TOPK;
+    }
+    const char *g = getenv("FRS_CUDA_GRAPHS");
+    b->graphs = !(g && g[0] == '0');
+    enum frs_status st = FRS_OK;
+    cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
+    if (e == cudaSuccess)
+        e = cudaEventCreateWithFlags(&b->ev, cudaEventDisableTiming);
+    if (e != cudaSuccess) {
+        st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: stream/event creation failed: %s", cudaGetErrorString(e));
+        goto fail;
+    }
+    FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st), st, fail);
+    b->n_sm = b->blas.n_sm;
+    FRS_TRY_GOTO(cu_upload_weights(b), st, fail);
+    FRS_TRY_GOTO(cu_alloc_state(b), st, fail);
+    return FRS_OK;
+fail:
+    cu_destroy(be);
+    return st;
+}
+
+static enum frs_status cu_reset(struct frs_backend *be)
+{
+    struct cu_backend *b = cu_of(be);
+    const int32_t zero[SC_COUNT] = {0};
+    FRS_TRY(cuda_set_i32(b->scal, zero, SC_COUNT, b->st));
+    b->target_len = b->draft_len = 0;
+    b->last_rows = 0;
+    b->have_tree = 0;
+    be->target_len = 0;
+    return FRS_OK;
+}
+
+/* ---- prefill / decode / next_token ---------------------------------------------------------- */
+
+static enum frs_status cu_check_room(struct cu_backend *b, int n, const char *what)
+{
+    if (n <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend %s: %d tokens, need at least 1", what, n);
+    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+        return FRS_ERR(FRS_ERR_TOO_LONG,
+                       "cuda backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
+                       "draft tree) exceed the context limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+    return FRS_OK;
+}
+
+/* append c tokens already in b->tok: one forward, keep features, advance the length */
+static enum frs_status cu_append_step(struct cu_backend *b, int c)
+{
+    cudaStream_t st = b->st;
+    FRS_TRY(cuda_seq_positions(b->scal + SC_LEN, 0, c, b->pos, NULL, st));
+    FRS_TRY(cu_target_forward(b, c, b->scal + SC_LEN, NULL, c - 1, 1));
+    if (b->d)
+        FRS_TRY(cuda_store_rows(b->feat, b->t.C, b->scal + SC_LEN, 0, b->hid, b->t.C, NULL, c, st));
+    return cuda_add_i32(b->scal + SC_LEN, c, st);
+}
+
+static void cu_advance(struct frs_backend *be, struct cu_backend *b, int c)
+{
+    b->target_len += c;
+    be->target_len = b->target_len;
+    b->last_rows = 1;
+    b->last_row = 0;
+}
+
+static enum frs_status cu_prefill(struct frs_backend *be, const int32_t *tokens, int n)
+{
+    struct cu_backend *b = cu_of(be);
+    FRS_TRY(cu_check_room(b, n, "prefill"));
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= b->V)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend prefill: token %d at %d outside the vocabulary [0, %d)",
+                           (int)tokens[i], i, b->V);
+    for (int done = 0; done < n;) {
+        const int c = n - done < b->lim.prefill_chunk ? n - done : b->lim.prefill_chunk;
+        CUCHK(cudaMemcpyAsync(b->tok, tokens + done, (size_t)c * 4, cudaMemcpyHostToDevice, b->st));
+        FRS_TRY(cu_append_step(b, c));
+        cu_advance(be, b, c);
+        done += c;
+    }
+    return FRS_OK;
+}
+
+static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
+{
+    struct cu_backend *b = cu_of(be);
+    FRS_TRY(cu_check_room(b, 1, "decode"));
+    if (token < 0 || token >= b->V)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend decode: token %d outside the vocabulary [0, %d)", (int)token,
+                       b->V);
+    FRS_TRY(cuda_set_i32(b->tok, &token, 1, b->st));
+    if (!b->graphs) {
+        FRS_TRY(cu_append_step(b, 1));
+    } else {
+        if (!b->g_decode) {
+            /* capture once; every step-varying value is read from device memory */
+            cudaGraph_t g;
+            CUCHK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+            enum frs_status st = cu_append_step(b, 1);
+            cudaError_t e = cudaStreamEndCapture(b->st, &g);
+            if (st != FRS_OK) {
+                if (e == cudaSuccess)
+                    cudaGraphDestroy(g);
+                return st;
+            }
+            CUCHK(e);
+            e = cudaGraphInstantiate(&b->g_decode, g, 0);
+            cudaGraphDestroy(g);
+            CUCHK(e);
+        }
+        CUCHK(cudaGraphLaunch(b->g_decode, b->st));
+    }
+    cu_advance(be, b, 1);
+    return FRS_OK;
+}
+
+/* logits rows [0, n) to the host for the sampling functions (temperature > 0) */
+static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
+{
+    if (!b->h_logits) {
+        const size_t rows = (size_t)(b->lim.max_tree > 1 ? b->lim.max_tree : 1);
+        b->h_logits = malloc(rows * (size_t)b->Vl * sizeof(float));
+        if (!b->h_logits)
+            return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
+    }
+    CUCHK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+    CUCHK(cudaStreamSynchronize(b->st));
+    return FRS_OK;
+}
+
+static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sampling *s, uint64_t draw, int32_t *out)
+{
+    struct cu_backend *b = cu_of(be);
+    if (b->last_rows <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend next_token: no forward pass yet (prefill first)");
+    const float *row = b->logits + (size_t)b->last_row * b->Vl;
+    if (!s || s->temperature <= 0.0f) {
+        FRS_TRY(cuda_argmax_keys(row, 1, b->Vl, b->Vl, b->voff, b->keys, b->st));
+        if (b->tp > 1)
+            FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, b->st));
+        CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, b->st));
+        CUCHK(cudaStreamSynchronize(b->st));
+        *out = frs_argmax_key_index(b->h_keys[0]);
+        return FRS_OK;
+    }
+    FRS_TRY(cu_logits_to_host(b, b->last_row + 1));
+    const struct sampling_shard sh = {b->h_logits + (size_t)b->last_row * b->Vl, 1, b->Vl, b->voff};
+    struct sampling_row r;
+    FRS_TRY(sampling_prepare(b->comm, &sh, s, &r));
+    return sampling_draw(b->comm, &sh, s, &r, &draw, NULL, NULL, out);
+}
+
+/* ---- speculative: draft_tree / verify / commit ------------------------------------------------- */
+
+static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next_tokens, int n_pending,
+                                     const struct frs_tree_params *p)
+{
+    struct cu_backend *b = cu_of(be);
+    if (!b->d)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft_tree: the backend was created without a draft head");
+    const int T = b->target_len, C = b->dr.C;
+    if (n_pending < 1 || n_pending != T - b->draft_len)
+        return FRS_ERR(FRS_ERR_INVALID_ARG,
+                       "draft_tree: %d pending tokens given, the draft lags the target by %d positions "
+                       "(target %d, draft %d; at least the root is pending)",
+                       n_pending, T - b->draft_len, T, b->draft_len);
+    if (p->depth < 1 || p->topk < 1 || p->size < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft_tree: depth %d, topk %d and size %d must be >= 1", p->depth, p->topk,
+                       p->size);
+    if (p->topk > b->K)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft_tree: topk %d exceeds the draft vocabulary K = %d", p->topk, b->K);
+    if (p->topk > CU_MAX_TOPK || p->depth > CU_MAX_DEPTH)
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "draft_tree: topk %d / depth %d exceed the CUDA backend's %d / %d", p->topk,
+                       p->depth, CU_MAX_TOPK, CU_MAX_DEPTH);
+    if (p->size > b->lim.max_tree)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft_tree: tree size %d exceeds the backend's max_tree %d", p->size,
+                       b->lim.max_tree);
+    if (T + p->size > b->lim.max_ctx)
+        return FRS_ERR(FRS_ERR_TOO_LONG, "draft_tree: %d cached tokens + a tree of %d exceed max_ctx %d", T, p->size,
+                       b->lim.max_ctx);
+    for (int i = 0; i < n_pending; i++)
+        if (next_tokens[i] < 0 || next_tokens[i] >= b->V)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "draft_tree: token %d outside the vocabulary [0, %d)",
+                           (int)next_tokens[i], b->V);
+    cudaStream_t st = b->st;
+    b->have_tree = 0;
+    const int k = p->topk;
+
+    /* 1. the draft catches up over [draft_len, T), causal, in chunks */
+    const int chunk = b->Rd;
+    int last_n = 0;
+    for (int off = 0; off < n_pending; off += chunk) {
+        const int n = n_pending - off < chunk ? n_pending - off : chunk;
+        const int slot0 = b->draft_len + off;
+        CUCHK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
+        FRS_TRY(cuda_embed(b->embed, C, b->dtok, n, NULL, b->din, 2 * C, st));
+        CUCHK(cudaMemcpy2DAsync(b->din + C, (size_t)2 * C * 2, b->feat + (size_t)slot0 * C, (size_t)C * 2,
+                                (size_t)C * 2, (size_t)n, cudaMemcpyDeviceToDevice, st));
+        FRS_TRY(cuda_set_i32(b->scal + SC_DSLOT, &slot0, 1, st));
+        FRS_TRY(cuda_seq_positions(b->scal + SC_DSLOT, 0, n, b->dpos, NULL, st));
+        FRS_TRY(cu_draft_forward(b, n, b->scal + SC_DSLOT, b->scal + SC_DSLOT, NULL, 0));
+        last_n = n;
+    }
+    b->draft_len = T;
+    const int root_row = last_n - 1;
+
+    /* 2. depth 1: the root row's top-k over the reduced vocabulary */
+    FRS_TRY(cuda_f32_to_bf16(b->dx + (size_t)root_row * C, C, 1, C, b->dxn, C, st));
+    FRS_TRY(cuda_matmul(&b->blas, b->dxn, C, 1, b->dlm_head, b->K, C, b->dlogits, b->K, 0.0f));
+    FRS_TRY(cuda_logsoftmax_topk(b->dlogits, 1, b->K, b->K, k, b->ids, b->tvals, b->tidx, st));
+    FRS_TRY(cuda_tree_first(&b->tree, k, b->tvals, b->tidx, st));
+
+    /* 3. deeper: forward the frontier at one shared position per depth, expand */
+    for (int level = 1; level < p->depth; level++) {
+        FRS_TRY(cuda_tree_frontier(&b->tree, k, level, b->scal + SC_LEN, b->dx, root_row, C, b->din, 2 * C, b->dtok,
+                                   b->dpos, b->scal + SC_DSLOT, b->fmask, st));
+        FRS_TRY(cuda_embed(b->embed, C, b->dtok, k, NULL, b->din, 2 * C, st));
+        FRS_TRY(cu_draft_forward(b, k, b->scal + SC_DSLOT, b->scal + SC_LEN, b->fmask, level * k));
+        FRS_TRY(cuda_f32_to_bf16(b->dx, C, k, C, b->dxn, C, st));
+        FRS_TRY(cuda_matmul(&b->blas, b->dxn, C, k, b->dlm_head, b->K, C, b->dlogits, b->K, 0.0f));
+        FRS_TRY(cuda_logsoftmax_topk(b->dlogits, k, b->K, b->K, k, b->ids, b->tvals, b->tidx, st));
+        FRS_TRY(cuda_tree_expand(&b->tree, k, level, b->tvals, b->tidx, st));
+    }
+
+    /* 4. the kept tree, into the device struct frs_tree */
+    FRS_TRY(cuda_tree_finish(&b->tree, k, p->depth, p->size, next_tokens[n_pending - 1], b->d_tree, st));
+    const int n_rec = cuda_tree_records(k, p->depth);
+    b->tree_n = (p->size - 1 < n_rec ? p->size - 1 : n_rec) + 1;
+    b->have_tree = 1;
+    return FRS_OK;
+}
+
+static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
+                                 struct frs_tree *tree)
+{
+    struct cu_backend *b = cu_of(be);
+    if (!b->d || !b->have_tree)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "verify: no draft tree (call draft_tree first)");
+    const int n = b->tree_n, T = b->target_len;
+    if (T + n > b->lim.max_ctx)
+        return FRS_ERR(FRS_ERR_TOO_LONG, "verify: %d cached tokens + a tree of %d exceed max_ctx %d", T, n,
+                       b->lim.max_ctx);
+    cudaStream_t st = b->st;
+    FRS_TRY(cuda_tree_verify_inputs(b->d_tree, n, b->scal + SC_LEN, b->tok, b->pos, b->mask, st));
+    FRS_TRY(cu_target_forward(b, n, b->scal + SC_LEN, b->mask, 0, n));
+    b->last_rows = n;
+    b->last_row = n - 1;
+    const int greedy = s->temperature <= 0.0f;
+    if (greedy) {
+        FRS_TRY(cuda_argmax_keys(b->logits, n, b->Vl, b->Vl, b->voff, b->keys, st));
+        if (b->tp > 1)
+            FRS_TRY(nccl_argmax_keys(b->comm, b->keys, (size_t)n, st));
+        FRS_TRY(cuda_tree_set_argmax(b->d_tree, b->keys, n, st));
+    }
+    /* the one read-back of the iteration */
+    CUCHK(cudaMemcpyAsync(b->h_tree, b->d_tree, sizeof *b->h_tree, cudaMemcpyDeviceToHost, st));
+    CUCHK(cudaEventRecord(b->ev, st));
+    CUCHK(cudaEventSynchronize(b->ev));
+    const struct frs_tree *t = b->h_tree;
+    if (t->n != n)
+        return FRS_ERR(FRS_ERR_INTERNAL, "verify: the device tree has %d nodes, expected %d (a kept candidate's parent "
+                       "was cut: non-finite draft log-probs?)", t->n, n);
+    tree->n = n;
+    memcpy(tree->token, t->token, (size_t)n * sizeof(int32_t));
+    memcpy(tree->parent, t->parent, (size_t)n * sizeof(int32_t));
+    memcpy(tree->depth, t->depth, (size_t)n * sizeof(int32_t));
+    if (greedy) {
+        memcpy(tree->argmax, t->argmax, (size_t)n * sizeof(int32_t));
+    } else {
+        /* sampling: the CPU backend's computation over the read-back logits (cpu_verify) */
+        FRS_TRY(cu_logits_to_host(b, n));
+        for (int i = 0; i < n; i++)
+            tree->argmax[i] = -1;
+        const struct sampling_shard sh = {b->h_logits, n, b->Vl, b->voff};
+        FRS_TRY(sampling_prepare(b->comm, &sh, s, b->rows));
+        for (int i = 1; i < n; i++) {
+            b->row_of[i - 1] = t->parent[i];
+            b->qtok[i - 1] = t->token[i];
+        }
+        tree->child_prob[0] = 1.0f;
+        if (n > 1) {
+            FRS_TRY(sampling_prob(b->comm, &sh, s, b->rows, b->row_of, b->qtok, n - 1, b->qprob));
+            memcpy(tree->child_prob + 1, b->qprob, (size_t)(n - 1) * sizeof(float));
+        }
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            b->excl_off[i] = m;
+            for (int c = i + 1; c < n; c++)
+                if (t->parent[c] == i)
+                    b->excl[m++] = t->token[c];
+            b->draws[i] = frs_spec_draw(iter, i);
+        }
+        b->excl_off[n] = m;
+        FRS_TRY(sampling_draw(b->comm, &sh, s, b->rows, b->draws, b->excl, b->excl_off, tree->residual));
+    }
+    b->have_tree = 2;
+    return FRS_OK;
+}
+
+static enum frs_status cu_commit(struct frs_backend *be, const int32_t *path, int n_path)
+{
+    struct cu_backend *b = cu_of(be);
+    if (!b->d || b->have_tree != 2)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "commit: no verified tree (call draft_tree and verify first)");
+    const struct frs_tree *t = b->h_tree;
+    if (n_path < 1 || n_path > t->n || path[0] != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "commit: path of %d nodes must start at the root (0) and fit the tree of %d",
+                       n_path, t->n);
+    for (int j = 1; j < n_path; j++)
+        if (path[j] <= 0 || path[j] >= t->n || t->parent[path[j]] != path[j - 1])
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "commit: path[%d] = %d is not a child of node %d", j, (int)path[j],
+                           (int)path[j - 1]);
+    cudaStream_t st = b->st;
+    const int kvw = b->t.KV * b->t.D;
+    FRS_TRY(cuda_set_i32(b->path, path, n_path, st));
+    FRS_TRY(cuda_kv_gather(b->kc, b->vc, b->L, (size_t)b->lim.max_ctx * kvw, kvw, b->scal + SC_LEN, b->path, n_path,
+                           st));
+    FRS_TRY(cuda_store_rows(b->feat, b->t.C, b->scal + SC_LEN, 0, b->hid, b->t.C, b->path, n_path, st));
+    FRS_TRY(cuda_add_i32(b->scal + SC_LEN, n_path, st));
+    b->target_len += n_path;
+    be->target_len = b->target_len;
+    b->have_tree = 0;
+    return FRS_OK;
+}
+
+enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t cap, int *rows, int *vocab_local)
+{
+    struct cu_backend *b = cu_of(be);
+    if (!b || b->last_rows <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_backend_logits: no forward pass yet");
+    const size_t n = (size_t)b->last_rows * b->Vl;
+    if (n > cap)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_backend_logits: %zu floats do not fit in %zu", n, cap);
+    CUCHK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+    CUCHK(cudaStreamSynchronize(b->st));
+    *rows = b->last_rows;
+    *vocab_local = b->Vl;
+    return FRS_OK;
+}
+
+const struct frs_backend_ops frs_backend_cuda_ops = {
+    .name = "cuda",
+    .create = cu_create,
+    .destroy = cu_destroy,
+    .reset = cu_reset,
+    .prefill = cu_prefill,
+    .decode = cu_decode,
+    .next_token = cu_next_token,
+    .draft_tree = cu_draft_tree,
+    .verify = cu_verify,
+    .commit = cu_commit,
+};

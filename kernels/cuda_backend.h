@@ -1,0 +1,20 @@
+/* cuda_backend.h - the CUDA backend's ops table (kernels/cuda_backend.c): runtime/backend.h on
+ * one GPU per rank, same semantics as the CPU reference backend (frs_backend_cpu_ops).
+ *
+ * Environment: FRS_CUDA_GRAPHS=0 turns off the CUDA graph of the decode step.
+ *
+ * defines: frs_backend_cuda_ops, cuda_backend_logits
+ */
+#ifndef FRSPEC_CUDA_BACKEND_H
+#define FRSPEC_CUDA_BACKEND_H
+
+#include "backend.h"
+
+extern const struct frs_backend_ops frs_backend_cuda_ops;
+
+/* For tests and benchmarks: the logits of the last forward pass (this rank's vocabulary rows:
+ * the last prompt row after prefill/decode, every tree node after verify) copied to out
+ * (capacity cap floats); *rows and *vocab_local describe them. Synchronises. */
+enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t cap, int *rows, int *vocab_local);
+
+#endif
