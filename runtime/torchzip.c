@@ -285,6 +285,8 @@ enum frs_status tz_entry(struct tz_archive *ar, const char *rel, const void **da
     }
     if (!e->checked) {
         const uint8_t *b = ar->base;
+        free(e->owned); /* from an earlier failed attempt */
+        e->owned = NULL;
         uint64_t lo = e->local_off;
         if (lo > ar->size || ar->size - lo < 30 || rd32(b + lo) != 0x04034b50u) {
             st = FRS_ERR(FRS_ERR_FORMAT, "%s: entry '%s' has no local header at offset %llu", ar->name, full,
