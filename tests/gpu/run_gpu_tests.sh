@@ -1,9 +1,9 @@
 #!/bin/bash
 # run_gpu_tests.sh - builds the CUDA backend on the GPU machine and runs its tests, the GEMV /
-# step benchmarks and compute-sanitizer (memcheck, racecheck) on short runs; logs go to $OUT
-# (the device tool's output folder; /tmp/frs-gpu-out when unset).
+# decode-step benchmarks and compute-sanitizer (memcheck, racecheck) on short runs; logs go to
+# $OUT (the device tool's output folder; /tmp/frs-gpu-out when unset), at most 6 files.
 # usage (repo root, GPU machine): bash tests/gpu/run_gpu_tests.sh [quick]
-#   quick: tests only (no benchmark, no sanitizer)
+#   quick: build + tests only (no benchmark, no sanitizer)
 set -o pipefail
 OUT=${OUT:-/tmp/frs-gpu-out}
 mkdir -p "$OUT"
@@ -15,11 +15,15 @@ for pc in "$FRSPEC_DEPS"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
 done
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv; nvcc --version | tail -1; date -u; } 2>&1 | tee "$OUT/device.txt"
 
+# gcc 13 there warns (maybe-uninitialized ...) where gcc 12 here does not: keep those warnings
+# from failing other areas' files on this machine
+NOERR="-Wno-error=maybe-uninitialized -Wno-error=uninitialized -Wno-error=stringop-overflow"
+NOERR="$NOERR -Wno-error=stringop-truncation -Wno-error=array-bounds -Wno-error=format-truncation"
+TESTS="test_cuda_ops test_cuda_model test_cuda_spec"
 echo "== build" | tee "$OUT/build.log"
 rm -f "$B/CMakeCache.txt"
 if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-           "-DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized -Wno-error=uninitialized -Wno-error=stringop-overflow -Wno-error=stringop-truncation -Wno-error=array-bounds -Wno-error=format-truncation" &&
-       ninja -C "$B" test_cuda_ops $(ls tests/test_cuda_model.c tests/test_cuda_spec.c 2>/dev/null | xargs -rn1 basename | sed 's/\.c$//'); } >> "$OUT/build.log" 2>&1; then
+           "-DCMAKE_C_FLAGS=$NOERR" && ninja -C "$B" $TESTS; } >> "$OUT/build.log" 2>&1; then
     tail -60 "$OUT/build.log"
     echo "BUILD FAILED"
     exit 1
@@ -28,31 +32,33 @@ echo "build ok"
 
 echo "== tests" | tee "$OUT/tests.log"
 rc=0
-for t in test_cuda_ops test_cuda_model test_cuda_spec; do
-    [ -x "$B/tests/$t" ] || continue
+for t in $TESTS; do
     echo "-- $t" | tee -a "$OUT/tests.log"
-    ( cd "$B/tests" && timeout 300 "./$t" ) 2>&1 | tail -40 | tee -a "$OUT/tests.log"
-    r=${PIPESTATUS[0]}
+    ( cd "$B/tests" && timeout 200 "./$t" ) > /tmp/t.log 2>&1
+    r=$?
+    grep -v "^  near tie" /tmp/t.log | tail -40 | tee -a "$OUT/tests.log"
     echo "$t exit $r" | tee -a "$OUT/tests.log"
     [ "$r" = 0 ] || rc=1
 done
 [ "$1" = quick ] && exit $rc
 
 echo "== bench" | tee "$OUT/bench.log"
-( cd "$B/tests" && FRS_BENCH=1 FRS_TEST_SEED=1 timeout 200 ./test_cuda_ops ) 2>&1 | grep -E "bench|checks" | tee -a "$OUT/bench.log"
-for t in test_cuda_model test_cuda_spec; do
-    [ -x "$B/tests/$t" ] && ( cd "$B/tests" && FRS_BENCH=1 timeout 200 "./$t" ) 2>&1 | grep -E "bench" | tee -a "$OUT/bench.log"
-done
+( cd "$B/tests" && FRS_BENCH=1 FRS_TEST_SEED=1 timeout 120 ./test_cuda_ops ) 2>&1 | grep -E "bench|checks" | tee -a "$OUT/bench.log"
+( cd "$B/tests" && FRS_BENCH=1 timeout 150 ./test_cuda_model ) 2>&1 | grep -E "bench|FAIL" | tee -a "$OUT/bench.log"
 
 echo "== compute-sanitizer" | tee "$OUT/sanitizer.log"
-for tool in memcheck racecheck; do
-    for t in test_cuda_ops test_cuda_spec; do
-        [ -x "$B/tests/$t" ] || continue
-        ( cd "$B/tests" && FRS_TEST_QUICK=1 FRS_TEST_SEED=2 timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 "./$t" ) \
-            > /tmp/san.log 2>&1
-        r=$?
-        echo "$tool $t exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -1)" | tee -a "$OUT/sanitizer.log"
-        [ "$r" = 0 ] || { grep -m5 -A12 -E "Invalid|Race|hazard|Error|FAIL" /tmp/san.log | head -80 | tee -a "$OUT/sanitizer.log"; tail -5 /tmp/san.log >> "$OUT/sanitizer.log"; rc=1; }
-    done
+for run in "memcheck test_cuda_ops" "memcheck test_cuda_spec" "racecheck test_cuda_ops"; do
+    set -- $run
+    tool=$1
+    t=$2
+    ( cd "$B/tests" && FRS_TEST_QUICK=1 FRS_TEST_SEED=2 timeout 120 compute-sanitizer --tool "$tool" --error-exitcode 9 "./$t" ) \
+        > /tmp/san.log 2>&1
+    r=$?
+    echo "$tool $t exit $r: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -1)" | tee -a "$OUT/sanitizer.log"
+    if [ "$r" != 0 ]; then
+        grep -m5 -A12 -E "Invalid|Race|hazard|Error|FAIL" /tmp/san.log | head -80 | tee -a "$OUT/sanitizer.log"
+        tail -5 /tmp/san.log >> "$OUT/sanitizer.log"
+        rc=1
+    fi
 done
 exit $rc
