@@ -558,17 +558,21 @@ static void test_rng_sampling(void)
     double *dg = dalloc((size_t)n * 8), *hg = malloc((size_t)n * 8);
     CHECK_OK(cuda_rng_gumbel_fill(seed, stream, idx0, n, dg, 0));
     d2h(hg, dg, (size_t)n * 8);
+    /* the 64-bit counter hash and the uniform are exact integer/double arithmetic; CUDA's log()
+     * is within 1 ulp of glibc's, so -log(-log(u)) may differ in the last bits: the error is
+     * measured as |d| / (1 + |g|) (near g = 0 a relative measure would divide by ~0) */
     int exact = 0;
-    double maxrel = 0;
+    double maxerr = 0;
     for (int i = 0; i < n; i++) {
         const double r = frs_rng_gumbel(seed, stream, idx0 + (uint64_t)i);
         exact += hg[i] == r;
-        const double rel = fabs(hg[i] - r) / (fabs(r) > 1e-300 ? fabs(r) : 1e-300);
-        if (rel > maxrel)
-            maxrel = rel;
+        const double err = fabs(hg[i] - r) / (1.0 + fabs(r));
+        if (!(err <= maxerr))
+            maxerr = err;
     }
-    fprintf(stderr, "rng: %d of %d Gumbel draws bit-identical to rng.h, max rel diff %.3g\n", exact, n, maxrel);
-    CHECK(maxrel < 1e-14, "device Gumbel noise differs from frs_rng_gumbel by %.3g (relative)", maxrel);
+    fprintf(stderr, "rng: %d of %d Gumbel draws bit-identical to rng.h, max |diff|/(1+|g|) %.3g\n", exact, n, maxerr);
+    CHECK(maxerr < 1e-14, "device Gumbel noise differs from frs_rng_gumbel by %.3g", maxerr);
+    CHECK(exact >= n * 9 / 10, "only %d of %d device Gumbel draws bit-identical", exact, n);
 
     /* Gumbel-max draws: rows with a threshold, compared with the host's argmax of z + g */
     const int rows = 4, cols = 5000, off = 123;

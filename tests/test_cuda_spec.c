@@ -33,7 +33,7 @@
 
 #define N_PROMPTS 8
 #define N_NEW 32
-#define MAX_PROMPT 64
+#define MAX_PROMPT 256
 
 static const struct frs_tree_params SHAPES[] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
 static const int VOCABS[] = {0, 32, 8};
