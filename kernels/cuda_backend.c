@@ -462,8 +462,12 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     if (reduce && b->tp > 1)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
     FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
-    FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wgu, 2 * F, C, gu, 2 * F, 0.0f));
-    FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
+    if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
+        FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, st));
+    } else {
+        FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wgu, 2 * F, C, gu, 2 * F, 0.0f));
+        FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
+    }
     FRS_TRY(cuda_matmul(&b->blas, act, F, n, ly->wdown, C, F, x, C, beta));
     if (reduce && b->tp > 1)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));

@@ -187,6 +187,61 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
     return FRS_OK;
 }
 
+/* gate/up GEMV fused with SwiGLU (n == 1): warp j reads gate row j and up row F + j of the
+ * stacked (2F, cols) matrix with the same lane/unroll order as gemv_bf16_kernel (so each dot
+ * product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint16_t *__restrict__ x,
+                                                                      const uint16_t *__restrict__ w, int F, int cols,
+                                                                      uint16_t *__restrict__ act)
+{
+    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (row >= F)
+        return;
+    const uint4 *wg = reinterpret_cast<const uint4 *>(w + (size_t)row * cols);
+    const uint4 *wu = reinterpret_cast<const uint4 *>(w + (size_t)(F + row) * cols);
+    const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+    const int nv = cols >> 3;
+    float ag = 0.0f, au = 0.0f;
+    int k = lane;
+    for (; k + 32 * (GEMV_UNROLL - 1) < nv; k += 32 * GEMV_UNROLL) {
+        uint4 gv[GEMV_UNROLL], uv[GEMV_UNROLL], xx[GEMV_UNROLL];
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) {
+            gv[u] = __ldcs(wg + k + 32 * u);
+            uv[u] = __ldcs(wu + k + 32 * u);
+        }
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++)
+            xx[u] = __ldg(xv + k + 32 * u);
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) {
+            ag += dot8_bf16(gv[u], xx[u]);
+            au += dot8_bf16(uv[u], xx[u]);
+        }
+    }
+    for (; k < nv; k += 32) {
+        const uint4 xx = __ldg(xv + k);
+        ag += dot8_bf16(__ldcs(wg + k), xx);
+        au += dot8_bf16(__ldcs(wu + k), xx);
+    }
+    ag = warp_sum(ag);
+    au = warp_sum(au);
+    if (lane == 0)
+        act[row] = f2bf(ag / (1.0f + expf(-ag)) * au);
+}
+
+extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act,
+                                            cudaStream_t st)
+{
+    if (F <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_swiglu: F %d, cols %d (need cols %% 8 == 0, 16-byte aligned x "
+                       "and w)", F, cols);
+    gemv_swiglu_kernel<<<(F + GEMV_WARPS - 1) / GEMV_WARPS, GEMV_WARPS * 32, 0, st>>>(x, w, F, cols, act);
+    LAUNCH_CHECK("gemv_swiglu_kernel");
+    return FRS_OK;
+}
+
 extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                        int rows, int cols, float *y, int ldy, float beta)
 {

@@ -17,7 +17,7 @@
  *  - every launcher takes an explicit stream, checks the launch, records errors with FRS_ERR and
  *    never synchronises.
  *
- * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16,
+ * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
  *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
@@ -60,6 +60,11 @@ enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int
 /* The n == 1 kernel alone: one warp per output row, 16-byte loads, fp32 accumulation. */
 enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y, float beta,
                                cudaStream_t st);
+
+/* n == 1 gate/up GEMV fused with SwiGLU: w is (2F, cols), gate rows then up rows; act[j] =
+ * bf16(silu(x.gate_j) * (x.up_j)), bit-identical to cuda_gemv_bf16 followed by cuda_swiglu. */
+enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act,
+                                 cudaStream_t st);
 
 /* Row-wise RMSNorm over n rows of dim: if res != NULL first x += res (x updated in place).
  * y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight). Writes y32 (fp32, stride dim) and/or

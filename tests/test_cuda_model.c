@@ -31,6 +31,7 @@
 #include "backend.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
+#include "draft.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -293,6 +294,85 @@ static double now_s(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* One speculative iteration on the synthetic 8B target with a synthetic EAGLE-8B head (1 layer
+ * of the target's shape, fc (C, 2C), FR-Spec K = 32768): draft_tree (6/10/60), verify (60
+ * nodes, the read-back), commit of 2 nodes, each timed with a device synchronisation. */
+static void bench_spec(const struct llama_model *m)
+{
+    const int C = m->cfg.hidden_size, K = 32768;
+    struct eagle_draft d;
+    memset(&d, 0, sizeof d);
+    d.dir = "synthetic-eagle-8b";
+    d.cfg = m->cfg;
+    d.cfg.num_hidden_layers = 1;
+    uint16_t *fc = rand_bf16_buf((size_t)C * 2 * C, 0.02f, 11);
+    d.fc = (struct frs_mat){FRS_DTYPE_BF16, C, 2 * C, 2 * C, fc};
+    d.layer = m->layers[0];
+    d.layer.attn_norm.data = NULL;
+    d.k = K;
+    int32_t *ids = malloc((size_t)K * sizeof(int32_t));
+    for (int i = 0; i < K; i++)
+        ids[i] = (i * 3 + 1) % m->cfg.vocab_size;
+    d.ids = ids;
+    d.lm_head = frs_mat_rows(&m->lm_head_full, 0, K);
+    struct frs_backend be;
+    memset(&be, 0, sizeof be);
+    be.ops = &frs_backend_cuda_ops;
+    const struct frs_limits lim = {.max_ctx = 2048, .max_tree = 64, .prefill_chunk = 512};
+    if (be.ops->create(&be, m, &d, NULL, &lim) != FRS_OK) {
+        fprintf(stderr, "bench: spec create failed: %s\n", frs_error_msg());
+        CHECK(0, "bench spec create");
+        free(fc);
+        free(ids);
+        return;
+    }
+    int32_t prompt[512], next[512];
+    for (int i = 0; i < 512; i++)
+        prompt[i] = (i * 7919) % m->cfg.vocab_size;
+    int32_t root = 0;
+    CHECK_OK(be.ops->prefill(&be, prompt, 512));
+    CHECK_OK(be.ops->next_token(&be, NULL, 0, &root));
+    for (int i = 1; i < 512; i++)
+        next[i - 1] = prompt[i];
+    next[511] = root;
+    int n_pending = 512;
+    const struct frs_tree_params p = {6, 10, 60};
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    struct frs_tree tree;
+    double td = 0, tv = 0, tc = 0;
+    const int iters = 30, warm = 5;
+    for (int it = 0; it < iters + warm; it++) {
+        double t0 = now_s();
+        CHECK_OK(be.ops->draft_tree(&be, next, n_pending, &p));
+        cudaDeviceSynchronize();
+        double t1 = now_s();
+        CHECK_OK(be.ops->verify(&be, &greedy, (uint64_t)it, &tree));
+        double t2 = now_s();
+        const int32_t path[2] = {0, 1};
+        CHECK_OK(be.ops->commit(&be, path, 2));
+        cudaDeviceSynchronize();
+        double t3 = now_s();
+        next[0] = tree.token[1];
+        next[1] = tree.argmax[1];
+        n_pending = 2;
+        if (it >= warm) {
+            td += t1 - t0;
+            tv += t2 - t1;
+            tc += t3 - t2;
+        }
+    }
+    td /= iters;
+    tv /= iters;
+    tc /= iters;
+    const double t_it = td + tv + tc;
+    fprintf(stderr, "bench: synthetic 8B + EAGLE head (K = %d), tree 6/10/60, ctx ~512..600: draft_tree %.3f ms, "
+            "verify %.3f ms, commit %.3f ms, iteration %.3f ms (at 3.6 accepted tokens / iteration: %.0f tok/s)\n",
+            K, td * 1e3, tv * 1e3, tc * 1e3, t_it * 1e3, 3.6 / t_it);
+    be.ops->destroy(&be);
+    free(fc);
+    free(ids);
+}
+
 static void bench_8b(void)
 {
     const int C = 4096, F = 14336, H = 32, KV = 8, D = 128, L = 32, V = 128256;
@@ -391,6 +471,7 @@ static void bench_8b(void)
                 decode_gb / step, t_prefill * 1e3);
         be.ops->destroy(&be);
     }
+    bench_spec(&m);
     free(emb);
     free(lmh);
     free(norm);

@@ -418,6 +418,31 @@ static void test_elementwise(void)
     bf16_to_f32_arr(h16, (size_t)n * width, got);
     test_close_f32("swiglu", got, ref, (size_t)n * width, 1e-2);
 
+    /* fused gate/up GEMV + SwiGLU == GEMV then SwiGLU, bit for bit */
+    {
+        const int F = 1000, K = 264;
+        uint16_t *wh = rand_bf16((size_t)2 * F * K, 0.2f, NULL), *xh = rand_bf16((size_t)K, 1.0f, NULL);
+        uint16_t *dw = dup_h2d(wh, (size_t)2 * F * K * 2), *dxx = dup_h2d(xh, (size_t)K * 2);
+        uint16_t *dact = dalloc((size_t)F * 2), *dact2 = dalloc((size_t)F * 2);
+        float *dgu2 = dalloc((size_t)2 * F * 4);
+        uint16_t *a1 = malloc((size_t)F * 2), *a2 = malloc((size_t)F * 2);
+        CHECK_OK(cuda_gemv_swiglu(dxx, dw, F, K, dact, 0));
+        CHECK_OK(cuda_gemv_bf16(dxx, dw, 2 * F, K, dgu2, 0.0f, 0));
+        CHECK_OK(cuda_swiglu(dgu2, dgu2 + F, 1, F, 2 * F, dact2, F, 0));
+        d2h(a1, dact, (size_t)F * 2);
+        d2h(a2, dact2, (size_t)F * 2);
+        CHECK(memcmp(a1, a2, (size_t)F * 2) == 0, "fused gate/up GEMV + SwiGLU differs from GEMV then SwiGLU");
+        cudaFree(dw);
+        cudaFree(dxx);
+        cudaFree(dact);
+        cudaFree(dact2);
+        cudaFree(dgu2);
+        free(wh);
+        free(xh);
+        free(a1);
+        free(a2);
+    }
+
     /* embedding */
     const int V = 513, C = 72, m = 9;
     uint16_t *tab = rand_bf16((size_t)V * C, 1.0f, NULL);
