@@ -178,9 +178,9 @@ static void test_greedy_pair(const char *target_rel, const char *head_rel, int m
             CHECK_OK(eagle_draft_set_vocab(&d, &m, ids, V, K));
         struct frs_backend be;
         CHECK_OK(make_backend(&be, &m, &d));
-        fprintf(stderr, "  K=%-4s", K ? "" : "full");
-        if (K)
-            fprintf(stderr, "\b\b\b\b%-4d", K);
+        char kname[16];
+        snprintf(kname, sizeof kname, K ? "%d" : "full", K);
+        fprintf(stderr, "  K=%-4s", kname);
         for (int si = 0; si < N_SHAPES; si++) {
             struct frs_tree_params p = SHAPES[si];
             if (K && p.topk > K)
@@ -224,8 +224,10 @@ static void test_greedy_pair(const char *target_rel, const char *head_rel, int m
 /* Target distribution after temperature, top-k, top-p (Hugging Face's warpers, in that order). */
 static void filtered(const float *logits, int V, const struct frs_sampling *s, double *p)
 {
-    double *z = malloc((size_t)V * sizeof(double));
-    int *ord = malloc((size_t)V * sizeof(int));
+    if (V < 1)
+        return;
+    double *z = calloc((size_t)V, sizeof(double));
+    int *ord = calloc((size_t)V, sizeof(int));
     for (int i = 0; i < V; i++) {
         z[i] = (double)(logits[i] / s->temperature);
         ord[i] = i;
