@@ -202,6 +202,25 @@ static void test_load_errors(void)
         free(cfg);
     }
 
+    /* "bias": true without fc.bias: a zero bias */
+    cfg = read_text(cfgp);
+    if (cfg) {
+        char *p = strstr(cfg, "\"bias\": false");
+        CHECK(p != NULL, "config has bias false");
+        if (p) {
+            memcpy(p, "\"bias\": true ", strlen("\"bias\": false"));
+            make_dir("biastrue", src, cfg, "reference.safetensors", 0, dir, sizeof dir);
+            struct fake_target tb;
+            fake_target_init(&tb, 512, 16, FRS_DTYPE_F32, 16);
+            struct eagle_draft db;
+            CHECK_OK(eagle_draft_load(&db, dir, &tb.m));
+            CHECK(db.cfg.bias && db.fc_bias.data == NULL, "bias true, fc.bias absent: zero bias");
+            eagle_draft_free(&db);
+            free(tb.lm);
+        }
+        free(cfg);
+    }
+
     /* an extra input_layernorm (and embed_tokens) is ignored */
     make_dir("inorm", src, NULL, "input_norm.safetensors", 0, dir, sizeof dir);
     struct fake_target t;

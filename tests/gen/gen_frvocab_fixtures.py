@@ -61,6 +61,21 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BOS, EOT = 128000, 128009
 
 
+README = """# frvocab fixtures
+
+Written by `tests/gen/gen_frvocab_fixtures.py` (rerun it to regenerate; torch.save files differ
+between runs only in `.data/serialization_id`). Used by test_torchzip, test_frvocab,
+test_draft_load and test_vocab_build (tests/cmake/draft.cmake). What each file is: see the
+script's docstring.
+
+Sources: the token lists are counted with the Llama 3.1 tokenizer (Llama 3.1 Community License)
+over MT-Bench questions; `corpus/` copies the first 40 MT-Bench questions (Apache-2.0,
+lm-sys/FastChat), the first 25 GSM8K test problems (MIT, openai/grade-school-math) and the first 6
+HumanEval problems (MIT, openai/human-eval), all from /work/shared/data/prompts. The draft heads
+are random tensors (seeded).
+"""
+
+
 def first_distinct(ids, k):
     out = list(dict.fromkeys(ids))
     return out[:k]
@@ -273,6 +288,9 @@ def main():
         assert torch.equal(back[k], v), k
 
     corpus(a.data, out, tiny_path, llama_path)
+
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write(README)
 
     total = 0
     for dp, _, fs in os.walk(out):
