@@ -13,6 +13,8 @@ struct command {
 static const struct command commands[] = {
     {"generate", cmd_generate, "generate text (autoregressive, or speculative with --draft)"},
     {"tokenize", cmd_tokenize, "token ids of a text, or text of ids"},
+    {"vocab", cmd_vocab, "FR-Spec token lists: `vocab build` counts token frequencies over a corpus, `vocab show`"},
+    {"convert-draft", cmd_convert_draft, "convert an EAGLE pytorch_model.bin to model.safetensors"},
 };
 
 static void usage(FILE *f)
