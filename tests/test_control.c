@@ -153,7 +153,9 @@ static void test_command_consistency(void)
     CHECK_OK(par_consistency_pack(&m, &buf, &len));
     CHECK(len == sizeof want && !memcmp(buf, want, len), "Consistency wire bytes (%zu bytes)", len);
     CHECK_OK(par_consistency_unpack(buf, len, &mb));
-    CHECK(!memcmp(&m, &mb, sizeof m), "Consistency round trip");
+    CHECK(m.rank == mb.rank && m.request_id == mb.request_id && m.tokens_hash == mb.tokens_hash &&
+              m.tree_hash == mb.tree_hash,
+          "Consistency round trip"); /* field by field: the struct has padding */
     free(buf);
 }
 
