@@ -58,7 +58,7 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         return FRS_ERR(FRS_ERR_INVALID_ARG, "--tp %d but the job has %d rank(s): launch with mpirun -np %d", o->tp,
                        s->size, o->tp);
     s->device = resolve_device(o->device);
-    const struct frs_backend_ops *ops;
+    const struct frs_backend_ops *ops = NULL;
     FRS_TRY(pick_backend(s->device, &ops));
 
     FRS_TRY_GOTO(llama_model_load(&s->model, o->model_dir, s->rank, s->size), st, fail);

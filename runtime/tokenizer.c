@@ -579,7 +579,7 @@ static enum frs_status add_step(struct frs_tokenizer *t, enum pretok_kind kind, 
 
 static enum frs_status load_bytelevel_pretok(struct frs_tokenizer *t, const cJSON *j, const char *where)
 {
-    int prefix, use_regex;
+    int prefix = 0, use_regex = 0;
     FRS_TRY(json_bool(t->path, j, "add_prefix_space", where, 1, &prefix));
     FRS_TRY(json_bool(t->path, j, "use_regex", where, 1, &use_regex));
     if (prefix)
@@ -599,7 +599,7 @@ static enum frs_status load_split_pretok(struct frs_tokenizer *t, const cJSON *j
     const cJSON *re_s = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
     const cJSON *str_s = cJSON_GetObjectItemCaseSensitive(pat, "String");
     const cJSON *beh = cJSON_GetObjectItemCaseSensitive(j, "behavior");
-    int invert;
+    int invert = 0;
     snprintf(field, sizeof field, "%s.pattern", where);
     if (!cJSON_IsString(re_s) && !cJSON_IsString(str_s))
         return LOAD_ERR(FRS_ERR_FORMAT, "%s: field '%s' must be {\"Regex\": ...} or {\"String\": ...}",
@@ -692,7 +692,7 @@ static enum frs_status load_model(struct frs_tokenizer *t, const cJSON *root, co
     const char *ty = json_type(model);
     if (ty && strcmp(ty, "BPE") != 0)
         return LOAD_ERR(FRS_ERR_UNSUPPORTED, "%s: field 'model.type' is '%s'; only 'BPE' is supported", path, ty);
-    int byte_fallback;
+    int byte_fallback = 0;
     FRS_TRY(json_bool(path, model, "byte_fallback", "model", 0, &byte_fallback));
     if (byte_fallback)
         return LOAD_ERR(FRS_ERR_UNSUPPORTED, "%s: field 'model.byte_fallback' is true; not supported", path);
@@ -715,7 +715,7 @@ static enum frs_status load_model(struct frs_tokenizer *t, const cJSON *root, co
         return LOAD_ERR(FRS_ERR_FORMAT, "%s: field 'model.merges' must be a list", path);
 
     /* size the id table: largest id of the vocabulary and the added tokens */
-    int32_t max_id = -1, id;
+    int32_t max_id = -1, id = -1;
     const cJSON *it;
     cJSON_ArrayForEach(it, vocab)
     {
@@ -847,7 +847,7 @@ static enum frs_status load_added(struct frs_tokenizer *t, const cJSON *added)
         if (!cJSON_IsString(c))
             return LOAD_ERR(FRS_ERR_FORMAT, "%s: field '%s.content' missing", path, where);
         struct added_tok *a = &t->added[t->n_added];
-        int sp, ls, rs, sw, norm;
+        int sp = 0, ls = 0, rs = 0, sw = 0, norm = 0;
         FRS_TRY(json_bool(path, it, "special", where, 0, &sp));
         FRS_TRY(json_bool(path, it, "lstrip", where, 0, &ls));
         FRS_TRY(json_bool(path, it, "rstrip", where, 0, &rs));
@@ -926,7 +926,7 @@ static enum frs_status template_ids(struct frs_tokenizer *t, const cJSON *tp, co
     const cJSON *it;
     cJSON_ArrayForEach(it, ids)
     {
-        int32_t id;
+        int32_t id = -1;
         char what[128];
         snprintf(what, sizeof what, "field '%s.special_tokens[\"%.40s\"].ids'", where, name);
         FRS_TRY(json_id(t->path, it, what, &id));

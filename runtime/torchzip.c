@@ -548,7 +548,7 @@ static enum frs_status pk_str(struct pk *k, size_t len, struct pv **out)
     if (len > PK_MAX_STR)
         return pk_bad(k, "string longer than the limit");
     FRS_TRY(pk_need(k, len, &at));
-    struct pv *v;
+    struct pv *v = NULL;
     FRS_TRY(pk_new(k, PV_STR, &v));
     v->s = malloc(len + 1);
     if (!v->s)
@@ -562,7 +562,7 @@ static enum frs_status pk_str(struct pk *k, size_t len, struct pv **out)
 
 static enum frs_status pk_int(struct pk *k, int64_t x)
 {
-    struct pv *v;
+    struct pv *v = NULL;
     FRS_TRY(pk_new(k, PV_INT, &v));
     v->i = x;
     return pk_push(k, v);
@@ -586,7 +586,7 @@ static enum frs_status pk_long(struct pk *k, uint64_t nbytes)
 
 static enum frs_status pk_memo_put(struct pk *k, uint64_t idx)
 {
-    struct pv *v;
+    struct pv *v = NULL;
     FRS_TRY(pk_top(k, &v));
     if (idx >= PK_MAX_MEMO)
         return pk_bad(k, "memo index larger than the limit");
@@ -616,7 +616,7 @@ static enum frs_status pk_memo_get(struct pk *k, uint64_t idx)
 
 static enum frs_status pk_seq_from(struct pk *k, enum pv_type t, size_t from)
 {
-    struct pv *v;
+    struct pv *v = NULL;
     FRS_TRY(pk_new(k, t, &v));
     for (size_t j = from; j < k->sp; j++)
         FRS_TRY(seq_append(k, v, k->stack[j], NULL));
@@ -644,7 +644,7 @@ static enum frs_status pk_persid(struct pk *k, struct pv *pid, struct pv **out)
     struct pv *ty = pid->items[1], *key = pid->items[2], *numel = pid->items[4];
     if (ty->t != PV_GLOBAL || strcmp(ty->s, "torch") || key->t != PV_STR || numel->t != PV_INT || numel->i < 0)
         return pk_bad(k, "persistent id is not ('storage', torch.<T>Storage, str key, location, numel)");
-    struct pv *v;
+    struct pv *v = NULL;
     FRS_TRY(pk_new(k, PV_STORAGE, &v));
     v->s = strdup(key->s);
     if (!v->s)
@@ -700,7 +700,7 @@ static enum frs_status pk_reduce(struct pk *k, struct pv *fn, struct pv *args, s
         struct pv *sto = args->items[0], *off = args->items[1];
         if (sto->t != PV_STORAGE || off->t != PV_INT || off->i < 0)
             return pk_bad(k, "torch._utils._rebuild_tensor: bad storage or offset");
-        struct pv *v;
+        struct pv *v = NULL;
         FRS_TRY(pk_new(k, PV_TENSOR, &v));
         int nd2;
         FRS_TRY(pk_int_tuple(k, args->items[2], v->shape, &v->ndim, "tensor size is not a tuple of ints"));
@@ -726,7 +726,7 @@ static enum frs_status pk_reduce(struct pk *k, struct pv *fn, struct pv *args, s
 
 static enum frs_status pk_global(struct pk *k, const char *mod, size_t mlen, const char *name, size_t nlen)
 {
-    struct pv *v;
+    struct pv *v = NULL;
     FRS_TRY(pk_new(k, PV_GLOBAL, &v));
     v->s = malloc(mlen + 1);
     v->s2 = malloc(nlen + 1);
