@@ -8,7 +8,9 @@ for f in .deps/debs/*.deb; do
     dpkg -x "$f" "$FRSPEC_DEPS"
 done
 for pc in "$FRSPEC_DEPS"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
-    [ -f "$pc" ] && sed -i "s|^prefix=.*|prefix=$FRSPEC_DEPS/usr|" "$pc"
+    # prefix, and the .pc files (libcjson) that name /usr paths without ${prefix}
+    [ -f "$pc" ] && sed -i -e "s|^prefix=.*|prefix=$FRSPEC_DEPS/usr|" \
+        -e "s|^libdir=/usr/|libdir=$FRSPEC_DEPS/usr/|" -e "s|^includedir=/usr/|includedir=$FRSPEC_DEPS/usr/|" "$pc"
 done
 export PKG_CONFIG_PATH="$FRSPEC_DEPS/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export LD_LIBRARY_PATH="$FRSPEC_DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
