@@ -433,7 +433,8 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     enum frs_status st = par_init(&comm, argc, argv, po);
     if (st != FRS_OK)
         par_fail(&comm, st);
-    struct frs_comm *c = comm.size > 1 ? &comm : NULL;
+    /* the backend sees the communicator when there is one to use: several ranks, or NCCL forced */
+    struct frs_comm *c = comm.size > 1 || comm.nccl_comm ? &comm : NULL;
 
     struct session s;
     par_step_begin_for(&comm, "loading the model", 3600); /* a 70B shard from a network disk */

@@ -29,7 +29,9 @@ const char *par_options_usage(void)
            "  --watchdog-seconds N    abort the whole job when one collective or step takes longer\n"
            "                          than N s (default 300, 0 = off)\n"
            "  --init-timeout N        give up on NCCL communicator set-up after N s (default 120)\n"
-           "  --force-mpi             initialise MPI even when no launcher is detected\n";
+           "  --force-mpi             initialise MPI even when no launcher is detected\n"
+           "  --force-nccl            set up the NCCL communicator even for one rank (tests the\n"
+           "                          device collectives at TP 1; implies --force-mpi)\n";
 }
 
 static enum frs_status opt_int(const char *name, const char *s, int lo, int *out)
@@ -57,6 +59,10 @@ enum frs_status par_options_parse(struct par_options *o, int *argc, char **argv)
             o->no_bind = 1;
             continue;
         } else if (!strcmp(a, "--force-mpi")) {
+            o->force_mpi = 1;
+            continue;
+        } else if (!strcmp(a, "--force-nccl")) {
+            o->force_nccl = 1;
             o->force_mpi = 1;
             continue;
         } else if (nl == 18 && !strncmp(a, "--watchdog-seconds", nl)) {
@@ -292,8 +298,8 @@ enum frs_status par_init(struct frs_comm *c, int *argc, char ***argv, const stru
     /* 6. watchdog (before NCCL: its init is a collective too) */
     FRS_TRY(par_watchdog_start(c, ps->opt.watchdog_s));
 
-    /* 7. device communicator (NCCL); none needed for one rank */
-    if (dev && dev->comm_init && c->size > 1) {
+    /* 7. device communicator (NCCL); none needed for one rank unless asked for */
+    if (dev && dev->comm_init && (c->size > 1 || ps->opt.force_nccl)) {
         par_step_begin(c, "device communicator init");
         enum frs_status st = dev->comm_init(c, ps->opt.init_timeout_s);
         par_step_end(c);

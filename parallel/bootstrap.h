@@ -52,12 +52,13 @@ struct par_options {
     int watchdog_s;     /* abort the job when a collective or step exceeds this; 0 = off (300) */
     int init_timeout_s; /* device communicator init (NCCL) timeout (120) */
     int force_mpi;      /* initialise MPI even without a launcher in the environment (0) */
+    int force_nccl;     /* device communicator even at size 1 (0); implies force_mpi */
     const struct par_device_ops *device; /* NULL: CPU only */
 };
 
 void par_options_default(struct par_options *o);
 /* Consume the options below from argv (argv[0] kept; the rest keep their order):
- *   --no-bind  --watchdog-seconds N  --init-timeout N  --force-mpi */
+ *   --no-bind  --watchdog-seconds N  --init-timeout N  --force-mpi  --force-nccl */
 enum frs_status par_options_parse(struct par_options *o, int *argc, char **argv);
 const char *par_options_usage(void); /* help lines for the options above */
 
