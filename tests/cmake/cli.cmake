@@ -1,0 +1,8 @@
+# The frspec program end to end (tests/cli/*.sh): TP identity under mpirun, batch jobs.
+add_test(NAME cli_tp_identity
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/tp_identity.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES}
+                 ${MPIEXEC_EXECUTABLE} ${FRSPEC_MPIRUN_FLAGS})
+set_tests_properties(cli_tp_identity PROPERTIES LABELS "cli;mpi;tp" TIMEOUT 900
+                     ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+add_test(NAME cli_batch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/batch.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES})
+set_tests_properties(cli_batch PROPERTIES LABELS "cli" TIMEOUT 300)
