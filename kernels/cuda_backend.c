@@ -20,7 +20,7 @@
  * struct frs_tree (plus one event wait) is the one small D2H per iteration. The decode step is a
  * CUDA graph captured once and replayed (FRS_CUDA_GRAPHS=0 turns graphs off).
  *
- * Tensor parallel (comm size > 1): o_proj and down_proj accumulate into the residual stream on
+ * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl): o_proj and down_proj accumulate into the residual stream on
  * rank 0 only (beta = 1; other ranks write their partial with beta = 0), then one NCCL sum
  * all-reduce of the residual per block (kernels/nccl_comm.h); the greedy argmax is one uint64 max
  * all-reduce of packed (value, index) keys. Sampling (temperature > 0) reads the logits back and
@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include <cuda_runtime_api.h>
 
@@ -44,6 +45,7 @@
 #include "model.h"
 #include "nccl_comm.h"
 #include "sampling.h"
+#include "synthetic.h"  /* frs_synthetic_kind: weights made on the device */
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
@@ -75,6 +77,7 @@ struct cu_backend {
     const struct eagle_draft *d;
     struct frs_comm *comm;
     int tp; /* comm size (1 without comm) */
+    int nccl; /* device collectives on: comm size > 1, or an NCCL communicator set up at size 1 */
     struct frs_limits lim;
     struct cu_dims t, dr; /* target (local shard) and draft dims */
     int L, V, Vl, voff, K;
@@ -172,6 +175,16 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
         if (!m->data)
             return FRS_ERR(FRS_ERR_MISSING, "cuda backend: weight %s has no data", what);
         const size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
+        const int kind = frs_synthetic_kind(m->data);
+        if (kind >= 0) {
+            /* synthetic model: hash-filled on the device, seeded by the offset in the weights */
+            const uint64_t seed = (uint64_t)(dst + off - (uint16_t *)b->wmem) * 0x2545f4914f6cdd1dull + (uint64_t)kind;
+            const float scale = kind == FRS_SYNTH_NORM ? 0.1f : sqrtf(3.0f / (float)cols);
+            const float bias = kind == FRS_SYNTH_NORM ? 1.0f : 0.0f;
+            FRS_TRY(cuda_fill_hash_bf16(dst + off, rows * cols, seed, scale, bias, b->st));
+            off += rows * cols;
+            continue;
+        }
         if (m->dtype == FRS_DTYPE_BF16 && m->ld == m->cols) {
             CUCHK(cudaMemcpy(dst + off, m->data, rows * cols * 2, cudaMemcpyHostToDevice));
         } else {
@@ -188,7 +201,6 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
         }
         off += rows * cols;
     }
-    (void)b;
     return FRS_OK;
 }
 
@@ -250,7 +262,7 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
         const size_t Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D, Fd = (size_t)b->dr.F,
                      K = (size_t)b->K;
         /* the full-vocabulary draft head reuses the target's LM head when this rank holds it whole */
-        dlm_alias = d->lm_head.data == m->lm_head_full.data && (tied || b->tp == 1);
+        dlm_alias = !d->ids && d->lm_head.data == m->lm_head_full.data && (tied || b->Vl == b->V);
         p[np++] = (struct cu_plan){(void **)&b->fc, C * 2 * C * 2};                    /* (C, 2C) */
         p[np++] = (struct cu_plan){(void **)&b->fc_bias, d->fc_bias.data ? C * 2 : 0}; /* (C) */
         p[np++] = (struct cu_plan){(void **)&b->dl.wqkv, (Hd + 2 * KVd) * Dd * C * 2}; /* ((Hd+2KVd)Dd, C) */
@@ -450,7 +462,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     const int qkvw = (H + 2 * KV) * D;
     cudaStream_t st = b->st;
     /* residual accumulation: rank 0 adds into x, the others write their partial, then sum */
-    const float beta = (!reduce || b->tp == 1 || b->comm->rank == 0) ? 1.0f : 0.0f;
+    const float beta = (!reduce || !b->nccl || b->comm->rank == 0) ? 1.0f : 0.0f;
     if (ly->attn_norm)
         FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, st));
     else
@@ -459,7 +471,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
     FRS_TRY(cuda_attention(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm, st));
     FRS_TRY(cuda_matmul(&b->blas, att, H * D, n, ly->wo, C, H * D, x, C, beta));
-    if (reduce && b->tp > 1)
+    if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
     FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
     if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
@@ -469,7 +481,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
         FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
     }
     FRS_TRY(cuda_matmul(&b->blas, act, F, n, ly->wdown, C, F, x, C, beta));
-    if (reduce && b->tp > 1)
+    if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
     return FRS_OK;
 }
@@ -590,6 +602,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     b->d = d;
     b->comm = comm;
     b->tp = comm ? comm->size : 1;
+    b->nccl = comm && (comm->size > 1 || comm->nccl_comm != NULL);
     b->lim = *lim;
     const struct llama_config *c = &m->cfg;
     b->t = (struct cu_dims){c->hidden_size, m->n_heads_local, m->n_kv_heads_local, c->head_dim, m->ffn_local,
@@ -744,7 +757,7 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
     const float *row = b->logits + (size_t)b->last_row * b->Vl;
     if (!s || s->temperature <= 0.0f) {
         FRS_TRY(cuda_argmax_keys(row, 1, b->Vl, b->Vl, b->voff, b->keys, b->st));
-        if (b->tp > 1)
+        if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, b->st));
         CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, b->st));
         CUCHK(cudaStreamSynchronize(b->st));
@@ -856,7 +869,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     const int greedy = s->temperature <= 0.0f;
     if (greedy) {
         FRS_TRY(cuda_argmax_keys(b->logits, n, b->Vl, b->Vl, b->voff, b->keys, st));
-        if (b->tp > 1)
+        if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, (size_t)n, st));
         FRS_TRY(cuda_tree_set_argmax(b->d_tree, b->keys, n, st));
     }

@@ -3,11 +3,13 @@
  * KV compaction) and their extern "C" launchers declared in cuda_ops.h. Three levels as in
  * ggml: __global__ kernel -> launcher taking a stream -> backend op (cuda_backend.c).
  */
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -126,11 +128,24 @@ extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t st
         cuda_blas_free(b);
         return FRS_ERR(FRS_ERR_CUBLAS, "cuda_blas_create: cuBLAS setup failed (status %d)", (int)bs);
     }
+    const char *lt_env = getenv("FRS_CUBLASLT");
+    if (!(lt_env && lt_env[0] == '0')) {
+        cublasLtHandle_t lt;
+        if (cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS)
+            b->lt = lt; /* else: GemmEx only */
+    }
     return FRS_OK;
 }
 
+static void lt_cache_free(struct cuda_blas *b);
+
 extern "C" void cuda_blas_free(struct cuda_blas *b)
 {
+    lt_cache_free(b);
+    if (b->lt)
+        cublasLtDestroy((cublasLtHandle_t)b->lt);
+    if (b->lt_scratch)
+        cudaFree(b->lt_scratch);
     if (b->handle)
         cublasDestroy((cublasHandle_t)b->handle);
     if (b->workspace)
@@ -242,6 +257,158 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
     return FRS_OK;
 }
 
+
+/* ---- cuBLASLt with a per-shape algorithm (n > 1) ------------------------------------------- */
+
+#define LT_CANDIDATES 12
+#define LT_TIMED_RUNS 4
+
+struct cuda_lt_entry {
+    int n, rows, cols, ldx, ldy;
+    uint32_t al_a, al_b, al_c; /* alignment (bytes, <= 256) of W, X, Y and their row strides */
+    int ok; /* 0: no algorithm, use GemmEx */
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, bl, c;
+    cublasLtMatmulAlgo_t algo;
+    float us; /* measured time of the chosen algorithm, -1 when untimed (chosen under capture) */
+};
+
+static void lt_cache_free(struct cuda_blas *b)
+{
+    struct cuda_lt_entry *e = (struct cuda_lt_entry *)b->lt_cache;
+    for (int i = 0; i < b->lt_count; i++) {
+        if (e[i].op)
+            cublasLtMatmulDescDestroy(e[i].op);
+        if (e[i].a)
+            cublasLtMatrixLayoutDestroy(e[i].a);
+        if (e[i].bl)
+            cublasLtMatrixLayoutDestroy(e[i].bl);
+        if (e[i].c)
+            cublasLtMatrixLayoutDestroy(e[i].c);
+    }
+    free(b->lt_cache);
+    b->lt_cache = NULL;
+    b->lt_count = b->lt_cap = 0;
+}
+
+/* the largest power of two (<= 256) dividing the address and the row stride in bytes */
+static uint32_t lt_align(const void *p, size_t ld_bytes)
+{
+    const uint64_t v = (uint64_t)(uintptr_t)p | (uint64_t)ld_bytes | 256u;
+    return (uint32_t)(v & (~v + 1));
+}
+
+static cublasStatus_t lt_run(struct cuda_blas *b, const struct cuda_lt_entry *e, const cublasLtMatmulAlgo_t *algo,
+                             const uint16_t *x, const uint16_t *w, float *y, float beta)
+{
+    const float alpha = 1.0f;
+    return cublasLtMatmul((cublasLtHandle_t)b->lt, e->op, &alpha, w, e->a, x, e->bl, &beta, y, e->c, y, e->c, algo,
+                          b->workspace, b->workspace_bytes, b->stream);
+}
+
+/* Build the descriptors of a shape and choose its algorithm (see cuda_matmul). */
+static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
+                                      int rows, int cols, const float *y, int ldy)
+{
+    const uint32_t al_a = lt_align(w, (size_t)cols * 2), al_b = lt_align(x, (size_t)ldx * 2),
+                   al_c = lt_align(y, (size_t)ldy * 4);
+    struct cuda_lt_entry *c = (struct cuda_lt_entry *)b->lt_cache;
+    for (int i = 0; i < b->lt_count; i++)
+        if (c[i].n == n && c[i].rows == rows && c[i].cols == cols && c[i].ldx == ldx && c[i].ldy == ldy &&
+            c[i].al_a == al_a && c[i].al_b == al_b && c[i].al_c == al_c)
+            return &c[i];
+    if (b->lt_count == b->lt_cap) {
+        const int cap = b->lt_cap ? 2 * b->lt_cap : 64;
+        if (cap > 4096)
+            return NULL;
+        void *nc = realloc(b->lt_cache, (size_t)cap * sizeof(struct cuda_lt_entry));
+        if (!nc)
+            return NULL;
+        b->lt_cache = nc;
+        b->lt_cap = cap;
+        c = (struct cuda_lt_entry *)nc;
+    }
+    struct cuda_lt_entry *e = &c[b->lt_count++];
+    memset(e, 0, sizeof *e);
+    e->n = n, e->rows = rows, e->cols = cols, e->ldx = ldx, e->ldy = ldy, e->us = -1.0f;
+    e->al_a = al_a, e->al_b = al_b, e->al_c = al_c;
+    /* column-major: Y^T (rows x n, ld ldy) = op(W) (rows x cols) * X^T (cols x n, ld ldx) with
+     * W stored as (cols x rows, ld cols) and transposed */
+    const cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
+    if (cublasLtMatmulDescCreate(&e->op, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_TRANSA, &tA, sizeof tA) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulDescSetAttribute(e->op, CUBLASLT_MATMUL_DESC_TRANSB, &tB, sizeof tB) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatrixLayoutCreate(&e->a, CUDA_R_16BF, cols, rows, cols) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatrixLayoutCreate(&e->bl, CUDA_R_16BF, cols, n, ldx) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatrixLayoutCreate(&e->c, CUDA_R_32F, rows, n, ldy) != CUBLAS_STATUS_SUCCESS)
+        return e; /* ok = 0 */
+    cublasLtMatmulPreference_t pref;
+    if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS)
+        return e;
+    const size_t ws = b->workspace_bytes;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c);
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c);
+    cublasLtMatmulHeuristicResult_t res[LT_CANDIDATES];
+    int nres = 0;
+    cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)b->lt, e->op, e->a, e->bl, e->c, e->c, pref,
+                                                       LT_CANDIDATES, res, &nres);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (hs != CUBLAS_STATUS_SUCCESS || nres <= 0)
+        return e;
+    e->algo = res[0].algo;
+    e->ok = 1;
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(b->stream, &cap) != cudaSuccess || cap != cudaStreamCaptureStatusNone || nres == 1)
+        return e;
+    /* time the candidates on a scratch output (beta 0), keep the fastest */
+    const size_t need = (size_t)ldy * n;
+    if (need > b->lt_scratch_floats) {
+        if (b->lt_scratch)
+            cudaFree(b->lt_scratch);
+        b->lt_scratch = NULL;
+        b->lt_scratch_floats = 0;
+        if (cudaMalloc(&b->lt_scratch, need * sizeof(float)) != cudaSuccess) {
+            cudaGetLastError();
+            return e;
+        }
+        b->lt_scratch_floats = need;
+    }
+    cudaEvent_t e0, e1;
+    if (cudaEventCreate(&e0) != cudaSuccess)
+        return e;
+    if (cudaEventCreate(&e1) != cudaSuccess) {
+        cudaEventDestroy(e0);
+        return e;
+    }
+    float best = 1e30f;
+    for (int i = 0; i < nres; i++) {
+        if (res[i].state != CUBLAS_STATUS_SUCCESS)
+            continue;
+        if (lt_run(b, e, &res[i].algo, x, w, b->lt_scratch, 0.0f) != CUBLAS_STATUS_SUCCESS)
+            continue; /* warm-up; an algorithm that fails is skipped */
+        cudaEventRecord(e0, b->stream);
+        for (int r = 0; r < LT_TIMED_RUNS; r++)
+            lt_run(b, e, &res[i].algo, x, w, b->lt_scratch, 0.0f);
+        cudaEventRecord(e1, b->stream);
+        float ms = 0.0f;
+        if (cudaEventSynchronize(e1) != cudaSuccess || cudaEventElapsedTime(&ms, e0, e1) != cudaSuccess)
+            continue;
+        if (ms < best) {
+            best = ms;
+            e->algo = res[i].algo;
+        }
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaGetLastError();
+    if (best < 1e30f)
+        e->us = best * 1000.0f / LT_TIMED_RUNS;
+    return e;
+}
+
 extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                        int rows, int cols, float *y, int ldy, float beta)
 {
@@ -249,6 +416,16 @@ extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, i
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_matmul: n %d, rows %d, cols %d must be > 0", n, rows, cols);
     if (n == 1 && cols % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0)
         return cuda_gemv_bf16(x, w, rows, cols, y, beta, b->stream);
+    if (b->lt) {
+        const struct cuda_lt_entry *e = lt_entry(b, x, ldx, n, w, rows, cols, y, ldy);
+        if (e && e->ok) {
+            cublasStatus_t ls = lt_run(b, e, &e->algo, x, w, y, beta);
+            if (ls != CUBLAS_STATUS_SUCCESS)
+                return FRS_ERR(FRS_ERR_CUBLAS, "cuda_matmul: cublasLtMatmul (%d x %d x %d) failed (status %d)", n,
+                               rows, cols, (int)ls);
+            return FRS_OK;
+        }
+    }
     /* column-major view: Y^T (rows x n, ld ldy) = W (as cols x rows, transposed) * X^T (cols x n) */
     const float alpha = 1.0f;
     cublasStatus_t bs = cublasGemmEx((cublasHandle_t)b->handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha,
@@ -257,6 +434,33 @@ extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, i
     if (bs != CUBLAS_STATUS_SUCCESS)
         return FRS_ERR(FRS_ERR_CUBLAS, "cuda_matmul: cublasGemmEx (%d x %d x %d) failed (status %d)", n, rows, cols,
                        (int)bs);
+    return FRS_OK;
+}
+
+/* ---- synthetic weights ----------------------------------------------------------------------- */
+
+__global__ void fill_hash_bf16_kernel(uint16_t *dst, size_t n, uint64_t seed, float scale, float bias)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        const float u = (float)(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+        dst[i] = f2bf(fmaf(scale, u, bias));
+    }
+}
+
+extern "C" enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t seed, float scale, float bias,
+                                               cudaStream_t st)
+{
+    if (!n)
+        return FRS_OK;
+    size_t blocks = (n + 255) / 256;
+    if (blocks > 65536)
+        blocks = 65536;
+    fill_hash_bf16_kernel<<<(unsigned)blocks, 256, 0, st>>>(dst, n, seed, scale, bias);
+    LAUNCH_CHECK("fill_hash_bf16_kernel");
     return FRS_OK;
 }
 

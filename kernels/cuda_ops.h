@@ -18,6 +18,7 @@
  *    never synchronises.
  *
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
+ *          cuda_fill_hash_bf16,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
  *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
@@ -46,6 +47,12 @@ struct cuda_blas {
     size_t workspace_bytes;
     cudaStream_t stream;
     int n_sm;        /* multiprocessors of the device */
+    /* n > 1: cuBLASLt with the algorithm chosen per shape (cuda_matmul), FRS_CUBLASLT=0 turns it off */
+    void *lt;        /* cublasLtHandle_t, NULL when off */
+    void *lt_cache;  /* struct cuda_lt_entry[lt_cap] (cuda_ops.cu) */
+    int lt_count, lt_cap;
+    float *lt_scratch; /* device output of the timing runs (never the caller's y) */
+    size_t lt_scratch_floats;
 };
 
 enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t stream);
@@ -53,8 +60,12 @@ void cuda_blas_free(struct cuda_blas *b);
 
 /* y[i, r] = beta * y[i, r] + sum_c x[i, c] * W[r, c] for i < n, r < rows. x bf16 (row stride
  * ldx), W bf16 (rows, cols) contiguous, y fp32 (row stride ldy). beta 0 never reads y.
- * n == 1: cuda_gemv_bf16 (when cols % 8 == 0 and pointers are 16-byte aligned); n > 1: cuBLAS
- * GEMM, bf16 inputs, fp32 accumulation and output. */
+ * n == 1: cuda_gemv_bf16 (when cols % 8 == 0 and pointers are 16-byte aligned); n > 1: cuBLASLt
+ * matmul, bf16 inputs, fp32 accumulation and output, with the algorithm picked once per shape
+ * (n, rows, cols, ldx, ldy): the first call of a shape outside stream capture times the
+ * heuristic's top candidates (split-K ones included) on a scratch output and caches the fastest;
+ * under capture the heuristic's first is taken. Falls back to cublasGemmEx (default algorithm)
+ * when cuBLASLt is off (FRS_CUBLASLT=0 at cuda_blas_create) or has no algorithm. */
 enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w, int rows,
                             int cols, float *y, int ldy, float beta);
 /* The n == 1 kernel alone: one warp per output row, 16-byte loads, fp32 accumulation. */
@@ -65,6 +76,10 @@ enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, i
  * bf16(silu(x.gate_j) * (x.up_j)), bit-identical to cuda_gemv_bf16 followed by cuda_swiglu. */
 enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act,
                                  cudaStream_t st);
+
+/* Fill dst[0..n) with bf16(bias + scale * u_i), u_i uniform in [-1, 1) from a counter-based hash
+ * of (seed, i): synthetic weights made on the device (runtime/synthetic.h). */
+enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t seed, float scale, float bias, cudaStream_t st);
 
 /* Row-wise RMSNorm over n rows of dim: if res != NULL first x += res (x updated in place).
  * y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight). Writes y32 (fp32, stride dim) and/or

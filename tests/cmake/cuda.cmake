@@ -1,6 +1,7 @@
-# cuda.cmake - the CUDA backend's tests (owner: cuda). Registered only when the CUDA backend is
-# built; each returns 77 (skipped) when cudaGetDeviceCount reports no device, so CPU-only CI
-# shows them as skipped. On the GPU machine: tests/gpu/run_gpu_tests.sh.
+# cuda.cmake - the CUDA backend's tests and the bench's CPU test (owner: perf, formerly cuda).
+# GPU tests are registered only when the CUDA backend is built; each returns 77 (skipped) when
+# cudaGetDeviceCount reports no device, so CPU-only CI shows them as skipped. On the GPU machine:
+# tests/gpu/run_gpu_tests.sh and bench/run_bench.sh.
 if(FRSPEC_HAVE_CUDA)
   frspec_add_test(test_cuda_ops test_cuda_ops.c cuda gpu)
   foreach(t test_cuda_model test_cuda_spec)
@@ -9,3 +10,8 @@ if(FRSPEC_HAVE_CUDA)
     endif()
   endforeach()
 endif()
+
+# `frspec bench acceptance` on the CPU over the spec Markov fixtures (runs the frspec program)
+frspec_add_test(test_bench_accept test_bench_accept.c bench)
+target_compile_definitions(test_bench_accept PRIVATE FRSPEC_BIN="$<TARGET_FILE:frspec>")
+add_dependencies(test_bench_accept frspec)
