@@ -142,22 +142,29 @@ def step_loss(target, head, rows, amp, noise, train):
 
 @torch.no_grad()
 def self_generate(target, prompts, new_tokens, dev, bs, deadline):
-    """Greedy continuations (the target's own trajectories); rows = prompt + continuation."""
+    """Greedy continuations (the target's own trajectories, continued past end-of-text as
+    `frspec generate --ignore-eos` does); rows = prompt + continuation."""
     out = []
     for i in range(0, len(prompts), bs):
         if time.time() > deadline:
             break
         x = torch.from_numpy(prompts[i:i + bs]).long().to(dev)
+        toks = [x]
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            y = target.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
-                                min_new_tokens=new_tokens, do_sample=False, eos_token_id=None,
-                                pad_token_id=data.EOT)
-        out.append(y.cpu().numpy().astype(np.int32))
+            o = target(input_ids=x, use_cache=True, logits_to_keep=1)
+            for _ in range(new_tokens):
+                nxt = o.logits[:, -1].argmax(-1, keepdim=True)
+                toks.append(nxt)
+                if len(toks) - 1 == new_tokens:
+                    break
+                o = target(input_ids=nxt, past_key_values=o.past_key_values, use_cache=True)
+        out.append(torch.cat(toks, 1).cpu().numpy().astype(np.int32))
     return np.concatenate(out) if out else np.zeros((0, prompts.shape[1] + new_tokens), np.int32)
 
 
-def gsm8k_prompts(docs, tok, plen):
-    """Chat-format GSM8K questions, left-cut/right-padded to plen tokens (pad = repeat BOS left)."""
+def gsm8k_prompts(docs, tok, plen, filler, rng):
+    """Chat-format GSM8K questions (train split) of exactly plen tokens: the tail of a random
+    corpus row, <|end_of_text|>, then <|begin_of_text|> and the chat turn (as packed in training)."""
     out = []
     for s, t in docs:
         if s != "gsm8k-train":
@@ -166,11 +173,11 @@ def gsm8k_prompts(docs, tok, plen):
         text = ("<|start_header_id|>user<|end_header_id|>\n\n" + q +
                 "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
         ids = tok.encode(text, add_special_tokens=False).ids
-        if len(ids) + 1 > plen:
+        k = plen - len(ids) - 2
+        if k < 0:
             continue
-        # left padding with the end-of-text/BOS pattern that separates documents in training
-        pad = [data.EOT, data.BOS] * plen
-        out.append(pad[: plen - len(ids) - 1][::-1][: plen - len(ids) - 1] + [data.BOS] + ids)
+        row = filler[rng.integers(0, len(filler))]
+        out.append(list(row[len(row) - k:])[:k] + [data.EOT, data.BOS] + ids)
     return np.asarray(out, dtype=np.int32).reshape(-1, plen)
 
 
@@ -207,7 +214,7 @@ def main():
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--prompt-len", type=int, default=64)
+    ap.add_argument("--prompt-len", type=int, default=96)
     ap.add_argument("--n-gen", type=int, default=12288, help="self-generated rows")
     ap.add_argument("--gen-batch", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -241,7 +248,7 @@ def main():
     # self-generated rows: prompts = corpus row prefixes + GSM8K chat questions (train split)
     new = a.seq_len + 1 - a.prompt_len
     p_corpus = train[rng.permutation(len(train))[: a.n_gen], : a.prompt_len]
-    p_gsm = gsm8k_prompts(train_docs, tok, a.prompt_len)
+    p_gsm = gsm8k_prompts(train_docs, tok, a.prompt_len, train, rng)
     p_gsm = p_gsm[rng.permutation(len(p_gsm))[: a.n_gen // 4]]
     prompts = np.concatenate([p_corpus[: a.n_gen - len(p_gsm)], p_gsm])
     prompts = prompts[rng.permutation(len(prompts))]
@@ -297,7 +304,7 @@ def main():
             total = int((a.budget_s - (time.time() - t_loop)) / per) + step
             print("speed: %.1f ms/step -> %d steps in total" % (per * 1e3, total), flush=True)
         if step % 50 == 0 or step == total:
-            rec = {"step": step, "lr": lr, "loss": float(loss), "smooth_l1": float(v), "ce": float(ce),
+            rec = {"step": step, "lr": lr, "loss": loss.item(), "smooth_l1": v.item(), "ce": ce.item(),
                    "top1_train": hits / n, "gnorm": float(gn), "s": round(time.time() - T0, 1)}
             curve.append(rec)
             print(json.dumps(rec), flush=True)
