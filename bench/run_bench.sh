@@ -35,11 +35,12 @@ echo "== frspec bench"
 timeout $(( $(left) > 330 ? 300 : $(left) - 30 )) "$B/frspec" bench --json "$OUT/frspec_bench.json" "$@" 2>&1 \
     | grep -v "cuda backend: allocating" | tee "$OUT/bench.log"
 echo "bench exit $? ($(left) s left)"
-if [ "$(left)" -gt 330 ]; then
-    echo "== A/B: the same bench (llama3-8b, --quick) with cuBLASLt off (cublasGemmEx default algorithm)"
-    FRS_CUBLASLT=0 timeout 60 "$B/frspec" bench --preset llama3-8b --quick 2>&1 | grep -v "cuda backend: allocating" \
+for ab in ${FRS_AB:-FRS_PDL=0 FRS_CUBLASLT=0}; do
+    [ "$(left)" -gt 330 ] || break
+    echo "== A/B: the same bench (llama3-8b, --quick) with $ab" | tee -a "$OUT/bench.log"
+    env "$ab" timeout 60 "$B/frspec" bench --preset llama3-8b --quick 2>&1 | grep -v "cuda backend: allocating" \
         | tee -a "$OUT/bench.log"
-fi
+done
 
 echo "== PyTorch baselines"
 PYTHONUNBUFFERED=1 timeout $(( $(left) > 200 ? 170 : $(left) - 30 )) python3 bench/torch_baseline.py \

@@ -29,6 +29,31 @@ extern "C" {
 
 /* ---- small device helpers -------------------------------------------------------------------- */
 
+/* Programmatic dependent launch (sm_90): a GEMV launched with the PDL attribute may start while
+ * the kernel before it still runs, streams its first weight chunk (weights never depend on the
+ * previous kernel) and waits here before it reads x or writes y. Kernels that precede a GEMV
+ * allow that early start with pdl_trigger(). Both are no-ops below sm_90. FRS_PDL=0 at launch
+ * time turns the attribute off. */
+static __device__ __forceinline__ void pdl_wait()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+static __device__ __forceinline__ void pdl_trigger()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+static int pdl_enabled(void)
+{
+    const char *e = getenv("FRS_PDL");
+    return !(e && e[0] == '0');
+}
+
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
 static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
@@ -162,6 +187,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16
                                                                     const uint16_t *__restrict__ w, int rows,
                                                                     int cols, float *__restrict__ y, float beta)
 {
+    pdl_trigger();
     const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (row >= rows)
@@ -171,17 +197,29 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16
     const int nv = cols >> 3;
     float acc = 0.0f;
     int k = lane;
-    for (; k + 32 * (GEMV_UNROLL - 1) < nv; k += 32 * GEMV_UNROLL) {
-        uint4 wv[GEMV_UNROLL], xx[GEMV_UNROLL];
+    uint4 wv[GEMV_UNROLL];
+    bool full = k + 32 * (GEMV_UNROLL - 1) < nv;
+    if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             wv[u] = __ldcs(wr + k + 32 * u);
+    }
+    pdl_wait(); /* x and y belong to the kernels before */
+    while (full) {
+        uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             xx[u] = __ldg(xv + k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             acc += dot8_bf16(wv[u], xx[u]);
+        k += 32 * GEMV_UNROLL;
+        full = k + 32 * (GEMV_UNROLL - 1) < nv;
+        if (full) {
+#pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++)
+                wv[u] = __ldcs(wr + k + 32 * u);
+        }
     }
     for (; k < nv; k += 32)
         acc += dot8_bf16(__ldcs(wr + k), __ldg(xv + k));
@@ -197,7 +235,18 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_bf16: rows %d, cols %d (need cols %% 8 == 0, 16-byte "
                        "aligned x and w)", rows, cols);
     const int blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
-    gemv_bf16_kernel<<<blocks, GEMV_WARPS * 32, 0, st>>>(x, w, rows, cols, y, beta);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(blocks);
+    cfg.blockDim = dim3(GEMV_WARPS * 32);
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel, x, w, rows, cols, y, beta);
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel failed: %s", cudaGetErrorString(e));
     LAUNCH_CHECK("gemv_bf16_kernel");
     return FRS_OK;
 }
@@ -209,6 +258,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
                                                                       const uint16_t *__restrict__ w, int F, int cols,
                                                                       uint16_t *__restrict__ act)
 {
+    pdl_trigger();
     const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (row >= F)
@@ -219,13 +269,18 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
     const int nv = cols >> 3;
     float ag = 0.0f, au = 0.0f;
     int k = lane;
-    for (; k + 32 * (GEMV_UNROLL - 1) < nv; k += 32 * GEMV_UNROLL) {
-        uint4 gv[GEMV_UNROLL], uv[GEMV_UNROLL], xx[GEMV_UNROLL];
+    uint4 gv[GEMV_UNROLL], uv[GEMV_UNROLL];
+    bool full = k + 32 * (GEMV_UNROLL - 1) < nv;
+    if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
             gv[u] = __ldcs(wg + k + 32 * u);
             uv[u] = __ldcs(wu + k + 32 * u);
         }
+    }
+    pdl_wait(); /* x belongs to the kernel before; act may still be read by it */
+    while (full) {
+        uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             xx[u] = __ldg(xv + k + 32 * u);
@@ -233,6 +288,15 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
         for (int u = 0; u < GEMV_UNROLL; u++) {
             ag += dot8_bf16(gv[u], xx[u]);
             au += dot8_bf16(uv[u], xx[u]);
+        }
+        k += 32 * GEMV_UNROLL;
+        full = k + 32 * (GEMV_UNROLL - 1) < nv;
+        if (full) {
+#pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+                gv[u] = __ldcs(wg + k + 32 * u);
+                uv[u] = __ldcs(wu + k + 32 * u);
+            }
         }
     }
     for (; k < nv; k += 32) {
@@ -252,7 +316,19 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
     if (F <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_swiglu: F %d, cols %d (need cols %% 8 == 0, 16-byte aligned x "
                        "and w)", F, cols);
-    gemv_swiglu_kernel<<<(F + GEMV_WARPS - 1) / GEMV_WARPS, GEMV_WARPS * 32, 0, st>>>(x, w, F, cols, act);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((F + GEMV_WARPS - 1) / GEMV_WARPS);
+    cfg.blockDim = dim3(GEMV_WARPS * 32);
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel, x, w, F, cols, act);
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel failed: %s",
+                       cudaGetErrorString(e));
     LAUNCH_CHECK("gemv_swiglu_kernel");
     return FRS_OK;
 }
@@ -469,6 +545,7 @@ extern "C" enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t
 __global__ void rmsnorm_kernel(float *x, const float *res, int dim, const uint16_t *w, float eps, float *y32,
                                uint16_t *y16, int ld16)
 {
+    pdl_trigger();
     __shared__ float sh[32];
     const size_t row = blockIdx.x;
     float *xr = x + row * dim;
@@ -557,20 +634,31 @@ extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int
 /* ---- attention ----------------------------------------------------------------------------- */
 
 #define ATT_THREADS 128 /* = slots per tile */
-#define ATT_MAXG 8      /* q heads per block (one kv head's group, split when larger) */
+#define ATT_MAXG_DEC 8  /* q vectors per block at n == 1 (one kv head's group, split when larger) */
+#define ATT_MAXG_MULTI 16 /* q vectors per block at n > 1: rows x heads of one kv head share the K/V loads */
 #define ATT_MAXD 256
 #define ATT_MAX_SPLIT 64
 
-static int att_gblocks(int n_heads, int n_kv)
+/* heads per block, q rows per block and blocks along the heads of a launch */
+static void att_shape(int n, int n_heads, int n_kv, int *maxg, int *rows, int *gblocks)
 {
     const int group = n_heads / n_kv;
-    return (group + ATT_MAXG - 1) / ATT_MAXG;
+    const int mg = n > 1 ? ATT_MAXG_MULTI : ATT_MAXG_DEC;
+    const int g = group < mg ? group : mg;
+    int r = mg / g;
+    if (r > n)
+        r = n;
+    *maxg = mg;
+    *rows = r < 1 ? 1 : r;
+    *gblocks = (group + mg - 1) / mg;
 }
 
 extern "C" int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm)
 {
     (void)head_dim;
-    const long blocks = (long)n * n_kv * att_gblocks(n_heads, n_kv);
+    int mg, rows, gb;
+    att_shape(n, n_heads, n_kv, &mg, &rows, &gb);
+    const long blocks = (long)((n + rows - 1) / rows) * n_kv * gb;
     long s = (2L * (n_sm > 0 ? n_sm : 1) + blocks - 1) / blocks;
     if (s < 1)
         s = 1;
@@ -585,46 +673,55 @@ extern "C" size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, in
     return s == 1 ? 0 : (size_t)n * n_heads * s * (head_dim + 2);
 }
 
-/* grid (n, n_kv * gblocks, n_split). Block: up to ATT_MAXG q heads sharing one kv head; slots
- * of this split in tiles of ATT_THREADS: thread t scores slot t of the tile for every head (16-byte
- * K loads, q broadcast from shared memory), online softmax per head, then threads own (pair of
- * d, slot subset) for the P*V accumulation. n_split == 1: writes bf16 out; else partials
- * (m, l, acc[D]) combined by attention_combine_kernel. */
+/* grid (ceil(n / rows), n_kv * gblocks, n_split). Block: NQ = R rows x G heads <= MAXG q vectors
+ * (v = r * G + g: row i0 + r, head h0 + g) that share one kv head, so each K/V row is loaded once
+ * for all of them. Slots of this split in tiles of ATT_THREADS: thread t scores slot t of the tile
+ * for every q vector (16-byte K loads, q broadcast from shared memory; a slot a row may not see
+ * scores -inf for that row's vectors), online softmax per q vector, then threads own (pair of d,
+ * slot subset) for the P*V accumulation. n_split == 1: writes bf16 out; else partials (m, l,
+ * acc[D]) combined by attention_combine_kernel. */
+template <int MAXG>
 __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__restrict__ q,
                                                                 const uint16_t *__restrict__ kc,
                                                                 const uint16_t *__restrict__ vc,
-                                                                const int32_t *prefix_p, int n,
+                                                                const int32_t *prefix_p, int n, int rows_per_block,
                                                                 const uint64_t *__restrict__ mask, int mask_cols,
                                                                 int n_heads,
                                                                 int n_kv, int D, int n_split, uint16_t *out,
                                                                 float *part)
 {
-    __shared__ __align__(16) float sq[ATT_MAXG][ATT_MAXD];
-    __shared__ float sp[ATT_MAXG][ATT_THREADS];
-    __shared__ float smax[ATT_MAXG];
-    __shared__ float sred[ATT_MAXG * 2 * ATT_THREADS]; /* >= ATT_MAXG * ngroups * D */
+    pdl_trigger();
+    __shared__ __align__(16) float sq[MAXG][ATT_MAXD];
+    __shared__ float sp[MAXG][ATT_THREADS];
+    __shared__ float smax[MAXG];
+    __shared__ float sred[MAXG * 2 * ATT_THREADS]; /* >= MAXG * ngroups * D */
 
-    const int i = blockIdx.x, split = blockIdx.z, t = threadIdx.x;
-    const int group = n_heads / n_kv, gblocks = (group + ATT_MAXG - 1) / ATT_MAXG;
+    const int split = blockIdx.z, t = threadIdx.x;
+    const int group = n_heads / n_kv, gblocks = (group + MAXG - 1) / MAXG;
     const int kvh = blockIdx.y / gblocks;
-    const int h0 = kvh * group + (blockIdx.y % gblocks) * ATT_MAXG;
-    const int G = min(ATT_MAXG, kvh * group + group - h0);
+    const int h0 = kvh * group + (blockIdx.y % gblocks) * MAXG;
+    const int G = min(MAXG, kvh * group + group - h0);
+    const int i0 = blockIdx.x * rows_per_block;
+    const int R = min(rows_per_block, n - i0);
+    const int NQ = G * R;
     const int prefix = *prefix_p;
     const int words = (mask_cols + 63) / 64;
-    const int total = mask ? prefix + mask_cols : prefix + i + 1;
+    const int total = mask ? prefix + mask_cols : prefix + i0 + R;
     const int per = (total + n_split - 1) / n_split;
     const int s_begin = split * per, s_end = min(total, s_begin + per);
     const size_t kvw = (size_t)n_kv * D;
     const float scale = 1.0f / sqrtf((float)D);
 
-    for (int e = t; e < G * D; e += ATT_THREADS)
-        sq[e / D][e % D] = q[((size_t)i * n_heads + h0 + e / D) * D + e % D];
+    for (int e = t; e < NQ * D; e += ATT_THREADS) {
+        const int v = e / D, d = e % D;
+        sq[v][d] = q[((size_t)(i0 + v / G) * n_heads + h0 + v % G) * D + d];
+    }
 
     const int npairs = D / 2, ngroups = ATT_THREADS / npairs;
     const int dp = t % npairs, tg = t / npairs; /* accumulation role; tg >= ngroups: none */
-    float acc[ATT_MAXG][2], lsum[ATT_MAXG], mrun[ATT_MAXG];
+    float acc[MAXG][2], lsum[MAXG], mrun[MAXG];
 #pragma unroll
-    for (int g = 0; g < ATT_MAXG; g++) {
+    for (int g = 0; g < MAXG; g++) {
         acc[g][0] = acc[g][1] = 0.0f;
         lsum[g] = 0.0f;
         mrun[g] = -INFINITY;
@@ -634,16 +731,25 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
     for (int tile = s_begin; tile < s_end; tile += ATT_THREADS) {
         const int s = tile + t;
         const int tlen = min(ATT_THREADS, s_end - tile);
-        bool vis = s < s_end;
-        if (vis && mask && s >= prefix) {
-            const int j = s - prefix;
-            vis = (mask[(size_t)i * words + (j >> 6)] >> (j & 63)) & 1ull;
+        /* rows (bit r) that see slot s */
+        uint32_t rowvis = 0;
+        if (s < s_end) {
+            if (s < prefix) {
+                rowvis = R >= 32 ? 0xffffffffu : (1u << R) - 1u;
+            } else {
+                const int j = s - prefix;
+                for (int r = 0; r < R; r++) {
+                    const bool vis = mask ? ((mask[(size_t)(i0 + r) * words + (j >> 6)] >> (j & 63)) & 1ull)
+                                          : (j <= i0 + r);
+                    rowvis |= (uint32_t)vis << r;
+                }
+            }
         }
-        float sc[ATT_MAXG];
+        float sc[MAXG];
 #pragma unroll
-        for (int g = 0; g < ATT_MAXG; g++)
+        for (int g = 0; g < MAXG; g++)
             sc[g] = 0.0f;
-        if (vis) {
+        if (rowvis) {
             const uint4 *kr = reinterpret_cast<const uint4 *>(kc + (size_t)s * kvw + (size_t)kvh * D);
             for (int d8 = 0; d8 < D / 8; d8++) {
                 const uint4 kk = kr[d8];
@@ -655,8 +761,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
                     kf[2 * u + 1] = __uint_as_float(kw[u] & 0xffff0000u);
                 }
 #pragma unroll
-                for (int g = 0; g < ATT_MAXG; g++) {
-                    if (g < G) {
+                for (int g = 0; g < MAXG; g++) {
+                    if (g < NQ) {
                         const float4 qa = *reinterpret_cast<const float4 *>(&sq[g][d8 * 8]);
                         const float4 qb = *reinterpret_cast<const float4 *>(&sq[g][d8 * 8 + 4]);
                         float a = sc[g];
@@ -674,16 +780,17 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
             }
         }
 #pragma unroll
-        for (int g = 0; g < ATT_MAXG; g++) {
-            sc[g] = vis ? sc[g] * scale : -INFINITY;
-            if (g < G)
+        for (int g = 0; g < MAXG; g++) {
+            if (g < NQ) {
+                sc[g] = (rowvis >> (g / G)) & 1u ? sc[g] * scale : -INFINITY;
                 sp[g][t] = sc[g];
+            }
         }
         __syncthreads();
-        /* tile max per head: warp w reduces heads w, w+4 */
+        /* tile max per q vector: warp w reduces vectors w, w+4, ... */
         {
             const int lane = t & 31, wid = t >> 5;
-            for (int g = wid; g < G; g += ATT_THREADS / 32) {
+            for (int g = wid; g < NQ; g += ATT_THREADS / 32) {
                 float m = -INFINITY;
                 for (int u = lane; u < ATT_THREADS; u += 32)
                     m = fmaxf(m, sp[g][u]);
@@ -693,14 +800,14 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
             }
         }
         __syncthreads();
-        float alpha[ATT_MAXG];
+        float alpha[MAXG];
 #pragma unroll
-        for (int g = 0; g < ATT_MAXG; g++) {
-            if (g < G) {
+        for (int g = 0; g < MAXG; g++) {
+            if (g < NQ) {
                 const float mnew = fmaxf(mrun[g], smax[g]);
                 alpha[g] = mnew == -INFINITY ? 1.0f : expf(mrun[g] - mnew);
                 mrun[g] = mnew;
-                sp[g][t] = vis ? expf(sc[g] - mnew) : 0.0f;
+                sp[g][t] = sc[g] == -INFINITY ? 0.0f : expf(sc[g] - mnew);
             } else {
                 alpha[g] = 1.0f;
             }
@@ -708,7 +815,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
         __syncthreads();
         if (tg < ngroups) {
 #pragma unroll
-            for (int g = 0; g < ATT_MAXG; g++) {
+            for (int g = 0; g < MAXG; g++) {
                 acc[g][0] *= alpha[g];
                 acc[g][1] *= alpha[g];
                 lsum[g] *= alpha[g];
@@ -718,8 +825,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
                 const uint32_t v2 = *reinterpret_cast<const uint32_t *>(vb + (size_t)u * kvw);
                 const float v0 = __uint_as_float(v2 << 16), v1 = __uint_as_float(v2 & 0xffff0000u);
 #pragma unroll
-                for (int g = 0; g < ATT_MAXG; g++) {
-                    if (g < G) {
+                for (int g = 0; g < MAXG; g++) {
+                    if (g < NQ) {
                         const float p = sp[g][u];
                         acc[g][0] = fmaf(p, v0, acc[g][0]);
                         acc[g][1] = fmaf(p, v1, acc[g][1]);
@@ -733,39 +840,48 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
 
     /* reduce over the slot groups: red[g][tg][d] and lred[g][tg] */
     float *red = sred;
-    for (int g = 0; g < G; g++) {
-        if (tg < ngroups) {
+#pragma unroll
+    for (int g = 0; g < MAXG; g++) {
+        if (g < NQ && tg < ngroups) {
             red[(g * ngroups + tg) * D + 2 * dp] = acc[g][0];
             red[(g * ngroups + tg) * D + 2 * dp + 1] = acc[g][1];
         }
     }
     __syncthreads();
-    for (int e = t; e < G * D; e += ATT_THREADS) {
+    for (int e = t; e < NQ * D; e += ATT_THREADS) {
         const int g = e / D, d = e % D;
         float a = 0.0f;
         for (int u = 0; u < ngroups; u++)
             a += red[(g * ngroups + u) * D + d];
-        /* lsum identical across the threads of one tg: take tg's from the reduction below */
         sq[g][d] = a; /* q no longer needed */
     }
     __syncthreads();
     /* l: thread (dp == 0, tg) of each group holds lsum[g] for its slot subset */
-    if (dp == 0 && tg < ngroups)
-        for (int g = 0; g < G; g++)
-            red[g * ngroups + tg] = lsum[g];
+    if (dp == 0 && tg < ngroups) {
+#pragma unroll
+        for (int g = 0; g < MAXG; g++)
+            if (g < NQ)
+                red[g * ngroups + tg] = lsum[g];
+    }
+    if (t == 0) { /* the running max is the same in every thread: to shared memory for the partials */
+#pragma unroll
+        for (int g = 0; g < MAXG; g++)
+            if (g < NQ)
+                smax[g] = mrun[g];
+    }
     __syncthreads();
-    for (int e = t; e < G * D; e += ATT_THREADS) {
+    for (int e = t; e < NQ * D; e += ATT_THREADS) {
         const int g = e / D, d = e % D;
         float l = 0.0f;
         for (int u = 0; u < ngroups; u++)
             l += red[g * ngroups + u];
-        const int h = h0 + g;
+        const size_t ih = (size_t)(i0 + g / G) * n_heads + h0 + g % G;
         if (n_split == 1) {
-            out[((size_t)i * n_heads + h) * D + d] = f2bf(l > 0.0f ? sq[g][d] / l : 0.0f);
+            out[ih * D + d] = f2bf(l > 0.0f ? sq[g][d] / l : 0.0f);
         } else {
-            float *pp = part + (((size_t)i * n_heads + h) * n_split + split) * (D + 2);
+            float *pp = part + (ih * n_split + split) * (D + 2);
             if (d == 0) {
-                pp[0] = mrun[g];
+                pp[0] = smax[g];
                 pp[1] = l;
             }
             pp[2 + d] = sq[g][d];
@@ -776,6 +892,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
 /* grid (n * n_heads), block D: combine the n_split partials of each (token, head). */
 __global__ void attention_combine_kernel(const float *part, int n_split, int D, uint16_t *out)
 {
+    pdl_trigger();
     const size_t ih = blockIdx.x;
     const float *pp = part + ih * n_split * (D + 2);
     float m = -INFINITY;
@@ -804,9 +921,17 @@ extern "C" enum frs_status cuda_attention(const float *q, const uint16_t *kcache
     const int splits = cuda_attention_splits(n, n_heads, n_kv, head_dim, n_sm);
     if (splits > 1 && !scratch)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: %d splits need a scratch buffer", splits);
-    dim3 grid(n, n_kv * att_gblocks(n_heads, n_kv), splits);
-    attention_kernel<<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, mask, mask_cols, n_heads, n_kv,
-                                                    head_dim, splits, out, scratch);
+    int mg, rows, gb;
+    att_shape(n, n_heads, n_kv, &mg, &rows, &gb);
+    dim3 grid((n + rows - 1) / rows, n_kv * gb, splits);
+    if (mg == ATT_MAXG_MULTI)
+        attention_kernel<ATT_MAXG_MULTI><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,
+                                                                       mask_cols, n_heads, n_kv, head_dim, splits, out,
+                                                                       scratch);
+    else
+        attention_kernel<ATT_MAXG_DEC><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,
+                                                                     mask_cols, n_heads, n_kv, head_dim, splits, out,
+                                                                     scratch);
     LAUNCH_CHECK("attention_kernel");
     if (splits > 1) {
         attention_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(scratch, splits, head_dim, out);
@@ -819,6 +944,7 @@ extern "C" enum frs_status cuda_attention(const float *q, const uint16_t *kcache
 
 __global__ void swiglu_kernel(const float *gate, const float *up, int width, int ld_in, uint16_t *out, int ld_out)
 {
+    pdl_trigger();
     const size_t i = blockIdx.y;
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < width; j += gridDim.x * blockDim.x) {
         const float g = gate[i * ld_in + j];
@@ -898,6 +1024,7 @@ extern "C" enum frs_status cuda_add_bias(float *x, const uint16_t *bias, int n, 
 
 __global__ void f32_to_bf16_kernel(const float *in, int ldi, int cols, uint16_t *out, int ldo)
 {
+    pdl_trigger();
     const size_t r = blockIdx.y;
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += gridDim.x * blockDim.x)
         out[r * ldo + j] = f2bf(in[r * ldi + j]);
