@@ -751,6 +751,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
             sc[g] = 0.0f;
         if (rowvis) {
             const uint4 *kr = reinterpret_cast<const uint4 *>(kc + (size_t)s * kvw + (size_t)kvh * D);
+            /* K row: unrolled so that several 16-byte loads are in flight before use (D % 8 == 0) */
+#pragma unroll 8
             for (int d8 = 0; d8 < D / 8; d8++) {
                 const uint4 kk = kr[d8];
                 const uint32_t kw[4] = {kk.x, kk.y, kk.z, kk.w};
@@ -821,6 +823,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
                 lsum[g] *= alpha[g];
             }
             const uint16_t *vb = vc + (size_t)tile * kvw + (size_t)kvh * D + 2 * dp;
+#pragma unroll 4
             for (int u = tg; u < tlen; u += ngroups) {
                 const uint32_t v2 = *reinterpret_cast<const uint32_t *>(vb + (size_t)u * kvw);
                 const float v0 = __uint_as_float(v2 << 16), v1 = __uint_as_float(v2 & 0xffff0000u);
