@@ -643,9 +643,11 @@ extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int
 static void att_shape(int n, int n_heads, int n_kv, int *maxg, int *rows, int *gblocks)
 {
     const int group = n_heads / n_kv;
-    const int mg = n > 1 ? ATT_MAXG_MULTI : ATT_MAXG_DEC;
+    const char *env = getenv("FRS_ATT_MULTI"); /* "0": one row per block (the layout before rows were shared) */
+    const int single = env && env[0] == '0';
+    const int mg = n > 1 && !single ? ATT_MAXG_MULTI : ATT_MAXG_DEC;
     const int g = group < mg ? group : mg;
-    int r = mg / g;
+    int r = single ? 1 : mg / g;
     if (r > n)
         r = n;
     *maxg = mg;
