@@ -66,6 +66,22 @@ if [ "$l" -gt 90 ]; then
         --error-exitcode 9 ./test_cuda_ops ) > /tmp/san.log 2>&1
     echo "memcheck test_cuda_ops exit $?: $(grep -E 'ERROR SUMMARY' /tmp/san.log | tail -1)" | tee -a "$OUT/tests.log"
 fi
+if [ "$(left)" -gt 40 ]; then
+    echo "== bench acceptance on the spec Markov fixtures, GPU then CPU" | tee -a "$OUT/tests.log"
+    python3 - <<'PY'
+import json
+with open("/tmp/acc_prompts.jsonl", "w") as f:
+    for p in range(8):
+        f.write(json.dumps({"id": p, "prompt_ids": [2 + (p * 37 + i * 11) % 250 for i in range(4 + p)]}) + "\n")
+open("/tmp/acc_freq.txt", "w").write("".join(f"{(i * 97 + 5) % 256}\n" for i in range(256)))
+PY
+    for dev in cuda cpu; do
+        timeout 60 "$B/frspec" bench acceptance --model tests/fixtures/spec/markov-target \
+            --draft tests/fixtures/spec/markov-exact --fr-vocab /tmp/acc_freq.txt --k-list 16,64,128,200 \
+            --prompts /tmp/acc_prompts.jsonl --max-new-tokens 64 --ignore-eos --device $dev 2>&1 \
+            | grep -v "cuda backend: allocating" | tee -a "$OUT/tests.log"
+    done
+fi
 echo "== summary"
 cat "$OUT/summary.md"
 exit $rc
