@@ -18,7 +18,8 @@
  * The loop stays on the GPU: step-varying scalars (target length, draft slot) live in device
  * memory and are advanced by kernels; draft_tree never synchronises; verify's read-back of
  * struct frs_tree (plus one event wait) is the one small D2H per iteration. The decode step is a
- * CUDA graph captured once and replayed (FRS_CUDA_GRAPHS=0 turns graphs off).
+ * CUDA graph captured once and replayed, and so is the greedy verify of each tree size at one
+ * GPU (captured at its second use) (FRS_CUDA_GRAPHS=0 turns graphs off).
  *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl): o_proj and down_proj accumulate into the residual stream on
  * rank 0 only (beta = 1; other ranks write their partial with beta = 0), then one NCCL sum
@@ -156,6 +157,8 @@ struct cu_backend {
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
     cudaGraphExec_t g_decode;
+    cudaGraphExec_t g_verify[FRS_MAX_TREE + 1]; /* greedy verify of an n-node tree, captured on its 2nd use */
+    int verify_uses[FRS_MAX_TREE + 1];
     cudaEvent_t ev;
 };
 
@@ -528,6 +531,9 @@ static void cu_destroy(struct frs_backend *be)
         cudaStreamSynchronize(b->st);
     if (b->g_decode)
         cudaGraphExecDestroy(b->g_decode);
+    for (int i = 0; i <= FRS_MAX_TREE; i++)
+        if (b->g_verify[i])
+            cudaGraphExecDestroy(b->g_verify[i]);
     if (b->ev)
         cudaEventDestroy(b->ev);
     cuda_blas_free(&b->blas);
@@ -862,17 +868,46 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
         return FRS_ERR(FRS_ERR_TOO_LONG, "verify: %d cached tokens + a tree of %d exceed max_ctx %d", T, n,
                        b->lim.max_ctx);
     cudaStream_t st = b->st;
-    FRS_TRY(cuda_tree_verify_inputs(b->d_tree, n, b->scal + SC_LEN, b->tok, b->pos, b->mask, st));
-    FRS_TRY(cu_target_forward(b, n, b->scal + SC_LEN, b->mask, 0, n));
+    const int greedy = s->temperature <= 0.0f;
+    /* greedy, one GPU: the whole forward + argmax of an n-node tree is a CUDA graph, captured at the
+     * second verify of that size (the first runs eagerly, so cuBLASLt times its algorithms outside
+     * capture); every step-varying value (target length, tree) is read from device memory */
+    const int use_graph = greedy && b->graphs && !b->nccl;
+    if (use_graph && b->g_verify[n]) {
+        CUCHK(cudaGraphLaunch(b->g_verify[n], st));
+    } else {
+        const int capture = use_graph && b->verify_uses[n] >= 1;
+        if (capture)
+            CUCHK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+        enum frs_status fs = cuda_tree_verify_inputs(b->d_tree, n, b->scal + SC_LEN, b->tok, b->pos, b->mask, st);
+        if (fs == FRS_OK)
+            fs = cu_target_forward(b, n, b->scal + SC_LEN, b->mask, 0, n);
+        if (fs == FRS_OK && greedy) {
+            fs = cuda_argmax_keys(b->logits, n, b->Vl, b->Vl, b->voff, b->keys, st);
+            if (fs == FRS_OK && b->nccl)
+                fs = nccl_argmax_keys(b->comm, b->keys, (size_t)n, st);
+            if (fs == FRS_OK)
+                fs = cuda_tree_set_argmax(b->d_tree, b->keys, n, st);
+        }
+        if (capture) {
+            cudaGraph_t g;
+            cudaError_t e = cudaStreamEndCapture(st, &g);
+            if (fs != FRS_OK) {
+                if (e == cudaSuccess)
+                    cudaGraphDestroy(g);
+                return fs;
+            }
+            CUCHK(e);
+            e = cudaGraphInstantiate(&b->g_verify[n], g, 0);
+            cudaGraphDestroy(g);
+            CUCHK(e);
+            CUCHK(cudaGraphLaunch(b->g_verify[n], st));
+        }
+        FRS_TRY(fs);
+        b->verify_uses[n]++;
+    }
     b->last_rows = n;
     b->last_row = n - 1;
-    const int greedy = s->temperature <= 0.0f;
-    if (greedy) {
-        FRS_TRY(cuda_argmax_keys(b->logits, n, b->Vl, b->Vl, b->voff, b->keys, st));
-        if (b->nccl)
-            FRS_TRY(nccl_argmax_keys(b->comm, b->keys, (size_t)n, st));
-        FRS_TRY(cuda_tree_set_argmax(b->d_tree, b->keys, n, st));
-    }
     /* the one read-back of the iteration */
     CUCHK(cudaMemcpyAsync(b->h_tree, b->d_tree, sizeof *b->h_tree, cudaMemcpyDeviceToHost, st));
     CUCHK(cudaEventRecord(b->ev, st));
