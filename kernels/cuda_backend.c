@@ -156,6 +156,7 @@ struct cu_backend {
     int have_tree;           /* 1 after draft_tree, 2 after verify */
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
+    int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=0 turns it off) */
     cudaGraphExec_t g_decode;
     cudaGraphExec_t g_verify[FRS_MAX_TREE + 1]; /* greedy verify of an n-node tree, captured on its 2nd use */
     int verify_uses[FRS_MAX_TREE + 1];
@@ -466,20 +467,29 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     cudaStream_t st = b->st;
     /* residual accumulation: rank 0 adds into x, the others write their partial, then sum */
     const float beta = (!reduce || !b->nccl || b->comm->rank == 0) ? 1.0f : 0.0f;
-    if (ly->attn_norm)
-        FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, st));
-    else
-        FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
-    FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
+    /* n == 1: the RMSNorms are fused into the GEMV after them (one launch fewer each) */
+    const int fuse = n == 1 && b->fuse_norm && C % 8 == 0 && C <= CUDA_GEMV_NORM_MAX_COLS;
+    if (fuse && ly->attn_norm) {
+        FRS_TRY(cuda_gemv_norm_bf16(x, ly->attn_norm, dm->eps, ly->wqkv, qkvw, C, qkv, 0.0f, st));
+    } else {
+        if (ly->attn_norm)
+            FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, st));
+        else
+            FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
+        FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
+    }
     FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
     FRS_TRY(cuda_attention(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm, st));
     FRS_TRY(cuda_matmul(&b->blas, att, H * D, n, ly->wo, C, H * D, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
-    FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
-    if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
+    if (fuse) { /* RMSNorm + gate/up GEMV + SwiGLU in one launch */
+        FRS_TRY(cuda_gemv_norm_swiglu(x, ly->mlp_norm, dm->eps, ly->wgu, F, C, act, st));
+    } else if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
+        FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
         FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, st));
     } else {
+        FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
         FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wgu, 2 * F, C, gu, 2 * F, 0.0f));
         FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
     }
@@ -627,6 +637,8 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     const char *g = getenv("FRS_CUDA_GRAPHS");
     b->graphs = !(g && g[0] == '0');
+    g = getenv("FRS_FUSE_NORM");
+    b->fuse_norm = !(g && g[0] == '0');
     enum frs_status st = FRS_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
     if (e == cudaSuccess)

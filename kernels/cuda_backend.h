@@ -1,7 +1,8 @@
 /* cuda_backend.h - the CUDA backend's ops table (kernels/cuda_backend.c): runtime/backend.h on
  * one GPU per rank, same semantics as the CPU reference backend (frs_backend_cpu_ops).
  *
- * Environment: FRS_CUDA_GRAPHS=0 turns off the CUDA graph of the decode step; FRS_CUBLASLT=0, FRS_PDL=0
+ * Environment: FRS_CUDA_GRAPHS=0 turns off the CUDA graphs (decode, verify); FRS_FUSE_NORM=0 the RMSNorm
+ * fused into the n == 1 GEMVs; FRS_CUBLASLT=0, FRS_PDL=0
  * and FRS_ATT_MULTI=0 turn off cuBLASLt, programmatic dependent launch of the GEMVs and the shared
  * K/V loads of multi-row attention (kernels/cuda_ops.cu), for A/B timings.
  *

@@ -183,33 +183,80 @@ extern "C" void cuda_blas_free(struct cuda_blas *b)
 
 /* One warp per output row; each lane streams 16-byte chunks of the row (evict-first loads),
  * GEMV_UNROLL loads in flight, x (small, L1/L2 resident) through the read-only path. */
+/* NORM: x is the fp32 residual row xf, RMS-normalised with weight nw into shared memory by every
+ * block (x * inv then * w, rounded to bf16, as rmsnorm_kernel), instead of a bf16 x from a separate
+ * RMSNorm launch. */
+template <bool NORM>
+__device__ __forceinline__ const uint4 *gemv_norm_x(const float *__restrict__ xf, const uint16_t *__restrict__ nw,
+                                                    float eps, int cols, const uint16_t *__restrict__ x)
+{
+    if (!NORM)
+        return reinterpret_cast<const uint4 *>(x);
+    extern __shared__ uint4 gemv_xs[];
+    __shared__ float red[GEMV_WARPS];
+    uint16_t *xs = reinterpret_cast<uint16_t *>(gemv_xs);
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+        const float v = xf[j];
+        ss = fmaf(v, v, ss);
+    }
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0)
+        red[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    float tot = 0.0f;
+#pragma unroll
+    for (int u = 0; u < GEMV_WARPS; u++)
+        tot += red[u];
+    const float inv = 1.0f / sqrtf(tot / (float)cols + eps);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+        float v = xf[j] * inv;
+        v *= bf2f(nw[j]);
+        xs[j] = f2bf(v);
+    }
+    __syncthreads();
+    return gemv_xs;
+}
+
+template <bool NORM>
+static __device__ __forceinline__ uint4 gemv_ldx(const uint4 *xv, int k)
+{
+    if (NORM)
+        return xv[k]; /* shared memory */
+    return __ldg(xv + k);
+}
+
+template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16_t *__restrict__ x,
+                                                                    const float *__restrict__ xf,
+                                                                    const uint16_t *__restrict__ nw, float eps,
                                                                     const uint16_t *__restrict__ w, int rows,
                                                                     int cols, float *__restrict__ y, float beta)
 {
     pdl_trigger();
     const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
-    if (row >= rows)
-        return;
-    const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)row * cols);
-    const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+    const bool active = row < rows;
+    const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)(active ? row : 0) * cols);
     const int nv = cols >> 3;
     float acc = 0.0f;
     int k = lane;
     uint4 wv[GEMV_UNROLL];
-    bool full = k + 32 * (GEMV_UNROLL - 1) < nv;
+    bool full = active && k + 32 * (GEMV_UNROLL - 1) < nv;
     if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             wv[u] = __ldcs(wr + k + 32 * u);
     }
     pdl_wait(); /* x and y belong to the kernels before */
+    const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
+    if (!active)
+        return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = __ldg(xv + k + 32 * u);
+            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             acc += dot8_bf16(wv[u], xx[u]);
@@ -222,7 +269,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16
         }
     }
     for (; k < nv; k += 32)
-        acc += dot8_bf16(__ldcs(wr + k), __ldg(xv + k));
+        acc += dot8_bf16(__ldcs(wr + k), gemv_ldx<NORM>(xv, k));
     acc = warp_sum(acc);
     if (lane == 0)
         y[row] = beta != 0.0f ? fmaf(beta, y[row], acc) : acc;
@@ -244,7 +291,8 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel, x, w, rows, cols, y, beta);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<false>, x, (const float *)NULL, (const uint16_t *)NULL,
+                                       0.0f, w, rows, cols, y, beta);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel failed: %s", cudaGetErrorString(e));
     LAUNCH_CHECK("gemv_bf16_kernel");
@@ -254,23 +302,24 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
 /* gate/up GEMV fused with SwiGLU (n == 1): warp j reads gate row j and up row F + j of the
  * stacked (2F, cols) matrix with the same lane/unroll order as gemv_bf16_kernel (so each dot
  * product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
+template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint16_t *__restrict__ x,
+                                                                      const float *__restrict__ xf,
+                                                                      const uint16_t *__restrict__ nw, float eps,
                                                                       const uint16_t *__restrict__ w, int F, int cols,
                                                                       uint16_t *__restrict__ act)
 {
     pdl_trigger();
     const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
-    if (row >= F)
-        return;
-    const uint4 *wg = reinterpret_cast<const uint4 *>(w + (size_t)row * cols);
-    const uint4 *wu = reinterpret_cast<const uint4 *>(w + (size_t)(F + row) * cols);
-    const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+    const bool active = row < F;
+    const uint4 *wg = reinterpret_cast<const uint4 *>(w + (size_t)(active ? row : 0) * cols);
+    const uint4 *wu = reinterpret_cast<const uint4 *>(w + (size_t)(F + (active ? row : 0)) * cols);
     const int nv = cols >> 3;
     float ag = 0.0f, au = 0.0f;
     int k = lane;
     uint4 gv[GEMV_UNROLL], uv[GEMV_UNROLL];
-    bool full = k + 32 * (GEMV_UNROLL - 1) < nv;
+    bool full = active && k + 32 * (GEMV_UNROLL - 1) < nv;
     if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
@@ -279,11 +328,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
         }
     }
     pdl_wait(); /* x belongs to the kernel before; act may still be read by it */
+    const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
+    if (!active)
+        return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = __ldg(xv + k + 32 * u);
+            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
             ag += dot8_bf16(gv[u], xx[u]);
@@ -300,7 +352,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
         }
     }
     for (; k < nv; k += 32) {
-        const uint4 xx = __ldg(xv + k);
+        const uint4 xx = gemv_ldx<NORM>(xv, k);
         ag += dot8_bf16(__ldcs(wg + k), xx);
         au += dot8_bf16(__ldcs(wu + k), xx);
     }
@@ -325,11 +377,60 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel, x, w, F, cols, act);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<false>, x, (const float *)NULL,
+                                       (const uint16_t *)NULL, 0.0f, w, F, cols, act);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel failed: %s",
                        cudaGetErrorString(e));
     LAUNCH_CHECK("gemv_swiglu_kernel");
+    return FRS_OK;
+}
+
+static cudaLaunchConfig_t gemv_cfg(int blocks, size_t smem, cudaStream_t st, cudaLaunchAttribute *at)
+{
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(blocks);
+    cfg.blockDim = dim3(GEMV_WARPS * 32);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    return cfg;
+}
+
+extern "C" enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float eps, const uint16_t *w,
+                                               int rows, int cols, float *y, float beta, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0 || cols % 8 || cols > CUDA_GEMV_NORM_MAX_COLS || (uintptr_t)w % 16)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_norm_bf16: rows %d, cols %d (need cols %% 8 == 0, cols <= %d, "
+                       "16-byte aligned w)", rows, cols, CUDA_GEMV_NORM_MAX_COLS);
+    cudaLaunchAttribute at[1];
+    cudaLaunchConfig_t cfg = gemv_cfg((rows + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, rows, cols,
+                                       y, beta);
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel<norm> failed: %s",
+                       cudaGetErrorString(e));
+    LAUNCH_CHECK("gemv_bf16_kernel<norm>");
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t *nw, float eps, const uint16_t *w,
+                                                 int F, int cols, uint16_t *act, cudaStream_t st)
+{
+    if (F <= 0 || cols <= 0 || cols % 8 || cols > CUDA_GEMV_NORM_MAX_COLS || (uintptr_t)w % 16)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_norm_swiglu: F %d, cols %d (need cols %% 8 == 0, cols <= %d, "
+                       "16-byte aligned w)", F, cols, CUDA_GEMV_NORM_MAX_COLS);
+    cudaLaunchAttribute at[1];
+    cudaLaunchConfig_t cfg = gemv_cfg((F + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, F, cols,
+                                       act);
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel<norm> failed: %s",
+                       cudaGetErrorString(e));
+    LAUNCH_CHECK("gemv_swiglu_kernel<norm>");
     return FRS_OK;
 }
 

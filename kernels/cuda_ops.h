@@ -18,7 +18,7 @@
  *    never synchronises.
  *
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
- *          cuda_fill_hash_bf16,
+ *          cuda_fill_hash_bf16, cuda_gemv_norm_bf16, cuda_gemv_norm_swiglu,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
  *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
@@ -80,6 +80,15 @@ enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, in
 /* Fill dst[0..n) with bf16(bias + scale * u_i), u_i uniform in [-1, 1) from a counter-based hash
  * of (seed, i): synthetic weights made on the device (runtime/synthetic.h). */
 enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t seed, float scale, float bias, cudaStream_t st);
+
+/* n == 1 GEMVs with the RMSNorm before them fused in: every block normalises the fp32 row xf
+ * (cols, weight nw, eps) into shared memory as cuda_rmsnorm would (bf16 output), then runs
+ * cuda_gemv_bf16 / cuda_gemv_swiglu on it; one launch fewer per norm. cols <= CUDA_GEMV_NORM_MAX_COLS. */
+#define CUDA_GEMV_NORM_MAX_COLS 16384
+enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float eps, const uint16_t *w, int rows,
+                                    int cols, float *y, float beta, cudaStream_t st);
+enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t *nw, float eps, const uint16_t *w, int F,
+                                      int cols, uint16_t *act, cudaStream_t st);
 
 /* Row-wise RMSNorm over n rows of dim: if res != NULL first x += res (x updated in place).
  * y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight). Writes y32 (fp32, stride dim) and/or

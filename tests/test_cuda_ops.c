@@ -443,6 +443,60 @@ static void test_elementwise(void)
         free(a2);
     }
 
+    /* RMSNorm fused into the GEMV (n == 1) == RMSNorm then GEMV (the norm's sum may round
+     * differently: bf16-level agreement), for both GEMV kernels; C large enough for several
+     * blocks and a tail (cols % 256 != 0) */
+    {
+        const int F = 700, Cn = 1048;
+        uint16_t *wh = rand_bf16((size_t)2 * F * Cn, 0.05f, NULL), *nwh = rand_bf16((size_t)Cn, 1.0f, NULL);
+        for (int j = 0; j < Cn; j++)
+            nwh[j] = frs_f32_to_bf16(1.0f + 0.3f * frs_bf16_to_f32(nwh[j]));
+        float *xh = rand_f32((size_t)Cn, 3.0f);
+        uint16_t *dw = dup_h2d(wh, (size_t)2 * F * Cn * 2), *dnw = dup_h2d(nwh, (size_t)Cn * 2);
+        float *dx = dup_h2d(xh, (size_t)Cn * 4);
+        uint16_t *dxn = dalloc((size_t)Cn * 2), *dact = dalloc((size_t)F * 2), *dact2 = dalloc((size_t)F * 2);
+        float *dy = dalloc((size_t)2 * F * 4), *dy2 = dalloc((size_t)2 * F * 4);
+        float *y1 = malloc((size_t)2 * F * 4), *y2 = malloc((size_t)2 * F * 4);
+        uint16_t *a1 = malloc((size_t)F * 2), *a2 = malloc((size_t)F * 2);
+        float *f1 = malloc((size_t)F * 4), *f2 = malloc((size_t)F * 4);
+        CHECK_OK(cuda_gemv_norm_bf16(dx, dnw, 1e-5f, dw, 2 * F, Cn, dy, 0.0f, 0));
+        CHECK_OK(cuda_rmsnorm(dx, NULL, 1, Cn, dnw, 1e-5f, NULL, dxn, Cn, 0));
+        CHECK_OK(cuda_gemv_bf16(dxn, dw, 2 * F, Cn, dy2, 0.0f, 0));
+        d2h(y1, dy, (size_t)2 * F * 4);
+        d2h(y2, dy2, (size_t)2 * F * 4);
+        test_close_f32("gemv with fused rmsnorm", y1, y2, (size_t)2 * F, 1e-2);
+        CHECK_OK(cuda_gemv_norm_swiglu(dx, dnw, 1e-5f, dw, F, Cn, dact, 0));
+        CHECK_OK(cuda_gemv_swiglu(dxn, dw, F, Cn, dact2, 0));
+        d2h(a1, dact, (size_t)F * 2);
+        d2h(a2, dact2, (size_t)F * 2);
+        bf16_to_f32_arr(a1, (size_t)F, f1);
+        bf16_to_f32_arr(a2, (size_t)F, f2);
+        test_close_f32("gate/up swiglu gemv with fused rmsnorm", f1, f2, (size_t)F, 1e-2);
+        /* beta = 1 accumulates */
+        CHECK_OK(cuda_gemv_norm_bf16(dx, dnw, 1e-5f, dw, 2 * F, Cn, dy, 1.0f, 0));
+        d2h(y1, dy, (size_t)2 * F * 4);
+        for (int i = 0; i < 2 * F; i++)
+            y2[i] *= 2.0f;
+        test_close_f32("gemv with fused rmsnorm, beta 1", y1, y2, (size_t)2 * F, 1e-2);
+        cudaFree(dw);
+        cudaFree(dnw);
+        cudaFree(dx);
+        cudaFree(dxn);
+        cudaFree(dact);
+        cudaFree(dact2);
+        cudaFree(dy);
+        cudaFree(dy2);
+        free(wh);
+        free(nwh);
+        free(xh);
+        free(y1);
+        free(y2);
+        free(a1);
+        free(a2);
+        free(f1);
+        free(f2);
+    }
+
     /* embedding */
     const int V = 513, C = 72, m = 9;
     uint16_t *tab = rand_bf16((size_t)V * C, 1.0f, NULL);
