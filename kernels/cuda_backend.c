@@ -156,10 +156,12 @@ struct cu_backend {
     int have_tree;           /* 1 after draft_tree, 2 after verify */
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
-    int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=0 turns it off) */
+    int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=1; slower, off) */
     cudaGraphExec_t g_decode;
-    cudaGraphExec_t g_verify[FRS_MAX_TREE + 1]; /* greedy verify of an n-node tree, captured on its 2nd use */
-    int verify_uses[FRS_MAX_TREE + 1];
+    /* greedy verify of an n-node tree, per attention layout, captured on its 2nd use */
+    cudaGraphExec_t g_verify[FRS_MAX_TREE + 1][2];
+    int verify_uses[FRS_MAX_TREE + 1][2];
+    int att_layout; /* attention layout of target forwards (CUDA_ATT_*): verify picks it from the context */
     cudaEvent_t ev;
 };
 
@@ -479,7 +481,8 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
         FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
     }
     FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
-    FRS_TRY(cuda_attention(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm, st));
+    FRS_TRY(cuda_attention_layout(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm,
+                                  reduce ? b->att_layout : CUDA_ATT_AUTO, st));
     FRS_TRY(cuda_matmul(&b->blas, att, H * D, n, ly->wo, C, H * D, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
@@ -542,8 +545,9 @@ static void cu_destroy(struct frs_backend *be)
     if (b->g_decode)
         cudaGraphExecDestroy(b->g_decode);
     for (int i = 0; i <= FRS_MAX_TREE; i++)
-        if (b->g_verify[i])
-            cudaGraphExecDestroy(b->g_verify[i]);
+        for (int j = 0; j < 2; j++)
+            if (b->g_verify[i][j])
+                cudaGraphExecDestroy(b->g_verify[i][j]);
     if (b->ev)
         cudaEventDestroy(b->ev);
     cuda_blas_free(&b->blas);
@@ -637,8 +641,8 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     const char *g = getenv("FRS_CUDA_GRAPHS");
     b->graphs = !(g && g[0] == '0');
-    g = getenv("FRS_FUSE_NORM");
-    b->fuse_norm = !(g && g[0] == '0');
+    g = getenv("FRS_FUSE_NORM"); /* measured slower (bench/NOTES-cuda.md, optimisation 8): opt-in */
+    b->fuse_norm = g && g[0] == '1';
     enum frs_status st = FRS_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
     if (e == cudaSuccess)
@@ -885,10 +889,18 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
      * second verify of that size (the first runs eagerly, so cuBLASLt times its algorithms outside
      * capture); every step-varying value (target length, tree) is read from device memory */
     const int use_graph = greedy && b->graphs && !b->nccl;
-    if (use_graph && b->g_verify[n]) {
-        CUCHK(cudaGraphLaunch(b->g_verify[n], st));
+    /* attention layout by context: one row per block on short prefixes, rows sharing K/V loads from
+     * ~0.4k slots on (measured: bench/NOTES-cuda.md, run 2) */
+    const char *am = getenv("FRS_ATT_MULTI");
+    const int multi = !(am && am[0] == '0') && T >= 384;
+    b->att_layout = multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
+    cudaGraphExec_t *gv = &b->g_verify[n][multi];
+    int *uses = &b->verify_uses[n][multi];
+    if (use_graph && *gv) {
+        b->att_layout = CUDA_ATT_AUTO;
+        CUCHK(cudaGraphLaunch(*gv, st));
     } else {
-        const int capture = use_graph && b->verify_uses[n] >= 1;
+        const int capture = use_graph && *uses >= 1;
         if (capture)
             CUCHK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
         enum frs_status fs = cuda_tree_verify_inputs(b->d_tree, n, b->scal + SC_LEN, b->tok, b->pos, b->mask, st);
@@ -910,13 +922,14 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
                 return fs;
             }
             CUCHK(e);
-            e = cudaGraphInstantiate(&b->g_verify[n], g, 0);
+            e = cudaGraphInstantiate(gv, g, 0);
             cudaGraphDestroy(g);
             CUCHK(e);
-            CUCHK(cudaGraphLaunch(b->g_verify[n], st));
+            CUCHK(cudaGraphLaunch(*gv, st));
         }
+        b->att_layout = CUDA_ATT_AUTO;
         FRS_TRY(fs);
-        b->verify_uses[n]++;
+        (*uses)++;
     }
     b->last_rows = n;
     b->last_row = n - 1;

@@ -1,10 +1,10 @@
 /* cuda_backend.h - the CUDA backend's ops table (kernels/cuda_backend.c): runtime/backend.h on
  * one GPU per rank, same semantics as the CPU reference backend (frs_backend_cpu_ops).
  *
- * Environment: FRS_CUDA_GRAPHS=0 turns off the CUDA graphs (decode, verify); FRS_FUSE_NORM=0 the RMSNorm
- * fused into the n == 1 GEMVs; FRS_CUBLASLT=0, FRS_PDL=0
- * and FRS_ATT_MULTI=0 turn off cuBLASLt, programmatic dependent launch of the GEMVs and the shared
- * K/V loads of multi-row attention (kernels/cuda_ops.cu), for A/B timings.
+ * Environment, for A/B timings: FRS_CUDA_GRAPHS=0 turns off the CUDA graphs (decode, verify);
+ * FRS_FUSE_NORM=1 turns on the RMSNorm fused into the n == 1 GEMVs (measured slower, off by
+ * default); FRS_CUBLASLT=0, FRS_PDL=0 and FRS_ATT_MULTI=0 turn off cuBLASLt, programmatic dependent
+ * launch of the GEMVs and the shared K/V loads of multi-row attention (kernels/cuda_ops.cu).
  *
  * defines: frs_backend_cuda_ops, cuda_backend_logits
  */

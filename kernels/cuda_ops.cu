@@ -740,12 +740,13 @@ extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int
 #define ATT_MAXD 256
 #define ATT_MAX_SPLIT 64
 
-/* heads per block, q rows per block and blocks along the heads of a launch */
-static void att_shape(int n, int n_heads, int n_kv, int *maxg, int *rows, int *gblocks)
+/* heads per block, q rows per block and blocks along the heads of a launch; layout: CUDA_ATT_AUTO,
+ * CUDA_ATT_SINGLE_ROW or CUDA_ATT_MULTI_ROW (cuda_ops.h) */
+static void att_shape(int n, int n_heads, int n_kv, int layout, int *maxg, int *rows, int *gblocks)
 {
     const int group = n_heads / n_kv;
     const char *env = getenv("FRS_ATT_MULTI"); /* "0": one row per block (the layout before rows were shared) */
-    const int single = env && env[0] == '0';
+    const int single = layout == CUDA_ATT_SINGLE_ROW || (layout == CUDA_ATT_AUTO && env && env[0] == '0');
     const int mg = n > 1 && !single ? ATT_MAXG_MULTI : ATT_MAXG_DEC;
     const int g = group < mg ? group : mg;
     int r = single ? 1 : mg / g;
@@ -756,11 +757,10 @@ static void att_shape(int n, int n_heads, int n_kv, int *maxg, int *rows, int *g
     *gblocks = (group + mg - 1) / mg;
 }
 
-extern "C" int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm)
+static int att_splits(int n, int n_heads, int n_kv, int layout, int n_sm)
 {
-    (void)head_dim;
     int mg, rows, gb;
-    att_shape(n, n_heads, n_kv, &mg, &rows, &gb);
+    att_shape(n, n_heads, n_kv, layout, &mg, &rows, &gb);
     const long blocks = (long)((n + rows - 1) / rows) * n_kv * gb;
     long s = (2L * (n_sm > 0 ? n_sm : 1) + blocks - 1) / blocks;
     if (s < 1)
@@ -770,10 +770,22 @@ extern "C" int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim,
     return (int)s;
 }
 
+extern "C" int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm)
+{
+    (void)head_dim;
+    return att_splits(n, n_heads, n_kv, CUDA_ATT_AUTO, n_sm);
+}
+
+/* enough for every layout */
 extern "C" size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm)
 {
-    const int s = cuda_attention_splits(n, n_heads, n_kv, head_dim, n_sm);
-    return s == 1 ? 0 : (size_t)n * n_heads * s * (head_dim + 2);
+    size_t best = 0;
+    for (int layout = CUDA_ATT_AUTO; layout <= CUDA_ATT_MULTI_ROW; layout++) {
+        const int s = att_splits(n, n_heads, n_kv, layout, n_sm);
+        const size_t f = s == 1 ? 0 : (size_t)n * n_heads * s * (head_dim + 2);
+        best = f > best ? f : best;
+    }
+    return best;
 }
 
 /* grid (ceil(n / rows), n_kv * gblocks, n_split). Block: NQ = R rows x G heads <= MAXG q vectors
@@ -1021,14 +1033,25 @@ extern "C" enum frs_status cuda_attention(const float *q, const uint16_t *kcache
                                           int n_heads, int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm,
                                           cudaStream_t st)
 {
+    return cuda_attention_layout(q, kcache, vcache, prefix, n, mask, mask_cols, n_heads, n_kv, head_dim, out, scratch,
+                                 n_sm, CUDA_ATT_AUTO, st);
+}
+
+extern "C" enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, const uint16_t *vcache,
+                                                 const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
+                                                 int n_heads, int n_kv, int head_dim, uint16_t *out, float *scratch,
+                                                 int n_sm, int layout, cudaStream_t st)
+{
     if (n <= 0 || n_kv <= 0 || n_heads % n_kv || head_dim % 8 || head_dim > ATT_MAXD)
         return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attention: n %d, heads %d / kv %d, head_dim %d (need heads %% kv == "
                        "0, head_dim %% 8 == 0, head_dim <= %d)", n, n_heads, n_kv, head_dim, ATT_MAXD);
-    const int splits = cuda_attention_splits(n, n_heads, n_kv, head_dim, n_sm);
+    if (layout < CUDA_ATT_AUTO || layout > CUDA_ATT_MULTI_ROW)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: layout %d", layout);
+    const int splits = att_splits(n, n_heads, n_kv, layout, n_sm);
     if (splits > 1 && !scratch)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: %d splits need a scratch buffer", splits);
     int mg, rows, gb;
-    att_shape(n, n_heads, n_kv, &mg, &rows, &gb);
+    att_shape(n, n_heads, n_kv, layout, &mg, &rows, &gb);
     dim3 grid((n + rows - 1) / rows, n_kv * gb, splits);
     if (mg == ATT_MAXG_MULTI)
         attention_kernel<ATT_MAXG_MULTI><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,

@@ -20,7 +20,7 @@
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
  *          cuda_fill_hash_bf16, cuda_gemv_norm_bf16, cuda_gemv_norm_swiglu,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
- *          cuda_attention_scratch_floats, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
+ *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
  *          cuda_kv_gather, CUDA_TOPK_MAX
  */
@@ -83,7 +83,9 @@ enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t seed, floa
 
 /* n == 1 GEMVs with the RMSNorm before them fused in: every block normalises the fp32 row xf
  * (cols, weight nw, eps) into shared memory as cuda_rmsnorm would (bf16 output), then runs
- * cuda_gemv_bf16 / cuda_gemv_swiglu on it; one launch fewer per norm. cols <= CUDA_GEMV_NORM_MAX_COLS. */
+ * cuda_gemv_bf16 / cuda_gemv_swiglu on it; one launch fewer per norm. cols <= CUDA_GEMV_NORM_MAX_COLS.
+ * Measured slower than RMSNorm + GEMV at the Llama-3-8B shapes (every block re-reads x and the norm
+ * weight: bench/NOTES-cuda.md, optimisation 8); the backend uses them only with FRS_FUSE_NORM=1. */
 #define CUDA_GEMV_NORM_MAX_COLS 16384
 enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float eps, const uint16_t *w, int rows,
                                     int cols, float *y, float beta, cudaStream_t st);
@@ -111,10 +113,18 @@ enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, i
  * scratch: cuda_attention_scratch_floats(n, ...) floats (may be NULL when that is 0).
  * head_dim % 8 == 0, head_dim <= 256. */
 int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm);
+/* Block layouts at n > 1: AUTO = MULTI_ROW unless FRS_ATT_MULTI=0; SINGLE_ROW = one row's heads per
+ * block (better on short contexts: more, lighter blocks); MULTI_ROW = rows x heads of one kv head
+ * share each K/V load (better from ~0.5k slots on). The scratch size covers every layout. */
+enum { CUDA_ATT_AUTO = 0, CUDA_ATT_SINGLE_ROW = 1, CUDA_ATT_MULTI_ROW = 2 };
 size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm);
 enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache, const int32_t *prefix,
                                int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, uint16_t *out,
                                float *scratch, int n_sm, cudaStream_t st);
+enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, const uint16_t *vcache,
+                                      const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads,
+                                      int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm, int layout,
+                                      cudaStream_t st);
 
 /* out[i, j] = bf16(silu(gate[i, j]) * up[i, j]) for j < width; gate/up rows of stride ld_in. */
 enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width, int ld_in, uint16_t *out,
