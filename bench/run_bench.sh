@@ -35,7 +35,7 @@ echo "== frspec bench"
 timeout $(( $(left) > 330 ? 300 : $(left) - 30 )) "$B/frspec" bench --json "$OUT/frspec_bench.json" "$@" 2>&1 \
     | grep -v "cuda backend: allocating" | tee "$OUT/bench.log"
 echo "bench exit $? ($(left) s left)"
-for ab in ${FRS_AB:-FRS_FUSE_NORM=0 FRS_PDL=0}; do
+for ab in ${FRS_AB:-FRS_PDL=0 FRS_FUSE_NORM=1}; do
     [ "$(left)" -gt 330 ] || break
     echo "== A/B: the same bench (llama3-8b, --quick) with $ab" | tee -a "$OUT/bench.log"
     env "$ab" timeout 60 "$B/frspec" bench --preset llama3-8b --quick 2>&1 | grep -v "cuda backend: allocating" \
@@ -66,20 +66,22 @@ if [ "$l" -gt 90 ]; then
         --error-exitcode 9 ./test_cuda_ops ) > /tmp/san.log 2>&1
     echo "memcheck test_cuda_ops exit $?: $(grep -E 'ERROR SUMMARY' /tmp/san.log | tail -1)" | tee -a "$OUT/tests.log"
 fi
-if [ "$(left)" -gt 40 ]; then
-    echo "== bench acceptance on the spec Markov fixtures, GPU then CPU" | tee -a "$OUT/tests.log"
-    python3 - <<'PY'
-import json
-with open("/tmp/acc_prompts.jsonl", "w") as f:
-    for p in range(8):
-        f.write(json.dumps({"id": p, "prompt_ids": [2 + (p * 37 + i * 11) % 250 for i in range(4 + p)]}) + "\n")
-open("/tmp/acc_freq.txt", "w").write("".join(f"{(i * 97 + 5) % 256}\n" for i in range(256)))
-PY
+if [ "$(left)" -gt 60 ] && [ -f configs/default/draft/config.json ]; then
+    echo "== bench acceptance: default pair (configs/default), held-out prompts, GPU" | tee -a "$OUT/tests.log"
+    timeout $(( $(left) - 30 < 150 ? $(left) - 30 : 150 )) "$B/frspec" bench acceptance \
+        --model configs/default/target --draft configs/default/draft --fr-vocab-dir configs/default/fr \
+        --k-list 1024,2048,4096,8192,16384,32768 --prompts bench/prompts/heldout_ids.jsonl --n 24 \
+        --max-new-tokens 96 --ignore-eos --device cuda --json /tmp/acc_gpu.json 2>&1 \
+        | grep -v "cuda backend: allocating" | tee -a "$OUT/tests.log"
+    cat /tmp/acc_gpu.json >> "$OUT/tests.log" 2>/dev/null
+fi
+if [ "$(left)" -gt 60 ] && [ -f configs/default/draft/config.json ]; then
+    echo "== bench acceptance: default pair, 3 prompts x 32 tokens, GPU then CPU (the CPU subset)" | tee -a "$OUT/tests.log"
     for dev in cuda cpu; do
-        timeout 60 "$B/frspec" bench acceptance --model tests/fixtures/spec/markov-target \
-            --draft tests/fixtures/spec/markov-exact --fr-vocab /tmp/acc_freq.txt --k-list 16,64,128,200 \
-            --prompts /tmp/acc_prompts.jsonl --max-new-tokens 64 --ignore-eos --device $dev 2>&1 \
-            | grep -v "cuda backend: allocating" | tee -a "$OUT/tests.log"
+        timeout $(( $(left) - 20 < 120 ? $(left) - 20 : 120 )) "$B/frspec" bench acceptance \
+            --model configs/default/target --draft configs/default/draft --fr-vocab-dir configs/default/fr \
+            --k-list 4096,32768 --prompts bench/prompts/heldout_ids.jsonl --n 3 --max-new-tokens 32 --ignore-eos \
+            --device $dev 2>&1 | grep -v "cuda backend: allocating" | tee -a "$OUT/tests.log"
     done
 fi
 echo "== summary"
