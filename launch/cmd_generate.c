@@ -86,9 +86,13 @@ int cmd_generate(int argc, char **argv)
     }
     if (!opt.model_dir)
         opt.model_dir = FRSPEC_DEFAULT_MODEL;
+    /* the embedded default is a pair: its EAGLE-2 head and FR-Spec list come with it */
     if (!opt.draft_dir && !opt.no_draft && !opt.config && !strcmp(opt.model_dir, FRSPEC_DEFAULT_MODEL) &&
-        access(FRSPEC_DEFAULT_DRAFT "/config.json", R_OK) == 0)
+        access(FRSPEC_DEFAULT_DRAFT "/config.json", R_OK) == 0) {
         opt.draft_dir = FRSPEC_DEFAULT_DRAFT;
+        if (!opt.fr_vocab && access(FRSPEC_DEFAULT_FR, R_OK) == 0)
+            opt.fr_vocab = FRSPEC_DEFAULT_FR;
+    }
 
     char *prompt_text = NULL;
     if (prompt_file) {
