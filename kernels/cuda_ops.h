@@ -20,7 +20,8 @@
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
  *          cuda_fill_hash_bf16, cuda_gemv_norm_bf16, cuda_gemv_norm_swiglu,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
- *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
+ *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_swiglu, cuda_embed, cuda_add,
+ *          cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
  *          cuda_kv_gather, CUDA_TOPK_MAX
  */
