@@ -23,8 +23,9 @@
  *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl):
  * o_proj and down_proj accumulate into the residual stream on rank 0 only (beta = 1; other ranks
- * write their partial with beta = 0), then one NCCL sum all-reduce of the residual per block (kernels/nccl_comm.h); the greedy argmax is one uint64 max
- * all-reduce of packed (value, index) keys. Sampling (temperature > 0) reads the logits back and
+ * write their partial with beta = 0), then one NCCL sum all-reduce of the residual per block
+ * (kernels/nccl_comm.h); the greedy argmax is one uint64 max all-reduce of packed (value, index)
+ * keys. Sampling (temperature > 0) reads the logits back and
  * uses runtime/sampling.c on the host (the same functions as the CPU backend, MPI collectives at
  * TP > 1): correct at every TP degree, not yet fast.
  */
