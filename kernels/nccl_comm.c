@@ -36,7 +36,9 @@ static void nc_pause(double waited_s)
 
 static ncclComm_t nc_comm(const struct frs_comm *c) { return (ncclComm_t)c->nccl_comm; }
 
-static int nc_local(const struct frs_comm *c) { return c == NULL || c->size <= 1 || c->nccl_comm == NULL; }
+/* no communicator: a single rank that did not ask for NCCL (par_init sets one up for several
+ * ranks, or for one with --force-nccl, which exercises the device path at TP 1) */
+static int nc_local(const struct frs_comm *c) { return c == NULL || c->nccl_comm == NULL; }
 
 /* The outcome of an NCCL call r on a non-blocking communicator: wait out ncclInProgress (at most
  * timeout_s), then on any error abort the communicator and record the cause. */
@@ -74,8 +76,6 @@ static enum frs_status nc_settle(struct frs_comm *c, ncclResult_t r, const char 
 enum frs_status nccl_comm_init(struct frs_comm *c, int timeout_s)
 {
     c->nccl_comm = NULL;
-    if (c->size <= 1)
-        return FRS_OK;
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     if (c->rank == 0) {

@@ -6,3 +6,10 @@ set_tests_properties(cli_tp_identity PROPERTIES LABELS "cli;mpi;tp" TIMEOUT 900
                      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
 add_test(NAME cli_batch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/batch.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES})
 set_tests_properties(cli_batch PROPERTIES LABELS "cli" TIMEOUT 300)
+if(FRSPEC_HAVE_CUDA)
+  add_test(NAME cli_nccl1_identity
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/nccl1_identity.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES}
+                   ${MPIEXEC_EXECUTABLE} ${FRSPEC_MPIRUN_FLAGS})
+  set_tests_properties(cli_nccl1_identity PROPERTIES LABELS "cli;gpu;mpi" TIMEOUT 600 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;NCCL_NVLS_ENABLE=0")
+endif()
