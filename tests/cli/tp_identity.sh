@@ -38,7 +38,7 @@ same() { # same WHAT FILE_A FILE_B
     fi
 }
 
-P=(--model "$M" --max-new-tokens 24)
+P=(--model "$M" --device cpu --max-new-tokens 24)   # the CPU backend: MPI collectives, any rank count
 for prompt in "Hello, how are you?" "The capital of France is" "1, 2, 3, 4,"; do
     for np in 1 2 4; do
         run $np "$TMP/ar$np.json" "${P[@]}" --prompt "$prompt"
@@ -63,10 +63,10 @@ done
 MK=$FIX/spec/markov-target
 for head in markov-exact markov-noisy; do
     for np in 1 2; do
-        run $np "$TMP/mk$np.json" --model "$MK" --max-new-tokens 40 --prompt-ids 1,5,9,33,2 --ignore-eos \
+        run $np "$TMP/mk$np.json" --model "$MK" --device cpu --max-new-tokens 40 --prompt-ids 1,5,9,33,2 --ignore-eos \
             --draft "$FIX/spec/$head" --tree-depth 6 --tree-topk 10 --tree-size 60
     done
-    run 1 "$TMP/mkar.json" --model "$MK" --max-new-tokens 40 --prompt-ids 1,5,9,33,2 --ignore-eos
+    run 1 "$TMP/mkar.json" --model "$MK" --device cpu --max-new-tokens 40 --prompt-ids 1,5,9,33,2 --ignore-eos
     same "$head greedy speculative TP=2 == TP=1" "$TMP/mk1.json" "$TMP/mk2.json"
     same "$head greedy speculative == autoregressive" "$TMP/mkar.json" "$TMP/mk1.json"
     echo "   ($head: $(grep -o '"mean_accepted":[0-9.]*' "$TMP/mk2.json") tokens per iteration at TP=2)"
