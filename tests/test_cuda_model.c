@@ -38,27 +38,6 @@
 #define N_NEW 32
 #define MAX_PROMPT 256
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    if (len)
-        *len = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 /* ---- a bf16 copy of a model's weights (what the CUDA backend computes with) --------------------- */
 
 struct bf16_copy {
@@ -170,11 +149,11 @@ static void test_model(const char *name)
     model_bf16(&m, &mb, &bc);
     const int V = m.cfg.vocab_size;
     snprintf(path, sizeof path, "%s/ref.json", dir);
-    char *js = read_file(path, NULL);
+    char *js = test_read_file(path, NULL);
     cJSON *o = js ? cJSON_Parse(js) : NULL;
     snprintf(path, sizeof path, "%s/ref_logits.f32", dir);
     size_t rl_len = 0;
-    float *ref_logits = (float *)read_file(path, &rl_len);
+    float *ref_logits = (float *)test_read_file(path, &rl_len);
     CHECK(o && ref_logits, "%s: cannot read ref.json / ref_logits.f32", name);
     if (!o || !ref_logits) {
         free(js);

@@ -44,25 +44,6 @@ struct prompt {
     int n;
 };
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static enum frs_status make_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d)
 {
     const struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16};
@@ -231,7 +212,7 @@ static void test_ref_trees(void)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s", test_fixture("spec/ref.json"));
-    char *js = read_file(path);
+    char *js = test_read_file(path, NULL);
     cJSON *o = js ? cJSON_Parse(js) : NULL;
     CHECK(o != NULL, "cannot read %s", path);
     if (!o) {

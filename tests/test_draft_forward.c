@@ -16,26 +16,6 @@
 #include "model.h"
 #include "testutil.h"
 
-static char *read_file(const char *path, long *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 static int json_ints(const cJSON *a, int32_t *out, int max)
 {
     int n = 0;
@@ -87,9 +67,9 @@ static void compare_tree(const char *what, const struct frs_tree *t, const cJSON
 
 int main(void)
 {
-    long len = 0;
-    char *js = read_file(test_fixture("spec/ref.json"), &len);
-    float *ref = (float *)read_file(test_fixture("spec/ref.f32"), &len);
+    size_t len = 0;
+    char *js = test_read_file(test_fixture("spec/ref.json"), &len);
+    float *ref = (float *)test_read_file(test_fixture("spec/ref.f32"), &len);
     if (!js || !ref) {
         fprintf(stderr, "missing fixture %s (run tests/gen/gen_spec_fixtures.py)\n", test_fixture("spec/ref.json"));
         return 1;

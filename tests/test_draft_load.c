@@ -79,23 +79,6 @@ static void make_dir(const char *name, const char *src_dir, const char *config_j
     }
 }
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    return b;
-}
-
 /* The view m holds exactly the bytes of tensor name in the torch.save file. */
 static void check_weight(const struct tz_state_dict *sd, const char *name, const struct frs_mat *m)
 {
@@ -189,7 +172,7 @@ static void test_load_errors(void)
     /* two layers */
     char cfgp[600];
     snprintf(cfgp, sizeof cfgp, "%s/config.json", src);
-    char *cfg = read_text(cfgp);
+    char *cfg = test_read_file(cfgp, NULL);
     CHECK(cfg != NULL, "read %s", cfgp);
     if (cfg) {
         char *p = strstr(cfg, "\"num_hidden_layers\": 1");
@@ -203,7 +186,7 @@ static void test_load_errors(void)
     }
 
     /* "bias": true without fc.bias: a zero bias */
-    cfg = read_text(cfgp);
+    cfg = test_read_file(cfgp, NULL);
     if (cfg) {
         char *p = strstr(cfg, "\"bias\": false");
         CHECK(p != NULL, "config has bias false");
@@ -234,7 +217,7 @@ static void test_load_errors(void)
 
 static cJSON *load_expected(void)
 {
-    char *js = read_text(test_fixture("frvocab/expected.json"));
+    char *js = test_read_file(test_fixture("frvocab/expected.json"), NULL);
     cJSON *e = js ? cJSON_Parse(js) : NULL;
     free(js);
     return e;

@@ -51,27 +51,6 @@ struct ref {
     float *logits; /* rows of vocab */
 };
 
-static char *read_text(const char *path, long *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    if (len)
-        *len = n;
-    return buf;
-}
-
 static int read_ids(const cJSON *arr, int32_t *out, int cap)
 {
     int n = 0;
@@ -90,7 +69,7 @@ static int ref_load(const char *dir, struct ref *r)
     char path[4096];
     memset(r, 0, sizeof *r);
     snprintf(path, sizeof path, "%s/ref.json", dir);
-    char *text = read_text(path, NULL);
+    char *text = test_read_file(path, NULL);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", path);
         return 0;
@@ -118,9 +97,9 @@ static int ref_load(const char *dir, struct ref *r)
     }
     snprintf(path, sizeof path, "%s/%s", dir, cJSON_GetObjectItem(o, "logits_file")->valuestring);
     cJSON_Delete(o);
-    long len = 0;
-    r->logits = (float *)read_text(path, &len);
-    if (!r->logits || len != (long)total_rows * r->vocab * (long)sizeof(float)) {
+    size_t len = 0;
+    r->logits = (float *)test_read_file(path, &len);
+    if (!r->logits || len != (size_t)total_rows * (size_t)r->vocab * sizeof(float)) {
         fprintf(stderr, "%s: %ld bytes, expected %d rows of %d floats\n", path, len, total_rows, r->vocab);
         return 0;
     }

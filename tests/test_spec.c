@@ -40,25 +40,6 @@ struct prompt {
     int has_hf;
 };
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* Prompts: the target fixture's ref.json prompts (with transformers' greedy tokens), then random
  * token sequences of lengths 3..40. */
 static void make_prompts(const char *target_rel, int vocab, struct prompt *p)
@@ -66,7 +47,7 @@ static void make_prompts(const char *target_rel, int vocab, struct prompt *p)
     int n = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/ref.json", test_fixture(target_rel));
-    char *js = read_file(path);
+    char *js = test_read_file(path, NULL);
     cJSON *o = js ? cJSON_Parse(js) : NULL;
     const cJSON *ps = o ? cJSON_GetObjectItemCaseSensitive(o, "prompts") : NULL, *e;
     cJSON_ArrayForEach(e, ps)

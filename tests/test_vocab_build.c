@@ -20,33 +20,6 @@ int cmd_vocab(int argc, char **argv);
 
 static char tmp[] = "/tmp/frspec-vocab-XXXXXX";
 
-static char *read_text(const char *path)
-{
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap);
-    int r;
-    while (b && (r = gzread(g, b + n, (unsigned)(cap - n - 1))) > 0) {
-        n += (size_t)r;
-        if (cap - n - 1 == 0) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    gzclose(g);
-    if (b)
-        b[n] = '\0';
-    return b;
-}
-
 struct ref {
     cJSON *root;
     int vocab;
@@ -56,7 +29,7 @@ struct ref {
 
 static int ref_load(struct ref *r, const char *rel)
 {
-    char *js = read_text(test_fixture(rel));
+    char *js = test_read_file(test_fixture(rel), NULL);
     r->root = js ? cJSON_Parse(js) : NULL;
     free(js);
     if (!r->root)
@@ -249,7 +222,7 @@ static void test_errors(const struct frs_tokenizer *tok)
 static int unpack_llama(char *out, size_t n)
 {
     snprintf(out, n, "%s/llama3.json", tmp);
-    char *s = read_text(test_fixture("tokenizer/llama3.1-tokenizer.json.gz"));
+    char *s = test_read_file(test_fixture("tokenizer/llama3.1-tokenizer.json.gz"), NULL);
     if (!s)
         return 0;
     FILE *f = fopen(out, "wb");

@@ -2,6 +2,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <zlib.h>
 
 int test_failures;
 int test_checks;
@@ -54,4 +56,36 @@ const char *test_fixture(const char *rel)
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s/%s", FRSPEC_FIXTURES, rel);
     return buf;
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    gzFile g = gzopen(path, "rb"); /* reads plain files as they are */
+    if (!g)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    int r = 0;
+    while (b && (r = gzread(g, b + n, (unsigned)(cap - n - 1))) > 0) {
+        n += (size_t)r;
+        if (n + 1 == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+            }
+            b = nb;
+        }
+    }
+    gzclose(g);
+    if (b && r < 0) {
+        free(b);
+        b = NULL;
+    }
+    if (b) {
+        b[n] = '\0';
+        if (len)
+            *len = n;
+    }
+    return b;
 }

@@ -45,5 +45,8 @@ double test_rel_err(const float *a, const float *ref, size_t n);
 int test_close_f32(const char *what, const float *a, const float *ref, size_t n, double tol);
 /* FRSPEC_FIXTURES "/" rel, in a static buffer (one at a time). */
 const char *test_fixture(const char *rel);
+/* The whole file (plain or gzip), NUL-terminated, malloc'ed; *len (may be NULL) its size.
+ * NULL when it cannot be read. */
+char *test_read_file(const char *path, size_t *len);
 
 #endif
