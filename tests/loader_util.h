@@ -28,27 +28,7 @@ static inline int lt_tmpdir(char *buf, size_t n)
     return mkdtemp(buf) ? 0 : -1;
 }
 
-static inline char *lt_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = (size_t)n;
-    }
-    return buf;
-}
+static inline char *lt_read(const char *path, size_t *len) { return test_read_file(path, len); }
 
 static inline int lt_write(const char *path, const void *data, size_t len)
 {
