@@ -90,6 +90,7 @@ int cmd_generate(int argc, char **argv)
     if (!opt.draft_dir && !opt.no_draft && !opt.config && !strcmp(opt.model_dir, FRSPEC_DEFAULT_MODEL) &&
         access(FRSPEC_DEFAULT_DRAFT "/config.json", R_OK) == 0) {
         opt.draft_dir = FRSPEC_DEFAULT_DRAFT;
+        /* its lists are prefixes of one another: --fr-vocab-size K alone takes the first K */
         if (!opt.fr_vocab && access(FRSPEC_DEFAULT_FR, R_OK) == 0)
             opt.fr_vocab = FRSPEC_DEFAULT_FR;
     }
