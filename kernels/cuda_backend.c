@@ -642,7 +642,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     const char *g = getenv("FRS_CUDA_GRAPHS");
     b->graphs = !(g && g[0] == '0');
-    g = getenv("FRS_FUSE_NORM"); /* measured slower (bench/NOTES-cuda.md, optimisation 8): opt-in */
+    g = getenv("FRS_FUSE_NORM"); /* measured slower (tests/bench/NOTES-cuda.md, optimisation 8): opt-in */
     b->fuse_norm = g && g[0] == '1';
     enum frs_status st = FRS_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
@@ -891,7 +891,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
      * capture); every step-varying value (target length, tree) is read from device memory */
     const int use_graph = greedy && b->graphs && !b->nccl;
     /* attention layout by context: one row per block on short prefixes, rows sharing K/V loads from
-     * ~0.4k slots on (measured: bench/NOTES-cuda.md, run 2) */
+     * ~0.4k slots on (measured: tests/bench/NOTES-cuda.md, run 2) */
     const char *am = getenv("FRS_ATT_MULTI");
     const int multi = !(am && am[0] == '0') && T >= 384;
     b->att_layout = multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;

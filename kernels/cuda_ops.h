@@ -86,7 +86,7 @@ enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t seed, floa
  * (cols, weight nw, eps) into shared memory as cuda_rmsnorm would (bf16 output), then runs
  * cuda_gemv_bf16 / cuda_gemv_swiglu on it; one launch fewer per norm. cols <= CUDA_GEMV_NORM_MAX_COLS.
  * Measured slower than RMSNorm + GEMV at the Llama-3-8B shapes (every block re-reads x and the norm
- * weight: bench/NOTES-cuda.md, optimisation 8); the backend uses them only with FRS_FUSE_NORM=1. */
+ * weight: tests/bench/NOTES-cuda.md, optimisation 8); the backend uses them only with FRS_FUSE_NORM=1. */
 #define CUDA_GEMV_NORM_MAX_COLS 16384
 enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float eps, const uint16_t *w, int rows,
                                     int cols, float *y, float beta, cudaStream_t st);

@@ -15,7 +15,7 @@
  *  3. determinism: the decode steps with CUDA graphs replayed and without graphs give
  *     bit-identical logits.
  * FRS_BENCH=1 adds a timing of a synthetic Llama-3-8B-shaped model (random bf16 weights): the
- * decode step with and without graphs and a 512-token prefill (numbers for bench/NOTES-cuda.md).
+ * decode step with and without graphs and a 512-token prefill (numbers for tests/bench/NOTES-cuda.md).
  * Skipped (77) without a CUDA device.
  */
 #include <cjson/cJSON.h>

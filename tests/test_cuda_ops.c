@@ -843,7 +843,7 @@ static void test_tree(void)
     free(rmask);
 }
 
-/* ---- GEMV bandwidth (informational; the numbers go to bench/NOTES-cuda.md) ---------------------- */
+/* ---- GEMV bandwidth (informational; the numbers go to tests/bench/NOTES-cuda.md) ---------------------- */
 
 static void bench_gemv(void)
 {

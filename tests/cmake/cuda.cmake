@@ -1,7 +1,7 @@
 # cuda.cmake - the CUDA backend's tests and the bench's CPU test (owner: perf, formerly cuda).
 # GPU tests are registered only when the CUDA backend is built; each returns 77 (skipped) when
 # cudaGetDeviceCount reports no device, so CPU-only CI shows them as skipped. On the GPU machine:
-# tests/gpu/run_gpu_tests.sh and bench/run_bench.sh.
+# tests/gpu/run_gpu_tests.sh and tests/bench/run_bench.sh.
 if(FRSPEC_HAVE_CUDA)
   frspec_add_test(test_cuda_ops test_cuda_ops.c cuda gpu)
   foreach(t test_cuda_model test_cuda_spec)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""make_prompts.py - bench/prompts/heldout_ids.jsonl: the held-out prompt set of `frspec bench
+"""make_prompts.py - tests/bench/prompts/heldout_ids.jsonl: the held-out prompt set of `frspec bench
 acceptance`, as token ids (so no tokenizer is needed where it runs): 8 Spec-Bench questions and 8
 HumanEval prompts as plain text (BOS + text), 8 GSM8K *test* questions in the Llama-3 chat template
 (the default pair was trained on GSM8K train only). Seeded sample; Llama 3.1 tokenizer.
-usage: python3 bench/make_prompts.py [DATA_DIR] [TOKENIZER_JSON]
+usage: python3 tests/bench/make_prompts.py [DATA_DIR] [TOKENIZER_JSON]
 """
 import gzip
 import json
@@ -39,7 +39,7 @@ for q in rnd.sample(he, 8):
 for i, q in enumerate(rnd.sample(gs, 8)):
     out.append({"id": "gsm8k-test-%d" % i, "set": "gsm8k-test", "template": "llama3-chat",
                 "prompt_ids": chat(q["question"])})
-with open("bench/prompts/heldout_ids.jsonl", "w") as f:
+with open("tests/bench/prompts/heldout_ids.jsonl", "w") as f:
     for o in out:
         f.write(json.dumps(o) + "\n")
 print(len(out), "prompts")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""report.py - one table from `frspec bench --json` and `bench/torch_baseline.py --json` of the same
+"""report.py - one table from `frspec bench --json` and `tests/bench/torch_baseline.py --json` of the same
 run, with the issue-4 targets checked on the llama3-8b preset (markdown on stdout).
-usage: python3 bench/report.py FRSPEC.json TORCH.json
+usage: python3 tests/bench/report.py FRSPEC.json TORCH.json
 """
 import json
 import sys

@@ -1,11 +1,11 @@
 #!/bin/bash
 # run_bench.sh - the one script a device call runs (repo root, GPU machine, carry [".deps"]):
 # build (Release-with-debug-info, sm_90), `frspec bench` on the synthetic models, the PyTorch
-# baselines of the same shapes, the merged table (bench/report.py), then the CUDA tests as a quick
+# baselines of the same shapes, the merged table (tests/bench/report.py), then the CUDA tests as a quick
 # check (and compute-sanitizer memcheck on test_cuda_ops if time is left). Everything is logged
 # under $OUT (at most 8 files): device.txt build.log bench.log frspec_bench.json torch.log
 # torch_baseline.json summary.md tests.log. Ends well inside the 10-minute limit of a call.
-# usage: bash bench/run_bench.sh [bench options, e.g. --quick or --preset llama3-8b]
+# usage: bash tests/bench/run_bench.sh [bench options, e.g. --quick or --preset llama3-8b]
 set -o pipefail
 T0=$(date +%s)
 left() { echo $((${BUDGET:-570} - ($(date +%s) - T0))); }
@@ -43,11 +43,11 @@ for ab in ${FRS_AB:-FRS_PDL=0 FRS_FUSE_NORM=1}; do
 done
 
 echo "== PyTorch baselines"
-PYTHONUNBUFFERED=1 timeout $(( $(left) > 200 ? 170 : $(left) - 30 )) python3 bench/torch_baseline.py \
+PYTHONUNBUFFERED=1 timeout $(( $(left) > 200 ? 170 : $(left) - 30 )) python3 tests/bench/torch_baseline.py \
     --json "$OUT/torch_baseline.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
 echo "torch exit $? ($(left) s left)"
 
-python3 bench/report.py "$OUT/frspec_bench.json" "$OUT/torch_baseline.json" > "$OUT/summary.md" 2>&1
+python3 tests/bench/report.py "$OUT/frspec_bench.json" "$OUT/torch_baseline.json" > "$OUT/summary.md" 2>&1
 
 echo "== tests ($(left) s left)" | tee "$OUT/tests.log"
 rc=0
@@ -70,7 +70,7 @@ if [ "$(left)" -gt 60 ] && [ -f configs/default/draft/config.json ]; then
     echo "== bench acceptance: default pair (configs/default), held-out prompts, GPU" | tee -a "$OUT/tests.log"
     timeout $(( $(left) - 30 < 150 ? $(left) - 30 : 150 )) "$B/frspec" bench acceptance \
         --model configs/default/target --draft configs/default/draft --fr-vocab-dir configs/default/fr \
-        --k-list 1024,2048,4096,8192,16384,32768 --prompts bench/prompts/heldout_ids.jsonl --n 24 \
+        --k-list 1024,2048,4096,8192,16384,32768 --prompts tests/bench/prompts/heldout_ids.jsonl --n 24 \
         --max-new-tokens 96 --ignore-eos --device cuda --json /tmp/acc_gpu.json 2>&1 \
         | grep -v "cuda backend: allocating" | tee -a "$OUT/tests.log"
     cat /tmp/acc_gpu.json >> "$OUT/tests.log" 2>/dev/null
@@ -80,7 +80,7 @@ if [ "$(left)" -gt 60 ] && [ -f configs/default/draft/config.json ]; then
     for dev in cuda cpu; do
         timeout $(( $(left) - 20 < 120 ? $(left) - 20 : 120 )) "$B/frspec" bench acceptance \
             --model configs/default/target --draft configs/default/draft --fr-vocab-dir configs/default/fr \
-            --k-list 4096,32768 --prompts bench/prompts/heldout_ids.jsonl --n 3 --max-new-tokens 32 --ignore-eos \
+            --k-list 4096,32768 --prompts tests/bench/prompts/heldout_ids.jsonl --n 3 --max-new-tokens 32 --ignore-eos \
             --device $dev 2>&1 | grep -v "cuda backend: allocating" | tee -a "$OUT/tests.log"
     done
 fi

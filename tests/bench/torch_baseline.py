@@ -18,7 +18,7 @@ LM-head rows, no collectives), with random bf16 weights made on the GPU (nothing
      captured in a graph.
 
 Writes JSON (--json) and prints one line per figure.
-usage: python3 bench/torch_baseline.py [--preset LIST] [--ctx 1024] [--steps 32] [--json FILE]
+usage: python3 tests/bench/torch_baseline.py [--preset LIST] [--ctx 1024] [--steps 32] [--json FILE]
 """
 import argparse
 import json
@@ -212,7 +212,7 @@ def main():
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--json")
     a = ap.parse_args()
-    out = dict(tool="bench/torch_baseline.py", command=" ".join(sys.argv), torch=torch.__version__,
+    out = dict(tool="tests/bench/torch_baseline.py", command=" ".join(sys.argv), torch=torch.__version__,
                device=torch.cuda.get_device_name(0),
                date_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), ctx=a.ctx, presets={})
     for name in a.preset.split(","):
