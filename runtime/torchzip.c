@@ -166,15 +166,9 @@ static enum frs_status tz_init(struct tz_archive *ar)
     return FRS_OK;
 }
 
-enum frs_status tz_open_mem(struct tz_archive **out, const void *data, size_t size, const char *name)
+/* The common end of the two openers: check the name copy, read the directory, hand it over. */
+static enum frs_status tz_finish_open(struct tz_archive *ar, struct tz_archive **out)
 {
-    *out = NULL;
-    struct tz_archive *ar = calloc(1, sizeof *ar);
-    if (!ar)
-        return FRS_ERR(FRS_ERR_OOM, "torchzip: out of memory");
-    ar->name = strdup(name ? name : "(memory)");
-    ar->base = data;
-    ar->size = size;
     if (!ar->name) {
         tz_close(ar);
         return FRS_ERR(FRS_ERR_OOM, "torchzip: out of memory");
@@ -186,6 +180,18 @@ enum frs_status tz_open_mem(struct tz_archive **out, const void *data, size_t si
     }
     *out = ar;
     return FRS_OK;
+}
+
+enum frs_status tz_open_mem(struct tz_archive **out, const void *data, size_t size, const char *name)
+{
+    *out = NULL;
+    struct tz_archive *ar = calloc(1, sizeof *ar);
+    if (!ar)
+        return FRS_ERR(FRS_ERR_OOM, "torchzip: out of memory");
+    ar->name = strdup(name ? name : "(memory)");
+    ar->base = data;
+    ar->size = size;
+    return tz_finish_open(ar, out);
 }
 
 enum frs_status tz_open(struct tz_archive **out, const char *path)
@@ -219,17 +225,7 @@ enum frs_status tz_open(struct tz_archive **out, const char *path)
     ar->base = map;
     ar->size = size;
     ar->mapped = map != NULL;
-    if (!ar->name) {
-        tz_close(ar);
-        return FRS_ERR(FRS_ERR_OOM, "torchzip: out of memory");
-    }
-    enum frs_status st = tz_init(ar);
-    if (st != FRS_OK) {
-        tz_close(ar);
-        return st;
-    }
-    *out = ar;
-    return FRS_OK;
+    return tz_finish_open(ar, out);
 }
 
 void tz_close(struct tz_archive *ar)
