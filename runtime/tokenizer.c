@@ -317,6 +317,27 @@ static void byte_table_init(void)
     }
 }
 
+/* A UTF-8 lead byte c >= 0x80: the sequence length (0 if c cannot start one) and the range
+ * [*lo, *hi] allowed for the second byte (the rest are 0x80..0xBF). */
+static int utf8_lead(unsigned c, unsigned *lo, unsigned *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        return 2;
+    if (c >= 0xE0 && c <= 0xEF) {
+        *lo = c == 0xE0 ? 0xA0 : 0x80;
+        *hi = c == 0xED ? 0x9F : 0xBF;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        *lo = c == 0xF0 ? 0x90 : 0x80;
+        *hi = c == 0xF4 ? 0x8F : 0xBF;
+        return 4;
+    }
+    return 0;
+}
+
 /* Decode one UTF-8 character at s[i] (n bytes in all). Returns its length, or 0 if the bytes
  * there are not a valid character. */
 static int utf8_char(const unsigned char *s, size_t n, size_t i, uint32_t *cp)
@@ -326,19 +347,9 @@ static int utf8_char(const unsigned char *s, size_t n, size_t i, uint32_t *cp)
         *cp = c;
         return 1;
     }
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else
+    unsigned lo, hi;
+    const int len = utf8_lead(c, &lo, &hi);
+    if (!len)
         return 0;
     if (i + (size_t)len > n)
         return 0;
@@ -357,19 +368,9 @@ static int utf8_char(const unsigned char *s, size_t n, size_t i, uint32_t *cp)
 static size_t utf8_bad_len(const unsigned char *s, size_t n, size_t i)
 {
     unsigned c = s[i];
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else
+    unsigned lo, hi;
+    const int len = utf8_lead(c, &lo, &hi);
+    if (!len)
         return 1;
     size_t k = 1;
     while ((int)k < len && i + k < n) {
