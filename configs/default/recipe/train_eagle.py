@@ -17,7 +17,7 @@ Reported: top-1 agreement of argmax lm_head(h_i) with the target's greedy token 
 corpus rows and on held-out self-generated rows.
 
 usage: train_eagle.py --target configs/default/target --corpus DIR --out OUTDIR
-                      [--budget-s 300] [--steps N] [--tiny --device cpu]
+                      [--budget-s 130] [--steps N] [--tiny --device cpu]
 """
 import argparse
 import json
@@ -208,9 +208,9 @@ def main():
     ap.add_argument("--target", required=True)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--budget-s", type=float, default=300.0)
-    ap.add_argument("--deadline-s", type=float, default=490.0)
-    ap.add_argument("--gen-s", type=float, default=100.0, help="seconds for self-generated data at most")
+    ap.add_argument("--budget-s", type=float, default=130.0)
+    ap.add_argument("--deadline-s", type=float, default=230.0)
+    ap.add_argument("--gen-s", type=float, default=30.0, help="seconds for self-generated data at most")
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--batch", type=int, default=64)
