@@ -14,24 +14,6 @@
 
 static cJSON *expected;
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b)
-        b[n] = '\0';
-    fclose(f);
-    return b;
-}
 
 /* ids[0..n) equal the JSON array arr */
 static int same_as(const int32_t *ids, int n, const cJSON *arr, const char *what)
@@ -92,7 +74,7 @@ static void write_text(const char *path, const char *text)
 
 int main(void)
 {
-    char *js = read_all(test_fixture("frvocab/expected.json"));
+    char *js = test_read_file(test_fixture("frvocab/expected.json"), NULL);
     expected = js ? cJSON_Parse(js) : NULL;
     free(js);
     if (!expected) {

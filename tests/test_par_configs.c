@@ -11,24 +11,6 @@
 #include "backend.h"
 #include "testutil.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b)
-        b[n] = '\0';
-    fclose(f);
-    return b;
-}
 
 static int get_int(const cJSON *j, const char *k, int *out)
 {
@@ -61,7 +43,7 @@ int main(void)
             continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", FRSPEC_CONFIGS, e->d_name);
-        char *text = slurp(path);
+        char *text = test_read_file(path, NULL);
         cJSON *j = text ? cJSON_Parse(text) : NULL;
         free(text);
         CHECK(cJSON_IsObject(j), "%s: not a JSON object", e->d_name);

@@ -172,17 +172,10 @@ static void test_closed_form(void)
 
 static void test_hf_fixture(void)
 {
-    FILE *f = fopen(test_fixture("models/hf-sampling.json"), "rb");
-    CHECK(f != NULL, "cannot open %s", test_fixture("models/hf-sampling.json"));
-    if (!f)
+    char *text = test_read_file(test_fixture("models/hf-sampling.json"), NULL);
+    CHECK(text != NULL, "cannot read %s", test_fixture("models/hf-sampling.json"));
+    if (!text)
         return;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)len + 1);
-    size_t got = fread(text, 1, (size_t)len, f);
-    text[got] = 0;
-    fclose(f);
     cJSON *o = cJSON_Parse(text);
     free(text);
     CHECK(o != NULL, "hf-sampling.json does not parse");

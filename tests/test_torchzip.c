@@ -24,26 +24,6 @@
 int cmd_convert_draft(int argc, char **argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[sz] = '\0';
-        *n = (size_t)sz;
-    }
-    return b;
-}
 
 static cJSON *expected;
 
@@ -139,7 +119,7 @@ static void check_state_dict(const char *pt, const char *ref, int n_expected)
 static int files_equal(const char *a, const char *b)
 {
     size_t na = 0, nb = 0;
-    char *x = read_all(a, &na), *y = read_all(b, &nb);
+    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
     int eq = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);
     free(y);
@@ -297,7 +277,7 @@ static void test_fuzz_mutations(void)
     int runs = 0;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         size_t n = 0;
-        char *orig = read_all(test_fixture(files[f]), &n);
+        char *orig = test_read_file(test_fixture(files[f]), &n);
         CHECK(orig != NULL, "read %s", files[f]);
         if (!orig)
             continue;
@@ -329,7 +309,7 @@ static void test_fuzz_mutations(void)
 int main(void)
 {
     size_t n = 0;
-    char *js = read_all(test_fixture("frvocab/expected.json"), &n);
+    char *js = test_read_file(test_fixture("frvocab/expected.json"), &n);
     expected = js ? cJSON_Parse(js) : NULL;
     free(js);
     if (!expected) {
