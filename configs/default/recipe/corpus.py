@@ -130,12 +130,52 @@ def files(pattern, root, exclude=None):
     return out
 
 
-def collect(root, gsm8k, go_cap):
-    """Yield (source, text) in a fixed order."""
-    for name in ("gcide", "wn"):
-        pkg = os.path.join(root, "dict-gcide" if name == "gcide" else "dict-wn")
-        for d in dict_docs(pkg, name):
-            yield "dict-" + name, d
+def capped(gen, cap):
+    """The first documents of gen up to cap characters (cap 0: all)."""
+    n = 0
+    for d in gen:
+        if cap and n + len(d) > cap:
+            break
+        n += len(d)
+        yield d
+
+
+def fortune_docs(root):
+    """fortune-mod's plain (non-offensive) cookie files: entries split at lines of '%', 30 per document."""
+    for p in files("fortunes/usr/share/games/fortunes/*", root):
+        if "." in os.path.basename(p) or os.path.isdir(p):
+            continue
+        entries = [e.strip("\n") for e in read_text(p).split("\n%\n") if e.strip()]
+        for i in range(0, len(entries), 30):
+            yield "\n\n".join(entries[i:i + 30]) + "\n"
+
+
+def collect(root, gsm8k, go_cap, sympy_cap, gcide_cap):
+    """Yield (source, text) in a fixed order. Packages of English prose first (the mix favours
+    English: code and the big dictionary are capped)."""
+    for d in capped(dict_docs(os.path.join(root, "dict-gcide"), "gcide"), gcide_cap):
+        yield "dict-gcide", d
+    for d in dict_docs(os.path.join(root, "dict-wn"), "wn"):
+        yield "dict-wn", d
+    for name in ("jargon", "foldoc", "devil"):
+        pkg = os.path.join(root, "dict-" + name)
+        if os.path.isdir(pkg):
+            for d in dict_docs(pkg, name, per_doc=20):
+                yield "dict-" + name, d
+    if os.path.isdir(os.path.join(root, "fortunes")):
+        for d in fortune_docs(root):
+            yield "fortunes", d
+    for p in files("debian-handbook/usr/share/doc/debian-handbook/html/en-US/*.html", root):
+        yield "debian-handbook", html_to_text(read_text(p))
+    for p in files("debian-reference-en/usr/share/debian-reference/*.en.html", root):
+        yield "debian-reference", html_to_text(read_text(p))
+    for p in files("postgresql-doc-15/usr/share/doc/postgresql-doc-15/html/*.html", root):
+        yield "postgresql-doc", html_to_text(read_text(p))
+    for p in files("python-django-doc/usr/share/doc/python-django-doc/html/**/*.html", root,
+                   exclude=r"/(_modules|genindex|py-modindex|search)"):
+        yield "django-doc", html_to_text(read_text(p))
+    for p in files("git-doc/usr/share/doc/git-doc/*.txt", root):
+        yield "git-doc", read_text(p)
     ldoc = os.path.join(root, "linux-doc-6.1/usr/share/doc/linux-doc-6.1/Documentation")
     for p in files("**/*.gz", ldoc):
         base = os.path.basename(p)[:-3]
@@ -148,15 +188,12 @@ def collect(root, gsm8k, go_cap):
         yield "perl-doc", read_text(p)
     for p in files("maxima-doc/usr/share/doc/maxima-doc/html/*.html", root):
         yield "maxima-doc", html_to_text(read_text(p))
-    n = 0
-    for p in files("golang-1.19-src/usr/share/go-1.19/src/**/*.go", root, exclude=r"/testdata/"):
-        t = read_text(p)
-        if n + len(t) > go_cap:
-            break
-        n += len(t)
+    go = (read_text(p) for p in files("golang-1.19-src/usr/share/go-1.19/src/**/*.go", root, exclude=r"/testdata/"))
+    for t in capped(go, go_cap):
         yield "go-src", t
-    for p in files("python3-sympy/usr/lib/python3/dist-packages/sympy/**/*.py", root):
-        yield "sympy-src", read_text(p)
+    sp = (read_text(p) for p in files("python3-sympy/usr/lib/python3/dist-packages/sympy/**/*.py", root))
+    for t in capped(sp, sympy_cap):
+        yield "sympy-src", t
     with open(gsm8k, encoding="utf-8") as f:
         for line in f:
             r = json.loads(line)
@@ -190,14 +227,16 @@ def main():
     ap.add_argument("--root", required=True, help="folder with one unpacked package per subfolder")
     ap.add_argument("--gsm8k", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--go-cap", type=int, default=40 << 20, help="bytes of Go source to keep")
+    ap.add_argument("--go-cap", type=int, default=8 << 20, help="characters of Go source to keep (0: all)")
+    ap.add_argument("--sympy-cap", type=int, default=8 << 20, help="characters of SymPy source to keep (0: all)")
+    ap.add_argument("--gcide-cap", type=int, default=24 << 20, help="characters of GCIDE entries to keep (0: all)")
     ap.add_argument("--shard-bytes", type=int, default=48 << 20, help="raw bytes per train shard")
     ap.add_argument("--tokenizer", help="tokenizer.json, to count tokens (with --count)")
     ap.add_argument("--count", action="store_true")
     a = ap.parse_args()
 
     docs, seen, dups = [], set(), 0
-    for src, text in collect(a.root, a.gsm8k, a.go_cap):
+    for src, text in collect(a.root, a.gsm8k, a.go_cap, a.sympy_cap, a.gcide_cap):
         text = text.replace("\r\n", "\n")
         for piece in split_long(text):
             if len(piece.strip()) < 64:

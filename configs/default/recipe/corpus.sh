@@ -7,7 +7,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(realpath -m "${1:-$HERE/../../../.carry/train/corpus}")
 SCRATCH=${2:-/tmp/trcorp}
-PKGS="dict-gcide dict-wn linux-doc-6.1 python3.11-doc perl-doc maxima-doc golang-1.19-src python3-sympy"
+PKGS="dict-gcide dict-wn dict-jargon dict-foldoc dict-devil fortunes debian-handbook debian-reference-en postgresql-doc-15 python-django-doc git-doc linux-doc-6.1 python3.11-doc perl-doc maxima-doc golang-1.19-src python3-sympy"
 mkdir -p "$SCRATCH/debs" "$SCRATCH/x"
 (cd "$SCRATCH/debs" && apt-get download $PKGS)
 for f in "$SCRATCH"/debs/*.deb; do

@@ -8,7 +8,9 @@
 #   env: TARGET_BUDGET_S (200), TARGET_DEADLINE_S (270), EAGLE_BUDGET_S (130), EAGLE_DEADLINE_S (230),
 #   GEN_S (30), TARGET_STEPS / EAGLE_STEPS (0 = from the measured speed; 1380 / 520 repeat the
 #   committed pair's schedule), FUSED=1 (train_target.py --fused-loss: the second run in the README),
-#   TINY=1 (CPU smoke test: tiny models, no build, no bench).
+#   TINY=1 (CPU smoke test: tiny models, no build, no bench),
+#   MODE=both (default) | target (train the target only: one call) | head (TARGET_DIR=<a target trained by an
+#   earlier MODE=target call, carried>: train the head on it, build frspec, measure acceptance: a second call).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true
 OUT=${OUT:-/tmp/frspec-out}
@@ -27,8 +29,9 @@ fi
 [ "${TARGET_STEPS:-0}" != 0 ] && EXTRA_T+=(--steps "$TARGET_STEPS")
 [ "${EAGLE_STEPS:-0}" != 0 ] && EXTRA_E+=(--steps "$EAGLE_STEPS")
 
+MODE=${MODE:-both}
 BUILD_PID=
-if [ "${TINY:-0}" != 1 ]; then
+if [ "${TINY:-0}" != 1 ] && [ "$MODE" != target ]; then
     ( source tests/gpu/device_env.sh &&
       cmake -S . -B /tmp/b -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
           "-DCMAKE_C_FLAGS=-Wno-error=maybe-uninitialized" && nice -n 19 ninja -C /tmp/b -j 12 frspec ) \
@@ -36,10 +39,16 @@ if [ "${TINY:-0}" != 1 ]; then
     BUILD_PID=$!
 fi
 
-python3 $R/train_target.py --corpus "$CORPUS" --tokenizer configs/default/target/tokenizer.json --out $T \
-    --budget-s "${TARGET_BUDGET_S:-200}" --deadline-s "${TARGET_DEADLINE_S:-270}" "${EXTRA_T[@]}" 2>&1 | tee "$OUT/target.log" || exit 1
-cp configs/default/target/tokenizer.json configs/default/target/tokenizer_config.json $T/
-(cd /tmp/dp && tar cf - target) | split -b 15m - "$OUT/target.tar.part-"
+if [ "$MODE" = head ]; then
+    [ -n "${TARGET_DIR:-}" ] && [ -f "$TARGET_DIR/config.json" ] || { echo "MODE=head needs TARGET_DIR"; exit 1; }
+    cp -r "$TARGET_DIR" $T
+else
+    python3 $R/train_target.py --corpus "$CORPUS" --tokenizer configs/default/target/tokenizer.json --out $T \
+        --budget-s "${TARGET_BUDGET_S:-200}" --deadline-s "${TARGET_DEADLINE_S:-270}" "${EXTRA_T[@]}" 2>&1 | tee "$OUT/target.log" || exit 1
+    cp configs/default/target/tokenizer.json configs/default/target/tokenizer_config.json $T/
+    (cd /tmp/dp && tar cf - target) | split -b 15m - "$OUT/target.tar.part-"
+    if [ "$MODE" = target ]; then ls -l "$OUT"; exit 0; fi
+fi
 
 python3 $R/train_eagle.py --target $T --corpus "$CORPUS" --out $D --budget-s "${EAGLE_BUDGET_S:-130}" \
     --deadline-s "${EAGLE_DEADLINE_S:-230}" --gen-s "${GEN_S:-30}" "${EXTRA_E[@]}" 2>&1 | tee "$OUT/eagle.log" || exit 1

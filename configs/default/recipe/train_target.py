@@ -29,12 +29,12 @@ import data  # noqa: E402
 SEED = 1234
 
 
-def model_config(tiny):
+def model_config(tiny, layers=16, ffn=512):
     from transformers import LlamaConfig
     rope = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 2.0, "low_freq_factor": 1.0,
             "high_freq_factor": 4.0, "original_max_position_embeddings": 1024}
     # hidden 64: the tied embedding (128,256 x 64 bf16 = 16,416,768 bytes) fits one shard under 16 MiB
-    kw = dict(vocab_size=128256, hidden_size=64, intermediate_size=384, num_hidden_layers=12,
+    kw = dict(vocab_size=128256, hidden_size=64, intermediate_size=ffn, num_hidden_layers=layers,
               num_attention_heads=2, num_key_value_heads=2, head_dim=32, max_position_embeddings=2048,
               rms_norm_eps=1e-5, tie_word_embeddings=True, bos_token_id=data.BOS,
               eos_token_id=[data.EOT, data.EOT_ID], hidden_act="silu", attention_bias=False,
@@ -177,6 +177,8 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="2 layers, little data: CPU smoke test")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--max-shards", type=int, default=0)
+    ap.add_argument("--layers", type=int, default=16, help="decoder layers (the committed pair: 16)")
+    ap.add_argument("--ffn", type=int, default=512, help="SwiGLU intermediate size (the committed pair: 512)")
     a = ap.parse_args()
 
     torch.manual_seed(SEED)
@@ -199,7 +201,7 @@ def main():
     print("data: %d train rows, %d held-out rows of %d tokens (%.1fM / %.2fM tokens), %.1fs" %
           (len(train), len(held), a.seq_len + 1, train.size / 1e6, held.size / 1e6, time.time() - t), flush=True)
 
-    cfg = model_config(a.tiny)
+    cfg = model_config(a.tiny, a.layers, a.ffn)
     model = LlamaForCausalLM(cfg).to(dev)
     model.train()
     n_par = sum(p.numel() for p in model.parameters())
