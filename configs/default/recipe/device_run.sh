@@ -42,6 +42,7 @@ fi
 if [ "$MODE" = head ]; then
     [ -n "${TARGET_DIR:-}" ] && [ -f "$TARGET_DIR/config.json" ] || { echo "MODE=head needs TARGET_DIR"; exit 1; }
     cp -r "$TARGET_DIR" $T
+    cp configs/default/target/tokenizer.json configs/default/target/tokenizer_config.json $T/
 else
     python3 $R/train_target.py --corpus "$CORPUS" --tokenizer configs/default/target/tokenizer.json --out $T \
         --budget-s "${TARGET_BUDGET_S:-200}" --deadline-s "${TARGET_DEADLINE_S:-270}" "${EXTRA_T[@]}" 2>&1 | tee "$OUT/target.log" || exit 1
