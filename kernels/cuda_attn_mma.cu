@@ -8,26 +8,30 @@
  * heads that share it (8B verify of 60 rows: 240 vectors -> 4 blocks per kv head). Each warp owns
  * 16 vectors: S = Q K^T for a tile of 64 slots (16 x 64 in registers), masked, online softmax, then
  * O += P V with P taken straight from the S registers (the accumulator layout of m16n8k16 is the
- * A-operand layout of the next product). K/V tiles stream through shared memory with cp.async,
- * two stages; rows past the range are zero-filled.
+ * A-operand layout of the next product). K and V tiles stream through shared memory with cp.async
+ * (V(t) loads during Q K(t)^T and the softmax, K(t + 1) during P V(t)); rows past the range are
+ * zero-filled. Splits write partials (m, l, acc), attn_mma_combine_kernel merges them.
  *
- * Numerics (chosen over fp16 or tf32 operands):
+ * Numerics (chosen over fp16 or tf32 operands, and over bf16 pairs):
  *  - K and V enter the products as stored (bf16): no conversion, no range limit (bf16 -> fp16 is
- *    exact only inside fp16's normal range: |x| in [2^-14, 65504]), half the shared-memory bytes
- *    of tf32 and twice its tensor rate.
- *  - q (fp32, scaled by log2(e)/sqrt(D)) and P (fp32 in [0, 1]) are each split into a bf16 pair
- *    hi = bf16(x), lo = bf16(x - hi), and every product is done twice (hi and lo). The pair holds
- *    16 significant bits (relative error <= 2^-16, against 2^-11 for fp16 or tf32 operands); K, V
- *    exact; accumulation fp32. The result agrees with the fp32 CUDA-core kernel to ~1e-5 relative,
- *    far below the bf16 rounding of the output (2^-8), so a verify row sees the same attention as
- *    the n == 1 decode step up to fp32 summation order (speculative == autoregressive greedy;
- *    tests/test_cuda_spec.c allows only near ties at 1e-3 of the logit RMS).
- *  - Cost of the pairs: twice the tensor work, ~64 GFLOP per 8B verify of 60 rows at 1k context
- *    (~0.1 ms); the kernel is bound by latency and K/V traffic, not by the tensor cores.
- *  - FRS_ATT_MMA=2 (cuda_ops.h) runs single bf16 products instead (q and P rounded to bf16, as
- *    flash-attention does on bf16 inputs: ~2^-8 relative error on scores), for A/B.
+ *    exact only inside fp16's normal range, |x| in [2^-14, 65504]; tf32 would double the shared
+ *    memory bytes and halve the tensor rate).
+ *  - q (fp32, scaled by log2(e)/sqrt(D)) and P (fp32 in [0, 1]) are each split into three bf16
+ *    terms, x = t0 + t1 + t2 with t0 = bf16(x), t1 = bf16(x - t0), t2 = bf16(x - t0 - t1) (every
+ *    difference exact in fp32): 24 significant bits, i.e. the fp32 operand itself, and every
+ *    product is done three times (smallest term first) into fp32 accumulators. The kernel then
+ *    agrees with the fp32 CUDA-core kernel to fp32 rounding (~1e-7 relative): a verify row sees the
+ *    attention of the n == 1 decode step up to summation order, as before tensor cores
+ *    (speculative == autoregressive greedy: tests/test_cuda_spec.c allows only near ties at 1e-3 of
+ *    the logit RMS). Measured on the H100 before this choice: with bf16 pairs (16 bits, ~1e-5
+ *    relative) 0.39% of the bf16 outputs differed from the CUDA-core kernel's and test_cuda_spec
+ *    failed (logit gaps of 3.8e-3 RMS flipped); single bf16 products (q and P rounded to bf16, as
+ *    flash-attention on bf16 inputs) flip ~50%.
+ *  - Cost: three times the tensor work of single products (the 8B verify of 60 rows at 1k context:
+ *    ~100 GFLOP), measured in tests/bench/NOTES-cuda.md. FRS_ATT_MMA=1 (cuda_ops.h) runs single
+ *    bf16 products, for A/B.
  * The row sum l is accumulated from the fp32 P. Scores are in log2 units (exp2f); the partials
- * store m in natural-log units for attention_combine_kernel.
+ * store m in natural-log units.
  *
  * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma
  */
@@ -100,36 +104,43 @@ static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
-/* (x0, x1) -> hi pair and lo pair: x = hi + lo to 16 significant bits */
-static __device__ __forceinline__ void split_bf16x2(float x0, float x1, uint32_t *hi, uint32_t *lo)
+/* ---- the kernels ------------------------------------------------------------------------------ */
+
+/* x -> TERMS bf16 values whose sum is x: hi = bf16(x), then the rest (exact in fp32) likewise;
+ * three terms hold 24 significant bits (fp32). Pairs (x0, x1) packed as bf16x2, x0 low. */
+template <int TERMS>
+static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t t[TERMS])
 {
-    const __nv_bfloat16 h0 = __float2bfloat16_rn(x0), h1 = __float2bfloat16_rn(x1);
-    __nv_bfloat162 h;
-    h.x = h0;
-    h.y = h1;
-    *hi = *reinterpret_cast<uint32_t *>(&h);
-    *lo = pack_bf16x2(x0 - __bfloat162float(h0), x1 - __bfloat162float(h1));
+#pragma unroll
+    for (int u = 0; u < TERMS; u++) {
+        const __nv_bfloat16 h0 = __float2bfloat16_rn(x0), h1 = __float2bfloat16_rn(x1);
+        __nv_bfloat162 h;
+        h.x = h0;
+        h.y = h1;
+        t[u] = *reinterpret_cast<uint32_t *>(&h);
+        x0 -= __bfloat162float(h0);
+        x1 -= __bfloat162float(h1);
+    }
 }
 
-/* ---- the kernel ------------------------------------------------------------------------------- */
-
 /* grid (ceil(n * G / AM_BM), n_kv, n_split), AM_THREADS threads, dynamic shared memory
- * am_smem_bytes(D, PRECISE). */
-template <int D, bool PRECISE>
+ * am_smem_bytes(D, TERMS): q as TERMS bf16 planes [AM_BM][LD], one K tile, one V tile [AM_BN][LD].
+ * Per tile t: V(t) loads while S = Q K(t)^T and the softmax run, K(t+1) while O += P V(t). */
+template <int D, int TERMS>
 __global__ void __launch_bounds__(AM_THREADS, 2)
     attn_mma_kernel(const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
                     const int32_t *__restrict__ prefix_p, int n, const uint64_t *__restrict__ mask, int mask_cols,
                     int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part)
 {
-    constexpr int LD = D + 8;       /* bf16 per shared row: +16 bytes keeps ldmatrix free of bank conflicts */
-    constexpr int NT = AM_BN / 8;   /* n8 tiles of S */
-    constexpr int DT = D / 8;       /* n8 tiles of O */
-    constexpr int CH = D / 8;       /* 16-byte chunks per K/V row */
+    constexpr int LD = D + 8;     /* bf16 per shared row: +16 bytes keeps ldmatrix free of bank conflicts */
+    constexpr int NT = AM_BN / 8; /* n8 tiles of S */
+    constexpr int DT = D / 8;     /* n8 tiles of O */
+    constexpr int CH = D / 8;     /* 16-byte chunks per K/V row */
+    constexpr int QV = AM_BM * (D / 4) / AM_THREADS; /* float4 of q per thread */
     extern __shared__ __align__(16) uint16_t am_smem[];
-    uint16_t *sqh = am_smem;                          /* [AM_BM][LD] q hi */
-    uint16_t *sql = sqh + AM_BM * LD;                 /* [AM_BM][LD] q lo (PRECISE) */
-    uint16_t *sk = sql + (PRECISE ? AM_BM * LD : 0);  /* [2][AM_BN][LD] */
-    uint16_t *sv = sk + 2 * AM_BN * LD;               /* [2][AM_BN][LD] */
+    uint16_t *sq = am_smem;                /* [TERMS][AM_BM][LD] */
+    uint16_t *sk = sq + TERMS * AM_BM * LD; /* [AM_BN][LD] */
+    uint16_t *sv = sk + AM_BN * LD;         /* [AM_BN][LD] */
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int gq = lane >> 2, cq = lane & 3; /* mma fragment coordinates: row group, column pair */
@@ -147,37 +158,41 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     const int ntiles = (s_end - s_begin + AM_BN - 1) / AM_BN;
     const size_t kv_row = (size_t)n_kv * D;
 
-    auto load_tile = [&](int t, int buf) {
+    /* one 64-slot tile of K or V (rows past s_end zero-filled, nothing read) */
+    auto load_tile = [&](const uint16_t *src, uint16_t *dst, int t) {
         const int t0 = s_begin + t * AM_BN;
-        uint16_t *dk = sk + buf * AM_BN * LD, *dv = sv + buf * AM_BN * LD;
 #pragma unroll
-        for (int e = tid; e < AM_BN * CH; e += AM_THREADS) {
+        for (int k = 0; k < AM_BN * CH / AM_THREADS; k++) {
+            const int e = tid + k * AM_THREADS;
             const int r = e / CH, c = e % CH;
             const int s = t0 + r;
             const bool ok = s < s_end;
-            const size_t off = (size_t)(ok ? s : 0) * kv_row + (size_t)kvh * D + c * 8;
-            cp_async16(dk + r * LD + c * 8, kc + off, ok ? 16 : 0);
-            cp_async16(dv + r * LD + c * 8, vc + off, ok ? 16 : 0);
+            cp_async16(dst + r * LD + c * 8, src + (size_t)(ok ? s : 0) * kv_row + (size_t)kvh * D + c * 8, ok ? 16 : 0);
         }
     };
 
     if (ntiles > 0) {
-        load_tile(0, 0);
+        load_tile(kc, sk, 0);
         cp_async_commit();
-        /* q -> scaled, split into bf16 hi/lo (rows past M: zeros, never written out) */
+        /* q -> scaled to log2 units, split into TERMS bf16 planes (rows past M: zeros, never written
+         * out); all loads issued before the first use */
         const float qscale = 1.4426950408889634f / sqrtf((float)D);
-        for (int e = tid; e < AM_BM * (D / 4); e += AM_THREADS) {
-            const int r = e / (D / 4), d = (e % (D / 4)) * 4;
-            const int m = m0 + r;
-            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            if (m < M)
-                v = *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d);
-            uint2 hi, lo;
-            split_bf16x2(v.x * qscale, v.y * qscale, &hi.x, &lo.x);
-            split_bf16x2(v.z * qscale, v.w * qscale, &hi.y, &lo.y);
-            *reinterpret_cast<uint2 *>(sqh + r * LD + d) = hi;
-            if constexpr (PRECISE)
-                *reinterpret_cast<uint2 *>(sql + r * LD + d) = lo;
+        float4 qv[QV];
+#pragma unroll
+        for (int k = 0; k < QV; k++) {
+            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
+            qv[k] = m < M ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
+                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < QV; k++) {
+            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
+            uint32_t a[TERMS], b[TERMS];
+            split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
+            split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
+#pragma unroll
+            for (int u = 0; u < TERMS; u++)
+                *reinterpret_cast<uint2 *>(sq + (u * AM_BM + r) * LD + d) = make_uint2(a[u], b[u]);
         }
     }
 
@@ -191,39 +206,32 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     float mA = -INFINITY, mB = -INFINITY, lA = 0.0f, lB = 0.0f;
 
     for (int t = 0; t < ntiles; t++) {
-        const int buf = t & 1;
-        if (t + 1 < ntiles) {
-            load_tile(t + 1, buf ^ 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
-        const uint16_t *tk = sk + buf * AM_BN * LD, *tv = sv + buf * AM_BN * LD;
         const int t0 = s_begin + t * AM_BN;
+        load_tile(vc, sv, t);
+        cp_async_commit();
+        cp_async_wait<1>(); /* K(t) (and q) landed; V(t) in flight */
+        __syncthreads();
 
-        /* S = Q K^T (log2 units) */
+        /* S = Q K^T (log2 units), TERMS products per k-step */
         float s[NT][4];
 #pragma unroll
         for (int j = 0; j < NT; j++)
             s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; kk++) {
-            uint32_t ah[4], al[4] = {0, 0, 0, 0};
+            uint32_t a[TERMS][4];
             const int qoff = (warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8;
-            ldsm_x4(ah, sqh + qoff);
-            if constexpr (PRECISE)
-                ldsm_x4(al, sql + qoff);
+#pragma unroll
+            for (int u = 0; u < TERMS; u++)
+                ldsm_x4(a[u], sq + u * AM_BM * LD + qoff);
 #pragma unroll
             for (int np = 0; np < NT / 2; np++) {
                 uint32_t b[4];
-                ldsm_x4(b, tk + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
-                mma_bf16(s[2 * np], ah, b[0], b[1]);
-                mma_bf16(s[2 * np + 1], ah, b[2], b[3]);
-                if constexpr (PRECISE) {
-                    mma_bf16(s[2 * np], al, b[0], b[1]);
-                    mma_bf16(s[2 * np + 1], al, b[2], b[3]);
+                ldsm_x4(b, sk + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int u = TERMS - 1; u >= 0; u--) { /* smallest term first */
+                    mma_bf16(s[2 * np], a[u], b[0], b[1]);
+                    mma_bf16(s[2 * np + 1], a[u], b[2], b[3]);
                 }
             }
         }
@@ -283,27 +291,34 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
             lB += s[j][2] + s[j][3];
         }
 
-        /* O += P V */
+        cp_async_wait<0>(); /* V(t) landed */
+        __syncthreads();    /* ... for every warp, and every warp is done with K(t) */
+        if (t + 1 < ntiles) {
+            load_tile(kc, sk, t + 1);
+            cp_async_commit();
+        }
+
+        /* O += P V, P from the S registers, TERMS products per k-step */
 #pragma unroll
         for (int kk = 0; kk < AM_BN / 16; kk++) {
-            uint32_t ph[4], pl[4];
-            split_bf16x2(s[2 * kk][0], s[2 * kk][1], &ph[0], &pl[0]);
-            split_bf16x2(s[2 * kk][2], s[2 * kk][3], &ph[1], &pl[1]);
-            split_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1], &ph[2], &pl[2]);
-            split_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3], &ph[3], &pl[3]);
+            uint32_t p0[TERMS], p1[TERMS], p2[TERMS], p3[TERMS];
+            split_terms<TERMS>(s[2 * kk][0], s[2 * kk][1], p0);
+            split_terms<TERMS>(s[2 * kk][2], s[2 * kk][3], p1);
+            split_terms<TERMS>(s[2 * kk + 1][0], s[2 * kk + 1][1], p2);
+            split_terms<TERMS>(s[2 * kk + 1][2], s[2 * kk + 1][3], p3);
 #pragma unroll
             for (int dp = 0; dp < D / 16; dp++) {
                 uint32_t b[4];
-                ldsm_x4_trans(b, tv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
-                mma_bf16(o[2 * dp], ph, b[0], b[1]);
-                mma_bf16(o[2 * dp + 1], ph, b[2], b[3]);
-                if constexpr (PRECISE) {
-                    mma_bf16(o[2 * dp], pl, b[0], b[1]);
-                    mma_bf16(o[2 * dp + 1], pl, b[2], b[3]);
+                ldsm_x4_trans(b, sv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
+#pragma unroll
+                for (int u = TERMS - 1; u >= 0; u--) {
+                    const uint32_t a[4] = {p0[u], p1[u], p2[u], p3[u]};
+                    mma_bf16(o[2 * dp], a, b[0], b[1]);
+                    mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
                 }
             }
         }
-        __syncthreads(); /* this buffer is refilled by the next iteration's load */
+        __syncthreads(); /* every warp is done with V(t) before V(t + 1) is loaded */
     }
 
     lA += __shfl_xor_sync(0xffffffffu, lA, 1);
@@ -325,9 +340,11 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
                     pack_bf16x2(o[j][2 * hr] * inv, o[j][2 * hr + 1] * inv);
         } else {
             float *pp = part + (ih * n_split + split) * (D + 2);
+            if (m != -INFINITY) /* a split that saw nothing: m and l only (the combine skips it) */
 #pragma unroll
-            for (int j = 0; j < DT; j++)
-                *reinterpret_cast<float2 *>(pp + 2 + j * 8 + 2 * cq) = make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
+                for (int j = 0; j < DT; j++)
+                    *reinterpret_cast<float2 *>(pp + 2 + j * 8 + 2 * cq) =
+                        make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
             if (cq == 0) {
                 pp[0] = m == -INFINITY ? -INFINITY : m * 0.6931471805599453f; /* log2 -> natural units */
                 pp[1] = l;
@@ -336,11 +353,44 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     }
 }
 
+/* grid (n * n_heads), block D: out = sum_s w_s acc_s / sum_s w_s l_s with w_s = exp(m_s - max m)
+ * over the splits that saw a slot (partials (m, l, acc[D]) of attn_mma_kernel). The splits' m and
+ * l are read once into shared memory, all at once, then each thread sums its column. */
+__global__ void attn_mma_combine_kernel(const float *__restrict__ part, int n_split, int D, uint16_t *__restrict__ out)
+{
+    __shared__ float sw[AM_MAX_SPLIT], sl[AM_MAX_SPLIT];
+    const size_t ih = blockIdx.x;
+    const float *pp = part + ih * n_split * (D + 2);
+    const int t = threadIdx.x;
+    for (int s = t; s < n_split; s += blockDim.x) {
+        sw[s] = pp[(size_t)s * (D + 2)];
+        sl[s] = pp[(size_t)s * (D + 2) + 1];
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        m = fmaxf(m, sw[s]);
+    __syncthreads();
+    for (int s = t; s < n_split; s += blockDim.x)
+        sw[s] = sw[s] == -INFINITY ? 0.0f : expf(sw[s] - m);
+    __syncthreads();
+    float l = 0.0f, a = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < n_split; s++) {
+        const float w = sw[s];
+        if (w != 0.0f) {
+            l += w * sl[s];
+            a += w * pp[(size_t)s * (D + 2) + 2 + t];
+        }
+    }
+    out[ih * D + t] = __bfloat16_as_ushort(__float2bfloat16_rn(l > 0.0f ? a / l : 0.0f));
+}
+
 /* ---- launcher --------------------------------------------------------------------------------- */
 
-static size_t am_smem_bytes(int D, int precise)
+static size_t am_smem_bytes(int D, int terms)
 {
-    return (size_t)((precise ? 2 : 1) * AM_BM + 4 * AM_BN) * (D + 8) * 2;
+    return (size_t)(terms * AM_BM + 2 * AM_BN) * (D + 8) * 2;
 }
 
 extern "C" int cuda_attn_mma_head_dim_ok(int head_dim)
@@ -362,12 +412,12 @@ extern "C" int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm)
     return (int)s;
 }
 
-template <int D, bool PRECISE>
+template <int D, int TERMS>
 static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc, const uint16_t *vc,
                              const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv,
                              int splits, uint16_t *out, float *part)
 {
-    const size_t smem = am_smem_bytes(D, PRECISE);
+    const size_t smem = am_smem_bytes(D, TERMS);
     /* above the 48 KiB default: once per instantiation and device (bit dev of attr_set; a repeat is
      * harmless, so no lock) */
     static volatile unsigned long long attr_set = 0;
@@ -377,34 +427,35 @@ static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const u
         return e;
     const unsigned long long bit = 1ull << (dev & 63);
     if (dev >= 64 || !(attr_set & bit)) {
-        e = cudaFuncSetAttribute(attn_mma_kernel<D, PRECISE>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        e = cudaFuncSetAttribute(attn_mma_kernel<D, TERMS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return e;
         attr_set |= bit;
     }
-    attn_mma_kernel<D, PRECISE><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,
-                                                                splits, out, part);
+    attn_mma_kernel<D, TERMS><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,
+                                                              splits, out, part);
     return cudaGetLastError();
 }
 
 extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t *vc,
                                          const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
-                                         int n_heads, int n_kv, int head_dim, int precise, int splits, uint16_t *out,
+                                         int n_heads, int n_kv, int head_dim, int terms, int splits, uint16_t *out,
                                          float *part, cudaStream_t st)
 {
-    if (n <= 0 || n_kv <= 0 || n_heads % n_kv || !cuda_attn_mma_head_dim_ok(head_dim) || splits < 1 ||
-        splits > AM_MAX_SPLIT || (splits > 1 && !part) || ((uintptr_t)q & 15) || ((uintptr_t)kc & 15) ||
+    if (n <= 0 || n_kv <= 0 || n_heads % n_kv || !cuda_attn_mma_head_dim_ok(head_dim) || (terms != 1 && terms != 3) ||
+        splits < 1 || splits > AM_MAX_SPLIT || (splits > 1 && !part) || ((uintptr_t)q & 15) || ((uintptr_t)kc & 15) ||
         ((uintptr_t)vc & 15) || ((uintptr_t)out & 3) || ((uintptr_t)part & 7))
-        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma: n %d, heads %d / kv %d, head_dim %d, splits %d (need "
-                       "head_dim 16/32/64/128, 16-byte aligned q, k, v, 4-byte out, 8-byte scratch)", n, n_heads, n_kv, head_dim, splits);
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma: n %d, heads %d / kv %d, head_dim %d, terms %d, splits %d "
+                       "(need head_dim 16/32/64/128, terms 1 or 3, 16-byte aligned q, k, v, 4-byte out, 8-byte "
+                       "scratch)", n, n_heads, n_kv, head_dim, terms, splits);
     const dim3 grid((unsigned)((n * (n_heads / n_kv) + AM_BM - 1) / AM_BM), (unsigned)n_kv, (unsigned)splits);
     cudaError_t e;
 #define AM_CASE(DD)                                                                                                    \
     case DD:                                                                                                           \
-        e = precise ? am_launch<DD, true>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
+        e = terms == 3 ? am_launch<DD, 3>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
                                           part)                                                                        \
-                    : am_launch<DD, false>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits,     \
-                                           out, part);                                                                 \
+                       : am_launch<DD, 1>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
+                                          part);                                                                       \
         break
     switch (head_dim) {
         AM_CASE(16);
@@ -418,5 +469,12 @@ extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, con
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_kernel (head_dim %d) failed: %s",
                        head_dim, cudaGetErrorString(e));
+    if (splits > 1) {
+        attn_mma_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(part, splits, head_dim, out);
+        e = cudaGetLastError();
+        if (e != cudaSuccess)
+            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_combine_kernel failed: %s",
+                           cudaGetErrorString(e));
+    }
     return FRS_OK;
 }

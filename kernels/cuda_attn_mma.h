@@ -25,12 +25,12 @@ int cuda_attn_mma_head_dim_ok(int head_dim);
 /* splits along the context (1 .. 64) for n rows: as many as two blocks per SM allow */
 int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm);
 
-/* The kernel alone (cuda_ops.h semantics). splits > 1: writes the partials (m, l, acc[D]) of
- * every (row, head, split) to part, in the layout attention_combine_kernel reads, and leaves out
- * alone; splits == 1: writes out. precise: q and P as bf16 hi + lo pairs (two products each);
- * else single bf16 products. Needs q, kc, vc 16-byte aligned, out 4-byte, part 8-byte aligned, head_dim ok. */
+/* The kernel (cuda_ops.h semantics), then, when splits > 1, its combine: the partials (m, l,
+ * acc[D]) of every (row, head, split) go to part (n * n_heads * splits * (head_dim + 2) floats).
+ * terms: 3 = q and P as three bf16 terms each (fp32-exact operands), 1 = single bf16 products.
+ * Needs q, kc, vc 16-byte aligned, out 4-byte, part 8-byte aligned, head_dim ok. */
 enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t *vc, const int32_t *prefix, int n,
-                              const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, int precise,
+                              const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, int terms,
                               int splits, uint16_t *out, float *part, cudaStream_t st);
 
 #ifdef __cplusplus

@@ -771,12 +771,13 @@ static int att_splits(int n, int n_heads, int n_kv, int layout, int n_sm)
     return (int)s;
 }
 
-/* FRS_ATT_MMA (read at every launch): unset or "1": the tensor-core kernel with bf16 hi/lo pairs;
- * "2": single bf16 products; "0": the CUDA-core kernel (the layouts before tensor cores) */
+/* FRS_ATT_MMA (read at every launch): "0": the CUDA-core kernel (the layouts before tensor cores);
+ * "1": the tensor-core kernel with single bf16 products; otherwise (unset, "3") with q and P as
+ * three bf16 terms */
 static int att_mma_mode(void)
 {
     const char *e = getenv("FRS_ATT_MMA");
-    return e && e[0] == '0' ? 0 : e && e[0] == '2' ? 2 : 1;
+    return e && e[0] == '0' ? 0 : e && e[0] == '1' ? 1 : 3;
 }
 
 /* the kernel a launch of this layout runs: CUDA_ATT_MMA, CUDA_ATT_MMA_BF16, or 0 for attention_kernel */
@@ -787,7 +788,7 @@ static int att_kernel_of(int n, int head_dim, int layout)
     if (layout != CUDA_ATT_AUTO || n <= 1 || !cuda_attn_mma_head_dim_ok(head_dim))
         return 0;
     const int mode = att_mma_mode();
-    return mode == 0 ? 0 : mode == 2 ? CUDA_ATT_MMA_BF16 : CUDA_ATT_MMA;
+    return mode == 0 ? 0 : mode == 1 ? CUDA_ATT_MMA_BF16 : CUDA_ATT_MMA;
 }
 
 extern "C" int cuda_attention_auto_mma(int n, int head_dim)
@@ -1090,23 +1091,21 @@ extern "C" enum frs_status cuda_attention_layout(const float *q, const uint16_t 
     const int splits = kern ? cuda_attn_mma_splits(n, n_heads, n_kv, n_sm) : att_splits(n, n_heads, n_kv, layout, n_sm);
     if (splits > 1 && !scratch)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: %d splits need a scratch buffer", splits);
-    if (kern) {
-        FRS_TRY(cuda_attn_mma(q, kcache, vcache, prefix, n, mask, mask_cols, n_heads, n_kv, head_dim,
-                              kern == CUDA_ATT_MMA, splits, out, scratch, st));
-    } else {
-        int mg, rows, gb;
-        att_shape(n, n_heads, n_kv, layout, &mg, &rows, &gb);
-        dim3 grid((n + rows - 1) / rows, n_kv * gb, splits);
-        if (mg == ATT_MAXG_MULTI)
-            attention_kernel<ATT_MAXG_MULTI><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,
-                                                                           mask_cols, n_heads, n_kv, head_dim, splits,
-                                                                           out, scratch);
-        else
-            attention_kernel<ATT_MAXG_DEC><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,
-                                                                         mask_cols, n_heads, n_kv, head_dim, splits,
-                                                                         out, scratch);
-        LAUNCH_CHECK("attention_kernel");
-    }
+    if (kern) /* the tensor-core kernel and its own combine */
+        return cuda_attn_mma(q, kcache, vcache, prefix, n, mask, mask_cols, n_heads, n_kv, head_dim,
+                             kern == CUDA_ATT_MMA ? 3 : 1, splits, out, scratch, st);
+    int mg, rows, gb;
+    att_shape(n, n_heads, n_kv, layout, &mg, &rows, &gb);
+    dim3 grid((n + rows - 1) / rows, n_kv * gb, splits);
+    if (mg == ATT_MAXG_MULTI)
+        attention_kernel<ATT_MAXG_MULTI><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,
+                                                                       mask_cols, n_heads, n_kv, head_dim, splits, out,
+                                                                       scratch);
+    else
+        attention_kernel<ATT_MAXG_DEC><<<grid, ATT_THREADS, 0, st>>>(q, kcache, vcache, prefix, n, rows, mask,
+                                                                     mask_cols, n_heads, n_kv, head_dim, splits, out,
+                                                                     scratch);
+    LAUNCH_CHECK("attention_kernel");
     if (splits > 1) {
         attention_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(scratch, splits, head_dim, out);
         LAUNCH_CHECK("attention_combine_kernel");

@@ -118,16 +118,16 @@ int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm);
  *  - AUTO: n == 1 (decode): the CUDA-core kernel, one kv head's q vectors per block (unchanged by
  *    the tensor-core kernel). n > 1 with head_dim 16, 32, 64 or 128 (and q, k, v 16-byte aligned,
  *    out 4-byte, scratch 8-byte): the tensor-core kernel (kernels/cuda_attn_mma.cu: bf16 mma.sync,
- *    q and P as bf16 hi/lo pairs, fp32 accumulation and softmax; 64 rows x heads of one kv head per
- *    block, split over the context when there are too few blocks). FRS_ATT_MMA=0 at launch time
- *    turns it off (the CUDA-core MULTI_ROW layout, or SINGLE_ROW with FRS_ATT_MULTI=0),
- *    FRS_ATT_MMA=2 runs it with single bf16 products (MMA_BF16). Other head_dims (e.g. 256):
- *    the CUDA-core kernel.
+ *    q and P as three bf16 terms each, i.e. fp32 operands, fp32 accumulation and softmax; 64 rows x
+ *    heads of one kv head per block, split over the context when there are too few blocks).
+ *    FRS_ATT_MMA=0 at launch time turns it off (the CUDA-core MULTI_ROW layout, or SINGLE_ROW with
+ *    FRS_ATT_MULTI=0), FRS_ATT_MMA=1 runs it with single bf16 products (MMA_BF16). Other
+ *    head_dims (e.g. 256): the CUDA-core kernel.
  *  - SINGLE_ROW / MULTI_ROW: the CUDA-core kernel, forced (A/B, tests). SINGLE_ROW = one row's
  *    heads per block (better on short contexts: more, lighter blocks); MULTI_ROW = rows x heads of
  *    one kv head share each K/V load (better from ~0.5k slots on).
  *  - MMA / MMA_BF16: the tensor-core kernel at any n, forced (FRS_ERR_UNSUPPORTED for the
- *    head_dims and alignments it does not take); MMA_BF16 rounds q and P to single bf16.
+ *    head_dims and alignments it does not take); MMA_BF16 rounds q and P to single bf16 (A/B).
  * cuda_attention_splits gives the splits of AUTO; the scratch size covers every kernel and layout. */
 enum { CUDA_ATT_AUTO = 0, CUDA_ATT_SINGLE_ROW = 1, CUDA_ATT_MULTI_ROW = 2, CUDA_ATT_MMA = 3, CUDA_ATT_MMA_BF16 = 4 };
 size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm);

@@ -334,20 +334,22 @@ static void rand_tree_mask(int n, uint64_t *mask)
 
 /* Attention kernels against the double reference. Every case runs AUTO (what the backends call),
  * then, where the tensor-core kernel takes the head_dim, each kernel forced: the CUDA-core kernel
- * (MULTI_ROW, SINGLE_ROW), the tensor-core kernel with bf16 hi/lo pairs (MMA) and with single bf16
- * products (MMA_BF16). Bounds on the normalised error ||got - ref|| / ||ref||, from the rounding:
+ * (MULTI_ROW, SINGLE_ROW), the tensor-core kernel with q and P as three bf16 terms (MMA) and with
+ * single bf16 products (MMA_BF16). Bounds on the normalised error ||got - ref|| / ||ref||, from the
+ * rounding:
  *  - every output is rounded to bf16: each element within u_out = 2^-8 (relative), so the
  *    rounding alone contributes at most 2^-8 to the normalised error;
  *  - the kernel's own error is about c * u_op with u_op the unit roundoff of the operands that are
  *    rounded (K and V are bf16 in the cache and enter every kernel exactly): fp32 q and P in the
- *    CUDA-core kernel (2^-24), q and P as bf16 hi + lo pairs (16 significant bits, 2^-16) in MMA,
- *    single bf16 (2^-8) in MMA_BF16. A score error d changes the output by ~d * |v - out| and a
- *    weight error by ~u_op (random signs, no growth with the context), so c of a few covers the
- *    test's scores (|s| <~ 3): bound 2^-8 + 16 * u_op for the pair and fp32 kernels (2^-8 + 2^-12,
- *    the 16 also covers fp32 summation), 2^-8 + 4 * 2^-8 for MMA_BF16;
- *  - A/B (MMA against the CUDA-core kernel, both rounded): 2 * 2^-8 + 2^-12, and since the two
- *    differ before rounding by ~1e-5 relative, fewer than 5% of their bf16 outputs may differ
- *    (single bf16 products flip a large share; reported). */
+ *    CUDA-core kernel and in MMA (three bf16 terms hold 24 bits: 2^-24), single bf16 (2^-8) in
+ *    MMA_BF16. A score error d changes the output by ~d * |v - out| and a weight error by ~u_op
+ *    (random signs, no growth with the context), so c of a few covers the test's scores
+ *    (|s| <~ 3): bound 2^-8 + 2^-12 for the fp32-operand kernels (the 2^-12 is fp32 summation
+ *    over up to ~2k slots with a wide margin), 2^-8 + 4 * 2^-8 for MMA_BF16;
+ *  - A/B (MMA against the CUDA-core kernel, both rounded): 2 * 2^-8 + 2^-12; and since both are
+ *    fp32-exact before rounding, their bf16 outputs may differ only where fp32 summation order
+ *    moves a value across a rounding boundary: at most 0.2% of the outputs (+4). bf16 pairs for q
+ *    and P (16 bits) flipped up to 0.39% on the H100 and broke test_cuda_spec; single bf16 ~50%. */
 #define ATT_U_OUT (1.0 / 256)
 #define ATT_TOL_FP32 (ATT_U_OUT + 1.0 / 4096)
 #define ATT_TOL_MMA (ATT_U_OUT + 1.0 / 4096)
@@ -467,8 +469,8 @@ static void test_attention(int n_sm)
                          n, prefix, H, KV, D);
                 test_close_f32(what, got, old, qn, 2 * ATT_U_OUT + 1.0 / 4096);
                 if (lay == CUDA_ATT_MMA)
-                    CHECK(fr <= 0.05, "%s: %.2f%% of the bf16 outputs differ (bf16 pairs should flip < 5%%)", what,
-                          100 * fr);
+                    CHECK(flips <= qn / 500 + 4, "%s: %zu of %zu bf16 outputs differ (fp32 operands: <= 0.2%% + 4)",
+                          what, flips, qn);
             }
         }
         cudaFree(dq);
@@ -491,10 +493,11 @@ static void test_attention(int n_sm)
         free(old16);
     }
     fprintf(stderr, "attention: worst normalised error vs the double reference: CUDA cores %.2e / %.2e (multi / "
-            "single row), tensor cores %.2e (bf16 pairs) / %.2e (single bf16); bf16 outputs differing from the CUDA-core "
-            "kernel: %.2f%% (pairs), %.2f%% (single bf16)\n", g_att_err[CUDA_ATT_MULTI_ROW],
-            g_att_err[CUDA_ATT_SINGLE_ROW], g_att_err[CUDA_ATT_MMA], g_att_err[CUDA_ATT_MMA_BF16],
-            100 * g_att_flip[CUDA_ATT_MMA], 100 * g_att_flip[CUDA_ATT_MMA_BF16]);
+            "single row), tensor cores %.2e (3 bf16 terms) / %.2e (single bf16); worst share of bf16 outputs differing "
+            "from the multi-row CUDA-core kernel: single row %.3f%%, 3 bf16 terms %.3f%%, single bf16 %.2f%%\n",
+            g_att_err[CUDA_ATT_MULTI_ROW], g_att_err[CUDA_ATT_SINGLE_ROW], g_att_err[CUDA_ATT_MMA],
+            g_att_err[CUDA_ATT_MMA_BF16], 100 * g_att_flip[CUDA_ATT_SINGLE_ROW], 100 * g_att_flip[CUDA_ATT_MMA],
+            100 * g_att_flip[CUDA_ATT_MMA_BF16]);
 }
 
 /* ---- elementwise ---------------------------------------------------------------------------- */
@@ -1037,7 +1040,7 @@ static void bench_attention(int n_sm)
             us[li] = ms * 1e3 / reps;
         }
         fprintf(stderr, "bench: attention n=60 H=32 KV=8 D=128 ctx %4d: CUDA cores single-row %7.1f us, multi-row "
-                "%7.1f us | tensor cores bf16 pairs %6.1f us, single bf16 %6.1f us (one layer)\n", ctxs[c], us[0],
+                "%7.1f us | tensor cores 3 bf16 terms %6.1f us, single bf16 %6.1f us (one layer)\n", ctxs[c], us[0],
                 us[1], us[2], us[3]);
     }
     cudaEventDestroy(e0);
