@@ -890,11 +890,13 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
      * second verify of that size (the first runs eagerly, so cuBLASLt times its algorithms outside
      * capture); every step-varying value (target length, tree) is read from device memory */
     const int use_graph = greedy && b->graphs && !b->nccl;
-    /* attention layout by context: one row per block on short prefixes, rows sharing K/V loads from
-     * ~0.4k slots on (measured: tests/bench/NOTES-cuda.md, run 2) */
+    /* attention: the tensor-core kernel (AUTO, any context) where it applies; else the CUDA-core
+     * layout by context: one row per block on short prefixes, rows sharing K/V loads from ~0.4k
+     * slots on (measured: tests/bench/NOTES-cuda.md, run 2) */
     const char *am = getenv("FRS_ATT_MULTI");
-    const int multi = !(am && am[0] == '0') && T >= 384;
-    b->att_layout = multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
+    const int mma = cuda_attention_auto_mma(n, b->t.D);
+    const int multi = !mma && !(am && am[0] == '0') && T >= 384;
+    b->att_layout = mma ? CUDA_ATT_AUTO : multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
     cudaGraphExec_t *gv = &b->g_verify[n][multi];
     int *uses = &b->verify_uses[n][multi];
     if (use_graph && *gv) {

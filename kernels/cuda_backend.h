@@ -4,7 +4,9 @@
  * Environment, for A/B timings: FRS_CUDA_GRAPHS=0 turns off the CUDA graphs (decode, verify);
  * FRS_FUSE_NORM=1 turns on the RMSNorm fused into the n == 1 GEMVs (measured slower, off by
  * default); FRS_CUBLASLT=0, FRS_PDL=0 and FRS_ATT_MULTI=0 turn off cuBLASLt, programmatic dependent
- * launch of the GEMVs and the shared K/V loads of multi-row attention (kernels/cuda_ops.cu).
+ * launch of the GEMVs and the shared K/V loads of multi-row attention (kernels/cuda_ops.cu);
+ * FRS_ATT_MMA=0 turns off the tensor-core attention of n > 1 rows (verify, draft levels, prefill:
+ * kernels/cuda_attn_mma.cu), FRS_ATT_MMA=1 runs it with single bf16 products (cuda_ops.h).
  *
  * defines: frs_backend_cuda_ops, cuda_backend_logits
  */

@@ -17,6 +17,7 @@ extern "C" {
 #include "status.h"
 }
 #include "../parallel/argmax_key.h" /* frs_argmax_key_pack (host + device) */
+#include "cuda_attn_mma.h"         /* cuda_attn_mma: the tensor-core kernel for n > 1 */
 #include "cuda_ops.h"
 
 #define LAUNCH_CHECK(what)                                                                        \
@@ -770,18 +771,50 @@ static int att_splits(int n, int n_heads, int n_kv, int layout, int n_sm)
     return (int)s;
 }
 
+/* FRS_ATT_MMA (read at every launch): "0": the CUDA-core kernel (the layouts before tensor cores);
+ * "1": the tensor-core kernel with single bf16 products; otherwise (unset, "3") with q and P as
+ * three bf16 terms */
+static int att_mma_mode(void)
+{
+    const char *e = getenv("FRS_ATT_MMA");
+    return e && e[0] == '0' ? 0 : e && e[0] == '1' ? 1 : 3;
+}
+
+/* the kernel a launch of this layout runs: CUDA_ATT_MMA, CUDA_ATT_MMA_BF16, or 0 for attention_kernel */
+static int att_kernel_of(int n, int head_dim, int layout)
+{
+    if (layout == CUDA_ATT_MMA || layout == CUDA_ATT_MMA_BF16)
+        return layout;
+    if (layout != CUDA_ATT_AUTO || n <= 1 || !cuda_attn_mma_head_dim_ok(head_dim))
+        return 0;
+    const int mode = att_mma_mode();
+    return mode == 0 ? 0 : mode == 1 ? CUDA_ATT_MMA_BF16 : CUDA_ATT_MMA;
+}
+
+extern "C" int cuda_attention_auto_mma(int n, int head_dim)
+{
+    return att_kernel_of(n, head_dim, CUDA_ATT_AUTO) != 0;
+}
+
 extern "C" int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm)
 {
-    (void)head_dim;
+    if (att_kernel_of(n, head_dim, CUDA_ATT_AUTO))
+        return cuda_attn_mma_splits(n, n_heads, n_kv, n_sm);
     return att_splits(n, n_heads, n_kv, CUDA_ATT_AUTO, n_sm);
 }
 
-/* enough for every layout */
+/* enough for every layout, the tensor-core kernel's included (whatever FRS_ATT_MMA says) */
 extern "C" size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm)
 {
     size_t best = 0;
-    for (int layout = CUDA_ATT_AUTO; layout <= CUDA_ATT_MULTI_ROW; layout++) {
-        const int s = att_splits(n, n_heads, n_kv, layout, n_sm);
+    for (int layout = CUDA_ATT_AUTO; layout <= CUDA_ATT_MULTI_ROW + 1; layout++) {
+        int s;
+        if (layout <= CUDA_ATT_MULTI_ROW)
+            s = att_splits(n, n_heads, n_kv, layout, n_sm);
+        else if (cuda_attn_mma_head_dim_ok(head_dim))
+            s = cuda_attn_mma_splits(n, n_heads, n_kv, n_sm);
+        else
+            s = 1;
         const size_t f = s == 1 ? 0 : (size_t)n * n_heads * s * (head_dim + 2);
         best = f > best ? f : best;
     }
@@ -1045,11 +1078,22 @@ extern "C" enum frs_status cuda_attention_layout(const float *q, const uint16_t 
     if (n <= 0 || n_kv <= 0 || n_heads % n_kv || head_dim % 8 || head_dim > ATT_MAXD)
         return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attention: n %d, heads %d / kv %d, head_dim %d (need heads %% kv == "
                        "0, head_dim %% 8 == 0, head_dim <= %d)", n, n_heads, n_kv, head_dim, ATT_MAXD);
-    if (layout < CUDA_ATT_AUTO || layout > CUDA_ATT_MULTI_ROW)
+    if (layout < CUDA_ATT_AUTO || layout > CUDA_ATT_MMA_BF16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: layout %d", layout);
-    const int splits = att_splits(n, n_heads, n_kv, layout, n_sm);
+    int kern = att_kernel_of(n, head_dim, layout);
+    if (kern && !cuda_attn_mma_head_dim_ok(head_dim))
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attention: the tensor-core kernel has no head_dim %d", head_dim);
+    /* AUTO on pointers the tensor-core kernel cannot take: the CUDA-core kernel */
+    if (kern && layout == CUDA_ATT_AUTO &&
+        (((uintptr_t)q & 15) || ((uintptr_t)kcache & 15) || ((uintptr_t)vcache & 15) || ((uintptr_t)out & 3) ||
+         ((uintptr_t)scratch & 7)))
+        kern = 0;
+    const int splits = kern ? cuda_attn_mma_splits(n, n_heads, n_kv, n_sm) : att_splits(n, n_heads, n_kv, layout, n_sm);
     if (splits > 1 && !scratch)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention: %d splits need a scratch buffer", splits);
+    if (kern) /* the tensor-core kernel and its own combine */
+        return cuda_attn_mma(q, kcache, vcache, prefix, n, mask, mask_cols, n_heads, n_kv, head_dim,
+                             kern == CUDA_ATT_MMA ? 3 : 1, splits, out, scratch, st);
     int mg, rows, gb;
     att_shape(n, n_heads, n_kv, layout, &mg, &rows, &gb);
     dim3 grid((n + rows - 1) / rows, n_kv * gb, splits);

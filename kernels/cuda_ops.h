@@ -20,8 +20,8 @@
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
  *          cuda_fill_hash_bf16, cuda_gemv_norm_bf16, cuda_gemv_norm_swiglu,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
- *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_swiglu, cuda_embed, cuda_add,
- *          cuda_add_bias, cuda_f32_to_bf16,
+ *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_attention_auto_mma, CUDA_ATT_*,
+ *          cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
  *          cuda_kv_gather, CUDA_TOPK_MAX
  */
@@ -114,11 +114,25 @@ enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, i
  * scratch: cuda_attention_scratch_floats(n, ...) floats (may be NULL when that is 0).
  * head_dim % 8 == 0, head_dim <= 256. */
 int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm);
-/* Block layouts at n > 1: AUTO = MULTI_ROW unless FRS_ATT_MULTI=0; SINGLE_ROW = one row's heads per
- * block (better on short contexts: more, lighter blocks); MULTI_ROW = rows x heads of one kv head
- * share each K/V load (better from ~0.5k slots on). The scratch size covers every layout. */
-enum { CUDA_ATT_AUTO = 0, CUDA_ATT_SINGLE_ROW = 1, CUDA_ATT_MULTI_ROW = 2 };
+/* Kernels and layouts (the layout argument of cuda_attention_layout):
+ *  - AUTO: n == 1 (decode): the CUDA-core kernel, one kv head's q vectors per block (unchanged by
+ *    the tensor-core kernel). n > 1 with head_dim 16, 32, 64 or 128 (and q, k, v 16-byte aligned,
+ *    out 4-byte, scratch 8-byte): the tensor-core kernel (kernels/cuda_attn_mma.cu: bf16 mma.sync,
+ *    q and P as three bf16 terms each, i.e. fp32 operands, fp32 accumulation and softmax; 64 rows x
+ *    heads of one kv head per block, split over the context when there are too few blocks).
+ *    FRS_ATT_MMA=0 at launch time turns it off (the CUDA-core MULTI_ROW layout, or SINGLE_ROW with
+ *    FRS_ATT_MULTI=0), FRS_ATT_MMA=1 runs it with single bf16 products (MMA_BF16). Other
+ *    head_dims (e.g. 256): the CUDA-core kernel.
+ *  - SINGLE_ROW / MULTI_ROW: the CUDA-core kernel, forced (A/B, tests). SINGLE_ROW = one row's
+ *    heads per block (better on short contexts: more, lighter blocks); MULTI_ROW = rows x heads of
+ *    one kv head share each K/V load (better from ~0.5k slots on).
+ *  - MMA / MMA_BF16: the tensor-core kernel at any n, forced (FRS_ERR_UNSUPPORTED for the
+ *    head_dims and alignments it does not take); MMA_BF16 rounds q and P to single bf16 (A/B).
+ * cuda_attention_splits gives the splits of AUTO; the scratch size covers every kernel and layout. */
+enum { CUDA_ATT_AUTO = 0, CUDA_ATT_SINGLE_ROW = 1, CUDA_ATT_MULTI_ROW = 2, CUDA_ATT_MMA = 3, CUDA_ATT_MMA_BF16 = 4 };
 size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm);
+/* 1 when AUTO runs the tensor-core kernel for n rows of head_dim (reads FRS_ATT_MMA; alignment aside) */
+int cuda_attention_auto_mma(int n, int head_dim);
 enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache, const int32_t *prefix,
                                int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, uint16_t *out,
                                float *scratch, int n_sm, cudaStream_t st);

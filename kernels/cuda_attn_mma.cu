@@ -1,0 +1,480 @@
+/* cuda_attn_mma.cu - attention over n > 1 rows (tree verification, draft tree levels, prefill) on
+ * tensor cores: mma.sync m16n8k16 bf16 with fp32 accumulation (sm_80+), flash-attention style
+ * online softmax in fp32, split over the context (flash-decoding) when there are too few blocks.
+ * Same semantics as cuda_attention (cuda_ops.h); dispatched from cuda_attention_layout.
+ *
+ * Block = 4 warps = CUDA_ATT_MMA_BM (64) q vectors of one kv head: vector v = r * G + g is row r,
+ * head kvh * G + g (G = n_heads / n_kv), so every K/V tile is read once per block for all rows and
+ * heads that share it (8B verify of 60 rows: 240 vectors -> 4 blocks per kv head). Each warp owns
+ * 16 vectors: S = Q K^T for a tile of 64 slots (16 x 64 in registers), masked, online softmax, then
+ * O += P V with P taken straight from the S registers (the accumulator layout of m16n8k16 is the
+ * A-operand layout of the next product). K and V tiles stream through shared memory with cp.async
+ * (V(t) loads during Q K(t)^T and the softmax, K(t + 1) during P V(t)); rows past the range are
+ * zero-filled. Splits write partials (m, l, acc), attn_mma_combine_kernel merges them.
+ *
+ * Numerics (chosen over fp16 or tf32 operands, and over bf16 pairs):
+ *  - K and V enter the products as stored (bf16): no conversion, no range limit (bf16 -> fp16 is
+ *    exact only inside fp16's normal range, |x| in [2^-14, 65504]; tf32 would double the shared
+ *    memory bytes and halve the tensor rate).
+ *  - q (fp32, scaled by log2(e)/sqrt(D)) and P (fp32 in [0, 1]) are each split into three bf16
+ *    terms, x = t0 + t1 + t2 with t0 = bf16(x), t1 = bf16(x - t0), t2 = bf16(x - t0 - t1) (every
+ *    difference exact in fp32): 24 significant bits, i.e. the fp32 operand itself, and every
+ *    product is done three times (smallest term first) into fp32 accumulators. The kernel then
+ *    agrees with the fp32 CUDA-core kernel to fp32 rounding (~1e-7 relative): a verify row sees the
+ *    attention of the n == 1 decode step up to summation order, as before tensor cores
+ *    (speculative == autoregressive greedy: tests/test_cuda_spec.c allows only near ties at 1e-3 of
+ *    the logit RMS). Measured on the H100 before this choice: with bf16 pairs (16 bits, ~1e-5
+ *    relative) 0.39% of the bf16 outputs differed from the CUDA-core kernel's and test_cuda_spec
+ *    failed (logit gaps of 3.8e-3 RMS flipped); single bf16 products (q and P rounded to bf16, as
+ *    flash-attention on bf16 inputs) flip ~50%.
+ *  - Cost: three times the tensor work of single products (the 8B verify of 60 rows at 1k context:
+ *    ~100 GFLOP), measured in tests/bench/NOTES-cuda.md. FRS_ATT_MMA=1 (cuda_ops.h) runs single
+ *    bf16 products, for A/B.
+ * The row sum l is accumulated from the fp32 P. Scores are in log2 units (exp2f); the partials
+ * store m in natural-log units.
+ *
+ * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma
+ */
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+extern "C" {
+#include "status.h"
+}
+#include "cuda_attn_mma.h"
+
+#define AM_BM CUDA_ATT_MMA_BM /* q vectors per block: 4 warps x 16 */
+#define AM_BN 64              /* KV slots per tile */
+#define AM_WARPS 4
+#define AM_THREADS (AM_WARPS * 32)
+#define AM_MAX_SPLIT 64
+
+/* ---- PTX wrappers ------------------------------------------------------------------------------ */
+
+static __device__ __forceinline__ uint32_t smem_addr(const void *p)
+{
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16 bytes global -> shared; src_bytes 0: zero fill (nothing read) */
+static __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes)
+                 : "memory");
+}
+
+static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+template <int N>
+static __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p))
+                 : "memory");
+}
+
+static __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p))
+                 : "memory");
+}
+
+/* c (16x8 fp32) += a (16x16 bf16, row) * b (16x8 bf16, col) */
+static __device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi); /* .x (low 16 bits) = lo */
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+
+/* ---- the kernels ------------------------------------------------------------------------------ */
+
+/* x -> TERMS bf16 values whose sum is x: hi = bf16(x), then the rest (exact in fp32) likewise;
+ * three terms hold 24 significant bits (fp32). Pairs (x0, x1) packed as bf16x2, x0 low. */
+template <int TERMS>
+static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t t[TERMS])
+{
+#pragma unroll
+    for (int u = 0; u < TERMS; u++) {
+        const __nv_bfloat16 h0 = __float2bfloat16_rn(x0), h1 = __float2bfloat16_rn(x1);
+        __nv_bfloat162 h;
+        h.x = h0;
+        h.y = h1;
+        t[u] = *reinterpret_cast<uint32_t *>(&h);
+        x0 -= __bfloat162float(h0);
+        x1 -= __bfloat162float(h1);
+    }
+}
+
+/* grid (ceil(n * G / AM_BM), n_kv, n_split), AM_THREADS threads, dynamic shared memory
+ * am_smem_bytes(D, TERMS): q as TERMS bf16 planes [AM_BM][LD], one K tile, one V tile [AM_BN][LD].
+ * Per tile t: V(t) loads while S = Q K(t)^T and the softmax run, K(t+1) while O += P V(t). */
+template <int D, int TERMS>
+__global__ void __launch_bounds__(AM_THREADS, 2)
+    attn_mma_kernel(const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
+                    const int32_t *__restrict__ prefix_p, int n, const uint64_t *__restrict__ mask, int mask_cols,
+                    int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part)
+{
+    constexpr int LD = D + 8;     /* bf16 per shared row: +16 bytes keeps ldmatrix free of bank conflicts */
+    constexpr int NT = AM_BN / 8; /* n8 tiles of S */
+    constexpr int DT = D / 8;     /* n8 tiles of O */
+    constexpr int CH = D / 8;     /* 16-byte chunks per K/V row */
+    constexpr int QV = AM_BM * (D / 4) / AM_THREADS; /* float4 of q per thread */
+    extern __shared__ __align__(16) uint16_t am_smem[];
+    uint16_t *sq = am_smem;                /* [TERMS][AM_BM][LD] */
+    uint16_t *sk = sq + TERMS * AM_BM * LD; /* [AM_BN][LD] */
+    uint16_t *sv = sk + AM_BN * LD;         /* [AM_BN][LD] */
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int gq = lane >> 2, cq = lane & 3; /* mma fragment coordinates: row group, column pair */
+    const int G = n_heads / n_kv, M = n * G;
+    const int kvh = blockIdx.y, split = blockIdx.z;
+    const int m0 = blockIdx.x * AM_BM;
+    const int prefix = *prefix_p;
+    const int words = (mask_cols + 63) / 64;
+    /* slots this block may need: the prefix and the tree slots (mask) or up to its last row (causal) */
+    const int i_last = min(n - 1, (min(m0 + AM_BM, M) - 1) / G);
+    const int total = mask ? prefix + mask_cols : prefix + i_last + 1;
+    /* this split's slots: whole tiles, so that only the tail tiles need masking */
+    const int per = ((total + n_split - 1) / n_split + AM_BN - 1) / AM_BN * AM_BN;
+    const int s_begin = min(total, split * per), s_end = min(total, s_begin + per);
+    const int ntiles = (s_end - s_begin + AM_BN - 1) / AM_BN;
+    const size_t kv_row = (size_t)n_kv * D;
+
+    /* one 64-slot tile of K or V (rows past s_end zero-filled, nothing read) */
+    auto load_tile = [&](const uint16_t *src, uint16_t *dst, int t) {
+        const int t0 = s_begin + t * AM_BN;
+#pragma unroll
+        for (int k = 0; k < AM_BN * CH / AM_THREADS; k++) {
+            const int e = tid + k * AM_THREADS;
+            const int r = e / CH, c = e % CH;
+            const int s = t0 + r;
+            const bool ok = s < s_end;
+            cp_async16(dst + r * LD + c * 8, src + (size_t)(ok ? s : 0) * kv_row + (size_t)kvh * D + c * 8, ok ? 16 : 0);
+        }
+    };
+
+    if (ntiles > 0) {
+        load_tile(kc, sk, 0);
+        cp_async_commit();
+        /* q -> scaled to log2 units, split into TERMS bf16 planes (rows past M: zeros, never written
+         * out); all loads issued before the first use */
+        const float qscale = 1.4426950408889634f / sqrtf((float)D);
+        float4 qv[QV];
+#pragma unroll
+        for (int k = 0; k < QV; k++) {
+            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
+            qv[k] = m < M ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
+                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < QV; k++) {
+            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
+            uint32_t a[TERMS], b[TERMS];
+            split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
+            split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
+#pragma unroll
+            for (int u = 0; u < TERMS; u++)
+                *reinterpret_cast<uint2 *>(sq + (u * AM_BM + r) * LD + d) = make_uint2(a[u], b[u]);
+        }
+    }
+
+    /* this thread's two rows of the warp's 16: rA (c[0], c[1]) and rA + 8 (c[2], c[3]) */
+    const int rA = m0 + warp * 16 + gq, rB = rA + 8;
+    const int iA = min(rA / G, n - 1), iB = min(rB / G, n - 1); /* rows past M: any valid row */
+    float o[DT][4];
+#pragma unroll
+    for (int j = 0; j < DT; j++)
+        o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    float mA = -INFINITY, mB = -INFINITY, lA = 0.0f, lB = 0.0f;
+
+    for (int t = 0; t < ntiles; t++) {
+        const int t0 = s_begin + t * AM_BN;
+        load_tile(vc, sv, t);
+        cp_async_commit();
+        cp_async_wait<1>(); /* K(t) (and q) landed; V(t) in flight */
+        __syncthreads();
+
+        /* S = Q K^T (log2 units), TERMS products per k-step */
+        float s[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[TERMS][4];
+            const int qoff = (warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8;
+#pragma unroll
+            for (int u = 0; u < TERMS; u++)
+                ldsm_x4(a[u], sq + u * AM_BM * LD + qoff);
+#pragma unroll
+            for (int np = 0; np < NT / 2; np++) {
+                uint32_t b[4];
+                ldsm_x4(b, sk + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int u = TERMS - 1; u >= 0; u--) { /* smallest term first */
+                    mma_bf16(s[2 * np], a[u], b[0], b[1]);
+                    mma_bf16(s[2 * np + 1], a[u], b[2], b[3]);
+                }
+            }
+        }
+
+        /* visibility: only tiles reaching the new slots or the end of the range */
+        if (t0 + AM_BN > prefix || t0 + AM_BN > s_end) {
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = t0 + j * 8 + 2 * cq + (e & 1);
+                    const int i = e < 2 ? iA : iB;
+                    bool vis = col < s_end;
+                    if (vis && col >= prefix) {
+                        const int jj = col - prefix;
+                        vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0
+                                   : jj <= i;
+                    }
+                    if (!vis)
+                        s[j][e] = -INFINITY;
+                }
+            }
+        }
+
+        /* online softmax: the four threads of a quad share a row */
+        float tA = -INFINITY, tB = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            tA = fmaxf(tA, fmaxf(s[j][0], s[j][1]));
+            tB = fmaxf(tB, fmaxf(s[j][2], s[j][3]));
+        }
+        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
+        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
+        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
+        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
+        const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+        const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB; /* nothing seen yet */
+        const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
+        mA = nA;
+        mB = nB;
+        lA *= aA;
+        lB *= aB;
+#pragma unroll
+        for (int j = 0; j < DT; j++) {
+            o[j][0] *= aA;
+            o[j][1] *= aA;
+            o[j][2] *= aB;
+            o[j][3] *= aB;
+        }
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            s[j][0] = exp2f(s[j][0] - uA);
+            s[j][1] = exp2f(s[j][1] - uA);
+            s[j][2] = exp2f(s[j][2] - uB);
+            s[j][3] = exp2f(s[j][3] - uB);
+            lA += s[j][0] + s[j][1];
+            lB += s[j][2] + s[j][3];
+        }
+
+        cp_async_wait<0>(); /* V(t) landed */
+        __syncthreads();    /* ... for every warp, and every warp is done with K(t) */
+        if (t + 1 < ntiles) {
+            load_tile(kc, sk, t + 1);
+            cp_async_commit();
+        }
+
+        /* O += P V, P from the S registers, TERMS products per k-step */
+#pragma unroll
+        for (int kk = 0; kk < AM_BN / 16; kk++) {
+            uint32_t p0[TERMS], p1[TERMS], p2[TERMS], p3[TERMS];
+            split_terms<TERMS>(s[2 * kk][0], s[2 * kk][1], p0);
+            split_terms<TERMS>(s[2 * kk][2], s[2 * kk][3], p1);
+            split_terms<TERMS>(s[2 * kk + 1][0], s[2 * kk + 1][1], p2);
+            split_terms<TERMS>(s[2 * kk + 1][2], s[2 * kk + 1][3], p3);
+#pragma unroll
+            for (int dp = 0; dp < D / 16; dp++) {
+                uint32_t b[4];
+                ldsm_x4_trans(b, sv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
+#pragma unroll
+                for (int u = TERMS - 1; u >= 0; u--) {
+                    const uint32_t a[4] = {p0[u], p1[u], p2[u], p3[u]};
+                    mma_bf16(o[2 * dp], a, b[0], b[1]);
+                    mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+                }
+            }
+        }
+        __syncthreads(); /* every warp is done with V(t) before V(t + 1) is loaded */
+    }
+
+    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
+    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int r = hr ? rB : rA;
+        if (r >= M)
+            continue;
+        const float l = hr ? lB : lA, m = hr ? mB : mA;
+        const size_t ih = (size_t)(r / G) * n_heads + kvh * G + r % G;
+        if (n_split == 1) {
+            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+#pragma unroll
+            for (int j = 0; j < DT; j++)
+                *reinterpret_cast<uint32_t *>(out + ih * D + j * 8 + 2 * cq) =
+                    pack_bf16x2(o[j][2 * hr] * inv, o[j][2 * hr + 1] * inv);
+        } else {
+            float *pp = part + (ih * n_split + split) * (D + 2);
+            if (m != -INFINITY) /* a split that saw nothing: m and l only (the combine skips it) */
+#pragma unroll
+                for (int j = 0; j < DT; j++)
+                    *reinterpret_cast<float2 *>(pp + 2 + j * 8 + 2 * cq) =
+                        make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
+            if (cq == 0) {
+                pp[0] = m == -INFINITY ? -INFINITY : m * 0.6931471805599453f; /* log2 -> natural units */
+                pp[1] = l;
+            }
+        }
+    }
+}
+
+/* grid (n * n_heads), block D: out = sum_s w_s acc_s / sum_s w_s l_s with w_s = exp(m_s - max m)
+ * over the splits that saw a slot (partials (m, l, acc[D]) of attn_mma_kernel). The splits' m and
+ * l are read once into shared memory, all at once, then each thread sums its column. */
+__global__ void attn_mma_combine_kernel(const float *__restrict__ part, int n_split, int D, uint16_t *__restrict__ out)
+{
+    __shared__ float sw[AM_MAX_SPLIT], sl[AM_MAX_SPLIT];
+    const size_t ih = blockIdx.x;
+    const float *pp = part + ih * n_split * (D + 2);
+    const int t = threadIdx.x;
+    for (int s = t; s < n_split; s += blockDim.x) {
+        sw[s] = pp[(size_t)s * (D + 2)];
+        sl[s] = pp[(size_t)s * (D + 2) + 1];
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        m = fmaxf(m, sw[s]);
+    __syncthreads();
+    for (int s = t; s < n_split; s += blockDim.x)
+        sw[s] = sw[s] == -INFINITY ? 0.0f : expf(sw[s] - m);
+    __syncthreads();
+    float l = 0.0f, a = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < n_split; s++) {
+        const float w = sw[s];
+        if (w != 0.0f) {
+            l += w * sl[s];
+            a += w * pp[(size_t)s * (D + 2) + 2 + t];
+        }
+    }
+    out[ih * D + t] = __bfloat16_as_ushort(__float2bfloat16_rn(l > 0.0f ? a / l : 0.0f));
+}
+
+/* ---- launcher --------------------------------------------------------------------------------- */
+
+static size_t am_smem_bytes(int D, int terms)
+{
+    return (size_t)(terms * AM_BM + 2 * AM_BN) * (D + 8) * 2;
+}
+
+extern "C" int cuda_attn_mma_head_dim_ok(int head_dim)
+{
+    return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+}
+
+extern "C" int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm)
+{
+    const long mblocks = ((long)n * (n_heads / n_kv) + AM_BM - 1) / AM_BM;
+    const long blocks = mblocks * n_kv;
+    /* rounded down: the whole grid fits in one wave of two blocks per SM (8B verify of 60 rows:
+     * 32 blocks x 8 splits = 256 <= 264 on 132 SMs; 9 splits would leave a tail wave) */
+    long s = 2L * (n_sm > 0 ? n_sm : 1) / blocks;
+    if (s < 1)
+        s = 1;
+    if (s > AM_MAX_SPLIT)
+        s = AM_MAX_SPLIT;
+    return (int)s;
+}
+
+template <int D, int TERMS>
+static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc, const uint16_t *vc,
+                             const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv,
+                             int splits, uint16_t *out, float *part)
+{
+    const size_t smem = am_smem_bytes(D, TERMS);
+    /* above the 48 KiB default: once per instantiation and device (bit dev of attr_set; a repeat is
+     * harmless, so no lock) */
+    static volatile unsigned long long attr_set = 0;
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess)
+        return e;
+    const unsigned long long bit = 1ull << (dev & 63);
+    if (dev >= 64 || !(attr_set & bit)) {
+        e = cudaFuncSetAttribute(attn_mma_kernel<D, TERMS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess)
+            return e;
+        attr_set |= bit;
+    }
+    attn_mma_kernel<D, TERMS><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,
+                                                              splits, out, part);
+    return cudaGetLastError();
+}
+
+extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t *vc,
+                                         const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
+                                         int n_heads, int n_kv, int head_dim, int terms, int splits, uint16_t *out,
+                                         float *part, cudaStream_t st)
+{
+    if (n <= 0 || n_kv <= 0 || n_heads % n_kv || !cuda_attn_mma_head_dim_ok(head_dim) || (terms != 1 && terms != 3) ||
+        splits < 1 || splits > AM_MAX_SPLIT || (splits > 1 && !part) || ((uintptr_t)q & 15) || ((uintptr_t)kc & 15) ||
+        ((uintptr_t)vc & 15) || ((uintptr_t)out & 3) || ((uintptr_t)part & 7))
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma: n %d, heads %d / kv %d, head_dim %d, terms %d, splits %d "
+                       "(need head_dim 16/32/64/128, terms 1 or 3, 16-byte aligned q, k, v, 4-byte out, 8-byte "
+                       "scratch)", n, n_heads, n_kv, head_dim, terms, splits);
+    const dim3 grid((unsigned)((n * (n_heads / n_kv) + AM_BM - 1) / AM_BM), (unsigned)n_kv, (unsigned)splits);
+    cudaError_t e;
+#define AM_CASE(DD)                                                                                                    \
+    case DD:                                                                                                           \
+        e = terms == 3 ? am_launch<DD, 3>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
+                                          part)                                                                        \
+                       : am_launch<DD, 1>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
+                                          part);                                                                       \
+        break
+    switch (head_dim) {
+        AM_CASE(16);
+        AM_CASE(32);
+        AM_CASE(64);
+        AM_CASE(128);
+    default:
+        e = cudaErrorInvalidValue;
+    }
+#undef AM_CASE
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_kernel (head_dim %d) failed: %s",
+                       head_dim, cudaGetErrorString(e));
+    if (splits > 1) {
+        attn_mma_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(part, splits, head_dim, out);
+        e = cudaGetLastError();
+        if (e != cudaSuccess)
+            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_combine_kernel failed: %s",
+                           cudaGetErrorString(e));
+    }
+    return FRS_OK;
+}
