@@ -28,11 +28,12 @@
  *
  * Sampling (temperature > 0) at TP 1 runs on the device (kernels/cuda_sample.h): the filtered
  * distribution of each row, the drafted children's probabilities and the residual draws with the
- * children excluded, the same tokens as runtime/sampling.c on the same logits, and no logits copy;
- * a decision within the kernels' certification margins (in practice never) makes that call redo
- * its sampling on the host over read-back logits. FRS_HOST_SAMPLING=1 always samples on the host
- * (A/B); so does TP > 1, where the host functions do the vocabulary collectives over MPI (the
- * device path has no NCCL version of them yet).
+ * children excluded, runtime/sampling.c's results bit for bit on the same logits (its fixed-point
+ * masses, runtime/sample_mass.h, are computed the same way on both sides), and no logits copy. A
+ * row the kernels leave undecided (two Gumbel keys within 1e-11, a non-finite logit, a crossing bin
+ * too large to rank) is redone on the host from its read-back row alone. FRS_HOST_SAMPLING=1
+ * always samples on the host (A/B); so does TP > 1, where the host functions do the vocabulary
+ * collectives over MPI (the device path has no NCCL version of them yet).
  *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl):
  * o_proj and down_proj accumulate into the residual stream on rank 0 only (beta = 1; other ranks
@@ -916,7 +917,7 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
             *out = b->h_rb->token;
             return FRS_OK;
         }
-        /* a decision within the certification margins: the host decides (the logits are intact) */
+        /* a row the kernels left undecided: the host decides (the logits are intact) */
         b->samp_rows_host++;
     } else {
         b->samp_host++;
@@ -1049,9 +1050,9 @@ static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next
     return FRS_OK;
 }
 
-/* Row i of a verified tree sampled on the host (the device path's fallback for a row whose
- * decision fell within its margins; rows are independent at TP 1): its residual draw and the
- * probabilities of its children, as cpu_verify computes them. */
+/* Row i of a verified tree sampled on the host (the device path's fallback for a row it left
+ * undecided; rows are independent at TP 1): its residual draw and the probabilities of its
+ * children, as cpu_verify computes them. */
 static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampling *s, uint64_t iter,
                                    struct frs_tree *tree, int i)
 {
@@ -1176,7 +1177,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
         b->samp_rows_host += redo;
     } else {
         /* sampling on the host: the CPU backend's computation over the read-back logits
-         * (cpu_verify); also the device path's fallback when a decision was within its margins */
+         * (cpu_verify) */
         b->samp_host++;
         FRS_TRY(cu_logits_to_host(b, n));
         for (int i = 0; i < n; i++)

@@ -24,8 +24,7 @@ enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t c
 
 /* For tests and benchmarks: sampled next_token / verify calls (temperature > 0) answered wholly on
  * the device, those answered on the host (FRS_HOST_SAMPLING=1, TP > 1), and the rows of
- * device-sampled calls redone on the host (the fallback when a decision fell within the device
- * path's certification margins, kernels/cuda_sample.h). */
+ * device-sampled calls redone on the host (rows the kernels left undecided: kernels/cuda_sample.h). */
 void cuda_backend_sampling_counts(struct frs_backend *be, long *on_device, long *on_host, long *rows_redone);
 
 #endif

@@ -1,20 +1,17 @@
 /* cuda_sample.cu - temperature / top-k / top-p sampling on the device with runtime/sampling.c's
- * results (see cuda_sample.h for the contract and the certification margins).
+ * results bit for bit (see cuda_sample.h for the contract).
  *
  * prepare: one block of 1024 threads per row, four passes over the row at most:
  *   1. z = x / T, the max (and a non-finite check);
  *   2. histograms over NB value bins of width 1/128 nat below the max (d = max - z; the last bin
- *      collects everything below 32 nats): per bin the count and the mass, mass in 64-bit fixed
- *      point of e = exp(-d) computed in double (exact sums: integer adds), then inclusive scans;
+ *      collects everything below 32 nats): per bin the count and the mass, masses in 64-bit fixed
+ *      point (runtime/sample_mass.h: the host's bits, exact integer sums), then inclusive scans;
  *   3. top-k: the bin where the count from the top reaches k; its values (at most CUDA_SAMPLE_CAP)
  *      gathered, sorted (bitonic, by key) and scanned in shared memory: the k-th largest z exactly;
  *   4. top-p: the bin where the kept mass from the top reaches top_p * total, gathered likewise
- *      (or the top-k bin reused): the largest value whose mass {z' >= z} reaches the target,
- *      certified against the host's double arithmetic by a margin of 3e-7 of the total: the
- *      host's expf is within 1 ulp (2^-23 relative) of exp, ours within 2^-52, the fixed-point
- *      truncation below 2^-27 of the total for rows of at most 2^18 values, so the host's mass and
- *      target each differ from ours by < 1.3e-7 of the total and every one of its bisection tests
- *      decides as ours does outside the margin.
+ *      (or the top-k bin reused): the largest value whose mass {z' >= z} reaches the target. The
+ *      masses are the host's integers and the comparison the host's double expression, so this is
+ *      the value sampling.c's bisection converges to, exactly.
  * draw: blocks of 256 threads over column chunks of each row, Gumbel keys in double as the host,
  *   per block (best key, its id, the second key, the raw argmax key), merged in block order by one
  *   thread per row (deterministic).
@@ -29,6 +26,7 @@ extern "C" {
 }
 #include "../parallel/argmax_key.h"
 #include "cuda_sample.h"
+#include "sample_mass.h" /* frs_mass_fixed: the host's fixed-point masses */
 
 #define LAUNCH_CHECK(what)                                                                        \
     do {                                                                                          \
@@ -42,7 +40,6 @@ extern "C" {
 #define NB 4096                 /* value bins */
 #define BIN_SCALE 128.0f        /* bins per nat */
 #define CAP CUDA_SAMPLE_CAP     /* gathered values */
-#define MASS_MARGIN 3e-7        /* of the total, see the header comment */
 #define KEY_MARGIN 1e-11        /* of (1 + |key|) */
 #define DRAW_THREADS 256
 #define DRAW_CHUNK 4096
@@ -72,22 +69,6 @@ static __device__ __forceinline__ int bin_of(float d)
     return d < (float)NB / BIN_SCALE ? (int)(d * BIN_SCALE) : NB - 1;
 }
 
-/* fixed-point bits of the masses: cols * 2^S < 2^63 */
-static int mass_shift(int cols)
-{
-    int b = 0;
-    while (((int64_t)1 << b) < (int64_t)cols + 1)
-        b++;
-    return 63 - b;
-}
-
-/* e = exp(-d) in fixed point (scale 2^S), 0 below half a unit without computing exp */
-static __device__ __forceinline__ unsigned long long efix(float d, double scale, float dcut)
-{
-    if (!(d < dcut))
-        return 0ull;
-    return __double2ull_rz(exp(-(double)d) * scale);
-}
 
 static __device__ __forceinline__ float block_max_f(float v, float *sh)
 {
@@ -210,16 +191,15 @@ struct prep_shared {
     float fsh[32];
     int ish[32];
     unsigned long long tmp[32];
-    int bin, gcount, sel, sel2;
+    int bin, gcount, sel;
     uint32_t kmin, kmax;
 };
 
 /* Gather bin b's values (count cnt from the histogram) into key/mass: returns the number gathered,
  * or -1 when cnt > CAP, with *same_key set to the bin's one key if all its values are equal
  * (0 otherwise). */
-static __device__ int gather_bin(const float *x, int cols, float temperature, float mx, int b, int cnt, double scale,
-                                 float dcut, uint32_t *key, unsigned long long *mass, struct prep_shared *ps,
-                                 uint32_t *same_key)
+static __device__ int gather_bin(const float *x, int cols, float temperature, float mx, int b, int cnt, int shift,
+                                 uint32_t *key, unsigned long long *mass, struct prep_shared *ps, uint32_t *same_key)
 {
     if (threadIdx.x == 0) {
         ps->gcount = 0;
@@ -234,7 +214,7 @@ static __device__ int gather_bin(const float *x, int cols, float temperature, fl
                 continue;
             const int s = atomicAdd(&ps->gcount, 1);
             key[s] = skey(z);
-            mass[s] = efix(d, scale, dcut);
+            mass[s] = frs_mass_fixed(z, mx, shift);
         }
         __syncthreads();
         *same_key = 0;
@@ -270,8 +250,6 @@ __global__ void __launch_bounds__(PREP_THREADS)
     const float *x = logits + (size_t)r * ld;
     const struct cuda_sample_params p = *pp;
     const float T = p.temperature;
-    const double scale = ldexp(1.0, shift);
-    const float dcut = (float)((shift + 1) * 0.6931471805599453);
     struct cuda_sample_row out;
 
     /* 1. max and finiteness */
@@ -287,6 +265,8 @@ __global__ void __launch_bounds__(PREP_THREADS)
     out.max = m;
     out.thresh = -INFINITY;
     out.sum = 1.0;
+    out.shift = shift;
+    out.pad = 0;
     if (bad) {
         if (threadIdx.x == 0) {
             rows[r] = out;
@@ -305,9 +285,9 @@ __global__ void __launch_bounds__(PREP_THREADS)
         int b = -1;
         unsigned long long e = 0ull;
         if (c < cols) {
-            const float d = m - x[c] / T;
-            b = bin_of(d);
-            e = efix(d, scale, dcut);
+            const float z = x[c] / T;
+            b = bin_of(m - z);
+            e = frs_mass_fixed(z, m, shift);
         }
         const int b0 = __shfl_sync(FULL, b, 0);
         if (__all_sync(FULL, b == b0) && b0 >= 0) { /* one bin for the whole warp: one atomic each */
@@ -348,7 +328,7 @@ __global__ void __launch_bounds__(PREP_THREADS)
         const unsigned long long cabove = bk ? hc[bk - 1] : 0ull, mabove = bk ? hm[bk - 1] : 0ull;
         const int cnt = (int)(hc[bk] - cabove);
         uint32_t same = 0u;
-        const int g = gather_bin(x, cols, T, m, bk, cnt, scale, dcut, gk, gm, &ps, &same);
+        const int g = gather_bin(x, cols, T, m, bk, cnt, shift, gk, gm, &ps, &same);
         if (g < 0) {
             if (!same) {
                 if (threadIdx.x == 0) {
@@ -378,8 +358,8 @@ __global__ void __launch_bounds__(PREP_THREADS)
 
     /* 4. top-p: the largest value whose kept mass from the top reaches the target */
     if (use_p) {
-        const int certify = p.top_p > 0.0f;
-        const double target = certify ? (double)p.top_p * (double)total : 0.0;
+        /* sampling.c's test: (double)mass >= (double)top_p * (double)total; top_p 0 keeps the max */
+        const double target = p.top_p > 0.0f ? (double)p.top_p * (double)total : 0.0;
         /* the bin where the kept mass reaches the target (kept: bins above bk, bin bk up to tkey) */
         if (threadIdx.x == 0)
             ps.bin = use_k ? bk : NB - 1;
@@ -392,7 +372,7 @@ __global__ void __launch_bounds__(PREP_THREADS)
         const int bp = ps.bin;
         __syncthreads();
         const unsigned long long mabove = bp ? hm[bp - 1] : 0ull;
-        unsigned long long m_at, m_above;
+        unsigned long long m_at;
         uint32_t vkey;
         int g = -1;
         uint32_t same = 0u;
@@ -401,8 +381,8 @@ __global__ void __launch_bounds__(PREP_THREADS)
         } else if (bp == bk) {
             same = tkey; /* the top-k bin was one value */
         } else {
-            g = gather_bin(x, cols, T, m, bp, (int)(hc[bp] - (bp ? hc[bp - 1] : 0ull)), scale, dcut, gk, gm,
-                           &ps, &same);
+            g = gather_bin(x, cols, T, m, bp, (int)(hc[bp] - (bp ? hc[bp - 1] : 0ull)), shift, gk, gm, &ps,
+                           &same);
             if (g >= 0)
                 sort_scan(gk, gm, g, ps.tmp);
         }
@@ -415,14 +395,11 @@ __global__ void __launch_bounds__(PREP_THREADS)
                 return;
             }
             vkey = same;
-            m_above = mabove;
             m_at = bp == bk ? total : hm[bp];
         } else {
             /* the first run end (equal keys form runs) whose mass from the top reaches the target */
-            if (threadIdx.x == 0) {
+            if (threadIdx.x == 0)
                 ps.sel = 0x7fffffff;
-                ps.sel2 = 0x7fffffff;
-            }
             __syncthreads();
             for (int i = threadIdx.x; i < g; i += blockDim.x)
                 if ((i == g - 1 || gk[i + 1] != gk[i]) && (double)(mabove + gm[i]) >= target)
@@ -430,24 +407,12 @@ __global__ void __launch_bounds__(PREP_THREADS)
             __syncthreads();
             const int j = ps.sel < g ? ps.sel : g - 1;
             vkey = gk[j];
-            for (int i = threadIdx.x; i < g; i += blockDim.x)
-                if (gk[i] == vkey)
-                    atomicMin(&ps.sel2, i);
-            __syncthreads();
             m_at = mabove + gm[j];
-            m_above = mabove + (ps.sel2 > 0 ? gm[ps.sel2 - 1] : 0ull);
-        }
-        if (certify) {
-            const double margin = MASS_MARGIN * (double)total;
-            if (!((double)m_at - target > margin && target - (double)m_above > margin)) {
-                if (threadIdx.x == 0)
-                    atomicOr(flags + r, CUDA_SAMPLE_CUT_CLOSE);
-            }
         }
         out.thresh = sunkey(vkey);
         total = m_at;
     }
-    out.sum = (double)total / scale;
+    out.sum = ldexp((double)total, -shift); /* as sampling.c */
     if (threadIdx.x == 0)
         rows[r] = out;
 }
@@ -466,7 +431,7 @@ extern "C" enum frs_status cuda_sample_prepare(const float *logits, int n, int c
     if (attr != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "cuda_sample_prepare: %zu bytes of shared memory: %s", prep_smem(),
                        cudaGetErrorString(attr));
-    prepare_kernel<<<n, PREP_THREADS, prep_smem(), st>>>(logits, cols, ld, p, rows, flags, mass_shift(cols));
+    prepare_kernel<<<n, PREP_THREADS, prep_smem(), st>>>(logits, cols, ld, p, rows, flags, frs_mass_shift(cols));
     LAUNCH_CHECK("prepare_kernel");
     return FRS_OK;
 }
@@ -654,8 +619,8 @@ __global__ void tree_probs_kernel(const float *logits, int n, int cols, int ld, 
         if (i >= 0 && i < n && t >= 0 && t < cols) {
             const struct cuda_sample_row rw = rows[i];
             const float z = logits[(size_t)i * ld + t] / T;
-            if (z >= rw.thresh && rw.sum > 0.0)
-                pr = (float)(exp((double)(z - rw.max)) / rw.sum);
+            if (z >= rw.thresh && rw.sum > 0.0) /* sampling_prob's expression */
+                pr = (float)(ldexp((double)frs_mass_fixed(z, rw.max, rw.shift), -rw.shift) / rw.sum);
         }
         tree->child_prob[c] = pr;
     }

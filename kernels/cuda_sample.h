@@ -6,26 +6,23 @@
  *  - prepare: z = x / T (float division, as sampling_z), max = the largest z, thresh = the top-k
  *    cut (the k-th largest z, duplicates counted, when 0 < top_k < cols) then the top-p cut (the
  *    largest z whose mass {z' >= z} reaches top_p of the top-k-kept mass; max when top_p <= 0),
- *    sum = the kept mass, sum over z >= thresh of expf(z - max): sampling_prepare's sampling_row.
+ *    sum = the kept mass: sampling_prepare's sampling_row.
  *  - draw: the Gumbel-max draw over kept tokens minus the excluded ones, key (double)z +
  *    frs_rng_gumbel(seed, draw0 + row, id) in double, ties to the lower id; nothing left: the row's
  *    argmax (frs_argmax_key_pack order): sampling_draw's token.
- *  - tree_probs: child_prob[c] = p_parent(c)(token[c]) = (float)(expf(z - max) / sum) when z >=
- *    thresh, else 0 (sampling_prob), child_prob[0] = 1, argmax[] = -1: cpu_verify's fields.
+ *  - tree_probs: child_prob[c] = p_parent(c)(token[c]) as sampling_prob, child_prob[0] = 1,
+ *    argmax[] = -1: cpu_verify's fields.
  *
- * Identical tokens, not merely close ones. Every decision is either exact on the device (z, the
- * top-k cut: integer counting over float keys; the kept set; the exclusions; the argmax) or
- * certified: masses are exp() in double summed in 64-bit fixed point (exact, order-free, so every
- * run and every graph replay gives the same bits) and differ from the host's double sums of expf
- * values (within 1 ulp, 2^-23, of exp) by < 1.3e-7 of the total, so a top-p cut is taken only where
- * the mass at it and above it clear top_p * total by 3e-7 of the total; a draw is taken only where the best key beats the second by more
- * than 1e-11 (1 + |key|) (device and glibc log() agree to ~1 ulp). Anything else - a cut or a
- * draw within those margins, a non-finite logit, a crossing bin too large to rank in shared
- * memory, a top-k cut among the values more than 32 nats below the max - sets a bit in flags[row]
- * and the caller redoes that row on the host (cuda_backend.c). How often that happens depends on
- * the mass of the token at the top-p cut (about 6e-7 / its probability per row): rare on peaked
- * LLM distributions, a few percent of rows on flat random ones (the tests report the counts).
- * Probabilities agree within float rounding (the sums differ in the last bits).
+ * Identical results, not merely close ones. z, the max, the top-k cut (integer counting over float
+ * keys), the kept set and the exclusions are exact; masses are runtime/sample_mass.h's 64-bit
+ * fixed-point values, the same bits on the host and here, summed exactly, so the top-p cut, the
+ * sums and the probabilities are sampling.c's bit for bit. The one computation that may differ is
+ * the Gumbel noise: CUDA's log() and glibc's agree to about an ulp, so a draw whose best key beats
+ * the second by less than 1e-11 (1 + |key|) is not decided here. Such a row, a row with a NaN or
+ * infinite z, and a row whose top-k cut lies in a bin of more than CUDA_SAMPLE_CAP distinct values
+ * (values more than 32 nats below the max share one bin; near-equal logits share the first) set a
+ * bit in flags[row], and the caller redoes that row on the host (cuda_backend.c). The tests count
+ * them: none on ordinary logits.
  *
  * Parameters live in device memory (struct cuda_sample_params), so a captured CUDA graph replays
  * with new temperature / top-k / top-p / seed / draw ids set by cuda_sample_set_params.
@@ -61,17 +58,16 @@ struct cuda_sample_params {
 struct cuda_sample_row {
     float max, thresh;
     double sum;
+    int32_t shift, pad;
 };
 
 /* flag bits (flags[row] |= ...): the row must be redone on the host; the caller zeroes flags */
 #define CUDA_SAMPLE_NONFINITE 1u  /* a NaN or infinite z in a row */
-#define CUDA_SAMPLE_CUT_CLOSE 2u  /* a top-p cut within the mass margin */
-#define CUDA_SAMPLE_BIN_LARGE 4u  /* a crossing bin of more than CUDA_SAMPLE_CAP distinct values */
-#define CUDA_SAMPLE_DRAW_CLOSE 8u /* the two best Gumbel keys within the key margin */
+#define CUDA_SAMPLE_BIN_LARGE 2u  /* a crossing bin of more than CUDA_SAMPLE_CAP distinct values */
+#define CUDA_SAMPLE_DRAW_CLOSE 4u /* the two best Gumbel keys within the key margin */
 
 #define CUDA_SAMPLE_CAP 4096 /* values of one crossing bin ranked in shared memory */
-/* largest row: the fixed-point truncation of the masses stays below 2^-27 of the total */
-#define CUDA_SAMPLE_MAX_COLS (1 << 18)
+#define CUDA_SAMPLE_MAX_COLS (1 << 24) /* largest row (float keys count exactly below 2^24) */
 
 /* *d = *h, by a kernel parameter (the host struct may change right after the call). */
 enum frs_status cuda_sample_set_params(struct cuda_sample_params *d, const struct cuda_sample_params *h,
