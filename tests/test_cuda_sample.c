@@ -18,7 +18,8 @@
  *  3. backend: draft_tree / verify with CUDA graphs == with FRS_CUDA_GRAPHS=0, every iteration of a
  *     manual loop (eager, capture and replays), greedy and sampled: same trees, argmax, child
  *     probabilities bit for bit and residual draws.
- * FRS_TEST_QUICK=1: fewer shapes and settings. Skipped (77) without a CUDA device.
+ * FRS_TEST_QUICK=1: fewer shapes and settings; FRS_TEST_KERNELS_ONLY=1: part 1 alone (for
+ * compute-sanitizer). Skipped (77) without a CUDA device.
  */
 #include <math.h>
 #include <stdint.h>
@@ -512,6 +513,8 @@ int main(void)
     g_quick = getenv("FRS_TEST_QUICK") != NULL;
     fprintf(stderr, "test_cuda_sample: seed %llu\n", (unsigned long long)g_rng);
     test_kernels();
+    if (getenv("FRS_TEST_KERNELS_ONLY"))
+        return test_finish("test_cuda_sample");
 
     /* cuBLAS's default algorithms in every backend below: bit-identical logits across backends */
     setenv("FRS_CUBLASLT", "0", 1);
