@@ -15,19 +15,31 @@
  * attention and SwiGLU outputs, draft fc input), so the n == 1 GEMV and the n > 1 cuBLAS GEMM
  * see identical inputs.
  *
- * The loop stays on the GPU: step-varying scalars (target length, draft slot) live in device
- * memory and are advanced by kernels; draft_tree never synchronises; verify's read-back of
- * struct frs_tree (plus one event wait) is the one small D2H per iteration. The decode step is a
- * CUDA graph captured once and replayed, and so is the greedy verify of each tree size at one
- * GPU (captured at its second use) (FRS_CUDA_GRAPHS=0 turns graphs off).
+ * The loop stays on the GPU: step-varying values (target length, draft slot, the drafted root
+ * token, the sampling parameters and draw ids) live in device memory and are advanced or set by
+ * kernels; draft_tree never synchronises; verify's read-back of struct cu_readback (the tree with
+ * its verdict, plus the sampling fallback flags) after one event wait is the one small D2H per
+ * iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode step, captured once; the
+ * draft step as two graphs, the catch-up forward per pending count (<= CU_CATCHUP_GRAPHS) and the
+ * tree growth per (depth, topk, size); verify per (tree size, attention layout, greedy or device
+ * sampling) at one GPU. Those three are captured at their second use (the first runs eagerly, so
+ * cuBLASLt times its algorithms outside capture); the tokens of the catch-up and the sampling
+ * parameters are set by small kernels just before the launch.
+ *
+ * Sampling (temperature > 0) at TP 1 runs on the device (kernels/cuda_sample.h): the filtered
+ * distribution of each row, the drafted children's probabilities and the residual draws with the
+ * children excluded, runtime/sampling.c's results bit for bit on the same logits (its fixed-point
+ * masses, runtime/sample_mass.h, are computed the same way on both sides), and no logits copy. A
+ * row the kernels leave undecided (two Gumbel keys within 1e-11, a non-finite logit, a crossing bin
+ * too large to rank) is redone on the host from its read-back row alone. FRS_HOST_SAMPLING=1
+ * always samples on the host (A/B); so does TP > 1, where the host functions do the vocabulary
+ * collectives over MPI (the device path has no NCCL version of them yet).
  *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl):
  * o_proj and down_proj accumulate into the residual stream on rank 0 only (beta = 1; other ranks
  * write their partial with beta = 0), then one NCCL sum all-reduce of the residual per block
  * (kernels/nccl_comm.h); the greedy argmax is one uint64 max all-reduce of packed (value, index)
- * keys. Sampling (temperature > 0) reads the logits back and
- * uses runtime/sampling.c on the host (the same functions as the CPU backend, MPI collectives at
- * TP > 1): correct at every TP degree, not yet fast.
+ * keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +54,7 @@
 #include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
 #include "cuda_backend.h"
 #include "cuda_ops.h"
+#include "cuda_sample.h"
 #include "cuda_tree.h"
 #include "draft.h"
 #include "model.h"
@@ -51,6 +64,32 @@
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
+#define CU_CATCHUP_GRAPHS 32 /* the draft's catch-up over n <= this many pending tokens is a graph per n */
+#define CU_GROW_GRAPHS 16    /* tree shapes (depth, topk, size) with a captured draft step */
+
+/* verify's modes: each its own graph per (tree size, attention layout) */
+enum { CU_VERIFY_GREEDY = 0, CU_VERIFY_SAMPLE = 1, CU_VERIFY_MODES = 2, CU_VERIFY_HOST = 2 };
+
+/* what the one read-back of an iteration brings: the verified tree, next_token's sampled token
+ * and the device sampling's per-row fallback flags (CUDA_SAMPLE_*; token and flags[0] adjacent:
+ * next_token reads 8 bytes) */
+struct cu_readback {
+    struct frs_tree tree;
+    int32_t token;
+    uint32_t flags[FRS_MAX_TREE];
+};
+
+/* a step captured at its second use (the first runs eagerly: cuBLASLt times its algorithms
+ * outside capture) and replayed afterwards */
+struct cu_graph {
+    int uses;
+    cudaGraphExec_t exec;
+};
+
+struct cu_grow_graph {
+    struct frs_tree_params p;
+    struct cu_graph g;
+};
 
 #define CUCHK(expr)                                                                                   \
     do {                                                                                              \
@@ -140,11 +179,17 @@ struct cu_backend {
     int32_t *dtok, *dpos; /* (Rd) */
     uint64_t *fmask;      /* (CU_MAX_TOPK, words(CU_MAX_TOPK * CU_MAX_DEPTH)) */
     struct cuda_tree_dev tree;
-    struct frs_tree *d_tree; /* device */
     int32_t *path;        /* (FRS_MAX_TREE) */
+    /* sampling on the device (cuda_sample.h) */
+    struct cu_readback *d_rb;          /* the read-back block */
+    struct frs_tree *d_tree;           /* = &d_rb->tree */
+    struct cuda_sample_params *sparams; /* the request's temperature / top-k / top-p / seed / draw ids */
+    struct cuda_sample_row *srows;     /* (max(1, max_tree)) */
+    void *sscratch;                    /* cuda_sample_scratch_bytes(max(1, max_tree), Vl) */
 
     /* ---- host side ---- */
-    struct frs_tree *h_tree; /* pinned */
+    struct cu_readback *h_rb; /* pinned */
+    struct frs_tree *h_tree;  /* = &h_rb->tree */
     uint64_t *h_keys;        /* pinned (R) */
     float *h_logits;         /* host copy for sampling (max(1,max_tree) * Vl), NULL until needed */
     struct sampling_row rows[FRS_MAX_TREE];
@@ -157,16 +202,22 @@ struct cu_backend {
     int have_tree;           /* 1 after draft_tree, 2 after verify */
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
+    int dev_sampling;        /* temperature > 0 on the device (TP 1, FRS_HOST_SAMPLING unset) */
+    long samp_dev, samp_host; /* sampled next_token / verify calls answered on the device / on the host */
+    long samp_rows_host;      /* rows of device-sampled calls redone on the host (fallback) */
     int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=1; slower, off) */
     cudaGraphExec_t g_decode;
-    /* greedy verify of an n-node tree, per attention layout, captured on its 2nd use */
-    cudaGraphExec_t g_verify[FRS_MAX_TREE + 1][2];
-    int verify_uses[FRS_MAX_TREE + 1][2];
+    /* verify of an n-node tree, per attention layout and mode (greedy / device sampling) */
+    struct cu_graph g_verify[FRS_MAX_TREE + 1][2][CU_VERIFY_MODES];
+    /* the draft step: catch-up over n pending tokens, and the tree growth per shape */
+    struct cu_graph g_catch[CU_CATCHUP_GRAPHS + 1];
+    struct cu_grow_graph g_grow[CU_GROW_GRAPHS];
+    int n_grow;
     int att_layout; /* attention layout of target forwards (CUDA_ATT_*): verify picks it from the context */
     cudaEvent_t ev;
 };
 
-enum { SC_LEN = 0, SC_DSLOT, SC_ZERO, SC_COUNT };
+enum { SC_LEN = 0, SC_DSLOT, SC_ZERO, SC_ROOT, SC_COUNT }; /* SC_ROOT: the drafted tree's root token */
 
 static struct cu_backend *cu_of(struct frs_backend *be) { return (struct cu_backend *)be->impl; }
 
@@ -405,6 +456,10 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
     p[np++] = (struct cu_plan){(void **)&b->mask, MT * FRS_MASK_WORDS(MT) * 8};
     p[np++] = (struct cu_plan){(void **)&b->scratch, scr * 4};
     p[np++] = (struct cu_plan){(void **)&b->scal, SC_COUNT * 4};
+    p[np++] = (struct cu_plan){(void **)&b->d_rb, sizeof(struct cu_readback)};
+    p[np++] = (struct cu_plan){(void **)&b->sparams, sizeof(struct cuda_sample_params)};
+    p[np++] = (struct cu_plan){(void **)&b->srows, MT * sizeof(struct cuda_sample_row)};
+    p[np++] = (struct cu_plan){(void **)&b->sscratch, cuda_sample_scratch_bytes((int)MT, b->Vl)};
     if (b->d) {
         const size_t Rd = (size_t)b->Rd, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D,
                      Fd = (size_t)b->dr.F, K = (size_t)b->K;
@@ -429,7 +484,6 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
         p[np++] = (struct cu_plan){(void **)&b->fmask,
                                    (size_t)CU_MAX_TOPK * FRS_MASK_WORDS(CU_MAX_TOPK * CU_MAX_DEPTH) * 8};
         p[np++] = (struct cu_plan){(void **)&b->tree.score, cuda_tree_dev_bytes(CU_MAX_TOPK, CU_MAX_DEPTH)};
-        p[np++] = (struct cu_plan){(void **)&b->d_tree, sizeof(struct frs_tree)};
         p[np++] = (struct cu_plan){(void **)&b->path, FRS_MAX_TREE * 4};
     }
     FRS_TRY(cu_alloc_plan(p, np, &b->amem, &b->abytes, "KV cache and activations"));
@@ -438,7 +492,9 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
     CUCHK(cudaMemset(b->amem, 0, b->abytes));
     if (b->d)
         cuda_tree_dev_carve(&b->tree, b->tree.score, CU_MAX_TOPK, CU_MAX_DEPTH);
-    CUCHK(cudaMallocHost((void **)&b->h_tree, sizeof *b->h_tree));
+    b->d_tree = &b->d_rb->tree;
+    CUCHK(cudaMallocHost((void **)&b->h_rb, sizeof *b->h_rb));
+    b->h_tree = &b->h_rb->tree;
     CUCHK(cudaMallocHost((void **)&b->h_keys, R * 8));
     /* rope tables */
     float *inv = malloc((size_t)(b->t.D > b->dr.D ? b->t.D : b->dr.D) * sizeof(float));
@@ -547,8 +603,15 @@ static void cu_destroy(struct frs_backend *be)
         cudaGraphExecDestroy(b->g_decode);
     for (int i = 0; i <= FRS_MAX_TREE; i++)
         for (int j = 0; j < 2; j++)
-            if (b->g_verify[i][j])
-                cudaGraphExecDestroy(b->g_verify[i][j]);
+            for (int m = 0; m < CU_VERIFY_MODES; m++)
+                if (b->g_verify[i][j][m].exec)
+                    cudaGraphExecDestroy(b->g_verify[i][j][m].exec);
+    for (int i = 0; i <= CU_CATCHUP_GRAPHS; i++)
+        if (b->g_catch[i].exec)
+            cudaGraphExecDestroy(b->g_catch[i].exec);
+    for (int i = 0; i < b->n_grow; i++)
+        if (b->g_grow[i].g.exec)
+            cudaGraphExecDestroy(b->g_grow[i].g.exec);
     if (b->ev)
         cudaEventDestroy(b->ev);
     cuda_blas_free(&b->blas);
@@ -556,8 +619,8 @@ static void cu_destroy(struct frs_backend *be)
         cudaStreamDestroy(b->st);
     cudaFree(b->wmem);
     cudaFree(b->amem);
-    if (b->h_tree)
-        cudaFreeHost(b->h_tree);
+    if (b->h_rb)
+        cudaFreeHost(b->h_rb);
     if (b->h_keys)
         cudaFreeHost(b->h_keys);
     free(b->h_logits);
@@ -642,6 +705,8 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     const char *g = getenv("FRS_CUDA_GRAPHS");
     b->graphs = !(g && g[0] == '0');
+    g = getenv("FRS_HOST_SAMPLING"); /* 1: temperature > 0 on the host (runtime/sampling.c), for A/B */
+    b->dev_sampling = !(g && g[0] == '1') && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
     g = getenv("FRS_FUSE_NORM"); /* measured slower (tests/bench/NOTES-cuda.md, optimisation 8): opt-in */
     b->fuse_norm = g && g[0] == '1';
     enum frs_status st = FRS_OK;
@@ -758,7 +823,40 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
     return FRS_OK;
 }
 
-/* logits rows [0, n) to the host for the sampling functions (temperature > 0) */
+/* Run step(b, arg) on b->st: eagerly while use_graph is 0; otherwise eagerly at the first use
+ * (cuBLASLt times its algorithms outside capture), captured into g at the second and replayed
+ * from then on. Every step-varying value the step reads must live in device memory. */
+static enum frs_status cu_graph_run(struct cu_backend *b, struct cu_graph *g, int use_graph,
+                                    enum frs_status (*step)(struct cu_backend *, const void *), const void *arg)
+{
+    if (use_graph && g->exec) {
+        CUCHK(cudaGraphLaunch(g->exec, b->st));
+        return FRS_OK;
+    }
+    const int capture = use_graph && g->uses >= 1;
+    if (capture)
+        CUCHK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+    enum frs_status fs = step(b, arg);
+    if (capture) {
+        cudaGraph_t graph;
+        cudaError_t e = cudaStreamEndCapture(b->st, &graph);
+        if (fs != FRS_OK) {
+            if (e == cudaSuccess)
+                cudaGraphDestroy(graph);
+            return fs;
+        }
+        CUCHK(e);
+        e = cudaGraphInstantiate(&g->exec, graph, 0);
+        cudaGraphDestroy(graph);
+        CUCHK(e);
+        CUCHK(cudaGraphLaunch(g->exec, b->st));
+    }
+    FRS_TRY(fs);
+    g->uses++;
+    return FRS_OK;
+}
+
+/* logits rows [0, n) to the host for the sampling functions (temperature > 0, host path) */
 static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
 {
     if (!b->h_logits) {
@@ -772,20 +870,57 @@ static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
     return FRS_OK;
 }
 
+/* temperature > 0 answered on the device (cuda_sample.h): one rank holding the whole vocabulary,
+ * FRS_HOST_SAMPLING unset, valid parameters (the host path reports invalid ones) */
+static int cu_device_sampling(const struct cu_backend *b, const struct frs_sampling *s)
+{
+    return b->dev_sampling && s && s->temperature > 0.0f && s->top_k >= 0 && s->top_p >= 0.0f;
+}
+
+/* the request's sampling parameters into device memory, outside any graph; row r of the next
+ * sampling launch draws with Gumbel stream draw0 + r */
+static enum frs_status cu_set_sampling(struct cu_backend *b, const struct frs_sampling *s, uint64_t draw0)
+{
+    const struct cuda_sample_params h = {s->temperature, s->top_p, s->top_k, 0, s->seed, draw0};
+    return cuda_sample_set_params(b->sparams, &h, b->st);
+}
+
 static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sampling *s, uint64_t draw, int32_t *out)
 {
     struct cu_backend *b = cu_of(be);
     if (b->last_rows <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend next_token: no forward pass yet (prefill first)");
     const float *row = b->logits + (size_t)b->last_row * b->Vl;
+    cudaStream_t st = b->st;
     if (!s || s->temperature <= 0.0f) {
-        FRS_TRY(cuda_argmax_keys(row, 1, b->Vl, b->Vl, b->voff, b->keys, b->st));
+        FRS_TRY(cuda_argmax_keys(row, 1, b->Vl, b->Vl, b->voff, b->keys, st));
         if (b->nccl)
-            FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, b->st));
-        CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, b->st));
-        CUCHK(cudaStreamSynchronize(b->st));
+            FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, st));
+        CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
+        CUCHK(cudaStreamSynchronize(st));
         *out = frs_argmax_key_index(b->h_keys[0]);
         return FRS_OK;
+    }
+    if (cu_device_sampling(b, s)) {
+        /* the draw on the device; 8 bytes back (the token and the fallback flags) */
+        FRS_TRY(cu_set_sampling(b, s, draw));
+        CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, sizeof(uint32_t), st));
+        FRS_TRY(cuda_sample_prepare(row, 1, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
+        FRS_TRY(cuda_sample_draw(row, 1, b->Vl, b->Vl, b->voff, b->sparams, b->srows, NULL, b->sscratch,
+                                 &b->d_rb->token, b->d_rb->flags, st));
+        CUCHK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
+                              cudaMemcpyDeviceToHost, st));
+        CUCHK(cudaEventRecord(b->ev, st));
+        CUCHK(cudaEventSynchronize(b->ev));
+        if (!b->h_rb->flags[0]) {
+            b->samp_dev++;
+            *out = b->h_rb->token;
+            return FRS_OK;
+        }
+        /* a row the kernels left undecided: the host decides (the logits are intact) */
+        b->samp_rows_host++;
+    } else {
+        b->samp_host++;
     }
     FRS_TRY(cu_logits_to_host(b, b->last_row + 1));
     const struct sampling_shard sh = {b->h_logits + (size_t)b->last_row * b->Vl, 1, b->Vl, b->voff};
@@ -796,13 +931,66 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
 
 /* ---- speculative: draft_tree / verify / commit ------------------------------------------------- */
 
+struct cu_catchup_arg {
+    int from_end; /* the chunk starts from_end positions before the target length */
+    int n;        /* its tokens, already in b->dtok */
+    int last;     /* the chunk ends at the root */
+};
+
+/* The draft over n pending positions [T - from_end, T - from_end + n) (T = *SC_LEN), fc input
+ * [embed(next token) | target feature], causal; the last chunk leaves the root's hidden row in
+ * dx row 0 and the root token in SC_ROOT for the tree growth. */
+static enum frs_status cu_draft_catchup(struct cu_backend *b, const void *arg)
+{
+    const struct cu_catchup_arg *a = arg;
+    const int C = b->dr.C, n = a->n;
+    cudaStream_t st = b->st;
+    FRS_TRY(cuda_seq_positions(b->scal + SC_LEN, -a->from_end, n, b->dpos, b->scal + SC_DSLOT, st));
+    FRS_TRY(cuda_embed(b->embed, C, b->dtok, n, NULL, b->din, 2 * C, st));
+    FRS_TRY(cuda_load_rows(b->din + C, 2 * C, b->feat, C, b->scal + SC_DSLOT, 0, C, n, st));
+    FRS_TRY(cu_draft_forward(b, n, b->scal + SC_DSLOT, b->scal + SC_DSLOT, NULL, 0));
+    if (a->last) {
+        if (n > 1)
+            CUCHK(cudaMemcpyAsync(b->dx, b->dx + (size_t)(n - 1) * C, (size_t)C * sizeof(float),
+                                  cudaMemcpyDeviceToDevice, st));
+        CUCHK(cudaMemcpyAsync(b->scal + SC_ROOT, b->dtok + n - 1, sizeof(int32_t), cudaMemcpyDeviceToDevice, st));
+    }
+    return FRS_OK;
+}
+
+/* The EAGLE-2 tree of shape p grown from the root (hidden row 0 of dx, token SC_ROOT): depth 1
+ * is the root row's top-k over the reduced vocabulary; each deeper level forwards the frontier
+ * at one shared position and expands it; finish writes the kept tree into d_tree. Shapes are
+ * fixed by p, every step-varying value is in device memory: a graph per p. */
+static enum frs_status cu_draft_grow(struct cu_backend *b, const void *arg)
+{
+    const struct frs_tree_params *p = arg;
+    const int C = b->dr.C, k = p->topk;
+    cudaStream_t st = b->st;
+    FRS_TRY(cuda_f32_to_bf16(b->dx, C, 1, C, b->dxn, C, st));
+    FRS_TRY(cuda_matmul(&b->blas, b->dxn, C, 1, b->dlm_head, b->K, C, b->dlogits, b->K, 0.0f));
+    FRS_TRY(cuda_logsoftmax_topk(b->dlogits, 1, b->K, b->K, k, b->ids, b->tvals, b->tidx, st));
+    FRS_TRY(cuda_tree_first(&b->tree, k, b->tvals, b->tidx, st));
+    for (int level = 1; level < p->depth; level++) {
+        FRS_TRY(cuda_tree_frontier(&b->tree, k, level, b->scal + SC_LEN, b->dx, 0, C, b->din, 2 * C, b->dtok, b->dpos,
+                                   b->scal + SC_DSLOT, b->fmask, st));
+        FRS_TRY(cuda_embed(b->embed, C, b->dtok, k, NULL, b->din, 2 * C, st));
+        FRS_TRY(cu_draft_forward(b, k, b->scal + SC_DSLOT, b->scal + SC_LEN, b->fmask, level * k));
+        FRS_TRY(cuda_f32_to_bf16(b->dx, C, k, C, b->dxn, C, st));
+        FRS_TRY(cuda_matmul(&b->blas, b->dxn, C, k, b->dlm_head, b->K, C, b->dlogits, b->K, 0.0f));
+        FRS_TRY(cuda_logsoftmax_topk(b->dlogits, k, b->K, b->K, k, b->ids, b->tvals, b->tidx, st));
+        FRS_TRY(cuda_tree_expand(&b->tree, k, level, b->tvals, b->tidx, st));
+    }
+    return cuda_tree_finish(&b->tree, k, p->depth, p->size, b->scal + SC_ROOT, b->d_tree, st);
+}
+
 static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next_tokens, int n_pending,
                                      const struct frs_tree_params *p)
 {
     struct cu_backend *b = cu_of(be);
     if (!b->d)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "draft_tree: the backend was created without a draft head");
-    const int T = b->target_len, C = b->dr.C;
+    const int T = b->target_len;
     if (n_pending < 1 || n_pending != T - b->draft_len)
         return FRS_ERR(FRS_ERR_INVALID_ARG,
                        "draft_tree: %d pending tokens given, the draft lags the target by %d positions "
@@ -828,49 +1016,104 @@ static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next
                            (int)next_tokens[i], b->V);
     cudaStream_t st = b->st;
     b->have_tree = 0;
-    const int k = p->topk;
 
-    /* 1. the draft catches up over [draft_len, T), causal, in chunks */
+    /* 1. the draft catches up over [draft_len, T), causal, in chunks; the steady state (a few
+     * accepted tokens) is one graph per count, the tokens set outside it */
     const int chunk = b->Rd;
-    int last_n = 0;
     for (int off = 0; off < n_pending; off += chunk) {
         const int n = n_pending - off < chunk ? n_pending - off : chunk;
-        const int slot0 = b->draft_len + off;
-        CUCHK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
-        FRS_TRY(cuda_embed(b->embed, C, b->dtok, n, NULL, b->din, 2 * C, st));
-        CUCHK(cudaMemcpy2DAsync(b->din + C, (size_t)2 * C * 2, b->feat + (size_t)slot0 * C, (size_t)C * 2,
-                                (size_t)C * 2, (size_t)n, cudaMemcpyDeviceToDevice, st));
-        FRS_TRY(cuda_set_i32(b->scal + SC_DSLOT, &slot0, 1, st));
-        FRS_TRY(cuda_seq_positions(b->scal + SC_DSLOT, 0, n, b->dpos, NULL, st));
-        FRS_TRY(cu_draft_forward(b, n, b->scal + SC_DSLOT, b->scal + SC_DSLOT, NULL, 0));
-        last_n = n;
+        if (n <= FRS_MAX_TREE)
+            FRS_TRY(cuda_set_i32(b->dtok, next_tokens + off, n, st));
+        else
+            CUCHK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
+        const struct cu_catchup_arg a = {n_pending - off, n, off + n == n_pending};
+        const int use_graph = b->graphs && n_pending <= CU_CATCHUP_GRAPHS; /* one chunk: keyed by n alone */
+        struct cu_graph eager = {0, NULL};
+        FRS_TRY(cu_graph_run(b, use_graph ? &b->g_catch[n] : &eager, use_graph, cu_draft_catchup, &a));
     }
     b->draft_len = T;
-    const int root_row = last_n - 1;
 
-    /* 2. depth 1: the root row's top-k over the reduced vocabulary */
-    FRS_TRY(cuda_f32_to_bf16(b->dx + (size_t)root_row * C, C, 1, C, b->dxn, C, st));
-    FRS_TRY(cuda_matmul(&b->blas, b->dxn, C, 1, b->dlm_head, b->K, C, b->dlogits, b->K, 0.0f));
-    FRS_TRY(cuda_logsoftmax_topk(b->dlogits, 1, b->K, b->K, k, b->ids, b->tvals, b->tidx, st));
-    FRS_TRY(cuda_tree_first(&b->tree, k, b->tvals, b->tidx, st));
-
-    /* 3. deeper: forward the frontier at one shared position per depth, expand */
-    for (int level = 1; level < p->depth; level++) {
-        FRS_TRY(cuda_tree_frontier(&b->tree, k, level, b->scal + SC_LEN, b->dx, root_row, C, b->din, 2 * C, b->dtok,
-                                   b->dpos, b->scal + SC_DSLOT, b->fmask, st));
-        FRS_TRY(cuda_embed(b->embed, C, b->dtok, k, NULL, b->din, 2 * C, st));
-        FRS_TRY(cu_draft_forward(b, k, b->scal + SC_DSLOT, b->scal + SC_LEN, b->fmask, level * k));
-        FRS_TRY(cuda_f32_to_bf16(b->dx, C, k, C, b->dxn, C, st));
-        FRS_TRY(cuda_matmul(&b->blas, b->dxn, C, k, b->dlm_head, b->K, C, b->dlogits, b->K, 0.0f));
-        FRS_TRY(cuda_logsoftmax_topk(b->dlogits, k, b->K, b->K, k, b->ids, b->tvals, b->tidx, st));
-        FRS_TRY(cuda_tree_expand(&b->tree, k, level, b->tvals, b->tidx, st));
+    /* 2. the tree, a graph per shape */
+    struct cu_graph *g = NULL;
+    for (int i = 0; i < b->n_grow && !g; i++)
+        if (b->g_grow[i].p.depth == p->depth && b->g_grow[i].p.topk == p->topk && b->g_grow[i].p.size == p->size)
+            g = &b->g_grow[i].g;
+    if (!g && b->n_grow < CU_GROW_GRAPHS) {
+        b->g_grow[b->n_grow].p = *p;
+        g = &b->g_grow[b->n_grow++].g;
     }
-
-    /* 4. the kept tree, into the device struct frs_tree */
-    FRS_TRY(cuda_tree_finish(&b->tree, k, p->depth, p->size, next_tokens[n_pending - 1], b->d_tree, st));
-    const int n_rec = cuda_tree_records(k, p->depth);
+    struct cu_graph eager = {0, NULL};
+    FRS_TRY(cu_graph_run(b, g ? g : &eager, b->graphs && g, cu_draft_grow, p));
+    const int n_rec = cuda_tree_records(p->topk, p->depth);
     b->tree_n = (p->size - 1 < n_rec ? p->size - 1 : n_rec) + 1;
     b->have_tree = 1;
+    return FRS_OK;
+}
+
+/* Row i of a verified tree sampled on the host (the device path's fallback for a row it left
+ * undecided; rows are independent at TP 1): its residual draw and the probabilities of its
+ * children, as cpu_verify computes them. */
+static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampling *s, uint64_t iter,
+                                   struct frs_tree *tree, int i)
+{
+    if (!b->h_logits) {
+        const size_t rows = (size_t)(b->lim.max_tree > 1 ? b->lim.max_tree : 1);
+        b->h_logits = malloc(rows * (size_t)b->Vl * sizeof(float));
+        if (!b->h_logits)
+            return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
+    }
+    CUCHK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
+                          cudaMemcpyDeviceToHost, b->st));
+    CUCHK(cudaStreamSynchronize(b->st));
+    const struct sampling_shard sh = {b->h_logits, 1, b->Vl, b->voff};
+    struct sampling_row r;
+    FRS_TRY(sampling_prepare(b->comm, &sh, s, &r));
+    int32_t child[FRS_MAX_TREE];
+    int m = 0;
+    for (int c = i + 1; c < tree->n; c++)
+        if (tree->parent[c] == i) {
+            child[m] = c;
+            b->excl[m] = tree->token[c];
+            b->row_of[m] = 0;
+            m++;
+        }
+    if (m > 0) {
+        FRS_TRY(sampling_prob(b->comm, &sh, s, &r, b->row_of, b->excl, m, b->qprob));
+        for (int j = 0; j < m; j++)
+            tree->child_prob[child[j]] = b->qprob[j];
+    }
+    b->excl_off[0] = 0;
+    b->excl_off[1] = m;
+    const uint64_t draw = frs_spec_draw(iter, i);
+    return sampling_draw(b->comm, &sh, s, &r, &draw, b->excl, b->excl_off, &tree->residual[i]);
+}
+
+struct cu_verify_arg {
+    int n, mode; /* tree nodes, CU_VERIFY_* */
+};
+
+/* Verify's device work: inputs from the device tree, the target forward over the n nodes, then
+ * greedy: argmax keys -> tree argmax; device sampling: the rows' filtered distributions, the
+ * children's probabilities and the residual draws -> tree; host sampling: nothing more. */
+static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
+{
+    const struct cu_verify_arg *a = arg;
+    const int n = a->n;
+    cudaStream_t st = b->st;
+    FRS_TRY(cuda_tree_verify_inputs(b->d_tree, n, b->scal + SC_LEN, b->tok, b->pos, b->mask, st));
+    FRS_TRY(cu_target_forward(b, n, b->scal + SC_LEN, b->mask, 0, n));
+    if (a->mode == CU_VERIFY_GREEDY) {
+        FRS_TRY(cuda_argmax_keys(b->logits, n, b->Vl, b->Vl, b->voff, b->keys, st));
+        if (b->nccl)
+            FRS_TRY(nccl_argmax_keys(b->comm, b->keys, (size_t)n, st));
+        FRS_TRY(cuda_tree_set_argmax(b->d_tree, b->keys, n, st));
+    } else if (a->mode == CU_VERIFY_SAMPLE) {
+        CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
+        FRS_TRY(cuda_sample_prepare(b->logits, n, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
+        FRS_TRY(cuda_sample_tree_probs(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, st));
+        FRS_TRY(cuda_sample_draw(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, b->sscratch,
+                                 b->d_tree->residual, b->d_rb->flags, st));
+    }
     return FRS_OK;
 }
 
@@ -886,10 +1129,13 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
                        b->lim.max_ctx);
     cudaStream_t st = b->st;
     const int greedy = s->temperature <= 0.0f;
-    /* greedy, one GPU: the whole forward + argmax of an n-node tree is a CUDA graph, captured at the
-     * second verify of that size (the first runs eagerly, so cuBLASLt times its algorithms outside
-     * capture); every step-varying value (target length, tree) is read from device memory */
-    const int use_graph = greedy && b->graphs && !b->nccl;
+    const int mode = greedy ? CU_VERIFY_GREEDY : cu_device_sampling(b, s) ? CU_VERIFY_SAMPLE : CU_VERIFY_HOST;
+    if (mode == CU_VERIFY_SAMPLE)
+        FRS_TRY(cu_set_sampling(b, s, frs_spec_draw(iter, 0))); /* row i draws with frs_spec_draw(iter, i) */
+    /* one GPU: the whole forward + argmax (or + sampling) of an n-node tree is a CUDA graph per
+     * mode, captured at the second verify of that size; every step-varying value (target length,
+     * tree, sampling parameters) is read from device memory */
+    const int use_graph = mode != CU_VERIFY_HOST && b->graphs && !b->nccl;
     /* attention: the tensor-core kernel (AUTO, any context) where it applies; else the CUDA-core
      * layout by context: one row per block on short prefixes, rows sharing K/V loads from ~0.4k
      * slots on (measured: tests/bench/NOTES-cuda.md, run 2) */
@@ -897,47 +1143,16 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     const int mma = cuda_attention_auto_mma(n, b->t.D);
     const int multi = !mma && !(am && am[0] == '0') && T >= 384;
     b->att_layout = mma ? CUDA_ATT_AUTO : multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
-    cudaGraphExec_t *gv = &b->g_verify[n][multi];
-    int *uses = &b->verify_uses[n][multi];
-    if (use_graph && *gv) {
-        b->att_layout = CUDA_ATT_AUTO;
-        CUCHK(cudaGraphLaunch(*gv, st));
-    } else {
-        const int capture = use_graph && *uses >= 1;
-        if (capture)
-            CUCHK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-        enum frs_status fs = cuda_tree_verify_inputs(b->d_tree, n, b->scal + SC_LEN, b->tok, b->pos, b->mask, st);
-        if (fs == FRS_OK)
-            fs = cu_target_forward(b, n, b->scal + SC_LEN, b->mask, 0, n);
-        if (fs == FRS_OK && greedy) {
-            fs = cuda_argmax_keys(b->logits, n, b->Vl, b->Vl, b->voff, b->keys, st);
-            if (fs == FRS_OK && b->nccl)
-                fs = nccl_argmax_keys(b->comm, b->keys, (size_t)n, st);
-            if (fs == FRS_OK)
-                fs = cuda_tree_set_argmax(b->d_tree, b->keys, n, st);
-        }
-        if (capture) {
-            cudaGraph_t g;
-            cudaError_t e = cudaStreamEndCapture(st, &g);
-            if (fs != FRS_OK) {
-                if (e == cudaSuccess)
-                    cudaGraphDestroy(g);
-                return fs;
-            }
-            CUCHK(e);
-            e = cudaGraphInstantiate(gv, g, 0);
-            cudaGraphDestroy(g);
-            CUCHK(e);
-            CUCHK(cudaGraphLaunch(*gv, st));
-        }
-        b->att_layout = CUDA_ATT_AUTO;
-        FRS_TRY(fs);
-        (*uses)++;
-    }
+    const struct cu_verify_arg a = {n, mode};
+    struct cu_graph eager = {0, NULL};
+    enum frs_status fs = cu_graph_run(b, use_graph ? &b->g_verify[n][multi][mode] : &eager, use_graph, cu_verify_step,
+                                      &a);
+    b->att_layout = CUDA_ATT_AUTO;
+    FRS_TRY(fs);
     b->last_rows = n;
     b->last_row = n - 1;
     /* the one read-back of the iteration */
-    CUCHK(cudaMemcpyAsync(b->h_tree, b->d_tree, sizeof *b->h_tree, cudaMemcpyDeviceToHost, st));
+    CUCHK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
     CUCHK(cudaEventRecord(b->ev, st));
     CUCHK(cudaEventSynchronize(b->ev));
     const struct frs_tree *t = b->h_tree;
@@ -950,8 +1165,22 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     memcpy(tree->depth, t->depth, (size_t)n * sizeof(int32_t));
     if (greedy) {
         memcpy(tree->argmax, t->argmax, (size_t)n * sizeof(int32_t));
+    } else if (mode == CU_VERIFY_SAMPLE) {
+        memcpy(tree->argmax, t->argmax, (size_t)n * sizeof(int32_t));
+        memcpy(tree->child_prob, t->child_prob, (size_t)n * sizeof(float));
+        memcpy(tree->residual, t->residual, (size_t)n * sizeof(int32_t));
+        int redo = 0;
+        for (int i = 0; i < n; i++)
+            if (b->h_rb->flags[i]) {
+                FRS_TRY(cu_host_row(b, s, iter, tree, i));
+                redo++;
+            }
+        b->samp_dev += !redo;
+        b->samp_rows_host += redo;
     } else {
-        /* sampling: the CPU backend's computation over the read-back logits (cpu_verify) */
+        /* sampling on the host: the CPU backend's computation over the read-back logits
+         * (cpu_verify) */
+        b->samp_host++;
         FRS_TRY(cu_logits_to_host(b, n));
         for (int i = 0; i < n; i++)
             tree->argmax[i] = -1;
@@ -1020,6 +1249,14 @@ enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t c
     *rows = b->last_rows;
     *vocab_local = b->Vl;
     return FRS_OK;
+}
+
+void cuda_backend_sampling_counts(struct frs_backend *be, long *on_device, long *on_host, long *rows_redone)
+{
+    const struct cu_backend *b = cu_of(be);
+    *on_device = b ? b->samp_dev : 0;
+    *on_host = b ? b->samp_host : 0;
+    *rows_redone = b ? b->samp_rows_host : 0;
 }
 
 const struct frs_backend_ops frs_backend_cuda_ops = {

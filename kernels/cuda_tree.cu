@@ -170,7 +170,7 @@ extern "C" enum frs_status cuda_tree_frontier(struct cuda_tree_dev *t, int k, in
     return FRS_OK;
 }
 
-__global__ void tree_finish_kernel(struct cuda_tree_dev t, int n_rec, int keep, int32_t root_token,
+__global__ void tree_finish_kernel(struct cuda_tree_dev t, int n_rec, int keep, const int32_t *root_token,
                                    struct frs_tree *out)
 {
     extern __shared__ unsigned char kept[]; /* n_rec */
@@ -206,14 +206,14 @@ __global__ void tree_finish_kernel(struct cuda_tree_dev t, int n_rec, int keep, 
     __syncthreads();
     if (threadIdx.x == 0) {
         out->n = bad ? -1 : keep + 1;
-        out->token[0] = root_token;
+        out->token[0] = *root_token;
         out->parent[0] = -1;
         out->depth[0] = 0;
     }
 }
 
-extern "C" enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size, int32_t root_token,
-                                            struct frs_tree *out, cudaStream_t st)
+extern "C" enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size,
+                                            const int32_t *root_token, struct frs_tree *out, cudaStream_t st)
 {
     if (k < 1 || k > t->max_topk || depth < 1 || depth > t->max_depth || size < 1 || size > FRS_MAX_TREE)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_finish: topk %d, depth %d, size %d", k, depth, size);
@@ -338,5 +338,25 @@ extern "C" enum frs_status cuda_store_rows(uint16_t *dst, int ld, const int32_t 
     const int bx = (cols + 255) / 256 < 32 ? (cols + 255) / 256 : 32;
     store_rows_kernel<<<dim3(bx, n), 256, 0, st>>>(dst, ld, base, add, src, cols, src_rows);
     LAUNCH_CHECK("store_rows_kernel");
+    return FRS_OK;
+}
+
+__global__ void load_rows_kernel(uint16_t *dst, int ld_dst, const uint16_t *src, int ld_src, const int32_t *base,
+                                 int add, int cols)
+{
+    const int j = blockIdx.y;
+    const size_t to = (size_t)j * ld_dst, from = (size_t)(*base + add + j) * ld_src;
+    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < cols; e += gridDim.x * blockDim.x)
+        dst[to + e] = src[from + e];
+}
+
+extern "C" enum frs_status cuda_load_rows(uint16_t *dst, int ld_dst, const uint16_t *src, int ld_src,
+                                          const int32_t *base, int add, int cols, int n, cudaStream_t st)
+{
+    if (n <= 0 || cols <= 0)
+        return FRS_OK;
+    const int bx = (cols + 255) / 256 < 32 ? (cols + 255) / 256 : 32;
+    load_rows_kernel<<<dim3(bx, n), 256, 0, st>>>(dst, ld_dst, src, ld_src, base, add, cols);
+    LAUNCH_CHECK("load_rows_kernel");
     return FRS_OK;
 }

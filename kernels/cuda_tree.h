@@ -10,7 +10,7 @@
  * defines: struct cuda_tree_dev, cuda_tree_dev_bytes, cuda_tree_dev_carve, cuda_tree_first,
  *          cuda_tree_expand, cuda_tree_frontier, cuda_tree_finish, cuda_tree_verify_inputs,
  *          cuda_tree_set_argmax, cuda_keys_to_ids, cuda_seq_positions, cuda_add_i32, cuda_set_i32,
- *          cuda_store_rows, cuda_tree_records
+ *          cuda_store_rows, cuda_load_rows, cuda_tree_records
  */
 #ifndef FRSPEC_CUDA_TREE_H
 #define FRSPEC_CUDA_TREE_H
@@ -65,10 +65,10 @@ enum frs_status cuda_tree_expand(struct cuda_tree_dev *t, int k, int level, cons
 enum frs_status cuda_tree_frontier(struct cuda_tree_dev *t, int k, int level, const int32_t *target_len,
                                    const float *hid, int root_row, int C, uint16_t *fc_in, int ld_fc, int32_t *tok,
                                    int32_t *pos, int32_t *slot0, uint64_t *mask, cudaStream_t st);
-/* tree_build_finish after `depth` levels: root + top (size-1) records in creation order into
- * out (device struct frs_tree: n, token, parent, depth). A kept record whose parent was cut
- * (cannot happen with log-probs <= 0) sets out->n = -1. */
-enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size, int32_t root_token,
+/* tree_build_finish after `depth` levels: root (token *root_token, read on the device) + top
+ * (size-1) records in creation order into out (device struct frs_tree: n, token, parent, depth).
+ * A kept record whose parent was cut (cannot happen with log-probs <= 0) sets out->n = -1. */
+enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size, const int32_t *root_token,
                                  struct frs_tree *out, cudaStream_t st);
 /* Verify inputs of the n-node tree: tok[i], pos[i] = *target_len + depth[i], ancestor mask
  * (tree_mask_ancestors: n rows of FRS_MASK_WORDS(n) words). */
@@ -91,6 +91,10 @@ enum frs_status cuda_set_i32(int32_t *x, const int32_t *v, int n, cudaStream_t s
  * stride cols, cols elements, for j < n: feature rows stored at device-known positions. */
 enum frs_status cuda_store_rows(uint16_t *dst, int ld, const int32_t *base, int add, const uint16_t *src, int cols,
                                 const int32_t *src_rows, int n, cudaStream_t st);
+/* dst row j (stride ld_dst) = src row (*base + add + j) (stride ld_src), cols elements, for j < n:
+ * rows loaded from device-known positions (the draft's catch-up reads the target features). */
+enum frs_status cuda_load_rows(uint16_t *dst, int ld_dst, const uint16_t *src, int ld_src, const int32_t *base,
+                               int add, int cols, int n, cudaStream_t st);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,11 @@
  *    (2 .. 64 nodes; 1 node = the decode step) at context 1k and against context (128 .. 8k) at
  *    the preset's tree size;
  *  - iteration: draft_tree + verify + host acceptance walk + commit, the loop of the engine,
- *    for EAGLE-2 (full vocabulary) and FR-Spec at each K.
+ *    for EAGLE-2 (full vocabulary) and FR-Spec at each K;
+ *  - sampled (temperature > 0; FR-Spec 32k, context 1k): the iteration and the autoregressive step
+ *    (decode + next_token) at T 0.8 with top-k 50 and with top-p 0.9, sampling on the device
+ *    against FRS_HOST_SAMPLING=1 (logits read back, runtime/sampling.c on the host), with the
+ *    device path's calls and its rows redone on the host (cuda_backend_sampling_counts).
  * Each timed phase is preceded by warm-up iterations (graph capture, cuBLASLt algorithm choice);
  * phases are timed on the host clock around a device synchronisation; figures are medians.
  *
@@ -42,7 +46,7 @@
 
 #ifdef FRSPEC_HAVE_CUDA
 #include <cuda_runtime_api.h>
-extern const struct frs_backend_ops frs_backend_cuda_ops;
+#include "cuda_backend.h" /* frs_backend_cuda_ops, cuda_backend_sampling_counts */
 #endif
 
 static void bench_usage(FILE *f)
@@ -213,13 +217,14 @@ static enum frs_status run_prefill(struct run *r, int ctx)
     return st;
 }
 
-/* decode steps: the mean over `steps` timed steps after `warm` (wall clock, a sync per token) */
-static enum frs_status run_decode(struct run *r, int warm, int steps, double *ms)
+/* decode steps: the median over `steps` timed steps after `warm` (wall clock, a sync per token);
+ * s NULL: greedy */
+static enum frs_status run_decode(struct run *r, const struct frs_sampling *s, int warm, int steps, double *ms)
 {
     int32_t t = r->root;
     for (int i = 0; i < warm; i++) {
         FRS_TRY(r->be.ops->decode(&r->be, t));
-        FRS_TRY(r->be.ops->next_token(&r->be, NULL, 0, &t));
+        FRS_TRY(r->be.ops->next_token(&r->be, s, (uint64_t)r->be.target_len, &t));
     }
     double *v = malloc((size_t)steps * sizeof *v);
     if (!v)
@@ -229,7 +234,7 @@ static enum frs_status run_decode(struct run *r, int warm, int steps, double *ms
         const double t0 = now_s();
         st = r->be.ops->decode(&r->be, t);
         if (st == FRS_OK)
-            st = r->be.ops->next_token(&r->be, NULL, 0, &t);
+            st = r->be.ops->next_token(&r->be, s, (uint64_t)r->be.target_len, &t);
         v[i] = (now_s() - t0) * 1e3;
     }
     *ms = median(v, steps);
@@ -242,11 +247,11 @@ struct spec_times {
     double draft, verify, accept_commit, iteration, accepted;
 };
 
-/* speculative iterations as the engine runs them (greedy): each phase timed around a sync */
-static enum frs_status run_spec(struct run *r, const struct frs_tree_params *p, int warm, int iters,
-                                struct spec_times *out)
+/* speculative iterations as the engine runs them (s NULL: greedy): each phase timed around a sync */
+static enum frs_status run_spec(struct run *r, const struct frs_tree_params *p, const struct frs_sampling *s,
+                                int warm, int iters, struct spec_times *out)
 {
-    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    const struct frs_sampling greedy_s = {0.0f, 1.0f, 0, 0}, *smp = s ? s : &greedy_s;
     struct frs_tree tree;
     struct frs_accept acc;
     double *v = malloc((size_t)iters * 4 * sizeof *v);
@@ -269,11 +274,11 @@ static enum frs_status run_spec(struct run *r, const struct frs_tree_params *p, 
             break;
         }
         const double t1 = now_s();
-        st = r->be.ops->verify(&r->be, &greedy, r->iter, &tree);
+        st = r->be.ops->verify(&r->be, smp, r->iter, &tree);
         if (st != FRS_OK)
             break;
         const double t2 = now_s();
-        st = accept_walk(&tree, &greedy, r->iter, &acc);
+        st = accept_walk(&tree, smp, r->iter, &acc);
         if (st == FRS_OK)
             st = r->be.ops->commit(&r->be, acc.path, acc.n_path);
         if (st == FRS_OK && (ce = cudaDeviceSynchronize()) != cudaSuccess)
@@ -384,12 +389,12 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
         struct frs_tree_params p = tp;
         double ver_ctx = NAN;
         /* verify at the preset's tree size */
-        FRS_TRY_GOTO(run_spec(&r, &p, warm_it + (ci == 0 ? 2 : 0), bc->iters, &sv), st, out);
+        FRS_TRY_GOTO(run_spec(&r, &p, NULL, warm_it + (ci == 0 ? 2 : 0), bc->iters, &sv), st, out);
         ver_ctx = sv.verify;
         /* decode at (about) the same context */
         double dms = 0;
         const int ctx_dec = r.be.target_len;
-        FRS_TRY_GOTO(run_decode(&r, 4, bc->steps, &dms), st, out);
+        FRS_TRY_GOTO(run_decode(&r, NULL, 4, bc->steps, &dms), st, out);
         const double ctx_mean = ctx_dec + 4 + bc->steps / 2.0;
         const double bytes = wstep + kv_bytes_step(&m, ctx_mean);
         const double floor_ms = bytes / (copy_gbs * 1e9) * 1e3;
@@ -421,7 +426,7 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
             cJSON_AddStringToObject(o, "note", "1 node = the autoregressive decode step");
             for (int ni = 0; ni < n_n; ni++) {
                 p.size = ns[ni];
-                FRS_TRY_GOTO(run_spec(&r, &p, warm_it, bc->iters, &sv), st, out);
+                FRS_TRY_GOTO(run_spec(&r, &p, NULL, warm_it, bc->iters, &sv), st, out);
                 o = jobj(jvn, NULL);
                 cJSON_AddNumberToObject(o, "tree_size", p.size);
                 cJSON_AddNumberToObject(o, "context", ctx);
@@ -450,7 +455,7 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
         FRS_TRY_GOTO(run_create(&r, &m, &d, 1024 + 640, tp.size), st, out);
         FRS_TRY_GOTO(run_prefill(&r, 1024), st, out);
         struct spec_times sv;
-        FRS_TRY_GOTO(run_spec(&r, &tp, warm_it + 2, bc->iters, &sv), st, out);
+        FRS_TRY_GOTO(run_spec(&r, &tp, NULL, warm_it + 2, bc->iters, &sv), st, out);
         if (ki == 0)
             full_draft = sv.draft;
         /* FR-Spec paper, Llama-3-8B acceptance lengths (DESIGN.md section 4) */
@@ -478,6 +483,53 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
         eagle_draft_free(&d);
         have_d = 0;
     }
+
+    /* --- sampled: the device path against FRS_HOST_SAMPLING=1, FR-Spec 32k at 1k --- */
+    static const struct frs_sampling samp[] = {{0.8f, 1.0f, 50, 1234}, {0.8f, 0.9f, 0, 1234}};
+    static const char *samp_name[] = {"T 0.8 top-k 50", "T 0.8 top-p 0.9"};
+    cJSON *js = cJSON_AddArrayToObject(jpreset, "sampled");
+    printf("%-16s %-7s %9s %9s %9s %11s | %13s | %s\n", "sampled FR 32k", "path", "draft ms", "verify ms", "iter ms",
+           "accepted", "decode+sample", "calls on device / rows redone on host");
+    FRS_TRY_GOTO(eagle_draft_synthetic(&d, &m, k_main), st, out);
+    have_d = 1;
+    for (int si = 0; si < 2; si++) {
+        for (int host = 0; host < 2; host++) {
+            if (host)
+                setenv("FRS_HOST_SAMPLING", "1", 1);
+            st = run_create(&r, &m, &d, 1024 + 640, tp.size);
+            unsetenv("FRS_HOST_SAMPLING");
+            FRS_TRY_GOTO(st, st, out);
+            FRS_TRY_GOTO(run_prefill(&r, 1024), st, out);
+            struct spec_times sv;
+            /* the host path costs ~0.1-1 s per iteration at 128k ids: fewer repetitions */
+            const int it = host ? 3 : bc->iters, warm = host ? 1 : warm_it + 2;
+            FRS_TRY_GOTO(run_spec(&r, &tp, &samp[si], warm, it, &sv), st, out);
+            double dms = 0;
+            FRS_TRY_GOTO(run_decode(&r, &samp[si], host ? 1 : 4, host ? 4 : bc->steps, &dms), st, out);
+            long on_dev, on_host, redone;
+            cuda_backend_sampling_counts(&r.be, &on_dev, &on_host, &redone);
+            cJSON *o = jobj(js, NULL);
+            cJSON_AddStringToObject(o, "sampling", samp_name[si]);
+            cJSON_AddStringToObject(o, "path", host ? "host (FRS_HOST_SAMPLING=1)" : "device");
+            cJSON_AddNumberToObject(o, "k", k_main);
+            cJSON_AddNumberToObject(o, "context", 1024);
+            jnum(o, "draft_tree_ms", sv.draft);
+            jnum(o, "verify_ms", sv.verify);
+            jnum(o, "iteration_ms", sv.iteration);
+            jnum(o, "accepted_per_iteration_random_weights", sv.accepted);
+            jnum(o, "decode_sample_ms_per_token", dms);
+            cJSON_AddNumberToObject(o, "calls_on_device", (double)on_dev);
+            cJSON_AddNumberToObject(o, "calls_on_host", (double)on_host);
+            cJSON_AddNumberToObject(o, "rows_redone_on_host", (double)redone);
+            printf("%-16s %-7s %9.3f %9.3f %9.3f %11.2f | %13.3f | %ld / %ld (%ld calls on the host)\n", samp_name[si],
+                   host ? "host" : "device", sv.draft, sv.verify, sv.iteration, sv.accepted, dms, on_dev, redone,
+                   on_host);
+            fflush(stdout);
+            run_free(&r);
+        }
+    }
+    eagle_draft_free(&d);
+    have_d = 0;
 out:
     if (st != FRS_OK) {
         fprintf(stderr, "frspec bench: %s: %s\n", ps->name, frs_error_msg());

@@ -8,8 +8,11 @@
  *    between the top-k threshold and the max, at most 32 rounds of one all-gather each of the
  *    kept mass of every row. The result is the exact threshold: the largest z whose mass of
  *    {z' >= z} reaches top_p of the top-k-kept mass (Hugging Face's rule).
- *  - masses cross ranks as (hi, lo) float pairs through comm_allgather_f32 and are summed in
- *    double in rank order, so every rank gets the same double.
+ *  - masses are 64-bit fixed-point integers (sample_mass.h: floor(exp(z - max) * 2^S) with an exp
+ *    evaluated the same way on every machine, the host and CUDA devices alike), summed exactly: the
+ *    same at every TP degree and in any order, and what the device sampling of the CUDA backend
+ *    (kernels/cuda_sample.cu) sums too. They cross ranks as four 16-bit pieces in floats through
+ *    comm_allgather_f32 (exact) and are added as integers on every rank.
  *  - draw: Gumbel-max over kept, non-excluded tokens with key z + gumbel(seed, draw, id) in
  *    double; each rank's best key travels as (hi, lo, id) floats, ties to the lowest id. The
  *    draw never uses the normalising sum, so it is the same token at every TP degree.
@@ -23,6 +26,7 @@
 #include "argmax_key.h" /* frs_argmax_key_pack: the order of comm_argmax */
 #include "comm.h" /* comm_argmax, comm_allreduce_max_f32, comm_allreduce_sum_f32, comm_allgather_f32 */
 #include "rng.h"  /* frs_rng_gumbel */
+#include "sample_mass.h" /* frs_mass_shift, frs_mass_fixed */
 
 static int sampling_comm_size(const struct frs_comm *c) { return c && c->size > 1 ? c->size : 1; }
 
@@ -67,23 +71,23 @@ enum frs_status sampling_argmax(struct frs_comm *c, const struct sampling_shard 
     return st;
 }
 
-/* x[i] := sum over ranks of x[i], the same double on every rank. */
-static enum frs_status sampling_allsum_f64(struct frs_comm *c, double *x, int n, float *scratch)
+/* x[i] := sum over ranks of x[i] (exact integers; each value travels as four 16-bit pieces, exact
+ * in floats). scratch: 4 n (size + 1) floats. */
+static enum frs_status sampling_allsum_u64(struct frs_comm *c, uint64_t *x, int n, float *scratch)
 {
     const int size = sampling_comm_size(c);
     if (size == 1)
         return FRS_OK;
-    float *in = scratch, *all = scratch + 2 * (size_t)n;
+    float *in = scratch, *all = scratch + 4 * (size_t)n;
+    for (int i = 0; i < n; i++)
+        for (int q = 0; q < 4; q++)
+            in[4 * i + q] = (float)((x[i] >> (16 * q)) & 0xffffu);
+    FRS_TRY(comm_allgather_f32(c, in, all, 4 * (size_t)n));
     for (int i = 0; i < n; i++) {
-        float hi = (float)x[i];
-        in[2 * i] = hi;
-        in[2 * i + 1] = (float)(x[i] - (double)hi);
-    }
-    FRS_TRY(comm_allgather_f32(c, in, all, 2 * (size_t)n));
-    for (int i = 0; i < n; i++) {
-        double s = 0.0;
+        uint64_t s = 0;
         for (int r = 0; r < size; r++)
-            s += (double)all[((size_t)r * n + i) * 2] + (double)all[((size_t)r * n + i) * 2 + 1];
+            for (int q = 0; q < 4; q++)
+                s += (uint64_t)all[((size_t)r * n + i) * 4 + q] << (16 * q);
         x[i] = s;
     }
     return FRS_OK;
@@ -111,10 +115,10 @@ static float sampling_unkey(uint32_t k)
     return f;
 }
 
-/* Local mass of row i over z >= thresh, with e = exp(z - max) precomputed. */
-static double sampling_local_mass(const float *z, const float *e, int vl, float thresh)
+/* Local mass of a row over z >= thresh, with e = frs_mass_fixed(z, max) precomputed. */
+static uint64_t sampling_local_mass(const float *z, const uint64_t *e, int vl, float thresh)
 {
-    double s = 0.0;
+    uint64_t s = 0;
     for (int t = 0; t < vl; t++)
         if (z[t] >= thresh)
             s += e[t];
@@ -141,26 +145,29 @@ enum frs_status sampling_prepare(struct frs_comm *c, const struct sampling_shard
     const int use_k = s->top_k > 0 && s->top_k < vocab;
     const int use_p = s->top_p < 1.0f;
     const int k = use_k ? s->top_k : 0;
+    const int shift = frs_mass_shift(vocab); /* fixed-point masses: sample_mass.h */
 
-    /* scratch: z and e (n, vl); gathered top-k (size, n, k) + local (n, k) + sort buffer (vl);
-     * mass exchange 2n + 2n*size; bisection bounds */
+    /* scratch: z (n, vl) and its fixed-point masses e (n, vl); gathered top-k (size, n, k) + local
+     * (n, k) + sort buffer (vl); mass exchange 4n (size + 1); bisection bounds */
     const size_t zsz = (size_t)n * vl;
     const size_t ksz = use_k ? (size_t)n * k * (size + 1) + (size_t)(vl > k * size ? vl : k * size) : 0;
-    const size_t msz = 2 * (size_t)n * (size + 1) + (size_t)n;
-    float *mem = malloc((2 * zsz + ksz + msz) * sizeof(float));
-    double *mass = malloc((size_t)n * 2 * sizeof(double));
+    const size_t msz = 4 * (size_t)n * (size + 1) + (size_t)n;
+    float *mem = malloc((zsz + ksz + msz) * sizeof(float));
+    uint64_t *e = malloc((zsz ? zsz : 1) * sizeof(uint64_t));
+    uint64_t *mass = malloc((size_t)n * 2 * sizeof(uint64_t));
     uint32_t *lo = malloc((size_t)n * 2 * sizeof(uint32_t));
-    if (!mem || !mass || !lo) {
+    if (!mem || !e || !mass || !lo) {
         free(mem);
+        free(e);
         free(mass);
         free(lo);
         return FRS_ERR(FRS_ERR_OOM, "sampling_prepare: scratch for %d rows x %d logits", n, vl);
     }
-    float *z = mem, *e = z + zsz, *kall = e + zsz, *kloc = kall + (use_k ? (size_t)n * k * size : 0);
+    float *z = mem, *kall = z + zsz, *kloc = kall + (use_k ? (size_t)n * k * size : 0);
     float *ksort = kloc + (use_k ? (size_t)n * k : 0);
-    float *mscratch = mem + 2 * zsz + ksz;
-    float *mx = mscratch + 2 * (size_t)n * (size + 1);
-    double *total = mass + n;
+    float *mscratch = mem + zsz + ksz;
+    float *mx = mscratch + 4 * (size_t)n * (size + 1);
+    uint64_t *total = mass + n;
     uint32_t *hi = lo + n;
     enum frs_status st = FRS_OK;
 
@@ -180,8 +187,9 @@ enum frs_status sampling_prepare(struct frs_comm *c, const struct sampling_shard
     for (int i = 0; i < n; i++) {
         rows[i].max = mx[i];
         rows[i].thresh = -INFINITY;
+        rows[i].shift = shift;
         for (int t = 0; t < vl; t++)
-            e[(size_t)i * vl + t] = expf(z[(size_t)i * vl + t] - mx[i]);
+            e[(size_t)i * vl + t] = frs_mass_fixed(z[(size_t)i * vl + t], mx[i], shift);
     }
 
     /* top-k: the k-th largest of the gathered local top-k values */
@@ -204,15 +212,15 @@ enum frs_status sampling_prepare(struct frs_comm *c, const struct sampling_shard
     /* the kept mass under the top-k cut */
     for (int i = 0; i < n; i++)
         mass[i] = sampling_local_mass(z + (size_t)i * vl, e + (size_t)i * vl, vl, rows[i].thresh);
-    FRS_TRY_GOTO(sampling_allsum_f64(c, mass, n, mscratch), st, out);
+    FRS_TRY_GOTO(sampling_allsum_u64(c, mass, n, mscratch), st, out);
     for (int i = 0; i < n; i++)
-        rows[i].sum = mass[i];
+        rows[i].sum = ldexp((double)mass[i], -shift);
 
     /* top-p: the largest threshold whose kept mass still reaches top_p of the top-k mass.
      * Invariant per row: P(unkey(lo)) true, P(unkey(hi)) false, P(x) = mass(z >= x) >= top_p * total. */
     if (use_p) {
         for (int i = 0; i < n; i++) {
-            total[i] = rows[i].sum;
+            total[i] = mass[i];
             lo[i] = sampling_key(rows[i].thresh);
             hi[i] = sampling_key(rows[i].max) + 1; /* above the max nothing is kept: P false (top_p > 0) */
             if (!(s->top_p > 0.0f))               /* top_p 0: keep the top token (HF keeps at least one) */
@@ -226,18 +234,18 @@ enum frs_status sampling_prepare(struct frs_comm *c, const struct sampling_shard
                     uint32_t mid = lo[i] + (hi[i] - lo[i]) / 2;
                     mass[i] = sampling_local_mass(z + (size_t)i * vl, e + (size_t)i * vl, vl, sampling_unkey(mid));
                 } else {
-                    mass[i] = 0.0;
+                    mass[i] = 0;
                 }
             }
             /* every rank sees the same bounds, so all agree on when to stop */
             if (!active)
                 break;
-            FRS_TRY_GOTO(sampling_allsum_f64(c, mass, n, mscratch), st, out);
+            FRS_TRY_GOTO(sampling_allsum_u64(c, mass, n, mscratch), st, out);
             for (int i = 0; i < n; i++) {
                 if (hi[i] - lo[i] <= 1)
                     continue;
                 uint32_t mid = lo[i] + (hi[i] - lo[i]) / 2;
-                if (mass[i] >= (double)s->top_p * total[i])
+                if ((double)mass[i] >= (double)s->top_p * (double)total[i])
                     lo[i] = mid;
                 else
                     hi[i] = mid;
@@ -247,12 +255,13 @@ enum frs_status sampling_prepare(struct frs_comm *c, const struct sampling_shard
             rows[i].thresh = sampling_unkey(lo[i]); /* >= the top-k threshold: lo only grew */
             mass[i] = sampling_local_mass(z + (size_t)i * vl, e + (size_t)i * vl, vl, rows[i].thresh);
         }
-        FRS_TRY_GOTO(sampling_allsum_f64(c, mass, n, mscratch), st, out);
+        FRS_TRY_GOTO(sampling_allsum_u64(c, mass, n, mscratch), st, out);
         for (int i = 0; i < n; i++)
-            rows[i].sum = mass[i];
+            rows[i].sum = ldexp((double)mass[i], -shift);
     }
 out:
     free(mem);
+    free(e);
     free(mass);
     free(lo);
     return st;
@@ -290,8 +299,9 @@ enum frs_status sampling_prob(struct frs_comm *c, const struct sampling_shard *s
         p[q] = 0.0f;
         if (t >= 0 && t < vl) {
             float z = sampling_z(sh->logits[(size_t)i * vl + t], s->temperature);
-            if (z >= rows[i].thresh && rows[i].sum > 0.0)
-                p[q] = (float)((double)expf(z - rows[i].max) / rows[i].sum); /* as prepare's sum */
+            if (z >= rows[i].thresh && rows[i].sum > 0.0) /* the token's share of prepare's sum */
+                p[q] = (float)(ldexp((double)frs_mass_fixed(z, rows[i].max, rows[i].shift), -rows[i].shift) /
+                               rows[i].sum);
         }
     }
     if (am) {

@@ -23,12 +23,14 @@
 
 struct frs_comm;
 
-/* The filtered distribution of one row: token t is kept when z_t >= thresh; p_t =
- * exp(z_t - max) / sum over kept tokens of exp(z - max). */
+/* The filtered distribution of one row: token t is kept when z_t >= thresh; p_t = e_t / sum over
+ * kept tokens of e, e_t = exp(z_t - max) in 64-bit fixed point (sample_mass.h: frs_mass_fixed,
+ * the same bits on every machine and on CUDA devices; masses are exact integer sums). */
 struct sampling_row {
     float max;    /* largest z */
     float thresh; /* smallest kept z (top-k / top-p cut); -inf when nothing is cut */
-    double sum;   /* sum over kept tokens of exp(z - max) */
+    double sum;   /* sum over kept tokens of e (the fixed-point sum times 2^-shift) */
+    int shift;    /* fixed-point bits: frs_mass_shift(vocabulary size) */
 };
 
 struct sampling_shard {

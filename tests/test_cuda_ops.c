@@ -854,6 +854,8 @@ static void test_tree(void)
     float *dvals = dalloc((size_t)max_topk * max_topk * 4);
     int32_t *dtk = dalloc((size_t)max_topk * max_topk * 4);
     struct frs_tree *dtree = dalloc(sizeof(struct frs_tree));
+    const int32_t root = 4242;
+    int32_t *droot = dup_h2d(&root, 4); /* the root token is read on the device (graph replays) */
     struct frs_tree ref, got;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct frs_tree_params p = {cases[c][0], cases[c][1], cases[c][2]};
@@ -895,7 +897,7 @@ static void test_tree(void)
         memset(&ref, 0, sizeof ref);
         CHECK_OK(tree_build_finish(&tb, 4242, &ref));
         poison(dtree, sizeof got);
-        CHECK_OK(cuda_tree_finish(&dt, k, p.depth, p.size, 4242, dtree, 0));
+        CHECK_OK(cuda_tree_finish(&dt, k, p.depth, p.size, droot, dtree, 0));
         d2h(&got, dtree, sizeof got);
         int same = got.n == ref.n;
         for (int i = 0; same && i < ref.n; i++)
@@ -934,10 +936,35 @@ static void test_tree(void)
     cudaFree(dvals);
     cudaFree(dtk);
     cudaFree(dtree);
+    cudaFree(droot);
     free(hid);
     free(hfc);
     free(hmask);
     free(rmask);
+}
+
+/* ---- rows loaded from a device-known position ---------------------------------------------------- */
+
+static void test_load_rows(void)
+{
+    const int rows = 40, cols = 37, ld_src = 41, ld_dst = 80, base = 9, add = -3, n = 7;
+    uint16_t *src = rand_bf16((size_t)rows * ld_src, 1.0f, NULL);
+    uint16_t *ds = dup_h2d(src, (size_t)rows * ld_src * 2), *dd = dalloc((size_t)n * ld_dst * 2);
+    uint16_t *got = malloc((size_t)n * ld_dst * 2), *ref = malloc((size_t)n * ld_dst * 2);
+    int32_t *dbase = dup_h2d(&base, 4);
+    CK(cudaMemset(dd, 0x55, (size_t)n * ld_dst * 2));
+    memset(ref, 0x55, (size_t)n * ld_dst * 2);
+    for (int j = 0; j < n; j++)
+        memcpy(ref + (size_t)j * ld_dst, src + (size_t)(base + add + j) * ld_src, (size_t)cols * 2);
+    CHECK_OK(cuda_load_rows(dd, ld_dst, ds, ld_src, dbase, add, cols, n, 0));
+    d2h(got, dd, (size_t)n * ld_dst * 2);
+    CHECK(memcmp(got, ref, (size_t)n * ld_dst * 2) == 0, "cuda_load_rows differs (or wrote outside its rows)");
+    cudaFree(ds);
+    cudaFree(dd);
+    cudaFree(dbase);
+    free(src);
+    free(got);
+    free(ref);
 }
 
 /* ---- GEMV bandwidth (informational; the numbers go to tests/bench/NOTES-cuda.md) ---------------------- */
@@ -1082,6 +1109,7 @@ int main(void)
     test_rng_sampling();
     test_kv_gather();
     test_tree();
+    test_load_rows();
     CK(cudaDeviceSynchronize());
     if (getenv("FRS_BENCH")) {
         bench_attention(blas.n_sm);

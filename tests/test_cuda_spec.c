@@ -10,8 +10,8 @@
  *     prompts with the reference root) where its score gaps (min_gap) exceed 0.05, far above
  *     the bf16 error of the draft's log-probs: tokens, parents and depths identical;
  *  3. sampling smoke test (T = 0.8, top-p 0.9): speculative generation runs and yields ids in
- *     range (the distribution itself is the CPU backend's test_spec; the GPU path shares the
- *     host sampling functions).
+ *     range (the distribution itself is the CPU backend's test_spec; the GPU's device sampling
+ *     gives runtime/sampling.c's tokens: test_cuda_sample).
  * FRS_TEST_QUICK=1 (compute-sanitizer runs): one pair, two prompts, two shapes.
  * Skipped (77) without a CUDA device.
  */

@@ -8,6 +8,8 @@
  *    -> TopPLogitsWarper (tests/fixtures/models/hf-sampling.json, tests/gen/gen_models.py), and
  *    vs a direct sort in this test on 300 random rows (with ties);
  *  - sampling_prob sums to 1 over the kept set and is 0 outside it;
+ *  - the fixed-point masses (sample_mass.h): frs_mass_exp within 4 ulp of exp on [-46, 0],
+ *    non-increasing with the distance to the max, the top token worth exactly 2^shift;
  *  - statistics: 20000 draws (draw indices 0..19999) match the filtered softmax by a chi-square
  *    test at significance 0.001 (cells with expected count < 5 pooled), with and without an
  *    exclusion list; filtered or excluded tokens are never drawn.
@@ -25,6 +27,7 @@
 #include "comm.h"
 #include "model.h" /* llama_vocab_shard */
 #include "rng.h"
+#include "sample_mass.h"
 #include "sampling.h"
 #include "testutil.h"
 
@@ -285,6 +288,35 @@ static void test_random_vs_sort(void)
     printf("random rows: %d rows (a third with ties), kept sets identical, max |p - p_ref| %.2g\n", n, worst);
 }
 
+/* ---- fixed-point masses ---------------------------------------------------------------------- */
+
+static void test_mass(void)
+{
+    int bad = 0, mono_bad = 0;
+    double worst = 0;
+    uint64_t prev = ~0ull;
+    const int shift = frs_mass_shift(128256);
+    for (int i = 0; i <= 200000; i++) {
+        const double d = -46.0 * i / 200000.0;
+        const double got = frs_mass_exp(d), ref = exp(d);
+        const double ulps = fabs(got - ref) / (nextafter(ref, INFINITY) - ref);
+        worst = fmax(worst, ulps);
+        bad += !(ulps <= 4.0);
+        const uint64_t f = frs_mass_fixed((float)d, 0.0f, shift); /* d rounded to float: still decreasing */
+        mono_bad += f > prev;
+        prev = f;
+    }
+    CHECK(bad == 0 && worst <= 4.0, "frs_mass_exp: %d values more than 4 ulp from exp (worst %.2f ulp)", bad, worst);
+    CHECK(mono_bad == 0, "frs_mass_fixed increases with the distance to the max at %d points", mono_bad);
+    CHECK(shift == 63 - 17 && frs_mass_fixed(3.5f, 3.5f, shift) == (uint64_t)1 << shift,
+          "frs_mass_shift(128256) = %d, the top token's mass %llu", shift,
+          (unsigned long long)frs_mass_fixed(3.5f, 3.5f, shift));
+    CHECK(frs_mass_fixed(-50.0f, 0.0f, shift) == 0 && frs_mass_fixed(NAN, 0.0f, shift) == 0,
+          "masses below 2^-shift and NaN must be 0");
+    printf("fixed-point masses: frs_mass_exp within %.2f ulp of exp on [-46, 0], shift %d at 128256 ids\n", worst,
+           shift);
+}
+
 /* ---- statistics ------------------------------------------------------------------------------ */
 
 /* chi-square upper quantile for significance alpha = 0.001 (z = 3.0902), Wilson-Hilferty */
@@ -496,6 +528,7 @@ int main(void)
         test_closed_form();
         test_hf_fixture();
         test_random_vs_sort();
+        test_mass();
         test_statistics();
     }
     test_sharded();

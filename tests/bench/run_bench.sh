@@ -20,7 +20,7 @@ cat "$OUT/device.txt"
 
 NOERR="-Wno-error=maybe-uninitialized -Wno-error=uninitialized -Wno-error=stringop-overflow"
 NOERR="$NOERR -Wno-error=stringop-truncation -Wno-error=array-bounds -Wno-error=format-truncation"
-TESTS="test_cuda_ops test_cuda_model test_cuda_spec"
+TESTS="test_cuda_ops test_cuda_model test_cuda_spec test_cuda_sample"
 echo "== build ($(left) s left)"
 rm -f "$B/CMakeCache.txt"
 if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
