@@ -35,7 +35,7 @@ echo "== frspec bench"
 timeout $(( $(left) > 330 ? 300 : $(left) - 30 )) "$B/frspec" bench --json "$OUT/frspec_bench.json" "$@" 2>&1 \
     | grep -v "cuda backend: allocating" | tee "$OUT/bench.log"
 echo "bench exit $? ($(left) s left)"
-for ab in ${FRS_AB:-FRS_PDL=0 FRS_FUSE_NORM=1}; do
+for ab in ${FRS_AB:-FRS_ATT_MMA=0}; do
     [ "$(left)" -gt 330 ] || break
     echo "== A/B: the same bench (llama3-8b, --quick) with $ab" | tee -a "$OUT/bench.log"
     env "$ab" timeout 60 "$B/frspec" bench --preset llama3-8b --quick 2>&1 | grep -v "cuda backend: allocating" \
