@@ -38,6 +38,7 @@
 #include "engine.h"
 #include "model.h"
 #include "sampling.h"
+#include "spec_util.h"
 #include "synthetic.h"
 #include "testutil.h"
 
@@ -350,7 +351,6 @@ static void test_kernels(void)
 static enum frs_status make_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
                                     const char *graphs, const char *host_sampling)
 {
-    const struct frs_limits lim = {.max_ctx = 320, .max_tree = 64, .prefill_chunk = 16};
     if (graphs)
         setenv("FRS_CUDA_GRAPHS", graphs, 1);
     else
@@ -359,28 +359,10 @@ static enum frs_status make_backend(struct frs_backend *be, const struct llama_m
         setenv("FRS_HOST_SAMPLING", host_sampling, 1);
     else
         unsetenv("FRS_HOST_SAMPLING");
-    memset(be, 0, sizeof *be);
-    be->ops = &frs_backend_cuda_ops;
-    enum frs_status st = be->ops->create(be, m, d, NULL, &lim);
+    enum frs_status st = spec_make_backend(be, &frs_backend_cuda_ops, m, d, 320);
     unsetenv("FRS_CUDA_GRAPHS");
     unsetenv("FRS_HOST_SAMPLING");
     return st;
-}
-
-static enum frs_status generate(struct frs_backend *be, const int32_t *prompt, int n_prompt,
-                                const struct frs_sampling *s, const struct frs_tree_params *tree, int n_new,
-                                int32_t *out, struct frs_gen_stats *st)
-{
-    struct frs_gen_request req;
-    memset(&req, 0, sizeof req);
-    req.prompt = prompt;
-    req.n_prompt = n_prompt;
-    req.max_new_tokens = n_new;
-    req.sampling = *s;
-    req.speculative = tree != NULL;
-    if (tree)
-        req.tree = *tree;
-    return engine_generate(be, &req, out, n_new, st, NULL);
 }
 
 static const struct frs_sampling SAMPLED[] = {
@@ -408,8 +390,8 @@ static void test_device_vs_host(const char *name, const struct llama_model *m, c
                 struct frs_gen_stats sa, sb;
                 struct frs_sampling s = SAMPLED[si];
                 s.seed += (uint64_t)pi * 1000;
-                CHECK_OK(generate(&dev, prompt, np, &s, spec ? shape : NULL, n_new, a, &sa));
-                CHECK_OK(generate(&host, prompt, np, &s, spec ? shape : NULL, n_new, b, &sb));
+                CHECK_OK(spec_generate(&dev, prompt, np, &s, spec ? shape : NULL, n_new, a, &sa));
+                CHECK_OK(spec_generate(&host, prompt, np, &s, spec ? shape : NULL, n_new, b, &sb));
                 int eq = sa.n_tokens == sb.n_tokens;
                 int first = -1;
                 for (int j = 0; eq && j < sa.n_tokens; j++)

@@ -29,46 +29,17 @@
 #include "draft.h"
 #include "engine.h"
 #include "model.h"
+#include "spec_util.h"
 #include "testutil.h"
 
 #define N_PROMPTS 8
-#define N_NEW 32
-#define MAX_PROMPT 256
+#define N_NEW SPEC_N_NEW
+#define MAX_PROMPT SPEC_MAX_PROMPT
 
-static const struct frs_tree_params SHAPES[] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
-static const int VOCABS[] = {0, 32, 8};
 static int g_quick;
 
-struct prompt {
-    int32_t ids[MAX_PROMPT];
-    int n;
-};
-
-static enum frs_status make_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d)
-{
-    const struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16};
-    memset(be, 0, sizeof *be);
-    be->ops = &frs_backend_cuda_ops;
-    return be->ops->create(be, m, d, NULL, &lim);
-}
-
-static enum frs_status generate(struct frs_backend *be, const struct prompt *p, const struct frs_sampling *s,
-                                const struct frs_tree_params *tree, int32_t *out, struct frs_gen_stats *st)
-{
-    struct frs_gen_request req;
-    memset(&req, 0, sizeof req);
-    req.prompt = p->ids;
-    req.n_prompt = p->n;
-    req.max_new_tokens = N_NEW;
-    req.sampling = *s;
-    req.speculative = tree != NULL;
-    if (tree)
-        req.tree = *tree;
-    return engine_generate(be, &req, out, N_NEW, st, NULL);
-}
-
 /* the autoregressive GPU logits gap between tokens a and b at generated position j */
-static double ar_gap(struct frs_backend *be, const struct prompt *p, const int32_t *ar, int j, int a, int b, int V,
+static double ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b, int V,
                      double *rms)
 {
     float *lg = malloc((size_t)V * sizeof(float));
@@ -99,7 +70,7 @@ static void test_pair(const char *target_rel, const char *head_rel)
     struct llama_model m;
     CHECK_OK(llama_model_load(&m, tdir, 0, 1));
     const int V = m.cfg.vocab_size;
-    struct prompt prompts[N_PROMPTS];
+    struct spec_prompt prompts[N_PROMPTS];
     uint64_t s = 0x12345678u;
     for (int i = 0; i < N_PROMPTS; i++) {
         prompts[i].n = 3 + i * 5;
@@ -115,33 +86,18 @@ static void test_pair(const char *target_rel, const char *head_rel)
     const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
     int32_t ar[N_PROMPTS][N_NEW];
     struct frs_backend arbe;
-    CHECK_OK(make_backend(&arbe, &m, NULL));
+    CHECK_OK(spec_make_backend(&arbe, &frs_backend_cuda_ops, &m, NULL, 256));
     for (int i = 0; i < n_prompts; i++) {
         struct frs_gen_stats st;
-        CHECK_OK(generate(&arbe, &prompts[i], &greedy, NULL, ar[i], &st));
+        CHECK_OK(spec_generate(&arbe, prompts[i].ids, prompts[i].n, &greedy, NULL, N_NEW, ar[i], &st));
     }
     /* FR-Spec list: ids by frequency in the prompts and autoregressive outputs */
     int32_t *ids = malloc((size_t)V * sizeof(int32_t));
-    long *cnt = calloc((size_t)V, sizeof(long));
-    for (int i = 0; i < n_prompts; i++) {
-        for (int j = 0; j < prompts[i].n; j++)
-            cnt[prompts[i].ids[j]]++;
-        for (int j = 0; j < N_NEW; j++)
-            cnt[ar[i][j]]++;
-    }
-    for (int i = 0; i < V; i++)
-        ids[i] = i;
-    for (int i = 1; i < V; i++)
-        for (int j = i; j > 0 && cnt[ids[j - 1]] < cnt[ids[j]]; j--) {
-            int32_t t = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = t;
-        }
-    free(cnt);
+    spec_fr_list(V, prompts, n_prompts, &ar[0][0], N_NEW, ids);
     int n_runs = 0, n_near = 0;
     fprintf(stderr, "%s + %s (GPU): mean accepted tokens per iteration\n", target_rel, head_rel);
-    for (int vi = 0; vi < (int)(sizeof VOCABS / sizeof VOCABS[0]); vi++) {
-        const int K = VOCABS[vi];
+    for (int vi = 0; vi < SPEC_N_VOCABS; vi++) {
+        const int K = SPEC_VOCABS[vi];
         if (g_quick && vi > 1)
             break;
         struct eagle_draft d;
@@ -149,24 +105,21 @@ static void test_pair(const char *target_rel, const char *head_rel)
         if (K)
             CHECK_OK(eagle_draft_set_vocab(&d, &m, ids, V, K));
         struct frs_backend be;
-        CHECK_OK(make_backend(&be, &m, &d));
+        CHECK_OK(spec_make_backend(&be, &frs_backend_cuda_ops, &m, &d, 256));
         fprintf(stderr, "  K=%d", K ? K : V);
-        for (int si = 0; si < (int)(sizeof SHAPES / sizeof SHAPES[0]); si++) {
+        for (int si = 0; si < SPEC_N_SHAPES; si++) {
             if (g_quick && si != 1 && si != 3)
                 continue;
-            struct frs_tree_params p = SHAPES[si];
+            struct frs_tree_params p = SPEC_SHAPES[si];
             if (K && p.topk > K)
                 p.topk = K;
             long tokens = 0, iters = 0;
             for (int i = 0; i < n_prompts; i++) {
                 int32_t out[N_NEW];
                 struct frs_gen_stats st;
-                CHECK_OK(generate(&be, &prompts[i], &greedy, &p, out, &st));
+                CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, &p, N_NEW, out, &st));
                 n_runs++;
-                int first = -1;
-                for (int j = 0; j < N_NEW && first < 0; j++)
-                    if (j >= st.n_tokens || out[j] != ar[i][j])
-                        first = j;
+                const int first = spec_first_diff(out, st.n_tokens, ar[i], N_NEW);
                 if (first >= 0 && first < st.n_tokens) {
                     double rms = 0;
                     const double gap = ar_gap(&arbe, &prompts[i], ar[i], first, out[first], ar[i][first], V, &rms);
@@ -192,7 +145,7 @@ static void test_pair(const char *target_rel, const char *head_rel)
             const struct frs_sampling samp = {0.8f, 0.9f, 0, 12345};
             int32_t out[N_NEW];
             struct frs_gen_stats st;
-            CHECK_OK(generate(&be, &prompts[1], &samp, &SHAPES[3], out, &st));
+            CHECK_OK(spec_generate(&be, prompts[1].ids, prompts[1].n, &samp, &SPEC_SHAPES[3], N_NEW, out, &st));
             int ok = st.n_tokens > 0;
             for (int j = 0; j < st.n_tokens; j++)
                 ok &= out[j] >= 0 && out[j] < V;
@@ -231,14 +184,14 @@ static void test_ref_trees(void)
     const cJSON *v, *c;
     cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(o, "fr_ids")) if (nfr < 1024) fr[nfr++] = v->valueint;
     int compared = 0, skipped = 0;
-    for (int kv = 0; kv < 3; kv++) {
-        const int K = VOCABS[kv];
+    for (int kv = 0; kv < SPEC_N_VOCABS; kv++) {
+        const int K = SPEC_VOCABS[kv];
         struct eagle_draft d;
         CHECK_OK(eagle_draft_load(&d, hdir, &m));
         if (K)
             CHECK_OK(eagle_draft_set_vocab(&d, &m, fr, nfr, K));
         struct frs_backend be;
-        CHECK_OK(make_backend(&be, &m, &d));
+        CHECK_OK(spec_make_backend(&be, &frs_backend_cuda_ops, &m, &d, 256));
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(o, "cases"))
         {
             int32_t prompt[MAX_PROMPT + 1];

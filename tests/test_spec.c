@@ -22,27 +22,16 @@
 #include "engine.h"
 #include "model.h"
 #include "rng.h"
+#include "spec_util.h"
 #include "testutil.h"
 
 #define N_PROMPTS 10
-#define N_NEW 32
-#define MAX_PROMPT 48
-
-static const struct frs_tree_params SHAPES[] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
-#define N_SHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
-static const int VOCABS[] = {0, 32, 8};
-#define N_VOCABS ((int)(sizeof VOCABS / sizeof VOCABS[0]))
-
-struct prompt {
-    int32_t ids[MAX_PROMPT];
-    int n;
-    int32_t hf[N_NEW]; /* transformers' greedy continuation, when known */
-    int has_hf;
-};
+#define N_NEW SPEC_N_NEW
+#define MAX_PROMPT 48 /* the longest ref.json prompt taken */
 
 /* Prompts: the target fixture's ref.json prompts (with transformers' greedy tokens), then random
  * token sequences of lengths 3..40. */
-static void make_prompts(const char *target_rel, int vocab, struct prompt *p)
+static void make_prompts(const char *target_rel, int vocab, struct spec_prompt *p)
 {
     int n = 0;
     char path[4096];
@@ -73,54 +62,8 @@ static void make_prompts(const char *target_rel, int vocab, struct prompt *p)
     }
 }
 
-static enum frs_status make_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d)
-{
-    const struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16};
-    memset(be, 0, sizeof *be);
-    be->ops = &frs_backend_cpu_ops;
-    return be->ops->create(be, m, d, NULL, &lim);
-}
-
-static enum frs_status generate(struct frs_backend *be, const struct prompt *p, const struct frs_sampling *s,
-                                const struct frs_tree_params *tree, int n_new, int32_t *out,
-                                struct frs_gen_stats *st)
-{
-    struct frs_gen_request req;
-    memset(&req, 0, sizeof req);
-    req.prompt = p->ids;
-    req.n_prompt = p->n;
-    req.max_new_tokens = n_new;
-    req.sampling = *s;
-    req.speculative = tree != NULL;
-    if (tree)
-        req.tree = *tree;
-    return engine_generate(be, &req, out, n_new, st, NULL);
-}
-
-/* FR-Spec list as FR-Spec builds it: token frequencies over a corpus (here the prompts and the
- * autoregressive outputs), most frequent first, ties to the lower id, then every other id. */
-static void fr_list(int vocab, const struct prompt *p, int32_t ar[][N_NEW], int32_t *ids)
-{
-    long *cnt = calloc((size_t)vocab, sizeof(long));
-    for (int i = 0; i < N_PROMPTS; i++) {
-        for (int j = 0; j < p[i].n; j++)
-            cnt[p[i].ids[j]]++;
-        for (int j = 0; j < N_NEW; j++)
-            cnt[ar[i][j]]++;
-    }
-    for (int i = 0; i < vocab; i++)
-        ids[i] = i;
-    for (int i = 1; i < vocab; i++) /* stable insertion sort by count descending */
-        for (int j = i; j > 0 && cnt[ids[j - 1]] < cnt[ids[j]]; j--) {
-            int32_t t = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = t;
-        }
-    free(cnt);
-}
-
 /* mean accepted tokens per iteration of markov-exact / markov-noisy at full vocabulary, per shape */
-static double g_markov_acc[2][N_SHAPES];
+static double g_markov_acc[2][SPEC_N_SHAPES];
 
 static void test_greedy_pair(const char *target_rel, const char *head_rel, int markov_idx)
 {
@@ -130,7 +73,7 @@ static void test_greedy_pair(const char *target_rel, const char *head_rel, int m
     snprintf(hdir, sizeof hdir, "%s", test_fixture(head_rel));
     CHECK_OK(llama_model_load(&m, tdir, 0, 1));
     const int V = m.cfg.vocab_size;
-    struct prompt prompts[N_PROMPTS];
+    struct spec_prompt prompts[N_PROMPTS];
     make_prompts(target_rel, V, prompts);
     const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
 
@@ -138,43 +81,40 @@ static void test_greedy_pair(const char *target_rel, const char *head_rel, int m
     int32_t ar[N_PROMPTS][N_NEW];
     {
         struct frs_backend be;
-        CHECK_OK(make_backend(&be, &m, NULL));
+        CHECK_OK(spec_make_backend(&be, &frs_backend_cpu_ops, &m, NULL, 256));
         for (int i = 0; i < N_PROMPTS; i++) {
             struct frs_gen_stats st;
-            CHECK_OK(generate(&be, &prompts[i], &greedy, NULL, N_NEW, ar[i], &st));
+            CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, NULL, N_NEW, ar[i], &st));
             CHECK(st.n_tokens == N_NEW, "%s prompt %d: %d autoregressive tokens", target_rel, i, st.n_tokens);
         }
         be.ops->destroy(&be);
     }
     int32_t *ids = malloc((size_t)V * sizeof(int32_t));
-    fr_list(V, prompts, ar, ids);
+    spec_fr_list(V, prompts, N_PROMPTS, &ar[0][0], N_NEW, ids);
 
     fprintf(stderr, "%s + %s: mean accepted tokens per iteration (10 prompts x %d tokens)\n", target_rel, head_rel,
             N_NEW);
-    for (int vi = 0; vi < N_VOCABS; vi++) {
-        const int K = VOCABS[vi];
+    for (int vi = 0; vi < SPEC_N_VOCABS; vi++) {
+        const int K = SPEC_VOCABS[vi];
         struct eagle_draft d;
         CHECK_OK(eagle_draft_load(&d, hdir, &m));
         if (K)
             CHECK_OK(eagle_draft_set_vocab(&d, &m, ids, V, K));
         struct frs_backend be;
-        CHECK_OK(make_backend(&be, &m, &d));
+        CHECK_OK(spec_make_backend(&be, &frs_backend_cpu_ops, &m, &d, 256));
         char kname[16];
         snprintf(kname, sizeof kname, K ? "%d" : "full", K);
         fprintf(stderr, "  K=%-4s", kname);
-        for (int si = 0; si < N_SHAPES; si++) {
-            struct frs_tree_params p = SHAPES[si];
+        for (int si = 0; si < SPEC_N_SHAPES; si++) {
+            struct frs_tree_params p = SPEC_SHAPES[si];
             if (K && p.topk > K)
                 p.topk = K;
             long tokens = 0, iters = 0;
             for (int i = 0; i < N_PROMPTS; i++) {
                 int32_t out[N_NEW];
                 struct frs_gen_stats st;
-                CHECK_OK(generate(&be, &prompts[i], &greedy, &p, N_NEW, out, &st));
-                int first_diff = -1;
-                for (int j = 0; j < N_NEW && first_diff < 0; j++)
-                    if (j >= st.n_tokens || out[j] != ar[i][j])
-                        first_diff = j;
+                CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, &p, N_NEW, out, &st));
+                const int first_diff = spec_first_diff(out, st.n_tokens, ar[i], N_NEW);
                 CHECK(first_diff < 0, "%s + %s K=%d tree %d/%d/%d prompt %d: speculative differs from autoregressive "
                       "at token %d (%d vs %d)", target_rel, head_rel, K, p.depth, p.topk, p.size, i, first_diff,
                       first_diff >= 0 && first_diff < st.n_tokens ? (int)out[first_diff] : -1,
@@ -293,10 +233,10 @@ static void test_sampling(void)
     struct eagle_draft d;
     CHECK_OK(eagle_draft_load(&d, hdir, &m));
     struct frs_backend be;
-    CHECK_OK(make_backend(&be, &m, &d));
+    CHECK_OK(spec_make_backend(&be, &frs_backend_cpu_ops, &m, &d, 256));
     struct cpu_backend *b = be.impl;
     const int V = m.cfg.vocab_size;
-    const struct prompt pr = {.ids = {3, 141, 59, 26, 5}, .n = 5};
+    const struct spec_prompt pr = {.ids = {3, 141, 59, 26, 5}, .n = 5};
     const struct frs_tree_params tree = {3, 4, 10};
     const struct frs_sampling configs[] = {{2.0f, 1.0f, 0, 0}, {1.5f, 1.0f, 5, 0}, {2.0f, 0.8f, 0, 0}};
     const long N = 3000;
@@ -340,7 +280,7 @@ static void test_sampling(void)
                 sr.seed = 1000003ull * (ci + 1) + (uint64_t)r;
                 int32_t out[3];
                 struct frs_gen_stats st;
-                CHECK_OK(generate(&be, &pr, &sr, spec ? &tree : NULL, 3, out, &st));
+                CHECK_OK(spec_generate(&be, pr.ids, pr.n, &sr, spec ? &tree : NULL, 3, out, &st));
                 c12[(size_t)out[0] * V + out[1]]++;
                 c23[(size_t)out[1] * V + out[2]]++;
                 tok += st.n_tokens - 1;
@@ -378,8 +318,8 @@ int main(void)
     test_greedy_pair("spec/markov-target", "spec/markov-noisy", 1);
     /* long paths: markov-exact's draft is always right; a tree whose top-1 chain reaches depth d
      * yields up to d + 1 tokens per iteration (the last iteration is cut at 32 tokens) */
-    for (int si = 0; si < N_SHAPES; si++) {
-        const struct frs_tree_params *p = &SHAPES[si];
+    for (int si = 0; si < SPEC_N_SHAPES; si++) {
+        const struct frs_tree_params *p = &SPEC_SHAPES[si];
         const int reach = p->depth < p->size - 1 ? p->depth : p->size - 1;
         CHECK(g_markov_acc[0][si] >= 0.8 * (reach + 1), "markov-exact tree %d/%d/%d: %.2f tokens per iteration, "
               "expected near %d", p->depth, p->topk, p->size, g_markov_acc[0][si], reach + 1);

@@ -3,3 +3,4 @@ frspec_add_test(test_tree test_tree.c spec)
 frspec_add_test(test_accept test_accept.c spec)
 frspec_add_test(test_draft_forward test_draft_forward.c spec cpu)
 frspec_add_test(test_spec test_spec.c spec cpu)
+target_sources(test_spec PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c) # shared with test_cuda_spec/sample

@@ -1,0 +1,62 @@
+/* spec_util.c - see spec_util.h */
+#include "spec_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const struct frs_tree_params SPEC_SHAPES[SPEC_N_SHAPES] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
+const int SPEC_VOCABS[SPEC_N_VOCABS] = {0, 32, 8};
+
+enum frs_status spec_make_backend(struct frs_backend *be, const struct frs_backend_ops *ops,
+                                  const struct llama_model *m, const struct eagle_draft *d, int max_ctx)
+{
+    const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 64, .prefill_chunk = 16};
+    memset(be, 0, sizeof *be);
+    be->ops = ops;
+    return be->ops->create(be, m, d, NULL, &lim);
+}
+
+enum frs_status spec_generate(struct frs_backend *be, const int32_t *prompt, int n_prompt,
+                              const struct frs_sampling *s, const struct frs_tree_params *tree, int n_new,
+                              int32_t *out, struct frs_gen_stats *st)
+{
+    struct frs_gen_request req;
+    memset(&req, 0, sizeof req);
+    req.prompt = prompt;
+    req.n_prompt = n_prompt;
+    req.max_new_tokens = n_new;
+    req.sampling = *s;
+    req.speculative = tree != NULL;
+    if (tree)
+        req.tree = *tree;
+    return engine_generate(be, &req, out, n_new, st, NULL);
+}
+
+void spec_fr_list(int vocab, const struct spec_prompt *p, int n_prompts, const int32_t *ar, int n_new,
+                  int32_t *ids)
+{
+    long *cnt = calloc((size_t)vocab, sizeof(long));
+    for (int i = 0; i < n_prompts; i++) {
+        for (int j = 0; j < p[i].n; j++)
+            cnt[p[i].ids[j]]++;
+        for (int j = 0; j < n_new; j++)
+            cnt[ar[(size_t)i * n_new + j]]++;
+    }
+    for (int i = 0; i < vocab; i++)
+        ids[i] = i;
+    for (int i = 1; i < vocab; i++) /* stable insertion sort by count descending */
+        for (int j = i; j > 0 && cnt[ids[j - 1]] < cnt[ids[j]]; j--) {
+            int32_t t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    free(cnt);
+}
+
+int spec_first_diff(const int32_t *out, int n_out, const int32_t *ref, int n)
+{
+    for (int j = 0; j < n; j++)
+        if (j >= n_out || out[j] != ref[j])
+            return j;
+    return -1;
+}
