@@ -18,8 +18,8 @@
  * The loop stays on the GPU: step-varying values (target length, draft slot, the drafted root
  * token, the sampling parameters and draw ids) live in device memory and are advanced or set by
  * kernels; draft_tree never synchronises; verify's read-back of struct cu_readback (the tree with
- * its verdict, plus the sampling fallback flags) after one event wait is the one small D2H per
- * iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode step, captured once; the
+ * its verdict, the sampling fallback flags and the acceptance walk's result) after one event wait
+ * is the one small D2H per iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode step, captured once; the
  * draft step as two graphs, the catch-up forward per pending count (<= CU_CATCHUP_GRAPHS) and the
  * tree growth per (depth, topk, size); verify per (tree size, attention layout, greedy or device
  * sampling) at one GPU. Those three are captured at their second use (the first runs eagerly, so
@@ -35,6 +35,14 @@
  * always samples on the host (A/B); so does TP > 1, where the host functions do the vocabulary
  * collectives over MPI (the device path has no NCCL version of them yet).
  *
+ * Acceptance: verify ends with the acceptance walk on the device (cuda_tree_accept, one warp, in
+ * the verify graph: runtime/accept.c's accept_walk field for field, the sampling uniforms drawn
+ * with rng.h's code from the seed and iteration in the device sampling parameters); the engine
+ * takes it through the accept op (accept_verified) and commit then gathers the KV rows with the
+ * path already on the device. Where the host decides part of the verdict (sampling on the host,
+ * a device-sampled row redone on the host) or FRS_HOST_ACCEPT=1 (A/B), accept reports none and
+ * the host walks (accept_walk); commit uploads the path it is given when it is not the device's.
+ *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl):
  * o_proj and down_proj accumulate into the residual stream on rank 0 only (beta = 1; other ranks
  * write their partial with beta = 0), then one NCCL sum all-reduce of the residual per block
@@ -48,7 +56,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "accept.h"     /* frs_spec_draw */
+#include "accept.h"     /* frs_spec_draw, struct frs_accept */
 #include "backend.h"
 #include "comm.h"
 #include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
@@ -70,13 +78,16 @@
 /* verify's modes: each its own graph per (tree size, attention layout) */
 enum { CU_VERIFY_GREEDY = 0, CU_VERIFY_SAMPLE = 1, CU_VERIFY_MODES = 2, CU_VERIFY_HOST = 2 };
 
-/* what the one read-back of an iteration brings: the verified tree, next_token's sampled token
- * and the device sampling's per-row fallback flags (CUDA_SAMPLE_*; token and flags[0] adjacent:
- * next_token reads 8 bytes) */
+/* what the one read-back of an iteration brings: the verified tree, next_token's sampled token,
+ * the device sampling's per-row fallback flags (CUDA_SAMPLE_*; token and flags[0] adjacent:
+ * next_token reads 8 bytes) and the device acceptance walk over the tree (cuda_tree_accept; acc_ok
+ * 0: none, the host walks) */
 struct cu_readback {
     struct frs_tree tree;
     int32_t token;
     uint32_t flags[FRS_MAX_TREE];
+    int32_t acc_ok;
+    struct frs_accept acc;
 };
 
 /* a step captured at its second use (the first runs eagerly: cuBLASLt times its algorithms
@@ -203,6 +214,10 @@ struct cu_backend {
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
     int dev_sampling;        /* temperature > 0 on the device (TP 1, FRS_HOST_SAMPLING unset) */
+    int dev_accept;          /* acceptance walk on the device in verify (FRS_HOST_ACCEPT unset) */
+    int acc_valid;           /* the last verify's device walk (h_rb->acc) is accept_walk's result for: */
+    int acc_greedy;          /*   greedy, or sampling with */
+    uint64_t acc_seed, acc_iter; /* this seed and iteration */
     long samp_dev, samp_host; /* sampled next_token / verify calls answered on the device / on the host */
     long samp_rows_host;      /* rows of device-sampled calls redone on the host (fallback) */
     int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=1; slower, off) */
@@ -707,6 +722,8 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     b->graphs = !(g && g[0] == '0');
     g = getenv("FRS_HOST_SAMPLING"); /* 1: temperature > 0 on the host (runtime/sampling.c), for A/B */
     b->dev_sampling = !(g && g[0] == '1') && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
+    g = getenv("FRS_HOST_ACCEPT"); /* 1: the acceptance walk on the host (runtime/accept.c), for A/B */
+    b->dev_accept = !(g && g[0] == '1');
     g = getenv("FRS_FUSE_NORM"); /* measured slower (tests/bench/NOTES-cuda.md, optimisation 8): opt-in */
     b->fuse_norm = g && g[0] == '1';
     enum frs_status st = FRS_OK;
@@ -1094,7 +1111,9 @@ struct cu_verify_arg {
 
 /* Verify's device work: inputs from the device tree, the target forward over the n nodes, then
  * greedy: argmax keys -> tree argmax; device sampling: the rows' filtered distributions, the
- * children's probabilities and the residual draws -> tree; host sampling: nothing more. */
+ * children's probabilities and the residual draws -> tree; host sampling: nothing more. Greedy
+ * and device sampling then run the acceptance walk (cuda_tree_accept -> d_rb->acc; sampling reads
+ * its seed and iteration from the device sampling parameters). */
 static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
 {
     const struct cu_verify_arg *a = arg;
@@ -1107,12 +1126,17 @@ static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
         if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, (size_t)n, st));
         FRS_TRY(cuda_tree_set_argmax(b->d_tree, b->keys, n, st));
+        if (b->dev_accept)
+            FRS_TRY(cuda_tree_accept(b->d_tree, NULL, NULL, &b->d_rb->acc, &b->d_rb->acc_ok, st));
     } else if (a->mode == CU_VERIFY_SAMPLE) {
         CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
         FRS_TRY(cuda_sample_prepare(b->logits, n, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
         FRS_TRY(cuda_sample_tree_probs(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, st));
         FRS_TRY(cuda_sample_draw(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, b->sscratch,
                                  b->d_tree->residual, b->d_rb->flags, st));
+        if (b->dev_accept)
+            FRS_TRY(cuda_tree_accept(b->d_tree, &b->sparams->seed, &b->sparams->draw0, &b->d_rb->acc,
+                                     &b->d_rb->acc_ok, st));
     }
     return FRS_OK;
 }
@@ -1130,6 +1154,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     cudaStream_t st = b->st;
     const int greedy = s->temperature <= 0.0f;
     const int mode = greedy ? CU_VERIFY_GREEDY : cu_device_sampling(b, s) ? CU_VERIFY_SAMPLE : CU_VERIFY_HOST;
+    b->acc_valid = 0;
     if (mode == CU_VERIFY_SAMPLE)
         FRS_TRY(cu_set_sampling(b, s, frs_spec_draw(iter, 0))); /* row i draws with frs_spec_draw(iter, i) */
     /* one GPU: the whole forward + argmax (or + sampling) of an n-node tree is a CUDA graph per
@@ -1159,6 +1184,11 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     if (t->n != n)
         return FRS_ERR(FRS_ERR_INTERNAL, "verify: the device tree has %d nodes, expected %d (a kept candidate's parent "
                        "was cut: non-finite draft log-probs?)", t->n, n);
+    /* the device walk answers accept_verified unless the host redoes part of the verdict below */
+    b->acc_valid = b->dev_accept && mode != CU_VERIFY_HOST && b->h_rb->acc_ok == 1;
+    b->acc_greedy = greedy;
+    b->acc_seed = s->seed;
+    b->acc_iter = iter;
     tree->n = n;
     memcpy(tree->token, t->token, (size_t)n * sizeof(int32_t));
     memcpy(tree->parent, t->parent, (size_t)n * sizeof(int32_t));
@@ -1177,6 +1207,8 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
             }
         b->samp_dev += !redo;
         b->samp_rows_host += redo;
+        if (redo)
+            b->acc_valid = 0; /* the walk saw the device's undecided rows: the host walks the fixed tree */
     } else {
         /* sampling on the host: the CPU backend's computation over the read-back logits
          * (cpu_verify) */
@@ -1225,14 +1257,43 @@ static enum frs_status cu_commit(struct frs_backend *be, const int32_t *path, in
                            (int)path[j - 1]);
     cudaStream_t st = b->st;
     const int kvw = b->t.KV * b->t.D;
-    FRS_TRY(cuda_set_i32(b->path, path, n_path, st));
-    FRS_TRY(cuda_kv_gather(b->kc, b->vc, b->L, (size_t)b->lim.max_ctx * kvw, kvw, b->scal + SC_LEN, b->path, n_path,
+    /* the path is on the device already when it is the device walk's (the engine's case) */
+    const struct frs_accept *da = &b->h_rb->acc;
+    const int32_t *dpath = b->path;
+    if (b->acc_valid && da->n_path == n_path && memcmp(da->path, path, (size_t)n_path * sizeof *path) == 0)
+        dpath = b->d_rb->acc.path;
+    else
+        FRS_TRY(cuda_set_i32(b->path, path, n_path, st));
+    FRS_TRY(cuda_kv_gather(b->kc, b->vc, b->L, (size_t)b->lim.max_ctx * kvw, kvw, b->scal + SC_LEN, dpath, n_path,
                            st));
-    FRS_TRY(cuda_store_rows(b->feat, b->t.C, b->scal + SC_LEN, 0, b->hid, b->t.C, b->path, n_path, st));
+    FRS_TRY(cuda_store_rows(b->feat, b->t.C, b->scal + SC_LEN, 0, b->hid, b->t.C, dpath, n_path, st));
     FRS_TRY(cuda_add_i32(b->scal + SC_LEN, n_path, st));
     b->target_len += n_path;
     be->target_len = b->target_len;
     b->have_tree = 0;
+    b->acc_valid = 0;
+    return FRS_OK;
+}
+
+/* the last verify's device walk (backend.h accept) when it was made for this s and iter */
+static enum frs_status cu_accept(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
+                                 struct frs_accept *out, int *done)
+{
+    const struct cu_backend *b = cu_of(be);
+    const int greedy = s->temperature <= 0.0f;
+    *done = 0;
+    if (!b->d || b->have_tree != 2 || !b->acc_valid || greedy != b->acc_greedy ||
+        (!greedy && (s->seed != b->acc_seed || iter != b->acc_iter)))
+        return FRS_OK;
+    const struct frs_accept *a = &b->h_rb->acc;
+    if (a->n_path < 1 || a->n_path > b->tree_n || a->n_tokens != a->n_path)
+        return FRS_ERR(FRS_ERR_INTERNAL, "accept: the device walk kept %d nodes (%d tokens) of a tree of %d",
+                       a->n_path, a->n_tokens, b->tree_n);
+    out->n_path = a->n_path;
+    out->n_tokens = a->n_tokens;
+    memcpy(out->path, a->path, (size_t)a->n_path * sizeof(int32_t));
+    memcpy(out->tokens, a->tokens, (size_t)a->n_tokens * sizeof(int32_t));
+    *done = 1;
     return FRS_OK;
 }
 
@@ -1270,4 +1331,5 @@ const struct frs_backend_ops frs_backend_cuda_ops = {
     .draft_tree = cu_draft_tree,
     .verify = cu_verify,
     .commit = cu_commit,
+    .accept = cu_accept,
 };

@@ -1,6 +1,8 @@
 /* cuda_tree.cu - the EAGLE-2 dynamic tree on the device (see cuda_tree.h; runtime/tree.c is the
- * reference: same records, frontier, tie rules and output order) and the small integer kernels
- * of the backend's step (positions, counters). All single-block kernels: the tree is tiny.
+ * reference: same records, frontier, tie rules and output order), the acceptance walk over the
+ * verified tree (runtime/accept.c is the reference, the uniforms from runtime/rng.h's own code)
+ * and the small integer kernels of the backend's step (positions, counters). All single-block
+ * kernels: the tree is tiny.
  */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 
 extern "C" {
+#include "accept.h" /* struct frs_accept, frs_spec_index, FRS_RNG_STREAM_ACCEPT, FRS_SPEC_DRAW_BASE */
+#include "rng.h"    /* frs_rng_uniform, __host__ __device__ under nvcc */
 #include "status.h"
 }
 #include "../parallel/argmax_key.h"
@@ -259,6 +263,122 @@ __global__ void keys_to_ids_kernel(const unsigned long long *keys, int n, int32_
 extern "C" enum frs_status cuda_tree_set_argmax(struct frs_tree *tree, const uint64_t *keys, int n, cudaStream_t st)
 {
     return cuda_keys_to_ids(keys, n, tree->argmax, st);
+}
+
+/* accept_walk (runtime/accept.c) on one warp. Every lane keeps the same walk state (cur, n_path,
+ * removed), so the loops stay converged; the children of a node are found 32 candidates at a
+ * time with a ballot and then tried in node order, as the host loop does. The uniforms are
+ * frs_rng_uniform itself (rng.h compiled for the device) and the test is the host's double
+ * expression u * (1.0 - removed) < (double)child_prob, operation for operation (no a*b+c to
+ * contract), so the decisions are the host's bit for bit. accept_check_tree first: a tree that
+ * fails it leaves *ok = 0 (the host walk then reports the error). */
+#define ACCEPT_WARP 32
+__global__ void tree_accept_kernel(const struct frs_tree *t, const uint64_t *seed_p, const uint64_t *draw0_p,
+                                   struct frs_accept *out, int32_t *ok)
+{
+    __shared__ int32_t tok[FRS_MAX_TREE], par[FRS_MAX_TREE], dep[FRS_MAX_TREE], amax[FRS_MAX_TREE];
+    __shared__ float cprob[FRS_MAX_TREE];
+    __shared__ double u[FRS_MAX_TREE];
+    const unsigned full = 0xffffffffu;
+    const int lane = threadIdx.x;
+    const int n = t->n;
+    if (n < 1 || n > FRS_MAX_TREE) {
+        if (lane == 0)
+            *ok = 0;
+        return;
+    }
+    const bool sampling = seed_p != NULL;
+    const uint64_t seed = sampling ? *seed_p : 0;
+    /* draw0 = frs_spec_draw(iter, 0) = FRS_SPEC_DRAW_BASE + frs_spec_index(iter, 0) (mod 2^64) */
+    const uint64_t index0 = sampling ? *draw0_p - FRS_SPEC_DRAW_BASE : 0;
+    for (int i = lane; i < n; i += ACCEPT_WARP) {
+        tok[i] = t->token[i];
+        par[i] = t->parent[i];
+        dep[i] = t->depth[i];
+        if (sampling) {
+            cprob[i] = t->child_prob[i];
+            u[i] = i ? frs_rng_uniform(seed, FRS_RNG_STREAM_ACCEPT, index0 + (uint64_t)i) : 0.0;
+        } else {
+            amax[i] = t->argmax[i];
+        }
+    }
+    __syncwarp();
+    /* accept_check_tree */
+    int bad = lane == 0 && (par[0] != -1 || dep[0] != 0);
+    for (int i = 1 + lane; i < n; i += ACCEPT_WARP) {
+        const int p = par[i];
+        if (p < 0 || p >= i) {
+            bad = 1;
+            continue;
+        }
+        if (dep[i] != dep[p] + 1)
+            bad = 1;
+        for (int j = p + 1; j < i; j++)
+            if (par[j] == p && tok[j] == tok[i])
+                bad = 1;
+    }
+    if (__any_sync(full, bad)) {
+        if (lane == 0)
+            *ok = 0;
+        return;
+    }
+    int cur = 0, np = 1;
+    if (lane == 0)
+        out->path[0] = 0;
+    for (;;) {
+        int next = -1;
+        if (!sampling) {
+            const int32_t want = amax[cur];
+            for (int c0 = cur + 1; c0 < n && next < 0; c0 += ACCEPT_WARP) {
+                const int c = c0 + lane;
+                const unsigned m = __ballot_sync(full, c < n && par[c] == cur && tok[c] == want);
+                if (m)
+                    next = c0 + __ffs(m) - 1;
+            }
+        } else {
+            double removed = 0.0;
+            for (int c0 = cur + 1; c0 < n && next < 0; c0 += ACCEPT_WARP) {
+                const int c = c0 + lane;
+                unsigned m = __ballot_sync(full, c < n && par[c] == cur);
+                while (m) {
+                    const int cc = c0 + __ffs(m) - 1;
+                    m &= m - 1;
+                    const double p = cprob[cc];
+                    if (u[cc] * (1.0 - removed) < p) {
+                        next = cc;
+                        break;
+                    }
+                    removed += p;
+                }
+            }
+        }
+        if (next < 0)
+            break;
+        if (lane == 0) {
+            out->tokens[np - 1] = tok[next];
+            out->path[np] = next;
+        }
+        np++;
+        cur = next;
+    }
+    if (lane == 0) {
+        out->tokens[np - 1] = sampling ? t->residual[cur] : amax[cur];
+        out->n_path = np;
+        out->n_tokens = np;
+        __threadfence();
+        *ok = 1;
+    }
+}
+
+extern "C" enum frs_status cuda_tree_accept(const struct frs_tree *tree, const uint64_t *seed, const uint64_t *draw0,
+                                            struct frs_accept *out, int32_t *ok, cudaStream_t st)
+{
+    if ((seed == NULL) != (draw0 == NULL))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_accept: seed and draw0 must both be given (sampling) or "
+                       "both be NULL (greedy)");
+    tree_accept_kernel<<<1, ACCEPT_WARP, 0, st>>>(tree, seed, draw0, out, ok);
+    LAUNCH_CHECK("tree_accept_kernel");
+    return FRS_OK;
 }
 
 extern "C" enum frs_status cuda_keys_to_ids(const uint64_t *keys, int n, int32_t *ids, cudaStream_t st)

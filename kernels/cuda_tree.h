@@ -1,15 +1,16 @@
 /* cuda_tree.h - the EAGLE-2 dynamic tree built on the device (cuda_tree.cu), the same algorithm,
  * order and tie rules as runtime/tree.c (the reference; see tree.h): first / expand / frontier
- * mask / finish, plus the verify inputs (tokens, positions, ancestor mask) and the small
- * position/scalar kernels the backend's step uses. Everything stays on the device: the only
- * read-back is verify's copy of the struct frs_tree that cuda_tree_finish writes.
+ * mask / finish, plus the verify inputs (tokens, positions, ancestor mask), the acceptance walk
+ * over the verified tree (runtime/accept.c's accept_walk) and the small position/scalar kernels
+ * the backend's step uses. Everything stays on the device: the only read-back is verify's copy of
+ * the struct frs_tree that cuda_tree_finish writes, with the walk's struct frs_accept.
  *
  * Shapes are host-known (k = topk, frontier always k, records after level L = k + (L-1) k^2),
  * so no launcher needs a device value on the host.
  *
  * defines: struct cuda_tree_dev, cuda_tree_dev_bytes, cuda_tree_dev_carve, cuda_tree_first,
  *          cuda_tree_expand, cuda_tree_frontier, cuda_tree_finish, cuda_tree_verify_inputs,
- *          cuda_tree_set_argmax, cuda_keys_to_ids, cuda_seq_positions, cuda_add_i32, cuda_set_i32,
+ *          cuda_tree_set_argmax, cuda_tree_accept, cuda_keys_to_ids, cuda_seq_positions, cuda_add_i32, cuda_set_i32,
  *          cuda_store_rows, cuda_load_rows, cuda_tree_records
  */
 #ifndef FRSPEC_CUDA_TREE_H
@@ -22,6 +23,8 @@
 
 #include "backend.h"
 #include "status.h"
+
+struct frs_accept; /* runtime/accept.h */
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,6 +79,16 @@ enum frs_status cuda_tree_verify_inputs(const struct frs_tree *tree, int n, cons
                                         int32_t *pos, uint64_t *mask, cudaStream_t st);
 /* tree->argmax[i] = frs_argmax_key_index(keys[i]) for i < n. */
 enum frs_status cuda_tree_set_argmax(struct frs_tree *tree, const uint64_t *keys, int n, cudaStream_t st);
+/* The acceptance walk over the device tree, one warp: *out = accept_walk(tree, s, iter) of
+ * runtime/accept.h, field for field (n = tree->n, read on the device). Greedy when seed and draw0
+ * are NULL (reads token / parent / depth / argmax); sampling otherwise (reads child_prob and
+ * residual; uniforms frs_rng_uniform(*seed, FRS_RNG_STREAM_ACCEPT, frs_spec_index(iter, c)) drawn
+ * on the device with rng.h's code), iter given as *draw0 = frs_spec_draw(iter, 0), the value verify
+ * keeps in its device sampling parameters (struct cuda_sample_params: seed, draw0), so a captured
+ * graph replays with new values. *ok = 1 when done, 0 when the tree fails accept_check_tree (out
+ * then partial: the host walk reports the error). */
+enum frs_status cuda_tree_accept(const struct frs_tree *tree, const uint64_t *seed, const uint64_t *draw0,
+                                 struct frs_accept *out, int32_t *ok, cudaStream_t st);
 /* ids[i] = frs_argmax_key_index(keys[i]). */
 enum frs_status cuda_keys_to_ids(const uint64_t *keys, int n, int32_t *ids, cudaStream_t st);
 

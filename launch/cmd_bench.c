@@ -17,7 +17,7 @@
  *  - verify: one target forward over a drafted tree (the read-back included) against tree size
  *    (2 .. 64 nodes; 1 node = the decode step) at context 1k and against context (128 .. 8k) at
  *    the preset's tree size;
- *  - iteration: draft_tree + verify + host acceptance walk + commit, the loop of the engine,
+ *  - iteration: draft_tree + verify + acceptance walk (accept_verified) + commit, the engine's loop,
  *    for EAGLE-2 (full vocabulary) and FR-Spec at each K;
  *  - sampled (temperature > 0; FR-Spec 32k, context 1k): the iteration and the autoregressive step
  *    (decode + next_token) at T 0.8 with top-k 50 and with top-p 0.9, sampling on the device
@@ -278,7 +278,7 @@ static enum frs_status run_spec(struct run *r, const struct frs_tree_params *p, 
         if (st != FRS_OK)
             break;
         const double t2 = now_s();
-        st = accept_walk(&tree, smp, r->iter, &acc);
+        st = accept_verified(&r->be, &tree, smp, r->iter, &acc);
         if (st == FRS_OK)
             st = r->be.ops->commit(&r->be, acc.path, acc.n_path);
         if (st == FRS_OK && (ce = cudaDeviceSynchronize()) != cudaSuccess)

@@ -1,5 +1,6 @@
 /* accept.c - the host acceptance walk over a verified tree (greedy and lossless rejection
- * sampling), shared by every backend; see accept.h. */
+ * sampling), shared by every backend, and accept_verified, which prefers the backend's own walk
+ * (the CUDA backend's device walk); see accept.h. */
 #include "accept.h"
 
 #include <stddef.h>
@@ -77,4 +78,16 @@ enum frs_status accept_walk(const struct frs_tree *t, const struct frs_sampling 
     for (int c = 1; c < n; c++)
         u[c] = frs_rng_uniform(s->seed, FRS_RNG_STREAM_ACCEPT, frs_spec_index(iter, c));
     return accept_walk_uniforms(t, u, out);
+}
+
+enum frs_status accept_verified(struct frs_backend *be, const struct frs_tree *t, const struct frs_sampling *s,
+                                uint64_t iter, struct frs_accept *out)
+{
+    if (be->ops->accept) {
+        int done = 0;
+        FRS_TRY(be->ops->accept(be, s, iter, out, &done));
+        if (done)
+            return FRS_OK;
+    }
+    return accept_walk(t, s, iter, out);
 }

@@ -1,5 +1,8 @@
-/* accept.h - the acceptance walk over a verified draft tree, shared by every backend (it runs
- * on the host after verify's one read-back).
+/* accept.h - the acceptance walk over a verified draft tree, shared by every backend. Where it
+ * runs: a backend may do the walk itself right after verify and report it through its optional
+ * accept op (the CUDA backend runs it on the device inside verify, kernels/cuda_tree.cu
+ * cuda_tree_accept, and its result comes back with verify's one read-back); otherwise, and for the
+ * CPU backend, accept_walk runs on the host. accept_verified picks one: engine.c's single path.
  *
  * Greedy (temperature <= 0): from the root, step to the child whose token equals the target's
  * argmax at the current node while one exists; the bonus token is the argmax at the last node.
@@ -25,7 +28,7 @@
  * tokens of path[1..] then the bonus. Those are the next draft_tree()'s next_tokens, and
  * commit(path, n_path) keeps the path's KV rows.
  *
- * defines: struct frs_accept, accept_walk, accept_walk_uniforms, accept_check_tree,
+ * defines: struct frs_accept, accept_walk, accept_walk_uniforms, accept_check_tree, accept_verified,
  *          frs_spec_index, frs_spec_draw, FRS_RNG_STREAM_ACCEPT, FRS_SPEC_DRAW_BASE
  */
 #ifndef FRSPEC_ACCEPT_H
@@ -34,17 +37,18 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "rng.h" /* FRS_HD */
 #include "status.h"
 
 #define FRS_RNG_STREAM_ACCEPT 0x616363ull /* "acc" */
 #define FRS_SPEC_DRAW_BASE 0x8000000000000000ull
 
-static inline uint64_t frs_spec_index(uint64_t iter, int node)
+FRS_HD static inline uint64_t frs_spec_index(uint64_t iter, int node)
 {
     return iter * FRS_MAX_TREE + (uint64_t)node;
 }
 
-static inline uint64_t frs_spec_draw(uint64_t iter, int node)
+FRS_HD static inline uint64_t frs_spec_draw(uint64_t iter, int node)
 {
     return FRS_SPEC_DRAW_BASE + frs_spec_index(iter, node);
 }
@@ -66,5 +70,10 @@ enum frs_status accept_walk(const struct frs_tree *tree, const struct frs_sampli
 /* The same walk with given uniforms: u[c] is child c's acceptance uniform (u[0] unused); with
  * u == NULL the walk is greedy. For tests and for backends that draw the uniforms themselves. */
 enum frs_status accept_walk_uniforms(const struct frs_tree *tree, const double *u, struct frs_accept *out);
+
+/* After be->ops->verify(be, s, iter, tree): the backend's own walk when it offers one for this
+ * verify (ops->accept), else accept_walk(tree, s, iter) on the host. Same result either way. */
+enum frs_status accept_verified(struct frs_backend *be, const struct frs_tree *tree, const struct frs_sampling *s,
+                                uint64_t iter, struct frs_accept *out);
 
 #endif

@@ -7,7 +7,9 @@
  *   autoregressive:  prefill(prompt) -> next_token -> { decode(tok) -> next_token } ...
  *   speculative:     prefill(prompt) -> next_token = root
  *                    loop { draft_tree(pending tokens) -> verify(tree stats, the one read-back)
- *                           -> host acceptance walk (runtime/accept.c) -> commit(path) }
+ *                           -> acceptance walk (accept_verified: the backend's own accept op,
+ *                              done on its device within verify, else accept_walk on the host)
+ *                           -> commit(path) }
  *
  * Sequence state: target_len = tokens in the target KV cache. The root (last chosen token) is
  * never in the cache yet: prefill/decode/commit leave it pending. The draft lags the target:
@@ -35,6 +37,7 @@
 struct llama_model;
 struct eagle_draft;
 struct frs_comm;
+struct frs_accept; /* accept.h */
 
 struct frs_sampling {
     float temperature; /* <= 0: greedy */
@@ -103,6 +106,12 @@ struct frs_backend_ops {
     /* Keep the accepted nodes (path[0] = 0, the root, then each next node's index), move their KV
      * rows to target_len.., target_len += n_path, keep their features pending for the draft. */
     enum frs_status (*commit)(struct frs_backend *be, const int32_t *path, int n_path);
+    /* Optional (NULL: the caller always walks on the host). The acceptance walk of the last verify
+     * as the backend computed it itself: *out = accept_walk(tree, s, iter) exactly and *done = 1;
+     * *done = 0 (out untouched) when it has none for this verify, s and iter (the caller then runs
+     * accept_walk). Deterministic from verify's result, so every TP rank gets the same answer. */
+    enum frs_status (*accept)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
+                              struct frs_accept *out, int *done);
 };
 
 #endif

@@ -161,7 +161,7 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
         tree_hash = engine_hash_tokens(tree->parent, tree->n, tree_hash);
 
         struct frs_accept acc;
-        FRS_TRY_GOTO(accept_walk(tree, &req->sampling, iter, &acc), rc, finish);
+        FRS_TRY_GOTO(accept_verified(be, tree, &req->sampling, iter, &acc), rc, finish);
         FRS_TRY_GOTO(be->ops->commit(be, acc.path, acc.n_path), rc, finish);
         memcpy(seq + n_seq, acc.tokens, (size_t)acc.n_tokens * sizeof *seq);
         n_seq += acc.n_tokens;

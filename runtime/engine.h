@@ -1,5 +1,6 @@
 /* engine.h - the generation loop every backend shares: autoregressive or speculative
- * (draft tree -> verify -> host acceptance walk -> commit), stop tokens, limits, statistics.
+ * (draft tree -> verify -> acceptance walk, the backend's or the host's -> commit), stop tokens,
+ * limits, statistics.
  *
  * defines: struct frs_gen_request, struct frs_gen_stats, struct frs_token_sink, engine_generate,
  *          engine_stats_json

@@ -1,6 +1,7 @@
 /* test_accept.c - runtime/accept.c: greedy walks (path in the middle of the tree, no child
  * matching, down to a leaf), sampling walks with planted uniforms (closed form), structure
- * checks, and a Monte Carlo check that the sampling walk outputs the target distribution. */
+ * checks, a Monte Carlo check that the sampling walk outputs the target distribution, and
+ * accept_verified's choice between a backend's own walk and the host walk. */
 #include <math.h>
 #include <string.h>
 
@@ -235,11 +236,56 @@ static void test_lossless(void)
             first[2], first[3], first[4], first[5], N);
 }
 
+/* a backend whose accept op answers with a fixed walk (done = 1) or declines (done = 0) */
+static int g_fake_done, g_fake_calls;
+static enum frs_status fake_accept(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
+                                   struct frs_accept *out, int *done)
+{
+    (void)be;
+    (void)s;
+    (void)iter;
+    g_fake_calls++;
+    *done = g_fake_done;
+    if (g_fake_done) {
+        out->n_path = out->n_tokens = 2;
+        out->path[0] = 0;
+        out->path[1] = 2;
+        out->tokens[0] = 11;
+        out->tokens[1] = 777;
+    }
+    return FRS_OK;
+}
+
+static void test_verified(void)
+{
+    struct frs_tree t;
+    struct frs_accept a;
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    make_tree(&t);
+    t.argmax[0] = 10;
+    t.argmax[1] = 21;
+    const int32_t host_path[] = {0, 1, 4}, host_tok[] = {10, 21, 504};
+    const int32_t dev_path[] = {0, 2}, dev_tok[] = {11, 777};
+    const struct frs_backend_ops no_op = {.name = "no accept op"}, with_op = {.name = "fake", .accept = fake_accept};
+    struct frs_backend be = {&no_op, NULL, 0};
+    CHECK_OK(accept_verified(&be, &t, &greedy, 0, &a));
+    check_walk("verified, no accept op: host walk", &a, 3, host_path, host_tok);
+    be.ops = &with_op;
+    g_fake_done = 0;
+    CHECK_OK(accept_verified(&be, &t, &greedy, 0, &a));
+    check_walk("verified, the backend declines: host walk", &a, 3, host_path, host_tok);
+    g_fake_done = 1;
+    CHECK_OK(accept_verified(&be, &t, &greedy, 0, &a));
+    check_walk("verified, the backend's walk", &a, 2, dev_path, dev_tok);
+    CHECK(g_fake_calls == 2, "accept op called %d times, expected 2", g_fake_calls);
+}
+
 int main(void)
 {
     test_greedy();
     test_planted();
     test_bad_trees();
     test_lossless();
+    test_verified();
     return test_finish("test_accept");
 }

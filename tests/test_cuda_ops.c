@@ -5,7 +5,8 @@
  *   fp32 paths (GEMV, GEMM over bf16 inputs, fp32 norm, RoPE q): 1e-5 (1e-4 for cuBLAS);
  *   outputs rounded to bf16 (norm/SwiGLU/KV): 1e-2 (bf16 rounding is 2^-9 ~ 2e-3); attention:
  *   2^-8 plus the rounding of its operands, per kernel (test_attention);
- *   integer results (top-k indices, argmax, tree, KV gather, sampling draws): exact.
+ *   integer results (top-k indices, argmax, tree, KV gather, sampling draws, acceptance walk):
+ *   exact.
  * Skipped (77) without a CUDA device. The seed is printed; FRS_TEST_SEED=n repeats a run.
  */
 #include <math.h>
@@ -17,6 +18,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "accept.h"
 #include "cpu_ops.h"
 #include "cuda_ops.h"
 #include "cuda_tree.h"
@@ -945,6 +947,155 @@ static void test_tree(void)
 
 /* ---- rows loaded from a device-known position ---------------------------------------------------- */
 
+/* a random valid tree of n nodes: parents before children (often the latest nodes, so trees get
+ * deep), distinct sibling tokens from a small vocabulary, argmax mostly one of the node's
+ * children's tokens, child_prob with sibling sums <= 1 (some = (float) of the child's acceptance
+ * uniform, so the decision hangs on that rounding: a uniform off by more fails), random residuals */
+static void rand_accept_tree(int n, uint64_t seed, uint64_t iter, struct frs_tree *t)
+{
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    t->token[0] = rnd_int(1000);
+    t->parent[0] = -1;
+    t->depth[0] = 0;
+    const int vocab = 6 + rnd_int(24);
+    for (int i = 1; i < n; i++) {
+        const int p = rnd_int(3) ? i - 1 - rnd_int(i < 4 ? i : 4) : rnd_int(i);
+        t->parent[i] = p;
+        t->depth[i] = t->depth[p] + 1;
+        int sibs = 0;
+        for (int j = p + 1; j < i; j++)
+            sibs += t->parent[j] == p;
+        for (;;) { /* a token no earlier sibling has (one of vocab + sibs values: some are free) */
+            const int32_t tok = rnd_int(vocab + sibs);
+            int dup = 0;
+            for (int j = p + 1; j < i; j++)
+                dup |= t->parent[j] == p && t->token[j] == tok;
+            if (!dup) {
+                t->token[i] = tok;
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int kids[FRS_MAX_TREE], m = 0;
+        for (int c = i + 1; c < n; c++)
+            if (t->parent[c] == i)
+                kids[m++] = c;
+        t->argmax[i] = m > 0 && rnd_int(5) ? t->token[kids[rnd_int(m)]] : rnd_int(vocab);
+        t->residual[i] = rnd_int(1 << 17);
+        /* the children's probabilities: a random share of the mass, split at random */
+        const int style = rnd_int(4);
+        double left = style == 0 ? 1.0 : 0.5 * (rnd_f() + 1.0);
+        for (int j = 0; j < m; j++) {
+            const int c = kids[j];
+            float pc;
+            if (style == 1 && j == 0) /* at the first child's acceptance uniform (removed = 0) */
+                pc = (float)frs_rng_uniform(seed, FRS_RNG_STREAM_ACCEPT, frs_spec_index(iter, c));
+            else if (style == 2 && rnd_int(3) == 0)
+                pc = 0.0f;
+            else
+                pc = (float)(left * (j + 1 == m && style == 0 ? 1.0 : 0.5 * (rnd_f() + 1.0)));
+            if (pc > left)
+                pc = (float)left;
+            t->child_prob[c] = pc;
+            left -= pc;
+            if (left < 0)
+                left = 0;
+        }
+    }
+    t->child_prob[0] = 1.0f;
+}
+
+static int accept_equal(const struct frs_accept *a, const struct frs_accept *b)
+{
+    if (a->n_path != b->n_path || a->n_tokens != b->n_tokens || a->n_path < 1 || a->n_path > FRS_MAX_TREE ||
+        a->n_tokens < 1 || a->n_tokens > FRS_MAX_TREE)
+        return 0;
+    return memcmp(a->path, b->path, (size_t)a->n_path * sizeof(int32_t)) == 0 &&
+           memcmp(a->tokens, b->tokens, (size_t)a->n_tokens * sizeof(int32_t)) == 0;
+}
+
+/* cuda_tree_accept == accept_walk on the host, field by field: greedy and sampling (the device
+ * draws the uniforms from the seed and draw0 = frs_spec_draw(iter, 0) in device memory), trees
+ * of 1..64 nodes and a few full ones; invalid trees leave ok = 0 where the host walk fails */
+static void test_accept_walk(void)
+{
+    struct frs_tree *dt = dalloc(sizeof(struct frs_tree));
+    struct frs_accept *dacc = dalloc(sizeof(struct frs_accept));
+    int32_t *dok = dalloc(sizeof(int32_t));
+    uint64_t *dsd = dalloc(2 * sizeof(uint64_t)); /* seed, draw0 */
+    const int trees = g_quick ? 200 : 1500;
+    long walks = 0, bad = 0, long_walks = 0, sampled_accepts = 0;
+    for (int it = 0; it < trees; it++) {
+        const int n = it % 50 == 49 ? FRS_MAX_TREE : 1 + rnd_int(64);
+        const uint64_t seed = rnd_int(4) ? rnd_u64() : (uint64_t)rnd_int(10);
+        const uint64_t iter = rnd_int(4) ? (uint64_t)rnd_int(100000) : rnd_u64(); /* some wrap the index */
+        struct frs_tree t;
+        rand_accept_tree(n, seed, iter, &t);
+        CK(cudaMemcpy(dt, &t, sizeof t, cudaMemcpyHostToDevice));
+        for (int mode = 0; mode < 4; mode++) { /* 0: greedy; 1..3: sampling, the tree's seed/iter first */
+            const int greedy = mode == 0;
+            const struct frs_sampling s = {greedy ? 0.0f : 0.8f, 1.0f, 0,
+                                           mode <= 1 ? seed : rnd_u64()};
+            const uint64_t itr = mode <= 1 ? iter : (uint64_t)rnd_int(1 << 20);
+            const uint64_t sd[2] = {s.seed, frs_spec_draw(itr, 0)};
+            CK(cudaMemcpy(dsd, sd, sizeof sd, cudaMemcpyHostToDevice));
+            poison(dacc, sizeof(struct frs_accept));
+            poison(dok, sizeof(int32_t));
+            CHECK_OK(cuda_tree_accept(dt, greedy ? NULL : dsd, greedy ? NULL : dsd + 1, dacc, dok, 0));
+            struct frs_accept got, want;
+            int32_t ok = -1;
+            d2h(&got, dacc, sizeof got);
+            d2h(&ok, dok, sizeof ok);
+            CHECK_OK(accept_walk(&t, &s, itr, &want));
+            const int eq = ok == 1 && accept_equal(&got, &want);
+            CHECK(eq, "accept walk: %s tree of %d nodes (seed %llu, iter %llu): device ok %d, %d nodes %d tokens "
+                  "vs host %d nodes", greedy ? "greedy" : "sampled", n, (unsigned long long)s.seed,
+                  (unsigned long long)itr, ok, got.n_path, got.n_tokens, want.n_path);
+            walks++;
+            bad += !eq;
+            long_walks += want.n_path >= 3;
+            sampled_accepts += !greedy && want.n_path >= 2;
+        }
+    }
+    /* invalid trees: the device declines (ok = 0) where the host walk reports an error */
+    int declined = 0;
+    for (int k = 0; k < 3; k++) {
+        struct frs_tree t;
+        rand_accept_tree(10, 1, 1, &t);
+        if (k == 0) { /* node 9 (a leaf) becomes node 8's sibling with node 8's token */
+            t.parent[9] = t.parent[8];
+            t.depth[9] = t.depth[8];
+            t.token[9] = t.token[8];
+        } else if (k == 1) {
+            t.depth[7] += 1;
+        } else {
+            t.parent[4] = 6;
+        }
+        struct frs_accept want;
+        const struct frs_sampling g = {0.0f, 1.0f, 0, 0};
+        const enum frs_status hs = accept_walk(&t, &g, 0, &want);
+        frs_error_clear();
+        CK(cudaMemcpy(dt, &t, sizeof t, cudaMemcpyHostToDevice));
+        poison(dok, sizeof(int32_t));
+        CHECK_OK(cuda_tree_accept(dt, NULL, NULL, dacc, dok, 0));
+        int32_t ok = -1;
+        d2h(&ok, dok, sizeof ok);
+        CHECK(hs == FRS_ERR_INVALID_ARG && ok == 0, "accept walk: invalid tree %d: host status %d, device ok %d", k,
+              (int)hs, ok);
+        declined += ok == 0;
+    }
+    fprintf(stderr, "accept walk: %ld walks (%ld of 3+ nodes, %ld sampled with an accepted child), %ld differ; "
+            "%d/3 invalid trees declined\n", walks, long_walks, sampled_accepts, bad, declined);
+    CHECK(long_walks > walks / 10 && sampled_accepts > walks / 10, "accept walk: too few long walks (%ld, %ld of %ld)",
+          long_walks, sampled_accepts, walks);
+    CK(cudaFree(dt));
+    CK(cudaFree(dacc));
+    CK(cudaFree(dok));
+    CK(cudaFree(dsd));
+}
+
 static void test_load_rows(void)
 {
     const int rows = 40, cols = 37, ld_src = 41, ld_dst = 80, base = 9, add = -3, n = 7;
@@ -1109,6 +1260,7 @@ int main(void)
     test_rng_sampling();
     test_kv_gather();
     test_tree();
+    test_accept_walk();
     test_load_rows();
     CK(cudaDeviceSynchronize());
     if (getenv("FRS_BENCH")) {

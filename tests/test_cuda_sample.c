@@ -428,7 +428,7 @@ static void test_graphs(const struct llama_model *m, const struct eagle_draft *d
     CHECK_OK(make_backend(&g1, m, d, NULL, NULL));
     CHECK_OK(make_backend(&g0, m, d, "0", NULL));
     const int V = m->cfg.vocab_size;
-    int compared = 0, differ = 0;
+    int compared = 0, differ = 0, dev_walks = 0;
     for (int mode = 0; mode < 2; mode++) {
         const struct frs_sampling s = mode ? (struct frs_sampling){0.9f, 0.95f, 0, 77} : (struct frs_sampling){0, 1, 0, 0};
         for (int si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
@@ -467,8 +467,24 @@ static void test_graphs(const struct llama_model *m, const struct eagle_draft *d
                 differ += !eq;
                 if (!eq)
                     break;
-                struct frs_accept acc;
+                struct frs_accept acc, dacc;
                 CHECK_OK(accept_walk(&t1, &s, it, &acc));
+                /* the device walk inside verify (graphed in g1, eager in g0) == the host walk */
+                for (int gi = 0; gi < 2; gi++) {
+                    struct frs_backend *g = gi ? &g0 : &g1;
+                    int done = 0;
+                    CHECK(g->ops->accept != NULL, "graphs: the cuda backend has no accept op");
+                    CHECK_OK(g->ops->accept(g, &s, it, &dacc, &done));
+                    if (!done)
+                        continue;
+                    const int same = dacc.n_path == acc.n_path && dacc.n_tokens == acc.n_tokens &&
+                                     memcmp(dacc.path, acc.path, (size_t)acc.n_path * sizeof(int32_t)) == 0 &&
+                                     memcmp(dacc.tokens, acc.tokens, (size_t)acc.n_tokens * sizeof(int32_t)) == 0;
+                    CHECK(same, "graphs: %s iteration %llu: the device acceptance walk (%s) kept %d nodes, the host "
+                          "walk %d", mode ? "sampled" : "greedy", (unsigned long long)it, gi ? "eager" : "graph",
+                          dacc.n_path, acc.n_path);
+                    dev_walks++;
+                }
                 CHECK_OK(g1.ops->commit(&g1, acc.path, acc.n_path));
                 CHECK_OK(g0.ops->commit(&g0, acc.path, acc.n_path));
                 memcpy(next, acc.tokens, (size_t)acc.n_tokens * sizeof(int32_t));
@@ -476,8 +492,10 @@ static void test_graphs(const struct llama_model *m, const struct eagle_draft *d
             }
         }
     }
-    fprintf(stderr, "graphs vs FRS_CUDA_GRAPHS=0: %d iterations compared, %d differ\n", compared, differ);
+    fprintf(stderr, "graphs vs FRS_CUDA_GRAPHS=0: %d iterations compared, %d differ; %d device acceptance walks "
+            "== host walk\n", compared, differ, dev_walks);
     CHECK(compared >= 30, "only %d iterations compared", compared);
+    CHECK(dev_walks >= compared, "only %d of %d x 2 verifies had a device acceptance walk", dev_walks, compared);
     g1.ops->destroy(&g1);
     g0.ops->destroy(&g0);
 }
