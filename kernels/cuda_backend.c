@@ -19,12 +19,13 @@
  * token, the sampling parameters and draw ids) live in device memory and are advanced or set by
  * kernels; draft_tree never synchronises; verify's read-back of struct cu_readback (the tree with
  * its verdict, the sampling fallback flags and the acceptance walk's result) after one event wait
- * is the one small D2H per iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode step, captured once; the
- * draft step as two graphs, the catch-up forward per pending count (<= CU_CATCHUP_GRAPHS) and the
- * tree growth per (depth, topk, size); verify per (tree size, attention layout, greedy or device
- * sampling) at one GPU. Those three are captured at their second use (the first runs eagerly, so
- * cuBLASLt times its algorithms outside capture); the tokens of the catch-up and the sampling
- * parameters are set by small kernels just before the launch.
+ * is the one small D2H per iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode
+ * step, captured once; the draft step as two graphs, the catch-up forward per pending count
+ * (<= CU_CATCHUP_GRAPHS) and the tree growth per (depth, topk, size); verify per (tree size,
+ * attention layout, greedy or device sampling) at one GPU. Those three are captured at their
+ * second use (the first runs eagerly, so cuBLASLt times its algorithms outside capture); the
+ * tokens of the catch-up and the sampling parameters are set by small kernels just before the
+ * launch.
  *
  * Sampling (temperature > 0) at TP 1 runs on the device (kernels/cuda_sample.h): the filtered
  * distribution of each row, the drafted children's probabilities and the residual draws with the
