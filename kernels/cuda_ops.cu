@@ -642,12 +642,54 @@ extern "C" enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t
     return FRS_OK;
 }
 
+/* ---- L2 prefetch ------------------------------------------------------------------------- */
+
+/* The blocks of a launch past its own work (blockIdx.x >= base) ask the L2 to fetch bytes of the
+ * weights the next GEMV will stream, while the small kernel they ride with (an RMSNorm, RoPE +
+ * attention behind it) leaves the memory bus idle. One 16 KB cp.async.bulk.prefetch.L2 per warp
+ * and step (sm_90; prefetch.global.L2 per 128-byte line below it): fire and forget, no result, no
+ * wait, nothing written. p 16-byte aligned, bytes a multiple of 16 (cuda_pf_bytes). */
+#define PF_CHUNK 16384
+#define PF_MAX_BLOCKS 132
+
+static __device__ void l2_prefetch_part(const char *p, size_t bytes, unsigned base)
+{
+    if ((threadIdx.x & 31) != 0)
+        return;
+    const size_t wpb = blockDim.x >> 5;
+    const size_t worker = (size_t)(blockIdx.x - base) * wpb + (threadIdx.x >> 5);
+    const size_t workers = (size_t)(gridDim.x - base) * wpb;
+    for (size_t off = worker * PF_CHUNK; off < bytes; off += workers * PF_CHUNK) {
+        const unsigned n = (unsigned)(bytes - off < PF_CHUNK ? bytes - off : PF_CHUNK);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + off), "r"(n) : "memory");
+#else
+        for (unsigned o = 0; o < n; o += 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p + off + o));
+#endif
+    }
+}
+
+/* extra blocks of `threads` threads that prefetch `bytes` (0 when there is nothing to fetch) */
+static unsigned pf_blocks(const void *pf, size_t bytes, int threads)
+{
+    if (!pf || bytes < 16 || (uintptr_t)pf % 16 || threads < 32)
+        return 0;
+    const size_t chunks = (bytes + PF_CHUNK - 1) / PF_CHUNK, wpb = (size_t)threads / 32;
+    const size_t nb = (chunks + wpb - 1) / wpb;
+    return (unsigned)(nb < PF_MAX_BLOCKS ? nb : PF_MAX_BLOCKS);
+}
+
 /* ---- RMSNorm ------------------------------------------------------------------------------- */
 
 __global__ void rmsnorm_kernel(float *x, const float *res, int dim, const uint16_t *w, float eps, float *y32,
-                               uint16_t *y16, int ld16)
+                               uint16_t *y16, int ld16, const char *pf, size_t pf_bytes, unsigned n_rows)
 {
     pdl_trigger();
+    if (blockIdx.x >= n_rows) {
+        l2_prefetch_part(pf, pf_bytes, n_rows);
+        return;
+    }
     __shared__ float sh[32];
     const size_t row = blockIdx.x;
     float *xr = x + row * dim;
@@ -673,23 +715,37 @@ __global__ void rmsnorm_kernel(float *x, const float *res, int dim, const uint16
     }
 }
 
-extern "C" enum frs_status cuda_rmsnorm(float *x, const float *res, int n, int dim, const uint16_t *w, float eps,
-                                        float *y32, uint16_t *y16, int ld16, cudaStream_t st)
+extern "C" enum frs_status cuda_rmsnorm_pf(float *x, const float *res, int n, int dim, const uint16_t *w, float eps,
+                                           float *y32, uint16_t *y16, int ld16, const void *pf, size_t pf_bytes,
+                                           cudaStream_t st)
 {
     if (n <= 0 || dim <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_rmsnorm: n %d, dim %d must be > 0", n, dim);
     const int threads = dim >= 4096 ? 1024 : dim >= 1024 ? 512 : 128;
-    rmsnorm_kernel<<<n, threads, 0, st>>>(x, res, dim, w, eps, y32, y16, ld16);
+    pf_bytes &= ~(size_t)15;
+    const unsigned extra = pf_blocks(pf, pf_bytes, threads);
+    rmsnorm_kernel<<<(unsigned)n + extra, threads, 0, st>>>(x, res, dim, w, eps, y32, y16, ld16,
+                                                            (const char *)pf, extra ? pf_bytes : 0, (unsigned)n);
     LAUNCH_CHECK("rmsnorm_kernel");
     return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_rmsnorm(float *x, const float *res, int n, int dim, const uint16_t *w, float eps,
+                                        float *y32, uint16_t *y16, int ld16, cudaStream_t st)
+{
+    return cuda_rmsnorm_pf(x, res, n, dim, w, eps, y32, y16, ld16, NULL, 0, st);
 }
 
 /* ---- RoPE + KV-cache write ------------------------------------------------------------------ */
 
 __global__ void rope_qkv_kernel(const float *qkv, int ldqkv, int n_heads, int n_kv, int D, const int32_t *pos,
                                 const float *inv_freq, float *q_out, uint16_t *kcache, uint16_t *vcache,
-                                const int32_t *slot0)
+                                const int32_t *slot0, const char *pf, size_t pf_bytes, unsigned n_rows)
 {
+    if (blockIdx.x >= n_rows) {
+        l2_prefetch_part(pf, pf_bytes, n_rows);
+        return;
+    }
     const int i = blockIdx.x, half = D / 2;
     const float *row = qkv + (size_t)i * ldqkv;
     const float p = (float)pos[i];
@@ -721,16 +777,28 @@ __global__ void rope_qkv_kernel(const float *qkv, int ldqkv, int n_heads, int n_
     }
 }
 
+extern "C" enum frs_status cuda_rope_qkv_pf(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
+                                            const int32_t *pos, const float *inv_freq, float *q_out, uint16_t *kcache,
+                                            uint16_t *vcache, const int32_t *slot0, const void *pf, size_t pf_bytes,
+                                            cudaStream_t st)
+{
+    if (n <= 0 || head_dim <= 0 || head_dim % 2)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_rope_qkv: n %d, head_dim %d (must be even)", n, head_dim);
+    pf_bytes &= ~(size_t)15;
+    const unsigned extra = pf_blocks(pf, pf_bytes, 256);
+    rope_qkv_kernel<<<(unsigned)n + extra, 256, 0, st>>>(qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq, q_out,
+                                                         kcache, vcache, slot0, (const char *)pf,
+                                                         extra ? pf_bytes : 0, (unsigned)n);
+    LAUNCH_CHECK("rope_qkv_kernel");
+    return FRS_OK;
+}
+
 extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
                                          const int32_t *pos, const float *inv_freq, float *q_out, uint16_t *kcache,
                                          uint16_t *vcache, const int32_t *slot0, cudaStream_t st)
 {
-    if (n <= 0 || head_dim <= 0 || head_dim % 2)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_rope_qkv: n %d, head_dim %d (must be even)", n, head_dim);
-    rope_qkv_kernel<<<n, 256, 0, st>>>(qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq, q_out, kcache, vcache,
-                                       slot0);
-    LAUNCH_CHECK("rope_qkv_kernel");
-    return FRS_OK;
+    return cuda_rope_qkv_pf(qkv, ldqkv, n, n_heads, n_kv, head_dim, pos, inv_freq, q_out, kcache, vcache, slot0, NULL,
+                            0, st);
 }
 
 /* ---- attention ----------------------------------------------------------------------------- */
