@@ -223,7 +223,7 @@ struct cu_backend {
     long samp_rows_host;      /* rows of device-sampled calls redone on the host (fallback) */
     int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=1; slower, off) */
     size_t pf_norm, pf_attn; /* target forwards: bytes of the next GEMV's weights the RMSNorms / RoPE
-                              * launches ask the L2 to prefetch (0: off, FRS_L2_PREFETCH=0) */
+                              * launches ask the L2 to prefetch (FRS_L2_PREFETCH=1; 0: off, the default) */
     cudaGraphExec_t g_decode;
     /* verify of an n-node tree, per attention layout and mode (greedy / device sampling) */
     struct cu_graph g_verify[FRS_MAX_TREE + 1][2][CU_VERIFY_MODES];
@@ -738,8 +738,8 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     b->dev_accept = !(g && g[0] == '1');
     g = getenv("FRS_FUSE_NORM"); /* measured slower (tests/bench/NOTES-cuda.md, optimisation 8): opt-in */
     b->fuse_norm = g && g[0] == '1';
-    g = getenv("FRS_L2_PREFETCH"); /* 0: no L2 prefetch of the next GEMV's weights, for A/B */
-    if (!(g && g[0] == '0')) {
+    g = getenv("FRS_L2_PREFETCH"); /* 1: L2 prefetch of the next GEMV's weights (measured no gain: opt-in) */
+    if (g && g[0] == '1') {
         int dev = 0, l2 = 0;
         if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) == cudaSuccess &&
             l2 > 0) {

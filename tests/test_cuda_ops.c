@@ -1180,8 +1180,12 @@ static void bench_gemv(void)
     fprintf(stderr, "bench: copy bandwidth (read + write) %.0f GB/s\n", copy_bw);
     cudaFree(a);
     cudaFree(b);
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int rows = shapes[s][0], cols = shapes[s][1];
+    /* each shape with the bulk-copy kernel (sm_90 default) and the warp-per-row kernel
+     * (FRS_GEMV_TMA=0); the last line of a shape is the gate/up GEMV fused with SwiGLU */
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] * 2; s++) {
+        const int rows = shapes[s / 2][0], cols = shapes[s / 2][1], tma = s % 2 == 0;
+        const int swiglu = s / 2 == 1; /* the stacked gate/up shape: time the fused SwiGLU kernel too */
+        setenv("FRS_GEMV_TMA", tma ? "1" : "0", 1);
         /* rotate over enough copies of W to defeat the 50 MB L2 */
         const size_t wb = (size_t)rows * cols * 2;
         int copies = (int)((size_t)400000000 / wb) + 1;
@@ -1192,26 +1196,35 @@ static void bench_gemv(void)
             w[c] = dalloc(wb);
             CK(cudaMemset(w[c], 0x3c, wb)); /* bf16 0x3c3c ~ 0.0115: finite, non-zero */
         }
-        uint16_t *x = dalloc((size_t)cols * 2);
+        uint16_t *x = dalloc((size_t)cols * 2), *act = dalloc((size_t)rows);
         CK(cudaMemset(x, 0x3c, (size_t)cols * 2));
         float *y = dalloc((size_t)rows * 4);
-        for (int c = 0; c < copies; c++)
-            CHECK_OK(cuda_gemv_bf16(x, w[c], rows, cols, y, 0.0f, 0));
-        const int reps = 50;
-        CK(cudaEventRecord(e0, 0));
-        for (int r = 0; r < reps; r++)
-            cuda_gemv_bf16(x, w[r % copies], rows, cols, y, 0.0f, 0);
-        CK(cudaEventRecord(e1, 0));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
-        fprintf(stderr, "bench: gemv %6d x %5d: %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n", rows, cols, us, bw,
-                100.0 * bw / copy_bw);
+        for (int v = 0; v < 1 + swiglu; v++) {
+            for (int c = 0; c < copies; c++)
+                CHECK_OK(v ? cuda_gemv_swiglu(x, w[c], rows / 2, cols, act, 0)
+                           : cuda_gemv_bf16(x, w[c], rows, cols, y, 0.0f, 0));
+            const int reps = 50;
+            CK(cudaEventRecord(e0, 0));
+            for (int r = 0; r < reps; r++) {
+                if (v)
+                    cuda_gemv_swiglu(x, w[r % copies], rows / 2, cols, act, 0);
+                else
+                    cuda_gemv_bf16(x, w[r % copies], rows, cols, y, 0.0f, 0);
+            }
+            CK(cudaEventRecord(e1, 0));
+            CK(cudaEventSynchronize(e1));
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
+            fprintf(stderr, "bench: gemv%s %6d x %5d (%s): %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n",
+                    v ? "+swiglu" : "", rows, cols, tma ? "bulk copy" : "warp per row", us, bw, 100.0 * bw / copy_bw);
+        }
         for (int c = 0; c < copies; c++)
             cudaFree(w[c]);
         cudaFree(x);
+        cudaFree(act);
         cudaFree(y);
     }
+    unsetenv("FRS_GEMV_TMA");
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
 }
