@@ -227,254 +227,92 @@ static __device__ __forceinline__ uint4 gemv_ldx(const uint4 *xv, int k)
     return __ldg(xv + k);
 }
 
+/* split > 1 (1, 2, 4 or 8; GEMV_WARPS / split rows per block): `split` warps share a row, warp p
+ * of the row taking the 16-byte chunks p*32 + lane, + 32*split, ... (the same chunk order per
+ * lane as split 1 within its share), their warp sums added in warp order through shared memory.
+ * Matrices of few rows (o_proj, down, qkv: 4096-6144 rows) otherwise put only 4096-6144 warps
+ * in flight, half the machine's 8448 warp slots, and stay at 66-75% of the copy bandwidth
+ * (H200) while the 28672-row gate/up reaches 96-102%. */
+static __device__ __forceinline__ float gemv_split_sum(float acc, int split, float *red)
+{
+    /* every thread of the block calls this (no early return before it) */
+    const int warp = threadIdx.x >> 5;
+    if ((threadIdx.x & 31) == 0)
+        red[warp] = acc;
+    __syncthreads();
+    float t = 0.0f;
+    for (int q = 0; q < split; q++)
+        t += red[warp - warp % split + q];
+    return t;
+}
+
 template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16_t *__restrict__ x,
                                                                     const float *__restrict__ xf,
                                                                     const uint16_t *__restrict__ nw, float eps,
                                                                     const uint16_t *__restrict__ w, int rows,
-                                                                    int cols, float *__restrict__ y, float beta)
+                                                                    int cols, float *__restrict__ y, float beta,
+                                                                    int split)
 {
     pdl_trigger();
-    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    __shared__ float red[GEMV_WARPS];
+    const int warp = threadIdx.x >> 5, part = warp % split;
+    const int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
     const int lane = threadIdx.x & 31;
     const bool active = row < rows;
     const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)(active ? row : 0) * cols);
-    const int nv = cols >> 3;
+    const int nv = cols >> 3, step = 32 * split;
     float acc = 0.0f;
-    int k = lane;
+    int k = part * 32 + lane;
     uint4 wv[GEMV_UNROLL];
-    bool full = active && k + 32 * (GEMV_UNROLL - 1) < nv;
+    bool full = active && k + step * (GEMV_UNROLL - 1) < nv;
     if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            wv[u] = __ldcs(wr + k + 32 * u);
+            wv[u] = __ldcs(wr + k + step * u);
     }
     pdl_wait(); /* x and y belong to the kernels before */
     const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
-    if (!active)
+    if (split == 1 && !active)
         return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
+            xx[u] = gemv_ldx<NORM>(xv, k + step * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             acc += dot8_bf16(wv[u], xx[u]);
-        k += 32 * GEMV_UNROLL;
-        full = k + 32 * (GEMV_UNROLL - 1) < nv;
+        k += step * GEMV_UNROLL;
+        full = k + step * (GEMV_UNROLL - 1) < nv;
         if (full) {
 #pragma unroll
             for (int u = 0; u < GEMV_UNROLL; u++)
-                wv[u] = __ldcs(wr + k + 32 * u);
+                wv[u] = __ldcs(wr + k + step * u);
         }
     }
-    for (; k < nv; k += 32)
-        acc += dot8_bf16(__ldcs(wr + k), gemv_ldx<NORM>(xv, k));
+    if (active)
+        for (; k < nv; k += step)
+            acc += dot8_bf16(__ldcs(wr + k), gemv_ldx<NORM>(xv, k));
     acc = warp_sum(acc);
-    if (lane == 0)
+    if (split > 1)
+        acc = gemv_split_sum(acc, split, red);
+    if (lane == 0 && part == 0 && active)
         y[row] = beta != 0.0f ? fmaf(beta, y[row], acc) : acc;
 }
 
-/* ---- GEMV through the Hopper bulk-copy engine (n == 1, sm_90) ------------------------------- */
-
-/* One block per SM (about 200 KB of shared memory), persistent over tiles of rt consecutive
- * weight rows (one contiguous range of rt * cols * 2 bytes; for SwiGLU the gate rows and the up
- * rows of the same j: two ranges). Thread 0 keeps `stages` tiles in flight with
- * cp.async.bulk (global -> shared, completion on an mbarrier per stage), so each SM has ~150 KB of
- * weights on their way instead of the ~64 KB the registers of the warp-per-row kernel can hold:
- * at 4.8 TB/s and ~2 us of loaded latency the bus needs ~10 MB in flight over the chip.
- * The bulk copies of the first stages are issued before griddepcontrol.wait (weights never
- * depend on the kernel before), x is read into shared memory after it.
- * Every row's dot product: warp w owns the uint4 columns [w nv / 8, (w + 1) nv / 8), lane l
- * every 32nd of them in order, a butterfly warp sum, then the 8 warps summed in order: the same
- * for every row whatever tile it is in, so the SwiGLU kernel's gate and up products are
- * bit-identical to the plain kernel's rows of the stacked matrix. */
-#define TMA_WARPS 8
-#define TMA_RT_MAX 8
-#define TMA_TILE_BYTES 32768
-
-[[maybe_unused]] static __device__ __forceinline__ uint32_t smem_u32(const void *p)
+/* warps per row for a matrix of `rows` rows (the stacked gate/up matrix's 2F for the fused SwiGLU
+ * kernel, so that it splits as the plain GEMV of that matrix does): enough warps for ~16k in
+ * flight, a power of two up to GEMV_WARPS. FRS_GEMV_SPLIT=0: always 1 (the kernel before). */
+static int gemv_split(int rows)
 {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-template <bool SWIGLU>
-__global__ void __launch_bounds__(TMA_WARPS * 32, 1) gemv_tma_kernel(const uint16_t *__restrict__ x,
-                                                                     const uint16_t *__restrict__ w, int rows,
-                                                                     int cols, int rt, int stages, float *__restrict__ y,
-                                                                     uint16_t *__restrict__ act, float beta)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    extern __shared__ __align__(128) unsigned char tma_sm[];
-    __shared__ float red[2][TMA_WARPS][2 * TMA_RT_MAX];
-    pdl_trigger();
-    const int tiles = (rows + rt - 1) / rt, G = gridDim.x;
-    const size_t row_bytes = (size_t)cols * 2, half = (size_t)rt * row_bytes;
-    const size_t stage_bytes = SWIGLU ? 2 * half : half;
-    const size_t bar_pad = 128, x_pad = (row_bytes + 127) & ~(size_t)127;
-    uint64_t *bar = reinterpret_cast<uint64_t *>(tma_sm);
-    uint4 *xs = reinterpret_cast<uint4 *>(tma_sm + bar_pad);
-    unsigned char *buf = tma_sm + bar_pad + x_pad;
-    const int my = (int)blockIdx.x < tiles ? (tiles - 1 - (int)blockIdx.x) / G + 1 : 0;
-    auto issue = [&](int k) { /* thread 0: tile k of this block into stage k % stages */
-        const int t = (int)blockIdx.x + k * G, r0 = t * rt, nr = rows - r0 < rt ? rows - r0 : rt;
-        const uint32_t bytes = (uint32_t)((size_t)nr * row_bytes);
-        const uint32_t b = smem_u32(&bar[k % stages]);
-        unsigned char *dst = buf + (size_t)(k % stages) * stage_bytes;
-        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(b), "r"(SWIGLU ? 2 * bytes : bytes)
-                     : "memory");
-        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                         smem_u32(dst)),
-                     "l"(w + (size_t)r0 * cols), "r"(bytes), "r"(b)
-                     : "memory");
-        if (SWIGLU)
-            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                             smem_u32(dst + half)),
-                         "l"(w + (size_t)(rows + r0) * cols), "r"(bytes), "r"(b)
-                         : "memory");
-    };
-    if (threadIdx.x == 0) {
-        for (int st = 0; st < stages; st++)
-            asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_u32(&bar[st])) : "memory");
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        for (int k = 0; k < stages && k < my; k++)
-            issue(k);
-    }
-    pdl_wait(); /* x and y belong to the kernels before */
-    const int nv = cols >> 3, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int j = threadIdx.x; j < nv; j += blockDim.x)
-        xs[j] = __ldg(reinterpret_cast<const uint4 *>(x) + j);
-    __syncthreads(); /* x in shared memory, barriers initialised */
-    const int lo = warp * nv / TMA_WARPS, hi = (warp + 1) * nv / TMA_WARPS;
-    for (int k = 0; k < my; k++) {
-        const int st = k % stages;
-        const uint32_t parity = (uint32_t)(k / stages) & 1u, b = smem_u32(&bar[st]);
-        uint32_t done = 0;
-        while (!done)
-            asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
-                         : "=r"(done)
-                         : "r"(b), "r"(parity)
-                         : "memory");
-        const int t = (int)blockIdx.x + k * G, r0 = t * rt, nr = rows - r0 < rt ? rows - r0 : rt;
-        const uint4 *wb = reinterpret_cast<const uint4 *>(buf + (size_t)st * stage_bytes);
-        const uint4 *ub = reinterpret_cast<const uint4 *>(buf + (size_t)st * stage_bytes + half);
-        float acc[TMA_RT_MAX], accu[TMA_RT_MAX];
-#pragma unroll
-        for (int r = 0; r < TMA_RT_MAX; r++)
-            acc[r] = accu[r] = 0.0f;
-        for (int c = lo + lane; c < hi; c += 32) {
-            const uint4 xv = xs[c];
-#pragma unroll
-            for (int r = 0; r < TMA_RT_MAX; r++)
-                if (r < nr) {
-                    acc[r] += dot8_bf16(wb[(size_t)r * nv + c], xv);
-                    if (SWIGLU)
-                        accu[r] += dot8_bf16(ub[(size_t)r * nv + c], xv);
-                }
-        }
-        float(*rd)[2 * TMA_RT_MAX] = red[k & 1];
-#pragma unroll
-        for (int r = 0; r < TMA_RT_MAX; r++)
-            if (r < nr) {
-                const float a = warp_sum(acc[r]);
-                const float u = SWIGLU ? warp_sum(accu[r]) : 0.0f;
-                if (lane == 0) {
-                    rd[warp][r] = a;
-                    rd[warp][TMA_RT_MAX + r] = u;
-                }
-            }
-        __syncthreads(); /* stage st read by every warp; partials of tile k complete */
-        if (threadIdx.x == 0 && k + stages < my) {
-            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-            issue(k + stages);
-        }
-        if ((int)threadIdx.x < nr) {
-            const int r = threadIdx.x;
-            float a = 0.0f, u = 0.0f;
-#pragma unroll
-            for (int q = 0; q < TMA_WARPS; q++) {
-                a += rd[q][r];
-                u += rd[q][TMA_RT_MAX + r];
-            }
-            if (SWIGLU)
-                act[r0 + r] = f2bf(a / (1.0f + expf(-a)) * u);
-            else
-                y[r0 + r] = beta != 0.0f ? fmaf(beta, y[r0 + r], a) : a;
-        }
-    }
-#endif
-}
-
-/* the shape of a bulk-copy GEMV launch; 0 when it does not apply (no sm_90, FRS_GEMV_TMA=0,
- * misaligned, or fewer than 2 stages fit) */
-struct tma_shape {
-    int rt, stages, grid;
-    size_t smem;
-};
-
-static int tma_shape_of(const void *x, const void *w, int rows, int cols, int swiglu, struct tma_shape *sh)
-{
-    static int major = -1, n_sm = 0, optin = 0;
-    if (major < 0) {
-        int dev = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-            major = 0;
-        cudaGetLastError();
-    }
-    const char *e = getenv("FRS_GEMV_TMA");
-    if (major < 9 || (e && e[0] == '0') || rows <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
-        return 0;
-    const size_t row_bytes = (size_t)cols * 2, mult = swiglu ? 2 : 1;
-    int rt = (int)(TMA_TILE_BYTES / (row_bytes * mult));
-    rt = rt < 1 ? 1 : rt > TMA_RT_MAX ? TMA_RT_MAX : rt;
-    const size_t stage = (size_t)rt * row_bytes * mult, fixed = 128 + ((row_bytes + 127) & ~(size_t)127);
-    const size_t room = (size_t)optin - sizeof(float) * 2 * TMA_WARPS * 2 * TMA_RT_MAX - 1024;
-    if (room < fixed + 2 * stage || stage > 0xffffffffu)
-        return 0;
-    int stages = (int)((room - fixed) / stage);
-    stages = stages > 16 ? 16 : stages;
-    const int tiles = (rows + rt - 1) / rt;
-    sh->rt = rt;
-    sh->stages = stages;
-    sh->grid = tiles < n_sm ? tiles : n_sm;
-    sh->smem = fixed + (size_t)stages * stage;
-    return 1;
-}
-
-template <bool SWIGLU>
-static enum frs_status gemv_tma_launch(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y,
-                                       uint16_t *act, float beta, const struct tma_shape *sh, cudaStream_t st)
-{
-    static size_t set_smem = 0; /* the opt-in shared memory size already granted to this instance */
-    if (sh->smem > set_smem) {
-        cudaError_t e = cudaFuncSetAttribute(gemv_tma_kernel<SWIGLU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)sh->smem);
-        if (e != cudaSuccess)
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: gemv_tma_kernel: %zu bytes of shared memory refused: %s",
-                           sh->smem, cudaGetErrorString(e));
-        set_smem = sh->smem;
-    }
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(sh->grid);
-    cfg.blockDim = dim3(TMA_WARPS * 32);
-    cfg.dynamicSmemBytes = sh->smem;
-    cfg.stream = st;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl_enabled() ? 1 : 0;
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_tma_kernel<SWIGLU>, x, w, rows, cols, sh->rt, sh->stages, y, act,
-                                       beta);
-    if (e != cudaSuccess)
-        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_tma_kernel failed: %s", cudaGetErrorString(e));
-    LAUNCH_CHECK("gemv_tma_kernel");
-    return FRS_OK;
+    const char *e = getenv("FRS_GEMV_SPLIT");
+    if (e && e[0] == '0')
+        return 1;
+    int s = 1;
+    while (s < GEMV_WARPS && (long)rows * s < 16384)
+        s *= 2;
+    return s;
 }
 
 extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y,
@@ -483,10 +321,8 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
     if (rows <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_bf16: rows %d, cols %d (need cols %% 8 == 0, 16-byte "
                        "aligned x and w)", rows, cols);
-    struct tma_shape sh;
-    if (tma_shape_of(x, w, rows, cols, 0, &sh))
-        return gemv_tma_launch<false>(x, w, rows, cols, y, NULL, beta, &sh, st);
-    const int blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
+    const int split = gemv_split(rows), rpb = GEMV_WARPS / split;
+    const int blocks = (rows + rpb - 1) / rpb;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
@@ -497,7 +333,7 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<false>, x, (const float *)NULL, (const uint16_t *)NULL,
-                                       0.0f, w, rows, cols, y, beta);
+                                       0.0f, w, rows, cols, y, beta, split);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel failed: %s", cudaGetErrorString(e));
     LAUNCH_CHECK("gemv_bf16_kernel");
@@ -505,65 +341,72 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
 }
 
 /* gate/up GEMV fused with SwiGLU (n == 1): warp j reads gate row j and up row F + j of the
- * stacked (2F, cols) matrix with the same lane/unroll order as gemv_bf16_kernel (so each dot
- * product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
+ * stacked (2F, cols) matrix with the same lane/unroll/split order as gemv_bf16_kernel (so each
+ * dot product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
 template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint16_t *__restrict__ x,
                                                                       const float *__restrict__ xf,
                                                                       const uint16_t *__restrict__ nw, float eps,
                                                                       const uint16_t *__restrict__ w, int F, int cols,
-                                                                      uint16_t *__restrict__ act)
+                                                                      uint16_t *__restrict__ act, int split)
 {
     pdl_trigger();
-    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    __shared__ float red[2][GEMV_WARPS];
+    const int warp = threadIdx.x >> 5, part = warp % split;
+    const int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
     const int lane = threadIdx.x & 31;
     const bool active = row < F;
     const uint4 *wg = reinterpret_cast<const uint4 *>(w + (size_t)(active ? row : 0) * cols);
     const uint4 *wu = reinterpret_cast<const uint4 *>(w + (size_t)(F + (active ? row : 0)) * cols);
-    const int nv = cols >> 3;
+    const int nv = cols >> 3, step = 32 * split;
     float ag = 0.0f, au = 0.0f;
-    int k = lane;
+    int k = part * 32 + lane;
     uint4 gv[GEMV_UNROLL], uv[GEMV_UNROLL];
-    bool full = active && k + 32 * (GEMV_UNROLL - 1) < nv;
+    bool full = active && k + step * (GEMV_UNROLL - 1) < nv;
     if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
-            gv[u] = __ldcs(wg + k + 32 * u);
-            uv[u] = __ldcs(wu + k + 32 * u);
+            gv[u] = __ldcs(wg + k + step * u);
+            uv[u] = __ldcs(wu + k + step * u);
         }
     }
     pdl_wait(); /* x belongs to the kernel before; act may still be read by it */
     const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
-    if (!active)
+    if (split == 1 && !active)
         return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
+            xx[u] = gemv_ldx<NORM>(xv, k + step * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
             ag += dot8_bf16(gv[u], xx[u]);
             au += dot8_bf16(uv[u], xx[u]);
         }
-        k += 32 * GEMV_UNROLL;
-        full = k + 32 * (GEMV_UNROLL - 1) < nv;
+        k += step * GEMV_UNROLL;
+        full = k + step * (GEMV_UNROLL - 1) < nv;
         if (full) {
 #pragma unroll
             for (int u = 0; u < GEMV_UNROLL; u++) {
-                gv[u] = __ldcs(wg + k + 32 * u);
-                uv[u] = __ldcs(wu + k + 32 * u);
+                gv[u] = __ldcs(wg + k + step * u);
+                uv[u] = __ldcs(wu + k + step * u);
             }
         }
     }
-    for (; k < nv; k += 32) {
-        const uint4 xx = gemv_ldx<NORM>(xv, k);
-        ag += dot8_bf16(__ldcs(wg + k), xx);
-        au += dot8_bf16(__ldcs(wu + k), xx);
-    }
+    if (active)
+        for (; k < nv; k += step) {
+            const uint4 xx = gemv_ldx<NORM>(xv, k);
+            ag += dot8_bf16(__ldcs(wg + k), xx);
+            au += dot8_bf16(__ldcs(wu + k), xx);
+        }
     ag = warp_sum(ag);
     au = warp_sum(au);
-    if (lane == 0)
+    if (split > 1) {
+        ag = gemv_split_sum(ag, split, red[0]);
+        au = gemv_split_sum(au, split, red[1]);
+    }
+    if (lane == 0 && part == 0 && active)
         act[row] = f2bf(ag / (1.0f + expf(-ag)) * au);
 }
 
@@ -573,20 +416,18 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
     if (F <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_swiglu: F %d, cols %d (need cols %% 8 == 0, 16-byte aligned x "
                        "and w)", F, cols);
-    struct tma_shape sh;
-    if (tma_shape_of(x, w, F, cols, 1, &sh))
-        return gemv_tma_launch<true>(x, w, F, cols, NULL, act, 0.0f, &sh, st);
+    const int split = gemv_split(2 * F), rpb = GEMV_WARPS / split;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((F + GEMV_WARPS - 1) / GEMV_WARPS);
+    cfg.gridDim = dim3((F + rpb - 1) / rpb);
     cfg.blockDim = dim3(GEMV_WARPS * 32);
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<false>, x, (const float *)NULL,
-                                       (const uint16_t *)NULL, 0.0f, w, F, cols, act);
+                                       (const uint16_t *)NULL, 0.0f, w, F, cols, act, split);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel failed: %s",
                        cudaGetErrorString(e));
@@ -617,7 +458,7 @@ extern "C" enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *
     cudaLaunchAttribute at[1];
     cudaLaunchConfig_t cfg = gemv_cfg((rows + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, rows, cols,
-                                       y, beta);
+                                       y, beta, 1);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel<norm> failed: %s",
                        cudaGetErrorString(e));
@@ -634,7 +475,7 @@ extern "C" enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t
     cudaLaunchAttribute at[1];
     cudaLaunchConfig_t cfg = gemv_cfg((F + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, F, cols,
-                                       act);
+                                       act, 1);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel<norm> failed: %s",
                        cudaGetErrorString(e));

@@ -111,6 +111,7 @@ static void test_matmul(struct cuda_blas *blas)
 {
     const int shapes[][3] = {/* n, rows, cols */
                              {1, 1, 8},     {1, 7, 64},    {1, 1000, 520}, {1, 4099, 4096}, {1, 33, 14336},
+                             {1, 16389, 72}, {1, 8195, 136}, /* n == 1: one, two, four, eight warps per row */
                              {7, 64, 64},   {60, 384, 256}, {64, 130, 72}, {2, 512, 1024},  {1, 5, 12}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int n = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
@@ -556,9 +557,10 @@ static void test_elementwise(void)
     bf16_to_f32_arr(h16, (size_t)n * width, got);
     test_close_f32("swiglu", got, ref, (size_t)n * width, 1e-2);
 
-    /* fused gate/up GEMV + SwiGLU == GEMV then SwiGLU, bit for bit */
-    {
-        const int F = 1000, K = 264;
+    /* fused gate/up GEMV + SwiGLU == GEMV then SwiGLU, bit for bit (rows split over 8 warps, over 2,
+     * and one warp per row) */
+    for (int c = 0; c < 3; c++) {
+        const int F = c == 0 ? 1000 : c == 1 ? 5000 : 8200, K = c == 0 ? 264 : c == 1 ? 136 : 64;
         uint16_t *wh = rand_bf16((size_t)2 * F * K, 0.2f, NULL), *xh = rand_bf16((size_t)K, 1.0f, NULL);
         uint16_t *dw = dup_h2d(wh, (size_t)2 * F * K * 2), *dxx = dup_h2d(xh, (size_t)K * 2);
         uint16_t *dact = dalloc((size_t)F * 2), *dact2 = dalloc((size_t)F * 2);
@@ -1180,12 +1182,12 @@ static void bench_gemv(void)
     fprintf(stderr, "bench: copy bandwidth (read + write) %.0f GB/s\n", copy_bw);
     cudaFree(a);
     cudaFree(b);
-    /* each shape with the bulk-copy kernel (sm_90 default) and the warp-per-row kernel
-     * (FRS_GEMV_TMA=0); the last line of a shape is the gate/up GEMV fused with SwiGLU */
+    /* each shape with the rows split over several warps where they are few (the default) and with
+     * one warp per row (FRS_GEMV_SPLIT=0); the stacked gate/up shape also with SwiGLU fused */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] * 2; s++) {
-        const int rows = shapes[s / 2][0], cols = shapes[s / 2][1], tma = s % 2 == 0;
+        const int rows = shapes[s / 2][0], cols = shapes[s / 2][1], split = s % 2 == 0;
         const int swiglu = s / 2 == 1; /* the stacked gate/up shape: time the fused SwiGLU kernel too */
-        setenv("FRS_GEMV_TMA", tma ? "1" : "0", 1);
+        setenv("FRS_GEMV_SPLIT", split ? "1" : "0", 1);
         /* rotate over enough copies of W to defeat the 50 MB L2 */
         const size_t wb = (size_t)rows * cols * 2;
         int copies = (int)((size_t)400000000 / wb) + 1;
@@ -1216,7 +1218,7 @@ static void bench_gemv(void)
             CK(cudaEventElapsedTime(&ms, e0, e1));
             const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
             fprintf(stderr, "bench: gemv%s %6d x %5d (%s): %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n",
-                    v ? "+swiglu" : "", rows, cols, tma ? "bulk copy" : "warp per row", us, bw, 100.0 * bw / copy_bw);
+                    v ? "+swiglu" : "", rows, cols, split ? "split rows" : "warp per row", us, bw, 100.0 * bw / copy_bw);
         }
         for (int c = 0; c < copies; c++)
             cudaFree(w[c]);
@@ -1224,7 +1226,7 @@ static void bench_gemv(void)
         cudaFree(act);
         cudaFree(y);
     }
-    unsetenv("FRS_GEMV_TMA");
+    unsetenv("FRS_GEMV_SPLIT");
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
 }
