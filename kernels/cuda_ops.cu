@@ -227,92 +227,53 @@ static __device__ __forceinline__ uint4 gemv_ldx(const uint4 *xv, int k)
     return __ldg(xv + k);
 }
 
-/* split > 1 (1, 2, 4 or 8; GEMV_WARPS / split rows per block): `split` warps share a row, warp p
- * of the row taking the 16-byte chunks p*32 + lane, + 32*split, ... (the same chunk order per
- * lane as split 1 within its share), their warp sums added in warp order through shared memory.
- * Matrices of few rows (o_proj, down, qkv: 4096-6144 rows) otherwise put only 4096-6144 warps
- * in flight, half the machine's 8448 warp slots, and stay at 66-75% of the copy bandwidth
- * (H200) while the 28672-row gate/up reaches 96-102%. */
-static __device__ __forceinline__ float gemv_split_sum(float acc, int split, float *red)
-{
-    /* every thread of the block calls this (no early return before it) */
-    const int warp = threadIdx.x >> 5;
-    if ((threadIdx.x & 31) == 0)
-        red[warp] = acc;
-    __syncthreads();
-    float t = 0.0f;
-    for (int q = 0; q < split; q++)
-        t += red[warp - warp % split + q];
-    return t;
-}
-
 template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16_t *__restrict__ x,
                                                                     const float *__restrict__ xf,
                                                                     const uint16_t *__restrict__ nw, float eps,
                                                                     const uint16_t *__restrict__ w, int rows,
-                                                                    int cols, float *__restrict__ y, float beta,
-                                                                    int split)
+                                                                    int cols, float *__restrict__ y, float beta)
 {
     pdl_trigger();
-    __shared__ float red[GEMV_WARPS];
-    const int warp = threadIdx.x >> 5, part = warp % split;
-    const int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
+    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     const bool active = row < rows;
     const uint4 *wr = reinterpret_cast<const uint4 *>(w + (size_t)(active ? row : 0) * cols);
-    const int nv = cols >> 3, step = 32 * split;
+    const int nv = cols >> 3;
     float acc = 0.0f;
-    int k = part * 32 + lane;
+    int k = lane;
     uint4 wv[GEMV_UNROLL];
-    bool full = active && k + step * (GEMV_UNROLL - 1) < nv;
+    bool full = active && k + 32 * (GEMV_UNROLL - 1) < nv;
     if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            wv[u] = __ldcs(wr + k + step * u);
+            wv[u] = __ldcs(wr + k + 32 * u);
     }
     pdl_wait(); /* x and y belong to the kernels before */
     const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
-    if (split == 1 && !active)
+    if (!active)
         return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = gemv_ldx<NORM>(xv, k + step * u);
+            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             acc += dot8_bf16(wv[u], xx[u]);
-        k += step * GEMV_UNROLL;
-        full = k + step * (GEMV_UNROLL - 1) < nv;
+        k += 32 * GEMV_UNROLL;
+        full = k + 32 * (GEMV_UNROLL - 1) < nv;
         if (full) {
 #pragma unroll
             for (int u = 0; u < GEMV_UNROLL; u++)
-                wv[u] = __ldcs(wr + k + step * u);
+                wv[u] = __ldcs(wr + k + 32 * u);
         }
     }
-    if (active)
-        for (; k < nv; k += step)
-            acc += dot8_bf16(__ldcs(wr + k), gemv_ldx<NORM>(xv, k));
+    for (; k < nv; k += 32)
+        acc += dot8_bf16(__ldcs(wr + k), gemv_ldx<NORM>(xv, k));
     acc = warp_sum(acc);
-    if (split > 1)
-        acc = gemv_split_sum(acc, split, red);
-    if (lane == 0 && part == 0 && active)
+    if (lane == 0)
         y[row] = beta != 0.0f ? fmaf(beta, y[row], acc) : acc;
-}
-
-/* warps per row for a matrix of `rows` rows (the stacked gate/up matrix's 2F for the fused SwiGLU
- * kernel, so that it splits as the plain GEMV of that matrix does): enough warps for ~16k in
- * flight, a power of two up to GEMV_WARPS. FRS_GEMV_SPLIT=0: always 1 (the kernel before). */
-static int gemv_split(int rows)
-{
-    const char *e = getenv("FRS_GEMV_SPLIT");
-    if (e && e[0] == '0')
-        return 1;
-    int s = 1;
-    while (s < GEMV_WARPS && (long)rows * s < 16384)
-        s *= 2;
-    return s;
 }
 
 extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y,
@@ -321,8 +282,7 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
     if (rows <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_bf16: rows %d, cols %d (need cols %% 8 == 0, 16-byte "
                        "aligned x and w)", rows, cols);
-    const int split = gemv_split(rows), rpb = GEMV_WARPS / split;
-    const int blocks = (rows + rpb - 1) / rpb;
+    const int blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
@@ -333,7 +293,7 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<false>, x, (const float *)NULL, (const uint16_t *)NULL,
-                                       0.0f, w, rows, cols, y, beta, split);
+                                       0.0f, w, rows, cols, y, beta);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel failed: %s", cudaGetErrorString(e));
     LAUNCH_CHECK("gemv_bf16_kernel");
@@ -341,72 +301,65 @@ extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, 
 }
 
 /* gate/up GEMV fused with SwiGLU (n == 1): warp j reads gate row j and up row F + j of the
- * stacked (2F, cols) matrix with the same lane/unroll/split order as gemv_bf16_kernel (so each
- * dot product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
+ * stacked (2F, cols) matrix with the same lane/unroll order as gemv_bf16_kernel (so each dot
+ * product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
 template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint16_t *__restrict__ x,
                                                                       const float *__restrict__ xf,
                                                                       const uint16_t *__restrict__ nw, float eps,
                                                                       const uint16_t *__restrict__ w, int F, int cols,
-                                                                      uint16_t *__restrict__ act, int split)
+                                                                      uint16_t *__restrict__ act)
 {
     pdl_trigger();
-    __shared__ float red[2][GEMV_WARPS];
-    const int warp = threadIdx.x >> 5, part = warp % split;
-    const int row = blockIdx.x * (GEMV_WARPS / split) + warp / split;
+    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     const bool active = row < F;
     const uint4 *wg = reinterpret_cast<const uint4 *>(w + (size_t)(active ? row : 0) * cols);
     const uint4 *wu = reinterpret_cast<const uint4 *>(w + (size_t)(F + (active ? row : 0)) * cols);
-    const int nv = cols >> 3, step = 32 * split;
+    const int nv = cols >> 3;
     float ag = 0.0f, au = 0.0f;
-    int k = part * 32 + lane;
+    int k = lane;
     uint4 gv[GEMV_UNROLL], uv[GEMV_UNROLL];
-    bool full = active && k + step * (GEMV_UNROLL - 1) < nv;
+    bool full = active && k + 32 * (GEMV_UNROLL - 1) < nv;
     if (full) {
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
-            gv[u] = __ldcs(wg + k + step * u);
-            uv[u] = __ldcs(wu + k + step * u);
+            gv[u] = __ldcs(wg + k + 32 * u);
+            uv[u] = __ldcs(wu + k + 32 * u);
         }
     }
     pdl_wait(); /* x belongs to the kernel before; act may still be read by it */
     const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
-    if (split == 1 && !active)
+    if (!active)
         return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = gemv_ldx<NORM>(xv, k + step * u);
+            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
             ag += dot8_bf16(gv[u], xx[u]);
             au += dot8_bf16(uv[u], xx[u]);
         }
-        k += step * GEMV_UNROLL;
-        full = k + step * (GEMV_UNROLL - 1) < nv;
+        k += 32 * GEMV_UNROLL;
+        full = k + 32 * (GEMV_UNROLL - 1) < nv;
         if (full) {
 #pragma unroll
             for (int u = 0; u < GEMV_UNROLL; u++) {
-                gv[u] = __ldcs(wg + k + step * u);
-                uv[u] = __ldcs(wu + k + step * u);
+                gv[u] = __ldcs(wg + k + 32 * u);
+                uv[u] = __ldcs(wu + k + 32 * u);
             }
         }
     }
-    if (active)
-        for (; k < nv; k += step) {
-            const uint4 xx = gemv_ldx<NORM>(xv, k);
-            ag += dot8_bf16(__ldcs(wg + k), xx);
-            au += dot8_bf16(__ldcs(wu + k), xx);
-        }
+    for (; k < nv; k += 32) {
+        const uint4 xx = gemv_ldx<NORM>(xv, k);
+        ag += dot8_bf16(__ldcs(wg + k), xx);
+        au += dot8_bf16(__ldcs(wu + k), xx);
+    }
     ag = warp_sum(ag);
     au = warp_sum(au);
-    if (split > 1) {
-        ag = gemv_split_sum(ag, split, red[0]);
-        au = gemv_split_sum(au, split, red[1]);
-    }
-    if (lane == 0 && part == 0 && active)
+    if (lane == 0)
         act[row] = f2bf(ag / (1.0f + expf(-ag)) * au);
 }
 
@@ -416,18 +369,17 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
     if (F <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_swiglu: F %d, cols %d (need cols %% 8 == 0, 16-byte aligned x "
                        "and w)", F, cols);
-    const int split = gemv_split(2 * F), rpb = GEMV_WARPS / split;
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((F + rpb - 1) / rpb);
+    cfg.gridDim = dim3((F + GEMV_WARPS - 1) / GEMV_WARPS);
     cfg.blockDim = dim3(GEMV_WARPS * 32);
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<false>, x, (const float *)NULL,
-                                       (const uint16_t *)NULL, 0.0f, w, F, cols, act, split);
+                                       (const uint16_t *)NULL, 0.0f, w, F, cols, act);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel failed: %s",
                        cudaGetErrorString(e));
@@ -458,7 +410,7 @@ extern "C" enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *
     cudaLaunchAttribute at[1];
     cudaLaunchConfig_t cfg = gemv_cfg((rows + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, rows, cols,
-                                       y, beta, 1);
+                                       y, beta);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel<norm> failed: %s",
                        cudaGetErrorString(e));
@@ -475,7 +427,7 @@ extern "C" enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t
     cudaLaunchAttribute at[1];
     cudaLaunchConfig_t cfg = gemv_cfg((F + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
     cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, F, cols,
-                                       act, 1);
+                                       act);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel<norm> failed: %s",
                        cudaGetErrorString(e));

@@ -111,7 +111,7 @@ static void test_matmul(struct cuda_blas *blas)
 {
     const int shapes[][3] = {/* n, rows, cols */
                              {1, 1, 8},     {1, 7, 64},    {1, 1000, 520}, {1, 4099, 4096}, {1, 33, 14336},
-                             {1, 16389, 72}, {1, 8195, 136}, /* n == 1: one, two, four, eight warps per row */
+                             {1, 16389, 72}, {1, 8195, 136},
                              {7, 64, 64},   {60, 384, 256}, {64, 130, 72}, {2, 512, 1024},  {1, 5, 12}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int n = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
@@ -557,8 +557,7 @@ static void test_elementwise(void)
     bf16_to_f32_arr(h16, (size_t)n * width, got);
     test_close_f32("swiglu", got, ref, (size_t)n * width, 1e-2);
 
-    /* fused gate/up GEMV + SwiGLU == GEMV then SwiGLU, bit for bit (rows split over 8 warps, over 2,
-     * and one warp per row) */
+    /* fused gate/up GEMV + SwiGLU == GEMV then SwiGLU, bit for bit (three shapes) */
     for (int c = 0; c < 3; c++) {
         const int F = c == 0 ? 1000 : c == 1 ? 5000 : 8200, K = c == 0 ? 264 : c == 1 ? 136 : 64;
         uint16_t *wh = rand_bf16((size_t)2 * F * K, 0.2f, NULL), *xh = rand_bf16((size_t)K, 1.0f, NULL);
@@ -1182,12 +1181,8 @@ static void bench_gemv(void)
     fprintf(stderr, "bench: copy bandwidth (read + write) %.0f GB/s\n", copy_bw);
     cudaFree(a);
     cudaFree(b);
-    /* each shape with the rows split over several warps where they are few (the default) and with
-     * one warp per row (FRS_GEMV_SPLIT=0); the stacked gate/up shape also with SwiGLU fused */
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0] * 2; s++) {
-        const int rows = shapes[s / 2][0], cols = shapes[s / 2][1], split = s % 2 == 0;
-        const int swiglu = s / 2 == 1; /* the stacked gate/up shape: time the fused SwiGLU kernel too */
-        setenv("FRS_GEMV_SPLIT", split ? "1" : "0", 1);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1];
         /* rotate over enough copies of W to defeat the 50 MB L2 */
         const size_t wb = (size_t)rows * cols * 2;
         int copies = (int)((size_t)400000000 / wb) + 1;
@@ -1198,35 +1193,26 @@ static void bench_gemv(void)
             w[c] = dalloc(wb);
             CK(cudaMemset(w[c], 0x3c, wb)); /* bf16 0x3c3c ~ 0.0115: finite, non-zero */
         }
-        uint16_t *x = dalloc((size_t)cols * 2), *act = dalloc((size_t)rows);
+        uint16_t *x = dalloc((size_t)cols * 2);
         CK(cudaMemset(x, 0x3c, (size_t)cols * 2));
         float *y = dalloc((size_t)rows * 4);
-        for (int v = 0; v < 1 + swiglu; v++) {
-            for (int c = 0; c < copies; c++)
-                CHECK_OK(v ? cuda_gemv_swiglu(x, w[c], rows / 2, cols, act, 0)
-                           : cuda_gemv_bf16(x, w[c], rows, cols, y, 0.0f, 0));
-            const int reps = 50;
-            CK(cudaEventRecord(e0, 0));
-            for (int r = 0; r < reps; r++) {
-                if (v)
-                    cuda_gemv_swiglu(x, w[r % copies], rows / 2, cols, act, 0);
-                else
-                    cuda_gemv_bf16(x, w[r % copies], rows, cols, y, 0.0f, 0);
-            }
-            CK(cudaEventRecord(e1, 0));
-            CK(cudaEventSynchronize(e1));
-            CK(cudaEventElapsedTime(&ms, e0, e1));
-            const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
-            fprintf(stderr, "bench: gemv%s %6d x %5d (%s): %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n",
-                    v ? "+swiglu" : "", rows, cols, split ? "split rows" : "warp per row", us, bw, 100.0 * bw / copy_bw);
-        }
+        for (int c = 0; c < copies; c++)
+            CHECK_OK(cuda_gemv_bf16(x, w[c], rows, cols, y, 0.0f, 0));
+        const int reps = 50;
+        CK(cudaEventRecord(e0, 0));
+        for (int r = 0; r < reps; r++)
+            cuda_gemv_bf16(x, w[r % copies], rows, cols, y, 0.0f, 0);
+        CK(cudaEventRecord(e1, 0));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
+        fprintf(stderr, "bench: gemv %6d x %5d: %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n", rows, cols, us, bw,
+                100.0 * bw / copy_bw);
         for (int c = 0; c < copies; c++)
             cudaFree(w[c]);
         cudaFree(x);
-        cudaFree(act);
         cudaFree(y);
     }
-    unsetenv("FRS_GEMV_SPLIT");
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
 }
