@@ -1217,6 +1217,129 @@ static void bench_gemv(void)
     cudaEventDestroy(e1);
 }
 
+/* ---- the small kernels of an 8B decode step (informational; tests/bench/NOTES-cuda.md) ------------ */
+
+/* Each op of a llama3-8b layer at n == 1 that is not a GEMV, as 100 launches captured into one CUDA
+ * graph and replayed (what the decode graph does): per-node time = the kernel plus the graph's
+ * node-to-node gap. A one-element add gives the gap alone. */
+typedef enum frs_status (*bench_op_fn)(void *ctx, cudaStream_t st);
+struct bench_dec {
+    float *x, *q, *qkv, *scr, *tiny;
+    uint16_t *w, *xn, *kc, *vc, *att;
+    int32_t *pos, *slot, *prefix;
+    float *inv;
+    int n_sm;
+};
+static enum frs_status bop_gap(void *c, cudaStream_t st)
+{
+    struct bench_dec *d = c;
+    return cuda_add(d->tiny, d->tiny + 1, 1, st);
+}
+static enum frs_status bop_norm(void *c, cudaStream_t st)
+{
+    struct bench_dec *d = c;
+    return cuda_rmsnorm(d->x, NULL, 1, 4096, d->w, 1e-5f, NULL, d->xn, 4096, st);
+}
+static enum frs_status bop_rope(void *c, cudaStream_t st)
+{
+    struct bench_dec *d = c;
+    return cuda_rope_qkv(d->qkv, 6144, 1, 32, 8, 128, d->pos, d->inv, d->q, d->kc, d->vc, d->slot, st);
+}
+static enum frs_status bop_att(void *c, cudaStream_t st)
+{
+    struct bench_dec *d = c;
+    return cuda_attention_layout(d->q, d->kc, d->vc, d->prefix, 1, NULL, 0, 32, 8, 128, d->att, d->scr, d->n_sm,
+                                 CUDA_ATT_AUTO, st);
+}
+
+static void bench_decode_ops(int n_sm)
+{
+    const int ctxs[] = {128, 1024, 4096};
+    struct bench_dec d = {0};
+    const size_t slots = 4096 + 8;
+    d.n_sm = n_sm;
+    d.x = dalloc(4096 * 4);
+    d.q = dalloc(32 * 128 * 4);
+    d.qkv = dalloc(6144 * 4);
+    d.tiny = dalloc(64);
+    d.scr = dalloc(cuda_attention_scratch_floats(1, 32, 8, 128, n_sm) * 4 + 16);
+    d.w = dalloc(4096 * 2);
+    d.xn = dalloc(4096 * 2);
+    d.att = dalloc(32 * 128 * 2);
+    d.kc = dalloc(slots * 8 * 128 * 2);
+    d.vc = dalloc(slots * 8 * 128 * 2);
+    CK(cudaMemset(d.x, 0, 4096 * 4));
+    CK(cudaMemset(d.tiny, 0, 64));
+    CK(cudaMemset(d.w, 0x3c, 4096 * 2));
+    CK(cudaMemset(d.qkv, 0, 6144 * 4));
+    CK(cudaMemset(d.kc, 0x3c, slots * 8 * 128 * 2));
+    CK(cudaMemset(d.vc, 0x3c, slots * 8 * 128 * 2));
+    float inv[64];
+    for (int j = 0; j < 64; j++)
+        inv[j] = powf(500000.0f, -2.0f * j / 128.0f);
+    d.inv = dup_h2d(inv, sizeof inv);
+    int32_t z = 0;
+    d.pos = dup_h2d(&z, 4);
+    d.prefix = dalloc(4);
+    cudaStream_t st;
+    cudaEvent_t e0, e1;
+    CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const struct {
+        const char *name;
+        bench_op_fn fn;
+    } ops[] = {{"graph node gap (1-element add)", bop_gap}, {"rmsnorm 1 x 4096", bop_norm},
+               {"rope + kv write (32 q, 8 kv heads)", bop_rope}, {"attention n=1 (+ split combine)", bop_att}};
+    for (size_t c = 0; c < sizeof ctxs / sizeof ctxs[0]; c++) {
+        const int32_t slot = ctxs[c] - 1, prefix = ctxs[c] - 1;
+        d.slot = dup_h2d(&slot, 4);
+        CK(cudaMemcpy(d.prefix, &prefix, 4, cudaMemcpyHostToDevice));
+        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+            if (c > 0 && o != 3)
+                continue; /* only attention depends on the context */
+            cudaGraph_t g;
+            cudaGraphExec_t ge;
+            const int reps = 100;
+            CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+            for (int r = 0; r < reps; r++)
+                CHECK_OK(ops[o].fn(&d, st));
+            CK(cudaStreamEndCapture(st, &g));
+            CK(cudaGraphInstantiate(&ge, g, 0));
+            CK(cudaGraphLaunch(ge, st));
+            CK(cudaGraphLaunch(ge, st));
+            CK(cudaEventRecord(e0, st));
+            for (int r = 0; r < 5; r++)
+                CK(cudaGraphLaunch(ge, st));
+            CK(cudaEventRecord(e1, st));
+            CK(cudaEventSynchronize(e1));
+            float ms;
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            fprintf(stderr, "bench: decode op %-36s ctx %4d: %6.2f us per graph node\n", ops[o].name, ctxs[c],
+                    ms * 1e3 / (5 * reps));
+            cudaGraphExecDestroy(ge);
+            cudaGraphDestroy(g);
+        }
+        cudaFree(d.slot);
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    cudaStreamDestroy(st);
+    cudaFree(d.x);
+    cudaFree(d.q);
+    cudaFree(d.qkv);
+    cudaFree(d.tiny);
+    cudaFree(d.scr);
+    cudaFree(d.w);
+    cudaFree(d.xn);
+    cudaFree(d.att);
+    cudaFree(d.kc);
+    cudaFree(d.vc);
+    cudaFree(d.inv);
+    cudaFree(d.pos);
+    cudaFree(d.prefix);
+}
+
 /* ---- attention time (informational; tests/bench/NOTES-cuda.md) ----------------------------------- */
 
 /* One layer's attention of an 8B verify (60 rows, random tree, 32 q / 8 kv heads, D 128) by
@@ -1306,6 +1429,7 @@ int main(void)
     if (getenv("FRS_BENCH")) {
         bench_attention(blas.n_sm);
         bench_gemv();
+        bench_decode_ops(blas.n_sm);
     }
     cuda_blas_free(&blas);
     return test_finish("test_cuda_ops");
