@@ -814,7 +814,6 @@ extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int
 #define ATT_MAXG_MULTI 16 /* q vectors per block at n > 1: rows x heads of one kv head share the K/V loads */
 #define ATT_MAXD 256
 #define ATT_MAX_SPLIT 64
-#define ATT_VPRE 16 /* V pairs per thread loaded at the start of a tile (decode layout) */
 
 /* heads per block, q rows per block and blocks along the heads of a launch; layout: CUDA_ATT_AUTO,
  * CUDA_ATT_SINGLE_ROW or CUDA_ATT_MULTI_ROW (cuda_ops.h) */
@@ -954,18 +953,6 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
     for (int tile = s_begin; tile < s_end; tile += ATT_THREADS) {
         const int s = tile + t;
         const int tlen = min(ATT_THREADS, s_end - tile);
-        /* decode layout: this thread's first ATT_VPRE V pairs of the tile are loaded now, in flight
-         * while K is scored and the softmax runs (the P*V loop below then reads registers; it used
-         * to wait for its 4-byte loads 4 at a time: 4 memory round trips for a 32-slot split) */
-        uint32_t vpre[ATT_VPRE];
-        if (MAXG == ATT_MAXG_DEC && tg < ngroups) {
-            const uint16_t *vb0 = vc + (size_t)tile * kvw + (size_t)kvh * D + 2 * dp;
-#pragma unroll
-            for (int k = 0; k < ATT_VPRE; k++) {
-                const int u = tg + k * ngroups;
-                vpre[k] = u < tlen ? *reinterpret_cast<const uint32_t *>(vb0 + (size_t)u * kvw) : 0u;
-            }
-        }
         /* rows (bit r) that see slot s */
         uint32_t rowvis = 0;
         if (s < s_end) {
@@ -1058,28 +1045,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
                 lsum[g] *= alpha[g];
             }
             const uint16_t *vb = vc + (size_t)tile * kvw + (size_t)kvh * D + 2 * dp;
-            int u0 = tg;
-            if (MAXG == ATT_MAXG_DEC) { /* the prefetched pairs first: same slots, same order */
-#pragma unroll
-                for (int k = 0; k < ATT_VPRE; k++) {
-                    const int u = tg + k * ngroups;
-                    if (u < tlen) {
-                        const float v0 = __uint_as_float(vpre[k] << 16), v1 = __uint_as_float(vpre[k] & 0xffff0000u);
-#pragma unroll
-                        for (int g = 0; g < MAXG; g++) {
-                            if (g < NQ) {
-                                const float p = sp[g][u];
-                                acc[g][0] = fmaf(p, v0, acc[g][0]);
-                                acc[g][1] = fmaf(p, v1, acc[g][1]);
-                                lsum[g] += p;
-                            }
-                        }
-                    }
-                }
-                u0 = tg + ATT_VPRE * ngroups;
-            }
 #pragma unroll 4
-            for (int u = u0; u < tlen; u += ngroups) {
+            for (int u = tg; u < tlen; u += ngroups) {
                 const uint32_t v2 = *reinterpret_cast<const uint32_t *>(vb + (size_t)u * kvw);
                 const float v0 = __uint_as_float(v2 << 16), v1 = __uint_as_float(v2 & 0xffff0000u);
 #pragma unroll
