@@ -440,6 +440,12 @@ extern "C" enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t
 
 #define LT_CANDIDATES 12
 #define LT_TIMED_RUNS 4
+/* weights smaller than this take cuBLASLt's first heuristic choice untimed: timing 12 candidates
+ * costs ~1 ms of host syncs per shape, and a small model meets dozens of shapes (tree sizes, draft
+ * levels, catch-up counts) in its first iterations, where it used to lose ~60 ms: more than a
+ * 128-token generation of the default pair takes (tests/bench/NOTES-cuda.md). Every weight of the
+ * bench's real shapes (1B and up) is larger, so those keep the timed choice. */
+#define LT_TIME_MIN_BYTES ((size_t)4 << 20)
 
 struct cuda_lt_entry {
     int n, rows, cols, ldx, ldy;
@@ -538,6 +544,8 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
         return e;
     e->algo = res[0].algo;
     e->ok = 1;
+    if ((size_t)rows * cols * 2 < LT_TIME_MIN_BYTES)
+        return e;
     cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
     if (cudaStreamIsCapturing(b->stream, &cap) != cudaSuccess || cap != cudaStreamCaptureStatusNone || nres == 1)
         return e;
