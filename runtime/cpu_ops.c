@@ -4,12 +4,22 @@
 #include <math.h>
 #include <stdlib.h>
 
-void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y)
+/* Every output is the same sum as a lone dot product: acc = 0, then acc += x[c] * w[c] for
+ * c = 0, 1, ... in order, each step rounded (mul, then add: ISO C, no contraction), so results
+ * are bit-identical for any n (one row of a tree verify == the decode step of the same row).
+ *  - n < CPU_MM_MIN_XT (decode, draft levels up to 11 rows): one weight row at a time, converted to
+ *    fp32 once, its dot product with each x row (one dependent add chain each);
+ *  - n >= CPU_MM_MIN_XT (tree verify, prefill, wide draft levels): x transposed once
+ *    (xt[c * np + i], np = n rounded up to CPU_MM_G with zero rows), then per weight row the
+ *    dot products of CPU_MM_G x rows advance together, one per vector lane: independent sums
+ *    interleaved, each in its own order. The chunk is always whole (a runtime-sized remainder
+ *    loop compiled at -O3 ran 5x slower than the plain loop). 2.3-3.6x faster at n = 30. */
+#define CPU_MM_MIN_XT 12
+#define CPU_MM_G 32
+
+static void mm_rows(const float *x, int n, const struct frs_mat *w, float *y, float *row)
 {
     const int64_t rows = w->rows, cols = w->cols;
-    float *row = malloc((size_t)cols * sizeof(float));
-    if (!row)
-        abort(); /* a few KB: cannot fail in practice; keep the reference simple */
     for (int64_t r = 0; r < rows; r++) {
         frs_mat_row_to_f32(w, r, row);
         for (int i = 0; i < n; i++) {
@@ -20,6 +30,42 @@ void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y)
             y[(size_t)i * rows + r] = acc;
         }
     }
+}
+
+static void mm_xt(const float *x, int n, const struct frs_mat *w, float *y, float *row, float *xt, int np)
+{
+    const int64_t rows = w->rows, cols = w->cols;
+    for (int64_t c = 0; c < cols; c++)
+        for (int i = 0; i < np; i++)
+            xt[c * np + i] = i < n ? x[(size_t)i * cols + c] : 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        frs_mat_row_to_f32(w, r, row);
+        for (int i0 = 0; i0 < np; i0 += CPU_MM_G) {
+            float acc[CPU_MM_G] = {0.0f};
+            for (int64_t c = 0; c < cols; c++) {
+                const float wv = row[c];
+                const float *xc = xt + c * np + i0;
+                for (int u = 0; u < CPU_MM_G; u++)
+                    acc[u] += xc[u] * wv;
+            }
+            const int m = n - i0 < CPU_MM_G ? n - i0 : CPU_MM_G;
+            for (int u = 0; u < m; u++)
+                y[(size_t)(i0 + u) * rows + r] = acc[u];
+        }
+    }
+}
+
+void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y)
+{
+    const int64_t cols = w->cols;
+    const int np = n < CPU_MM_MIN_XT ? 0 : (n + CPU_MM_G - 1) / CPU_MM_G * CPU_MM_G;
+    float *row = malloc(((size_t)cols + (size_t)cols * np) * sizeof(float));
+    if (!row)
+        abort(); /* a row plus a copy of x (padded): cannot fail in practice; keep the reference simple */
+    if (np == 0)
+        mm_rows(x, n, w, y, row);
+    else
+        mm_xt(x, n, w, y, row, row + cols, np);
     free(row);
 }
 

@@ -14,6 +14,9 @@
  *    every decoded position;
  *  - errors: a prompt longer than the context is FRS_ERR_TOO_LONG naming the limit, a token
  *    outside the vocabulary is FRS_ERR_INVALID_ARG.
+ * And cpu_matmul (interleaved and vectorised) bit for bit against the plain sequential dot
+ * product it is defined as, on random shapes and all three weight dtypes, and each row alone
+ * against the same row in a batch (what keeps speculative == autoregressive on the CPU).
  * Under mpirun -np N (N > 1) it runs the models whose heads and KV heads N divides with
  * llama_model_load(dir, rank, N): each rank's vocabulary shard of the logits vs the same
  * columns of transformers', and the greedy tokens (identical to the single-rank ones).
@@ -28,6 +31,7 @@
 #include "backend.h"
 #include "comm.h"
 #include "cpu_backend.h"
+#include "cpu_ops.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -317,6 +321,68 @@ static void test_model(const char *name, struct frs_comm *comm)
     free(r.logits);
 }
 
+/* y[i][r] = sum over c in order of x[i][c] * w[r][c], each product and sum rounded to fp32 */
+static void plain_matmul(const float *x, int n, const struct frs_mat *w, float *y)
+{
+    float *row = malloc((size_t)w->cols * sizeof(float));
+    for (int64_t r = 0; r < w->rows; r++) {
+        frs_mat_row_to_f32(w, r, row);
+        for (int i = 0; i < n; i++) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < w->cols; c++) {
+                const float p = x[(size_t)i * w->cols + c] * row[c];
+                acc = acc + p;
+            }
+            y[(size_t)i * w->rows + r] = acc;
+        }
+    }
+    free(row);
+}
+
+static void test_matmul_exact(void)
+{
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    int differ = 0, alone = 0, cases = 0;
+    for (int it = 0; it < 300; it++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        const int n = 1 + (int)((st >> 33) % 40), rows = 1 + (int)((st >> 45) % 41), cols = 1 + (int)((st >> 20) % 140);
+        const enum frs_dtype dt = it % 3 == 0 ? FRS_DTYPE_BF16 : it % 3 == 1 ? FRS_DTYPE_F16 : FRS_DTYPE_F32;
+        const size_t es = dt == FRS_DTYPE_F32 ? 4 : 2;
+        unsigned char *wd = malloc((size_t)rows * cols * es);
+        float *x = malloc((size_t)n * cols * 4), *y = malloc((size_t)n * rows * 4), *ref = malloc((size_t)n * rows * 4);
+        float *y1 = malloc((size_t)rows * 4);
+        for (size_t k = 0; k < (size_t)rows * cols; k++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            const float f = ((float)(st >> 40) / (float)(1u << 24) - 0.5f) * 3.0f;
+            if (dt == FRS_DTYPE_F32)
+                memcpy(wd + 4 * k, &f, 4);
+            else {
+                const uint16_t h = dt == FRS_DTYPE_BF16 ? frs_f32_to_bf16(f) : frs_f32_to_f16(f);
+                memcpy(wd + 2 * k, &h, 2);
+            }
+        }
+        for (size_t k = 0; k < (size_t)n * cols; k++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            x[k] = ((float)(st >> 40) / (float)(1u << 24) - 0.5f) * 2.0f;
+        }
+        const struct frs_mat W = {dt, rows, cols, cols, wd};
+        cpu_matmul(x, n, &W, y);
+        plain_matmul(x, n, &W, ref);
+        differ += memcmp(y, ref, (size_t)n * rows * 4) != 0;
+        const int i = (int)(st % (uint64_t)n);
+        cpu_matmul(x + (size_t)i * cols, 1, &W, y1);
+        alone += memcmp(y1, ref + (size_t)i * rows, (size_t)rows * 4) != 0;
+        cases++;
+        free(wd);
+        free(x);
+        free(y);
+        free(ref);
+        free(y1);
+    }
+    CHECK(differ == 0, "cpu_matmul differs from the plain sequential dot products in %d of %d shapes", differ, cases);
+    CHECK(alone == 0, "a row alone differs from the same row in a batch in %d of %d shapes", alone, cases);
+}
+
 int main(void)
 {
     static MPI_Comm world;
@@ -334,6 +400,7 @@ int main(void)
         comm.mpi_comm = &world;
         snprintf(comm.host, sizeof comm.host, "local");
     }
+    test_matmul_exact();
     const char *models[] = {"gqa-bf16", "tied-f32", "sharded-f16", "llama3-bf16"};
     int ran = 0;
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
