@@ -546,7 +546,8 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     const float beta = (!reduce || !b->nccl || b->comm->rank == 0) ? 1.0f : 0.0f;
     /* n == 1: the RMSNorms are fused into the GEMV after them (one launch fewer each) */
     const int fuse = n == 1 && b->fuse_norm && C % 8 == 0 && C <= CUDA_GEMV_NORM_MAX_COLS;
-    /* target forwards: the launches before a GEMV prefetch its first weight bytes into L2 */
+    /* target forwards, FRS_L2_PREFETCH=1 only: the launches before a GEMV prefetch its first weight
+     * bytes into L2 (pf_* are 0 otherwise, and the launches add no blocks) */
     const size_t pfn = reduce ? b->pf_norm : 0, pfa = reduce ? b->pf_attn : 0;
     const size_t qkv_bytes = (size_t)qkvw * C * 2, o_bytes = (size_t)C * H * D * 2, gu_bytes = (size_t)2 * F * C * 2;
     if (fuse && ly->attn_norm) {
