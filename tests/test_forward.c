@@ -72,7 +72,8 @@ static int ref_load(const char *dir, struct ref *r)
 {
     char path[4096];
     memset(r, 0, sizeof *r);
-    snprintf(path, sizeof path, "%s/ref.json", dir);
+    if (snprintf(path, sizeof path, "%s/ref.json", dir) >= (int)sizeof path)
+        return 0;
     char *text = test_read_file(path, NULL);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", path);
@@ -99,8 +100,10 @@ static int ref_load(const char *dir, struct ref *r)
         }
         total_rows += rp->n;
     }
-    snprintf(path, sizeof path, "%s/%s", dir, cJSON_GetObjectItem(o, "logits_file")->valuestring);
+    const int plen = snprintf(path, sizeof path, "%s/%s", dir, cJSON_GetObjectItem(o, "logits_file")->valuestring);
     cJSON_Delete(o);
+    if (plen >= (int)sizeof path)
+        return 0;
     size_t len = 0;
     r->logits = (float *)test_read_file(path, &len);
     if (!r->logits || len != (size_t)total_rows * (size_t)r->vocab * sizeof(float)) {
