@@ -10,7 +10,7 @@
  * O += P V with P taken straight from the S registers (the accumulator layout of m16n8k16 is the
  * A-operand layout of the next product). K and V tiles stream through shared memory with cp.async
  * (V(t) loads during Q K(t)^T and the softmax, K(t + 1) during P V(t)); rows past the range are
- * zero-filled. Splits write partials (m, l, acc), attn_mma_combine_kernel merges them.
+ * zero-filled. Splits write partials (m, l, acc), cuda_attention_combine (cuda_ops.cu) merges them.
  *
  * Numerics (chosen over fp16 or tf32 operands, and over bf16 pairs):
  *  - K and V enter the products as stored (bf16): no conversion, no range limit (bf16 -> fp16 is
@@ -44,6 +44,7 @@ extern "C" {
 #include "status.h"
 }
 #include "cuda_attn_mma.h"
+#include "cuda_ops.h" /* cuda_attention_combine */
 
 #define AM_BM CUDA_ATT_MMA_BM /* q vectors per block: 4 warps x 16 */
 #define AM_BN 64              /* KV slots per tile */
@@ -353,39 +354,6 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     }
 }
 
-/* grid (n * n_heads), block D: out = sum_s w_s acc_s / sum_s w_s l_s with w_s = exp(m_s - max m)
- * over the splits that saw a slot (partials (m, l, acc[D]) of attn_mma_kernel). The splits' m and
- * l are read once into shared memory, all at once, then each thread sums its column. */
-__global__ void attn_mma_combine_kernel(const float *__restrict__ part, int n_split, int D, uint16_t *__restrict__ out)
-{
-    __shared__ float sw[AM_MAX_SPLIT], sl[AM_MAX_SPLIT];
-    const size_t ih = blockIdx.x;
-    const float *pp = part + ih * n_split * (D + 2);
-    const int t = threadIdx.x;
-    for (int s = t; s < n_split; s += blockDim.x) {
-        sw[s] = pp[(size_t)s * (D + 2)];
-        sl[s] = pp[(size_t)s * (D + 2) + 1];
-    }
-    __syncthreads();
-    float m = -INFINITY;
-    for (int s = 0; s < n_split; s++)
-        m = fmaxf(m, sw[s]);
-    __syncthreads();
-    for (int s = t; s < n_split; s += blockDim.x)
-        sw[s] = sw[s] == -INFINITY ? 0.0f : expf(sw[s] - m);
-    __syncthreads();
-    float l = 0.0f, a = 0.0f;
-#pragma unroll 8
-    for (int s = 0; s < n_split; s++) {
-        const float w = sw[s];
-        if (w != 0.0f) {
-            l += w * sl[s];
-            a += w * pp[(size_t)s * (D + 2) + 2 + t];
-        }
-    }
-    out[ih * D + t] = __bfloat16_as_ushort(__float2bfloat16_rn(l > 0.0f ? a / l : 0.0f));
-}
-
 /* ---- launcher --------------------------------------------------------------------------------- */
 
 static size_t am_smem_bytes(int D, int terms)
@@ -469,12 +437,7 @@ extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, con
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_kernel (head_dim %d) failed: %s",
                        head_dim, cudaGetErrorString(e));
-    if (splits > 1) {
-        attn_mma_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(part, splits, head_dim, out);
-        e = cudaGetLastError();
-        if (e != cudaSuccess)
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_combine_kernel failed: %s",
-                           cudaGetErrorString(e));
-    }
+    if (splits > 1)
+        return cuda_attention_combine(part, n * n_heads, splits, head_dim, out, st);
     return FRS_OK;
 }

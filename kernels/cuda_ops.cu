@@ -1122,10 +1122,12 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
     }
 }
 
-/* grid (n * n_heads), block D: combine the n_split partials of each (token, head). The splits' m
- * and l are read into shared memory all at once (one load per thread), then each thread sums its
- * column with the loads of 8 splits in flight: the loop of dependent L2 reads before (two per split,
- * 33 splits at decode) cost ~10+ us per layer. The same sums in the same order as before. */
+/* grid (n * n_heads), block D: combine the n_split partials (m, l, acc[D]) of each (token, head),
+ * out = sum_s w_s acc_s / sum_s w_s l_s with w_s = exp(m_s - max m) over the splits that saw a slot
+ * (m > -inf; a split that saw nothing may leave acc unwritten: it is loaded, never used). The
+ * splits' m and l are read into shared memory all at once (one load per thread), then each thread
+ * sums its column with the loads of 8 splits in flight: a loop of dependent L2 reads (two per
+ * split, 33 splits at decode) cost ~10+ us per layer. Used by both attention kernels. */
 __global__ void attention_combine_kernel(const float *part, int n_split, int D, uint16_t *out)
 {
     pdl_trigger();
@@ -1156,6 +1158,17 @@ __global__ void attention_combine_kernel(const float *part, int n_split, int D, 
         }
     }
     out[ih * D + t] = f2bf(l > 0.0f ? a / l : 0.0f);
+}
+
+extern "C" enum frs_status cuda_attention_combine(const float *part, int rows, int n_split, int head_dim,
+                                                  uint16_t *out, cudaStream_t st)
+{
+    if (rows <= 0 || n_split < 1 || n_split > ATT_MAX_SPLIT || head_dim <= 0 || head_dim > ATT_MAXD)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention_combine: rows %d, %d splits (1..%d), head_dim %d", rows,
+                       n_split, ATT_MAX_SPLIT, head_dim);
+    attention_combine_kernel<<<rows, head_dim, 0, st>>>(part, n_split, head_dim, out);
+    LAUNCH_CHECK("attention_combine_kernel");
+    return FRS_OK;
 }
 
 extern "C" enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache,
@@ -1203,10 +1216,8 @@ extern "C" enum frs_status cuda_attention_layout(const float *q, const uint16_t 
                                                                      mask_cols, n_heads, n_kv, head_dim, splits, out,
                                                                      scratch);
     LAUNCH_CHECK("attention_kernel");
-    if (splits > 1) {
-        attention_combine_kernel<<<n * n_heads, head_dim, 0, st>>>(scratch, splits, head_dim, out);
-        LAUNCH_CHECK("attention_combine_kernel");
-    }
+    if (splits > 1)
+        return cuda_attention_combine(scratch, n * n_heads, splits, head_dim, out, st);
     return FRS_OK;
 }
 

@@ -20,7 +20,8 @@
  * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu,
  *          cuda_fill_hash_bf16, cuda_gemv_norm_bf16, cuda_gemv_norm_swiglu,
  *          cuda_rmsnorm, cuda_rope_qkv, cuda_attention, cuda_attention_splits,
- *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_attention_auto_mma, CUDA_ATT_*,
+ *          cuda_attention_scratch_floats, cuda_attention_layout, cuda_attention_combine,
+ *          cuda_attention_auto_mma, CUDA_ATT_*,
  *          cuda_swiglu, cuda_embed, cuda_add, cuda_add_bias, cuda_f32_to_bf16,
  *          cuda_logsoftmax_topk, cuda_argmax_keys, cuda_rng_gumbel_fill, cuda_sample_keys,
  *          cuda_kv_gather, CUDA_TOPK_MAX
@@ -149,6 +150,11 @@ int cuda_attention_auto_mma(int n, int head_dim);
 enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache, const int32_t *prefix,
                                int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, uint16_t *out,
                                float *scratch, int n_sm, cudaStream_t st);
+/* Merge n_split (1..64) attention partials (m, l, acc[head_dim]) per output row (token x head) of
+ * part, laid out [rows][n_split][head_dim + 2], into bf16 out [rows][head_dim]; splits with
+ * m = -inf are skipped. Both attention kernels' combine step. */
+enum frs_status cuda_attention_combine(const float *part, int rows, int n_split, int head_dim, uint16_t *out,
+                                       cudaStream_t st);
 enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, const uint16_t *vcache,
                                       const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads,
                                       int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm, int layout,
