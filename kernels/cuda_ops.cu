@@ -441,10 +441,10 @@ extern "C" enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t
 #define LT_CANDIDATES 12
 #define LT_TIMED_RUNS 4
 /* weights smaller than this take cuBLASLt's first heuristic choice untimed: timing 12 candidates
- * costs ~1 ms of host syncs per shape, and a small model meets dozens of shapes (tree sizes, draft
- * levels, catch-up counts) in its first iterations, where it used to lose ~60 ms: more than a
- * 128-token generation of the default pair takes (tests/bench/NOTES-cuda.md). Every weight of the
- * bench's real shapes (1B and up) is larger, so those keep the timed choice. */
+ * costs host syncs per shape, and a small model meets dozens of shapes (tree sizes, draft levels,
+ * catch-up counts) in its first iterations (the default pair's 128-token speculative decode: 98 ->
+ * 74 ms on the H200, tests/bench/NOTES-cuda.md). Every weight of the bench's real shapes (1B and
+ * up) is larger, so those keep the timed choice. */
 #define LT_TIME_MIN_BYTES ((size_t)4 << 20)
 
 struct cuda_lt_entry {
@@ -656,7 +656,7 @@ extern "C" enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t
  * weights the next GEMV will stream, while the small kernel they ride with (an RMSNorm, RoPE +
  * attention behind it) leaves the memory bus idle. One 16 KB cp.async.bulk.prefetch.L2 per warp
  * and step (sm_90; prefetch.global.L2 per 128-byte line below it): fire and forget, no result, no
- * wait, nothing written. p 16-byte aligned, bytes a multiple of 16 (cuda_pf_bytes). */
+ * wait, nothing written. p 16-byte aligned, bytes a multiple of 16 (the launchers round down). */
 #define PF_CHUNK 16384
 #define PF_MAX_BLOCKS 132
 

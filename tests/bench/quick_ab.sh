@@ -2,7 +2,7 @@
 # quick_ab.sh - one device call (repo root, GPU machine, carry [".deps"]): build, the CUDA kernel
 # and model tests (quick), the kernel micro-benchmarks (FRS_BENCH=1 test_cuda_ops: copy, GEMV
 # bandwidth of each kernel, attention), then `frspec bench --preset llama3-8b --quick` as is and
-# with each switch of FRS_AB (e.g. "FRS_GEMV_TMA=0 FRS_L2_PREFETCH=1"). Logs under $OUT.
+# with each switch of FRS_AB (e.g. "FRS_ATT_MMA=0 FRS_L2_PREFETCH=1"). Logs under $OUT.
 set -o pipefail
 OUT=${OUT:-/tmp/frs-ab-out}
 mkdir -p "$OUT"
