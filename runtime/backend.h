@@ -23,7 +23,8 @@
  * noise frs_rng_gumbel(seed, draw, token_id): the same token at every TP degree.
  *
  * defines: struct frs_sampling, struct frs_tree_params, struct frs_tree, struct frs_limits,
- *          struct frs_backend, struct frs_backend_ops
+ *          struct frs_backend_options, frs_backend_options_default, struct frs_backend,
+ *          struct frs_backend_ops
  */
 #ifndef FRSPEC_BACKEND_H
 #define FRSPEC_BACKEND_H
@@ -70,6 +71,33 @@ struct frs_limits {
     int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
     int prefill_chunk; /* tokens per prefill forward */
 };
+
+/* How a backend runs, set by the CLI (launch/options.c) and by the tests directly; every field
+ * keeps results correct (they choose between equivalent data paths, for A/B measurement).
+ * frs_backend_options_default() gives the product's choice. A backend ignores what it lacks. */
+enum frs_attention_kind {
+    FRS_ATTN_AUTO = 0,       /* tensor cores for n > 1 rows where the head size allows, else CUDA cores */
+    FRS_ATTN_CUDA_CORES = 1, /* the CUDA-core kernel at every n */
+    FRS_ATTN_MMA_BF16 = 2,   /* tensor cores with single bf16 products (less exact; A/B only) */
+};
+
+struct frs_backend_options {
+    int cuda_graphs;              /* 1: decode / draft / verify as CUDA graphs */
+    int device_sampling;          /* 1: temperature > 0 sampled on the device where supported */
+    int device_accept;            /* 1: the acceptance walk on the device inside verify */
+    enum frs_attention_kind attention;
+    int pdl;                      /* 1: programmatic dependent launch (sm_90) */
+    int cublaslt;                 /* 1: cuBLASLt GEMMs with chosen algorithms; 0: cublasGemmEx only */
+};
+
+static inline struct frs_backend_options frs_backend_options_default(void)
+{
+    struct frs_backend_options o = {
+        .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
+        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1,
+    };
+    return o;
+}
 
 struct frs_backend {
     const struct frs_backend_ops *ops;
