@@ -126,6 +126,7 @@ struct cu_dims {
 };
 
 struct cu_backend {
+    struct frs_backend_options opts; /* as given to create (not yet read: the FRS_* variables still are) */
     const struct llama_model *m;
     const struct eagle_draft *d;
     struct frs_comm *comm;
@@ -696,7 +697,8 @@ static enum frs_status cu_check(const struct llama_model *m, const struct eagle_
 }
 
 static enum frs_status cu_create(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
-                                 struct frs_comm *comm, const struct frs_limits *lim)
+                                 struct frs_comm *comm, const struct frs_limits *lim,
+                                 const struct frs_backend_options *opt)
 {
     FRS_TRY(cu_check(m, d, lim));
     int ndev = 0;
@@ -710,6 +712,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     be->impl = b;
     be->ops = &frs_backend_cuda_ops;
     be->target_len = 0;
+    b->opts = opt ? *opt : frs_backend_options_default();
     b->m = m;
     b->d = d;
     b->comm = comm;

@@ -324,7 +324,7 @@ int bench_acceptance(int argc, char **argv)
         be.ops = ops;
         const struct frs_limits lim = {.max_ctx = opt.max_ctx, .max_tree = c ? opt.tree.size : 0,
                                        .prefill_chunk = opt.prefill_chunk};
-        st = ops->create(&be, &m, c ? &d : NULL, NULL, &lim);
+        st = ops->create(&be, &m, c ? &d : NULL, NULL, &lim, NULL);
         if (st != FRS_OK)
             break;
         for (int p = 0; p < n_ps && st == FRS_OK; p++) {

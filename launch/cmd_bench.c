@@ -177,7 +177,7 @@ static enum frs_status run_create(struct run *r, const struct llama_model *m, co
         return FRS_ERR(FRS_ERR_OOM, "bench: out of host memory");
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = d ? max_tree : 0, .prefill_chunk = 512};
     r->be.ops = &frs_backend_cuda_ops;
-    enum frs_status st = r->be.ops->create(&r->be, m, d, NULL, &lim);
+    enum frs_status st = r->be.ops->create(&r->be, m, d, NULL, &lim, NULL);
     if (st != FRS_OK) {
         free(r->next);
         r->next = NULL;

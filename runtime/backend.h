@@ -107,10 +107,11 @@ struct frs_backend {
 
 struct frs_backend_ops {
     const char *name;
-    /* draft may be NULL (autoregressive only); comm may be NULL (single process). */
+    /* draft may be NULL (autoregressive only); comm may be NULL (single process); opt may be NULL
+     * (frs_backend_options_default()). */
     enum frs_status (*create)(struct frs_backend *be, const struct llama_model *target,
                               const struct eagle_draft *draft, struct frs_comm *comm,
-                              const struct frs_limits *lim);
+                              const struct frs_limits *lim, const struct frs_backend_options *opt);
     void (*destroy)(struct frs_backend *be);
     /* Forget the sequence: target_len = 0, draft emptied. */
     enum frs_status (*reset)(struct frs_backend *be);

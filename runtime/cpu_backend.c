@@ -54,8 +54,9 @@ static enum frs_status cpu_check_limits(const struct llama_model *m, const struc
 
 static enum frs_status cpu_create(struct frs_backend *be, const struct llama_model *m,
                                   const struct eagle_draft *d, struct frs_comm *comm,
-                                  const struct frs_limits *lim)
+                                  const struct frs_limits *lim, const struct frs_backend_options *opt)
 {
+    (void)opt; /* the CPU backend has one data path */
     FRS_TRY(cpu_check_limits(m, lim, d));
     const struct llama_config *cfg = &m->cfg;
     const int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;

@@ -13,7 +13,7 @@ enum frs_status spec_make_backend(struct frs_backend *be, const struct frs_backe
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 64, .prefill_chunk = 16};
     memset(be, 0, sizeof *be);
     be->ops = ops;
-    return be->ops->create(be, m, d, NULL, &lim);
+    return be->ops->create(be, m, d, NULL, &lim, NULL);
 }
 
 enum frs_status spec_generate(struct frs_backend *be, const int32_t *prompt, int n_prompt,

@@ -126,7 +126,7 @@ static enum frs_status make(struct frs_backend *be, const struct frs_backend_ops
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = 4};
     memset(be, 0, sizeof *be);
     be->ops = ops;
-    return ops->create(be, m, NULL, NULL, &lim);
+    return ops->create(be, m, NULL, NULL, &lim, NULL);
 }
 
 static int cpu_logits(struct frs_backend *be, float *out)
@@ -298,7 +298,7 @@ static void bench_spec(const struct llama_model *m)
     memset(&be, 0, sizeof be);
     be.ops = &frs_backend_cuda_ops;
     const struct frs_limits lim = {.max_ctx = 2048, .max_tree = 64, .prefill_chunk = 512};
-    if (be.ops->create(&be, m, &d, NULL, &lim) != FRS_OK) {
+    if (be.ops->create(&be, m, &d, NULL, &lim, NULL) != FRS_OK) {
         fprintf(stderr, "bench: spec create failed: %s\n", frs_error_msg());
         CHECK(0, "bench spec create");
         free(fc);
@@ -414,7 +414,7 @@ static void bench_8b(void)
         memset(&be, 0, sizeof be);
         be.ops = &frs_backend_cuda_ops;
         const struct frs_limits lim = {.max_ctx = 2048, .max_tree = 64, .prefill_chunk = 512};
-        enum frs_status st = be.ops->create(&be, &m, NULL, NULL, &lim);
+        enum frs_status st = be.ops->create(&be, &m, NULL, NULL, &lim, NULL);
         unsetenv("FRS_CUDA_GRAPHS");
         if (st != FRS_OK) {
             fprintf(stderr, "bench: create failed: %s\n", frs_error_msg());

@@ -104,7 +104,7 @@ int main(void)
         struct frs_backend be;
         memset(&be, 0, sizeof be);
         be.ops = &frs_backend_cpu_ops;
-        CHECK_OK(be.ops->create(&be, &m, &d, NULL, &lim));
+        CHECK_OK(be.ops->create(&be, &m, &d, NULL, &lim, NULL));
         struct cpu_backend *b = be.impl;
         const cJSON *cs;
         int ci = 0;

@@ -119,7 +119,7 @@ static enum frs_status make_backend(struct frs_backend *be, const struct llama_m
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = chunk};
     memset(be, 0, sizeof *be);
     be->ops = &frs_backend_cpu_ops;
-    return be->ops->create(be, m, NULL, comm, &lim);
+    return be->ops->create(be, m, NULL, comm, &lim, NULL);
 }
 
 /* ours (rows x vl, this rank's columns) vs ref rows (rows x V) at columns [off, off + vl):
@@ -305,7 +305,7 @@ static void test_model(const char *name, struct frs_comm *comm)
         struct frs_backend small;
         const struct frs_limits lim = {.max_ctx = 40, .max_tree = 8, .prefill_chunk = 16};
         small.ops = &frs_backend_cpu_ops;
-        CHECK_OK(small.ops->create(&small, &m, NULL, NULL, &lim));
+        CHECK_OK(small.ops->create(&small, &m, NULL, NULL, &lim, NULL));
         int32_t toks[33] = {0};
         CHECK_OK(small.ops->prefill(&small, toks, 31));
         CHECK_OK(small.ops->decode(&small, 1));
@@ -314,7 +314,7 @@ static void test_model(const char *name, struct frs_comm *comm)
               frs_status_str(st), small.target_len);
         small.ops->destroy(&small);
         const struct frs_limits bad = {.max_ctx = 40, .max_tree = 0, .prefill_chunk = 0};
-        st = small.ops->create(&small, &m, NULL, NULL, &bad);
+        st = small.ops->create(&small, &m, NULL, NULL, &bad, NULL);
         CHECK(st == FRS_ERR_INVALID_ARG && strstr(frs_error_msg(), "prefill_chunk"), "%s: prefill_chunk 0 -> %s: %s",
               name, frs_status_str(st), frs_error_msg());
     }
