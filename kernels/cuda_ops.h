@@ -36,6 +36,8 @@
 
 #include "status.h"
 
+#include "cuda_kv.h"          /* cuda_kv_gather */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -198,13 +200,6 @@ enum frs_status cuda_rng_gumbel_fill(uint64_t seed, uint64_t stream_id, uint64_t
 enum frs_status cuda_sample_keys(const float *logits, int rows, int cols, int ld, int idx_offset, float inv_temp,
                                  const float *thresh, uint64_t seed, const uint64_t *draw, uint64_t *keys,
                                  cudaStream_t st);
-
-/* KV compaction after acceptance: for j < n in order, row base + dst... : row (*base + src[j]) ->
- * row (*base + j) in every layer (n_layers caches of layer_stride elements, rows of row_elems
- * bf16). src (device) must be increasing with src[j] >= j (an accepted path): each thread copies
- * its column in order, so no row is overwritten before it is read. */
-enum frs_status cuda_kv_gather(uint16_t *kcache, uint16_t *vcache, int n_layers, size_t layer_stride,
-                               int row_elems, const int32_t *base, const int32_t *src, int n, cudaStream_t st);
 
 #ifdef __cplusplus
 }
