@@ -36,13 +36,15 @@
 
 #include "status.h"
 
+#include "cuda_elementwise.h"
+#include "cuda_gumbel.h"
+#include "cuda_topk.h"
+#include "cuda_synthetic.h"
 #include "cuda_kv.h"          /* cuda_kv_gather */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define CUDA_TOPK_MAX 32 /* largest k of cuda_logsoftmax_topk */
 
 /* cuBLAS handle + workspace of one rank (no file-static state): created once, bound to stream. */
 struct cuda_blas {
@@ -80,10 +82,6 @@ enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, i
  * bf16(silu(x.gate_j) * (x.up_j)), bit-identical to cuda_gemv_bf16 followed by cuda_swiglu. */
 enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act,
                                  cudaStream_t st);
-
-/* Fill dst[0..n) with bf16(bias + scale * u_i), u_i uniform in [-1, 1) from a counter-based hash
- * of (seed, i): synthetic weights made on the device (runtime/synthetic.h). */
-enum frs_status cuda_fill_hash_bf16(uint16_t *dst, size_t n, uint64_t seed, float scale, float bias, cudaStream_t st);
 
 /* n == 1 GEMVs with the RMSNorm before them fused in: every block normalises the fp32 row xf
  * (cols, weight nw, eps) into shared memory as cuda_rmsnorm would (bf16 output), then runs
@@ -161,45 +159,6 @@ enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, co
                                       const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads,
                                       int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm, int layout,
                                       cudaStream_t st);
-
-/* out[i, j] = bf16(silu(gate[i, j]) * up[i, j]) for j < width; gate/up rows of stride ld_in. */
-enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width, int ld_in, uint16_t *out,
-                            int ld_out, cudaStream_t st);
-
-/* Rows tokens[i] (device) of a bf16 table (rows of dim) -> out32 fp32 [n, dim] and/or out16
- * bf16 (stride ld16). */
-enum frs_status cuda_embed(const uint16_t *table, int dim, const int32_t *tokens, int n, float *out32,
-                           uint16_t *out16, int ld16, cudaStream_t st);
-
-/* x[i, j] += bias[j] (bf16 bias) over n rows of dim. */
-enum frs_status cuda_add_bias(float *x, const uint16_t *bias, int n, int dim, cudaStream_t st);
-/* x += y over len (fp32). */
-enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaStream_t st);
-/* out[i] = bf16(in[i]) over rows of cols (strides ldi / ldo). */
-enum frs_status cuda_f32_to_bf16(const float *in, int ldi, int rows, int cols, uint16_t *out, int ldo,
-                                 cudaStream_t st);
-
-/* Per row r of logits (rows x cols, stride ld): the k (<= CUDA_TOPK_MAX) largest entries,
- * descending, ties to the lower index, as log-softmax values (x - logsumexp(row)) in
- * vals[r*k + j] and indices in idx[r*k + j], mapped through id_map when non-NULL. */
-enum frs_status cuda_logsoftmax_topk(const float *logits, int rows, int cols, int ld, int k,
-                                     const int32_t *id_map, float *vals, int32_t *idx, cudaStream_t st);
-
-/* keys[r] = max over c of frs_argmax_key_pack(logits[r, c], idx_offset + c) (parallel/argmax_key.h:
- * larger value, then lower index). One ncclMax over uint64 then gives the global argmax. */
-enum frs_status cuda_argmax_keys(const float *logits, int rows, int cols, int ld, int idx_offset, uint64_t *keys,
-                                 cudaStream_t st);
-
-/* out[i] = frs_rng_gumbel(seed, stream_id, index0 + i) (runtime/rng.h) computed on the device. */
-enum frs_status cuda_rng_gumbel_fill(uint64_t seed, uint64_t stream_id, uint64_t index0, int n, double *out,
-                                     cudaStream_t st);
-
-/* Gumbel-max draw keys: for row r, over kept tokens t (z = logits[r, c] * inv_temp >= thresh[r];
- * thresh NULL: all kept), key = pack((float)(z + frs_rng_gumbel(seed, draw[r], t)), t) with
- * t = idx_offset + c; keys[r] = the max key (0 when nothing is kept). draw: device (rows). */
-enum frs_status cuda_sample_keys(const float *logits, int rows, int cols, int ld, int idx_offset, float inv_temp,
-                                 const float *thresh, uint64_t seed, const uint64_t *draw, uint64_t *keys,
-                                 cudaStream_t st);
 
 #ifdef __cplusplus
 }
