@@ -222,9 +222,6 @@ struct cu_backend {
     uint64_t acc_seed, acc_iter; /* this seed and iteration */
     long samp_dev, samp_host; /* sampled next_token / verify calls answered on the device / on the host */
     long samp_rows_host;      /* rows of device-sampled calls redone on the host (fallback) */
-    int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=1; slower, off) */
-    size_t pf_norm, pf_attn; /* target forwards: bytes of the next GEMV's weights the RMSNorms / RoPE
-                              * launches ask the L2 to prefetch (FRS_L2_PREFETCH=1; 0: off, the default) */
     cudaGraphExec_t g_decode;
     /* verify of an n-node tree, per attention layout and mode (greedy / device sampling) */
     struct cu_graph g_verify[FRS_MAX_TREE + 1][2][CU_VERIFY_MODES];
@@ -545,38 +542,21 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     cudaStream_t st = b->st;
     /* residual accumulation: rank 0 adds into x, the others write their partial, then sum */
     const float beta = (!reduce || !b->nccl || b->comm->rank == 0) ? 1.0f : 0.0f;
-    /* n == 1: the RMSNorms are fused into the GEMV after them (one launch fewer each) */
-    const int fuse = n == 1 && b->fuse_norm && C % 8 == 0 && C <= CUDA_GEMV_NORM_MAX_COLS;
-    /* target forwards, FRS_L2_PREFETCH=1 only: the launches before a GEMV prefetch its first weight
-     * bytes into L2 (pf_* are 0 otherwise, and the launches add no blocks) */
-    const size_t pfn = reduce ? b->pf_norm : 0, pfa = reduce ? b->pf_attn : 0;
-    const size_t qkv_bytes = (size_t)qkvw * C * 2, o_bytes = (size_t)C * H * D * 2, gu_bytes = (size_t)2 * F * C * 2;
-    if (fuse && ly->attn_norm) {
-        FRS_TRY(cuda_gemv_norm_bf16(x, ly->attn_norm, dm->eps, ly->wqkv, qkvw, C, qkv, 0.0f, st));
-    } else {
-        if (ly->attn_norm)
-            FRS_TRY(cuda_rmsnorm_pf(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, ly->wqkv,
-                                    pfn < qkv_bytes ? pfn : qkv_bytes, st));
-        else
-            FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
-        FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
-    }
-    FRS_TRY(cuda_rope_qkv_pf(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, ly->wo,
-                             pfa < o_bytes ? pfa : o_bytes, st));
+    if (ly->attn_norm)
+        FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, st));
+    else
+        FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
+    FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
+    FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
     FRS_TRY(cuda_attention_layout(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm,
                                   reduce ? b->att_layout : CUDA_ATT_AUTO, st));
     FRS_TRY(cuda_matmul(&b->blas, att, H * D, n, ly->wo, C, H * D, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
-    if (fuse) { /* RMSNorm + gate/up GEMV + SwiGLU in one launch */
-        FRS_TRY(cuda_gemv_norm_swiglu(x, ly->mlp_norm, dm->eps, ly->wgu, F, C, act, st));
-    } else if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
-        FRS_TRY(cuda_rmsnorm_pf(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, ly->wgu,
-                                pfn < gu_bytes ? pfn : gu_bytes, st));
+    FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
+    if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
         FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, st));
     } else {
-        FRS_TRY(cuda_rmsnorm_pf(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, ly->wgu,
-                                pfn < gu_bytes ? pfn : gu_bytes, st));
         FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wgu, 2 * F, C, gu, 2 * F, 0.0f));
         FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
     }
@@ -599,9 +579,7 @@ static enum frs_status cu_target_forward(struct cu_backend *b, int n, const int3
     for (int l = 0; l < b->L; l++)
         FRS_TRY(cu_layer_forward(b, &b->t, &b->layers[l], n, b->x, b->xn, b->qkv, b->q, b->att, b->gu, b->act,
                                  b->kc + l * layer, b->vc + l * layer, b->inv_freq, b->pos, slot0, slot0, mask, n, 1));
-    const size_t lm_bytes = (size_t)b->Vl * C * 2;
-    FRS_TRY(cuda_rmsnorm_pf(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, b->lm_head,
-                            b->pf_norm < lm_bytes ? b->pf_norm : lm_bytes, st));
+    FRS_TRY(cuda_rmsnorm(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, st));
     FRS_TRY(cuda_matmul(&b->blas, b->hid + (size_t)lm_from * C, C, lm_n, b->lm_head, b->Vl, C, b->logits, b->Vl, 0.0f));
     return FRS_OK;
 }
@@ -740,19 +718,6 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     b->dev_sampling = !(g && g[0] == '1') && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
     g = getenv("FRS_HOST_ACCEPT"); /* 1: the acceptance walk on the host (runtime/accept.c), for A/B */
     b->dev_accept = !(g && g[0] == '1');
-    g = getenv("FRS_FUSE_NORM"); /* measured slower (tests/bench/NOTES-cuda.md, optimisation 8): opt-in */
-    b->fuse_norm = g && g[0] == '1';
-    g = getenv("FRS_L2_PREFETCH"); /* 1: L2 prefetch of the next GEMV's weights (measured no gain: opt-in) */
-    if (g && g[0] == '1') {
-        int dev = 0, l2 = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) == cudaSuccess &&
-            l2 > 0) {
-            /* the RMSNorm windows are short (a few us: ~a quarter of the L2 arrives in them); RoPE +
-             * attention + combine are long enough for most of an o_proj (8B: 33.6 MB) */
-            b->pf_norm = (size_t)l2 / 4;
-            b->pf_attn = (size_t)l2 * 3 / 5;
-        }
-    }
     enum frs_status st = FRS_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
     if (e == cudaSuccess)

@@ -40,6 +40,8 @@
 #include "cuda_gumbel.h"
 #include "cuda_topk.h"
 #include "cuda_synthetic.h"
+#include "cuda_norm.h"
+#include "cuda_rope.h"
 #include "cuda_kv.h"          /* cuda_kv_gather */
 
 #ifdef __cplusplus
@@ -93,32 +95,6 @@ enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float e
                                     int cols, float *y, float beta, cudaStream_t st);
 enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t *nw, float eps, const uint16_t *w, int F,
                                       int cols, uint16_t *act, cudaStream_t st);
-
-/* Row-wise RMSNorm over n rows of dim: if res != NULL first x += res (x updated in place).
- * y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight). Writes y32 (fp32, stride dim) and/or
- * y16 (bf16, stride ld16) when non-NULL. */
-enum frs_status cuda_rmsnorm(float *x, const float *res, int n, int dim, const uint16_t *w, float eps, float *y32,
-                             uint16_t *y16, int ld16, cudaStream_t st);
-
-/* The same, plus: extra blocks of the launch ask the L2 to prefetch pf_bytes (rounded down to
- * 16) from pf (16-byte aligned; NULL or 0: none), the weights the GEMV after it will stream, while
- * the norm leaves the memory bus idle. A hint only: results are the same bits. */
-enum frs_status cuda_rmsnorm_pf(float *x, const float *res, int n, int dim, const uint16_t *w, float eps,
-                                float *y32, uint16_t *y16, int ld16, const void *pf, size_t pf_bytes,
-                                cudaStream_t st);
-
-/* qkv: fp32 [n, ldqkv] rows of [q (n_heads*D) | k (n_kv*D) | v (n_kv*D)]. RoPE at pos[i]
- * (device) with inv_freq (device, D/2, rotate_half layout): q -> q_out fp32 [n, n_heads*D];
- * k -> kcache bf16 slot (*slot0 + i); v copied to vcache. */
-enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
-                              const int32_t *pos, const float *inv_freq, float *q_out, uint16_t *kcache,
-                              uint16_t *vcache, const int32_t *slot0, cudaStream_t st);
-/* The same with an L2 prefetch of pf_bytes from pf, as cuda_rmsnorm_pf (the o_proj weights: the
- * attention after RoPE reads little, so the bus is free for them) */
-enum frs_status cuda_rope_qkv_pf(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
-                                 const int32_t *pos, const float *inv_freq, float *q_out, uint16_t *kcache,
-                                 uint16_t *vcache, const int32_t *slot0, const void *pf, size_t pf_bytes,
-                                 cudaStream_t st);
 
 /* Flash-decoding style attention; prefix read from device *prefix. Row i sees slots [0, prefix)
  * and, with a mask, slot prefix + j (j < mask_cols) when bit j of its mask row
