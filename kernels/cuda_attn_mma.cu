@@ -35,16 +35,9 @@
  *
  * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma
  */
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
-
-extern "C" {
-#include "status.h"
-}
+#include "cuda_common.cuh"
 #include "cuda_attn_mma.h"
-#include "cuda_ops.h" /* cuda_attention_combine */
+#include "cuda_attention.h" /* cuda_attention_combine */
 
 #define AM_BM CUDA_ATT_MMA_BM /* q vectors per block: 4 warps x 16 */
 #define AM_BN 64              /* KV slots per tile */

@@ -126,7 +126,7 @@ struct cu_dims {
 };
 
 struct cu_backend {
-    struct frs_backend_options opts; /* as given to create (not yet read: the FRS_* variables still are) */
+    struct frs_backend_options opts; /* as given to create (NULL: frs_backend_options_default()) */
     const struct llama_model *m;
     const struct eagle_draft *d;
     struct frs_comm *comm;
@@ -229,7 +229,9 @@ struct cu_backend {
     struct cu_graph g_catch[CU_CATCHUP_GRAPHS + 1];
     struct cu_grow_graph g_grow[CU_GROW_GRAPHS];
     int n_grow;
-    int att_layout; /* attention layout of target forwards (CUDA_ATT_*): verify picks it from the context */
+    int att_default; /* attention layout of every forward (CUDA_ATT_*) from opts.attention: AUTO,
+                      * AUTO_BF16 (FRS_ATTN_MMA_BF16) or MULTI_ROW (FRS_ATTN_CUDA_CORES) */
+    int att_layout;  /* attention layout of target forwards: att_default, or verify's choice by context */
     cudaEvent_t ev;
 };
 
@@ -549,7 +551,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wqkv, qkvw, C, qkv, qkvw, 0.0f));
     FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
     FRS_TRY(cuda_attention_layout(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm,
-                                  reduce ? b->att_layout : CUDA_ATT_AUTO, st));
+                                  reduce ? b->att_layout : b->att_default, st));
     FRS_TRY(cuda_matmul(&b->blas, att, H * D, n, ly->wo, C, H * D, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
@@ -712,12 +714,14 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         b->K = d->k;
         b->Rd = lim->prefill_chunk > CU_MAX_TOPK ? lim->prefill_chunk : CU_MAX_TOPK;
     }
-    const char *g = getenv("FRS_CUDA_GRAPHS");
-    b->graphs = !(g && g[0] == '0');
-    g = getenv("FRS_HOST_SAMPLING"); /* 1: temperature > 0 on the host (runtime/sampling.c), for A/B */
-    b->dev_sampling = !(g && g[0] == '1') && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
-    g = getenv("FRS_HOST_ACCEPT"); /* 1: the acceptance walk on the host (runtime/accept.c), for A/B */
-    b->dev_accept = !(g && g[0] == '1');
+    /* the A/B switches (runtime/backend.h), read here once */
+    b->graphs = b->opts.cuda_graphs != 0;
+    b->dev_sampling = b->opts.device_sampling && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
+    b->dev_accept = b->opts.device_accept != 0;
+    b->att_default = b->opts.attention == FRS_ATTN_CUDA_CORES ? CUDA_ATT_MULTI_ROW
+                     : b->opts.attention == FRS_ATTN_MMA_BF16 ? CUDA_ATT_AUTO_BF16
+                                                              : CUDA_ATT_AUTO;
+    b->att_layout = b->att_default;
     enum frs_status st = FRS_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
     if (e == cudaSuccess)
@@ -1156,15 +1160,14 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     /* attention: the tensor-core kernel (AUTO, any context) where it applies; else the CUDA-core
      * layout by context: one row per block on short prefixes, rows sharing K/V loads from ~0.4k
      * slots on (measured: tests/bench/NOTES-cuda.md, run 2) */
-    const char *am = getenv("FRS_ATT_MULTI");
-    const int mma = cuda_attention_auto_mma(n, b->t.D);
-    const int multi = !mma && !(am && am[0] == '0') && T >= 384;
-    b->att_layout = mma ? CUDA_ATT_AUTO : multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
+    const int mma = b->att_default != CUDA_ATT_MULTI_ROW && cuda_attention_auto_mma(n, b->t.D);
+    const int multi = !mma && T >= 384;
+    b->att_layout = mma ? b->att_default : multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
     const struct cu_verify_arg a = {n, mode};
     struct cu_graph eager = {0, NULL};
     enum frs_status fs = cu_graph_run(b, use_graph ? &b->g_verify[n][multi][mode] : &eager, use_graph, cu_verify_step,
                                       &a);
-    b->att_layout = CUDA_ATT_AUTO;
+    b->att_layout = b->att_default;
     FRS_TRY(fs);
     b->last_rows = n;
     b->last_row = n - 1;

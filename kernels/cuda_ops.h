@@ -42,6 +42,7 @@
 #include "cuda_synthetic.h"
 #include "cuda_norm.h"
 #include "cuda_rope.h"
+#include "cuda_attention.h"
 #include "cuda_kv.h"          /* cuda_kv_gather */
 
 #ifdef __cplusplus
@@ -95,46 +96,6 @@ enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float e
                                     int cols, float *y, float beta, cudaStream_t st);
 enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t *nw, float eps, const uint16_t *w, int F,
                                       int cols, uint16_t *act, cudaStream_t st);
-
-/* Flash-decoding style attention; prefix read from device *prefix. Row i sees slots [0, prefix)
- * and, with a mask, slot prefix + j (j < mask_cols) when bit j of its mask row
- * (FRS_MASK_WORDS(mask_cols) words) is set; without a mask slots [0, prefix + i] (causal; the n
- * new rows at [prefix, prefix + n)). The target passes mask_cols = n; the draft's tree rows see
- * their ancestors' tree slots (mask_cols = tree slots so far). out bf16 [n, n_heads*D].
- * scratch: cuda_attention_scratch_floats(n, ...) floats (may be NULL when that is 0).
- * head_dim % 8 == 0, head_dim <= 256. */
-int cuda_attention_splits(int n, int n_heads, int n_kv, int head_dim, int n_sm);
-/* Kernels and layouts (the layout argument of cuda_attention_layout):
- *  - AUTO: n == 1 (decode): the CUDA-core kernel, one kv head's q vectors per block (unchanged by
- *    the tensor-core kernel). n > 1 with head_dim 16, 32, 64 or 128 (and q, k, v 16-byte aligned,
- *    out 4-byte, scratch 8-byte): the tensor-core kernel (kernels/cuda_attn_mma.cu: bf16 mma.sync,
- *    q and P as three bf16 terms each, i.e. fp32 operands, fp32 accumulation and softmax; 64 rows x
- *    heads of one kv head per block, split over the context when there are too few blocks).
- *    FRS_ATT_MMA=0 at launch time turns it off (the CUDA-core MULTI_ROW layout, or SINGLE_ROW with
- *    FRS_ATT_MULTI=0), FRS_ATT_MMA=1 runs it with single bf16 products (MMA_BF16). Other
- *    head_dims (e.g. 256): the CUDA-core kernel.
- *  - SINGLE_ROW / MULTI_ROW: the CUDA-core kernel, forced (A/B, tests). SINGLE_ROW = one row's
- *    heads per block (better on short contexts: more, lighter blocks); MULTI_ROW = rows x heads of
- *    one kv head share each K/V load (better from ~0.5k slots on).
- *  - MMA / MMA_BF16: the tensor-core kernel at any n, forced (FRS_ERR_UNSUPPORTED for the
- *    head_dims and alignments it does not take); MMA_BF16 rounds q and P to single bf16 (A/B).
- * cuda_attention_splits gives the splits of AUTO; the scratch size covers every kernel and layout. */
-enum { CUDA_ATT_AUTO = 0, CUDA_ATT_SINGLE_ROW = 1, CUDA_ATT_MULTI_ROW = 2, CUDA_ATT_MMA = 3, CUDA_ATT_MMA_BF16 = 4 };
-size_t cuda_attention_scratch_floats(int n, int n_heads, int n_kv, int head_dim, int n_sm);
-/* 1 when AUTO runs the tensor-core kernel for n rows of head_dim (reads FRS_ATT_MMA; alignment aside) */
-int cuda_attention_auto_mma(int n, int head_dim);
-enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uint16_t *vcache, const int32_t *prefix,
-                               int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, uint16_t *out,
-                               float *scratch, int n_sm, cudaStream_t st);
-/* Merge n_split (1..64) attention partials (m, l, acc[head_dim]) per output row (token x head) of
- * part, laid out [rows][n_split][head_dim + 2], into bf16 out [rows][head_dim]; splits with
- * m = -inf are skipped. Both attention kernels' combine step. */
-enum frs_status cuda_attention_combine(const float *part, int rows, int n_split, int head_dim, uint16_t *out,
-                                       cudaStream_t st);
-enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, const uint16_t *vcache,
-                                      const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads,
-                                      int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm, int layout,
-                                      cudaStream_t st);
 
 #ifdef __cplusplus
 }
