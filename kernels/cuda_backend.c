@@ -557,7 +557,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
     FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
     if (n == 1 && C % 8 == 0) { /* fused: no gate/up round trip, one launch fewer */
-        FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, st));
+        FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, b->blas.pdl, st));
     } else {
         FRS_TRY(cuda_matmul(&b->blas, xn, C, n, ly->wgu, 2 * F, C, gu, 2 * F, 0.0f));
         FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
@@ -730,7 +730,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: stream/event creation failed: %s", cudaGetErrorString(e));
         goto fail;
     }
-    FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st), st, fail);
+    FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
     b->n_sm = b->blas.n_sm;
     FRS_TRY_GOTO(cu_upload_weights(b), st, fail);
     FRS_TRY_GOTO(cu_alloc_state(b), st, fail);

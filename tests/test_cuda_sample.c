@@ -12,7 +12,7 @@
  *     never on the other kinds and settings (the fallback must not be what passes the test).
  *  2. backend, fixture pair (models/gqa-bf16, spec/head-gqa) and the synthetic Llama-3.2-1B shape
  *     (128256 ids): speculative and autoregressive sampled generation with device sampling give
- *     the same tokens as with device_sampling = 0 (cuBLASLt off in both, FRS_CUBLASLT=0, so the
+ *     the same tokens as with device_sampling = 0 (cuBLASLt off in both, cublaslt 0, so the
  *     logits are bit-identical), and the device path answered (counts from
  *     cuda_backend_sampling_counts);
  *  3. backend: draft_tree / verify with CUDA graphs == with cuda_graphs = 0, every iteration of a
@@ -515,8 +515,7 @@ int main(void)
     if (getenv("FRS_TEST_KERNELS_ONLY"))
         return test_finish("test_cuda_sample");
 
-    /* cuBLAS's default algorithms in every backend below: bit-identical logits across backends */
-    setenv("FRS_CUBLASLT", "0", 1);
+    /* every backend below runs cuBLAS's default algorithms (make_backend: cublaslt 0) */
     char tdir[4096], hdir[4096];
     snprintf(tdir, sizeof tdir, "%s", test_fixture("models/gqa-bf16"));
     snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/head-gqa"));

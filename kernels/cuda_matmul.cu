@@ -1,133 +1,23 @@
-/* cuda_ops.cu - the CUDA kernels of the target and draft forward (norm, RoPE, attention,
- * SwiGLU, embedding, residual, GEMV, cuBLAS GEMM, log-softmax top-k, argmax, Gumbel sampling,
- * KV compaction) and their extern "C" launchers declared in cuda_ops.h. Three levels as in
- * ggml: __global__ kernel -> launcher taking a stream -> backend op (cuda_backend.c).
+/* cuda_matmul.cu - matrix products of bf16 weights (cuda_matmul.h): the per-rank cuBLAS context,
+ * the n == 1 GEMV kernels (plain and fused with SwiGLU, programmatic dependent launch optional),
+ * and cuda_matmul: the GEMV at n == 1, else cuBLASLt with an algorithm chosen once per shape and
+ * cached (the descriptors are built once per shape, never per call), cublasGemmEx as fallback.
  */
+#include "cuda_common.cuh"
+
 #include <cublasLt.h>
 #include <cublas_v2.h>
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <float.h>
-#include <math.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 
-extern "C" {
-#include "status.h"
-}
-#include "../parallel/argmax_key.h" /* frs_argmax_key_pack (host + device) */
-#include "cuda_attn_mma.h"         /* cuda_attn_mma: the tensor-core kernel for n > 1 */
-#include "cuda_ops.h"
+#include "cuda_matmul.h"
 
-#define LAUNCH_CHECK(what)                                                                        \
-    do {                                                                                          \
-        cudaError_t e_ = cudaGetLastError();                                                      \
-        if (e_ != cudaSuccess)                                                                    \
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of %s failed: %s", (what),   \
-                           cudaGetErrorString(e_));                                               \
-    } while (0)
+/* ---- the cuBLAS context ------------------------------------------------------------------------ */
 
-/* ---- small device helpers -------------------------------------------------------------------- */
-
-/* Programmatic dependent launch (sm_90): a GEMV launched with the PDL attribute may start while
- * the kernel before it still runs, streams its first weight chunk (weights never depend on the
- * previous kernel) and waits here before it reads x or writes y. Kernels that precede a GEMV
- * allow that early start with pdl_trigger(). Both are no-ops below sm_90. FRS_PDL=0 at launch
- * time turns the attribute off. */
-static __device__ __forceinline__ void pdl_wait()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-static __device__ __forceinline__ void pdl_trigger()
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" :::);
-#endif
-}
-
-static int pdl_enabled(void)
-{
-    const char *e = getenv("FRS_PDL");
-    return !(e && e[0] == '0');
-}
-
-static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
-
-static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
-
-/* 8 bf16 packed in a uint4 dotted with 8 bf16 */
-static __device__ __forceinline__ float dot8_bf16(uint4 a, uint4 b)
-{
-    float s = 0.0f;
-    const uint32_t av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        s = fmaf(__uint_as_float(av[i] << 16), __uint_as_float(bv[i] << 16), s);
-        s = fmaf(__uint_as_float(av[i] & 0xffff0000u), __uint_as_float(bv[i] & 0xffff0000u), s);
-    }
-    return s;
-}
-
-static __device__ __forceinline__ float warp_sum(float v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-static __device__ __forceinline__ float warp_max(float v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-static __device__ __forceinline__ unsigned long long warp_max_u64(unsigned long long v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        unsigned long long w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = w > v ? w : v;
-    }
-    return v;
-}
-
-/* block-wide sum; every thread gets the result. sh: >= 32 floats. */
-static __device__ float block_sum(float v, float *sh)
-{
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    v = warp_sum(v);
-    __syncthreads();
-    if (lane == 0)
-        sh[wid] = v;
-    __syncthreads();
-    v = lane < nw ? sh[lane] : 0.0f;
-    return warp_sum(v);
-}
-
-static __device__ unsigned long long block_max_u64(unsigned long long v, unsigned long long *sh)
-{
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    v = warp_max_u64(v);
-    __syncthreads();
-    if (lane == 0)
-        sh[wid] = v;
-    __syncthreads();
-    v = lane < nw ? sh[lane] : 0ull;
-    return warp_max_u64(v);
-}
-
-/* ---- cuBLAS context and matmul -------------------------------------------------------------- */
-
-extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t stream)
+extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t stream, int cublaslt, int pdl)
 {
     memset(b, 0, sizeof *b);
+    b->pdl = pdl != 0;
     int dev = 0;
     cudaError_t ce = cudaGetDevice(&dev);
     if (ce == cudaSuccess)
@@ -154,8 +44,7 @@ extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t st
         cuda_blas_free(b);
         return FRS_ERR(FRS_ERR_CUBLAS, "cuda_blas_create: cuBLAS setup failed (status %d)", (int)bs);
     }
-    const char *lt_env = getenv("FRS_CUBLASLT");
-    if (!(lt_env && lt_env[0] == '0')) {
+    if (cublaslt) {
         cublasLtHandle_t lt;
         if (cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS)
             b->lt = lt; /* else: GemmEx only */
@@ -179,58 +68,42 @@ extern "C" void cuda_blas_free(struct cuda_blas *b)
     memset(b, 0, sizeof *b);
 }
 
+/* ---- n == 1: GEMV ----------------------------------------------------------------------------- */
+
+/* 8 bf16 packed in a uint4 dotted with 8 bf16 */
+static __device__ __forceinline__ float dot8_bf16(uint4 a, uint4 b)
+{
+    float s = 0.0f;
+    const uint32_t av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        s = fmaf(__uint_as_float(av[i] << 16), __uint_as_float(bv[i] << 16), s);
+        s = fmaf(__uint_as_float(av[i] & 0xffff0000u), __uint_as_float(bv[i] & 0xffff0000u), s);
+    }
+    return s;
+}
+
 #define GEMV_WARPS 8
 #define GEMV_UNROLL 4
 
+/* the launch of a GEMV kernel: GEMV_WARPS warps per block, the PDL attribute when pdl */
+static cudaLaunchConfig_t gemv_cfg(int blocks, int pdl, cudaStream_t st, cudaLaunchAttribute *at)
+{
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(blocks);
+    cfg.blockDim = dim3(GEMV_WARPS * 32);
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    return cfg;
+}
+
 /* One warp per output row; each lane streams 16-byte chunks of the row (evict-first loads),
- * GEMV_UNROLL loads in flight, x (small, L1/L2 resident) through the read-only path. */
-/* NORM: x is the fp32 residual row xf, RMS-normalised with weight nw into shared memory by every
- * block (x * inv then * w, rounded to bf16, as rmsnorm_kernel), instead of a bf16 x from a separate
- * RMSNorm launch. */
-template <bool NORM>
-__device__ __forceinline__ const uint4 *gemv_norm_x(const float *__restrict__ xf, const uint16_t *__restrict__ nw,
-                                                    float eps, int cols, const uint16_t *__restrict__ x)
-{
-    if (!NORM)
-        return reinterpret_cast<const uint4 *>(x);
-    extern __shared__ uint4 gemv_xs[];
-    __shared__ float red[GEMV_WARPS];
-    uint16_t *xs = reinterpret_cast<uint16_t *>(gemv_xs);
-    float ss = 0.0f;
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-        const float v = xf[j];
-        ss = fmaf(v, v, ss);
-    }
-    ss = warp_sum(ss);
-    if ((threadIdx.x & 31) == 0)
-        red[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    float tot = 0.0f;
-#pragma unroll
-    for (int u = 0; u < GEMV_WARPS; u++)
-        tot += red[u];
-    const float inv = 1.0f / sqrtf(tot / (float)cols + eps);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-        float v = xf[j] * inv;
-        v *= bf2f(nw[j]);
-        xs[j] = f2bf(v);
-    }
-    __syncthreads();
-    return gemv_xs;
-}
-
-template <bool NORM>
-static __device__ __forceinline__ uint4 gemv_ldx(const uint4 *xv, int k)
-{
-    if (NORM)
-        return xv[k]; /* shared memory */
-    return __ldg(xv + k);
-}
-
-template <bool NORM>
+ * GEMV_UNROLL loads in flight, x (small, L1/L2 resident) through the read-only path. The first
+ * weight loads are issued before pdl_wait (weights never depend on the kernel before). */
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16_t *__restrict__ x,
-                                                                    const float *__restrict__ xf,
-                                                                    const uint16_t *__restrict__ nw, float eps,
                                                                     const uint16_t *__restrict__ w, int rows,
                                                                     int cols, float *__restrict__ y, float beta)
 {
@@ -250,14 +123,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16
             wv[u] = __ldcs(wr + k + 32 * u);
     }
     pdl_wait(); /* x and y belong to the kernels before */
-    const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
+    const uint4 *xv = reinterpret_cast<const uint4 *>(x);
     if (!active)
         return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
+            xx[u] = __ldg(xv + k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
             acc += dot8_bf16(wv[u], xx[u]);
@@ -270,43 +143,29 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_bf16_kernel(const uint16
         }
     }
     for (; k < nv; k += 32)
-        acc += dot8_bf16(__ldcs(wr + k), gemv_ldx<NORM>(xv, k));
+        acc += dot8_bf16(__ldcs(wr + k), __ldg(xv + k));
     acc = warp_sum(acc);
     if (lane == 0)
         y[row] = beta != 0.0f ? fmaf(beta, y[row], acc) : acc;
 }
 
 extern "C" enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y,
-                                          float beta, cudaStream_t st)
+                                          float beta, int pdl, cudaStream_t st)
 {
     if (rows <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_bf16: rows %d, cols %d (need cols %% 8 == 0, 16-byte "
                        "aligned x and w)", rows, cols);
-    const int blocks = (rows + GEMV_WARPS - 1) / GEMV_WARPS;
     cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(blocks);
-    cfg.blockDim = dim3(GEMV_WARPS * 32);
-    cfg.stream = st;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl_enabled() ? 1 : 0;
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<false>, x, (const float *)NULL, (const uint16_t *)NULL,
-                                       0.0f, w, rows, cols, y, beta);
-    if (e != cudaSuccess)
-        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel failed: %s", cudaGetErrorString(e));
-    LAUNCH_CHECK("gemv_bf16_kernel");
+    const cudaLaunchConfig_t cfg = gemv_cfg((rows + GEMV_WARPS - 1) / GEMV_WARPS, pdl, st, at);
+    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_bf16_kernel, x, w, rows, cols, y, beta));
+    FRS_LAUNCH_CHECK(gemv_bf16_kernel);
     return FRS_OK;
 }
 
 /* gate/up GEMV fused with SwiGLU (n == 1): warp j reads gate row j and up row F + j of the
  * stacked (2F, cols) matrix with the same lane/unroll order as gemv_bf16_kernel (so each dot
  * product is bit-identical to it) and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does. */
-template <bool NORM>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint16_t *__restrict__ x,
-                                                                      const float *__restrict__ xf,
-                                                                      const uint16_t *__restrict__ nw, float eps,
                                                                       const uint16_t *__restrict__ w, int F, int cols,
                                                                       uint16_t *__restrict__ act)
 {
@@ -329,14 +188,14 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
         }
     }
     pdl_wait(); /* x belongs to the kernel before; act may still be read by it */
-    const uint4 *xv = gemv_norm_x<NORM>(xf, nw, eps, cols, x);
+    const uint4 *xv = reinterpret_cast<const uint4 *>(x);
     if (!active)
         return;
     while (full) {
         uint4 xx[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++)
-            xx[u] = gemv_ldx<NORM>(xv, k + 32 * u);
+            xx[u] = __ldg(xv + k + 32 * u);
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) {
             ag += dot8_bf16(gv[u], xx[u]);
@@ -353,7 +212,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
         }
     }
     for (; k < nv; k += 32) {
-        const uint4 xx = gemv_ldx<NORM>(xv, k);
+        const uint4 xx = __ldg(xv + k);
         ag += dot8_bf16(__ldcs(wg + k), xx);
         au += dot8_bf16(__ldcs(wu + k), xx);
     }
@@ -364,77 +223,17 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
 }
 
 extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act,
-                                            cudaStream_t st)
+                                            int pdl, cudaStream_t st)
 {
     if (F <= 0 || cols <= 0 || cols % 8 || ((uintptr_t)x | (uintptr_t)w) % 16)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_swiglu: F %d, cols %d (need cols %% 8 == 0, 16-byte aligned x "
                        "and w)", F, cols);
     cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((F + GEMV_WARPS - 1) / GEMV_WARPS);
-    cfg.blockDim = dim3(GEMV_WARPS * 32);
-    cfg.stream = st;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl_enabled() ? 1 : 0;
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<false>, x, (const float *)NULL,
-                                       (const uint16_t *)NULL, 0.0f, w, F, cols, act);
-    if (e != cudaSuccess)
-        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel failed: %s",
-                       cudaGetErrorString(e));
-    LAUNCH_CHECK("gemv_swiglu_kernel");
+    const cudaLaunchConfig_t cfg = gemv_cfg((F + GEMV_WARPS - 1) / GEMV_WARPS, pdl, st, at);
+    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel, x, w, F, cols, act));
+    FRS_LAUNCH_CHECK(gemv_swiglu_kernel);
     return FRS_OK;
 }
-
-static cudaLaunchConfig_t gemv_cfg(int blocks, size_t smem, cudaStream_t st, cudaLaunchAttribute *at)
-{
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(blocks);
-    cfg.blockDim = dim3(GEMV_WARPS * 32);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = st;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl_enabled() ? 1 : 0;
-    return cfg;
-}
-
-extern "C" enum frs_status cuda_gemv_norm_bf16(const float *xf, const uint16_t *nw, float eps, const uint16_t *w,
-                                               int rows, int cols, float *y, float beta, cudaStream_t st)
-{
-    if (rows <= 0 || cols <= 0 || cols % 8 || cols > CUDA_GEMV_NORM_MAX_COLS || (uintptr_t)w % 16)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_norm_bf16: rows %d, cols %d (need cols %% 8 == 0, cols <= %d, "
-                       "16-byte aligned w)", rows, cols, CUDA_GEMV_NORM_MAX_COLS);
-    cudaLaunchAttribute at[1];
-    cudaLaunchConfig_t cfg = gemv_cfg((rows + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_bf16_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, rows, cols,
-                                       y, beta);
-    if (e != cudaSuccess)
-        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_bf16_kernel<norm> failed: %s",
-                       cudaGetErrorString(e));
-    LAUNCH_CHECK("gemv_bf16_kernel<norm>");
-    return FRS_OK;
-}
-
-extern "C" enum frs_status cuda_gemv_norm_swiglu(const float *xf, const uint16_t *nw, float eps, const uint16_t *w,
-                                                 int F, int cols, uint16_t *act, cudaStream_t st)
-{
-    if (F <= 0 || cols <= 0 || cols % 8 || cols > CUDA_GEMV_NORM_MAX_COLS || (uintptr_t)w % 16)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_gemv_norm_swiglu: F %d, cols %d (need cols %% 8 == 0, cols <= %d, "
-                       "16-byte aligned w)", F, cols, CUDA_GEMV_NORM_MAX_COLS);
-    cudaLaunchAttribute at[1];
-    cudaLaunchConfig_t cfg = gemv_cfg((F + GEMV_WARPS - 1) / GEMV_WARPS, (size_t)cols * 2, st, at);
-    cudaError_t e = cudaLaunchKernelEx(&cfg, gemv_swiglu_kernel<true>, (const uint16_t *)NULL, xf, nw, eps, w, F, cols,
-                                       act);
-    if (e != cudaSuccess)
-        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_ops.cu: launch of gemv_swiglu_kernel<norm> failed: %s",
-                       cudaGetErrorString(e));
-    LAUNCH_CHECK("gemv_swiglu_kernel<norm>");
-    return FRS_OK;
-}
-
 
 /* ---- cuBLASLt with a per-shape algorithm (n > 1) ------------------------------------------- */
 
@@ -601,7 +400,7 @@ extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, i
     if (n <= 0 || rows <= 0 || cols <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_matmul: n %d, rows %d, cols %d must be > 0", n, rows, cols);
     if (n == 1 && cols % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0)
-        return cuda_gemv_bf16(x, w, rows, cols, y, beta, b->stream);
+        return cuda_gemv_bf16(x, w, rows, cols, y, beta, b->pdl, b->stream);
     if (b->lt) {
         const struct cuda_lt_entry *e = lt_entry(b, x, ldx, n, w, rows, cols, y, ldy);
         if (e && e->ok) {
