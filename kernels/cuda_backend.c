@@ -62,6 +62,7 @@
 #include "comm.h"
 #include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
 #include "cuda_backend.h"
+#include "cuda_check.h"  /* FRS_CUDA_CHECK */
 #include "cuda_ops.h"
 #include "cuda_sample.h"
 #include "cuda_tree.h"
@@ -102,13 +103,6 @@ struct cu_grow_graph {
     struct frs_tree_params p;
     struct cu_graph g;
 };
-
-#define CUCHK(expr)                                                                                   \
-    do {                                                                                              \
-        cudaError_t cu_e_ = (expr);                                                                   \
-        if (cu_e_ != cudaSuccess)                                                                     \
-            return FRS_ERR(FRS_ERR_CUDA, "cuda backend: %s failed: %s", #expr, cudaGetErrorString(cu_e_)); \
-    } while (0)
 
 struct cu_layer {
     uint16_t *attn_norm; /* (C); NULL for the EAGLE layer (no input_layernorm) */
@@ -262,7 +256,7 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
             continue;
         }
         if (m->dtype == FRS_DTYPE_BF16 && m->ld == m->cols) {
-            CUCHK(cudaMemcpy(dst + off, m->data, rows * cols * 2, cudaMemcpyHostToDevice));
+            FRS_CUDA_CHECK(cudaMemcpy(dst + off, m->data, rows * cols * 2, cudaMemcpyHostToDevice));
         } else {
             for (size_t r = 0; r < rows; r++) {
                 if (m->dtype == FRS_DTYPE_BF16) {
@@ -273,7 +267,7 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
                         stage[r * cols + c] = frs_f32_to_bf16(row32[c]);
                 }
             }
-            CUCHK(cudaMemcpy(dst + off, stage, rows * cols * 2, cudaMemcpyHostToDevice));
+            FRS_CUDA_CHECK(cudaMemcpy(dst + off, stage, rows * cols * 2, cudaMemcpyHostToDevice));
         }
         off += rows * cols;
     }
@@ -507,13 +501,13 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
     FRS_TRY(cu_alloc_plan(p, np, &b->amem, &b->abytes, "KV cache and activations"));
     fprintf(stderr, "%scuda backend: allocating %.1f MiB for the KV cache (%d layers x %d tokens), draft state and "
             "activations (%d rows)\n", frs_error_origin(), (double)b->abytes / (1 << 20), b->L, b->lim.max_ctx, b->R);
-    CUCHK(cudaMemset(b->amem, 0, b->abytes));
+    FRS_CUDA_CHECK(cudaMemset(b->amem, 0, b->abytes));
     if (b->d)
         cuda_tree_dev_carve(&b->tree, b->tree.score, CU_MAX_TOPK, CU_MAX_DEPTH);
     b->d_tree = &b->d_rb->tree;
-    CUCHK(cudaMallocHost((void **)&b->h_rb, sizeof *b->h_rb));
+    FRS_CUDA_CHECK(cudaMallocHost((void **)&b->h_rb, sizeof *b->h_rb));
     b->h_tree = &b->h_rb->tree;
-    CUCHK(cudaMallocHost((void **)&b->h_keys, R * 8));
+    FRS_CUDA_CHECK(cudaMallocHost((void **)&b->h_keys, R * 8));
     /* rope tables */
     float *inv = malloc((size_t)(b->t.D > b->dr.D ? b->t.D : b->dr.D) * sizeof(float));
     if (!inv)
@@ -525,7 +519,7 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
         e = cudaMemcpy(b->dinv_freq, inv, (size_t)b->dr.D / 2 * 4, cudaMemcpyHostToDevice);
     }
     free(inv);
-    CUCHK(e);
+    FRS_CUDA_CHECK(e);
     return FRS_OK;
 }
 
@@ -685,7 +679,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
         return FRS_ERR(FRS_ERR_CUDA, "cuda backend: no CUDA device");
     if (comm && comm->device >= 0)
-        CUCHK(cudaSetDevice(comm->device));
+        FRS_CUDA_CHECK(cudaSetDevice(comm->device));
     struct cu_backend *b = calloc(1, sizeof *b);
     if (!b)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
@@ -795,7 +789,7 @@ static enum frs_status cu_prefill(struct frs_backend *be, const int32_t *tokens,
                            (int)tokens[i], i, b->V);
     for (int done = 0; done < n;) {
         const int c = n - done < b->lim.prefill_chunk ? n - done : b->lim.prefill_chunk;
-        CUCHK(cudaMemcpyAsync(b->tok, tokens + done, (size_t)c * 4, cudaMemcpyHostToDevice, b->st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(b->tok, tokens + done, (size_t)c * 4, cudaMemcpyHostToDevice, b->st));
         FRS_TRY(cu_append_step(b, c));
         cu_advance(be, b, c);
         done += c;
@@ -817,7 +811,7 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
         if (!b->g_decode) {
             /* capture once; every step-varying value is read from device memory */
             cudaGraph_t g;
-            CUCHK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+            FRS_CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
             enum frs_status st = cu_append_step(b, 1);
             cudaError_t e = cudaStreamEndCapture(b->st, &g);
             if (st != FRS_OK) {
@@ -825,12 +819,12 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
                     cudaGraphDestroy(g);
                 return st;
             }
-            CUCHK(e);
+            FRS_CUDA_CHECK(e);
             e = cudaGraphInstantiate(&b->g_decode, g, 0);
             cudaGraphDestroy(g);
-            CUCHK(e);
+            FRS_CUDA_CHECK(e);
         }
-        CUCHK(cudaGraphLaunch(b->g_decode, b->st));
+        FRS_CUDA_CHECK(cudaGraphLaunch(b->g_decode, b->st));
     }
     cu_advance(be, b, 1);
     return FRS_OK;
@@ -843,12 +837,12 @@ static enum frs_status cu_graph_run(struct cu_backend *b, struct cu_graph *g, in
                                     enum frs_status (*step)(struct cu_backend *, const void *), const void *arg)
 {
     if (use_graph && g->exec) {
-        CUCHK(cudaGraphLaunch(g->exec, b->st));
+        FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, b->st));
         return FRS_OK;
     }
     const int capture = use_graph && g->uses >= 1;
     if (capture)
-        CUCHK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+        FRS_CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
     enum frs_status fs = step(b, arg);
     if (capture) {
         cudaGraph_t graph;
@@ -858,11 +852,11 @@ static enum frs_status cu_graph_run(struct cu_backend *b, struct cu_graph *g, in
                 cudaGraphDestroy(graph);
             return fs;
         }
-        CUCHK(e);
+        FRS_CUDA_CHECK(e);
         e = cudaGraphInstantiate(&g->exec, graph, 0);
         cudaGraphDestroy(graph);
-        CUCHK(e);
-        CUCHK(cudaGraphLaunch(g->exec, b->st));
+        FRS_CUDA_CHECK(e);
+        FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, b->st));
     }
     FRS_TRY(fs);
     g->uses++;
@@ -878,8 +872,8 @@ static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
         if (!b->h_logits)
             return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
     }
-    CUCHK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
     return FRS_OK;
 }
 
@@ -909,22 +903,22 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
         FRS_TRY(cuda_argmax_keys(row, 1, b->Vl, b->Vl, b->voff, b->keys, st));
         if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, st));
-        CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
-        CUCHK(cudaStreamSynchronize(st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
+        FRS_CUDA_CHECK(cudaStreamSynchronize(st));
         *out = frs_argmax_key_index(b->h_keys[0]);
         return FRS_OK;
     }
     if (cu_device_sampling(b, s)) {
         /* the draw on the device; 8 bytes back (the token and the fallback flags) */
         FRS_TRY(cu_set_sampling(b, s, draw));
-        CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, sizeof(uint32_t), st));
+        FRS_CUDA_CHECK(cudaMemsetAsync(b->d_rb->flags, 0, sizeof(uint32_t), st));
         FRS_TRY(cuda_sample_prepare(row, 1, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
         FRS_TRY(cuda_sample_draw(row, 1, b->Vl, b->Vl, b->voff, b->sparams, b->srows, NULL, b->sscratch,
                                  &b->d_rb->token, b->d_rb->flags, st));
-        CUCHK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
+        FRS_CUDA_CHECK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
                               cudaMemcpyDeviceToHost, st));
-        CUCHK(cudaEventRecord(b->ev, st));
-        CUCHK(cudaEventSynchronize(b->ev));
+        FRS_CUDA_CHECK(cudaEventRecord(b->ev, st));
+        FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
         if (!b->h_rb->flags[0]) {
             b->samp_dev++;
             *out = b->h_rb->token;
@@ -964,9 +958,9 @@ static enum frs_status cu_draft_catchup(struct cu_backend *b, const void *arg)
     FRS_TRY(cu_draft_forward(b, n, b->scal + SC_DSLOT, b->scal + SC_DSLOT, NULL, 0));
     if (a->last) {
         if (n > 1)
-            CUCHK(cudaMemcpyAsync(b->dx, b->dx + (size_t)(n - 1) * C, (size_t)C * sizeof(float),
+            FRS_CUDA_CHECK(cudaMemcpyAsync(b->dx, b->dx + (size_t)(n - 1) * C, (size_t)C * sizeof(float),
                                   cudaMemcpyDeviceToDevice, st));
-        CUCHK(cudaMemcpyAsync(b->scal + SC_ROOT, b->dtok + n - 1, sizeof(int32_t), cudaMemcpyDeviceToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(b->scal + SC_ROOT, b->dtok + n - 1, sizeof(int32_t), cudaMemcpyDeviceToDevice, st));
     }
     return FRS_OK;
 }
@@ -1038,7 +1032,7 @@ static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next
         if (n <= FRS_MAX_TREE)
             FRS_TRY(cuda_set_i32(b->dtok, next_tokens + off, n, st));
         else
-            CUCHK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
+            FRS_CUDA_CHECK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
         const struct cu_catchup_arg a = {n_pending - off, n, off + n == n_pending};
         const int use_graph = b->graphs && n_pending <= CU_CATCHUP_GRAPHS; /* one chunk: keyed by n alone */
         struct cu_graph eager = {0, NULL};
@@ -1075,9 +1069,9 @@ static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampli
         if (!b->h_logits)
             return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
     }
-    CUCHK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
+    FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
                           cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
     const struct sampling_shard sh = {b->h_logits, 1, b->Vl, b->voff};
     struct sampling_row r;
     FRS_TRY(sampling_prepare(b->comm, &sh, s, &r));
@@ -1125,7 +1119,7 @@ static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
         if (b->dev_accept)
             FRS_TRY(cuda_tree_accept(b->d_tree, NULL, NULL, &b->d_rb->acc, &b->d_rb->acc_ok, st));
     } else if (a->mode == CU_VERIFY_SAMPLE) {
-        CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
+        FRS_CUDA_CHECK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
         FRS_TRY(cuda_sample_prepare(b->logits, n, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
         FRS_TRY(cuda_sample_tree_probs(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, st));
         FRS_TRY(cuda_sample_draw(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, b->sscratch,
@@ -1172,9 +1166,9 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     b->last_rows = n;
     b->last_row = n - 1;
     /* the one read-back of the iteration */
-    CUCHK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
-    CUCHK(cudaEventRecord(b->ev, st));
-    CUCHK(cudaEventSynchronize(b->ev));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
+    FRS_CUDA_CHECK(cudaEventRecord(b->ev, st));
+    FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
     const struct frs_tree *t = b->h_tree;
     if (t->n != n)
         return FRS_ERR(FRS_ERR_INTERNAL, "verify: the device tree has %d nodes, expected %d (a kept candidate's parent "
@@ -1300,8 +1294,8 @@ enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t c
     const size_t n = (size_t)b->last_rows * b->Vl;
     if (n > cap)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_backend_logits: %zu floats do not fit in %zu", n, cap);
-    CUCHK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
     *rows = b->last_rows;
     *vocab_local = b->Vl;
     return FRS_OK;
