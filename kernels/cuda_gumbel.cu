@@ -66,3 +66,27 @@ extern "C" enum frs_status cuda_sample_keys(const float *logits, int rows, int c
     FRS_LAUNCH_CHECK(sample_keys_kernel);
     return FRS_OK;
 }
+
+__global__ void rng_eval_kernel(const uint64_t *seed, const uint64_t *stream, const uint64_t *index, int n,
+                                uint64_t *u64, double *uniform, double *gumbel)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    if (u64)
+        u64[i] = frs_rng_u64(seed[i], stream[i], index[i]);
+    if (uniform)
+        uniform[i] = frs_rng_uniform(seed[i], stream[i], index[i]);
+    if (gumbel)
+        gumbel[i] = frs_rng_gumbel(seed[i], stream[i], index[i]);
+}
+
+extern "C" enum frs_status cuda_rng_eval(const uint64_t *seed, const uint64_t *stream, const uint64_t *index, int n,
+                                         uint64_t *u64, double *uniform, double *gumbel, cudaStream_t st)
+{
+    if (n <= 0)
+        return FRS_OK;
+    rng_eval_kernel<<<(n + 255) / 256, 256, 0, st>>>(seed, stream, index, n, u64, uniform, gumbel);
+    FRS_LAUNCH_CHECK(rng_eval_kernel);
+    return FRS_OK;
+}
