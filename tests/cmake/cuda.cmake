@@ -19,3 +19,6 @@ endif()
 frspec_add_test(test_bench_accept test_bench_accept.c bench)
 target_compile_definitions(test_bench_accept PRIVATE FRSPEC_BIN="$<TARGET_FILE:frspec>")
 add_dependencies(test_bench_accept frspec)
+
+# the kernel micro-benchmarks (not a test): tests/bench/kernels/
+include(${CMAKE_CURRENT_SOURCE_DIR}/bench/kernels/bench_kernels.cmake)
