@@ -1,7 +1,8 @@
 /* cuda_backend.c - the CUDA backend (frs_backend_cuda_ops): runtime/backend.h on one GPU per
  * rank with the semantics of the CPU reference (runtime/cpu_backend.c: prefill / decode /
  * next_token; runtime/cpu_spec.c: draft_tree / verify / commit), built from the launchers of
- * cuda_ops.h and cuda_tree.h. Host C11.
+ * cuda_ops.h (the per-operation kernel headers) and cuda_tree.h. Host C11. Every A/B switch comes
+ * from struct frs_backend_options (b->opts), read once in cu_create; none from the environment.
  *
  * Memory, all sized once at create() and logged ("allocating N MiB"); nothing is allocated on
  * the decode path:
@@ -19,7 +20,7 @@
  * token, the sampling parameters and draw ids) live in device memory and are advanced or set by
  * kernels; draft_tree never synchronises; verify's read-back of struct cu_readback (the tree with
  * its verdict, the sampling fallback flags and the acceptance walk's result) after one event wait
- * is the one small D2H per iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode
+ * is the one small D2H per iteration. CUDA graphs (opts.cuda_graphs = 0 turns them off): the decode
  * step, captured once; the draft step as two graphs, the catch-up forward per pending count
  * (<= CU_CATCHUP_GRAPHS) and the tree growth per (depth, topk, size); verify per (tree size,
  * attention layout, greedy or device sampling) at one GPU. Those three are captured at their
@@ -32,7 +33,7 @@
  * children excluded, runtime/sampling.c's results bit for bit on the same logits (its fixed-point
  * masses, runtime/sample_mass.h, are computed the same way on both sides), and no logits copy. A
  * row the kernels leave undecided (two Gumbel keys within 1e-11, a non-finite logit, a crossing bin
- * too large to rank) is redone on the host from its read-back row alone. FRS_HOST_SAMPLING=1
+ * too large to rank) is redone on the host from its read-back row alone. opts.device_sampling = 0
  * always samples on the host (A/B); so does TP > 1, where the host functions do the vocabulary
  * collectives over MPI (the device path has no NCCL version of them yet).
  *
@@ -41,7 +42,7 @@
  * with rng.h's code from the seed and iteration in the device sampling parameters); the engine
  * takes it through the accept op (accept_verified) and commit then gathers the KV rows with the
  * path already on the device. Where the host decides part of the verdict (sampling on the host,
- * a device-sampled row redone on the host) or FRS_HOST_ACCEPT=1 (A/B), accept reports none and
+ * a device-sampled row redone on the host) or opts.device_accept = 0 (A/B), accept reports none and
  * the host walks (accept_walk); commit uploads the path it is given when it is not the device's.
  *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl):
@@ -209,8 +210,8 @@ struct cu_backend {
     int have_tree;           /* 1 after draft_tree, 2 after verify */
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
-    int dev_sampling;        /* temperature > 0 on the device (TP 1, FRS_HOST_SAMPLING unset) */
-    int dev_accept;          /* acceptance walk on the device in verify (FRS_HOST_ACCEPT unset) */
+    int dev_sampling;        /* temperature > 0 on the device (TP 1, opts.device_sampling) */
+    int dev_accept;          /* acceptance walk on the device in verify (opts.device_accept) */
     int acc_valid;           /* the last verify's device walk (h_rb->acc) is accept_walk's result for: */
     int acc_greedy;          /*   greedy, or sampling with */
     uint64_t acc_seed, acc_iter; /* this seed and iteration */
@@ -878,7 +879,7 @@ static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
 }
 
 /* temperature > 0 answered on the device (cuda_sample.h): one rank holding the whole vocabulary,
- * FRS_HOST_SAMPLING unset, valid parameters (the host path reports invalid ones) */
+ * opts.device_sampling, valid parameters (the host path reports invalid ones) */
 static int cu_device_sampling(const struct cu_backend *b, const struct frs_sampling *s)
 {
     return b->dev_sampling && s && s->temperature > 0.0f && s->top_k >= 0 && s->top_p >= 0.0f;
