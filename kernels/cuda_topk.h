@@ -1,5 +1,5 @@
-/* cuda_topk.h - log-softmax top-k of the draft and the argmax keys of greedy decoding (kernels/cuda_topk.cu),
- * C ABI; the conventions are cuda_ops.h's.
+/* cuda_topk.h - log-softmax top-k of the draft and the argmax keys of greedy decoding
+ * (kernels/cuda_topk.cu), C ABI; the conventions are cuda_ops.h's.
  *
  * defines: cuda_logsoftmax_topk, cuda_argmax_keys, CUDA_TOPK_MAX
  */
