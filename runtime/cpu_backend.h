@@ -17,6 +17,9 @@
 struct frs_comm;
 struct cpu_spec; /* owned by cpu_spec.c */
 
+/* buffers of struct cpu_backend in cpu_create's memory plan (static-asserted there) */
+#define CPU_BACKEND_BUFFERS 16
+
 struct cpu_backend {
     const struct llama_model *m;
     const struct eagle_draft *d; /* NULL without a draft */
@@ -37,7 +40,7 @@ struct cpu_backend {
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp;
     struct cpu_spec *spec; /* cpu_spec.c's state, NULL without a draft */
     /* owned by cpu_backend.c (added): */
-    void *mem;             /* the one allocation every buffer above is carved from */
+    void *mem;             /* the one allocation every buffer above is carved from (memplan.h) */
     int32_t *pos;          /* (max_rows) default positions slot0 + i */
 };
 
