@@ -60,17 +60,18 @@
 #include "accept.h"     /* frs_spec_draw, struct frs_accept */
 #include "backend.h"
 #include "comm.h"
-#include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
 #include "cuda_backend.h"
 #include "cuda_ops.h"
 #include "cuda_sample.h"
 #include "cuda_tree.h"
 #include "draft.h"
-#include "memplan.h"     /* struct memplan: the weights' and the state's one allocation each */
+#include "memplan.h"    /* struct memplan: the weights' and the state's one allocation each */
 #include "model.h"
 #include "nccl_comm.h"
+#include "rope.h"       /* rope_inv_freq */
 #include "sampling.h"
 #include "synthetic.h"  /* frs_synthetic_kind: weights made on the device */
+#include "tree.h"       /* FRS_MASK_WORDS */
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
@@ -517,10 +518,10 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
     float *inv = malloc((size_t)(b->t.D > b->dr.D ? b->t.D : b->dr.D) * sizeof(float));
     if (!inv)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
-    cpu_rope_inv_freq(&b->m->cfg, inv);
+    rope_inv_freq(&b->m->cfg, inv);
     cudaError_t e = cudaMemcpy(b->inv_freq, inv, D / 2 * 4, cudaMemcpyHostToDevice);
     if (e == cudaSuccess && b->d) {
-        cpu_rope_inv_freq(&b->d->cfg, inv);
+        rope_inv_freq(&b->d->cfg, inv);
         e = cudaMemcpy(b->dinv_freq, inv, (size_t)b->dr.D / 2 * 4, cudaMemcpyHostToDevice);
     }
     free(inv);

@@ -1,5 +1,5 @@
 /* cpu_backend.c - the CPU reference backend: the Llama target forward pass (fp32 arithmetic over
- * F32/F16/BF16 weights, tensor-parallel through parallel/comm.h), the KV cache, prefill / decode
+ * F32/F16/BF16 weights, tensor-parallel through runtime/collectives.h), the KV cache, prefill / decode
  * / next_token, and frs_backend_cpu_ops. The speculative half (draft head, tree, verify, commit)
  * is cpu_spec.c's, over the same struct cpu_backend (cpu_backend.h).
  *
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm.h"     /* comm_allreduce_sum_f32 */
+#include "collectives.h" /* comm_allreduce_sum_f32 */
 #include "memplan.h"  /* memplan_alloc_host */
 #include "cpu_ops.h"  /* cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, ... */
 #include "sampling.h" /* sampling_argmax, sampling_prepare, sampling_draw */
@@ -109,7 +109,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     b->comm = comm;
     b->lim = *lim;
     b->max_rows = max_rows;
-    cpu_rope_inv_freq(cfg, b->inv_freq);
+    rope_inv_freq(cfg, b->inv_freq);
     be->impl = b;
     be->ops = &frs_backend_cpu_ops;
     be->target_len = 0;

@@ -1,6 +1,6 @@
 /* cpu_backend.h - the CPU reference backend: internal interface shared by cpu_backend.c (target
  * forward, prefill/decode/next_token) and cpu_spec.c (draft head, tree, verify, commit).
- * Everything fp32, tensor-parallel through the MPI collectives of parallel/comm.h.
+ * Everything fp32, tensor-parallel through the collectives of runtime/collectives.h (MPI: parallel/comm.c).
  *
  * defines: struct cpu_backend, frs_backend_cpu_ops, cpu_target_forward, cpu_kv_move,
  *          cpu_spec_create, cpu_spec_free, cpu_draft_tree, cpu_verify, cpu_commit

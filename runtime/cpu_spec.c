@@ -148,7 +148,7 @@ enum frs_status cpu_spec_create(struct cpu_backend *b)
         cpu_spec_free(b);
         return st;
     }
-    cpu_rope_inv_freq(c, sp->inv_freq);
+    rope_inv_freq(c, sp->inv_freq);
     if (sp->fc_bias)
         frs_mat_row_to_f32(&d->fc_bias, 0, sp->fc_bias);
     cpu_spec_reset(b);
