@@ -2,7 +2,7 @@
  * runtime/rng.h's frs_rng_gumbel itself (cuda_common.cuh), so the host and the device share one
  * hash. */
 #include "cuda_common.cuh"
-#include "../parallel/argmax_key.h" /* frs_argmax_key_pack (host + device) */
+#include "../runtime/argmax_key.h" /* frs_argmax_key_pack (host + device) */
 #include "cuda_gumbel.h"
 
 #define KEYS_THREADS 256

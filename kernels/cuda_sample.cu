@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "cuda_sample.h"
 #include "sample_mass.h" /* frs_mass_fixed: the host's fixed-point masses */
 

@@ -2,7 +2,7 @@
  * children) and the packed argmax keys of greedy decoding (one ncclMax over them gives the global
  * argmax). */
 #include "cuda_common.cuh"
-#include "../parallel/argmax_key.h" /* frs_argmax_key_pack (host + device) */
+#include "../runtime/argmax_key.h" /* frs_argmax_key_pack (host + device) */
 #include "cuda_topk.h"
 
 #define TOPK_THREADS 256

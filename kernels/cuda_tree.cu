@@ -11,7 +11,7 @@
 extern "C" {
 #include "accept.h" /* struct frs_accept, frs_spec_index, FRS_RNG_STREAM_ACCEPT, FRS_SPEC_DRAW_BASE */
 }
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "cuda_tree.h"
 
 #define TREE_THREADS 1024
