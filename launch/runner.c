@@ -174,8 +174,9 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
         return next_request(user, req, done);
     }
     FRS_TRY(st);
-    /* room for the prompt, one generated token and a draft tree */
-    const int need = n + 1 + (r->s->have_draft ? r->s->opt.tree.size : 0);
+    /* room for the prompt and one generated token; none is reserved for a draft tree (the engine
+     * shrinks it near the end of the context) */
+    const int need = n + 1;
     if (need > r->s->opt.max_ctx) {
         st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
                      "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",

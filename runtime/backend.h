@@ -67,7 +67,7 @@ struct frs_tree {
 };
 
 struct frs_limits {
-    int max_ctx;       /* KV cache length, tokens (prompt + generated + tree) */
+    int max_ctx;       /* KV cache length, tokens (prompt + generated; a draft tree shrinks to fit) */
     int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
     int prefill_chunk; /* tokens per prefill forward */
 };
@@ -103,6 +103,7 @@ struct frs_backend {
     const struct frs_backend_ops *ops;
     void *impl;
     int target_len; /* kept up to date by the backend */
+    int max_ctx;    /* the context limit it was created with (0: not said; the engine then finds out) */
 };
 
 struct frs_backend_ops {

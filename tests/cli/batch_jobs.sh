@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # batch_jobs.sh - unattended batch jobs (issue 12, items 1-7): exact ids and duplicate ids, a torn
 # last line after a full disk, --out equal to --prompts, bad lines as failed prompts, --resume
-# retrying failures, resuming 100k finished ids, the progress line and --quiet.
+# retrying failures, resuming 100k finished ids, the progress line and --quiet; and (item 8)
+# speculative == autoregressive output at the context limit through the program.
 # usage: batch_jobs.sh FRSPEC FIXTURES [ITEM]   (ITEM: run only that item's checks)
 set -u
 FRSPEC=$1 FIX=$2 ONLY=${3:-}
@@ -143,6 +144,19 @@ if want progress; then # item 7: progress on stderr; --quiet silent
     check "--quiet: no progress" bash -c "! grep -q progress '$TMP/pq.err'"
     gen --prompts "$TMP/p.jsonl" --out "$TMP/p.out" --resume 2> "$TMP/pr.err"
     check "progress after --resume counts what was done before" grep -q "progress 1/1 prompts (2 done before), 1 failed" "$TMP/pr.err"
+fi
+if want ctx; then # item 8: at the context limit speculative == autoregressive; no refusal for the draft
+    ids=$(seq -s, 100 301) # 202 tokens, as in the issue
+    tokens() { grep -o '"tokens":\[[^]]*\]' "$1"; }
+    for mc in 203 204 210 232 233 256; do
+        gen --prompt-ids "$ids" --max-ctx $mc --max-new-tokens 200 --ignore-eos --json --quiet --no-draft > "$TMP/ar.json" 2> "$TMP/ar.err"
+        gen --prompt-ids "$ids" --max-ctx $mc --max-new-tokens 200 --ignore-eos --json --quiet \
+            --draft "$FIX/spec/head-gqa" > "$TMP/sp.json" 2> "$TMP/sp.err"
+        rc=$?
+        check "--max-ctx $mc: a 202-token prompt runs with a draft" [ $rc -eq 0 ]
+        check "--max-ctx $mc: $((mc - 202 + 1)) tokens, speculative == autoregressive" \
+            bash -c "[ -n \"\$(grep -o '\"n_tokens\":$((mc - 202 + 1)),' '$TMP/ar.json')\" ] && [ \"\$(grep -o '\"tokens\":\[[^]]*\]' '$TMP/ar.json')\" = \"\$(grep -o '\"tokens\":\[[^]]*\]' '$TMP/sp.json')\" ]"
+    done
 fi
 echo "$((checks - fail)) passed, $fail failed"
 [ $fail -eq 0 ]

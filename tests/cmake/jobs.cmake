@@ -1,7 +1,7 @@
 # jobs.cmake - unattended runs (issue 12): batch-job files (launch/jobfile.c) through the frspec
 # program, their unit test and fuzz entry point, the option checks of `frspec generate`.
 # Each item of tests/cli/batch_jobs.sh is its own ctest (cli_jobs_<item>) so a failure names it.
-foreach(item ids torn same badline retry scale progress)
+foreach(item ids torn same badline retry scale progress ctx)
   add_test(NAME cli_jobs_${item}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/batch_jobs.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES} ${item})
   set_tests_properties(cli_jobs_${item} PROPERTIES LABELS "cli;jobs" TIMEOUT 300)
@@ -23,3 +23,7 @@ if(FRSPEC_FUZZ)
   target_link_options(fuzz_jobfile_libfuzzer PRIVATE ${_jobs_fuzz_flags})
   target_link_libraries(fuzz_jobfile_libfuzzer PRIVATE PkgConfig::CJSON)
 endif()
+
+# Speculative decoding at the end of the context == autoregressive (runtime/engine.c, item 8).
+frspec_add_test(test_spec_ctx test_spec_ctx.c spec cpu)
+target_sources(test_spec_ctx PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
