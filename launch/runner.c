@@ -258,12 +258,12 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
     cJSON *t = cJSON_AddObjectToObject(j, "timing");
     cJSON_AddNumberToObject(t, "prefill_s", st->t_prefill);
     cJSON_AddNumberToObject(t, "decode_s", st->t_decode);
-    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0);
+    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 && st->n_tokens > 1 ? (st->n_tokens - 1) / st->t_decode : 0);
     if (req->gen.speculative) {
         cJSON_AddNumberToObject(t, "draft_s", st->t_draft);
         cJSON_AddNumberToObject(t, "verify_s", st->t_verify);
         cJSON_AddNumberToObject(t, "other_s", st->t_decode - st->t_draft - st->t_verify);
-        cJSON_AddNumberToObject(j, "iterations", st->iterations - 1);
+        cJSON_AddNumberToObject(j, "iterations", st->iterations > 0 ? st->iterations - 1 : 0);
         cJSON_AddNumberToObject(j, "mean_accepted", st->mean_accepted);
         int last = 0;
         for (int i = 0; i <= FRS_MAX_TREE; i++)
@@ -295,12 +295,12 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
 static void print_summary(struct runner *r, const struct par_request *req, const struct par_result *res)
 {
     const struct frs_gen_stats *st = &res->stats;
-    double tps = st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0;
+    double tps = st->t_decode > 0 && st->n_tokens > 1 ? (st->n_tokens - 1) / st->t_decode : 0;
     fprintf(stderr, "frspec: %d tokens (%s), %.2f tokens/s; prefill %d tokens in %.3f s", st->n_tokens,
             st->stop_reason, tps, req->gen.n_prompt, st->t_prefill);
     if (req->gen.speculative)
         fprintf(stderr, "; %d iterations, %.2f tokens/iteration; draft %.3f s, verify %.3f s, other %.3f s",
-                st->iterations - 1, st->mean_accepted, st->t_draft, st->t_verify,
+                st->iterations > 0 ? st->iterations - 1 : 0, st->mean_accepted, st->t_draft, st->t_verify,
                 st->t_decode - st->t_draft - st->t_verify);
     fputc('\n', stderr);
 }
@@ -382,6 +382,11 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
         par_finalize(&comm);
         return 1;
     }
+    if (comm.rank == 0 && s.model.unused_tensors)
+        fprintf(stderr, "frspec: warning: %s/config.json has num_hidden_layers %d but the checkpoint holds %d layers: "
+                "%d tensors of layers %d..%d are not used (the output is that of a truncated model)\n",
+                opt->model_dir, s.model.cfg.num_hidden_layers, s.model.checkpoint_layers, s.model.unused_tensors,
+                s.model.cfg.num_hidden_layers, s.model.checkpoint_layers - 1);
     if (comm.rank == 0 && !ro->quiet && !ro->json)
         session_print_config(&s, stderr);
     if (comm.size > 1 && !ro->quiet && !ro->json)
@@ -391,6 +396,12 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     collect_stops(&r);
     int rc = 0;
     r.jf.out_fd = -1;
+    for (int i = 0; i < ro->n_stop; i++)
+        if (ro->stop[i] >= s.model.cfg.vocab_size) {
+            st = FRS_ERR(FRS_ERR_INVALID_ARG, "--stop-token %d is outside the vocabulary of %s (%d ids)", ro->stop[i],
+                         opt->model_dir, s.model.cfg.vocab_size);
+            goto done;
+        }
     if (comm.rank == 0 && ro->prompts_file) {
         /* the whole input is read and checked (duplicate ids) before any work */
         FRS_TRY_GOTO(jobfile_open_input(&r.jf, ro->prompts_file), st, done);

@@ -33,7 +33,9 @@
 
 #include "status.h"
 
-#define FRS_MAX_TREE 128 /* tree nodes including the root */
+#define FRS_MAX_TREE 128      /* tree nodes including the root */
+#define FRS_MAX_TREE_DEPTH 16 /* deepest tree (draft forwards) every backend accepts */
+#define FRS_MAX_TREE_TOPK 32  /* largest tree top-k every backend accepts */
 
 struct llama_model;
 struct eagle_draft;

@@ -27,3 +27,10 @@ endif()
 # Speculative decoding at the end of the context == autoregressive (runtime/engine.c, item 8).
 frspec_add_test(test_spec_ctx test_spec_ctx.c spec cpu)
 target_sources(test_spec_ctx PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
+
+# Option checks and published files through the program (tests/cli/options.sh): one ctest per item.
+foreach(item convert vocab generate)
+  add_test(NAME cli_options_${item}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/options.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES} ${item})
+  set_tests_properties(cli_options_${item} PROPERTIES LABELS "cli;jobs" TIMEOUT 300)
+endforeach()
