@@ -686,6 +686,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     be->impl = b;
     be->ops = &frs_backend_cuda_ops;
     be->target_len = 0;
+    be->max_ctx = lim->max_ctx;
     b->opts = opt ? *opt : frs_backend_options_default();
     b->m = m;
     b->d = d;
@@ -752,11 +753,12 @@ static enum frs_status cu_check_room(struct cu_backend *b, int n, const char *wh
 {
     if (n <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend %s: %d tokens, need at least 1", what, n);
-    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+    /* no room is reserved for a draft tree: the engine shrinks the tree to what is left */
+    if ((long)b->target_len + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG,
-                       "cuda backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
-                       "draft tree) exceed the context limit max_ctx = %d",
-                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+                       "cuda backend %s: %d tokens after the %d already in the context exceed the context "
+                       "limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_ctx);
     return FRS_OK;
 }
 
