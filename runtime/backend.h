@@ -39,6 +39,7 @@ struct llama_model;
 struct eagle_draft;
 struct frs_comm;
 struct frs_accept; /* accept.h */
+struct frs_batch_ops; /* batch.h */
 
 struct frs_sampling {
     float temperature; /* <= 0: greedy */
@@ -70,6 +71,12 @@ struct frs_limits {
     int max_ctx;       /* KV cache length, tokens (prompt + generated + tree) */
     int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
     int prefill_chunk; /* tokens per prefill forward */
+    /* batching (runtime/batch.h), all 0 for a single-sequence backend: */
+    int max_seqs;      /* sequences in flight; > 0 allocates the paged KV pool */
+    int max_step_rows; /* most target rows of one batched verify (sum of the sequences' tree sizes) */
+    int kv_block;      /* positions per KV block (0: FRS_KV_BLOCK_DEFAULT) */
+    int kv_blocks;     /* blocks in the pool; 0: as many as fit in kv_share of the memory left */
+    float kv_share;    /* share of the memory left after the weights for the pool when kv_blocks = 0 */
 };
 
 /* How a backend runs, set by the CLI (launch/options.c) and by the tests directly; every field
@@ -103,6 +110,7 @@ struct frs_backend {
     const struct frs_backend_ops *ops;
     void *impl;
     int target_len; /* kept up to date by the backend */
+    int kv_blocks;  /* the paged pool's blocks, chosen by create() (0 without batching) */
 };
 
 struct frs_backend_ops {
@@ -141,6 +149,8 @@ struct frs_backend_ops {
      * accept_walk). Deterministic from verify's result, so every TP rank gets the same answer. */
     enum frs_status (*accept)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
                               struct frs_accept *out, int *done);
+    /* The batched ops (runtime/batch.h); NULL when the backend serves one sequence at a time. */
+    const struct frs_batch_ops *batch;
 };
 
 #endif
