@@ -84,6 +84,17 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "frspec generate: give exactly one of --prompt, --prompt-file, --prompt-ids, --prompts (see --help)\n");
         return 2;
     }
+    if (ro.out && !ro.prompts_file) {
+        fprintf(stderr, "frspec generate: --out is for batch jobs (--prompts FILE.jsonl); a single prompt's "
+                "result goes to stdout (use --json and a shell redirection)\n");
+        return 2;
+    }
+    if (ro.resume && !ro.out) {
+        fprintf(stderr, "frspec generate: --resume needs --out FILE.jsonl (the results file it resumes)\n");
+        return 2;
+    }
+    if (gen_options_check(&opt))
+        return 2;
     if (!opt.model_dir)
         opt.model_dir = cli_default_model();
     /* the embedded default is a pair: its EAGLE-2 head and FR-Spec list come with it */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # layout.sh - the folder layering the README's "Layout" section states, checked on the sources:
 # runtime/ includes no header of parallel/, kernels/ or launch/; parallel/ none of kernels/ or
-# launch/; kernels/ not the CPU reference's cpu_ops.h; launch/ includes no backend header, declares no backend ops and has at most one
-# FRSPEC_HAVE_CUDA conditional; the FRS_* switches are read (getenv) nowhere in runtime/ or
-# parallel/ (launch/options.c reads them).
+# launch/; kernels/ not the CPU reference's cpu_ops.h; launch/ includes no backend header,
+# declares no backend ops and has at most one FRSPEC_HAVE_CUDA conditional; the FRS_* switches
+# are read (getenv) nowhere in runtime/, parallel/ or kernels/ (launch/options.c reads them).
 # usage: layout.sh SOURCE_DIR
 set -u
 cd "$1" || exit 2
@@ -26,7 +26,7 @@ check "launch/ includes no backend header" none_of "$(printf '%s\n' cpu_backend.
 check "launch/ declares no backend ops" bash -c '! grep -n "extern const struct frs_backend_ops" launch/*.c launch/*.h'
 n=$(grep -cE '^\s*#\s*(ifdef|ifndef|if)\b.*FRSPEC_HAVE_CUDA' launch/*.c launch/*.h | awk -F: '{s += $2} END {print s + 0}')
 check "launch/ has at most one FRSPEC_HAVE_CUDA conditional (has $n)" [ "$n" -le 1 ]
-check "no FRS_* getenv in runtime/ or parallel/" bash -c '! grep -nE "getenv\(\"FRS_" runtime/*.c runtime/*.h parallel/*.c parallel/*.h'
+check "no FRS_* getenv in runtime/, parallel/, kernels/" bash -c '! grep -nE "getenv\(\"FRS_" runtime/*.c runtime/*.h parallel/*.c parallel/*.h kernels/*.c kernels/*.h kernels/*.cu'
 check "launch/options.c reads the FRS_* switches" grep -q '"FRS_CUDA_GRAPHS"' launch/options.c
 [ $fail -eq 0 ] && echo "layout: all checks passed"
 exit $((fail > 0))
