@@ -33,7 +33,6 @@
 #include "options.h"
 #include "tokenizer.h"
 
-
 #define ACC_MAX_K 16
 
 static void acc_usage(FILE *f)

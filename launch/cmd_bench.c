@@ -578,8 +578,7 @@ static int bench_synthetic(int argc, char **argv)
             return 2;
         }
     }
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    if (frs_backend_devices(bc.cuda) == 0) {
         fprintf(stderr, "frspec bench: no CUDA device (the synthetic benchmark runs on the GPU only; "
                         "`frspec bench acceptance --device cpu` runs on the CPU)\n");
         return 1;

@@ -24,11 +24,11 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (o->tp && o->tp != s->size)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "--tp %d but the job has %d rank(s): launch with mpirun -np %d", o->tp,
                        s->size, o->tp);
-    const struct frs_backend_entry *be = frs_backend_default();
+    const struct frs_backend_entry *entry = frs_backend_default();
     if (o->device)
-        FRS_TRY(frs_backend_find(o->device, &be));
-    s->device = be->name;
-    const struct frs_backend_ops *ops = be->ops;
+        FRS_TRY(frs_backend_find(o->device, &entry));
+    s->device = entry->name;
+    const struct frs_backend_ops *ops = entry->ops;
 
     FRS_TRY_GOTO(llama_model_load(&s->model, o->model_dir, s->rank, s->size), st, fail);
     s->have_model = 1;

@@ -578,7 +578,7 @@ int main(void)
     }
     if (getenv("FRS_BENCH")) {
         bench_8b();
-        return test_finish("test_cuda_model (bench)");
+        return 0; /* timings only, nothing checked (test_finish would fail it) */
     }
     const char *models[] = {"models/gqa-bf16", "models/llama3-bf16", "models/sharded-f16", "models/tied-f32"};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
