@@ -104,6 +104,15 @@ if want badline; then # item 4: a bad line is one failed prompt
         [ "$(grep -c '"line":2}' "$TMP/bad.out")" = 1 -a "$(grep -c '"line":3}' "$TMP/bad.out")" = 1 \
           -a "$(grep -c '"id":"c","error":".*no string field .prompt.*"line":4}' "$TMP/bad.out")" = 1 ]
     check "bad lines: the exit message counts them" grep -q "3 prompt(s) failed" "$TMP/bad.err"
+    if command -v mpirun > /dev/null; then # and the whole job goes on at TP 2
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe --bind-to none \
+            "$FRSPEC" generate --model "$M" --tp 2 --device cpu --max-new-tokens 4 --prompts "$TMP/bad.jsonl" \
+            --out "$TMP/bad2.out" --quiet 2> /dev/null
+        rc=$?
+        check "bad lines at TP 2: exit 1, the same results as TP 1" \
+            [ $rc -eq 1 -a "$(grep -o '"tokens":\[[^]]*\]' "$TMP/bad2.out")" = "$(grep -o '"tokens":\[[^]]*\]' "$TMP/bad.out")" \
+              -a "$(grep -c '"error"' "$TMP/bad2.out")" = 3 ]
+    fi
 fi
 
 if want retry; then # item 5: --resume retries failures; one line per id at the end
