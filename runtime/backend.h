@@ -41,6 +41,7 @@ struct llama_model;
 struct eagle_draft;
 struct frs_comm;
 struct frs_accept; /* accept.h */
+struct frs_batch_ops; /* batch.h */
 
 struct frs_sampling {
     float temperature; /* <= 0: greedy */
@@ -72,6 +73,12 @@ struct frs_limits {
     int max_ctx;       /* KV cache length, tokens (prompt + generated; a draft tree shrinks to fit) */
     int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
     int prefill_chunk; /* tokens per prefill forward */
+    /* batching (runtime/batch.h), all 0 for a single-sequence backend: */
+    int max_seqs;      /* sequences in flight; > 0 allocates the paged KV pool */
+    int max_step_rows; /* most target rows of one batched verify (sum of the sequences' tree sizes) */
+    int kv_block;      /* positions per KV block (0: FRS_KV_BLOCK_DEFAULT) */
+    int kv_blocks;     /* blocks in the pool; 0: as many as fit in kv_share of the memory left */
+    float kv_share;    /* share of the memory left after the weights for the pool when kv_blocks = 0 */
 };
 
 /* How a backend runs, set by the CLI (launch/options.c) and by the tests directly; every field
@@ -90,6 +97,8 @@ struct frs_backend_options {
     enum frs_attention_kind attention;
     int pdl;                      /* 1: programmatic dependent launch (sm_90) */
     int cublaslt;                 /* 1: cuBLASLt GEMMs with chosen algorithms; 0: cublasGemmEx only */
+    int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
+                                   * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
 
 static inline struct frs_backend_options frs_backend_options_default(void)
@@ -105,6 +114,7 @@ struct frs_backend {
     const struct frs_backend_ops *ops;
     void *impl;
     int target_len; /* kept up to date by the backend */
+    int kv_blocks;  /* the paged pool's blocks, chosen by create() (0 without batching) */
     int max_ctx;    /* the context limit it was created with (0: not said; the engine then finds out) */
 };
 
@@ -144,6 +154,8 @@ struct frs_backend_ops {
      * accept_walk). Deterministic from verify's result, so every TP rank gets the same answer. */
     enum frs_status (*accept)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
                               struct frs_accept *out, int *done);
+    /* The batched ops (runtime/batch.h); NULL when the backend serves one sequence at a time. */
+    const struct frs_batch_ops *batch;
 };
 
 #endif
