@@ -48,6 +48,9 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->pdl = 0;
     if (env_first("FRS_CUBLASLT") == '0')
         o->cublaslt = 0;
+    const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
+    if (hang && atoi(hang) > 0)
+        o->test_hang_step = atoi(hang);
 }
 
 const char *backend_options_describe(const struct frs_backend_options *o, char *buf, size_t n)

@@ -67,6 +67,13 @@ struct runner {
     int gen_cap;
     int n_streamed;
     int failed_requests;
+    /* the step watchdog, armed for each engine step (issue 12 item 11) */
+    struct frs_comm *comm;
+    int watchdog_s;          /* --watchdog-seconds (0: off) */
+    const char *cur_tag;     /* the request being generated */
+    char watch_what[4][200]; /* the armed step's name; rotated, the watchdog thread may read the last */
+    int watch_slot;
+    long stall_step;         /* test hook FRS_TEST_STALL_STEP: the host stops at this step (-1: never) */
 };
 
 static void add_stop(struct runner *r, int32_t t)
@@ -214,6 +221,27 @@ static void stream_tokens(void *user, const int32_t *t, int n)
     fflush(stdout);
 }
 
+/* Arm the step watchdog for one engine step: a stuck GPU or peer ends the job naming the rank
+ * and the step. The prefill (step 0) may take long on a long prompt: ten times the limit. */
+static void watch_step_begin(void *user, long step)
+{
+    struct runner *r = user;
+    char *what = r->watch_what[r->watch_slot = (r->watch_slot + 1) % 4];
+    snprintf(what, sizeof r->watch_what[0], "rank %d, request '%.80s', %s %ld", r->s->rank,
+             r->cur_tag ? r->cur_tag : "?", step ? "step" : "prefill (step", step);
+    if (!step)
+        strcat(what, ")");
+    par_step_begin_for(r->comm, what, step ? r->watchdog_s : 10 * r->watchdog_s);
+    while (step == r->stall_step) /* test hook: a stuck step, for the watchdog to end */
+        sleep(1);
+}
+
+static void watch_step_end(void *user)
+{
+    struct runner *r = user;
+    par_step_end(r->comm);
+}
+
 static enum frs_status run_request(void *user, const struct par_request *req, struct par_result *res)
 {
     struct runner *r = user;
@@ -231,9 +259,13 @@ static enum frs_status run_request(void *user, const struct par_request *req, st
     res->tag = req->tag;
     res->owned = 0;
     res->tokens = r->gen;
-    /* no step watchdog around a whole generation (it may rightly take long): every host
-     * collective inside it is watched, and the CUDA backend polls NCCL for async errors */
-    return engine_generate(&r->s->be, &req->gen, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
+    /* the step watchdog is armed for each step of the generation, not around the whole of it
+     * (which may rightly take long); the CUDA backend's host waits also poll NCCL for errors */
+    const struct frs_step_watch watch = {watch_step_begin, watch_step_end, r};
+    struct frs_gen_request g = req->gen;
+    g.watch = r->watchdog_s > 0 ? &watch : NULL;
+    r->cur_tag = req->tag;
+    return engine_generate(&r->s->be, &g, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
 }
 
 static cJSON *result_json(struct runner *r, const struct par_request *req, const struct par_result *res)
@@ -381,7 +413,9 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     if (comm.size > 1 && !ro->quiet && !ro->json)
         par_report_bindings(&comm, stderr);
 
-    struct runner r = {.s = &s, .ro = ro, .prompt = prompt};
+    struct runner r = {.s = &s, .ro = ro, .prompt = prompt, .comm = &comm, .watchdog_s = po->watchdog_s};
+    const char *stall = getenv("FRS_TEST_STALL_STEP"); /* tests/cli/options.sh, item watchdog */
+    r.stall_step = stall && *stall ? atol(stall) : -1;
     collect_stops(&r);
     int rc = 0;
     r.jf.out_fd = -1;

@@ -97,6 +97,8 @@ struct frs_backend_options {
     enum frs_attention_kind attention;
     int pdl;                      /* 1: programmatic dependent launch (sm_90) */
     int cublaslt;                 /* 1: cuBLASLt GEMMs with chosen algorithms; 0: cublasGemmEx only */
+    int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
+                                   * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
 
 static inline struct frs_backend_options frs_backend_options_default(void)
