@@ -11,8 +11,9 @@
  *    input token = its own token, all of one depth at RoPE position target_len + d - 1, into
  *    draft slots target_len + tree slot, seeing the whole draft prefix and its tree ancestors;
  *  - verify: the tree's node i at target cache slot target_len + i, RoPE position
- *    target_len + depth[i], seeing the prefix and its ancestors. Sampling draws: residual of node
- *    i with draw index frs_spec_draw(iter, i) (accept.h);
+ *    target_len + depth[i], seeing the prefix and its ancestors; argmax[i] = the token chosen
+ *    after node i, keyed by its position (greedy argmax, or at T > 0 the Gumbel-max draw with
+ *    draw index target_len + depth[i] + 1: batch.h's rule, shared with the batched ops);
  *  - commit: path node j's KV row moves from slot target_len + path[j] to target_len + j and its
  *    verify hidden state becomes feature row target_len + j; the draft recomputes those rows
  *    at the next cpu_draft_tree().
@@ -495,34 +496,20 @@ enum frs_status cpu_verify(struct frs_backend *be, const struct frs_sampling *s,
     memcpy(tree->parent, t->parent, (size_t)n * sizeof(int32_t));
     memcpy(tree->depth, t->depth, (size_t)n * sizeof(int32_t));
     const struct sampling_shard sh = {b->logits, n, b->m->vocab_local, b->m->vocab_offset};
+    /* position-keyed choice (runtime/batch.h): the token after node i sits at position
+     * T + depth[i] + 1; greedy argmax, or the Gumbel-max draw with that position as draw index,
+     * exactly what autoregressive decoding draws there. The engine's walk is then greedy. */
+    for (int i = 0; i < n; i++) {
+        tree->child_prob[i] = 0.0f;
+        sp->draws[i] = (uint64_t)(T + t->depth[i] + 1);
+    }
     if (s->temperature <= 0.0f) {
         FRS_TRY(sampling_argmax(b->comm, &sh, tree->argmax));
     } else {
-        for (int i = 0; i < n; i++)
-            tree->argmax[i] = -1;
         FRS_TRY(sampling_prepare(b->comm, &sh, s, sp->rows));
-        /* p_parent(token) of every non-root node */
-        for (int i = 1; i < n; i++) {
-            sp->row_of[i - 1] = t->parent[i];
-            sp->qtok[i - 1] = t->token[i];
-        }
-        tree->child_prob[0] = 1.0f;
-        if (n > 1) {
-            FRS_TRY(sampling_prob(b->comm, &sh, s, sp->rows, sp->row_of, sp->qtok, n - 1, sp->qprob));
-            memcpy(tree->child_prob + 1, sp->qprob, (size_t)(n - 1) * sizeof(float));
-        }
-        /* residual of node i: p_i without the tokens of i's children */
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            sp->excl_off[i] = m;
-            for (int c = i + 1; c < n; c++)
-                if (t->parent[c] == i)
-                    sp->excl[m++] = t->token[c];
-            sp->draws[i] = frs_spec_draw(iter, i);
-        }
-        sp->excl_off[n] = m;
-        FRS_TRY(sampling_draw(b->comm, &sh, s, sp->rows, sp->draws, sp->excl, sp->excl_off, tree->residual));
+        FRS_TRY(sampling_draw(b->comm, &sh, s, sp->rows, sp->draws, NULL, NULL, tree->argmax));
     }
+    memcpy(tree->residual, tree->argmax, (size_t)n * sizeof(int32_t));
     sp->have_tree = 2;
     return FRS_OK;
 }
