@@ -60,21 +60,24 @@
 #include "accept.h"     /* frs_spec_draw, struct frs_accept */
 #include "backend.h"
 #include "comm.h"
-#include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
 #include "cuda_backend.h"
 #include "cuda_ops.h"
 #include "cuda_sample.h"
 #include "cuda_tree.h"
 #include "draft.h"
+#include "memplan.h"    /* struct memplan: the weights' and the state's one allocation each */
 #include "model.h"
 #include "nccl_comm.h"
+#include "rope.h"       /* rope_inv_freq */
 #include "sampling.h"
 #include "synthetic.h"  /* frs_synthetic_kind: weights made on the device */
+#include "tree.h"       /* FRS_MASK_WORDS */
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
 #define CU_CATCHUP_GRAPHS 32 /* the draft's catch-up over n <= this many pending tokens is a graph per n */
 #define CU_GROW_GRAPHS 16    /* tree shapes (depth, topk, size) with a captured draft step */
+#define CU_STATE_BUFFERS 42  /* device buffers in cu_alloc_state's memory plan (static-asserted there) */
 
 /* verify's modes: each its own graph per (tree size, attention layout) */
 enum { CU_VERIFY_GREEDY = 0, CU_VERIFY_SAMPLE = 1, CU_VERIFY_MODES = 2, CU_VERIFY_HOST = 2 };
@@ -281,28 +284,15 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
     return FRS_OK;
 }
 
-struct cu_plan {
-    void **ptr;
-    size_t bytes;
-};
-
-static size_t cu_align(size_t b) { return (b + 255) & ~(size_t)255; }
-
-static enum frs_status cu_alloc_plan(struct cu_plan *p, int n, void **mem, size_t *total, const char *what)
+/* One device allocation for a memory plan (memplan.h): sized and checked, cudaMalloc, carved. */
+static enum frs_status cu_alloc_plan(struct memplan *mp, void **mem)
 {
-    size_t t = 0;
-    for (int i = 0; i < n; i++)
-        t += cu_align(p[i].bytes);
-    cudaError_t e = cudaMalloc(mem, t ? t : 256);
+    FRS_TRY(memplan_size(mp));
+    cudaError_t e = cudaMalloc(mem, mp->total);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate %.1f MiB of device memory for the %s: %s",
-                       (double)t / (1 << 20), what, cudaGetErrorString(e));
-    char *c = *mem;
-    for (int i = 0; i < n; i++) {
-        *p[i].ptr = p[i].bytes ? c : NULL;
-        c += cu_align(p[i].bytes);
-    }
-    *total = t;
+                       (double)mp->total / (1 << 20), mp->what, cudaGetErrorString(e));
+    memplan_carve(mp, *mem);
     return FRS_OK;
 }
 
@@ -316,23 +306,25 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
     b->layers = calloc(L, sizeof *b->layers);
     if (!b->layers)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
-    /* size table: 3 + 6 per layer + draft */
-    const int np_max = 3 + 6 * (int)L + 9;
-    struct cu_plan *p = calloc((size_t)np_max, sizeof *p);
-    if (!p)
+    /* the weights' memory plan: 3 + 6 per layer + 9 of the draft (memplan_size checks the count) */
+    const size_t np_max = 3 + 6 * L + 9;
+    struct memplan_entry *tab = calloc(np_max, sizeof *tab);
+    if (!tab)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
-    int np = 0;
-    p[np++] = (struct cu_plan){(void **)&b->embed, V * C * 2};                 /* (V, C) */
-    p[np++] = (struct cu_plan){(void **)&b->lm_head, tied ? 0 : Vl * C * 2};   /* (Vl, C) */
-    p[np++] = (struct cu_plan){(void **)&b->final_norm, C * 2};                /* (C) */
+    struct memplan mp;
+    memplan_init(&mp, "cuda backend", "weights (bf16)", tab, 0, np_max, 256);
+    struct memplan *p = &mp;
+    MEMPLAN_ADD(p, b->embed, V * C * 2);                 /* (V, C) */
+    MEMPLAN_ADD(p, b->lm_head, tied ? 0 : Vl * C * 2);   /* (Vl, C) */
+    MEMPLAN_ADD(p, b->final_norm, C * 2);                /* (C) */
     for (size_t l = 0; l < L; l++) {
         struct cu_layer *ly = &b->layers[l];
-        p[np++] = (struct cu_plan){(void **)&ly->attn_norm, C * 2};            /* (C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wqkv, (H + 2 * KV) * D * C * 2}; /* ((H+2KV)D, C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wo, C * H * D * 2};           /* (C, HD) */
-        p[np++] = (struct cu_plan){(void **)&ly->mlp_norm, C * 2};             /* (C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wgu, 2 * F * C * 2};          /* (2F, C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wdown, C * F * 2};            /* (C, F) */
+        MEMPLAN_ADD(p, ly->attn_norm, C * 2);            /* (C) */
+        MEMPLAN_ADD(p, ly->wqkv, (H + 2 * KV) * D * C * 2); /* ((H+2KV)D, C) */
+        MEMPLAN_ADD(p, ly->wo, C * H * D * 2);           /* (C, HD) */
+        MEMPLAN_ADD(p, ly->mlp_norm, C * 2);             /* (C) */
+        MEMPLAN_ADD(p, ly->wgu, 2 * F * C * 2);          /* (2F, C) */
+        MEMPLAN_ADD(p, ly->wdown, C * F * 2);            /* (C, F) */
     }
     int dlm_alias = 0;
     if (d) {
@@ -340,25 +332,25 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
                      K = (size_t)b->K;
         /* the full-vocabulary draft head reuses the target's LM head when this rank holds it whole */
         dlm_alias = !d->ids && d->lm_head.data == m->lm_head_full.data && (tied || b->Vl == b->V);
-        p[np++] = (struct cu_plan){(void **)&b->fc, C * 2 * C * 2};                    /* (C, 2C) */
-        p[np++] = (struct cu_plan){(void **)&b->fc_bias, d->fc_bias.data ? C * 2 : 0}; /* (C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wqkv, (Hd + 2 * KVd) * Dd * C * 2}; /* ((Hd+2KVd)Dd, C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wo, C * Hd * Dd * 2};               /* (C, Hd Dd) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.mlp_norm, C * 2};                   /* (C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wgu, 2 * Fd * C * 2};               /* (2Fd, C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wdown, C * Fd * 2};                 /* (C, Fd) */
-        p[np++] = (struct cu_plan){(void **)&b->dlm_head, dlm_alias ? 0 : K * C * 2};  /* (K, C) */
-        p[np++] = (struct cu_plan){(void **)&b->ids, d->ids ? K * 4 : 0};              /* (K) */
+        MEMPLAN_ADD(p, b->fc, C * 2 * C * 2);                    /* (C, 2C) */
+        MEMPLAN_ADD(p, b->fc_bias, d->fc_bias.data ? C * 2 : 0); /* (C) */
+        MEMPLAN_ADD(p, b->dl.wqkv, (Hd + 2 * KVd) * Dd * C * 2); /* ((Hd+2KVd)Dd, C) */
+        MEMPLAN_ADD(p, b->dl.wo, C * Hd * Dd * 2);               /* (C, Hd Dd) */
+        MEMPLAN_ADD(p, b->dl.mlp_norm, C * 2);                   /* (C) */
+        MEMPLAN_ADD(p, b->dl.wgu, 2 * Fd * C * 2);               /* (2Fd, C) */
+        MEMPLAN_ADD(p, b->dl.wdown, C * Fd * 2);                 /* (C, Fd) */
+        MEMPLAN_ADD(p, b->dlm_head, dlm_alias ? 0 : K * C * 2);  /* (K, C) */
+        MEMPLAN_ADD(p, b->ids, d->ids ? K * 4 : 0);              /* (K) */
     }
-    enum frs_status st = cu_alloc_plan(p, np, &b->wmem, &b->wbytes, "weights");
-    free(p);
+    enum frs_status st = cu_alloc_plan(&mp, &b->wmem);
+    free(tab);
     FRS_TRY(st);
+    b->wbytes = mp.total;
     if (tied)
         b->lm_head = b->embed + (size_t)b->voff * C;
     if (d && dlm_alias)
         b->dlm_head = tied ? b->embed : b->lm_head;
-    fprintf(stderr, "%scuda backend: allocating %.1f MiB of weights (bf16)\n", frs_error_origin(),
-            (double)b->wbytes / (1 << 20));
+    memplan_log(&mp);
 
     /* staging for converted / strided tensors: the largest one */
     size_t max_elems = V * C, max_cols = 2 * C;
@@ -455,59 +447,66 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
             if (s > scr)
                 scr = s;
         }
-    struct cu_plan p[48];
-    int np = 0;
-    p[np++] = (struct cu_plan){(void **)&b->inv_freq, D / 2 * 4};
-    p[np++] = (struct cu_plan){(void **)&b->kc, L * T * KV * D * 2};
-    p[np++] = (struct cu_plan){(void **)&b->vc, L * T * KV * D * 2};
-    p[np++] = (struct cu_plan){(void **)&b->x, R * C * 4};
-    p[np++] = (struct cu_plan){(void **)&b->xn, R * C * 2};
-    p[np++] = (struct cu_plan){(void **)&b->qkv, R * (H + 2 * KV) * D * 4};
-    p[np++] = (struct cu_plan){(void **)&b->q, R * H * D * 4};
-    p[np++] = (struct cu_plan){(void **)&b->att, R * H * D * 2};
-    p[np++] = (struct cu_plan){(void **)&b->gu, R * 2 * F * 4};
-    p[np++] = (struct cu_plan){(void **)&b->act, R * F * 2};
-    p[np++] = (struct cu_plan){(void **)&b->hid, R * C * 2};
-    p[np++] = (struct cu_plan){(void **)&b->logits, LR * Vl * 4};
-    p[np++] = (struct cu_plan){(void **)&b->keys, R * 8};
-    p[np++] = (struct cu_plan){(void **)&b->tok, R * 4};
-    p[np++] = (struct cu_plan){(void **)&b->pos, R * 4};
-    p[np++] = (struct cu_plan){(void **)&b->mask, MT * FRS_MASK_WORDS(MT) * 8};
-    p[np++] = (struct cu_plan){(void **)&b->scratch, scr * 4};
-    p[np++] = (struct cu_plan){(void **)&b->scal, SC_COUNT * 4};
-    p[np++] = (struct cu_plan){(void **)&b->d_rb, sizeof(struct cu_readback)};
-    p[np++] = (struct cu_plan){(void **)&b->sparams, sizeof(struct cuda_sample_params)};
-    p[np++] = (struct cu_plan){(void **)&b->srows, MT * sizeof(struct cuda_sample_row)};
-    p[np++] = (struct cu_plan){(void **)&b->sscratch, cuda_sample_scratch_bytes((int)MT, b->Vl)};
-    if (b->d) {
-        const size_t Rd = (size_t)b->Rd, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D,
-                     Fd = (size_t)b->dr.F, K = (size_t)b->K;
-        b->dslots = b->lim.max_ctx + CU_MAX_TOPK * (CU_MAX_DEPTH - 1);
-        p[np++] = (struct cu_plan){(void **)&b->dinv_freq, Dd / 2 * 4};
-        p[np++] = (struct cu_plan){(void **)&b->feat, T * C * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dkc, (size_t)b->dslots * KVd * Dd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dvc, (size_t)b->dslots * KVd * Dd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->din, Rd * 2 * C * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dx, Rd * C * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dxn, Rd * C * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dqkv, Rd * (Hd + 2 * KVd) * Dd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dq, Rd * Hd * Dd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->datt, Rd * Hd * Dd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dgu, Rd * 2 * Fd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dact, Rd * Fd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dlogits, (size_t)CU_MAX_TOPK * K * 4};
-        p[np++] = (struct cu_plan){(void **)&b->tvals, (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4};
-        p[np++] = (struct cu_plan){(void **)&b->tidx, (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dtok, Rd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dpos, Rd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->fmask,
-                                   (size_t)CU_MAX_TOPK * FRS_MASK_WORDS(CU_MAX_TOPK * CU_MAX_DEPTH) * 8};
-        p[np++] = (struct cu_plan){(void **)&b->tree.score, cuda_tree_dev_bytes(CU_MAX_TOPK, CU_MAX_DEPTH)};
-        p[np++] = (struct cu_plan){(void **)&b->path, FRS_MAX_TREE * 4};
-    }
-    FRS_TRY(cu_alloc_plan(p, np, &b->amem, &b->abytes, "KV cache and activations"));
-    fprintf(stderr, "%scuda backend: allocating %.1f MiB for the KV cache (%d layers x %d tokens), draft state and "
-            "activations (%d rows)\n", frs_error_origin(), (double)b->abytes / (1 << 20), b->L, b->lim.max_ctx, b->R);
+    /* the memory plan of the KV caches and activations: one device allocation; the draft's entries are
+     * 0 bytes (NULL) without a draft */
+    const int hd = b->d != NULL;
+    const size_t Rd = (size_t)b->Rd, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D,
+                 Fd = (size_t)b->dr.F, K = (size_t)b->K;
+    b->dslots = hd ? b->lim.max_ctx + CU_MAX_TOPK * (CU_MAX_DEPTH - 1) : 0;
+    struct memplan_entry tab[] = {
+        MEMPLAN_ENTRY(b->inv_freq, D / 2 * 4),
+        MEMPLAN_ENTRY(b->kc, L * T * KV * D * 2),
+        MEMPLAN_ENTRY(b->vc, L * T * KV * D * 2),
+        MEMPLAN_ENTRY(b->x, R * C * 4),
+        MEMPLAN_ENTRY(b->xn, R * C * 2),
+        MEMPLAN_ENTRY(b->qkv, R * (H + 2 * KV) * D * 4),
+        MEMPLAN_ENTRY(b->q, R * H * D * 4),
+        MEMPLAN_ENTRY(b->att, R * H * D * 2),
+        MEMPLAN_ENTRY(b->gu, R * 2 * F * 4),
+        MEMPLAN_ENTRY(b->act, R * F * 2),
+        MEMPLAN_ENTRY(b->hid, R * C * 2),
+        MEMPLAN_ENTRY(b->logits, LR * Vl * 4),
+        MEMPLAN_ENTRY(b->keys, R * 8),
+        MEMPLAN_ENTRY(b->tok, R * 4),
+        MEMPLAN_ENTRY(b->pos, R * 4),
+        MEMPLAN_ENTRY(b->mask, MT * FRS_MASK_WORDS(MT) * 8),
+        MEMPLAN_ENTRY(b->scratch, scr * 4),
+        MEMPLAN_ENTRY(b->scal, SC_COUNT * 4),
+        MEMPLAN_ENTRY(b->d_rb, sizeof(struct cu_readback)),
+        MEMPLAN_ENTRY(b->sparams, sizeof(struct cuda_sample_params)),
+        MEMPLAN_ENTRY(b->srows, MT * sizeof(struct cuda_sample_row)),
+        MEMPLAN_ENTRY(b->sscratch, cuda_sample_scratch_bytes((int)MT, b->Vl)),
+        /* the draft */
+        MEMPLAN_ENTRY(b->dinv_freq, hd ? Dd / 2 * 4 : 0),
+        MEMPLAN_ENTRY(b->feat, hd ? T * C * 2 : 0),
+        MEMPLAN_ENTRY(b->dkc, hd ? (size_t)b->dslots * KVd * Dd * 2 : 0),
+        MEMPLAN_ENTRY(b->dvc, hd ? (size_t)b->dslots * KVd * Dd * 2 : 0),
+        MEMPLAN_ENTRY(b->din, hd ? Rd * 2 * C * 2 : 0),
+        MEMPLAN_ENTRY(b->dx, hd ? Rd * C * 4 : 0),
+        MEMPLAN_ENTRY(b->dxn, hd ? Rd * C * 2 : 0),
+        MEMPLAN_ENTRY(b->dqkv, hd ? Rd * (Hd + 2 * KVd) * Dd * 4 : 0),
+        MEMPLAN_ENTRY(b->dq, hd ? Rd * Hd * Dd * 4 : 0),
+        MEMPLAN_ENTRY(b->datt, hd ? Rd * Hd * Dd * 2 : 0),
+        MEMPLAN_ENTRY(b->dgu, hd ? Rd * 2 * Fd * 4 : 0),
+        MEMPLAN_ENTRY(b->dact, hd ? Rd * Fd * 2 : 0),
+        MEMPLAN_ENTRY(b->dlogits, hd ? (size_t)CU_MAX_TOPK * K * 4 : 0),
+        MEMPLAN_ENTRY(b->tvals, hd ? (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4 : 0),
+        MEMPLAN_ENTRY(b->tidx, hd ? (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4 : 0),
+        MEMPLAN_ENTRY(b->dtok, hd ? Rd * 4 : 0),
+        MEMPLAN_ENTRY(b->dpos, hd ? Rd * 4 : 0),
+        MEMPLAN_ENTRY(b->fmask, hd ? (size_t)CU_MAX_TOPK * FRS_MASK_WORDS(CU_MAX_TOPK * CU_MAX_DEPTH) * 8 : 0),
+        MEMPLAN_ENTRY(b->tree.score, hd ? cuda_tree_dev_bytes(CU_MAX_TOPK, CU_MAX_DEPTH) : 0),
+        MEMPLAN_ENTRY(b->path, hd ? FRS_MAX_TREE * 4 : 0),
+    };
+    _Static_assert(MEMPLAN_LEN(tab) == CU_STATE_BUFFERS, "the plan covers every state buffer of struct cu_backend");
+    char what[128];
+    snprintf(what, sizeof what, "KV cache (%d layers x %d tokens), draft state and activations (%d rows)", b->L,
+             b->lim.max_ctx, b->R);
+    struct memplan mp;
+    memplan_init(&mp, "cuda backend", what, tab, MEMPLAN_LEN(tab), MEMPLAN_LEN(tab), 256);
+    FRS_TRY(cu_alloc_plan(&mp, &b->amem));
+    b->abytes = mp.total;
+    memplan_log(&mp);
     CUCHK(cudaMemset(b->amem, 0, b->abytes));
     if (b->d)
         cuda_tree_dev_carve(&b->tree, b->tree.score, CU_MAX_TOPK, CU_MAX_DEPTH);
@@ -519,10 +518,10 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
     float *inv = malloc((size_t)(b->t.D > b->dr.D ? b->t.D : b->dr.D) * sizeof(float));
     if (!inv)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
-    cpu_rope_inv_freq(&b->m->cfg, inv);
+    rope_inv_freq(&b->m->cfg, inv);
     cudaError_t e = cudaMemcpy(b->inv_freq, inv, D / 2 * 4, cudaMemcpyHostToDevice);
     if (e == cudaSuccess && b->d) {
-        cpu_rope_inv_freq(&b->d->cfg, inv);
+        rope_inv_freq(&b->d->cfg, inv);
         e = cudaMemcpy(b->dinv_freq, inv, (size_t)b->dr.D / 2 * 4, cudaMemcpyHostToDevice);
     }
     free(inv);

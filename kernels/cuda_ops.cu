@@ -16,7 +16,7 @@
 extern "C" {
 #include "status.h"
 }
-#include "../parallel/argmax_key.h" /* frs_argmax_key_pack (host + device) */
+#include "../runtime/argmax_key.h" /* frs_argmax_key_pack (host + device) */
 #include "cuda_attn_mma.h"         /* cuda_attn_mma: the tensor-core kernel for n > 1 */
 #include "cuda_ops.h"
 

@@ -24,7 +24,7 @@
 extern "C" {
 #include "status.h"
 }
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "cuda_sample.h"
 #include "sample_mass.h" /* frs_mass_fixed: the host's fixed-point masses */
 

@@ -15,7 +15,7 @@ extern "C" {
 #include "rng.h"    /* frs_rng_uniform, __host__ __device__ under nvcc */
 #include "status.h"
 }
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "cuda_tree.h"
 
 #define TREE_THREADS 1024

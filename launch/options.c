@@ -1,8 +1,10 @@
-/* options.c - parsing of the options generate and bench share, and presets (JSON files in configs/).
- * A preset's string values may name environment variables as ${NAME}. */
+/* options.c - parsing of the options generate and bench share, presets (JSON files in configs/),
+ * and the backend's A/B switches from the FRS_* environment variables (the one place the product
+ * reads them). A preset's string values may name environment variables as ${NAME}. */
 #include "options.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,61 @@ void gen_options_init(struct gen_options *o)
     o->max_new_tokens = 128;
     o->prefill_chunk = 256;
     o->spec_policy = -1;
+    o->backend = frs_backend_options_default();
+    backend_options_from_env(&o->backend);
+}
+
+/* first character of an FRS_* variable, '\0' when unset or empty */
+static char env_first(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? v[0] : '\0';
+}
+
+void backend_options_from_env(struct frs_backend_options *o)
+{
+    if (env_first("FRS_CUDA_GRAPHS") == '0')
+        o->cuda_graphs = 0;
+    if (env_first("FRS_HOST_SAMPLING") == '1')
+        o->device_sampling = 0;
+    if (env_first("FRS_HOST_ACCEPT") == '1')
+        o->device_accept = 0;
+    const char a = env_first("FRS_ATT_MMA");
+    if (a == '0')
+        o->attention = FRS_ATTN_CUDA_CORES;
+    else if (a == '1')
+        o->attention = FRS_ATTN_MMA_BF16;
+    if (env_first("FRS_PDL") == '0')
+        o->pdl = 0;
+    if (env_first("FRS_CUBLASLT") == '0')
+        o->cublaslt = 0;
+}
+
+const char *backend_options_describe(const struct frs_backend_options *o, char *buf, size_t n)
+{
+    const struct frs_backend_options d = frs_backend_options_default();
+    static const char *attn[] = {"auto", "cuda-cores", "mma-bf16"};
+    size_t k = 0;
+    buf[0] = '\0';
+#define DESCRIBE(cond, ...)                                                   \
+    do {                                                                      \
+        if ((cond) && k < n) {                                                \
+            k += (size_t)snprintf(buf + k, n - k, "%s", k ? ", " : "");       \
+            if (k < n)                                                        \
+                k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__);           \
+        }                                                                     \
+    } while (0)
+    DESCRIBE(o->cuda_graphs != d.cuda_graphs, "cuda_graphs=%d", o->cuda_graphs);
+    DESCRIBE(o->device_sampling != d.device_sampling, "device_sampling=%d", o->device_sampling);
+    DESCRIBE(o->device_accept != d.device_accept, "device_accept=%d", o->device_accept);
+    DESCRIBE(o->attention != d.attention, "attention=%s",
+             (unsigned)o->attention < sizeof attn / sizeof attn[0] ? attn[o->attention] : "?");
+    DESCRIBE(o->pdl != d.pdl, "pdl=%d", o->pdl);
+    DESCRIBE(o->cublaslt != d.cublaslt, "cublaslt=%d", o->cublaslt);
+#undef DESCRIBE
+    if (!buf[0])
+        snprintf(buf, n, "defaults");
+    return buf;
 }
 
 void gen_options_usage(FILE *f)

@@ -8,16 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend_registry.h" /* frs_backend_find, frs_backend_default */
 #include "batch.h"
 #include "batch_engine.h"
 #include "cli.h"
 #include "control.h"
 #include "engine.h"
 #include "session.h"
-
-#ifdef FRSPEC_HAVE_CUDA
-#include "nccl_comm.h"
-#endif
 
 void run_options_init(struct run_options *o)
 {
@@ -519,27 +516,19 @@ static enum frs_status serve_batched(struct runner *r)
     return st;
 }
 
-static const char *guess_device(const struct gen_options *opt)
-{
-    if (opt->device)
-        return opt->device;
-#ifdef FRSPEC_HAVE_CUDA
-    int n = 0;
-    if (nccl_device_ops.count && nccl_device_ops.count(&n) == FRS_OK && n > 0)
-        return "cuda";
-#endif
-    return "cpu";
-}
-
 int runner_main(struct gen_options *opt, struct run_options *ro, struct par_options *po, const char *prompt,
                 int *argc, char ***argv)
 {
     struct frs_comm comm;
-    opt->device = guess_device(opt);
-#ifdef FRSPEC_HAVE_CUDA
-    if (!strcmp(opt->device, "cuda"))
-        po->device = &nccl_device_ops;
-#endif
+    /* the backend (runtime/backend_registry.h): its device's hooks bring the rank up; one this
+     * build lacks is reported by session_open */
+    const struct frs_backend_entry *be = frs_backend_default();
+    if (opt->device && frs_backend_find(opt->device, &be) != FRS_OK)
+        frs_error_clear();
+    if (be) {
+        opt->device = be->name;
+        po->device = be->par_device;
+    }
     enum frs_status st = par_init(&comm, argc, argv, po);
     if (st != FRS_OK)
         par_fail(&comm, st);
@@ -550,7 +539,7 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     if (!ro->prompts_file)
         opt->batch = 0;
     else if (opt->batch == 0)
-        opt->batch = strcmp(opt->device, "cpu") ? 64 : 8;
+        opt->batch = opt->device && strcmp(opt->device, "cpu") ? 64 : 8;
     struct session s;
     par_step_begin_for(&comm, "loading the model", 3600); /* a 70B shard from a network disk */
     /* the tokenizer is rank 0's: it reads prompts and writes text; with --prompt-ids it is used

@@ -12,7 +12,7 @@
 
 #include "accept.h"
 #include "batch.h"
-#include "comm.h"
+#include "collectives.h"
 #include "kvpool.h"
 #include "tree.h"
 
@@ -489,7 +489,7 @@ static enum frs_status step(struct be_state *e, int *progress)
     /* tree shapes: the policy's choice (rank 0's under TP), then the context limit */
     if (e->cfg.policy == FRS_SPEC_AUTO) {
         policy_auto(e, e->run, n);
-        if (e->cfg.comm && e->cfg.comm->size > 1 && n > 0) {
+        if (comm_size(e->cfg.comm) > 1 && n > 0) {
             for (int i = 0; i < n; i++)
                 e->plan[i] = e->run[i]->menu;
             FRS_TRY(comm_bcast(e->cfg.comm, e->plan, (size_t)n * sizeof *e->plan, 0));

@@ -7,7 +7,7 @@
  * other rows of the batch are.
  *
  * Memory: the pool (target K/V of every layer, target features) and the slot state are one
- * allocation made at create(); the draft's K/V half of the pool is cpu_spec.c's.
+ * allocation planned at create() (memplan.h); the draft's K/V half of the pool is cpu_spec.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +18,10 @@
 #include "batch.h"
 #include "cpu_backend.h"
 #include "cpu_ops.h"
+#include "memplan.h"
 #include "sampling.h"
 
 #define CPU_VMASK_WORDS (FRS_MAX_TREE * FRS_MASK_WORDS(FRS_MAX_TREE))
-
-static size_t cpu_align(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 /* Bytes one pool position takes: target K+V of every layer, the feature, the draft's K+V. */
 static size_t cpu_pool_bytes_per_pos(const struct cpu_backend *b)
@@ -67,38 +66,28 @@ enum frs_status cpu_batch_create(struct cpu_backend *b)
     const size_t L = (size_t)m->cfg.num_hidden_layers, kvw = (size_t)m->n_kv_heads_local * m->cfg.head_dim;
     const size_t C = (size_t)m->cfg.hidden_size, Vl = (size_t)m->vocab_local, S = (size_t)lim->max_seqs;
     const size_t R = (size_t)b->max_rows, P = b->pool_rows;
-    /* size table: one allocation, carved in this order */
-    void **ptr[] = {(void **)&b->pool_k, (void **)&b->pool_v, (void **)&b->pool_feat, (void **)&b->slot_logits,
-                    (void **)&b->slot_tree, (void **)&b->slot_vmask, (void **)&b->slot_state, (void **)&b->fseqs,
-                    (void **)&b->btok, (void **)&b->bpos, (void **)&b->bdraw, (void **)&b->brows};
-    const size_t bytes[] = {
-        L * P * kvw * sizeof(float),                /* pool_k (L, pool_rows, KVl*D) */
-        L * P * kvw * sizeof(float),                /* pool_v (L, pool_rows, KVl*D) */
-        P * C * sizeof(float),                      /* pool_feat (pool_rows, C) */
-        S * Vl * sizeof(float),                     /* slot_logits (max_seqs, Vl) */
-        S * sizeof(struct frs_tree),                /* slot_tree (max_seqs) */
-        S * CPU_VMASK_WORDS * sizeof(uint64_t),     /* slot_vmask (max_seqs, words) */
-        S * sizeof(int),                            /* slot_state (max_seqs) */
-        S * sizeof(struct cpu_fwd_seq),             /* fseqs (max_seqs) */
-        R * sizeof(int32_t),                        /* btok (max_rows) */
-        R * sizeof(int32_t),                        /* bpos (max_rows) */
-        R * sizeof(uint64_t),                       /* bdraw (max_rows) */
-        R * sizeof(struct sampling_row),            /* brows (max_rows) */
+    /* the memory plan: one allocation, carved in this order */
+    struct memplan_entry tab[] = {
+        MEMPLAN_ENTRY(b->pool_k, L * P * kvw * sizeof(float)),               /* (L, pool_rows, KVl*D) */
+        MEMPLAN_ENTRY(b->pool_v, L * P * kvw * sizeof(float)),               /* (L, pool_rows, KVl*D) */
+        MEMPLAN_ENTRY(b->pool_feat, P * C * sizeof(float)),                  /* (pool_rows, C) */
+        MEMPLAN_ENTRY(b->slot_logits, S * Vl * sizeof(float)),               /* (max_seqs, Vl) */
+        MEMPLAN_ENTRY(b->slot_tree, S * sizeof(struct frs_tree)),            /* (max_seqs) */
+        MEMPLAN_ENTRY(b->slot_vmask, S * CPU_VMASK_WORDS * sizeof(uint64_t)), /* (max_seqs, words) */
+        MEMPLAN_ENTRY(b->slot_state, S * sizeof(int)),                       /* (max_seqs) */
+        MEMPLAN_ENTRY(b->fseqs, S * sizeof(struct cpu_fwd_seq)),             /* (max_seqs) */
+        MEMPLAN_ENTRY(b->btok, R * sizeof(int32_t)),                         /* (max_rows) */
+        MEMPLAN_ENTRY(b->bpos, R * sizeof(int32_t)),                         /* (max_rows) */
+        MEMPLAN_ENTRY(b->bdraw, R * sizeof(uint64_t)),                       /* (max_rows) */
+        MEMPLAN_ENTRY(b->brows, R * sizeof(struct sampling_row)),            /* (max_rows) */
     };
-    _Static_assert(sizeof ptr / sizeof ptr[0] == sizeof bytes / sizeof bytes[0], "size table");
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof bytes / sizeof bytes[0]; i++)
-        total += cpu_align(bytes[i]);
-    char *base = aligned_alloc(64, total);
-    if (!base)
-        return FRS_ERR(FRS_ERR_OOM, "cpu backend: cannot allocate %.1f MiB for the KV pool (%d blocks of %d "
-                       "positions) and %d slots", (double)total / (1 << 20), b->kv_blocks, b->kv_block, lim->max_seqs);
-    memset(base, 0, total);
-    b->pool_mem = base;
-    for (size_t i = 0; i < sizeof bytes / sizeof bytes[0]; i++) {
-        *ptr[i] = base;
-        base += cpu_align(bytes[i]);
-    }
+    char what[96];
+    snprintf(what, sizeof what, "KV pool (%d blocks of %d positions) and %d slots", b->kv_blocks, b->kv_block,
+             lim->max_seqs);
+    struct memplan mp;
+    memplan_init(&mp, "cpu backend", what, tab, MEMPLAN_LEN(tab), MEMPLAN_LEN(tab), 64);
+    FRS_TRY(memplan_alloc_host(&mp, &b->pool_mem));
+    memplan_log(&mp);
     return FRS_OK;
 }
 

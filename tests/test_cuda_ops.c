@@ -26,7 +26,7 @@
 #include "testutil.h"
 #include "tree.h"
 
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 
 static uint64_t g_rng;
 static int g_quick; /* FRS_TEST_QUICK: small shapes only (compute-sanitizer runs) */
@@ -241,7 +241,7 @@ static void test_rope(void)
         cfg.rope_high_freq_factor = 4.0f;
         cfg.rope_original_max_position_embeddings = 8192;
         float *inv = malloc((size_t)D / 2 * 4);
-        cpu_rope_inv_freq(&cfg, inv);
+        rope_inv_freq(&cfg, inv);
         const int ld = (H + 2 * KV) * D, slots = 200 + n;
         float *qkv = rand_f32((size_t)n * ld, 2.0f);
         int32_t *pos = malloc((size_t)n * 4);

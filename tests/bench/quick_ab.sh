@@ -9,10 +9,9 @@ mkdir -p "$OUT"
 B=/tmp/build
 source tests/gpu/device_env.sh
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
-NOERR="-Wno-error=maybe-uninitialized -Wno-error=stringop-overflow -Wno-error=array-bounds"
+# -Werror is off unless -DFRSPEC_WERROR=ON (CI): gcc 13 here may warn where CI's gcc does not
 TESTS="test_cuda_ops test_cuda_model test_cuda_spec test_cuda_sample"
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    "-DCMAKE_C_FLAGS=$NOERR" > "$OUT/build.log" 2>&1 && ninja -C $B frspec $TESTS >> "$OUT/build.log" 2>&1 \
+cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.log" 2>&1 && ninja -C $B frspec $TESTS >> "$OUT/build.log" 2>&1 \
     || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build ok"
 rc=0
