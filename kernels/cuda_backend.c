@@ -61,6 +61,7 @@
 #include "backend.h"
 #include "comm.h"
 #include "cuda_backend.h"
+#include "cuda_debug.h" /* cuda_debug_spin: the FRS_TEST_GPU_HANG_STEP test hook */
 #include "cuda_ops.h"
 #include "cuda_sample.h"
 #include "cuda_tree.h"
@@ -141,6 +142,10 @@ struct cu_backend {
     int R, Rd;             /* rows of one target / draft forward */
     cudaStream_t st;
     struct cuda_blas blas;
+    /* test hook FRS_TEST_GPU_HANG_STEP=N: the Nth decode/verify spins on the device until
+     * *hang_release (host-mapped) is set, which only destroy does */
+    int hang_step, n_steps;
+    int *hang_release;
     int n_sm;
 
     /* ---- weights: one allocation ---- */
@@ -625,8 +630,12 @@ static void cu_destroy(struct frs_backend *be)
     struct cu_backend *b = cu_of(be);
     if (!b)
         return;
+    if (b->hang_release)
+        *(volatile int *)b->hang_release = 1; /* let a test hook's spinning kernel end */
     if (b->st)
         cudaStreamSynchronize(b->st);
+    if (b->hang_release)
+        cudaFreeHost(b->hang_release);
     if (b->g_decode)
         cudaGraphExecDestroy(b->g_decode);
     for (int i = 0; i <= FRS_MAX_TREE; i++)
@@ -711,6 +720,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     be->impl = b;
     be->ops = &frs_backend_cuda_ops;
     be->target_len = 0;
+    be->max_ctx = lim->max_ctx;
     b->opts = opt ? *opt : frs_backend_options_default();
     b->m = m;
     b->d = d;
@@ -762,6 +772,16 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st), st, fail);
     b->n_sm = b->blas.n_sm;
+    const char *hang = getenv("FRS_TEST_GPU_HANG_STEP");
+    if (hang && atoi(hang) > 0) {
+        b->hang_step = atoi(hang);
+        e = cudaHostAlloc((void **)&b->hang_release, sizeof(int), cudaHostAllocMapped);
+        if (e != cudaSuccess) {
+            st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: FRS_TEST_GPU_HANG_STEP: cudaHostAlloc: %s", cudaGetErrorString(e));
+            goto fail;
+        }
+        *b->hang_release = 0;
+    }
     FRS_TRY_GOTO(cu_upload_weights(b), st, fail);
     FRS_TRY_GOTO(cu_alloc_state(b), st, fail);
     return FRS_OK;
@@ -784,15 +804,50 @@ static enum frs_status cu_reset(struct frs_backend *be)
 
 /* ---- prefill / decode / next_token ---------------------------------------------------------- */
 
+/* The host's wait for the work queued on b->st, for every read-back of the generation path
+ * (issue 12 item 11). With device collectives on, nccl_wait_event polls NCCL's asynchronous
+ * error while it waits, with a time limit, and aborts the communicator on an error or time-out,
+ * so a dead or stuck peer cannot hang this rank (the step watchdog bounds the step as a whole).
+ * On one GPU without NCCL, a plain event synchronisation (there is no peer to wait for). */
+static enum frs_status cu_host_wait(struct cu_backend *b, const char *what)
+{
+    CUCHK(cudaEventRecord(b->ev, b->st));
+    if (!b->nccl) {
+        CUCHK(cudaEventSynchronize(b->ev));
+        return FRS_OK;
+    }
+    enum frs_status st = nccl_wait_event(b->comm, b->ev, 0);
+    if (st != FRS_OK) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", frs_error_msg());
+        return FRS_ERR(st, "cuda backend, %s: %s", what, why);
+    }
+    return FRS_OK;
+}
+
+/* the FRS_TEST_GPU_HANG_STEP test hook: a device-side hang at the chosen step */
+static enum frs_status cu_debug_step(struct cu_backend *b)
+{
+    if (b->hang_step > 0 && ++b->n_steps == b->hang_step) {
+        fprintf(stderr, "frspec: FRS_TEST_GPU_HANG_STEP: step %d spins on device %d until released\n", b->n_steps,
+                b->comm ? b->comm->device : 0);
+        int *dev = NULL;
+        CUCHK(cudaHostGetDevicePointer((void **)&dev, b->hang_release, 0));
+        FRS_TRY(cuda_debug_spin((volatile int *)dev, b->st));
+    }
+    return FRS_OK;
+}
+
 static enum frs_status cu_check_room(struct cu_backend *b, int n, const char *what)
 {
     if (n <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend %s: %d tokens, need at least 1", what, n);
-    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+    /* no room is reserved for a draft tree: the engine shrinks the tree to what is left */
+    if ((long)b->target_len + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG,
-                       "cuda backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
-                       "draft tree) exceed the context limit max_ctx = %d",
-                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+                       "cuda backend %s: %d tokens after the %d already in the context exceed the context "
+                       "limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_ctx);
     return FRS_OK;
 }
 
@@ -837,6 +892,7 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
 {
     struct cu_backend *b = cu_of(be);
     FRS_TRY(cu_check_room(b, 1, "decode"));
+    FRS_TRY(cu_debug_step(b));
     if (token < 0 || token >= b->V)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend decode: token %d outside the vocabulary [0, %d)", (int)token,
                        b->V);
@@ -909,7 +965,7 @@ static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
             return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
     }
     CUCHK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_TRY(cu_host_wait(b, "reading the logits back"));
     return FRS_OK;
 }
 
@@ -940,7 +996,7 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
         if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, st));
         CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
-        CUCHK(cudaStreamSynchronize(st));
+        FRS_TRY(cu_host_wait(b, "next token"));
         *out = frs_argmax_key_index(b->h_keys[0]);
         return FRS_OK;
     }
@@ -953,8 +1009,7 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
                                  &b->d_rb->token, b->d_rb->flags, st));
         CUCHK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
                               cudaMemcpyDeviceToHost, st));
-        CUCHK(cudaEventRecord(b->ev, st));
-        CUCHK(cudaEventSynchronize(b->ev));
+        FRS_TRY(cu_host_wait(b, "next token (sampled)"));
         if (!b->h_rb->flags[0]) {
             b->samp_dev++;
             *out = b->h_rb->token;
@@ -1107,7 +1162,7 @@ static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampli
     }
     CUCHK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
                           cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_TRY(cu_host_wait(b, "reading a tree row's logits back"));
     const struct sampling_shard sh = {b->h_logits, 1, b->Vl, b->voff};
     struct sampling_row r;
     FRS_TRY(sampling_prepare(b->comm, &sh, s, &r));
@@ -1177,6 +1232,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     if (T + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG, "verify: %d cached tokens + a tree of %d exceed max_ctx %d", T, n,
                        b->lim.max_ctx);
+    FRS_TRY(cu_debug_step(b));
     cudaStream_t st = b->st;
     const int greedy = s->temperature <= 0.0f;
     const int mode = greedy ? CU_VERIFY_GREEDY : cu_device_sampling(b, s) ? CU_VERIFY_SAMPLE : CU_VERIFY_HOST;
@@ -1204,8 +1260,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     b->last_row = n - 1;
     /* the one read-back of the iteration */
     CUCHK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
-    CUCHK(cudaEventRecord(b->ev, st));
-    CUCHK(cudaEventSynchronize(b->ev));
+    FRS_TRY(cu_host_wait(b, "verify"));
     const struct frs_tree *t = b->h_tree;
     if (t->n != n)
         return FRS_ERR(FRS_ERR_INTERNAL, "verify: the device tree has %d nodes, expected %d (a kept candidate's parent "
@@ -1332,7 +1387,7 @@ enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t c
     if (n > cap)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_backend_logits: %zu floats do not fit in %zu", n, cap);
     CUCHK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_TRY(cu_host_wait(b, "cuda_backend_logits"));
     *rows = b->last_rows;
     *vocab_local = b->Vl;
     return FRS_OK;

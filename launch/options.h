@@ -4,7 +4,7 @@
  * variables here and nowhere else in the product (backend_options_from_env; README lists them).
  *
  * defines: struct gen_options, gen_options_init, gen_options_parse, gen_options_usage,
- *          gen_options_finish, backend_options_from_env, backend_options_describe
+ *          gen_options_check, gen_options_finish, backend_options_from_env, backend_options_describe
  */
 #ifndef FRSPEC_OPTIONS_H
 #define FRSPEC_OPTIONS_H
@@ -44,7 +44,12 @@ void gen_options_init(struct gen_options *o);
  * ours, -1 on a bad value (message printed). */
 int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i);
 void gen_options_usage(FILE *f);
-/* Apply the preset (values the command line did not set) and the model-size defaults. */
+/* The tree options against the limits every backend accepts, the FR vocabulary size and the
+ * context (values not set yet, 0, are skipped): run right after parsing, and again by
+ * gen_options_finish once the defaults are known. Prints which option to change; 0 = fine. */
+int gen_options_check(const struct gen_options *o);
+/* Apply the preset (values the command line did not set) and the model-size defaults; refuses a
+ * --max-ctx beyond the model's max_position_embeddings. */
 int gen_options_finish(struct gen_options *o, const struct llama_config *target);
 /* Read a preset file before parsing the rest (so the command line wins). */
 int gen_options_load_preset(struct gen_options *o, const char *path);

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "control.h"
 #include "engine.h"
+#include "jobfile.h" // defines: jobfile_open_input, jobfile_next, jobfile_open_output, jobfile_write_result...
 #include "session.h"
 
 void run_options_init(struct run_options *o)
@@ -56,23 +57,29 @@ struct runner {
     const struct run_options *ro;
     const char *prompt;  /* single prompt, NULL in batch mode */
     int single_done;
-    FILE *batch;         /* --prompts */
-    int line_no;
-    FILE *out;           /* batch results */
-    cJSON *done_ids;     /* --resume: ids already in --out (object used as a set) */
+    struct jobfile jf;   /* --prompts / --out */
+    int batch;           /* jf is open */
     int32_t *ids;        /* the current prompt's tokens */
     int32_t stop[RUN_MAX_STOP + 2 * FRS_MAX_EOS + 4];
     int n_stop;
-    char tag[256];
+    char tag[256];       /* single prompt: "prompt"; batch: the id, for messages */
+    const struct jobfile_record *rec; /* batch: the current record (owned by jf) */
     uint64_t next_id;
     int32_t *gen;        /* generated tokens of the current request */
     int gen_cap;
     int n_streamed;
     int failed_requests;
+    /* the step watchdog, armed for each engine step (issue 12 item 11) */
+    struct frs_comm *comm;
+    int watchdog_s;          /* --watchdog-seconds (0: off) */
+    const char *cur_tag;     /* the request being generated */
+    char watch_what[4][200]; /* the armed step's name; rotated, the watchdog thread may read the last */
+    int watch_slot;
+    long stall_step;         /* test hook FRS_TEST_STALL_STEP: the host stops at this step (-1: never) */
     /* the batched engine (--prompts): */
     int batched;
-    struct frs_comm *comm;   /* NULL when single process */
-    struct par_request last; /* the request last handed to the engine (it copies what it keeps) */
+    struct frs_comm *tp_comm; /* NULL when single process */
+    struct par_request last;  /* the request last handed to the engine (it copies what it keeps) */
 };
 
 static void add_stop(struct runner *r, int32_t t)
@@ -126,70 +133,14 @@ static enum frs_status tokenize_prompt(struct runner *r, const char *text, int *
     return tokenizer_encode(r->s->tok, text, strlen(text), 1, &r->ids, n);
 }
 
-/* A batch line's prompt text and id. */
-static enum frs_status parse_batch_line(struct runner *r, const char *line, char **text)
+/* A batch prompt that cannot run: its error line, and the batch goes on. */
+static enum frs_status fail_record(struct runner *r, const struct jobfile_record *rec, const char *msg)
 {
-    cJSON *j = cJSON_Parse(line);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return FRS_ERR(FRS_ERR_FORMAT, "%s: line %d is not a JSON object", r->ro->prompts_file, r->line_no);
-    }
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
-    if (!cJSON_IsString(p))
-        p = cJSON_GetObjectItemCaseSensitive(j, "question");
-    if (!cJSON_IsString(p))
-        p = cJSON_GetObjectItemCaseSensitive(j, "text");
-    if (!cJSON_IsString(p)) {
-        const cJSON *turns = cJSON_GetObjectItemCaseSensitive(j, "turns");
-        p = cJSON_IsArray(turns) ? cJSON_GetArrayItem(turns, 0) : NULL;
-    }
-    if (!cJSON_IsString(p)) {
-        cJSON_Delete(j);
-        return FRS_ERR(FRS_ERR_FORMAT, "%s: line %d has no string field 'prompt' (or 'question', 'text', 'turns')",
-                       r->ro->prompts_file, r->line_no);
-    }
-    *text = strdup(p->valuestring);
-    const char *keys[] = {"id", "question_id", "task_id"};
-    snprintf(r->tag, sizeof r->tag, "%d", r->line_no);
-    for (size_t k = 0; k < 3; k++) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
-        if (cJSON_IsString(id)) {
-            snprintf(r->tag, sizeof r->tag, "%s", id->valuestring);
-            break;
-        }
-        if (cJSON_IsNumber(id)) {
-            snprintf(r->tag, sizeof r->tag, "%.0f", id->valuedouble);
-            break;
-        }
-    }
-    cJSON_Delete(j);
-    return *text ? FRS_OK : FRS_ERR(FRS_ERR_OOM, "prompt text");
-}
-
-static enum frs_status write_line(struct runner *r, const char *line)
-{
-    FILE *f = r->out ? r->out : stdout;
-    int bad = fprintf(f, "%s\n", line) < 0 || fflush(f) != 0;
-    if (!bad && r->out)
-        bad = fsync(fileno(r->out)) != 0;
-    if (bad)
-        return FRS_ERR(FRS_ERR_IO, "%s: cannot write a result: %s", r->ro->out ? r->ro->out : "stdout", strerror(errno));
-    return FRS_OK;
-}
-
-static enum frs_status write_error_line(struct runner *r, const char *msg)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "id", r->tag);
-    cJSON_AddStringToObject(j, "error", msg);
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!s)
-        return FRS_ERR(FRS_ERR_OOM, "result JSON");
     fprintf(stderr, "frspec: %s\n", msg);
-    enum frs_status st = write_line(r, s);
-    free(s);
-    return st;
+    FRS_TRY(jobfile_write_error(&r->jf, rec, msg));
+    r->failed_requests++;
+    jobfile_progress(&r->jf, 1, 1, 0, 0, r->ro->quiet ? NULL : stderr);
+    return FRS_OK;
 }
 
 static enum frs_status next_request(void *user, struct par_request *req, int *done)
@@ -208,38 +159,34 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
         if (!text)
             return FRS_ERR(FRS_ERR_OOM, "prompt");
     } else {
+        const struct jobfile_record *rec;
         for (;;) {
-            char *line = NULL;
-            size_t cap = 0;
-            ssize_t len = getline(&line, &cap, r->batch);
-            if (len < 0) {
-                free(line);
+            FRS_TRY(jobfile_next(&r->jf, &rec));
+            if (!rec) {
                 *done = 1;
                 return FRS_OK;
             }
-            r->line_no++;
-            if (strspn(line, " \t\r\n") == (size_t)len) {
-                free(line);
-                continue;
-            }
-            enum frs_status st = parse_batch_line(r, line, &text);
-            free(line);
-            FRS_TRY(st);
-            if (r->done_ids && cJSON_GetObjectItemCaseSensitive(r->done_ids, r->tag)) {
-                free(text);
-                text = NULL;
-                continue;
-            }
-            break;
+            if (!rec->error)
+                break;
+            FRS_TRY(fail_record(r, rec, rec->error)); /* a bad line is one failed prompt */
         }
+        r->rec = rec;
+        snprintf(r->tag, sizeof r->tag, "%s", rec->id);
+        text = strdup(rec->prompt);
+        if (!text)
+            return FRS_ERR(FRS_ERR_OOM, "prompt");
     }
     int n = 0;
     enum frs_status st = tokenize_prompt(r, text, &n);
     free(text);
+    if (st != FRS_OK && !r->prompt && st != FRS_ERR_OOM) {
+        FRS_TRY(fail_record(r, r->rec, frs_error_msg()));
+        return next_request(user, req, done);
+    }
     FRS_TRY(st);
-    /* room for the prompt, one generated token and a draft tree */
-    const int need = r->batched ? n /* the batched engine serves any prompt that fits (batch_engine.h) */
-                                : n + 1 + (r->s->have_draft ? r->s->opt.tree.size : 0);
+    /* room for the prompt and one generated token; none is reserved for a draft tree (the engine
+     * shrinks it near the end of the context) */
+    const int need = n + 1;
     if (need > r->s->opt.max_ctx) {
         st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
                      "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",
@@ -247,14 +194,13 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
         if (r->prompt)
             return st;
         /* a batch goes on: the failure is recorded as that prompt's result line */
-        FRS_TRY(write_error_line(r, frs_error_msg()));
-        r->failed_requests++;
+        FRS_TRY(fail_record(r, r->rec, frs_error_msg()));
         return next_request(user, req, done);
     }
     const struct gen_options *o = &r->s->opt;
     memset(req, 0, sizeof *req);
     req->id = r->next_id++;
-    req->tag = r->tag;
+    req->tag = r->batch ? r->rec->id : r->tag; /* exact, whatever its length */
     req->owned = 0;
     req->gen.prompt = r->ids;
     req->gen.n_prompt = n;
@@ -281,6 +227,27 @@ static void stream_tokens(void *user, const int32_t *t, int n)
     fflush(stdout);
 }
 
+/* Arm the step watchdog for one engine step: a stuck GPU or peer ends the job naming the rank
+ * and the step. The prefill (step 0) may take long on a long prompt: ten times the limit. */
+static void watch_step_begin(void *user, long step)
+{
+    struct runner *r = user;
+    char *what = r->watch_what[r->watch_slot = (r->watch_slot + 1) % 4];
+    snprintf(what, sizeof r->watch_what[0], "rank %d, request '%.80s', %s %ld", r->s->rank,
+             r->cur_tag ? r->cur_tag : "?", step ? "step" : "prefill (step", step);
+    if (!step)
+        strcat(what, ")");
+    par_step_begin_for(r->comm, what, step ? r->watchdog_s : 10 * r->watchdog_s);
+    while (step == r->stall_step) /* test hook: a stuck step, for the watchdog to end */
+        sleep(1);
+}
+
+static void watch_step_end(void *user)
+{
+    struct runner *r = user;
+    par_step_end(r->comm);
+}
+
 static enum frs_status run_request(void *user, const struct par_request *req, struct par_result *res)
 {
     struct runner *r = user;
@@ -298,9 +265,13 @@ static enum frs_status run_request(void *user, const struct par_request *req, st
     res->tag = req->tag;
     res->owned = 0;
     res->tokens = r->gen;
-    /* no step watchdog around a whole generation (it may rightly take long): every host
-     * collective inside it is watched, and the CUDA backend polls NCCL for async errors */
-    return engine_generate(&r->s->be, &req->gen, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
+    /* the step watchdog is armed for each step of the generation, not around the whole of it
+     * (which may rightly take long); the CUDA backend's host waits also poll NCCL for errors */
+    const struct frs_step_watch watch = {watch_step_begin, watch_step_end, r};
+    struct frs_gen_request g = req->gen;
+    g.watch = r->watchdog_s > 0 ? &watch : NULL;
+    r->cur_tag = req->tag;
+    return engine_generate(&r->s->be, &g, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
 }
 
 static cJSON *result_json(struct runner *r, const struct par_request *req, const struct par_result *res)
@@ -322,12 +293,12 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
     cJSON *t = cJSON_AddObjectToObject(j, "timing");
     cJSON_AddNumberToObject(t, "prefill_s", st->t_prefill);
     cJSON_AddNumberToObject(t, "decode_s", st->t_decode);
-    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0);
+    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 && st->n_tokens > 1 ? (st->n_tokens - 1) / st->t_decode : 0);
     if (req->gen.speculative) {
         cJSON_AddNumberToObject(t, "draft_s", st->t_draft);
         cJSON_AddNumberToObject(t, "verify_s", st->t_verify);
         cJSON_AddNumberToObject(t, "other_s", st->t_decode - st->t_draft - st->t_verify);
-        cJSON_AddNumberToObject(j, "iterations", st->iterations - 1);
+        cJSON_AddNumberToObject(j, "iterations", st->iterations > 0 ? st->iterations - 1 : 0);
         cJSON_AddNumberToObject(j, "mean_accepted", st->mean_accepted);
         int last = 0;
         for (int i = 0; i <= FRS_MAX_TREE; i++)
@@ -363,12 +334,12 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
 static void print_summary(struct runner *r, const struct par_request *req, const struct par_result *res)
 {
     const struct frs_gen_stats *st = &res->stats;
-    double tps = st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0;
+    double tps = st->t_decode > 0 && st->n_tokens > 1 ? (st->n_tokens - 1) / st->t_decode : 0;
     fprintf(stderr, "frspec: %d tokens (%s), %.2f tokens/s; prefill %d tokens in %.3f s", st->n_tokens,
             st->stop_reason, tps, req->gen.n_prompt, st->t_prefill);
     if (req->gen.speculative)
         fprintf(stderr, "; %d iterations, %.2f tokens/iteration; draft %.3f s, verify %.3f s, other %.3f s",
-                st->iterations - 1, st->mean_accepted, st->t_draft, st->t_verify,
+                st->iterations > 0 ? st->iterations - 1 : 0, st->mean_accepted, st->t_draft, st->t_verify,
                 st->t_decode - st->t_draft - st->t_verify);
     fputc('\n', stderr);
 }
@@ -388,36 +359,29 @@ static enum frs_status deliver_result(void *user, const struct par_request *req,
     cJSON_Delete(j);
     if (!s)
         return FRS_ERR(FRS_ERR_OOM, "result JSON");
-    enum frs_status st = write_line(r, s);
+    enum frs_status st;
+    if (r->batch) {
+        st = jobfile_write_result(&r->jf, s);
+    } else {
+        st = printf("%s\n", s) < 0 || fflush(stdout) != 0 ? FRS_ERR(FRS_ERR_IO, "stdout: %s", strerror(errno)) : FRS_OK;
+    }
     free(s);
     FRS_TRY(st);
-    if (!r->prompt && !r->ro->quiet)
-        print_summary(r, req, res);
-    return FRS_OK;
-}
-
-/* --resume: the ids already written to --out */
-static enum frs_status load_done_ids(struct runner *r)
-{
-    FILE *f = fopen(r->ro->out, "r");
-    if (!f)
-        return FRS_OK; /* nothing written yet */
-    r->done_ids = cJSON_CreateObject();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) >= 0) {
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
-        if (cJSON_IsString(id) && !cJSON_GetObjectItemCaseSensitive(r->done_ids, id->valuestring))
-            cJSON_AddTrueToObject(r->done_ids, id->valuestring);
-        cJSON_Delete(j); /* a line cut short by a crash is not a finished result: redone */
+    if (r->batch) {
+        if (!r->ro->quiet)
+            print_summary(r, req, res);
+        jobfile_progress(&r->jf, 1, 0, res->stats.n_tokens, 0, r->ro->quiet ? NULL : stderr);
     }
-    free(line);
-    fclose(f);
     return FRS_OK;
 }
 
 /* ---- batched serving: every rank runs the batched engine; rank 0 reads and writes ------------- */
+
+/* what the runner keeps with a request in the engine */
+struct batched_user {
+    char *tag;                         /* the id */
+    const struct jobfile_record *rec;  /* rank 0: its record */
+};
 
 /* frs_batch_source.next on every rank: rank 0 reads the next prompt, the control plane carries it
  * to the others (the engine asks at the same points on every rank: its decisions are taken from
@@ -434,18 +398,24 @@ static enum frs_status batched_next(void *user, struct frs_batch_request *out, i
         st = next_request(r, &r->last, &d);
         kind = d ? PAR_CMD_SHUTDOWN : PAR_CMD_RUN;
     }
-    if (r->comm)
-        st = par_bcast_command_status(r->comm, st, &kind, &r->last);
+    if (r->tp_comm)
+        st = par_bcast_command_status(r->tp_comm, st, &kind, &r->last);
     FRS_TRY(st);
     if (kind == PAR_CMD_SHUTDOWN) {
         *done = 1;
         return FRS_OK;
     }
     const struct frs_gen_request *g = &r->last.gen;
+    struct batched_user *u = malloc(sizeof *u);
     char *tag = strdup(r->last.tag ? r->last.tag : "");
-    if (!tag)
+    if (!u || !tag) {
+        free(u);
+        free(tag);
         return FRS_ERR(FRS_ERR_OOM, "request tag");
-    *out = (struct frs_batch_request){.id = r->last.id, .user = tag, .prompt = g->prompt, .n_prompt = g->n_prompt,
+    }
+    u->tag = tag;
+    u->rec = r->s->rank == 0 && r->batch ? r->rec : NULL; /* valid until jobfile_close */
+    *out = (struct frs_batch_request){.id = r->last.id, .user = u, .prompt = g->prompt, .n_prompt = g->n_prompt,
                                       .max_new_tokens = g->max_new_tokens, .stop = g->stop, .n_stop = g->n_stop,
                                       .sampling = g->sampling};
     return FRS_OK;
@@ -457,20 +427,20 @@ static enum frs_status batched_deliver(void *user, const struct frs_batch_reques
                                        const struct frs_gen_stats *st, const char *error)
 {
     struct runner *r = user;
-    char *tag = q->user;
+    struct batched_user *u = q->user;
+    char *tag = u->tag;
     enum frs_status rc = FRS_OK;
-    if (r->comm) {
+    if (r->tp_comm) {
         const struct par_consistency me = {.request_id = q->id, .tokens_hash = st->tokens_hash,
                                            .tree_hash = st->tree_hash};
-        rc = par_check_consistency(r->comm, &me);
+        rc = par_check_consistency(r->tp_comm, &me);
     }
     if (rc == FRS_OK && r->s->rank == 0) {
         snprintf(r->tag, sizeof r->tag, "%s", tag);
         if (error) {
             char msg[512];
             snprintf(msg, sizeof msg, "prompt '%s': %s", tag, error);
-            rc = write_error_line(r, msg);
-            r->failed_requests++;
+            rc = u->rec ? fail_record(r, u->rec, msg) : FRS_ERR(FRS_ERR_INTERNAL, "%s", msg);
         } else {
             struct par_request preq = {.id = q->id, .tag = tag, .owned = 0};
             preq.gen.prompt = q->prompt;
@@ -486,12 +456,16 @@ static enum frs_status batched_deliver(void *user, const struct frs_batch_reques
         }
     }
     free(tag);
+    free(u);
     return rc;
 }
 
 static enum frs_status serve_batched(struct runner *r)
 {
     const struct session *s = r->s;
+    /* the step watchdog around each engine step's compute (not around waiting for input) */
+    const struct frs_step_watch watch = {watch_step_begin, watch_step_end, r};
+    r->cur_tag = "batched engine";
     const struct frs_batch_config cfg = {
         .max_seqs = s->opt.batch,
         .max_ctx = s->opt.max_ctx,
@@ -502,7 +476,8 @@ static enum frs_status serve_batched(struct runner *r)
         .max_tree = s->have_draft ? s->opt.tree.size : 0,
         .policy = s->have_draft ? (enum frs_spec_policy)s->opt.spec_policy : FRS_SPEC_OFF,
         .tree = s->opt.tree,
-        .comm = r->comm,
+        .comm = r->tp_comm,
+        .watch = r->watchdog_s > 0 ? &watch : NULL,
     };
     const struct frs_batch_source src = {batched_next, batched_deliver, r};
     struct frs_batch_totals tot;
@@ -559,38 +534,44 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
         par_finalize(&comm);
         return 1;
     }
+    if (comm.rank == 0 && s.model.unused_tensors)
+        fprintf(stderr, "frspec: warning: %s/config.json has num_hidden_layers %d but the checkpoint holds %d layers: "
+                "%d tensors of layers %d..%d are not used (the output is that of a truncated model)\n",
+                opt->model_dir, s.model.cfg.num_hidden_layers, s.model.checkpoint_layers, s.model.unused_tensors,
+                s.model.cfg.num_hidden_layers, s.model.checkpoint_layers - 1);
     if (comm.rank == 0 && !ro->quiet && !ro->json)
         session_print_config(&s, stderr);
     if (comm.size > 1 && !ro->quiet && !ro->json)
         par_report_bindings(&comm, stderr);
 
-    struct runner r = {.s = &s, .ro = ro, .prompt = prompt};
+    struct runner r = {.s = &s, .ro = ro, .prompt = prompt, .comm = &comm, .watchdog_s = po->watchdog_s};
+    const char *stall = getenv("FRS_TEST_STALL_STEP"); /* tests/cli/options.sh, item watchdog */
+    r.stall_step = stall && *stall ? atol(stall) : -1;
     collect_stops(&r);
     int rc = 0;
-    if (comm.rank == 0 && ro->prompts_file) {
-        r.batch = strcmp(ro->prompts_file, "-") ? fopen(ro->prompts_file, "r") : stdin;
-        if (!r.batch) {
-            st = FRS_ERR(FRS_ERR_IO, "--prompts %s: %s", ro->prompts_file, strerror(errno));
+    r.jf.out_fd = -1;
+    for (int i = 0; i < ro->n_stop; i++)
+        if (ro->stop[i] >= s.model.cfg.vocab_size) {
+            st = FRS_ERR(FRS_ERR_INVALID_ARG, "--stop-token %d is outside the vocabulary of %s (%d ids)", ro->stop[i],
+                         opt->model_dir, s.model.cfg.vocab_size);
             goto done;
         }
-        if (ro->out) {
-            if (ro->resume)
-                load_done_ids(&r);
-            r.out = fopen(ro->out, "a");
-            if (!r.out) {
-                st = FRS_ERR(FRS_ERR_IO, "--out %s: %s", ro->out, strerror(errno));
-                goto done;
-            }
-        }
+    if (comm.rank == 0 && ro->prompts_file) {
+        /* the whole input is read and checked (duplicate ids) before any work */
+        FRS_TRY_GOTO(jobfile_open_input(&r.jf, ro->prompts_file), st, done);
+        r.batch = 1;
+        FRS_TRY_GOTO(jobfile_open_output(&r.jf, ro->out, ro->resume), st, done);
     }
     if (ro->prompts_file && s.be.ops->batch) {
         r.batched = 1;
-        r.comm = c;
+        r.tp_comm = c;
         st = serve_batched(&r);
     } else {
         struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
         st = par_serve(&comm, &ops);
     }
+    if (r.batch)
+        jobfile_progress(&r.jf, 0, 0, 0, 1, ro->quiet ? NULL : stderr);
     if (st == FRS_OK && r.failed_requests) {
         fprintf(stderr, "frspec: %d prompt(s) failed (their result lines hold the error)\n", r.failed_requests);
         rc = 1;
@@ -601,11 +582,8 @@ done:
             par_fail(&comm, st);
         rc = cli_fail(NULL);
     }
-    if (r.batch && r.batch != stdin)
-        fclose(r.batch);
-    if (r.out)
-        fclose(r.out);
-    cJSON_Delete(r.done_ids);
+    if (r.batch)
+        jobfile_close(&r.jf);
     free(r.ids);
     free(r.gen);
     session_close(&s);

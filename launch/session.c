@@ -47,6 +47,12 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
             int k = s->opt.fr_vocab_size ? s->opt.fr_vocab_size : 0;
             FRS_TRY_GOTO(eagle_draft_set_vocab(&s->draft, &s->model, ids, n_ids, k), st, fail);
         }
+        if (s->opt.tree.topk > s->draft.k) {
+            st = FRS_ERR(FRS_ERR_INVALID_ARG, "--tree-topk %d is larger than the draft vocabulary (%s: K = %d ids): "
+                         "lower --tree-topk or use a longer FR-Spec list", s->opt.tree.topk,
+                         s->opt.fr_vocab ? s->opt.fr_vocab : "full vocabulary", s->draft.k);
+            goto fail;
+        }
     }
     if (want_tokenizer) {
         char path[4096];

@@ -460,10 +460,34 @@ static enum frs_status finish_seq(struct be_state *e, struct be_seq *s)
     return st;
 }
 
+static enum frs_status step_compute(struct be_state *e, int *progress);
+
 static enum frs_status step(struct be_state *e, int *progress)
 {
     *progress = 0;
-    FRS_TRY(admit(e));
+    FRS_TRY(admit(e)); /* may wait for rank 0's input: not watched */
+    if (e->cfg.watch && e->cfg.watch->begin)
+        e->cfg.watch->begin(e->cfg.watch->user, e->tot.steps + 1);
+    enum frs_status st = step_compute(e, progress);
+    if (e->cfg.watch && e->cfg.watch->end)
+        e->cfg.watch->end(e->cfg.watch->user);
+    FRS_TRY(st);
+    /* finished sequences (delivery: the consistency check, rank 0's write) */
+    for (int i = 0; i < e->cfg.max_seqs; i++) {
+        struct be_seq *s = e->slots[i];
+        if (s && s->done) {
+            FRS_TRY(finish_seq(e, s));
+            *progress = 1;
+        }
+    }
+    e->tot.steps++;
+    return FRS_OK;
+}
+
+/* The step's plan and compute (see batch_engine.h); finished sequences stay for step() to deliver,
+ * except those ending at the context limit before any compute. */
+static enum frs_status step_compute(struct be_state *e, int *progress)
+{
 
     /* decoding sequences in admission order */
     int n = 0;
@@ -477,7 +501,7 @@ static enum frs_status step(struct be_state *e, int *progress)
         struct be_seq *s = e->run[i];
         if (s->target_len + 1 > e->pool_ctx) {
             s->reason = "context";
-            FRS_TRY(finish_seq(e, s));
+            s->done = 1; /* delivered by step() */
             memmove(e->run + i, e->run + i + 1, (size_t)(n - i - 1) * sizeof *e->run);
             n--;
             *progress = 1;
@@ -645,15 +669,6 @@ static enum frs_status step(struct be_state *e, int *progress)
         }
     }
 
-    /* finished sequences */
-    for (int i = 0; i < e->cfg.max_seqs; i++) {
-        struct be_seq *s = e->slots[i];
-        if (s && s->done) {
-            FRS_TRY(finish_seq(e, s));
-            *progress = 1;
-        }
-    }
-    e->tot.steps++;
     return FRS_OK;
 }
 

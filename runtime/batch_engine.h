@@ -90,6 +90,7 @@ struct frs_batch_config {
     enum frs_spec_policy policy;
     struct frs_tree_params tree; /* FIXED: every tree; AUTO: the largest menu entry */
     struct frs_comm *comm;  /* NULL: one process; else AUTO's choices come from rank 0 */
+    const struct frs_step_watch *watch; /* optional: armed around each step's compute (engine.h) */
 };
 
 /* Totals over a run (for the bench and the tests). */

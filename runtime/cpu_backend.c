@@ -115,6 +115,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     be->impl = b;
     be->ops = &frs_backend_cpu_ops;
     be->target_len = 0;
+    be->max_ctx = lim->max_ctx;
     be->kv_blocks = 0;
     st = FRS_OK;
     if (lim->max_seqs > 0)
@@ -263,11 +264,12 @@ static enum frs_status cpu_append(struct cpu_backend *b, struct frs_backend *be,
 {
     if (n <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend %s: %d tokens, need at least 1", what, n);
-    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+    /* no room is reserved for a draft tree: the engine shrinks the tree to what is left */
+    if ((long)b->target_len + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG,
-                       "cpu backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
-                       "draft tree) exceed the context limit max_ctx = %d",
-                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+                       "cpu backend %s: %d tokens after the %d already in the context exceed the context "
+                       "limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_ctx);
     const size_t C = (size_t)b->m->cfg.hidden_size;
     for (int done = 0; done < n;) {
         int c = n - done < b->lim.prefill_chunk ? n - done : b->lim.prefill_chunk;

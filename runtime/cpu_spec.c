@@ -141,6 +141,8 @@ enum frs_status cpu_spec_create(struct cpu_backend *b)
     sp->max_rows = chunk > CPU_SPEC_MAX_TOPK ? chunk : CPU_SPEC_MAX_TOPK;
     if (b->lim.max_seqs > sp->max_rows)
         sp->max_rows = b->lim.max_seqs; /* the root rows of a batched draft */
+    _Static_assert(CPU_SPEC_MAX_TOPK >= FRS_MAX_TREE_TOPK && CPU_SPEC_MAX_DEPTH >= FRS_MAX_TREE_DEPTH,
+                   "the CPU backend accepts every tree the options allow");
     sp->max_slots = b->lim.max_ctx + CPU_SPEC_MAX_TOPK * (CPU_SPEC_MAX_DEPTH - 1);
     const size_t R = (size_t)sp->max_rows, C = (size_t)sp->C, kvw = (size_t)sp->KV * sp->D,
                  qw = (size_t)sp->H * sp->D;
