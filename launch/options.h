@@ -4,7 +4,8 @@
  * variables here and nowhere else in the product (backend_options_from_env; README lists them).
  *
  * defines: struct gen_options, gen_options_init, gen_options_parse, gen_options_usage,
- *          gen_options_check, gen_options_finish, backend_options_from_env, backend_options_describe
+ *          gen_options_check, gen_options_finish, backend_options_from_env,
+ *          backend_options_describe
  */
 #ifndef FRSPEC_OPTIONS_H
 #define FRSPEC_OPTIONS_H
