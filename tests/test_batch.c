@@ -10,7 +10,8 @@
  *     test asserts preemptions happened) still gives every result, identical;
  *  3. the row-independence of the batched forward: a sequence's logits from the batched verify
  *     are bit-identical to those of the same sequence verified alone;
- *  4. context limit: sequences reaching max_ctx end with stop_reason "context" after exactly
+ *  4. auto drafts most steps when the draft is always right (markov-exact);
+ *  5. context limit: sequences reaching max_ctx end with stop_reason "context" after exactly
  *     max_ctx - n_prompt + 1 tokens, equal to the reference's first tokens; a prompt of max_ctx
  *     tokens gives one token; a longer prompt an error result (others unaffected). */
 #include <stdlib.h>
@@ -335,8 +336,40 @@ static void test_context(void)
     llama_model_free(&m);
 }
 
+/* auto speculates where it pays: markov-exact's draft is always right (about depth + 1 tokens per
+ * iteration), so auto must mostly draft; its tokens stay the reference's. */
+static void test_auto_choice(void)
+{
+    struct llama_model m;
+    struct eagle_draft d;
+    char tdir[4096], hdir[4096];
+    snprintf(tdir, sizeof tdir, "%s", test_fixture("spec/markov-target"));
+    snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/markov-exact"));
+    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
+    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    struct job j;
+    make_job(&j, m.cfg.vocab_size, 0, 21);
+    for (int i = 0; i < NREQ; i++)
+        j.n_stop[i] = 0;
+    int32_t ref[NREQ][MAXN];
+    int n_ref[NREQ];
+    reference(&m, &j, ref, n_ref);
+    const struct run_cfg rc = {4, FRS_SPEC_AUTO, {4, 4, 16}, 0, 0, 0, 0};
+    struct frs_batch_totals tot;
+    memset(&tot, 0, sizeof tot);
+    run_batched("auto, markov-exact", &m, &d, &j, &rc, &tot);
+    check_job("auto, markov-exact", &j, ref, n_ref);
+    fprintf(stderr, "  auto on markov-exact: %ld drafted / %ld autoregressive sequence-steps\n", tot.drafted_seq_steps,
+            tot.ar_seq_steps);
+    CHECK(tot.drafted_seq_steps > 2 * tot.ar_seq_steps, "auto: %ld drafted vs %ld autoregressive sequence-steps with an "
+          "always-right draft", tot.drafted_seq_steps, tot.ar_seq_steps);
+    eagle_draft_free(&d);
+    llama_model_free(&m);
+}
+
 int main(void)
 {
+    test_auto_choice();
     test_row_independence();
     test_context();
     test_pair("spec/markov-target", "spec/markov-noisy");
