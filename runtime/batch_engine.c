@@ -39,6 +39,8 @@ struct be_seq {
     const char *reason;
     /* this step */
     int menu;          /* chosen menu entry, 0 = autoregressive */
+    int dsteps;        /* decode steps (verifies) so far */
+    int ar_run;        /* consecutive autoregressive steps */
     struct frs_tree_params p; /* the shape actually drafted (shrunk near the limit) */
     /* stats */
     struct frs_gen_stats st;
@@ -75,7 +77,7 @@ struct be_state {
     struct frs_accept *acc;
     int32_t *plan;
     /* auto's cost model: least squares of step time against (1, verify rows, draft rows) */
-    double ls[3][4];
+    double ls[4][5];
     long n_fit;
     double glob_sum[BE_MENU];
     long glob_n[BE_MENU];
@@ -315,59 +317,78 @@ static double expect_tokens(const struct be_state *e, const struct be_seq *s, in
     return (s->acc_sum[m] + w * glob) / ((double)s->acc_n[m] + w);
 }
 
-/* Predicted step seconds for rows verify rows and drows draft rows (fitted, else a prior where
- * a draft row costs a fifth of a verify row and a step 40 rows). */
-static double step_cost(const struct be_state *e, int rows, int drows, int max_depth)
+/* auto's cost model: step seconds = c0 + c1 * verify rows + c2 * draft rows + c3 * draft depth
+ * (the sequential draft forwards of the deepest tree: a fixed cost the first drafting sequence
+ * brings to the whole step), fitted by least squares to the measured steps; before 8
+ * measurements a prior in units of one verify row. */
+#define BE_NFEAT 4
+
+static void cost_features(int rows, int drows, int depth, double *x)
 {
-    double c[3] = {40.0, 1.0, 0.2};
+    x[0] = 1.0;
+    x[1] = (double)rows;
+    x[2] = (double)drows;
+    x[3] = (double)depth;
+}
+
+static double step_cost(const struct be_state *e, int rows, int drows, int depth)
+{
+    double c[BE_NFEAT] = {40.0, 1.0, 0.2, 10.0};
     if (e->n_fit >= 8) {
-        /* solve the 3x3 normal equations (Gauss-Jordan on a copy) */
-        double a[3][4];
+        /* the normal equations with a small ridge (collinear features: every sequence at one
+         * menu entry), solved by Gauss-Jordan on a copy */
+        double a[BE_NFEAT][BE_NFEAT + 1];
         memcpy(a, e->ls, sizeof a);
+        for (int i = 0; i < BE_NFEAT; i++)
+            a[i][i] += 1e-9 * (a[i][i] + 1.0);
         int ok = 1;
-        for (int i = 0; i < 3 && ok; i++) {
+        for (int i = 0; i < BE_NFEAT && ok; i++) {
             int piv = i;
-            for (int r = i + 1; r < 3; r++)
+            for (int r = i + 1; r < BE_NFEAT; r++)
                 if (fabs(a[r][i]) > fabs(a[piv][i]))
                     piv = r;
-            if (fabs(a[piv][i]) < 1e-12) {
+            if (fabs(a[piv][i]) < 1e-15) {
                 ok = 0;
                 break;
             }
-            for (int k = 0; k < 4; k++) {
-                double t = a[i][k];
+            for (int k = 0; k <= BE_NFEAT; k++) {
+                const double t = a[i][k];
                 a[i][k] = a[piv][k];
                 a[piv][k] = t;
             }
-            for (int r = 0; r < 3; r++)
+            for (int r = 0; r < BE_NFEAT; r++)
                 if (r != i) {
                     const double f = a[r][i] / a[i][i];
-                    for (int k = 0; k < 4; k++)
+                    for (int k = 0; k <= BE_NFEAT; k++)
                         a[r][k] -= f * a[i][k];
                 }
         }
         if (ok) {
-            for (int i = 0; i < 3; i++)
-                c[i] = a[i][3] / a[i][i];
-            if (c[0] < 0)
-                c[0] = 0;
+            for (int i = 0; i < BE_NFEAT; i++) {
+                c[i] = a[i][BE_NFEAT] / a[i][i];
+                if (c[i] < 0)
+                    c[i] = 0;
+            }
             if (c[1] <= 0)
                 c[1] = 1e-9;
-            if (c[2] < 0)
-                c[2] = 0;
         }
     }
-    (void)max_depth;
-    return c[0] + c[1] * rows + c[2] * drows;
+    double x[BE_NFEAT];
+    cost_features(rows, drows, depth, x);
+    double t = 0;
+    for (int i = 0; i < BE_NFEAT; i++)
+        t += c[i] * x[i];
+    return t;
 }
 
-static void fit_add(struct be_state *e, int rows, int drows, double seconds)
+static void fit_add(struct be_state *e, int rows, int drows, int depth, double seconds)
 {
-    const double x[3] = {1.0, (double)rows, (double)drows};
-    for (int i = 0; i < 3; i++) {
-        for (int j = 0; j < 3; j++)
+    double x[BE_NFEAT];
+    cost_features(rows, drows, depth, x);
+    for (int i = 0; i < BE_NFEAT; i++) {
+        for (int j = 0; j < BE_NFEAT; j++)
             e->ls[i][j] += x[i] * x[j];
-        e->ls[i][3] += x[i] * seconds;
+        e->ls[i][BE_NFEAT] += x[i] * seconds;
     }
     e->n_fit++;
 }
@@ -377,40 +398,65 @@ static int draft_rows_of(const struct frs_tree_params *p)
     return p->size < 2 ? 0 : p->depth * p->topk;
 }
 
-/* AUTO: coordinate ascent on sum E / cost over the decoding sequences run[0..n). */
-static void policy_auto(struct be_state *e, struct be_seq **run, int n)
+/* Expected tokens per second of the step with the sequences' current menu entries. */
+static double step_value(const struct be_state *e, struct be_seq *const *run, int n)
 {
-    int rows = 0, drows = 0;
+    int rows = 0, drows = 0, depth = 0;
     double toks = 0;
     for (int i = 0; i < n; i++) {
-        run[i]->menu = e->n_menu - 1;
-        rows += e->menu[run[i]->menu].size;
-        drows += draft_rows_of(&e->menu[run[i]->menu]);
+        const struct frs_tree_params *p = &e->menu[run[i]->menu];
+        rows += p->size;
+        drows += draft_rows_of(p);
+        if (p->size >= 2 && p->depth > depth)
+            depth = p->depth;
         toks += expect_tokens(e, run[i], run[i]->menu);
     }
+    return toks / step_cost(e, rows, drows, depth);
+}
+
+/* AUTO: coordinate ascent on the step's expected tokens per second over run[0..n), starting from
+ * every sequence autoregressive. Probes measure what the model cannot know: a sequence's first
+ * decode steps try each speculative menu entry once (largest first), and a sequence that has
+ * stepped autoregressively BE_REPROBE times in a row tries the largest tree again; probes are
+ * fixed, the others chosen around them. Decisions depend on step counts and timings only
+ * (rank 0's are broadcast under TP). */
+#define BE_REPROBE 32
+
+static int probe_entry(const struct be_state *e, const struct be_seq *s)
+{
+    if (e->n_menu < 2)
+        return -1;
+    if (s->dsteps < e->n_menu - 1)
+        return e->n_menu - 1 - s->dsteps;
+    if (s->ar_run >= BE_REPROBE)
+        return e->n_menu - 1;
+    return -1;
+}
+
+static void policy_auto(struct be_state *e, struct be_seq **run, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const int pe = probe_entry(e, run[i]);
+        run[i]->menu = pe >= 0 ? pe : 0;
+    }
+    double best = step_value(e, run, n);
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < n; i++) {
+            if (probe_entry(e, run[i]) >= 0)
+                continue;
             const int cur = run[i]->menu;
-            double best = toks / step_cost(e, rows, drows, 0);
             int best_m = cur;
             for (int m = 0; m < e->n_menu; m++) {
                 if (m == cur)
                     continue;
-                const int r2 = rows - e->menu[cur].size + e->menu[m].size;
-                const int d2 = drows - draft_rows_of(&e->menu[cur]) + draft_rows_of(&e->menu[m]);
-                const double t2 = toks - expect_tokens(e, run[i], cur) + expect_tokens(e, run[i], m);
-                const double v = t2 / step_cost(e, r2, d2, 0);
+                run[i]->menu = m;
+                const double v = step_value(e, run, n);
                 if (v > best * (1.0 + 1e-9)) {
                     best = v;
                     best_m = m;
                 }
             }
-            if (best_m != cur) {
-                rows += e->menu[best_m].size - e->menu[cur].size;
-                drows += draft_rows_of(&e->menu[best_m]) - draft_rows_of(&e->menu[cur]);
-                toks += expect_tokens(e, run[i], best_m) - expect_tokens(e, run[i], cur);
-                run[i]->menu = best_m;
-            }
+            run[i]->menu = best_m;
         }
 }
 
@@ -572,7 +618,7 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
 
     /* draft, verify, commit */
     if (n > 0) {
-        int nd = 0, drows = 0;
+        int nd = 0, drows = 0, ddepth = 0;
         for (int i = 0; i < n; i++) {
             struct be_seq *s = e->run[i];
             if (s->p.size >= 2) {
@@ -580,6 +626,8 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
                 e->next_toks[nd] = s->toks + s->draft_len + 1;
                 e->tp[nd] = s->p;
                 drows += draft_rows_of(&s->p);
+                if (s->p.depth > ddepth)
+                    ddepth = s->p.depth;
                 nd++;
             }
         }
@@ -604,7 +652,7 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
         FRS_TRY(e->ops->commit(e->be, n, e->fs, e->acc));
         const double t2 = be_now();
         if (e->cfg.policy == FRS_SPEC_AUTO)
-            fit_add(e, rows, drows, t2 - t0);
+            fit_add(e, rows, drows, ddepth, t2 - t0);
         e->tot.verify_rows += rows;
         for (int i = 0; i < n; i++) {
             struct be_seq *s = e->run[i];
@@ -624,6 +672,8 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
             } else {
                 e->tot.ar_seq_steps++;
             }
+            s->dsteps++;
+            s->ar_run = e->drafted[i] ? 0 : s->ar_run + 1;
             s->st.t_verify += (t2 - t1) / n;
             s->st.iterations++;
             /* toks holds positions 0..target_len (the root last); the accepted tokens are those of
