@@ -10,6 +10,16 @@
 #include "batch_engine.h"
 #include "frvocab.h"
 
+int session_step_rows(const struct session *s)
+{
+    const int per_seq = s->have_draft && s->opt.spec_policy != FRS_SPEC_OFF ? s->opt.tree.size : 1;
+    /* a step's verify rows, bounded (activations and logits scale with them): past the bound the
+     * engine gives the latest sequences autoregressive steps for that step */
+    const int cap = strcmp(s->device, "cpu") ? 1024 : 512;
+    const long rows = (long)s->opt.batch * per_seq;
+    return rows > cap ? (s->opt.batch > cap ? s->opt.batch : cap) : (int)rows;
+}
+
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
                              int want_tokenizer)
 {
@@ -73,9 +83,8 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (s->opt.spec_policy < 0 || !s->have_draft)
         s->opt.spec_policy = s->have_draft ? FRS_SPEC_AUTO : FRS_SPEC_OFF;
     if (s->opt.batch > 0) { /* the paged pool for the batched engine (--prompts jobs) */
-        const int per_seq = s->have_draft && s->opt.spec_policy != FRS_SPEC_OFF ? s->opt.tree.size : 1;
         lim.max_seqs = s->opt.batch;
-        lim.max_step_rows = s->opt.batch * per_seq;
+        lim.max_step_rows = session_step_rows(s);
         lim.kv_block = FRS_KV_BLOCK_DEFAULT;
         lim.kv_blocks = s->opt.kv_blocks;
         lim.kv_share = s->opt.kv_share > 0 ? s->opt.kv_share : strcmp(s->device, "cpu") ? 0.9f : 0.5f;
