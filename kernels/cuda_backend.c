@@ -78,6 +78,8 @@
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
+_Static_assert(CU_MAX_TOPK >= FRS_MAX_TREE_TOPK && CU_MAX_DEPTH >= FRS_MAX_TREE_DEPTH,
+               "the CUDA backend accepts every tree the options allow (backend.h)");
 #define CU_CATCHUP_GRAPHS 32 /* the draft's catch-up over n <= this many pending tokens is a graph per n */
 #define CU_GROW_GRAPHS 16    /* tree shapes (depth, topk, size) with a captured draft step */
 #define CU_STATE_BUFFERS 42  /* device buffers in cu_alloc_state's memory plan (static-asserted there) */

@@ -149,11 +149,11 @@ int main(void)
     static const char *const files[] = {"loader/configs/llama3-8b-instruct/config.json",
                                         "loader/configs/llama3.1-8b-instruct/config.json",
                                         "loader/configs/eagle-llama3-8b/config.json", "models/gqa-bf16/config.json"};
-    const int iters = 30000;
+    const int iters = 10000;
     const char *name = "fuzz_config";
 #else
     static const char *const files[] = {"tokenizer/variant-tokenizer.json", "tiny-tokenizer/tokenizer.json"};
-    const int iters = 6000;
+    const int iters = 2000;
     const char *name = "fuzz_tokenizer";
 #endif
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
