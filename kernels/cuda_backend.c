@@ -1201,11 +1201,7 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     FRS_TRY(cu_debug_step(b));
     cudaStream_t st = b->st;
     const int greedy = s->temperature <= 0.0f;
-    /* temperature > 0: the position-keyed rule of runtime/batch.h (argmax[i] = the draw with draw
-     * index T + depth[i] + 1, then the engine's greedy walk) is computed on the host for now; the
-     * device sampling path (CU_VERIFY_SAMPLE, still keyed by frs_spec_draw(iter, i) with the
-     * children excluded) is not used by verify until it draws by position */
-    const int mode = greedy ? CU_VERIFY_GREEDY : CU_VERIFY_HOST;
+    const int mode = greedy ? CU_VERIFY_GREEDY : cu_device_sampling(b, s) ? CU_VERIFY_SAMPLE : CU_VERIFY_HOST;
     b->acc_valid = 0;
     if (mode == CU_VERIFY_SAMPLE)
         FRS_TRY(cu_set_sampling(b, s, frs_spec_draw(iter, 0))); /* row i draws with frs_spec_draw(iter, i) */
@@ -1261,17 +1257,32 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
             b->acc_valid = 0; /* the walk saw the device's undecided rows: the host walks the fixed tree */
     } else {
         /* sampling on the host: the CPU backend's computation over the read-back logits
-         * (cpu_verify): the token after node i is the draw keyed by its position */
+         * (cpu_verify) */
         b->samp_host++;
         FRS_TRY(cu_logits_to_host(b, n));
+        for (int i = 0; i < n; i++)
+            tree->argmax[i] = -1;
         const struct sampling_shard sh = {b->h_logits, n, b->Vl, b->voff};
         FRS_TRY(sampling_prepare(b->comm, &sh, s, b->rows));
-        for (int i = 0; i < n; i++) {
-            b->draws[i] = (uint64_t)(T + t->depth[i] + 1);
-            tree->child_prob[i] = 0.0f;
+        for (int i = 1; i < n; i++) {
+            b->row_of[i - 1] = t->parent[i];
+            b->qtok[i - 1] = t->token[i];
         }
-        FRS_TRY(sampling_draw(b->comm, &sh, s, b->rows, b->draws, NULL, NULL, tree->argmax));
-        memcpy(tree->residual, tree->argmax, (size_t)n * sizeof(int32_t));
+        tree->child_prob[0] = 1.0f;
+        if (n > 1) {
+            FRS_TRY(sampling_prob(b->comm, &sh, s, b->rows, b->row_of, b->qtok, n - 1, b->qprob));
+            memcpy(tree->child_prob + 1, b->qprob, (size_t)(n - 1) * sizeof(float));
+        }
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            b->excl_off[i] = m;
+            for (int c = i + 1; c < n; c++)
+                if (t->parent[c] == i)
+                    b->excl[m++] = t->token[c];
+            b->draws[i] = frs_spec_draw(iter, i);
+        }
+        b->excl_off[n] = m;
+        FRS_TRY(sampling_draw(b->comm, &sh, s, b->rows, b->draws, b->excl, b->excl_off, tree->residual));
     }
     b->have_tree = 2;
     return FRS_OK;
