@@ -4,7 +4,8 @@
 # greedy and seeded sampling, with a KV pool too small for all prompts at once (preemption shown
 # in the summary), equal to each prompt run alone (`--prompt`, the single-sequence engine); a
 # job killed with SIGKILL mid-way and rerun with --resume ends with every prompt exactly once and
-# the same tokens; under mpirun the batched job at TP=2 equals TP=1.
+# the same tokens; a stuck step is ended by the step watchdog; under mpirun the batched job at
+# TP=2 equals TP=1.
 # usage: batch_engine.sh FRSPEC FIXTURES MPIEXEC [MPI flags...]
 set -u
 FRSPEC=$1 FIX=$2 MPIEXEC=$3
@@ -95,6 +96,16 @@ check "--resume: exit 0" [ $? -eq 0 ]
 by_id "$TMP/full.jsonl" > "$TMP/full.ids"
 by_id "$TMP/killed.jsonl" > "$TMP/killed.ids"
 check "--resume: every id exactly once with the uninterrupted run's tokens" cmp -s "$TMP/full.ids" "$TMP/killed.ids"
+
+# the step watchdog is armed around each batched step (test hook FRS_TEST_STALL_STEP: the host stops
+# at step N): the job ends non-zero within the limit, naming the step
+t0=$(date +%s)
+FRS_TEST_STALL_STEP=3 timeout 60 "$FRSPEC" generate "${K[@]}" --out "$TMP/stall.jsonl" --watchdog-seconds 2 \
+    > /dev/null 2> "$TMP/stall.err"
+rc=$? t1=$(date +%s)
+check "a stuck batched step ends the job non-zero within the watchdog's 2 s (+4 s)" \
+    [ $rc -ne 0 -a $rc -ne 124 -a $((t1 - t0)) -le 6 ]
+check "... naming the batched engine's step 3" grep -q "batched engine', step 3' did not finish within 2 s" "$TMP/stall.err"
 
 # TP=2 under mpirun == TP=1
 for S in "" "--temperature 0.9 --seed 3"; do
