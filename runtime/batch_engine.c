@@ -488,12 +488,13 @@ static int by_order(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* The running sequence admitted last among those not in keep[0..nkeep), or NULL. */
+/* The running sequence admitted last (finished ones excepted: they free their blocks at the end
+ * of the step), or NULL. */
 static struct be_seq *latest_running(struct be_state *e)
 {
     struct be_seq *best = NULL;
     for (int i = 0; i < e->cfg.max_seqs; i++)
-        if (e->slots[i] && (!best || e->slots[i]->order > best->order))
+        if (e->slots[i] && !e->slots[i]->done && (!best || e->slots[i]->order > best->order))
             best = e->slots[i];
     return best;
 }
