@@ -107,14 +107,14 @@ check "a stuck batched step ends the job non-zero within the watchdog's 2 s (+4 
     [ $rc -ne 0 -a $rc -ne 124 -a $((t1 - t0)) -le 6 ]
 check "... naming the batched engine's step 3" grep -q "batched engine', step 3' did not finish within 2 s" "$TMP/stall.err"
 
-# TP=2 under mpirun == TP=1
-for S in "" "--temperature 0.9 --seed 3"; do
-    "$MPIEXEC" -np 2 "${MPIFLAGS[@]}" "$FRSPEC" generate --tp 2 "${G[@]}" $S --prompts "$TMP/in.jsonl" \
-        --out "$TMP/tp2.jsonl" --max-new-tokens 20 --batch 5 --spec-policy auto 2> "$TMP/tp2.err"
+# TP=2 under mpirun == TP=1 (greedy, sampled, and with a small pool: preemption under TP)
+for S in "" "--temperature 0.9 --seed 3" "--kv-blocks 8 --spec-policy fixed"; do
+    "$MPIEXEC" -np 2 "${MPIFLAGS[@]}" "$FRSPEC" generate --tp 2 "${G[@]}" --spec-policy auto $S --prompts "$TMP/in.jsonl" \
+        --out "$TMP/tp2.jsonl" --max-new-tokens 20 --batch 5 2> "$TMP/tp2.err"
     rc=$?
     [ $rc -ne 0 ] && cat "$TMP/tp2.err"
-    "$FRSPEC" generate "${G[@]}" $S --prompts "$TMP/in.jsonl" --out "$TMP/tp1.jsonl" --max-new-tokens 20 \
-        --batch 5 --spec-policy auto 2> /dev/null
+    "$FRSPEC" generate "${G[@]}" --spec-policy auto $S --prompts "$TMP/in.jsonl" --out "$TMP/tp1.jsonl" \
+        --max-new-tokens 20 --batch 5 2> /dev/null
     by_id "$TMP/tp2.jsonl" > "$TMP/tp2.ids"
     by_id "$TMP/tp1.jsonl" > "$TMP/tp1.ids"
     check "TP=2 batched ${S:-greedy} == TP=1 (exit $rc)" [ $rc -eq 0 ] && cmp -s "$TMP/tp1.ids" "$TMP/tp2.ids" && [ -s "$TMP/tp1.ids" ]
