@@ -62,6 +62,7 @@
 #include "comm.h"
 #include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
 #include "cuda_backend.h"
+#include "cuda_batch.h"  /* the batched ops (runtime/batch.h): paged KV pool, created when lim->max_seqs > 0 */
 #include "cuda_ops.h"
 #include "cuda_sample.h"
 #include "cuda_tree.h"
@@ -234,6 +235,7 @@ struct cu_backend {
     int n_grow;
     int att_layout; /* attention layout of target forwards (CUDA_ATT_*): verify picks it from the context */
     cudaEvent_t ev;
+    struct cuda_batch *bat; /* the batched ops' pool and buffers (cuda_batch.c), NULL when max_seqs = 0 */
 };
 
 enum { SC_LEN = 0, SC_DSLOT, SC_ZERO, SC_ROOT, SC_COUNT }; /* SC_ROOT: the drafted tree's root token */
@@ -628,6 +630,7 @@ static void cu_destroy(struct frs_backend *be)
         return;
     if (b->st)
         cudaStreamSynchronize(b->st);
+    cuda_batch_free(b->bat);
     if (b->g_decode)
         cudaGraphExecDestroy(b->g_decode);
     for (int i = 0; i <= FRS_MAX_TREE; i++)
@@ -694,6 +697,36 @@ static enum frs_status cu_check(const struct llama_model *m, const struct eagle_
                            d->dir ? d->dir : "?", d->k);
     }
     return FRS_OK;
+}
+
+/* the batched ops' state (cuda_batch.c) over this backend's weights and stream, when lim->max_seqs > 0 */
+static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend *b)
+{
+    be->kv_blocks = 0;
+    if (b->lim.max_seqs <= 0)
+        return FRS_OK;
+    struct cuda_batch_layer *ls = malloc((size_t)b->L * sizeof *ls);
+    if (!ls)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
+    for (int l = 0; l < b->L; l++) {
+        const struct cu_layer *y = &b->layers[l];
+        ls[l] = (struct cuda_batch_layer){y->attn_norm, y->wqkv, y->wo, y->mlp_norm, y->wgu, y->wdown};
+    }
+    const struct cuda_batch_model v = {
+        .st = b->st, .blas = &b->blas, .n_sm = b->n_sm, .comm = b->comm, .nccl = b->nccl,
+        .dev_sampling = b->dev_sampling, .C = b->t.C, .H = b->t.H, .KV = b->t.KV, .D = b->t.D, .F = b->t.F,
+        .L = b->L, .V = b->V, .Vl = b->Vl, .voff = b->voff, .eps = b->t.eps, .embed = b->embed,
+        .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
+        .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
+    };
+    enum frs_status st = cuda_batch_create(&b->bat, &v, &b->lim, &be->kv_blocks);
+    free(ls);
+    return st;
+}
+
+struct cuda_batch *cuda_backend_batch(struct frs_backend *be)
+{
+    return be && be->impl && be->ops && be->ops->create == frs_backend_cuda_ops.create ? cu_of(be)->bat : NULL;
 }
 
 static enum frs_status cu_create(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
@@ -765,6 +798,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     b->n_sm = b->blas.n_sm;
     FRS_TRY_GOTO(cu_upload_weights(b), st, fail);
     FRS_TRY_GOTO(cu_alloc_state(b), st, fail);
+    FRS_TRY_GOTO(cu_batch_create(be, b), st, fail);
     return FRS_OK;
 fail:
     cu_destroy(be);
@@ -1359,4 +1393,5 @@ const struct frs_backend_ops frs_backend_cuda_ops = {
     .verify = cu_verify,
     .commit = cu_commit,
     .accept = cu_accept,
+    .batch = &cuda_batch_ops,
 };
