@@ -105,6 +105,7 @@ struct cuda_batch {
     cudaEvent_t ev_meta; /* the last metadata upload: the pinned block may be rewritten after it */
     cudaEvent_t ev;
     long samp_dev, samp_host;
+    int last_n; /* rows of the last verify */
 };
 
 struct cuda_batch *cuda_backend_batch(struct frs_backend *be); /* cuda_backend.c */
@@ -595,6 +596,7 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
     }
     FRS_TRY(bt_meta_upload(bt, n, 0));
     FRS_TRY(bt_forward(bt, n, NULL, 0, n, bt->logits));
+    bt->last_n = n;
     /* the token chosen after each root sits at position target_len + 1: its draw index */
     int32_t chosen[FRS_MAX_TREE];
     for (int c0 = 0; c0 < n; c0 += FRS_MAX_TREE) {
@@ -676,6 +678,33 @@ static enum frs_status bt_commit(struct frs_backend *be, int n, const struct frs
     if (bt->fpool)
         FRS_TRY(cuda_paged_move_rows(bt->fpool, 1, 0, bt->m.C, bt->dm.mv_src, bt->dm.mv_dst, moves, st));
     return FRS_OK;
+}
+
+enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, size_t cap, int *rows,
+                                  int *vocab_local)
+{
+    struct cuda_batch *bt = bt_of(be, "logits");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    const int n = slot >= 0 ? 1 : bt->last_n;
+    if (slot >= bt->max_seqs || n < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: slot %d / no verify yet", slot);
+    const size_t cnt = (size_t)n * bt->m.Vl;
+    if (cnt > cap)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: %zu floats do not fit in %zu", cnt, cap);
+    const float *src = slot >= 0 ? bt->slot_logits + (size_t)slot * bt->m.Vl : bt->logits;
+    BT_CHK(cudaMemcpyAsync(out, src, cnt * sizeof(float), cudaMemcpyDeviceToHost, bt->m.st));
+    BT_CHK(cudaStreamSynchronize(bt->m.st));
+    *rows = n;
+    *vocab_local = bt->m.Vl;
+    return FRS_OK;
+}
+
+void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *on_host)
+{
+    const struct cuda_batch *bt = cuda_backend_batch(be);
+    *on_device = bt ? bt->samp_dev : 0;
+    *on_host = bt ? bt->samp_host : 0;
 }
 
 const struct frs_batch_ops cuda_batch_ops = {

@@ -5,7 +5,7 @@
  * cuda_batch_ops; the batch-1 path is untouched.
  *
  * defines: struct cuda_batch_layer, struct cuda_batch_model, struct cuda_batch, cuda_batch_create,
- *          cuda_batch_free, cuda_batch_ops, cuda_backend_batch
+ *          cuda_batch_free, cuda_batch_ops, cuda_backend_batch, cuda_batch_logits, cuda_batch_sampling_counts
  */
 #ifndef FRSPEC_CUDA_BATCH_H
 #define FRSPEC_CUDA_BATCH_H
@@ -60,6 +60,13 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
 void cuda_batch_free(struct cuda_batch *bt);
 
 extern const struct frs_batch_ops cuda_batch_ops;
+
+/* Tests: the logits behind the last choice, copied to out (rows x Vl floats, cap floats at most):
+ * slot >= 0: that slot's row (its last prefill), slot < 0: the last verify's rows. */
+enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, size_t cap, int *rows,
+                                  int *vocab_local);
+/* sampled rows answered on the device / on the host since create */
+void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *on_host);
 
 /* the backend's batch state, NULL when it was created with max_seqs = 0 (cuda_backend.c) */
 struct cuda_batch *cuda_backend_batch(struct frs_backend *be);

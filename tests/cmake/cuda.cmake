@@ -4,7 +4,7 @@
 # tests/gpu/run_gpu_tests.sh and tests/bench/run_bench.sh.
 if(FRSPEC_HAVE_CUDA)
   frspec_add_test(test_cuda_ops test_cuda_ops.c cuda gpu)
-  foreach(t test_cuda_model test_cuda_spec test_cuda_sample)
+  foreach(t test_cuda_model test_cuda_spec test_cuda_sample test_cuda_batch)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
       frspec_add_test(${t} ${t}.c cuda gpu)
       if(t STREQUAL "test_cuda_spec" OR t STREQUAL "test_cuda_sample")
