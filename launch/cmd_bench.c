@@ -39,6 +39,7 @@
 #include "accept.h"
 #include "backend.h"
 #include "bench_accept.h"
+#include "bench_throughput.h"
 #include "cli.h"
 #include "draft.h"
 #include "model.h"
@@ -52,7 +53,8 @@
 static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: frspec bench [options]            timings on synthetic models (CUDA)\n"
-               "       frspec bench acceptance [options] acceptance on real model pairs (frspec bench acceptance --help)\n\n"
+               "       frspec bench acceptance [options] acceptance on real model pairs (frspec bench acceptance --help)\n"
+               "       frspec bench throughput [options] batched decoding against batch size (frspec bench throughput --help)\n\n"
                "  --preset LIST     comma-separated: llama3.2-1b, llama3-8b, llama3-70b-tp4, llama3-70b-tp8\n"
                "                    (default: all four)\n"
                "  --json FILE       write every figure as JSON\n"
@@ -650,6 +652,8 @@ int cmd_bench(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "acceptance"))
         return bench_acceptance(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "throughput"))
+        return bench_throughput(argc - 1, argv + 1);
 #ifdef FRSPEC_HAVE_CUDA
     return bench_synthetic(argc, argv);
 #else
