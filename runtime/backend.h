@@ -136,8 +136,10 @@ struct frs_backend_ops {
     enum frs_status (*draft_tree)(struct frs_backend *be, const int32_t *next_tokens, int n_pending,
                                   const struct frs_tree_params *p);
     /* One target forward over the tree (positions target_len + depth, tree mask, whole prefix
-     * visible); fills tree (structure + argmax, or the sampling fields when s->temperature > 0,
-     * draws keyed by iter). The tree KV stays in the cache after target_len until commit. */
+     * visible); fills tree (structure + argmax[i] = the token chosen after node i: greedy argmax,
+     * or at temperature > 0 the draw with draw index = its position target_len + depth[i] + 1,
+     * batch.h's position-keyed rule; the engine then walks greedily). The tree KV stays in the
+     * cache after target_len until commit. */
     enum frs_status (*verify)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
                               struct frs_tree *tree);
     /* Keep the accepted nodes (path[0] = 0, the root, then each next node's index), move their KV

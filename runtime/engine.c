@@ -160,8 +160,12 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
         tree_hash = engine_hash_tokens(tree->token, tree->n, tree_hash);
         tree_hash = engine_hash_tokens(tree->parent, tree->n, tree_hash);
 
+        /* position-keyed decisions (batch.h): verify filled argmax with the chosen token after
+         * each node (greedy or the draw keyed by its position), so the walk is the greedy one at
+         * every temperature and the tokens are exactly autoregressive decoding's */
+        static const struct frs_sampling walk_greedy = {0.0f, 1.0f, 0, 0};
         struct frs_accept acc;
-        FRS_TRY_GOTO(accept_verified(be, tree, &req->sampling, iter, &acc), rc, finish);
+        FRS_TRY_GOTO(accept_verified(be, tree, &walk_greedy, iter, &acc), rc, finish);
         FRS_TRY_GOTO(be->ops->commit(be, acc.path, acc.n_path), rc, finish);
         memcpy(seq + n_seq, acc.tokens, (size_t)acc.n_tokens * sizeof *seq);
         n_seq += acc.n_tokens;
