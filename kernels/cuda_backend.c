@@ -712,7 +712,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
     }
     const struct cuda_batch_model v = {
         .st = b->st, .blas = &b->blas, .n_sm = b->n_sm, .comm = b->comm, .nccl = b->nccl,
-        .dev_sampling = b->dev_sampling, .C = b->t.C, .H = b->t.H, .KV = b->t.KV, .D = b->t.D, .F = b->t.F,
+        .dev_sampling = b->dev_sampling, .graphs = b->graphs, .C = b->t.C, .H = b->t.H, .KV = b->t.KV, .D = b->t.D, .F = b->t.F,
         .L = b->L, .V = b->V, .Vl = b->Vl, .voff = b->voff, .eps = b->t.eps, .embed = b->embed,
         .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
         .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,

@@ -89,7 +89,7 @@ struct cuda_batch {
     float *slot_logits; /* (max_seqs, Vl) prefill's last row per slot */
     float *scratch;    /* paged attention partials */
     uint64_t *keys;    /* (Rb) */
-    int32_t *d_out;    /* (2 Rb): chosen tokens, then sampling flags (uint32) */
+    int32_t *d_out;    /* (2 Rb): n chosen tokens, then n sampling flags (uint32) */
     struct cuda_sample_params *sparams; /* (Rb) */
     struct cuda_sample_row *srows;      /* (Rb) */
     void *sscratch;    /* cuda_sample_scratch_bytes(1, Vl) */
@@ -106,6 +106,14 @@ struct cuda_batch {
     cudaEvent_t ev;
     long samp_dev, samp_host;
     int last_n; /* rows of the last verify */
+    int64_t *h_draw;  /* (Rb) draw indices of a verify's rows */
+    int32_t *h_chosen; /* (Rb) */
+    /* the verify step (forward + argmax) of n rows as a CUDA graph, captured at its second use
+     * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (Rv + 1) */
+    struct bt_graph {
+        int uses;
+        cudaGraphExec_t exec;
+    } *graphs;
 };
 
 struct cuda_batch *cuda_backend_batch(struct frs_backend *be); /* cuda_backend.c */
@@ -150,6 +158,13 @@ void cuda_batch_free(struct cuda_batch *bt)
         cudaEventDestroy(bt->ev_meta);
     if (bt->ev)
         cudaEventDestroy(bt->ev);
+    if (bt->graphs)
+        for (int i = 0; i <= bt->Rv; i++)
+            if (bt->graphs[i].exec)
+                cudaGraphExecDestroy(bt->graphs[i].exec);
+    free(bt->graphs);
+    free(bt->h_draw);
+    free(bt->h_chosen);
     free(bt->h_row);
     free(bt->layers);
     free(bt);
@@ -308,7 +323,10 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     }
     memset(bt->h_meta, 0, bt->meta_ints * 4);
     bt->h_row = malloc(Vl * sizeof(float));
-    if (!bt->h_row) {
+    bt->h_draw = malloc(Rb * sizeof *bt->h_draw);
+    bt->h_chosen = malloc(Rb * sizeof *bt->h_chosen);
+    bt->graphs = calloc((size_t)bt->Rv + 1, sizeof *bt->graphs);
+    if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs) {
         st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
         goto fail;
     }
@@ -431,20 +449,29 @@ static int bt_device_sampling(const struct cuda_batch *bt, const struct frs_samp
     return bt->m.dev_sampling && s->temperature > 0.0f && s->top_k >= 0 && s->top_p >= 0.0f;
 }
 
-/* rows logits[r * Vl] (r < n) under s[r] with draw index draw[r]: out[r] = the chosen token. One
- * read-back for all rows; the rows the device leaves undecided (and every sampled row where the
- * device does not sample) are redone on the host from their logits row. */
-static enum frs_status bt_choose(struct cuda_batch *bt, const float *logits, int n, const struct frs_sampling *s,
-                                 int s_stride, const int64_t *draw, int32_t *out)
+/* the greedy choice of rows logits[r * Vl] (r < n) into d_out[0..n): argmax keys (ties to the lowest
+ * id), one NCCL max at TP > 1; graph-capturable */
+static enum frs_status bt_argmax_ids(struct cuda_batch *bt, const float *logits, int n)
+{
+    const struct cuda_batch_model *m = &bt->m;
+    FRS_TRY(cuda_argmax_keys(logits, n, m->Vl, m->Vl, m->voff, bt->keys, m->st));
+    if (m->nccl)
+        FRS_TRY(nccl_argmax_keys(m->comm, bt->keys, (size_t)n, m->st));
+    return cuda_keys_to_ids(bt->keys, n, bt->d_out, m->st);
+}
+
+/* rows logits[r * Vl] (r < n) under s[r] with draw index draw[r], their greedy choice already in
+ * d_out (bt_argmax_ids): out[r] = the chosen token. The sampled rows are drawn on the device, one
+ * launch pair per row with its sequence's parameters; one read-back for all rows; the rows the
+ * device leaves undecided (and every sampled row where the device does not sample) are redone on
+ * the host from their logits row. */
+static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits, int n, const struct frs_sampling *s,
+                                      int s_stride, const int64_t *draw, int32_t *out)
 {
     const struct cuda_batch_model *m = &bt->m;
     cudaStream_t st = m->st;
     const size_t Vl = (size_t)m->Vl;
-    int32_t *d_tok = bt->d_out, *d_flags = bt->d_out + bt->Rb;
-    FRS_TRY(cuda_argmax_keys(logits, n, m->Vl, m->Vl, m->voff, bt->keys, st));
-    if (m->nccl)
-        FRS_TRY(nccl_argmax_keys(m->comm, bt->keys, (size_t)n, st));
-    FRS_TRY(cuda_keys_to_ids(bt->keys, n, d_tok, st));
+    int32_t *d_tok = bt->d_out, *d_flags = bt->d_out + n; /* adjacent: one read-back */
     BT_CHK(cudaMemsetAsync(d_flags, 0, (size_t)n * 4, st));
     int any_dev = 0;
     for (int r = 0; r < n; r++) {
@@ -470,15 +497,14 @@ static enum frs_status bt_choose(struct cuda_batch *bt, const float *logits, int
         }
     }
     /* the one read-back: tokens and flags */
-    BT_CHK(cudaMemcpyAsync(bt->h_out, d_tok, (size_t)n * 4, cudaMemcpyDeviceToHost, st));
-    BT_CHK(cudaMemcpyAsync(bt->h_out + bt->Rb, d_flags, (size_t)n * 4, cudaMemcpyDeviceToHost, st));
+    BT_CHK(cudaMemcpyAsync(bt->h_out, d_tok, (size_t)n * 8, cudaMemcpyDeviceToHost, st));
     BT_CHK(cudaStreamSynchronize(st));
     for (int r = 0; r < n; r++) {
         const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
         out[r] = bt->h_out[r];
         if (sr->temperature <= 0.0f)
             continue;
-        if (bt_device_sampling(bt, sr) && bt->h_out[bt->Rb + r] == 0) {
+        if (bt_device_sampling(bt, sr) && bt->h_out[n + r] == 0) {
             bt->samp_dev++;
             continue;
         }
@@ -491,6 +517,48 @@ static enum frs_status bt_choose(struct cuda_batch *bt, const float *logits, int
         const uint64_t d = (uint64_t)draw[r];
         FRS_TRY(sampling_draw(m->comm, &sh, sr, &srow, &d, NULL, NULL, &out[r]));
     }
+    return FRS_OK;
+}
+
+/* The verify step of n one-node rows whose metadata is on the device: the forward and the greedy
+ * choice. A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the second,
+ * replayed afterwards; every step-varying value is in device memory at fixed addresses. */
+static enum frs_status bt_verify_step(struct cuda_batch *bt, int n)
+{
+    FRS_TRY(bt_forward(bt, n, NULL, 0, n, bt->logits));
+    return bt_argmax_ids(bt, bt->logits, n);
+}
+
+static enum frs_status bt_graph_run(struct cuda_batch *bt, int n)
+{
+    cudaStream_t st = bt->m.st;
+    struct bt_graph *g = &bt->graphs[n];
+    if (!bt->m.graphs || bt->m.nccl)
+        return bt_verify_step(bt, n);
+    if (g->exec) {
+        BT_CHK(cudaGraphLaunch(g->exec, st));
+        return FRS_OK;
+    }
+    if (g->uses == 0) {
+        FRS_TRY(bt_verify_step(bt, n));
+        g->uses++;
+        return FRS_OK;
+    }
+    BT_CHK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    const enum frs_status fs = bt_verify_step(bt, n);
+    cudaGraph_t graph;
+    cudaError_t e = cudaStreamEndCapture(st, &graph);
+    if (fs != FRS_OK) {
+        if (e == cudaSuccess)
+            cudaGraphDestroy(graph);
+        return fs;
+    }
+    BT_CHK(e);
+    e = cudaGraphInstantiate(&g->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    BT_CHK(e);
+    BT_CHK(cudaGraphLaunch(g->exec, st));
+    g->uses++;
     return FRS_OK;
 }
 
@@ -544,7 +612,9 @@ static enum frs_status bt_next_token(struct frs_backend *be, const struct frs_se
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch next_token: slot %d outside [0, %d)", seq->slot, bt->max_seqs);
     const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
     const int64_t draw = seq->target_len;
-    return bt_choose(bt, bt->slot_logits + (size_t)seq->slot * bt->m.Vl, 1, s ? s : &greedy, 0, &draw, out);
+    const float *row = bt->slot_logits + (size_t)seq->slot * bt->m.Vl;
+    FRS_TRY(bt_argmax_ids(bt, row, 1));
+    return bt_choose_rest(bt, row, 1, s ? s : &greedy, 0, &draw, out);
 }
 
 static enum frs_status bt_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
@@ -572,7 +642,6 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: %d sequences (1..max_seqs = %d)", n, bt->max_seqs);
     FRS_TRY(bt_meta_begin(bt));
     struct bt_meta *h = &bt->hm;
-    int64_t draw[FRS_MAX_TREE];
     for (int i = 0; i < n; i++) {
         const struct frs_seq *q = &seqs[i];
         if (drafted && drafted[i])
@@ -595,30 +664,27 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
         h->ncols[i] = 1;
     }
     FRS_TRY(bt_meta_upload(bt, n, 0));
-    FRS_TRY(bt_forward(bt, n, NULL, 0, n, bt->logits));
+    FRS_TRY(bt_graph_run(bt, n));
     bt->last_n = n;
     /* the token chosen after each root sits at position target_len + 1: its draw index */
-    int32_t chosen[FRS_MAX_TREE];
-    for (int c0 = 0; c0 < n; c0 += FRS_MAX_TREE) {
-        const int c = n - c0 < FRS_MAX_TREE ? n - c0 : FRS_MAX_TREE;
-        for (int i = 0; i < c; i++)
-            draw[i] = (int64_t)seqs[c0 + i].target_len + 1;
-        FRS_TRY(bt_choose(bt, bt->logits + (size_t)c0 * bt->m.Vl, c, s + c0, (int)sizeof *s, draw, chosen));
-        for (int i = 0; i < c; i++) {
-            struct frs_tree *t = &trees[c0 + i];
-            t->n = 1;
-            t->token[0] = roots[c0 + i];
-            t->parent[0] = -1;
-            t->depth[0] = 0;
-            t->argmax[0] = chosen[i];
-            t->child_prob[0] = 1.0f;
-            t->residual[0] = -1;
-            struct frs_accept *a = &acc[c0 + i];
-            a->n_path = 1;
-            a->path[0] = 0;
-            a->n_tokens = 1;
-            a->tokens[0] = chosen[i];
-        }
+    for (int i = 0; i < n; i++)
+        bt->h_draw[i] = (int64_t)seqs[i].target_len + 1;
+    FRS_TRY(bt_choose_rest(bt, bt->logits, n, s, (int)sizeof *s, bt->h_draw, bt->h_chosen));
+    for (int i = 0; i < n; i++) {
+        const int32_t c = bt->h_chosen[i];
+        struct frs_tree *t = &trees[i];
+        t->n = 1;
+        t->token[0] = roots[i];
+        t->parent[0] = -1;
+        t->depth[0] = 0;
+        t->argmax[0] = c;
+        t->child_prob[0] = 0.0f;
+        t->residual[0] = c;
+        struct frs_accept *a = &acc[i];
+        a->n_path = 1;
+        a->path[0] = 0;
+        a->n_tokens = 1;
+        a->tokens[0] = c;
     }
     return FRS_OK;
 }

@@ -40,6 +40,7 @@ struct cuda_batch_model {
     struct frs_comm *comm;
     int nccl;         /* device collectives on */
     int dev_sampling; /* temperature > 0 may be sampled on the device (TP 1) */
+    int graphs;       /* CUDA graphs on (FRS_CUDA_GRAPHS unset or not 0) */
     int C, H, KV, D, F, L, V, Vl, voff; /* this rank's shard */
     float eps;
     const uint16_t *embed;      /* (V, C) */

@@ -90,15 +90,22 @@ extern "C" enum frs_status cuda_paged_rope_write(const float *qkv, int ldqkv, in
 #define PG_MAXD 256
 #define PG_MAX_SPLIT 64
 
+/* splits over the context until the launch has ~PG_BLOCKS_PER_SM blocks per SM: one row per block
+ * leaves a decode batch of 64 (8B: 512 blocks of 128 threads) at ~4 blocks per SM, too few loads in
+ * flight (measured 49% of the roofline at batch 64 with 2 per SM, tests/bench/NOTES-cuda.md); at most
+ * PG_SPLIT_CAP (the single-sequence decode uses 33) */
+#define PG_BLOCKS_PER_SM 8
+#define PG_SPLIT_CAP 32
+
 extern "C" int cuda_paged_attention_splits(int n, int n_heads, int n_kv, int n_sm)
 {
     const int group = n_heads / (n_kv > 0 ? n_kv : 1), gb = (group + PG_MAXG - 1) / PG_MAXG;
     const long blocks = (long)n * n_kv * gb;
-    long s = (2L * (n_sm > 0 ? n_sm : 1) + blocks - 1) / (blocks > 0 ? blocks : 1);
+    long s = ((long)PG_BLOCKS_PER_SM * (n_sm > 0 ? n_sm : 1) + blocks - 1) / (blocks > 0 ? blocks : 1);
     if (s < 1)
         s = 1;
-    if (s > PG_MAX_SPLIT)
-        s = PG_MAX_SPLIT;
+    if (s > PG_SPLIT_CAP)
+        s = PG_SPLIT_CAP;
     return (int)s;
 }
 

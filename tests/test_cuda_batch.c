@@ -18,6 +18,8 @@
  *     differences are counted and bounded (<= 5% of the tokens; the CPU continues with the GPU's
  *     token so the comparison stays in lock-step). Run with kv_block 16 (greedy) and 4 (mixed
  *     greedy / sampling).
+ *     For gqa-bf16 also a second GPU backend without CUDA graphs in lock-step (both on cuBLAS's
+ *     default algorithms): the batched verify's graph replays give bit-identical logits.
  *  3. errors: a sequence whose blocks do not cover the op -> FRS_ERR_TOO_LONG; a backend made
  *     without max_seqs refuses the batched ops; kv_share sizes a pool.
  * Skipped (77) without a CUDA device.
@@ -293,7 +295,7 @@ static int32_t host_choice(const float *row, int V, const struct frs_sampling *s
     return t;
 }
 
-static void test_batch_model(const char *name, int kv_block, int sample)
+static void test_batch_model(const char *name, int kv_block, int sample, int graphs_ab)
 {
     char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s", test_fixture(name));
@@ -342,10 +344,24 @@ static void test_batch_model(const char *name, int kv_block, int sample)
     struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = chunk, .max_seqs = MAX_SEQS,
                              .max_step_rows = MAX_SEQS, .kv_block = kv_block, .kv_blocks = 0, .kv_share = 0.0f};
     lim.kv_blocks = MAX_SEQS * (max_ctx / kv_block) + 7;
-    struct frs_backend gpu, cpu[MAX_SEQS];
+    struct frs_backend gpu, gpu2, cpu[MAX_SEQS];
     memset(&gpu, 0, sizeof gpu);
+    memset(&gpu2, 0, sizeof gpu2);
     gpu.ops = &frs_backend_cuda_ops;
+    gpu2.ops = &frs_backend_cuda_ops;
+    /* graphs_ab: a second GPU backend without CUDA graphs in lock-step, both on cublasGemmEx's
+     * default algorithms (FRS_CUBLASLT=0: no timed choice), so their logits must be bit-identical */
+    if (graphs_ab)
+        setenv("FRS_CUBLASLT", "0", 1);
     CHECK_OK(gpu.ops->create(&gpu, &m, NULL, NULL, &lim, NULL));
+    if (graphs_ab) {
+        setenv("FRS_CUDA_GRAPHS", "0", 1);
+        CHECK_OK(gpu2.ops->create(&gpu2, &m, NULL, NULL, &lim, NULL));
+        unsetenv("FRS_CUDA_GRAPHS");
+        unsetenv("FRS_CUBLASLT");
+    }
+    int ab_rows = 0, ab_same = 1;
+    float *gl2 = malloc((size_t)MAX_SEQS * m.vocab_local * 4);
     CHECK(gpu.kv_blocks == lim.kv_blocks, "%s: kv_blocks %d, asked %d", name, gpu.kv_blocks, lim.kv_blocks);
     const struct frs_batch_ops *bo = gpu.ops->batch;
     const struct frs_limits clim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = chunk};
@@ -388,6 +404,8 @@ static void test_batch_model(const char *name, int kv_block, int sample)
             const int c = plen[i] - done_pre[i] < chunk ? plen[i] - done_pre[i] : chunk;
             CHECK(grow(&pool, blocks[i], &seq[i].n_blocks, seq[i].target_len + c, kv_block), "%s: pool empty", name);
             CHECK_OK(bo->prefill(&gpu, &seq[i], prompts[i] + done_pre[i], c));
+            if (graphs_ab)
+                CHECK_OK(bo->prefill(&gpu2, &seq[i], prompts[i] + done_pre[i], c));
             seq[i].target_len += c;
             done_pre[i] += c;
             if (done_pre[i] == plen[i]) {
@@ -436,6 +454,19 @@ static void test_batch_model(const char *name, int kv_block, int sample)
         CHECK_OK(bo->verify(&gpu, n, vs, vr, drafted, vsm, trees, acc));
         int rows = 0, vl = 0;
         CHECK_OK(cuda_batch_logits(&gpu, -1, gl, (size_t)MAX_SEQS * V, &rows, &vl));
+        if (graphs_ab) {
+            struct frs_tree trees2[MAX_SEQS];
+            struct frs_accept acc2[MAX_SEQS];
+            CHECK_OK(bo->verify(&gpu2, n, vs, vr, drafted, vsm, trees2, acc2));
+            CHECK_OK(cuda_batch_logits(&gpu2, -1, gl2, (size_t)MAX_SEQS * V, &rows, &vl));
+            CHECK_OK(bo->commit(&gpu2, n, vs, acc2));
+            const int same = memcmp(gl, gl2, (size_t)n * V * 4) == 0;
+            for (int k = 0; k < n; k++)
+                CHECK(acc2[k].tokens[0] == acc[k].tokens[0], "%s: graphs vs no graphs: token %d vs %d", name,
+                      (int)acc[k].tokens[0], (int)acc2[k].tokens[0]);
+            ab_same &= same;
+            ab_rows += n;
+        }
         CHECK(rows == n, "%s: verify left %d logits rows for %d sequences", name, rows, n);
         CHECK_OK(bo->commit(&gpu, n, vs, acc));
         for (int k = 0; k < n; k++) {
@@ -474,6 +505,12 @@ static void test_batch_model(const char *name, int kv_block, int sample)
     for (int i = 0; i < n_seq; i++)
         CHECK(steps[i] == n_new[i] && done_pre[i] == plen[i], "%s: sequence %d ran %d of %d steps", name, i, steps[i],
               n_new[i]);
+    if (graphs_ab) {
+        fprintf(stderr, "%s: batched verify with CUDA graphs vs without: %d rows, logits %s\n", name, ab_rows,
+                ab_same ? "bit-identical" : "DIFFERENT");
+        CHECK(ab_same && ab_rows > 100, "%s: batched verify logits differ between CUDA graphs and FRS_CUDA_GRAPHS=0",
+              name);
+    }
     long on_dev = 0, on_host = 0;
     cuda_batch_sampling_counts(&gpu, &on_dev, &on_host);
     const double mean = t.rows ? t.sum_err / t.rows : 0;
@@ -501,8 +538,11 @@ static void test_batch_model(const char *name, int kv_block, int sample)
               "%s: verify past a sequence's blocks was not refused", name);
     }
     gpu.ops->destroy(&gpu);
+    if (graphs_ab)
+        gpu2.ops->destroy(&gpu2);
     for (int i = 0; i < n_seq; i++)
         cpu[i].ops->destroy(&cpu[i]);
+    free(gl2);
     free(gl);
     free(cl);
 out:
@@ -548,9 +588,9 @@ int main(void)
         return TEST_SKIP;
     }
     test_paged_attention();
-    test_batch_model("models/gqa-bf16", 16, 0);
-    test_batch_model("models/llama3-bf16", 4, 1);
-    test_batch_model("models/tied-f32", 16, 1);
+    test_batch_model("models/gqa-bf16", 16, 0, 1);
+    test_batch_model("models/llama3-bf16", 4, 1, 0);
+    test_batch_model("models/tied-f32", 16, 1, 0);
     test_errors("models/gqa-bf16");
     return test_finish("test_cuda_batch");
 }
