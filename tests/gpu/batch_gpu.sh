@@ -27,6 +27,6 @@ echo "($(left) s left)"
 timeout $(( $(left) - 80 )) $B/frspec bench throughput --preset "${PRESETS:-llama3-8b,llama3.2-1b}" --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
 echo "($(left) s left)"
-PYTHONUNBUFFERED=1 timeout $(( $(left) - 5 )) python3 tests/bench/torch_baseline.py --preset llama3-8b --skip-single \
+PYTHONUNBUFFERED=1 timeout $(( $(left) - 5 )) python3 tests/bench/torch_baseline.py --preset "${TORCH_PRESETS:-llama3-8b}" --skip-single \
     --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
 echo "done ($(left) s left)"
