@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_engine.h"
 #include "cli.h"
 #include "config.h"
 
@@ -18,6 +19,7 @@ void gen_options_init(struct gen_options *o)
     o->sampling.seed = 0;
     o->max_new_tokens = 128;
     o->prefill_chunk = 256;
+    o->spec_policy = -1;
 }
 
 void gen_options_usage(FILE *f)
@@ -44,7 +46,14 @@ void gen_options_usage(FILE *f)
             "  --device cpu|cuda      (default cuda when a GPU is present)\n"
             "  --tp N                 tensor-parallel degree = number of MPI ranks (mpirun -np N)\n"
             "  --max-ctx N            KV cache length (default min(max_position_embeddings, 8192))\n"
-            "  --prefill-chunk N      tokens per prefill forward (default 256)\n");
+            "  --prefill-chunk N      tokens per prefill forward (default 256)\n"
+            "batched decoding (--prompts jobs):\n"
+            "  --batch N              most sequences in flight (default: 8 on the CPU, 64 on a GPU)\n"
+            "  --spec-policy P        auto | fixed | off: per-step tree size chosen for throughput, the\n"
+            "                         given tree always, or no speculation (default auto with a draft)\n"
+            "  --kv-blocks N          paged KV pool size in blocks of 16 positions (default: from --kv-share)\n"
+            "  --kv-share F           share of the memory left after the weights for the pool (default 0.5\n"
+            "                         on the CPU, 0.9 on a GPU)\n");
 }
 
 #define TAKE_VALUE()                                                              \
@@ -93,6 +102,20 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
     if (!strcmp(a, "--tp")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->tp) ? -1 : 1; }
     if (!strcmp(a, "--max-ctx")) { TAKE_VALUE(); return cli_parse_int(a, v, 16, 1 << 22, &o->max_ctx) ? -1 : 1; }
     if (!strcmp(a, "--prefill-chunk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 16, &o->prefill_chunk) ? -1 : 1; }
+    if (!strcmp(a, "--batch")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->batch) ? -1 : 1; }
+    if (!strcmp(a, "--kv-blocks")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 30, &o->kv_blocks) ? -1 : 1; }
+    if (!strcmp(a, "--kv-share")) { TAKE_VALUE(); if (cli_parse_float(a, v, 1e-3, 1, &fv)) return -1; o->kv_share = fv; return 1; }
+    if (!strcmp(a, "--spec-policy")) {
+        TAKE_VALUE();
+        enum frs_spec_policy sp;
+        if (batch_policy_parse(v, &sp) != FRS_OK) {
+            fprintf(stderr, "frspec: --spec-policy expects auto, fixed or off, got '%s'\n", v);
+            frs_error_clear();
+            return -1;
+        }
+        o->spec_policy = (int)sp;
+        return 1;
+    }
     if (!strcmp(a, "--config")) { TAKE_VALUE(); return gen_options_load_preset(o, v) ? -1 : 1; }
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
+#include "batch_engine.h"
 #include "cli.h"
 #include "control.h"
 #include "engine.h"
@@ -70,6 +72,10 @@ struct runner {
     int gen_cap;
     int n_streamed;
     int failed_requests;
+    /* the batched engine (--prompts): */
+    int batched;
+    struct frs_comm *comm;   /* NULL when single process */
+    struct par_request last; /* the request last handed to the engine (it copies what it keeps) */
 };
 
 static void add_stop(struct runner *r, int32_t t)
@@ -235,7 +241,8 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
     free(text);
     FRS_TRY(st);
     /* room for the prompt, one generated token and a draft tree */
-    const int need = n + 1 + (r->s->have_draft ? r->s->opt.tree.size : 0);
+    const int need = r->batched ? n /* the batched engine serves any prompt that fits (batch_engine.h) */
+                                : n + 1 + (r->s->have_draft ? r->s->opt.tree.size : 0);
     if (need > r->s->opt.max_ctx) {
         st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
                      "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",
@@ -345,6 +352,10 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
         cJSON_AddNumberToObject(c, "tree_topk", req->gen.tree.topk);
         cJSON_AddNumberToObject(c, "tree_size", req->gen.tree.size);
     }
+    if (r->batched) {
+        cJSON_AddNumberToObject(c, "batch", r->s->opt.batch);
+        cJSON_AddStringToObject(c, "spec_policy", batch_policy_name((enum frs_spec_policy)r->s->opt.spec_policy));
+    }
     cJSON_AddNumberToObject(c, "temperature", req->gen.sampling.temperature);
     cJSON_AddNumberToObject(c, "top_p", req->gen.sampling.top_p);
     cJSON_AddNumberToObject(c, "top_k", req->gen.sampling.top_k);
@@ -409,6 +420,105 @@ static enum frs_status load_done_ids(struct runner *r)
     return FRS_OK;
 }
 
+/* ---- batched serving: every rank runs the batched engine; rank 0 reads and writes ------------- */
+
+/* frs_batch_source.next on every rank: rank 0 reads the next prompt, the control plane carries it
+ * to the others (the engine asks at the same points on every rank: its decisions are taken from
+ * data equal on all ranks). */
+static enum frs_status batched_next(void *user, struct frs_batch_request *out, int *done)
+{
+    struct runner *r = user;
+    par_request_free(&r->last);
+    enum par_command_kind kind = PAR_CMD_SHUTDOWN;
+    enum frs_status st = FRS_OK;
+    *done = 0;
+    if (r->s->rank == 0) {
+        int d = 0;
+        st = next_request(r, &r->last, &d);
+        kind = d ? PAR_CMD_SHUTDOWN : PAR_CMD_RUN;
+    }
+    if (r->comm)
+        st = par_bcast_command_status(r->comm, st, &kind, &r->last);
+    FRS_TRY(st);
+    if (kind == PAR_CMD_SHUTDOWN) {
+        *done = 1;
+        return FRS_OK;
+    }
+    const struct frs_gen_request *g = &r->last.gen;
+    char *tag = strdup(r->last.tag ? r->last.tag : "");
+    if (!tag)
+        return FRS_ERR(FRS_ERR_OOM, "request tag");
+    *out = (struct frs_batch_request){.id = r->last.id, .user = tag, .prompt = g->prompt, .n_prompt = g->n_prompt,
+                                      .max_new_tokens = g->max_new_tokens, .stop = g->stop, .n_stop = g->n_stop,
+                                      .sampling = g->sampling};
+    return FRS_OK;
+}
+
+/* frs_batch_source.deliver on every rank: the consistency check (hashes of the tokens and of every
+ * drafted tree), then rank 0 writes the result line. */
+static enum frs_status batched_deliver(void *user, const struct frs_batch_request *q, const int32_t *tokens,
+                                       const struct frs_gen_stats *st, const char *error)
+{
+    struct runner *r = user;
+    char *tag = q->user;
+    enum frs_status rc = FRS_OK;
+    if (r->comm) {
+        const struct par_consistency me = {.request_id = q->id, .tokens_hash = st->tokens_hash,
+                                           .tree_hash = st->tree_hash};
+        rc = par_check_consistency(r->comm, &me);
+    }
+    if (rc == FRS_OK && r->s->rank == 0) {
+        snprintf(r->tag, sizeof r->tag, "%s", tag);
+        if (error) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "prompt '%s': %s", tag, error);
+            rc = write_error_line(r, msg);
+            r->failed_requests++;
+        } else {
+            struct par_request preq = {.id = q->id, .tag = tag, .owned = 0};
+            preq.gen.prompt = q->prompt;
+            preq.gen.n_prompt = q->n_prompt;
+            preq.gen.max_new_tokens = q->max_new_tokens;
+            preq.gen.stop = q->stop;
+            preq.gen.n_stop = q->n_stop;
+            preq.gen.sampling = q->sampling;
+            preq.gen.speculative = r->s->have_draft && r->s->opt.spec_policy != FRS_SPEC_OFF;
+            preq.gen.tree = r->s->opt.tree;
+            struct par_result res = {.id = q->id, .tag = tag, .tokens = (int32_t *)tokens, .stats = *st, .owned = 0};
+            rc = deliver_result(r, &preq, &res);
+        }
+    }
+    free(tag);
+    return rc;
+}
+
+static enum frs_status serve_batched(struct runner *r)
+{
+    const struct session *s = r->s;
+    const struct frs_batch_config cfg = {
+        .max_seqs = s->opt.batch,
+        .max_ctx = s->opt.max_ctx,
+        .kv_block = FRS_KV_BLOCK_DEFAULT,
+        .prefill_chunk = s->opt.prefill_chunk,
+        .step_tokens = 0,
+        .max_step_rows = s->opt.batch * (s->have_draft && s->opt.spec_policy != FRS_SPEC_OFF ? s->opt.tree.size : 1),
+        .max_tree = s->have_draft ? s->opt.tree.size : 0,
+        .policy = s->have_draft ? (enum frs_spec_policy)s->opt.spec_policy : FRS_SPEC_OFF,
+        .tree = s->opt.tree,
+        .comm = r->comm,
+    };
+    const struct frs_batch_source src = {batched_next, batched_deliver, r};
+    struct frs_batch_totals tot;
+    enum frs_status st = batch_engine_run(&r->s->be, &cfg, &src, &tot);
+    par_request_free(&r->last);
+    if (st == FRS_OK && s->rank == 0 && !r->ro->quiet && tot.seconds > 0)
+        fprintf(stderr, "frspec: batch %d (%s): %ld requests, %ld tokens in %.2f s = %.1f tokens/s; %ld steps, "
+                "%ld preemptions, %ld drafted and %ld autoregressive sequence-steps\n", s->opt.batch,
+                batch_policy_name(cfg.policy), tot.requests, tot.tokens, tot.seconds, tot.tokens / tot.seconds,
+                tot.steps, tot.preemptions, tot.drafted_seq_steps, tot.ar_seq_steps);
+    return st;
+}
+
 static const char *guess_device(const struct gen_options *opt)
 {
     if (opt->device)
@@ -436,6 +546,11 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     /* the backend sees the communicator when there is one to use: several ranks, or NCCL forced */
     struct frs_comm *c = comm.size > 1 || comm.nccl_comm ? &comm : NULL;
 
+    /* --prompts jobs run the batched engine (batch_engine.h) when the backend has batched ops */
+    if (!ro->prompts_file)
+        opt->batch = 0;
+    else if (opt->batch == 0)
+        opt->batch = strcmp(opt->device, "cpu") ? 64 : 8;
     struct session s;
     par_step_begin_for(&comm, "loading the model", 3600); /* a 70B shard from a network disk */
     /* the tokenizer is rank 0's: it reads prompts and writes text; with --prompt-ids it is used
@@ -479,8 +594,14 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
             }
         }
     }
-    struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
-    st = par_serve(&comm, &ops);
+    if (ro->prompts_file && s.be.ops->batch) {
+        r.batched = 1;
+        r.comm = c;
+        st = serve_batched(&r);
+    } else {
+        struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
+        st = par_serve(&comm, &ops);
+    }
     if (st == FRS_OK && r.failed_requests) {
         fprintf(stderr, "frspec: %d prompt(s) failed (their result lines hold the error)\n", r.failed_requests);
         rc = 1;

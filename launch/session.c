@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
+#include "batch_engine.h"
 #include "cpu_backend.h"
 #include "frvocab.h"
 
@@ -93,6 +95,16 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         .max_tree = s->have_draft ? s->opt.tree.size : 0,
         .prefill_chunk = s->opt.prefill_chunk,
     };
+    if (s->opt.spec_policy < 0 || !s->have_draft)
+        s->opt.spec_policy = s->have_draft ? FRS_SPEC_AUTO : FRS_SPEC_OFF;
+    if (s->opt.batch > 0) { /* the paged pool for the batched engine (--prompts jobs) */
+        const int per_seq = s->have_draft && s->opt.spec_policy != FRS_SPEC_OFF ? s->opt.tree.size : 1;
+        lim.max_seqs = s->opt.batch;
+        lim.max_step_rows = s->opt.batch * per_seq;
+        lim.kv_block = FRS_KV_BLOCK_DEFAULT;
+        lim.kv_blocks = s->opt.kv_blocks;
+        lim.kv_share = s->opt.kv_share > 0 ? s->opt.kv_share : strcmp(s->device, "cpu") ? 0.9f : 0.5f;
+    }
     s->be.ops = ops;
     FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, NULL), st, fail);
     s->have_backend = 1;
@@ -141,4 +153,7 @@ void session_print_config(const struct session *s, FILE *f)
     else
         fprintf(f, "  %-18s greedy\n", "sampling");
     fprintf(f, "  %-18s %d tokens\n", "context", s->opt.max_ctx);
+    if (s->opt.batch > 0 && s->be.ops->batch)
+        fprintf(f, "  %-18s %d sequences, spec policy %s, KV pool %d blocks of %d positions\n", "batch", s->opt.batch,
+                batch_policy_name((enum frs_spec_policy)s->opt.spec_policy), s->be.kv_blocks, FRS_KV_BLOCK_DEFAULT);
 }
