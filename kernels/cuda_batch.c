@@ -24,9 +24,9 @@
  * bit for bit), a row the device leaves undecided, or every row at TP > 1, on the host from its
  * logits row (runtime/sampling.c with the communicator).
  *
- * Not yet here: draft (returns FRS_ERR_UNSUPPORTED) and verify of drafted trees (the paged
- * attention takes tree masks already; the tree inputs per sequence are not built yet); CUDA
- * graphs for the batched step.
+ * Not yet here: the batched draft (cuda_batch_ops.draft is NULL, so the engine runs batches
+ * autoregressively) and verify of drafted trees (refused: the paged attention takes tree masks
+ * already; the tree inputs per sequence are not built yet).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,18 +617,6 @@ static enum frs_status bt_next_token(struct frs_backend *be, const struct frs_se
     return bt_choose_rest(bt, row, 1, s ? s : &greedy, 0, &draw, out);
 }
 
-static enum frs_status bt_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
-                                const int32_t *const *next_tokens, const struct frs_tree_params *p)
-{
-    (void)be;
-    (void)n;
-    (void)seqs;
-    (void)next_tokens;
-    (void)p;
-    return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda batch draft: batched speculative drafting is not implemented in the CUDA "
-                   "backend yet (use --spec-policy off / autoregressive batches)");
-}
-
 /* verify: sequence i contributes the one row of its root (drafted[i] = 0); drafted trees are not
  * implemented yet. s is per sequence (s[i]). */
 static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
@@ -776,7 +764,7 @@ void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *o
 const struct frs_batch_ops cuda_batch_ops = {
     .prefill = bt_prefill,
     .next_token = bt_next_token,
-    .draft = bt_draft,
+    .draft = NULL, /* no batched draft yet: the engine runs these batches autoregressively */
     .verify = bt_verify,
     .commit = bt_commit,
 };

@@ -108,6 +108,13 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     s->be.ops = ops;
     FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, NULL), st, fail);
     s->have_backend = 1;
+    if (s->opt.batch > 0 && s->be.ops->batch && !s->be.ops->batch->draft && s->opt.spec_policy != FRS_SPEC_OFF) {
+        /* batched ops without a batched draft (the CUDA backend, for now): batched jobs decode
+         * autoregressively; the single-sequence path keeps speculating */
+        fprintf(stderr, "frspec: the %s backend has no batched draft yet: --prompts batches run with --spec-policy "
+                "off\n", s->be.ops->name);
+        s->opt.spec_policy = FRS_SPEC_OFF;
+    }
     free(ids);
     return FRS_OK;
 fail:
