@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 extern "C" {
 #include "status.h"
@@ -119,17 +120,24 @@ extern "C" size_t cuda_paged_attention_scratch_floats(int n, int n_heads, int n_
  * kv head. The row's visible positions are cut into n_split equal ranges; a tile of PG_THREADS
  * positions: thread t looks up position tile + t's pool row through the block table (shared, for
  * the V pass), scores it for every head (16-byte K loads, q from shared memory), online softmax,
- * then threads own (pair of d, slot subset) for the P*V accumulation. n_split == 1 writes bf16 out;
- * else the partials (m, l, acc[D]) of cuda_attention_combine. */
+ * then the P*V accumulation: V8 = false, threads own (pair of d, slot subset) with 4-byte V loads
+ * (cuda_ops.cu's layout); V8 = true, threads own (8 d, slot subset) with 16-byte V loads, a quarter
+ * of the loop iterations, partials summed by warp shuffles then across the 4 warps (head_dim 16,
+ * 32, 64 or 128). n_split == 1 writes bf16 out; else the partials (m, l, acc[D]) of
+ * cuda_attention_combine. */
+template <bool V8>
 __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
     const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
     struct cuda_paged_rows rows, int n_heads, int n_kv, int D, int n_split, uint16_t *out, float *part)
 {
+    constexpr int NW = PG_THREADS / 32;
+    constexpr int AV = V8 ? 8 : 2; /* accumulators per head and thread */
     __shared__ __align__(16) float sq[PG_MAXG][PG_MAXD];
     __shared__ float sp[PG_MAXG][PG_THREADS];
     __shared__ float smax[PG_MAXG];
     __shared__ int sphys[PG_THREADS];
-    __shared__ float sred[PG_MAXG * 2 * PG_THREADS];
+    __shared__ float sred[V8 ? PG_MAXG * NW * 128 : PG_MAXG * 2 * PG_THREADS];
+    __shared__ float slred[PG_MAXG * PG_THREADS];
 
     const int split = blockIdx.z, t = threadIdx.x, i = blockIdx.x;
     const int group = n_heads / n_kv, gblocks = (group + PG_MAXG - 1) / PG_MAXG;
@@ -150,12 +158,15 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
         const int g = e / D, d = e % D;
         sq[g][d] = q[((size_t)i * n_heads + h0 + g) * D + d];
     }
-    const int npairs = D / 2, ngroups = PG_THREADS / npairs;
-    const int dp = t % npairs, tg = t / npairs;
-    float acc[PG_MAXG][2], lsum[PG_MAXG], mrun[PG_MAXG];
+    /* accumulation roles: lanes per V row (dl) and the row groups stepping over the tile */
+    const int dl = V8 ? D / 8 : D / 2, ngroups = PG_THREADS / dl;
+    const int dp = t % dl, tg = t / dl; /* tg >= ngroups: no role (V8 = false with D / 2 not dividing) */
+    float acc[PG_MAXG][AV], lsum[PG_MAXG], mrun[PG_MAXG];
 #pragma unroll
     for (int g = 0; g < PG_MAXG; g++) {
-        acc[g][0] = acc[g][1] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < AV; e++)
+            acc[g][e] = 0.0f;
         lsum[g] = 0.0f;
         mrun[g] = -INFINITY;
     }
@@ -221,7 +232,7 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
         __syncthreads();
         {
             const int lane = t & 31, wid = t >> 5;
-            for (int g = wid; g < G; g += PG_THREADS / 32) {
+            for (int g = wid; g < G; g += NW) {
                 float m = -INFINITY;
                 for (int u = lane; u < PG_THREADS; u += 32)
                     m = fmaxf(m, sp[g][u]);
@@ -247,22 +258,47 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
         if (tg < ngroups) {
 #pragma unroll
             for (int g = 0; g < PG_MAXG; g++) {
-                acc[g][0] *= alpha[g];
-                acc[g][1] *= alpha[g];
+#pragma unroll
+                for (int e = 0; e < AV; e++)
+                    acc[g][e] *= alpha[g];
                 lsum[g] *= alpha[g];
             }
-            const uint16_t *vb = vc + (size_t)kvh * D + 2 * dp;
-#pragma unroll 4
-            for (int u = tg; u < tlen; u += ngroups) {
-                const uint32_t v2 = *reinterpret_cast<const uint32_t *>(vb + (size_t)sphys[u] * kvw);
-                const float v0 = __uint_as_float(v2 << 16), v1 = __uint_as_float(v2 & 0xffff0000u);
+            const uint16_t *vb = vc + (size_t)kvh * D + AV * dp;
+            if constexpr (V8) {
+#pragma unroll 2
+                for (int u = tg; u < tlen; u += ngroups) {
+                    const uint4 v8 = *reinterpret_cast<const uint4 *>(vb + (size_t)sphys[u] * kvw);
+                    const uint32_t vw[4] = {v8.x, v8.y, v8.z, v8.w};
+                    float vf[8];
 #pragma unroll
-                for (int g = 0; g < PG_MAXG; g++) {
-                    if (g < G) {
-                        const float p = sp[g][u];
-                        acc[g][0] = fmaf(p, v0, acc[g][0]);
-                        acc[g][1] = fmaf(p, v1, acc[g][1]);
-                        lsum[g] += p;
+                    for (int e = 0; e < 4; e++) {
+                        vf[2 * e] = __uint_as_float(vw[e] << 16);
+                        vf[2 * e + 1] = __uint_as_float(vw[e] & 0xffff0000u);
+                    }
+#pragma unroll
+                    for (int g = 0; g < PG_MAXG; g++) {
+                        if (g < G) {
+                            const float p = sp[g][u];
+#pragma unroll
+                            for (int e = 0; e < 8; e++)
+                                acc[g][e] = fmaf(p, vf[e], acc[g][e]);
+                            lsum[g] += p;
+                        }
+                    }
+                }
+            } else {
+#pragma unroll 4
+                for (int u = tg; u < tlen; u += ngroups) {
+                    const uint32_t v2 = *reinterpret_cast<const uint32_t *>(vb + (size_t)sphys[u] * kvw);
+                    const float v0 = __uint_as_float(v2 << 16), v1 = __uint_as_float(v2 & 0xffff0000u);
+#pragma unroll
+                    for (int g = 0; g < PG_MAXG; g++) {
+                        if (g < G) {
+                            const float p = sp[g][u];
+                            acc[g][0] = fmaf(p, v0, acc[g][0]);
+                            acc[g][1] = fmaf(p, v1, acc[g][1]);
+                            lsum[g] += p;
+                        }
                     }
                 }
             }
@@ -270,28 +306,58 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
         __syncthreads();
     }
 
-    float *red = sred;
+    /* sum over the row groups: acc into sq[g][d], l into smax-adjacent slred */
+    if constexpr (V8) {
+        /* lanes with the same dp in a warp hold partials of the same columns: shuffle-sum them
+         * (offsets dl .. 16), then the 4 warps through shared memory */
+        const int lane = t & 31, w = t >> 5;
 #pragma unroll
-    for (int g = 0; g < PG_MAXG; g++) {
-        if (g < G && tg < ngroups) {
-            red[(g * ngroups + tg) * D + 2 * dp] = acc[g][0];
-            red[(g * ngroups + tg) * D + 2 * dp + 1] = acc[g][1];
+        for (int g = 0; g < PG_MAXG; g++) {
+            for (int o = dl; o < 32; o <<= 1) {
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], o);
+                lsum[g] += __shfl_xor_sync(0xffffffffu, lsum[g], o);
+            }
         }
-    }
-    __syncthreads();
-    for (int e = t; e < G * D; e += PG_THREADS) {
-        const int g = e / D, d = e % D;
-        float a = 0.0f;
-        for (int u = 0; u < ngroups; u++)
-            a += red[(g * ngroups + u) * D + d];
-        sq[g][d] = a;
-    }
-    __syncthreads();
-    if (dp == 0 && tg < ngroups) {
+        if (lane < dl) {
 #pragma unroll
-        for (int g = 0; g < PG_MAXG; g++)
-            if (g < G)
-                red[g * ngroups + tg] = lsum[g];
+            for (int g = 0; g < PG_MAXG; g++)
+                if (g < G) {
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        sred[(g * NW + w) * D + 8 * dp + e] = acc[g][e];
+                    if (dp == 0)
+                        slred[g * NW + w] = lsum[g];
+                }
+        }
+        __syncthreads();
+        for (int e = t; e < G * D; e += PG_THREADS) {
+            const int g = e / D, d = e % D;
+            float a = 0.0f;
+#pragma unroll
+            for (int u = 0; u < NW; u++)
+                a += sred[(g * NW + u) * D + d];
+            sq[g][d] = a;
+        }
+    } else {
+#pragma unroll
+        for (int g = 0; g < PG_MAXG; g++) {
+            if (g < G && tg < ngroups) {
+                sred[(g * ngroups + tg) * D + 2 * dp] = acc[g][0];
+                sred[(g * ngroups + tg) * D + 2 * dp + 1] = acc[g][1];
+                if (dp == 0)
+                    slred[g * ngroups + tg] = lsum[g];
+            }
+        }
+        __syncthreads();
+        for (int e = t; e < G * D; e += PG_THREADS) {
+            const int g = e / D, d = e % D;
+            float a = 0.0f;
+            for (int u = 0; u < ngroups; u++)
+                a += sred[(g * ngroups + u) * D + d];
+            sq[g][d] = a;
+        }
     }
     if (t == 0) {
 #pragma unroll
@@ -300,11 +366,12 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
                 smax[g] = mrun[g];
     }
     __syncthreads();
+    const int nl = V8 ? NW : ngroups;
     for (int e = t; e < G * D; e += PG_THREADS) {
         const int g = e / D, d = e % D;
         float l = 0.0f;
-        for (int u = 0; u < ngroups; u++)
-            l += red[g * ngroups + u];
+        for (int u = 0; u < nl; u++)
+            l += slred[g * nl + u];
         const size_t ih = (size_t)i * n_heads + h0 + g;
         if (n_split == 1) {
             out[ih * D + d] = pg_f2bf(l > 0.0f ? sq[g][d] / l : 0.0f);
@@ -317,6 +384,15 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
             pp[2 + d] = sq[g][d];
         }
     }
+}
+
+/* the 16-byte V pass where the head size allows it (FRS_PAGED_V8=0: the 4-byte pass, A/B) */
+static int pg_use_v8(int head_dim)
+{
+    const char *e = getenv("FRS_PAGED_V8");
+    if (e && e[0] == '0')
+        return 0;
+    return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
 }
 
 extern "C" enum frs_status cuda_paged_attention(const float *q, const uint16_t *kpool, const uint16_t *vpool,
@@ -333,8 +409,12 @@ extern "C" enum frs_status cuda_paged_attention(const float *q, const uint16_t *
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_paged_attention: %d splits need a scratch buffer", splits);
     const int group = n_heads / n_kv, gb = (group + PG_MAXG - 1) / PG_MAXG;
     dim3 grid((unsigned)n, (unsigned)(n_kv * gb), (unsigned)splits);
-    paged_attention_kernel<<<grid, PG_THREADS, 0, st>>>(q, kpool, vpool, *rows, n_heads, n_kv, head_dim, splits, out,
-                                                         scratch);
+    if (pg_use_v8(head_dim))
+        paged_attention_kernel<true><<<grid, PG_THREADS, 0, st>>>(q, kpool, vpool, *rows, n_heads, n_kv, head_dim,
+                                                                  splits, out, scratch);
+    else
+        paged_attention_kernel<false><<<grid, PG_THREADS, 0, st>>>(q, kpool, vpool, *rows, n_heads, n_kv, head_dim,
+                                                                   splits, out, scratch);
     PG_CHECK("paged_attention_kernel");
     if (splits > 1)
         return cuda_attention_combine(scratch, n * n_heads, splits, head_dim, out, st);

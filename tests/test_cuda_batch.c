@@ -1,6 +1,6 @@
 /* test_cuda_batch.c - the CUDA backend's batched ops (runtime/batch.h, kernels/cuda_batch.c)
  * against independent references:
- *  1. the paged attention kernel (kernels/cuda_paged.cu) against the contiguous-cache attention
+ *  1. the paged attention kernel (kernels/cuda_paged.cu, both V passes) against the contiguous-cache attention
  *     of cuda_ops.cu (cuda_attention, the single-sequence kernels) at the Llama-3-8B head shape
  *     (32 heads / 8 kv heads / head_dim 128): several sequences of mixed lengths (1 .. 900), their
  *     rows scattered over shuffled pool blocks, decode rows and causal multi-row chunks, one launch
@@ -56,8 +56,9 @@ static uint64_t lcg(uint64_t *s)
 
 /* ---- 1. paged attention vs the contiguous kernel ---------------------------------------------------- */
 
-static void test_paged_attention(void)
+static void test_paged_attention(const char *v8)
 {
+    setenv("FRS_PAGED_V8", v8, 1); /* "1": 16-byte V pass (the default at head_dim 128), "0": 4-byte */
 #define NSEQ 5
     const int H = 32, KV = 8, D = 128, B = 16;
     const int kvw = KV * D;
@@ -169,8 +170,9 @@ static void test_paged_attention(void)
         CHECK(err <= 1e-2, "paged attention row %d (sequence %d, prefix %d, local %d): rel err %.3g vs the contiguous "
               "kernel", i, seq[i], pre[i], loc[i], err);
     }
-    fprintf(stderr, "paged attention: %d rows of %d sequences (prefixes 0..900, shuffled blocks of %d), worst rel err "
-            "%.3g vs cuda_attention\n", n, NSEQ, B, worst);
+    fprintf(stderr, "paged attention (FRS_PAGED_V8=%s): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
+            "%d), worst rel err %.3g vs cuda_attention\n", v8, n, NSEQ, B, worst);
+    unsetenv("FRS_PAGED_V8");
     cudaFree(d_kp);
     cudaFree(d_vp);
     cudaFree(d_kc);
@@ -587,7 +589,8 @@ int main(void)
         fprintf(stderr, "test_cuda_batch: no CUDA device, skipped\n");
         return TEST_SKIP;
     }
-    test_paged_attention();
+    test_paged_attention("1");
+    test_paged_attention("0");
     test_batch_model("models/gqa-bf16", 16, 0, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0);
     test_batch_model("models/tied-f32", 16, 1, 0);
