@@ -20,6 +20,10 @@
  *     greedy / sampling).
  *     For gqa-bf16 also a second GPU backend without CUDA graphs in lock-step (both on cuBLAS's
  *     default algorithms): the batched verify's graph replays give bit-identical logits.
+ *  4. the batched engine (runtime/batch_engine.c) on the CUDA backend: 12 requests of mixed
+ *     lengths at max_seqs 8 / 3 / 1 and with a pool of 10 blocks (preemption asserted): every
+ *     request delivered once, every token the CPU backend's argmax teacher-forced on the request's
+ *     own tokens or a near tie (<= 5%).
  *  3. errors: a sequence whose blocks do not cover the op -> FRS_ERR_TOO_LONG; a backend made
  *     without max_seqs refuses the batched ops; kv_share sizes a pool.
  * Skipped (77) without a CUDA device.
@@ -36,6 +40,8 @@
 #include "accept.h"
 #include "backend.h"
 #include "batch.h"
+#include "batch_engine.h"
+#include "rng.h"
 #include "cpu_backend.h"
 #include "cuda_backend.h"
 #include "cuda_batch.h"
@@ -555,6 +561,157 @@ out:
     llama_model_free(&m);
 }
 
+
+/* ---- 4. the batched engine on the CUDA backend ---------------------------------------------------- */
+
+#define EREQ 12
+#define EMAXN 48
+
+struct ejob {
+    int32_t prompt[EREQ][80];
+    int n_prompt[EREQ], max_new[EREQ];
+    int32_t stop[EREQ];
+    int n_stop[EREQ];
+    int next;
+    int32_t out[EREQ][EMAXN];
+    int n_out[EREQ], delivered[EREQ], errors[EREQ];
+};
+
+static enum frs_status ejob_next(void *user, struct frs_batch_request *r, int *done)
+{
+    struct ejob *j = user;
+    if (j->next >= EREQ) {
+        *done = 1;
+        return FRS_OK;
+    }
+    const int i = j->next++;
+    memset(r, 0, sizeof *r);
+    r->id = (uint64_t)i;
+    r->prompt = j->prompt[i];
+    r->n_prompt = j->n_prompt[i];
+    r->max_new_tokens = j->max_new[i];
+    r->stop = &j->stop[i];
+    r->n_stop = j->n_stop[i];
+    r->sampling = (struct frs_sampling){0.0f, 1.0f, 0, 0};
+    return FRS_OK;
+}
+
+static enum frs_status ejob_deliver(void *user, const struct frs_batch_request *r, const int32_t *t,
+                                    const struct frs_gen_stats *st, const char *error)
+{
+    struct ejob *j = user;
+    const int i = (int)r->id;
+    j->delivered[i]++;
+    j->errors[i] = error != NULL;
+    j->n_out[i] = st->n_tokens < EMAXN ? st->n_tokens : EMAXN;
+    if (t)
+        memcpy(j->out[i], t, (size_t)j->n_out[i] * sizeof *t);
+    return FRS_OK;
+}
+
+/* Requests of mixed prompt lengths and lengths (some with a stop token) through batch_engine_run
+ * on the CUDA backend (policy off: no batched draft on the GPU) at max_seqs 1 / 3 / 8 and with a
+ * pool too small for all of them (waiting + preemption and recompute). Every request is delivered
+ * once, without error, and every generated token is checked against the CPU backend on the same
+ * bf16 weights teacher-forced on the request's own tokens: equal to its argmax, or a near tie
+ * (logit gap within 3x the bf16 error); near ties counted, bounded (<= 5% of the tokens). */
+static void test_engine(const char *name)
+{
+    struct llama_model m, mb;
+    if (llama_model_load(&m, test_fixture(name), 0, 1) != FRS_OK) {
+        CHECK(0, "%s: load failed: %s", name, frs_error_msg());
+        return;
+    }
+    struct bf16_copy bc;
+    model_bf16(&m, &mb, &bc);
+    const int V = m.vocab_local;
+    struct ejob job0;
+    memset(&job0, 0, sizeof job0);
+    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
+    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
+    for (int i = 0; i < EREQ; i++) {
+        job0.n_prompt[i] = lens[i];
+        for (int k = 0; k < lens[i]; k++)
+            job0.prompt[i][k] = (int32_t)(frs_rng_u64(77, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
+        job0.max_new[i] = news[i];
+        if (i % 3 == 1) {
+            job0.stop[i] = (int32_t)(frs_rng_u64(77, 99, (uint64_t)i) % (uint64_t)V);
+            job0.n_stop[i] = 1;
+        }
+    }
+    const struct {
+        int max_seqs, kv_blocks;
+    } runs[] = {{8, 0}, {3, 0}, {1, 0}, {8, 10}};
+    struct frs_backend cpu;
+    memset(&cpu, 0, sizeof cpu);
+    const struct frs_limits clim = {.max_ctx = 256, .max_tree = 0, .prefill_chunk = 16};
+    CHECK_OK(frs_backend_cpu_ops.create(&cpu, &mb, NULL, NULL, &clim, NULL));
+    float *cl = malloc((size_t)V * 4);
+    for (size_t ri = 0; ri < sizeof runs / sizeof runs[0]; ri++) {
+        struct ejob j = job0;
+        const int ms = runs[ri].max_seqs;
+        struct frs_limits lim = {.max_ctx = 256, .max_tree = 0, .prefill_chunk = 16, .max_seqs = ms,
+                                 .max_step_rows = ms + 16, .kv_block = 16,
+                                 .kv_blocks = runs[ri].kv_blocks ? runs[ri].kv_blocks : ms * 17};
+        struct frs_backend gpu;
+        memset(&gpu, 0, sizeof gpu);
+        CHECK_OK(frs_backend_cuda_ops.create(&gpu, &m, NULL, NULL, &lim, NULL));
+        const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
+                                             .step_tokens = 0, .max_step_rows = ms + 16, .max_tree = 0,
+                                             .policy = FRS_SPEC_OFF, .comm = NULL};
+        const struct frs_batch_source src = {ejob_next, ejob_deliver, &j};
+        struct frs_batch_totals tot;
+        memset(&tot, 0, sizeof tot);
+        const enum frs_status st = batch_engine_run(&gpu, &cfg, &src, &tot);
+        CHECK(st == FRS_OK, "%s engine (max_seqs %d, %d blocks): %s", name, ms, lim.kv_blocks, frs_error_msg());
+        gpu.ops->destroy(&gpu);
+        int tokens = 0, exact = 0, ties = 0;
+        for (int i = 0; i < EREQ; i++) {
+            CHECK(j.delivered[i] == 1 && !j.errors[i], "%s engine (max_seqs %d): request %d delivered %d times, "
+                  "error %d", name, ms, i, j.delivered[i], j.errors[i]);
+            const int stopped = j.n_stop[i] && j.n_out[i] > 0 && j.out[i][j.n_out[i] - 1] == j.stop[i];
+            CHECK(j.n_out[i] == j.max_new[i] || stopped, "%s engine (max_seqs %d): request %d: %d of %d tokens", name,
+                  ms, i, j.n_out[i], j.max_new[i]);
+            /* teacher-forced CPU check of every token */
+            CHECK_OK(cpu.ops->reset(&cpu));
+            CHECK_OK(cpu.ops->prefill(&cpu, j.prompt[i], j.n_prompt[i]));
+            for (int k = 0; k < j.n_out[i]; k++) {
+                const struct cpu_backend *cb = cpu.impl;
+                memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
+                int best = 0;
+                for (int v = 1; v < V; v++)
+                    if (cl[v] > cl[best])
+                        best = v;
+                const int32_t t = j.out[i][k];
+                tokens++;
+                if (t == best) {
+                    exact++;
+                } else {
+                    const double gap = (double)cl[best] - cl[t], allowed = 3 * 2e-2 * row_rms(cl, V);
+                    CHECK(t >= 0 && t < V && gap <= allowed, "%s engine (max_seqs %d, %d blocks): request %d token "
+                          "%d = %d, the CPU's argmax %d is %.4g above it (> %.4g: not a near tie)", name, ms,
+                          lim.kv_blocks, i, k, (int)t, best, gap, allowed);
+                    ties++;
+                }
+                if (k + 1 < j.n_out[i])
+                    CHECK_OK(cpu.ops->decode(&cpu, t));
+            }
+        }
+        fprintf(stderr, "%s engine on CUDA (max_seqs %d, %d blocks of 16): %ld steps, %ld preemptions, %d tokens: %d "
+                "the CPU's argmax, %d near ties\n", name, ms, lim.kv_blocks, tot.steps, tot.preemptions, tokens, exact,
+                ties);
+        CHECK(ties * 20 <= tokens && tokens > 200, "%s engine (max_seqs %d): %d near ties in %d tokens", name, ms, ties,
+              tokens);
+        if (runs[ri].kv_blocks)
+            CHECK(tot.preemptions > 0, "%s engine: a pool of %d blocks preempted nothing", name, lim.kv_blocks);
+    }
+    cpu.ops->destroy(&cpu);
+    free(cl);
+    for (int i = 0; i < bc.n; i++)
+        free(bc.bufs[i]);
+    llama_model_free(&m);
+}
+
 static void test_errors(const char *name)
 {
     struct llama_model m;
@@ -594,6 +751,7 @@ int main(void)
     test_batch_model("models/gqa-bf16", 16, 0, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0);
     test_batch_model("models/tied-f32", 16, 1, 0);
+    test_engine("models/llama3-bf16");
     test_errors("models/gqa-bf16");
     return test_finish("test_cuda_batch");
 }
