@@ -97,6 +97,13 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     };
     if (s->opt.spec_policy < 0 || !s->have_draft)
         s->opt.spec_policy = s->have_draft ? FRS_SPEC_AUTO : FRS_SPEC_OFF;
+    if (s->opt.batch > 0 && ops->batch && !ops->batch->draft && s->opt.spec_policy != FRS_SPEC_OFF) {
+        /* batched ops without a batched draft (the CUDA backend, for now): batched jobs decode
+         * autoregressively (and the pool's step rows are sized for that); --prompt still speculates */
+        fprintf(stderr, "frspec: the %s backend has no batched draft yet: --prompts batches run with --spec-policy "
+                "off\n", ops->name);
+        s->opt.spec_policy = FRS_SPEC_OFF;
+    }
     if (s->opt.batch > 0) { /* the paged pool for the batched engine (--prompts jobs) */
         const int per_seq = s->have_draft && s->opt.spec_policy != FRS_SPEC_OFF ? s->opt.tree.size : 1;
         lim.max_seqs = s->opt.batch;
@@ -108,13 +115,6 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     s->be.ops = ops;
     FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, NULL), st, fail);
     s->have_backend = 1;
-    if (s->opt.batch > 0 && s->be.ops->batch && !s->be.ops->batch->draft && s->opt.spec_policy != FRS_SPEC_OFF) {
-        /* batched ops without a batched draft (the CUDA backend, for now): batched jobs decode
-         * autoregressively; the single-sequence path keeps speculating */
-        fprintf(stderr, "frspec: the %s backend has no batched draft yet: --prompts batches run with --spec-policy "
-                "off\n", s->be.ops->name);
-        s->opt.spec_policy = FRS_SPEC_OFF;
-    }
     free(ids);
     return FRS_OK;
 fail:
