@@ -7,7 +7,6 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 extern "C" {
 #include "status.h"
@@ -386,18 +385,23 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
     }
 }
 
-/* the 16-byte V pass where the head size allows it (FRS_PAGED_V8=0: the 4-byte pass, A/B) */
-static int pg_use_v8(int head_dim)
+static int pg_v8_ok(int head_dim)
 {
-    const char *e = getenv("FRS_PAGED_V8");
-    if (e && e[0] == '0')
-        return 0;
     return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
 }
 
 extern "C" enum frs_status cuda_paged_attention(const float *q, const uint16_t *kpool, const uint16_t *vpool,
                                                 const struct cuda_paged_rows *rows, int n, int n_heads, int n_kv,
                                                 int head_dim, uint16_t *out, float *scratch, int n_sm, cudaStream_t st)
+{
+    return cuda_paged_attention_vpass(q, kpool, vpool, rows, n, n_heads, n_kv, head_dim, out, scratch, n_sm,
+                                      pg_v8_ok(head_dim), st);
+}
+
+extern "C" enum frs_status cuda_paged_attention_vpass(const float *q, const uint16_t *kpool, const uint16_t *vpool,
+                                                      const struct cuda_paged_rows *rows, int n, int n_heads, int n_kv,
+                                                      int head_dim, uint16_t *out, float *scratch, int n_sm, int v8,
+                                                      cudaStream_t st)
 {
     if (n <= 0 || n_kv <= 0 || n_heads % n_kv || head_dim % 8 || head_dim > PG_MAXD || head_dim < 2 ||
         rows->kv_block <= 0 || rows->table_w <= 0)
@@ -409,7 +413,9 @@ extern "C" enum frs_status cuda_paged_attention(const float *q, const uint16_t *
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_paged_attention: %d splits need a scratch buffer", splits);
     const int group = n_heads / n_kv, gb = (group + PG_MAXG - 1) / PG_MAXG;
     dim3 grid((unsigned)n, (unsigned)(n_kv * gb), (unsigned)splits);
-    if (pg_use_v8(head_dim))
+    if (v8 && !pg_v8_ok(head_dim))
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_paged_attention: the 16-byte V pass has no head_dim %d", head_dim);
+    if (v8)
         paged_attention_kernel<true><<<grid, PG_THREADS, 0, st>>>(q, kpool, vpool, *rows, n_heads, n_kv, head_dim,
                                                                   splits, out, scratch);
     else

@@ -13,6 +13,7 @@
  *
  * defines: CUDA_PAGED_MASK_WORDS, struct cuda_paged_rows, cuda_paged_rope_write,
  *          cuda_paged_attention_splits, cuda_paged_attention_scratch_floats, cuda_paged_attention,
+ *          cuda_paged_attention_vpass,
  *          cuda_paged_store_rows, cuda_paged_move_rows
  */
 #ifndef FRSPEC_CUDA_PAGED_H
@@ -57,6 +58,15 @@ size_t cuda_paged_attention_scratch_floats(int n, int n_heads, int n_kv, int hea
 enum frs_status cuda_paged_attention(const float *q, const uint16_t *kpool, const uint16_t *vpool,
                                      const struct cuda_paged_rows *rows, int n, int n_heads, int n_kv, int head_dim,
                                      uint16_t *out, float *scratch, int n_sm, cudaStream_t st);
+
+/* The same with the V pass chosen (cuda_paged_attention takes v8 = 1 where the head size allows):
+ * v8 = 1, 16-byte V loads, 8 dims per thread (head_dim 16, 32, 64 or 128, else FRS_ERR_UNSUPPORTED);
+ * v8 = 0, 4-byte loads, a pair of dims per thread (any head_dim; measured within noise of v8 = 1 at
+ * the 8B shape, tests/bench/NOTES-cuda.md). For tests and A/B. */
+enum frs_status cuda_paged_attention_vpass(const float *q, const uint16_t *kpool, const uint16_t *vpool,
+                                           const struct cuda_paged_rows *rows, int n, int n_heads, int n_kv,
+                                           int head_dim, uint16_t *out, float *scratch, int n_sm, int v8,
+                                           cudaStream_t st);
 
 /* dst row phys[j] (stride ld) = src row j (stride lds), cols bf16, for j < n */
 enum frs_status cuda_paged_store_rows(uint16_t *dst, int ld, const int32_t *phys, const uint16_t *src, int lds,

@@ -62,9 +62,8 @@ static uint64_t lcg(uint64_t *s)
 
 /* ---- 1. paged attention vs the contiguous kernel ---------------------------------------------------- */
 
-static void test_paged_attention(const char *v8)
+static void test_paged_attention(int v8)
 {
-    setenv("FRS_PAGED_V8", v8, 1); /* "1": 16-byte V pass (the default at head_dim 128), "0": 4-byte */
 #define NSEQ 5
     const int H = 32, KV = 8, D = 128, B = 16;
     const int kvw = KV * D;
@@ -150,7 +149,7 @@ static void test_paged_attention(const char *v8)
     cudaMemcpy(d_meta + 256, tables, (size_t)NSEQ * TW * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(d_pre1, prefix, (size_t)NSEQ * 4, cudaMemcpyHostToDevice);
     const struct cuda_paged_rows rows = {d_meta, d_meta + 64, d_meta + 128, d_meta + 192, d_meta + 256, TW, B, NULL};
-    CHECK_OK(cuda_paged_attention(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, st));
+    CHECK_OK(cuda_paged_attention_vpass(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, v8, st));
     /* the reference: each sequence alone through the contiguous kernel (its new rows causal) */
     r = 0;
     for (int s = 0; s < NSEQ; s++) {
@@ -176,9 +175,8 @@ static void test_paged_attention(const char *v8)
         CHECK(err <= 1e-2, "paged attention row %d (sequence %d, prefix %d, local %d): rel err %.3g vs the contiguous "
               "kernel", i, seq[i], pre[i], loc[i], err);
     }
-    fprintf(stderr, "paged attention (FRS_PAGED_V8=%s): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
-            "%d), worst rel err %.3g vs cuda_attention\n", v8, n, NSEQ, B, worst);
-    unsetenv("FRS_PAGED_V8");
+    fprintf(stderr, "paged attention (%s V pass): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
+            "%d), worst rel err %.3g vs cuda_attention\n", v8 ? "16-byte" : "4-byte", n, NSEQ, B, worst);
     cudaFree(d_kp);
     cudaFree(d_vp);
     cudaFree(d_kc);
@@ -746,8 +744,8 @@ int main(void)
         fprintf(stderr, "test_cuda_batch: no CUDA device, skipped\n");
         return TEST_SKIP;
     }
-    test_paged_attention("1");
-    test_paged_attention("0");
+    test_paged_attention(1);
+    test_paged_attention(0);
     test_batch_model("models/gqa-bf16", 16, 0, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0);
     test_batch_model("models/tied-f32", 16, 1, 0);

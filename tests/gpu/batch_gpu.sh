@@ -27,9 +27,9 @@ echo "($(left) s left)"
 timeout $(( $(left) - 80 )) $B/frspec bench throughput --preset "${PRESETS:-llama3-8b,llama3.2-1b}" --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
 echo "($(left) s left)"
-# A/B on the 8B shape: the 4-byte V pass of the paged attention, and no CUDA graphs
+# A/B on the 8B shape: no CUDA graphs
 if [ "${AB:-1}" = 1 ]; then
-    for ab in FRS_PAGED_V8=0 FRS_CUDA_GRAPHS=0; do
+    for ab in FRS_CUDA_GRAPHS=0; do
         [ "$(left)" -gt 150 ] || break
         env $ab timeout 60 $B/frspec bench throughput --preset llama3-8b --steps 10 2>&1 | grep -v allocating |
             sed "s/^/[$ab] /" | tee -a "$OUT/throughput_ab.log"
