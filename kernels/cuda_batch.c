@@ -38,19 +38,13 @@
 #include "batch.h"
 #include "comm.h"
 #include "cuda_batch.h"
+#include "cuda_check.h" /* FRS_CUDA_CHECK */
 #include "cuda_ops.h"
 #include "cuda_paged.h"
 #include "cuda_sample.h"
 #include "cuda_tree.h" /* cuda_keys_to_ids */
 #include "nccl_comm.h"
 #include "sampling.h"
-
-#define BT_CHK(expr)                                                                                  \
-    do {                                                                                              \
-        cudaError_t bt_e_ = (expr);                                                                   \
-        if (bt_e_ != cudaSuccess)                                                                     \
-            return FRS_ERR(FRS_ERR_CUDA, "cuda batch: %s failed: %s", #expr, cudaGetErrorString(bt_e_)); \
-    } while (0)
 
 /* the per-step metadata, one pinned host block mirrored on the device (int32 sections) */
 struct bt_meta {
@@ -345,7 +339,7 @@ fail:
 /* the pinned metadata block may be written: its last upload has been read */
 static enum frs_status bt_meta_begin(struct cuda_batch *bt)
 {
-    BT_CHK(cudaEventSynchronize(bt->ev_meta));
+    FRS_CUDA_CHECK(cudaEventSynchronize(bt->ev_meta));
     return FRS_OK;
 }
 
@@ -354,12 +348,12 @@ static enum frs_status bt_meta_upload(struct cuda_batch *bt, int n_tables, int n
 {
     cudaStream_t st = bt->m.st;
     const size_t row_ints = (size_t)7 * bt->Rb + (size_t)n_tables * bt->TW;
-    BT_CHK(cudaMemcpyAsync(bt->d_meta, bt->h_meta, row_ints * 4, cudaMemcpyHostToDevice, st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->d_meta, bt->h_meta, row_ints * 4, cudaMemcpyHostToDevice, st));
     if (n_moves > 0) {
-        BT_CHK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
-        BT_CHK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
     }
-    BT_CHK(cudaEventRecord(bt->ev_meta, st));
+    FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
     return FRS_OK;
 }
 
@@ -424,7 +418,7 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
             FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
         FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->mlp_norm, m->eps, NULL, bt->xn, C, st));
         if (n == 1 && C % 8 == 0) {
-            FRS_TRY(cuda_gemv_swiglu(bt->xn, ly->wgu, F, C, bt->act, st));
+            FRS_TRY(cuda_gemv_swiglu(bt->xn, ly->wgu, F, C, bt->act, m->blas->pdl, st));
         } else {
             FRS_TRY(cuda_matmul(m->blas, bt->xn, C, n, ly->wgu, 2 * F, C, bt->gu, 2 * F, 0.0f));
             FRS_TRY(cuda_swiglu(bt->gu, bt->gu + F, n, F, 2 * F, bt->act, F, st));
@@ -472,7 +466,7 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
     cudaStream_t st = m->st;
     const size_t Vl = (size_t)m->Vl;
     int32_t *d_tok = bt->d_out, *d_flags = bt->d_out + n; /* adjacent: one read-back */
-    BT_CHK(cudaMemsetAsync(d_flags, 0, (size_t)n * 4, st));
+    FRS_CUDA_CHECK(cudaMemsetAsync(d_flags, 0, (size_t)n * 4, st));
     int any_dev = 0;
     for (int r = 0; r < n; r++) {
         const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
@@ -484,7 +478,7 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
     }
     if (any_dev) {
         /* the parameters of every row in one copy (rows not sampled on the device carry stale ones, unread) */
-        BT_CHK(cudaMemcpyAsync(bt->sparams, bt->h_sparams, (size_t)n * sizeof *bt->sparams, cudaMemcpyHostToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->sparams, bt->h_sparams, (size_t)n * sizeof *bt->sparams, cudaMemcpyHostToDevice, st));
         for (int r = 0; r < n; r++) {
             const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
             if (!bt_device_sampling(bt, sr))
@@ -497,8 +491,8 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
         }
     }
     /* the one read-back: tokens and flags */
-    BT_CHK(cudaMemcpyAsync(bt->h_out, d_tok, (size_t)n * 8, cudaMemcpyDeviceToHost, st));
-    BT_CHK(cudaStreamSynchronize(st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_out, d_tok, (size_t)n * 8, cudaMemcpyDeviceToHost, st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(st));
     for (int r = 0; r < n; r++) {
         const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
         out[r] = bt->h_out[r];
@@ -510,7 +504,7 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
         }
         /* the host: runtime/sampling.c on this rank's row (with the communicator at TP > 1) */
         bt->samp_host++;
-        BT_CHK(cudaMemcpy(bt->h_row, logits + (size_t)r * Vl, Vl * sizeof(float), cudaMemcpyDeviceToHost));
+        FRS_CUDA_CHECK(cudaMemcpy(bt->h_row, logits + (size_t)r * Vl, Vl * sizeof(float), cudaMemcpyDeviceToHost));
         const struct sampling_shard sh = {bt->h_row, 1, m->Vl, m->voff};
         struct sampling_row srow;
         FRS_TRY(sampling_prepare(m->comm, &sh, sr, &srow));
@@ -536,7 +530,7 @@ static enum frs_status bt_graph_run(struct cuda_batch *bt, int n)
     if (!bt->m.graphs || bt->m.nccl)
         return bt_verify_step(bt, n);
     if (g->exec) {
-        BT_CHK(cudaGraphLaunch(g->exec, st));
+        FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, st));
         return FRS_OK;
     }
     if (g->uses == 0) {
@@ -544,7 +538,7 @@ static enum frs_status bt_graph_run(struct cuda_batch *bt, int n)
         g->uses++;
         return FRS_OK;
     }
-    BT_CHK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    FRS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
     const enum frs_status fs = bt_verify_step(bt, n);
     cudaGraph_t graph;
     cudaError_t e = cudaStreamEndCapture(st, &graph);
@@ -553,11 +547,11 @@ static enum frs_status bt_graph_run(struct cuda_batch *bt, int n)
             cudaGraphDestroy(graph);
         return fs;
     }
-    BT_CHK(e);
+    FRS_CUDA_CHECK(e);
     e = cudaGraphInstantiate(&g->exec, graph, 0);
     cudaGraphDestroy(graph);
-    BT_CHK(e);
-    BT_CHK(cudaGraphLaunch(g->exec, st));
+    FRS_CUDA_CHECK(e);
+    FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, st));
     g->uses++;
     return FRS_OK;
 }
@@ -721,9 +715,9 @@ static enum frs_status bt_commit(struct frs_backend *be, int n, const struct frs
         return FRS_OK;
     /* the moves only: row sections untouched */
     cudaStream_t st = bt->m.st;
-    BT_CHK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)moves * 4, cudaMemcpyHostToDevice, st));
-    BT_CHK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)moves * 4, cudaMemcpyHostToDevice, st));
-    BT_CHK(cudaEventRecord(bt->ev_meta, st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)moves * 4, cudaMemcpyHostToDevice, st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)moves * 4, cudaMemcpyHostToDevice, st));
+    FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
     const int kvw = (int)bt->kvw;
     FRS_TRY(cuda_paged_move_rows(bt->kpool, bt->m.L, bt->layer_rows * bt->kvw, kvw, bt->dm.mv_src, bt->dm.mv_dst, moves,
                                  st));
@@ -747,8 +741,8 @@ enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, 
     if (cnt > cap)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: %zu floats do not fit in %zu", cnt, cap);
     const float *src = slot >= 0 ? bt->slot_logits + (size_t)slot * bt->m.Vl : bt->logits;
-    BT_CHK(cudaMemcpyAsync(out, src, cnt * sizeof(float), cudaMemcpyDeviceToHost, bt->m.st));
-    BT_CHK(cudaStreamSynchronize(bt->m.st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(out, src, cnt * sizeof(float), cudaMemcpyDeviceToHost, bt->m.st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(bt->m.st));
     *rows = n;
     *vocab_local = bt->m.Vl;
     return FRS_OK;

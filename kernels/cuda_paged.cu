@@ -3,34 +3,10 @@
  * cuda_ops.cu's attention_kernel at one row per block, its slots looked up through the row's
  * block table; partials merged by cuda_attention_combine), row stores and row moves.
  */
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
+#include "cuda_common.cuh" /* FRS_LAUNCH_CHECK, f2bf, warp_max */
 
-extern "C" {
-#include "status.h"
-}
-#include "cuda_ops.h" /* cuda_attention_combine */
+#include "cuda_attention.h" /* cuda_attention_combine */
 #include "cuda_paged.h"
-
-#define PG_CHECK(what)                                                                            \
-    do {                                                                                          \
-        cudaError_t e_ = cudaGetLastError();                                                      \
-        if (e_ != cudaSuccess)                                                                    \
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_paged.cu: launch of %s failed: %s", (what), \
-                           cudaGetErrorString(e_));                                               \
-    } while (0)
-
-static __device__ __forceinline__ uint16_t pg_f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
-
-static __device__ __forceinline__ float pg_warp_max(float v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
 
 /* ---- RoPE + paged K/V write ---------------------------------------------------------------------- */
 
@@ -48,8 +24,8 @@ __global__ void paged_rope_write_kernel(const float *qkv, int ldqkv, int n_heads
     if (h >= n_heads + n_kv) {
         const int e = (h - n_heads - n_kv) * D + j;
         const float *v = row + (size_t)(n_heads + n_kv) * D;
-        vpool[slot * kvw + e] = pg_f2bf(v[e]);
-        vpool[slot * kvw + e + half] = pg_f2bf(v[e + half]);
+        vpool[slot * kvw + e] = f2bf(v[e]);
+        vpool[slot * kvw + e + half] = f2bf(v[e + half]);
         return;
     }
     const float ang = (float)pos[i] * inv_freq[j];
@@ -64,8 +40,8 @@ __global__ void paged_rope_write_kernel(const float *qkv, int ldqkv, int n_heads
         o[j + half] = r1;
     } else {
         uint16_t *o = kpool + slot * kvw + (size_t)(h - n_heads) * D;
-        o[j] = pg_f2bf(r0);
-        o[j + half] = pg_f2bf(r1);
+        o[j] = f2bf(r0);
+        o[j + half] = f2bf(r1);
     }
 }
 
@@ -79,7 +55,7 @@ extern "C" enum frs_status cuda_paged_rope_write(const float *qkv, int ldqkv, in
     const int threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
     paged_rope_write_kernel<<<dim3((unsigned)n, (unsigned)(n_heads + 2 * n_kv)), threads, 0, st>>>(
         qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq, q_out, kpool, vpool, phys);
-    PG_CHECK("paged_rope_write_kernel");
+    FRS_LAUNCH_CHECK(paged_rope_write_kernel);
     return FRS_OK;
 }
 
@@ -235,7 +211,7 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
                 float m = -INFINITY;
                 for (int u = lane; u < PG_THREADS; u += 32)
                     m = fmaxf(m, sp[g][u]);
-                m = pg_warp_max(m);
+                m = warp_max(m);
                 if (lane == 0)
                     smax[g] = m;
             }
@@ -373,7 +349,7 @@ __global__ void __launch_bounds__(PG_THREADS) paged_attention_kernel(
             l += slred[g * nl + u];
         const size_t ih = (size_t)i * n_heads + h0 + g;
         if (n_split == 1) {
-            out[ih * D + d] = pg_f2bf(l > 0.0f ? sq[g][d] / l : 0.0f);
+            out[ih * D + d] = f2bf(l > 0.0f ? sq[g][d] / l : 0.0f);
         } else {
             float *pp = part + (ih * n_split + split) * (D + 2);
             if (d == 0) {
@@ -421,7 +397,7 @@ extern "C" enum frs_status cuda_paged_attention_vpass(const float *q, const uint
     else
         paged_attention_kernel<false><<<grid, PG_THREADS, 0, st>>>(q, kpool, vpool, *rows, n_heads, n_kv, head_dim,
                                                                    splits, out, scratch);
-    PG_CHECK("paged_attention_kernel");
+    FRS_LAUNCH_CHECK(paged_attention_kernel);
     if (splits > 1)
         return cuda_attention_combine(scratch, n * n_heads, splits, head_dim, out, st);
     return FRS_OK;
@@ -445,7 +421,7 @@ extern "C" enum frs_status cuda_paged_store_rows(uint16_t *dst, int ld, const in
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_paged_store_rows: n %d, cols %d", n, cols);
     paged_store_rows_kernel<<<dim3((unsigned)n, (unsigned)((cols + 255) / 256)), 256, 0, st>>>(dst, ld, phys, src, lds,
                                                                                               cols);
-    PG_CHECK("paged_store_rows_kernel");
+    FRS_LAUNCH_CHECK(paged_store_rows_kernel);
     return FRS_OK;
 }
 
@@ -470,6 +446,6 @@ extern "C" enum frs_status cuda_paged_move_rows(uint16_t *base, int n_layers, si
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_paged_move_rows: %d layers, rows of %d", n_layers, row_elems);
     paged_move_rows_kernel<<<dim3((unsigned)n_layers, (unsigned)((row_elems + 255) / 256)), 256, 0, st>>>(
         base, layer_stride, row_elems, src, dst, n);
-    PG_CHECK("paged_move_rows_kernel");
+    FRS_LAUNCH_CHECK(paged_move_rows_kernel);
     return FRS_OK;
 }

@@ -15,6 +15,10 @@
  * share = floor / measured. Speculative iterations against rows are not measured here yet (the
  * batched draft is not implemented in the CUDA backend).
  *
+ * Runs through the backend registry's "cuda" entry (no backend header here); the device name and
+ * copy bandwidth come from cmd_bench.c (launch/'s CUDA #ifdef). FRS_CUDA_GRAPHS=0 etc. apply
+ * (backend_options_from_env).
+ *
  * defines: bench_throughput
  */
 #include <math.h>
@@ -27,16 +31,13 @@
 
 #include "accept.h"
 #include "backend.h"
+#include "backend_registry.h" /* frs_backend_find: the CUDA backend's ops */
 #include "batch.h"
 #include "bench_throughput.h"
 #include "cli.h"
 #include "model.h"
+#include "options.h" /* backend_options_from_env */
 #include "synthetic.h"
-
-#ifdef FRSPEC_HAVE_CUDA
-#include <cuda_runtime_api.h>
-#include "cuda_backend.h"
-#endif
 
 static void tp_usage(FILE *f)
 {
@@ -48,8 +49,6 @@ static void tp_usage(FILE *f)
                "  --steps N         timed steps per batch size (default 20)\n"
                "  --json FILE       write every figure as JSON\n");
 }
-
-#ifdef FRSPEC_HAVE_CUDA
 
 static double tp_now(void)
 {
@@ -68,39 +67,6 @@ static double tp_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, tp_cmp);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static enum frs_status tp_copy_bw(double *gbs)
-{
-    const size_t bytes = (size_t)1 << 30;
-    void *a = NULL, *b = NULL;
-    if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) {
-        cudaFree(a);
-        return FRS_ERR(FRS_ERR_OOM, "bench throughput: cannot allocate the copy buffers");
-    }
-    cudaMemset(a, 1, bytes);
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    double t[10];
-    for (int i = 0; i < 13; i++) {
-        cudaEventRecord(e0, 0);
-        cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0);
-        cudaEventRecord(e1, 0);
-        cudaEventSynchronize(e1);
-        float ms = 0;
-        cudaEventElapsedTime(&ms, e0, e1);
-        if (i >= 3)
-            t[i - 3] = ms;
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    cudaFree(a);
-    cudaFree(b);
-    if (cudaGetLastError() != cudaSuccess)
-        return FRS_ERR(FRS_ERR_CUDA, "bench throughput: the copy bandwidth measurement failed");
-    *gbs = 2.0 * (double)bytes / (tp_median(t, 10) * 1e-3) / 1e9;
-    return FRS_OK;
 }
 
 /* weights read per step (as cmd_bench.c's weight_bytes_step, one embedding row per sequence) */
@@ -138,7 +104,8 @@ static void tp_jnum(cJSON *o, const char *k, double v)
         cJSON_AddNullToObject(o, k);
 }
 
-static enum frs_status tp_preset_run(const struct tp_preset *ps, const int *batches, int nb, int ctx, int steps,
+static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const struct frs_backend_options *opt,
+                                     const struct tp_preset *ps, const int *batches, int nb, int ctx, int steps,
                                      double copy_gbs, cJSON *jpre)
 {
     struct llama_model m;
@@ -152,8 +119,8 @@ static enum frs_status tp_preset_run(const struct tp_preset *ps, const int *batc
                                    .max_step_rows = maxb, .kv_block = B, .kv_blocks = maxb * per_seq};
     struct frs_backend be;
     memset(&be, 0, sizeof be);
-    be.ops = &frs_backend_cuda_ops;
-    enum frs_status st = be.ops->create(&be, &m, NULL, NULL, &lim, NULL);
+    be.ops = ops;
+    enum frs_status st = be.ops->create(&be, &m, NULL, NULL, &lim, opt);
     if (st != FRS_OK) {
         llama_model_free(&m);
         return st;
@@ -190,11 +157,11 @@ static enum frs_status tp_preset_run(const struct tp_preset *ps, const int *batc
         }
         for (int s = 0; s < warm + steps && st == FRS_OK; s++) {
             const double t0 = tp_now();
+            /* verify ends with the read-back (a stream synchronisation); commit of one-node trees
+             * moves no row */
             st = bo->verify(&be, n, seqs, roots, drafted, samp, trees, acc);
             if (st == FRS_OK)
                 st = bo->commit(&be, n, seqs, acc);
-            if (st == FRS_OK)
-                cudaDeviceSynchronize();
             if (s >= warm)
                 v[s - warm] = (tp_now() - t0) * 1e3;
             for (int i = 0; i < n && st == FRS_OK; i++) {
@@ -235,7 +202,7 @@ out:
     return st;
 }
 
-int bench_throughput(int argc, char **argv)
+int bench_throughput(int argc, char **argv, const struct bench_device *dev)
 {
     const char *list = "llama3.2-1b,llama3-8b,llama3-70b-tp4,llama3-70b-tp8", *blist = "1,4,8,16,32,64,128",
                *json = NULL;
@@ -275,23 +242,23 @@ int bench_throughput(int argc, char **argv)
         }
         free(bl);
     }
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-        fprintf(stderr, "frspec bench throughput: no CUDA device\n");
+    if (!dev) {
+        fprintf(stderr, "frspec bench throughput: no CUDA device (or no CUDA backend in this build)\n");
         return 1;
     }
-    struct cudaDeviceProp prop;
-    cudaGetDeviceProperties(&prop, 0);
+    const struct frs_backend_entry *cuda = NULL;
+    if (frs_backend_find("cuda", &cuda) != FRS_OK || !cuda->ops->batch) {
+        fprintf(stderr, "frspec bench throughput: %s\n", cuda ? "the CUDA backend has no batched ops" : frs_error_msg());
+        return 1;
+    }
+    struct frs_backend_options opt = frs_backend_options_default();
+    backend_options_from_env(&opt);
     char date[32];
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    double copy_gbs = 0;
-    if (tp_copy_bw(&copy_gbs) != FRS_OK) {
-        fprintf(stderr, "frspec bench throughput: %s\n", frs_error_msg());
-        return 1;
-    }
+    const double copy_gbs = dev->copy_gbs;
     printf("frspec bench throughput: %s (%d SMs), %s; copy bandwidth (1 GiB D2D, read + write) %.0f GB/s\n",
-           prop.name, prop.multiProcessorCount, date, copy_gbs);
+           dev->name, dev->sm_count, date, copy_gbs);
     cJSON *root = cJSON_CreateObject();
     char cmd[1024] = "frspec bench";
     for (int i = 0; i < argc; i++) {
@@ -299,7 +266,7 @@ int bench_throughput(int argc, char **argv)
         strncat(cmd, argv[i], sizeof cmd - strlen(cmd) - 1);
     }
     cJSON_AddStringToObject(root, "command", cmd);
-    cJSON_AddStringToObject(root, "device", prop.name);
+    cJSON_AddStringToObject(root, "device", dev->name);
     cJSON_AddStringToObject(root, "date_utc", date);
     tp_jnum(root, "ctx", ctx);
     tp_jnum(root, "copy_bandwidth_gbs", copy_gbs);
@@ -319,7 +286,7 @@ int bench_throughput(int argc, char **argv)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(jp, o);
         cJSON_AddStringToObject(o, "preset", ps->name);
-        if (tp_preset_run(ps, batches, nb, ctx, steps, copy_gbs, o) != FRS_OK) {
+        if (tp_preset_run(cuda->ops, &opt, ps, batches, nb, ctx, steps, copy_gbs, o) != FRS_OK) {
             fprintf(stderr, "frspec bench throughput: %s: %s\n", ps->name, frs_error_msg());
             cJSON_AddStringToObject(o, "error", frs_error_msg());
             rc = 1;
@@ -338,18 +305,3 @@ int bench_throughput(int argc, char **argv)
     cJSON_Delete(root);
     return rc;
 }
-
-#else
-
-int bench_throughput(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            tp_usage(stdout);
-            return 0;
-        }
-    fprintf(stderr, "frspec bench throughput: this build has no CUDA backend (rebuild with -DFRSPEC_CUDA=ON)\n");
-    return 1;
-}
-
-#endif

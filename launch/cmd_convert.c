@@ -1,6 +1,9 @@
 /* cmd_convert.c - `frspec convert-draft`: a published EAGLE draft head's pytorch_model.bin (a
  * torch.save'd state_dict) to model.safetensors with the same tensor names, dtypes, shapes and
- * bytes. The runtime loads draft heads from safetensors only; this is the one-time conversion.
+ * bytes. The runtime also reads pytorch_model.bin directly (converted in memory at each load);
+ * this one-time conversion makes loading faster. The output is written to a temporary file
+ * beside it and renamed; an --out that is the input, or is not a regular file (a symlink, FIFO
+ * or device), is refused.
  *
  * The file is laid out as Hugging Face's safetensors.torch.save_file lays it out (no
  * __metadata__, tensors ordered by dtype (I64, F32, I32, BF16, F16) then by name, header padded
@@ -17,6 +20,7 @@
 
 #include "status.h"
 #include "tensor.h"
+#include "st_write.h" // defines: st_write_tensors, st_write_sort
 #include "torchzip.h"
 
 static void convert_usage(FILE *f)
@@ -33,38 +37,6 @@ static void convert_usage(FILE *f)
             "                 output's folder has none\n"
             "  --drop-embed   leave out embed_tokens.weight (the runtime uses the target's embedding)\n"
             "  -h, --help     this text\n");
-}
-
-static int dtype_rank(enum frs_dtype dt) /* safetensors' Dtype order: larger first */
-{
-    switch (dt) {
-    case FRS_DTYPE_I64: return 5;
-    case FRS_DTYPE_F32: return 4;
-    case FRS_DTYPE_I32: return 3;
-    case FRS_DTYPE_BF16: return 2;
-    case FRS_DTYPE_F16: return 1;
-    default: return 0;
-    }
-}
-
-static int tensor_order(const void *a, const void *b)
-{
-    const struct tz_tensor *x = *(const struct tz_tensor *const *)a, *y = *(const struct tz_tensor *const *)b;
-    int rx = dtype_rank(x->dtype), ry = dtype_rank(y->dtype);
-    if (rx != ry)
-        return ry - rx;
-    return strcmp(x->name, y->name);
-}
-
-static int is_contiguous(const struct tz_tensor *t)
-{
-    int64_t want = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->stride[d] != want)
-            return 0;
-        want *= t->shape[d];
-    }
-    return 1;
 }
 
 static int file_exists(const char *p)
@@ -105,92 +77,6 @@ static int copy_file(const char *src, const char *dst)
     return ok;
 }
 
-/* Write the selected tensors of sd as safetensors to path. */
-static enum frs_status write_safetensors(const char *path, const struct tz_tensor **ts, int n, size_t *total)
-{
-    enum frs_status st = FRS_OK;
-    cJSON *root = cJSON_CreateObject();
-    char *hdr = NULL;
-    FILE *f = NULL;
-    uint64_t off = 0;
-    if (!root)
-        return FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-    for (int i = 0; i < n; i++) {
-        const struct tz_tensor *t = ts[i];
-        if (t->dtype == FRS_DTYPE_COUNT) {
-            st = FRS_ERR(FRS_ERR_DTYPE, "tensor '%s': storage type torch.%s cannot be converted "
-                         "(F32, F16, BF16, I32, I64 only)", t->name, t->storage_type);
-            goto out;
-        }
-        uint64_t nbytes = (uint64_t)tz_tensor_numel(t) * frs_dtype_size(t->dtype);
-        cJSON *e = cJSON_AddObjectToObject(root, t->name);
-        cJSON *shape = NULL, *offs = NULL;
-        if (!e || !cJSON_AddStringToObject(e, "dtype", frs_dtype_name(t->dtype)) ||
-            !(shape = cJSON_AddArrayToObject(e, "shape"))) {
-            st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-            goto out;
-        }
-        for (int d = 0; d < t->ndim; d++)
-            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
-        offs = cJSON_AddArrayToObject(e, "data_offsets");
-        if (!offs) {
-            st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-            goto out;
-        }
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + nbytes)));
-        off += nbytes;
-    }
-    hdr = cJSON_PrintUnformatted(root);
-    if (!hdr) {
-        st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-        goto out;
-    }
-    size_t hlen = strlen(hdr), padded = (hlen + 7) / 8 * 8;
-    f = fopen(path, "wb");
-    if (!f) {
-        st = FRS_ERR(FRS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        goto out;
-    }
-    uint8_t len8[8];
-    for (int j = 0; j < 8; j++)
-        len8[j] = (uint8_t)((uint64_t)padded >> (8 * j));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
-    for (size_t j = hlen; ok && j < padded; j++)
-        ok = fputc(' ', f) != EOF;
-    for (int i = 0; ok && i < n; i++) {
-        const struct tz_tensor *t = ts[i];
-        size_t esz = frs_dtype_size(t->dtype), nbytes = (size_t)tz_tensor_numel(t) * esz;
-        if (nbytes == 0)
-            continue;
-        if (is_contiguous(t)) {
-            ok = fwrite((const char *)t->storage + (size_t)t->offset * esz, 1, nbytes, f) == nbytes;
-        } else {
-            void *tmp = malloc(nbytes);
-            if (!tmp) {
-                st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory copying '%s'", path, t->name);
-                goto out;
-            }
-            st = tz_tensor_copy(t, tmp);
-            ok = st == FRS_OK && fwrite(tmp, 1, nbytes, f) == nbytes;
-            free(tmp);
-            if (st != FRS_OK)
-                goto out;
-        }
-    }
-    if (!ok) {
-        st = FRS_ERR(FRS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto out;
-    }
-    *total = 8 + padded + (size_t)off;
-out:
-    if (f && fclose(f) != 0 && st == FRS_OK)
-        st = FRS_ERR(FRS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    free(hdr);
-    cJSON_Delete(root);
-    return st;
-}
-
 int cmd_convert_draft(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -227,6 +113,25 @@ int cmd_convert_draft(int argc, char **argv)
     else
         snprintf(out_path, sizeof out_path, "%s", out);
     snprintf(tmp_path, sizeof tmp_path, "%s.tmp", out_path);
+    struct stat in_sb, out_sb, tmp_sb;
+    if (lstat(out_path, &out_sb) == 0) {
+        if (!S_ISREG(out_sb.st_mode)) {
+            fprintf(stderr, "frspec convert-draft: --out %s exists and is not a regular file (%s): not replaced; "
+                    "give a new file name\n", out_path, S_ISLNK(out_sb.st_mode) ? "a symbolic link" :
+                    S_ISFIFO(out_sb.st_mode) ? "a FIFO" : S_ISCHR(out_sb.st_mode) || S_ISBLK(out_sb.st_mode) ?
+                    "a device" : "not a plain file");
+            return 1;
+        }
+        if (stat(in_path, &in_sb) == 0 && in_sb.st_dev == out_sb.st_dev && in_sb.st_ino == out_sb.st_ino) {
+            fprintf(stderr, "frspec convert-draft: --out %s is the input %s itself: give another file\n", out_path,
+                    in_path);
+            return 1;
+        }
+    }
+    if (lstat(tmp_path, &tmp_sb) == 0 && !S_ISREG(tmp_sb.st_mode)) {
+        fprintf(stderr, "frspec convert-draft: %s (the temporary file) exists and is not a regular file\n", tmp_path);
+        return 1;
+    }
 
     struct tz_state_dict sd;
     enum frs_status st = tz_load_state_dict(&sd, in_path);
@@ -248,9 +153,9 @@ int cmd_convert_draft(int argc, char **argv)
         }
         ts[n++] = &sd.tensors[i];
     }
-    qsort(ts, (size_t)n, sizeof *ts, tensor_order);
+    st_write_sort(ts, n);
     size_t total = 0;
-    st = write_safetensors(tmp_path, ts, n, &total);
+    st = st_write_tensors(tmp_path, ts, n, &total);
     if (st == FRS_OK && rename(tmp_path, out_path) != 0)
         st = FRS_ERR(FRS_ERR_IO, "%s: cannot rename to %s: %s", tmp_path, out_path, strerror(errno));
     if (st != FRS_OK) {

@@ -1,4 +1,5 @@
-/* session.c - loading one rank's model, draft, vocabulary, tokenizer and backend. */
+/* session.c - loading one rank's model, draft, vocabulary, tokenizer and backend (chosen through
+ * runtime/backend_registry.h, created with the options' struct frs_backend_options). */
 #include "session.h"
 
 #include <stdlib.h>
@@ -6,42 +7,8 @@
 
 #include "batch.h"
 #include "batch_engine.h"
-#include "cpu_backend.h"
+#include "backend_registry.h" /* frs_backend_find, frs_backend_default */
 #include "frvocab.h"
-
-#ifdef FRSPEC_HAVE_CUDA
-#include <cuda_runtime_api.h>
-extern const struct frs_backend_ops frs_backend_cuda_ops;
-#endif
-
-static const char *resolve_device(const char *asked)
-{
-    if (asked)
-        return asked;
-#ifdef FRSPEC_HAVE_CUDA
-    int n = 0;
-    if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0)
-        return "cuda";
-    cudaGetLastError();
-#endif
-    return "cpu";
-}
-
-static enum frs_status pick_backend(const char *device, const struct frs_backend_ops **ops)
-{
-    if (!strcmp(device, "cpu")) {
-        *ops = &frs_backend_cpu_ops;
-        return FRS_OK;
-    }
-#ifdef FRSPEC_HAVE_CUDA
-    if (!strcmp(device, "cuda")) {
-        *ops = &frs_backend_cuda_ops;
-        return FRS_OK;
-    }
-#endif
-    return FRS_ERR(FRS_ERR_UNSUPPORTED, "--device %s: this build has no %s backend (rebuild with -DFRSPEC_CUDA=ON)",
-                   device, device);
-}
 
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
                              int want_tokenizer)
@@ -59,9 +26,11 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (o->tp && o->tp != s->size)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "--tp %d but the job has %d rank(s): launch with mpirun -np %d", o->tp,
                        s->size, o->tp);
-    s->device = resolve_device(o->device);
-    const struct frs_backend_ops *ops = NULL;
-    FRS_TRY(pick_backend(s->device, &ops));
+    const struct frs_backend_entry *be = frs_backend_default();
+    if (o->device)
+        FRS_TRY(frs_backend_find(o->device, &be));
+    s->device = be->name;
+    const struct frs_backend_ops *ops = be->ops;
 
     FRS_TRY_GOTO(llama_model_load(&s->model, o->model_dir, s->rank, s->size), st, fail);
     s->have_model = 1;
@@ -77,6 +46,12 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
             FRS_TRY_GOTO(frvocab_load(s->opt.fr_vocab, &ids, &n_ids), st, fail);
             int k = s->opt.fr_vocab_size ? s->opt.fr_vocab_size : 0;
             FRS_TRY_GOTO(eagle_draft_set_vocab(&s->draft, &s->model, ids, n_ids, k), st, fail);
+        }
+        if (s->opt.tree.topk > s->draft.k) {
+            st = FRS_ERR(FRS_ERR_INVALID_ARG, "--tree-topk %d is larger than the draft vocabulary (%s: K = %d ids): "
+                         "lower --tree-topk or use a longer FR-Spec list", s->opt.tree.topk,
+                         s->opt.fr_vocab ? s->opt.fr_vocab : "full vocabulary", s->draft.k);
+            goto fail;
         }
     }
     if (want_tokenizer) {
@@ -113,7 +88,8 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         lim.kv_share = s->opt.kv_share > 0 ? s->opt.kv_share : strcmp(s->device, "cpu") ? 0.9f : 0.5f;
     }
     s->be.ops = ops;
-    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, NULL), st, fail);
+    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, &s->opt.backend), st,
+                 fail);
     s->have_backend = 1;
     free(ids);
     return FRS_OK;
@@ -163,4 +139,7 @@ void session_print_config(const struct session *s, FILE *f)
     if (s->opt.batch > 0 && s->be.ops->batch)
         fprintf(f, "  %-18s %d sequences, spec policy %s, KV pool %d blocks of %d positions\n", "batch", s->opt.batch,
                 batch_policy_name((enum frs_spec_policy)s->opt.spec_policy), s->be.kv_blocks, FRS_KV_BLOCK_DEFAULT);
+    char bo[160];
+    if (strcmp(backend_options_describe(&s->opt.backend, bo, sizeof bo), "defaults"))
+        fprintf(f, "  %-18s %s (FRS_* environment)\n", "backend options", bo);
 }

@@ -33,7 +33,9 @@
 
 #include "status.h"
 
-#define FRS_MAX_TREE 128 /* tree nodes including the root */
+#define FRS_MAX_TREE 128      /* tree nodes including the root */
+#define FRS_MAX_TREE_DEPTH 16 /* deepest tree (draft forwards) every backend accepts */
+#define FRS_MAX_TREE_TOPK 32  /* largest tree top-k every backend accepts */
 
 struct llama_model;
 struct eagle_draft;
@@ -68,7 +70,7 @@ struct frs_tree {
 };
 
 struct frs_limits {
-    int max_ctx;       /* KV cache length, tokens (prompt + generated + tree) */
+    int max_ctx;       /* KV cache length, tokens (prompt + generated; a draft tree shrinks to fit) */
     int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
     int prefill_chunk; /* tokens per prefill forward */
     /* batching (runtime/batch.h), all 0 for a single-sequence backend: */
@@ -111,6 +113,7 @@ struct frs_backend {
     void *impl;
     int target_len; /* kept up to date by the backend */
     int kv_blocks;  /* the paged pool's blocks, chosen by create() (0 without batching) */
+    int max_ctx;    /* the context limit it was created with (0: not said; the engine then finds out) */
 };
 
 struct frs_backend_ops {

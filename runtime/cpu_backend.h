@@ -1,6 +1,6 @@
 /* cpu_backend.h - the CPU reference backend: internal interface shared by cpu_backend.c (target
  * forward, prefill/decode/next_token) and cpu_spec.c (draft head, tree, verify, commit).
- * Everything fp32, tensor-parallel through the MPI collectives of parallel/comm.h.
+ * Everything fp32, tensor-parallel through the collectives of runtime/collectives.h (MPI: parallel/comm.c).
  *
  * The batched ops (runtime/batch.h) are cpu_batch.c's (pool, prefill, next_token, verify,
  * commit) and cpu_spec.c's (cpu_batch_draft), over the same forward code: cpu_target_forward_seqs
@@ -26,6 +26,9 @@ struct cpu_spec; /* owned by cpu_spec.c */
 struct sampling_row; /* sampling.h */
 struct frs_seq;      /* batch.h */
 
+/* buffers of struct cpu_backend in cpu_create's memory plan (static-asserted there) */
+#define CPU_BACKEND_BUFFERS 16
+
 struct cpu_backend {
     const struct llama_model *m;
     const struct eagle_draft *d; /* NULL without a draft */
@@ -46,7 +49,7 @@ struct cpu_backend {
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp;
     struct cpu_spec *spec; /* cpu_spec.c's state, NULL without a draft */
     /* owned by cpu_backend.c (added): */
-    void *mem;             /* the one allocation every buffer above is carved from */
+    void *mem;             /* the one allocation every buffer above is carved from (memplan.h) */
     int32_t *pos;          /* (max_rows) default positions slot0 + i */
     /* the paged pool (runtime/batch.h), cpu_batch.c's; all NULL / 0 when lim.max_seqs == 0 */
     int kv_block;          /* positions per block */

@@ -18,7 +18,7 @@
  *     differences are counted and bounded (<= 5% of the tokens; the CPU continues with the GPU's
  *     token so the comparison stays in lock-step). Run with kv_block 16 (greedy) and 4 (mixed
  *     greedy / sampling).
- *     For gqa-bf16 also a second GPU backend without CUDA graphs in lock-step (both on cuBLAS's
+ *     For gqa-bf16 also a second GPU backend without CUDA graphs (cuda_graphs = 0) in lock-step (both on cuBLAS's
  *     default algorithms): the batched verify's graph replays give bit-identical logits.
  *  4. the batched engine (runtime/batch_engine.c) on the CUDA backend: 12 requests of mixed
  *     lengths at max_seqs 8 / 3 / 1 and with a pool of 10 blocks (preemption asserted): every
@@ -356,16 +356,13 @@ static void test_batch_model(const char *name, int kv_block, int sample, int gra
     gpu.ops = &frs_backend_cuda_ops;
     gpu2.ops = &frs_backend_cuda_ops;
     /* graphs_ab: a second GPU backend without CUDA graphs in lock-step, both on cublasGemmEx's
-     * default algorithms (FRS_CUBLASLT=0: no timed choice), so their logits must be bit-identical */
+     * default algorithms (cublaslt = 0: no timed choice), so their logits must be bit-identical */
+    struct frs_backend_options o1 = frs_backend_options_default(), o2 = o1;
+    o1.cublaslt = o2.cublaslt = graphs_ab ? 0 : 1;
+    o2.cuda_graphs = 0;
+    CHECK_OK(gpu.ops->create(&gpu, &m, NULL, NULL, &lim, &o1));
     if (graphs_ab)
-        setenv("FRS_CUBLASLT", "0", 1);
-    CHECK_OK(gpu.ops->create(&gpu, &m, NULL, NULL, &lim, NULL));
-    if (graphs_ab) {
-        setenv("FRS_CUDA_GRAPHS", "0", 1);
-        CHECK_OK(gpu2.ops->create(&gpu2, &m, NULL, NULL, &lim, NULL));
-        unsetenv("FRS_CUDA_GRAPHS");
-        unsetenv("FRS_CUBLASLT");
-    }
+        CHECK_OK(gpu2.ops->create(&gpu2, &m, NULL, NULL, &lim, &o2));
     int ab_rows = 0, ab_same = 1;
     float *gl2 = malloc((size_t)MAX_SEQS * m.vocab_local * 4);
     CHECK(gpu.kv_blocks == lim.kv_blocks, "%s: kv_blocks %d, asked %d", name, gpu.kv_blocks, lim.kv_blocks);
@@ -514,7 +511,7 @@ static void test_batch_model(const char *name, int kv_block, int sample, int gra
     if (graphs_ab) {
         fprintf(stderr, "%s: batched verify with CUDA graphs vs without: %d rows, logits %s\n", name, ab_rows,
                 ab_same ? "bit-identical" : "DIFFERENT");
-        CHECK(ab_same && ab_rows > 100, "%s: batched verify logits differ between CUDA graphs and FRS_CUDA_GRAPHS=0",
+        CHECK(ab_same && ab_rows > 100, "%s: batched verify logits differ between CUDA graphs and cuda_graphs = 0",
               name);
     }
     long on_dev = 0, on_host = 0;
