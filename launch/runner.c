@@ -185,8 +185,9 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
     }
     FRS_TRY(st);
     /* room for the prompt and one generated token; none is reserved for a draft tree (the engine
-     * shrinks it near the end of the context) */
-    const int need = n + 1;
+     * shrinks it near the end of the context); the batched engine serves any prompt that fits
+     * (batch_engine.h) */
+    const int need = r->batched ? n : n + 1;
     if (need > r->s->opt.max_ctx) {
         st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
                      "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",
