@@ -132,7 +132,7 @@ fi
 
 if want scale; then # item 6: skipping finished ids is linear (100k in well under a second, release)
     # resume over N finished ids, minus a run with none (the model load): 100k must cost at most
-    # 6x what 25k costs (linear: 4x; the quadratic skip of before: 16x), + 0.5 s of noise
+    # 6x what 25k costs (linear: 4x; the quadratic skip of before: 16x), + 1 s of noise
     resume_ms() { # resume_ms N: ms of a --resume run over N finished ids and one prompt to run
         awk -v n=$1 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"q%06d\",\"prompt\":\"p\"}\n", i }' > "$TMP/big.jsonl"
         awk -v n=$1 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"q%06d\",\"tokens\":[1],\"n_tokens\":1}\n", i }' > "$TMP/big.out"
@@ -143,10 +143,15 @@ if want scale; then # item 6: skipping finished ids is linear (100k in well unde
         t1=$(date +%s%N)
         echo $(((t1 - t0) / 1000000))
     }
-    base=$(resume_ms 0) q=$(resume_ms 25000) full=$(resume_ms 100000)
-    echo "resume: 0 finished ids $base ms, 25k $q ms, 100k $full ms (model load included)"
-    check "resume over 100k finished ids is linear (<= 6x 25k's time + 0.5 s, load excluded)" \
-        [ $((full - base)) -le $((6 * (q - base) + 500)) ]
+    min_ms() { # min_ms N RUNS: the fastest of RUNS runs (timings on a shared machine are noisy)
+        local best=999999999 t
+        for _ in $(seq 1 $2); do t=$(resume_ms $1); [ $t -lt $best ] && best=$t; done
+        echo $best
+    }
+    base=$(min_ms 0 3) q=$(min_ms 25000 2) full=$(min_ms 100000 2)
+    echo "resume: 0 finished ids $base ms, 25k $q ms, 100k $full ms (model load included, best of 2-3)"
+    check "resume over 100k finished ids is linear (<= 6x 25k's time + 1 s, load excluded)" \
+        [ $((full - base)) -le $((6 * (q - base) + 1000)) ]
     check "only the unfinished prompt ran" [ "$(wc -l < "$TMP/big.out")" = 100001 -a "$(tail -n 1 "$TMP/big.out" | grep -c '"id":"last"')" = 1 ]
 fi
 
