@@ -22,6 +22,6 @@ for round in 1 2; do
         [ $which = after ] && bin=$A/frspec
         echo "== $which (round $round)"
         timeout 150 $bin bench --preset llama3-8b --quick "$@" --json "$OUT/bench_${which}_$round.json" 2>&1 \
-            | grep -v allocating | tee "$OUT/bench_${which}_$round.log" | grep -E "^1024 |verify n=60 ctx 1024|^FR 32768|^full" 
+            | grep -v allocating | tee "$OUT/bench_${which}_$round.log" | grep -E "^1024 |verify n=60 ctx 1024|^FR 32k|^full" 
     done
 done
