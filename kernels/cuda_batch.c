@@ -336,11 +336,32 @@ fail:
 
 /* ---- per-op metadata -------------------------------------------------------------------------------- */
 
+/* Every host wait of the batched step path (issue 12 item 11): with device collectives on, it
+ * polls NCCL's asynchronous error with a time limit and aborts the communicator on an error or
+ * time-out (nccl_wait_event / nccl_sync_stream), so a dead or stuck peer cannot hang this rank;
+ * on one GPU without NCCL, a plain wait. */
+static enum frs_status bt_wait_event(struct cuda_batch *bt, cudaEvent_t ev)
+{
+    if (!bt->m.nccl) {
+        FRS_CUDA_CHECK(cudaEventSynchronize(ev));
+        return FRS_OK;
+    }
+    return nccl_wait_event(bt->m.comm, ev, 0);
+}
+
+static enum frs_status bt_wait_stream(struct cuda_batch *bt, cudaStream_t st)
+{
+    if (!bt->m.nccl) {
+        FRS_CUDA_CHECK(cudaStreamSynchronize(st));
+        return FRS_OK;
+    }
+    return nccl_sync_stream(bt->m.comm, st, 0);
+}
+
 /* the pinned metadata block may be written: its last upload has been read */
 static enum frs_status bt_meta_begin(struct cuda_batch *bt)
 {
-    FRS_CUDA_CHECK(cudaEventSynchronize(bt->ev_meta));
-    return FRS_OK;
+    return bt_wait_event(bt, bt->ev_meta);
 }
 
 /* the row sections (7 x Rb ints, whole: one copy), the first n_tables tables and n_moves moves */
@@ -492,7 +513,7 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
     }
     /* the one read-back: tokens and flags */
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_out, d_tok, (size_t)n * 8, cudaMemcpyDeviceToHost, st));
-    FRS_CUDA_CHECK(cudaStreamSynchronize(st));
+    FRS_TRY(bt_wait_stream(bt, st));
     for (int r = 0; r < n; r++) {
         const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
         out[r] = bt->h_out[r];
@@ -742,7 +763,7 @@ enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, 
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: %zu floats do not fit in %zu", cnt, cap);
     const float *src = slot >= 0 ? bt->slot_logits + (size_t)slot * bt->m.Vl : bt->logits;
     FRS_CUDA_CHECK(cudaMemcpyAsync(out, src, cnt * sizeof(float), cudaMemcpyDeviceToHost, bt->m.st));
-    FRS_CUDA_CHECK(cudaStreamSynchronize(bt->m.st));
+    FRS_TRY(bt_wait_stream(bt, bt->m.st));
     *rows = n;
     *vocab_local = bt->m.Vl;
     return FRS_OK;
