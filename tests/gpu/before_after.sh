@@ -16,7 +16,7 @@ cmake -S . -B "$A" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_
     && ninja -C "$A" frspec >> "$OUT/build_after.log" 2>&1 || { tail -30 "$OUT/build_after.log"; exit 1; }
 wait
 [ -x /tmp/build-before/frspec ] || { tail -30 "$OUT/build_before.log"; exit 1; }
-for round in 1 2; do
+for round in $(seq 1 ${ROUNDS:-2}); do
     for which in before after; do
         bin=/tmp/build-before/frspec
         [ $which = after ] && bin=$A/frspec
