@@ -23,7 +23,7 @@ static const struct synth_shape synth_shapes[] = {
 
 static struct frs_mat synth_mat(int kind, int64_t rows, int64_t cols)
 {
-    return (struct frs_mat){FRS_DTYPE_BF16, rows, cols, cols, &frs_synthetic_data[kind]};
+    return (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = rows, .cols = cols, .ld = cols, .data = &frs_synthetic_data[kind]};
 }
 
 enum frs_status llama_model_synthetic(struct llama_model *m, const char *preset, int tp_rank, int tp_size)

@@ -368,7 +368,7 @@ static void test_matmul_exact(void)
             st = st * 6364136223846793005ull + 1442695040888963407ull;
             x[k] = ((float)(st >> 40) / (float)(1u << 24) - 0.5f) * 2.0f;
         }
-        const struct frs_mat W = {dt, rows, cols, cols, wd};
+        const struct frs_mat W = {.dtype = dt, .rows = rows, .cols = cols, .ld = cols, .data = wd};
         cpu_matmul(x, n, &W, y);
         plain_matmul(x, n, &W, ref);
         differ += memcmp(y, ref, (size_t)n * rows * 4) != 0;
