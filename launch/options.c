@@ -44,7 +44,12 @@ void gen_options_usage(FILE *f)
             "  --device cpu|cuda      (default cuda when a GPU is present)\n"
             "  --tp N                 tensor-parallel degree = number of MPI ranks (mpirun -np N)\n"
             "  --max-ctx N            KV cache length (default min(max_position_embeddings, 8192))\n"
-            "  --prefill-chunk N      tokens per prefill forward (default 256)\n");
+            "  --prefill-chunk N      tokens per prefill forward (default 256)\n"
+            "  --fp8-activations dequant|quant\n"
+            "                         FP8 checkpoints whose format quantizes activations (FP8-dynamic,\n"
+            "                         fbgemm_fp8, static input_scale): dequant (default) keeps activations\n"
+            "                         in full precision, quant quantizes them as the format prescribes\n"
+            "                         (CPU backend)\n");
 }
 
 #define TAKE_VALUE()                                                              \
@@ -94,6 +99,15 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
     if (!strcmp(a, "--max-ctx")) { TAKE_VALUE(); return cli_parse_int(a, v, 16, 1 << 22, &o->max_ctx) ? -1 : 1; }
     if (!strcmp(a, "--prefill-chunk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 16, &o->prefill_chunk) ? -1 : 1; }
     if (!strcmp(a, "--config")) { TAKE_VALUE(); return gen_options_load_preset(o, v) ? -1 : 1; }
+    if (!strcmp(a, "--fp8-activations")) {
+        TAKE_VALUE();
+        if (strcmp(v, "dequant") && strcmp(v, "quant")) {
+            fprintf(stderr, "frspec: --fp8-activations expects dequant or quant, got '%s'\n", v);
+            return -1;
+        }
+        o->fp8_act_quant = !strcmp(v, "quant");
+        return 1;
+    }
     return 0;
 }
 

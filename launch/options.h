@@ -28,6 +28,7 @@ struct gen_options {
     int prefill_chunk;
     int max_new_tokens;
     const char *config;     /* preset JSON */
+    int fp8_act_quant;      /* --fp8-activations quant (1) | dequant (0, default): see backend.h */
 };
 
 void gen_options_init(struct gen_options *o);

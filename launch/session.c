@@ -94,7 +94,9 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         .prefill_chunk = s->opt.prefill_chunk,
     };
     s->be.ops = ops;
-    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, NULL), st, fail);
+    struct frs_backend_options bopt = frs_backend_options_default();
+    bopt.fp8_act_quant = s->opt.fp8_act_quant;
+    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, &bopt), st, fail);
     s->have_backend = 1;
     free(ids);
     return FRS_OK;

@@ -88,13 +88,17 @@ struct frs_backend_options {
     enum frs_attention_kind attention;
     int pdl;                      /* 1: programmatic dependent launch (sm_90) */
     int cublaslt;                 /* 1: cuBLASLt GEMMs with chosen algorithms; 0: cublasGemmEx only */
+    int fp8_act_quant;            /* FP8 checkpoints whose format quantizes input activations (tensor.h
+                                     enum frs_fp8_act): 0 = weights dequantized only, activations kept
+                                     in fp32 (the reference); 1 = activations quantized as the format
+                                     prescribes (CPU backend; a different, also correct, numerics) */
 };
 
 static inline struct frs_backend_options frs_backend_options_default(void)
 {
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
-        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1,
+        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0,
     };
     return o;
 }

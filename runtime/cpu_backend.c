@@ -56,7 +56,6 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
                                   const struct eagle_draft *d, struct frs_comm *comm,
                                   const struct frs_limits *lim, const struct frs_backend_options *opt)
 {
-    (void)opt; /* the CPU backend has one data path */
     FRS_TRY(cpu_check_limits(m, lim, d));
     const struct llama_config *cfg = &m->cfg;
     const int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
@@ -71,7 +70,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
 
     /* size table: one allocation, pointers carved out in this order */
     float **fptr[] = {&b->inv_freq, &b->kcache, &b->vcache, &b->hidden, &b->logits, &b->feat, &b->x,
-                      &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp};
+                      &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp, &b->xq};
     const size_t fcount[] = {
         D / 2,         /* inv_freq (D/2) */
         L * T * KVl * D, /* kcache (L, max_ctx, KVl*D) */
@@ -88,6 +87,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
         R * Fl,        /* gate (R, Fl) */
         R * Fl,        /* up (R, Fl) */
         R * C,         /* tmp (R, C) */
+        R * (C > Fl ? (C > Hl * D ? C : Hl * D) : (Fl > Hl * D ? Fl : Hl * D)), /* xq (R, max(C, Hl*D, Fl)) */
     };
     _Static_assert(sizeof fptr / sizeof fptr[0] == sizeof fcount / sizeof fcount[0], "size table");
     const size_t nbuf = sizeof fcount / sizeof fcount[0];
@@ -115,6 +115,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     b->comm = comm;
     b->lim = *lim;
     b->max_rows = max_rows;
+    b->opts = opt ? *opt : frs_backend_options_default();
     cpu_rope_inv_freq(cfg, b->inv_freq);
     be->impl = b;
     be->ops = &frs_backend_cpu_ops;
@@ -155,6 +156,18 @@ static enum frs_status cpu_reset(struct frs_backend *be)
     return FRS_OK;
 }
 
+/* y = x @ w^T; for an FP8 matrix whose format quantizes its inputs, and the option asks for it,
+ * x is fake-quantized first (cpu_fp8_quant_act; under TP each rank quantizes its own input
+ * columns of o/down, as sharded FP8 engines do). */
+static void cpu_linear(struct cpu_backend *b, const float *x, int n, const struct frs_mat *w, float *y)
+{
+    if (b->opts.fp8_act_quant && w->dtype == FRS_DTYPE_F8_E4M3 && w->act != FRS_FP8_ACT_NONE) {
+        cpu_fp8_quant_act(x, n, w, b->xq);
+        x = b->xq;
+    }
+    cpu_matmul(x, n, w, y);
+}
+
 enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
                                    int n, const uint64_t *mask, int slot0)
 {
@@ -186,28 +199,28 @@ enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens,
         float *kc = b->kcache + (size_t)l * T * kvw, *vc = b->vcache + (size_t)l * T * kvw;
         /* attention block */
         cpu_rmsnorm(b->x, n, C, &ly->attn_norm, cfg->rms_norm_eps, b->xn);
-        cpu_matmul(b->xn, n, &ly->wq, b->q);
-        cpu_matmul(b->xn, n, &ly->wk, b->k);
-        cpu_matmul(b->xn, n, &ly->wv, b->v);
+        cpu_linear(b, b->xn, n, &ly->wq, b->q);
+        cpu_linear(b, b->xn, n, &ly->wk, b->k);
+        cpu_linear(b, b->xn, n, &ly->wv, b->v);
         cpu_rope(b->q, n, Hl, D, pos, b->inv_freq);
         cpu_rope(b->k, n, KVl, D, pos, b->inv_freq);
         memcpy(kc + (size_t)slot0 * kvw, b->k, (size_t)n * kvw * sizeof(float));
         memcpy(vc + (size_t)slot0 * kvw, b->v, (size_t)n * kvw * sizeof(float));
         cpu_attention(b->q, kc, vc, slot0, n, mask, Hl, KVl, D, b->att);
-        cpu_matmul(b->att, n, &ly->wo, b->tmp);
+        cpu_linear(b, b->att, n, &ly->wo, b->tmp);
         FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
         cpu_add(b->x, b->tmp, (int64_t)nc);
         /* MLP block */
         cpu_rmsnorm(b->x, n, C, &ly->mlp_norm, cfg->rms_norm_eps, b->xn);
-        cpu_matmul(b->xn, n, &ly->w_gate, b->gate);
-        cpu_matmul(b->xn, n, &ly->w_up, b->up);
+        cpu_linear(b, b->xn, n, &ly->w_gate, b->gate);
+        cpu_linear(b, b->xn, n, &ly->w_up, b->up);
         cpu_swiglu(b->gate, b->up, (int64_t)n * Fl, b->gate);
-        cpu_matmul(b->gate, n, &ly->w_down, b->tmp);
+        cpu_linear(b, b->gate, n, &ly->w_down, b->tmp);
         FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
         cpu_add(b->x, b->tmp, (int64_t)nc);
     }
     cpu_rmsnorm(b->x, n, C, &m->final_norm, cfg->rms_norm_eps, b->hidden);
-    cpu_matmul(b->hidden, n, &m->lm_head, b->logits);
+    cpu_linear(b, b->hidden, n, &m->lm_head, b->logits);
     b->last_n = n;
     return FRS_OK;
 }

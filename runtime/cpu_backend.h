@@ -39,6 +39,8 @@ struct cpu_backend {
     /* owned by cpu_backend.c (added): */
     void *mem;             /* the one allocation every buffer above is carved from */
     int32_t *pos;          /* (max_rows) default positions slot0 + i */
+    float *xq;             /* (max_rows, max(C, Hl*D, Fl)) FP8 fake-quantized input (fp8_act_quant) */
+    struct frs_backend_options opts;
 };
 
 extern const struct frs_backend_ops frs_backend_cpu_ops;
