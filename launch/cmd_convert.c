@@ -4,7 +4,8 @@
  *
  * The file is laid out as Hugging Face's safetensors.torch.save_file lays it out (no
  * __metadata__, tensors ordered by dtype (I64, F32, I32, BF16, F16) then by name, header padded
- * with spaces to 8 bytes), so converting a state_dict gives the bytes save_file gives.
+ * with spaces to 8 bytes: runtime/st_write.c), so converting a state_dict gives the bytes
+ * save_file gives.
  *
  * defines: cmd_convert_draft
  */
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "st_write.h" /* st_write_entry, st_write_sort, st_write_file */
 #include "status.h"
 #include "tensor.h"
 #include "torchzip.h"
@@ -33,27 +35,6 @@ static void convert_usage(FILE *f)
             "                 output's folder has none\n"
             "  --drop-embed   leave out embed_tokens.weight (the runtime uses the target's embedding)\n"
             "  -h, --help     this text\n");
-}
-
-static int dtype_rank(enum frs_dtype dt) /* safetensors' Dtype order: larger first */
-{
-    switch (dt) {
-    case FRS_DTYPE_I64: return 5;
-    case FRS_DTYPE_F32: return 4;
-    case FRS_DTYPE_I32: return 3;
-    case FRS_DTYPE_BF16: return 2;
-    case FRS_DTYPE_F16: return 1;
-    default: return 0;
-    }
-}
-
-static int tensor_order(const void *a, const void *b)
-{
-    const struct tz_tensor *x = *(const struct tz_tensor *const *)a, *y = *(const struct tz_tensor *const *)b;
-    int rx = dtype_rank(x->dtype), ry = dtype_rank(y->dtype);
-    if (rx != ry)
-        return ry - rx;
-    return strcmp(x->name, y->name);
 }
 
 static int is_contiguous(const struct tz_tensor *t)
@@ -105,16 +86,34 @@ static int copy_file(const char *src, const char *dst)
     return ok;
 }
 
-/* Write the selected tensors of sd as safetensors to path. */
+/* st_write_file's callback: the bytes of one state_dict tensor (copied when not contiguous). */
+static enum frs_status convert_fill(void *ctx, const struct st_write_entry *e, FILE *f)
+{
+    const struct tz_tensor *const *ts = ctx;
+    const struct tz_tensor *t = ts[e->id];
+    size_t esz = frs_dtype_size(t->dtype), nbytes = (size_t)tz_tensor_numel(t) * esz;
+    if (is_contiguous(t)) {
+        if (fwrite((const char *)t->storage + (size_t)t->offset * esz, 1, nbytes, f) != nbytes)
+            return FRS_ERR(FRS_ERR_IO, "tensor '%s': write failed: %s", t->name, strerror(errno));
+        return FRS_OK;
+    }
+    void *tmp = malloc(nbytes);
+    if (!tmp)
+        return FRS_ERR(FRS_ERR_OOM, "out of memory copying '%s'", t->name);
+    enum frs_status st = tz_tensor_copy(t, tmp);
+    if (st == FRS_OK && fwrite(tmp, 1, nbytes, f) != nbytes)
+        st = FRS_ERR(FRS_ERR_IO, "tensor '%s': write failed: %s", t->name, strerror(errno));
+    free(tmp);
+    return st;
+}
+
+/* Write the selected tensors of sd as safetensors to path (runtime/st_write.c). */
 static enum frs_status write_safetensors(const char *path, const struct tz_tensor **ts, int n, size_t *total)
 {
-    enum frs_status st = FRS_OK;
-    cJSON *root = cJSON_CreateObject();
-    char *hdr = NULL;
-    FILE *f = NULL;
-    uint64_t off = 0;
-    if (!root)
+    struct st_write_entry *e = calloc((size_t)(n ? n : 1), sizeof *e);
+    if (!e)
         return FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
+    enum frs_status st = FRS_OK;
     for (int i = 0; i < n; i++) {
         const struct tz_tensor *t = ts[i];
         if (t->dtype == FRS_DTYPE_COUNT) {
@@ -122,72 +121,21 @@ static enum frs_status write_safetensors(const char *path, const struct tz_tenso
                          "(F32, F16, BF16, I32, I64 only)", t->name, t->storage_type);
             goto out;
         }
-        uint64_t nbytes = (uint64_t)tz_tensor_numel(t) * frs_dtype_size(t->dtype);
-        cJSON *e = cJSON_AddObjectToObject(root, t->name);
-        cJSON *shape = NULL, *offs = NULL;
-        if (!e || !cJSON_AddStringToObject(e, "dtype", frs_dtype_name(t->dtype)) ||
-            !(shape = cJSON_AddArrayToObject(e, "shape"))) {
-            st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
+        if (t->ndim > ST_MAX_DIMS) {
+            st = FRS_ERR(FRS_ERR_UNSUPPORTED, "tensor '%s': %d dimensions, at most %d", t->name, t->ndim, ST_MAX_DIMS);
             goto out;
         }
+        e[i].name = t->name;
+        e[i].dtype = t->dtype;
+        e[i].ndim = t->ndim;
         for (int d = 0; d < t->ndim; d++)
-            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
-        offs = cJSON_AddArrayToObject(e, "data_offsets");
-        if (!offs) {
-            st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-            goto out;
-        }
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + nbytes)));
-        off += nbytes;
+            e[i].shape[d] = t->shape[d];
+        e[i].id = i;
     }
-    hdr = cJSON_PrintUnformatted(root);
-    if (!hdr) {
-        st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-        goto out;
-    }
-    size_t hlen = strlen(hdr), padded = (hlen + 7) / 8 * 8;
-    f = fopen(path, "wb");
-    if (!f) {
-        st = FRS_ERR(FRS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        goto out;
-    }
-    uint8_t len8[8];
-    for (int j = 0; j < 8; j++)
-        len8[j] = (uint8_t)((uint64_t)padded >> (8 * j));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(hdr, 1, hlen, f) == hlen;
-    for (size_t j = hlen; ok && j < padded; j++)
-        ok = fputc(' ', f) != EOF;
-    for (int i = 0; ok && i < n; i++) {
-        const struct tz_tensor *t = ts[i];
-        size_t esz = frs_dtype_size(t->dtype), nbytes = (size_t)tz_tensor_numel(t) * esz;
-        if (nbytes == 0)
-            continue;
-        if (is_contiguous(t)) {
-            ok = fwrite((const char *)t->storage + (size_t)t->offset * esz, 1, nbytes, f) == nbytes;
-        } else {
-            void *tmp = malloc(nbytes);
-            if (!tmp) {
-                st = FRS_ERR(FRS_ERR_OOM, "%s: out of memory copying '%s'", path, t->name);
-                goto out;
-            }
-            st = tz_tensor_copy(t, tmp);
-            ok = st == FRS_OK && fwrite(tmp, 1, nbytes, f) == nbytes;
-            free(tmp);
-            if (st != FRS_OK)
-                goto out;
-        }
-    }
-    if (!ok) {
-        st = FRS_ERR(FRS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto out;
-    }
-    *total = 8 + padded + (size_t)off;
+    st_write_sort(e, n);
+    st = st_write_file(path, e, n, convert_fill, (void *)ts, total);
 out:
-    if (f && fclose(f) != 0 && st == FRS_OK)
-        st = FRS_ERR(FRS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    free(hdr);
-    cJSON_Delete(root);
+    free(e);
     return st;
 }
 
@@ -248,7 +196,6 @@ int cmd_convert_draft(int argc, char **argv)
         }
         ts[n++] = &sd.tensors[i];
     }
-    qsort(ts, (size_t)n, sizeof *ts, tensor_order);
     size_t total = 0;
     st = write_safetensors(tmp_path, ts, n, &total);
     if (st == FRS_OK && rename(tmp_path, out_path) != 0)
