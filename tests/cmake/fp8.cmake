@@ -1,0 +1,14 @@
+# fp8.cmake - FP8 checkpoints (issue 15): compressed-tensors and fbgemm_fp8 layouts loaded as
+# published, the CPU forward on them vs transformers on the dequantized weights (test_forward's
+# checks, at TP 1 and 2), activation quantization vs its Python reference, `frspec quantize` vs
+# compressed-tensors bit for bit, malformed files, speculative == autoregressive on FP8 targets.
+# Fixtures: tests/fixtures/models/fp8-*, tests/fixtures/fp8 (tests/gen/gen_fp8_fixtures.py).
+set(FRSPEC_FP8_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+
+add_test(NAME test_fp8_forward COMMAND test_forward fp8-ct-channel fp8-ct-static fp8-fbgemm)
+set_tests_properties(test_fp8_forward PROPERTIES TIMEOUT 600 LABELS "fp8;forward;cpu")
+add_test(NAME test_fp8_forward_tp2
+         COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 ${FRSPEC_MPIRUN_FLAGS} $<TARGET_FILE:test_forward>
+                 fp8-ct-channel fp8-ct-static)
+set_tests_properties(test_fp8_forward_tp2 PROPERTIES ENVIRONMENT "${FRSPEC_FP8_MPI_ENV}" TIMEOUT 600
+                     LABELS "fp8;forward;mpi")
