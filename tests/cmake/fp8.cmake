@@ -12,3 +12,7 @@ add_test(NAME test_fp8_forward_tp2
                  fp8-ct-channel fp8-ct-static)
 set_tests_properties(test_fp8_forward_tp2 PROPERTIES ENVIRONMENT "${FRSPEC_FP8_MPI_ENV}" TIMEOUT 600
                      LABELS "fp8;forward;mpi")
+
+# e4m3, quantize vs compressed-tensors, --fp8-activations quant, malformed files, spec == AR
+frspec_add_test(test_fp8 test_fp8.c fp8 cpu)
+target_sources(test_fp8 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
