@@ -16,6 +16,7 @@
  *     bit-identical logits.
  * FRS_BENCH=1 adds a timing of a synthetic Llama-3-8B-shaped model (random bf16 weights): the
  * decode step with and without graphs and a 512-token prefill (numbers for tests/bench/NOTES-cuda.md).
+ * Fixture names on the command line replace the default list (the FP8 ones: tests/cmake/fp8.cmake).
  * Skipped (77) without a CUDA device.
  */
 #include <cjson/cJSON.h>
@@ -464,7 +465,7 @@ static void bench_8b(void)
     free(m.layers);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -475,8 +476,12 @@ int main(void)
         bench_8b();
         return test_finish("test_cuda_model (bench)");
     }
-    const char *models[] = {"models/gqa-bf16", "models/llama3-bf16", "models/sharded-f16", "models/tied-f32"};
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+    /* fixtures to run: these, or those named on the command line (tests/cmake/fp8.cmake: the FP8
+     * checkpoints, compared with the CPU backend on their dequantized weights rounded to bf16) */
+    const char *default_models[] = {"models/gqa-bf16", "models/llama3-bf16", "models/sharded-f16", "models/tied-f32"};
+    const char *const *models = argc > 1 ? (const char *const *)argv + 1 : default_models;
+    const size_t n_models = argc > 1 ? (size_t)argc - 1 : sizeof default_models / sizeof default_models[0];
+    for (size_t i = 0; i < n_models; i++)
         test_model(models[i]);
     return test_finish("test_cuda_model");
 }

@@ -16,3 +16,16 @@ set_tests_properties(test_fp8_forward_tp2 PROPERTIES ENVIRONMENT "${FRSPEC_FP8_M
 # e4m3, quantize vs compressed-tensors, --fp8-activations quant, malformed files, spec == AR
 frspec_add_test(test_fp8 test_fp8.c fp8 cpu)
 target_sources(test_fp8 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
+
+# GPU: the FP8 kernels vs the CPU reference, speculative == autoregressive on the CUDA backend with
+# FP8 targets, and test_cuda_model's checks (vs transformers and the CPU backend) on the FP8
+# fixtures. Skipped (77) without a CUDA device.
+if(FRSPEC_HAVE_CUDA)
+  frspec_add_test(test_cuda_fp8 test_cuda_fp8.c fp8 cuda gpu)
+  target_sources(test_cuda_fp8 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
+  if(TARGET test_cuda_model)
+    add_test(NAME test_cuda_fp8_model
+             COMMAND test_cuda_model models/fp8-ct-channel models/fp8-ct-static models/fp8-fbgemm)
+    set_tests_properties(test_cuda_fp8_model PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "fp8;cuda;gpu")
+  endif()
+endif()
