@@ -298,30 +298,41 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
 
 /* FP8 rows of one or more host matrices stacked into w8 (rows x cols bytes) with their per-row
  * scales in s8; stage holds the largest group's bytes, sstage its rows' scales */
-static enum frs_status cu_upload_fp8(struct cu_fp8 *dst, const struct frs_mat *const *src, int nsrc, uint8_t *stage,
-                                     float *sstage, const char *what)
+static enum frs_status cu_upload_fp8(struct cu_backend *b, struct cu_fp8 *dst, const struct frs_mat *const *src,
+                                     int nsrc, uint8_t *stage, float *sstage, const char *what)
 {
     size_t off = 0, roff = 0;
     for (int s = 0; s < nsrc; s++) {
         const struct frs_mat *m = src[s];
         if (!m->data || m->dtype != FRS_DTYPE_F8_E4M3)
             return FRS_ERR(FRS_ERR_INTERNAL, "cuda backend: weight %s is not FP8", what);
+        if (frs_synthetic_kind(m->data) >= 0) { /* synthetic FP8 (bench): hash-filled on the device */
+            const uint64_t seed = (uint64_t)(dst->w + off - (uint8_t *)b->wmem) * 0x2545f4914f6cdd1dull + 7u;
+            FRS_TRY(cuda_fp8_fill_hash(dst->w + off, (size_t)m->rows * (size_t)m->cols, dst->s + roff, (int)m->rows,
+                                       sqrtf(3.0f / (float)m->cols), seed, b->st));
+            off += (size_t)m->rows * (size_t)m->cols;
+            roff += (size_t)m->rows;
+            continue;
+        }
         for (int64_t r = 0; r < m->rows; r++) {
             memcpy(stage + off, (const uint8_t *)m->data + (size_t)r * (size_t)m->ld, (size_t)m->cols);
             off += (size_t)m->cols;
             sstage[roff++] = frs_mat_scale(m, r);
         }
     }
+    if (frs_synthetic_kind(src[0]->data) >= 0)
+        return FRS_OK;
     CUCHK(cudaMemcpy(dst->w, stage, off, cudaMemcpyHostToDevice));
     CUCHK(cudaMemcpy(dst->s, sstage, roff * sizeof(float), cudaMemcpyHostToDevice));
     return FRS_OK;
 }
 
-/* every matrix of the group FP8 from a checkpoint (not synthetic): kept FP8 on the device */
+/* every matrix of the group FP8 (from a checkpoint, or all synthetic): kept FP8 on the device */
 static int cu_is_fp8(const struct frs_mat *const *src, int nsrc)
 {
     for (int i = 0; i < nsrc; i++)
-        if (src[i]->dtype != FRS_DTYPE_F8_E4M3 || frs_synthetic_kind(src[i]->data) >= 0)
+        if (src[i]->dtype != FRS_DTYPE_F8_E4M3 ||
+            (frs_synthetic_kind(src[i]->data) >= 0) != (frs_synthetic_kind(src[0]->data) >= 0))
             return 0;
     return nsrc > 0;
 }
@@ -497,7 +508,7 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
 #define UP8(dst, what, ...)                                                                           \
     do {                                                                                              \
         const struct frs_mat *srcs_[] = {__VA_ARGS__};                                                \
-        FRS_TRY_GOTO(cu_upload_fp8(&(dst), srcs_, (int)(sizeof srcs_ / sizeof srcs_[0]), (uint8_t *)stage, sstage, \
+        FRS_TRY_GOTO(cu_upload_fp8(b, &(dst), srcs_, (int)(sizeof srcs_ / sizeof srcs_[0]), (uint8_t *)stage, sstage, \
                                    what), st, out);                                                   \
     } while (0)
     UP(b->embed, "model.embed_tokens.weight", &m->embed);

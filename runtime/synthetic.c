@@ -94,6 +94,18 @@ enum frs_status llama_model_synthetic(struct llama_model *m, const char *preset,
     return FRS_OK;
 }
 
+void llama_model_synthetic_fp8(struct llama_model *m)
+{
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+        struct llama_layer *ly = &m->layers[l];
+        struct frs_mat *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            w[i]->dtype = FRS_DTYPE_F8_E4M3;
+            w[i]->scale_per_row = 1; /* scale NULL: filled on the device with the weights */
+        }
+    }
+}
+
 enum frs_status eagle_draft_synthetic(struct eagle_draft *d, const struct llama_model *t, int k)
 {
     memset(d, 0, sizeof *d);
