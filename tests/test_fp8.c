@@ -145,7 +145,9 @@ static void test_quantize(void)
         CHECK(m.layers[1].w_up.dtype == FRS_DTYPE_F8_E4M3 && m.layers[1].w_up.scale_per_row == (k == 0) &&
               m.lm_head.dtype == FRS_DTYPE_BF16, "quantize %s: loaded views", strategies[k]);
         llama_model_free(&m);
-        CHECK(test_read_file(lt_path(out, "tokenizer.json"), NULL) != NULL, "tokenizer.json copied");
+        char *tj = test_read_file(lt_path(out, "tokenizer.json"), NULL);
+        CHECK(tj != NULL, "tokenizer.json copied");
+        free(tj);
     }
     /* a sharded input: one output shard per input shard, an index naming the scales */
     char out[512];
