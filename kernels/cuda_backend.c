@@ -12,7 +12,9 @@
  *    each is one GEMV/GEMM. A tied LM head is a view into the embedding table.
  *    FP8 checkpoints (issue 15): a target matrix (group) stored F8_E4M3 stays FP8 on the device,
  *    with one fp32 scale per output row (struct cu_fp8; kernels/cuda_fp8.cu): the n == 1 GEMV
- *    dequantizes in registers, n > 1 dequantizes into one bf16 scratch matrix (deq) for the GEMM.
+ *    dequantizes in registers, n = 2..64 runs bf16 tensor-core MMAs on weights dequantized in
+ *    registers (FRS_FP8_MMA=0: off), larger n dequantizes into one bf16 scratch matrix (deq) for
+ *    the GEMM.
  *    The draft head and its reduced LM head stay bf16 (an FP8 LM head is dequantized for it).
  *  - activations, KV caches (bf16), draft state: ONE second allocation.
  * Activations: fp32 residual stream and matmul outputs; bf16 for every matmul input (norm,
@@ -161,6 +163,7 @@ struct cu_backend {
     struct cu_fp8 lm8;    /* an FP8 LM head (Vl, C) instead of lm_head */
     uint16_t *deq;        /* (largest FP8 matrix) bf16 dequantized for n > 1 GEMMs; NULL without FP8 */
     int fp8;              /* some target matrix is FP8 */
+    int fp8_mma;          /* n = 2..64 on FP8 weights: the tensor-core kernel (FRS_FP8_MMA=0: dequantize + GEMM) */
     struct cu_layer *layers; /* host array of L */
     /* draft */
     uint16_t *fc;         /* (C, 2C) */
@@ -345,6 +348,8 @@ static enum frs_status cu_mm(struct cu_backend *b, const uint16_t *x, int ldx, i
         return cuda_matmul(&b->blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
         return cuda_fp8_gemv(x, w8->w, w8->s, rows, cols, y, beta, b->st);
+    if (b->fp8_mma && cuda_fp8_mma_ok(n, cols, x, ldx))
+        return cuda_fp8_gemm_small(x, ldx, n, w8->w, w8->s, rows, cols, y, ldy, beta, b->st);
     FRS_TRY(cuda_fp8_dequant_bf16(w8->w, w8->s, rows, cols, b->deq, b->st));
     return cuda_matmul(&b->blas, x, ldx, n, b->deq, rows, cols, y, ldy, beta);
 }
@@ -407,6 +412,8 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
                 deq_elems = el[k];
     }
     b->fp8 = deq_elems > 0;
+    const char *mma_env = getenv("FRS_FP8_MMA");
+    b->fp8_mma = !(mma_env && !strcmp(mma_env, "0"));
     struct cu_plan *p = calloc((size_t)np_max, sizeof *p);
     if (!p) {
         free(l8);

@@ -91,6 +91,121 @@ __global__ void fp8_dequant_kernel(const uint8_t *__restrict__ w, const float *_
     }
 }
 
+/* ---- n = 2..64 rows: tensor cores (bf16 mma.sync m16n8k16), FP8 weights dequantized in registers ----
+ * A block of 4 warps owns 128 weight rows; each warp 32 rows (two 16-row MMA tiles) against every
+ * token (8 per MMA column group, up to 8 groups). K is walked in chunks of 64: each thread loads 16
+ * contiguous weight bytes of 4 rows (its two tiles' rows g and g + 8) and the block stages the chunk
+ * of x (n x 64 bf16) in shared memory. The K order inside a chunk is permuted consistently for A and
+ * B (thread t's fragment slots of MMA step j are bytes 16t + 4j .. 16t + 4j + 3), which leaves each
+ * dot product the same sum in another order; the row scale multiplies the fp32 sum at the end. */
+#define FP8_MMA_ROWS 128
+#define FP8_MMA_MAXN 64
+#define FP8_MMA_XS (64 + 8) /* padded row of the staged x chunk (bf16) */
+
+static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t two)
+{
+    const float2 f = fp8x2_to_float2((uint16_t)two);
+    __nv_bfloat162 b = __floats2bfloat162_rn(f.x, f.y); /* exact: e4m3 fits bf16 */
+    return *reinterpret_cast<uint32_t *>(&b);
+}
+
+static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+__global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n,
+                                                      const uint8_t *__restrict__ w, const float *__restrict__ scale,
+                                                      int rows, int cols, float *__restrict__ y, int ldy, float beta)
+{
+    __shared__ __align__(16) __nv_bfloat16 xs[FP8_MMA_MAXN * FP8_MMA_XS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int rb = blockIdx.x * FP8_MMA_ROWS + warp * 32;
+    const int ng = (n + 7) >> 3;
+    float acc[2][8][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int q = 0; q < 8; q++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[mt][q][i] = 0.0f;
+    const uint8_t *wr[2][2];
+    bool ok[2][2];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            ok[mt][h] = r < rows;
+            wr[mt][h] = w + (size_t)(ok[mt][h] ? r : 0) * cols + 16 * t;
+        }
+    for (int k0 = 0; k0 < cols; k0 += 64) {
+        /* stage x[0..8ng)[k0..k0+64) (tokens >= n as zeros) */
+        __syncthreads();
+        for (int i = threadIdx.x; i < ng * 8 * 8; i += 128) {
+            const int tok = i >> 3, part = i & 7;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (tok < n)
+                v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + k0 + part * 8);
+            *reinterpret_cast<uint4 *>(xs + tok * FP8_MMA_XS + part * 8) = v;
+        }
+        __syncthreads();
+        uint4 wv[2][2];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                wv[mt][h] = ok[mt][h] ? __ldg(reinterpret_cast<const uint4 *>(wr[mt][h] + k0)) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            uint32_t a[2][4];
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++) {
+                const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
+                const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
+                a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+                a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+                a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+                a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+            }
+#pragma unroll
+            for (int q = 0; q < 8; q++) {
+                if (q < ng) {
+                    const uint2 bv = *reinterpret_cast<const uint2 *>(xs + (q * 8 + g) * FP8_MMA_XS + 16 * t + 4 * j);
+                    mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
+                    mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            if (r >= rows)
+                continue;
+            const float s = scale[r];
+#pragma unroll
+            for (int q = 0; q < 8; q++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int tok = q * 8 + 2 * t + i;
+                    if (q < ng && tok < n) {
+                        const float v = s * acc[mt][q][h * 2 + i];
+                        float *yp = y + (size_t)tok * ldy + r;
+                        *yp = beta != 0.0f ? beta * *yp + v : v;
+                    }
+                }
+        }
+}
+
 static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
 {
     x ^= x >> 33;
@@ -122,6 +237,26 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
     fp8_gemv_kernel<<<blocks, 32 * FP8_GEMV_WARPS, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), w, scale, rows,
                                                             cols, y, beta);
     FP8_LAUNCH_CHECK("fp8_gemv_kernel");
+    return FRS_OK;
+}
+
+extern "C" int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx)
+{
+    return n >= 2 && n <= FP8_MMA_MAXN && cols % 64 == 0 && ldx % 8 == 0 && ((uintptr_t)x & 15) == 0;
+}
+
+extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
+                                               int rows, int cols, float *y, int ldy, float beta, cudaStream_t st)
+{
+    if (!cuda_fp8_mma_ok(n, cols, x, ldx))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: n %d (2..%d), cols %d (multiple of 64), ldx %d "
+                       "(multiple of 8) or x alignment not supported", n, FP8_MMA_MAXN, cols, ldx);
+    if (((uintptr_t)w & 15) != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: w must be 16-byte aligned");
+    const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
+    fp8_mma_kernel<<<blocks, 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y,
+                                           ldy, beta);
+    FP8_LAUNCH_CHECK("fp8_mma_kernel");
     return FRS_OK;
 }
 

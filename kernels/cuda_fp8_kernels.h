@@ -5,11 +5,14 @@
  *  - n == 1 (decode, draft-free steps): cuda_fp8_gemv, one warp per output row, 16 weights per
  *    16-byte load dequantized in registers (e4m3 -> half is exact), fp32 accumulation, the row
  *    scale applied once to the sum;
- *  - n > 1 (verify, prefill): cuda_fp8_dequant_bf16 writes bf16(e4m3 * scale) into a scratch
- *    matrix that the bf16 GEMM (cuda_matmul) then reads: correct first; a fused FP8 GEMM is the
- *    next step (see README "FP8").
+ *  - n = 2..64 (verify, draft-free small batches): cuda_fp8_gemm_small, bf16 tensor-core MMAs with
+ *    the e4m3 weights converted to bf16 in registers (exact), fp32 accumulation, the row scale on
+ *    the sum (FRS_FP8_MMA=0 turns it off: the path below instead);
+ *  - larger n (prefill): cuda_fp8_dequant_bf16 writes bf16(e4m3 * scale) into a scratch matrix
+ *    that the bf16 GEMM (cuda_matmul) then reads.
  *
- * defines: cuda_fp8_gemv, cuda_fp8_dequant_bf16, cuda_fp8_fill_hash
+ * defines: cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
+ *          cuda_fp8_fill_hash
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
 #define FRSPEC_CUDA_FP8_KERNELS_H
@@ -29,6 +32,12 @@ extern "C" {
  * (rows, cols) contiguous e4m3 bytes, y fp32; beta 0 never reads y. */
 enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
                               float beta, cudaStream_t st);
+/* y[i, r] = beta * y[i, r] + scale[r] * sum_c x[i, c] * e4m3(w[r, c]) for i < n (2..64), x bf16
+ * (row stride ldx, a multiple of 8, 16-byte aligned), cols a multiple of 64, y fp32 (row stride
+ * ldy). cuda_fp8_mma_ok says whether a call qualifies. */
+enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale, int rows,
+                                    int cols, float *y, int ldy, float beta, cudaStream_t st);
+int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx);
 /* out[r, c] = bf16(e4m3(w[r, c]) * scale[r]) (rows, cols) contiguous. */
 enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
                                       cudaStream_t st);

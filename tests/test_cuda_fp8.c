@@ -4,6 +4,9 @@
  *     sums, different orders; the scale applied once per row on the GPU), beta 0 and 1, widths
  *     with and without the 16-byte path;
  *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
+ *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores) vs cpu_matmul on the bf16 inputs: error <=
+ *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
+ *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
  *     (models/fp8-ct-channel + spec/head-gqa, and fp8-ct-static whose LM head is FP8), several
  *     tree shapes, full and FR-Spec vocabulary.
@@ -115,6 +118,70 @@ static void test_kernels(void)
     }
 }
 
+static void test_gemm_small(void)
+{
+    const int shapes[][2] = {{128, 64}, {37, 4096}, {1000, 1024}, {200, 128}};
+    const int ns[] = {2, 3, 8, 17, 60, 64};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int rows = shapes[si][0], cols = shapes[si][1], ldx = cols + 64;
+        uint8_t *w = malloc((size_t)rows * cols);
+        float *sc = malloc((size_t)rows * 4);
+        for (size_t i = 0; i < (size_t)rows * cols; i++) {
+            w[i] = (uint8_t)(rnd() & 0xff);
+            if ((w[i] & 0x7f) == 0x7f)
+                w[i] ^= 1;
+        }
+        for (int r = 0; r < rows; r++)
+            sc[r] = 0.001f * (1.0f + (float)(rnd() % 1000) / 100.0f);
+        const struct frs_mat W = {.dtype = FRS_DTYPE_F8_E4M3, .rows = rows, .cols = cols, .ld = cols, .data = w,
+                                  .scale = sc, .scale_dtype = FRS_DTYPE_F32, .scale_per_row = 1};
+        uint8_t *dw = dup_h2d(w, (size_t)rows * cols);
+        float *ds = dup_h2d(sc, (size_t)rows * 4);
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            const int n = ns[ni];
+            uint16_t *xb = calloc((size_t)n * ldx, 2);
+            float *x = malloc((size_t)n * cols * 4), *ref = malloc((size_t)n * rows * 4), *got = malloc((size_t)n * rows * 4);
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < cols; c++) {
+                    xb[(size_t)i * ldx + c] = frs_f32_to_bf16(rnd_f());
+                    x[(size_t)i * cols + c] = frs_bf16_to_f32(xb[(size_t)i * ldx + c]);
+                }
+            cpu_matmul(x, n, &W, ref);
+            uint16_t *dx = dup_h2d(xb, (size_t)n * ldx * 2);
+            float *dy = dup_h2d(ref, (size_t)n * rows * 4);
+            CHECK(cuda_fp8_mma_ok(n, cols, dx, ldx), "fp8 mma qualifies for n %d cols %d", n, cols);
+            for (int beta = 0; beta < 2; beta++) {
+                CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
+                CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
+                CHECK(cudaDeviceSynchronize() == cudaSuccess, "fp8 mma kernel ran");
+                CHECK(cudaMemcpy(got, dy, (size_t)n * rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                double worst = 0;
+                for (int i = 0; i < n; i++)
+                    for (int r = 0; r < rows; r++) {
+                        double mag = 0;
+                        for (int c = 0; c < cols; c++)
+                            mag += fabs((double)x[(size_t)i * cols + c] * frs_e4m3_to_f32(w[(size_t)r * cols + c]) * sc[r]);
+                        const double want = (beta + 1.0) * ref[(size_t)i * rows + r];
+                        const double e = fabs(got[(size_t)i * rows + r] - want) / (mag > 0 ? mag : 1);
+                        worst = e > worst ? e : worst;
+                    }
+                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d: worst error %.3g of the |terms| sum", rows, cols, n,
+                      beta, worst);
+            }
+            cudaFree(dx);
+            cudaFree(dy);
+            free(xb);
+            free(x);
+            free(ref);
+            free(got);
+        }
+        cudaFree(dw);
+        cudaFree(ds);
+        free(w);
+        free(sc);
+    }
+}
+
 static void test_spec(const char *target_rel)
 {
     struct llama_model m;
@@ -178,6 +245,7 @@ int main(void)
         return TEST_SKIP;
     }
     test_kernels();
+    test_gemm_small();
     test_spec("models/fp8-ct-channel");
     test_spec("models/fp8-ct-static");
     return test_finish("test_cuda_fp8");
