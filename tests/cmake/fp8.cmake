@@ -29,3 +29,13 @@ if(FRSPEC_HAVE_CUDA)
     set_tests_properties(test_cuda_fp8_model PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 LABELS "fp8;cuda;gpu")
   endif()
 endif()
+
+# the command line: frspec quantize, then generate on its output (both activation modes), and a bad flag value
+add_test(NAME test_fp8_cli
+         COMMAND sh -c "d=$(mktemp -d) && trap 'rm -rf $d' EXIT && \
+$<TARGET_FILE:frspec> quantize --in ${FRSPEC_FIXTURES}/models/gqa-bf16 --out $d/q && \
+$<TARGET_FILE:frspec> generate --model $d/q --device cpu --prompt Hello --max-new-tokens 4 --quiet && \
+$<TARGET_FILE:frspec> generate --model ${FRSPEC_FIXTURES}/models/fp8-fbgemm --device cpu --prompt Hello \
+  --max-new-tokens 4 --fp8-activations quant --quiet && \
+! $<TARGET_FILE:frspec> generate --model $d/q --device cpu --prompt Hello --fp8-activations bogus 2>/dev/null")
+set_tests_properties(test_fp8_cli PROPERTIES TIMEOUT 120 LABELS "fp8;cli")
