@@ -11,7 +11,11 @@
  *    activation_scale_ub), and different from the dequant-only logits;
  *  - speculative == autoregressive greedy on FP8 targets (fp8-ct-channel, fp8-ct-static whose LM
  *    head is FP8 too, so FR-Spec gathers FP8 rows with their scales), full and FR-Spec vocabulary;
- *  - malformed FP8 checkpoints and configs give the named errors.
+ *  - malformed FP8 checkpoints and configs give the named errors;
+ *  - the embedded pair (configs/default) with its target quantized by frs_quantize_dir: greedy
+ *    continuations identical to transformers on the dequantized weights
+ *    (tests/fixtures/fp8/default-pair.json, tests/gen/gen_fp8_default_ref.py), speculative with the
+ *    default draft == autoregressive, and the acceptance against the bf16 target printed.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -443,6 +447,100 @@ static void test_malformed(void)
     quant_config_free(&q);
 }
 
+/* ---- the embedded pair, quantized ------------------------------------------------------------ */
+
+static void accept_stats(const struct llama_model *m, const struct eagle_draft *d, const struct spec_prompt *p, int np,
+                         const int32_t (*ar)[SPEC_N_NEW], const char *what, double *acc)
+{
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    const struct frs_tree_params tree = {3, 10, 30};
+    struct frs_backend be;
+    CHECK_OK(spec_make_backend(&be, &frs_backend_cpu_ops, m, d, 512));
+    long tokens = 0, iters = 0;
+    for (int i = 0; i < np; i++) {
+        int32_t out[SPEC_N_NEW];
+        struct frs_gen_stats st;
+        CHECK_OK(spec_generate(&be, p[i].ids, p[i].n, &greedy, &tree, SPEC_N_NEW, out, &st));
+        const int fd = spec_first_diff(out, st.n_tokens, ar[i], SPEC_N_NEW);
+        CHECK(fd < 0, "%s prompt %d: speculative differs from autoregressive at %d", what, i, fd);
+        tokens += st.n_tokens - 1;
+        iters += st.iterations - 1;
+    }
+    *acc = iters ? (double)tokens / (double)iters : 0;
+    be.ops->destroy(&be);
+}
+
+static void test_default_pair(void)
+{
+    cJSON *ref = lt_json_load(test_fixture("fp8/default-pair.json"));
+    CHECK(ref != NULL, "fp8/default-pair.json");
+    if (!ref)
+        return;
+    char tmp[256], out[512];
+    CHECK(lt_tmpdir(tmp, sizeof tmp) == 0, "mkdtemp");
+    snprintf(out, sizeof out, "%s/target-fp8", tmp);
+    struct frs_quantize_opts o = {0};
+    struct frs_quantize_report rep;
+    CHECK_OK(frs_quantize_dir(FRSPEC_DEFAULT_PAIR "/target", out, &o, &rep));
+    struct llama_model m, mb;
+    CHECK_OK(llama_model_load(&m, out, 0, 1));
+    CHECK_OK(llama_model_load(&mb, FRSPEC_DEFAULT_PAIR "/target", 0, 1));
+    struct spec_prompt p[8];
+    int np = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(ref, "prompts"))
+    {
+        if (np == 8)
+            break;
+        const cJSON *v;
+        p[np].n = 0;
+        p[np].has_hf = 1;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(e, "ids")) p[np].ids[p[np].n++] = v->valueint;
+        int k = 0;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(e, "greedy")) if (k < SPEC_N_NEW) p[np].hf[k++] = v->valueint;
+        np++;
+    }
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    int32_t ar[8][SPEC_N_NEW], arb[8][SPEC_N_NEW];
+    struct frs_backend be;
+    CHECK_OK(spec_make_backend(&be, &frs_backend_cpu_ops, &m, NULL, 512));
+    int same = 0, same_bf16 = 0;
+    for (int i = 0; i < np; i++) {
+        struct frs_gen_stats st;
+        CHECK_OK(spec_generate(&be, p[i].ids, p[i].n, &greedy, NULL, SPEC_N_NEW, ar[i], &st));
+        const int fd = spec_first_diff(ar[i], st.n_tokens, p[i].hf, SPEC_N_NEW);
+        CHECK(fd < 0, "embedded pair, FP8 target, prompt %d: greedy token %d differs from transformers on the "
+              "dequantized weights", i, fd);
+        same += fd < 0;
+    }
+    be.ops->destroy(&be);
+    CHECK_OK(spec_make_backend(&be, &frs_backend_cpu_ops, &mb, NULL, 512));
+    for (int i = 0; i < np; i++) {
+        struct frs_gen_stats st;
+        CHECK_OK(spec_generate(&be, p[i].ids, p[i].n, &greedy, NULL, SPEC_N_NEW, arb[i], &st));
+        same_bf16 += memcmp(arb[i], ar[i], sizeof ar[i]) == 0;
+    }
+    be.ops->destroy(&be);
+    printf("embedded pair quantized by frspec quantize (%d matrices): %d of %d greedy continuations identical to "
+           "transformers on the dequantized weights; %d of %d identical to the bf16 target's\n", rep.n_quantized, same,
+           np, same_bf16, np);
+    /* speculative with the default draft == autoregressive, acceptance vs the bf16 target */
+    struct eagle_draft d, db;
+    CHECK_OK(eagle_draft_load(&d, FRSPEC_DEFAULT_PAIR "/draft", &m));
+    CHECK_OK(eagle_draft_load(&db, FRSPEC_DEFAULT_PAIR "/draft", &mb));
+    double acc = 0, accb = 0;
+    accept_stats(&m, &d, p, np, (const int32_t(*)[SPEC_N_NEW])ar, "embedded pair, FP8 target", &acc);
+    accept_stats(&mb, &db, p, np, (const int32_t(*)[SPEC_N_NEW])arb, "embedded pair, bf16 target", &accb);
+    printf("embedded pair, tree 3/10/30, full vocabulary: mean accepted tokens per iteration %.2f (FP8 target) vs "
+           "%.2f (bf16 target)\n", acc, accb);
+    eagle_draft_free(&d);
+    eagle_draft_free(&db);
+    llama_model_free(&m);
+    llama_model_free(&mb);
+    lt_rm_dir(tmp);
+    cJSON_Delete(ref);
+}
+
 int main(void)
 {
     test_e4m3();
@@ -453,5 +551,6 @@ int main(void)
     test_malformed();
     test_spec_fp8("models/fp8-ct-channel");
     test_spec_fp8("models/fp8-ct-static");
+    test_default_pair();
     return test_finish("test_fp8");
 }

@@ -16,6 +16,7 @@ set_tests_properties(test_fp8_forward_tp2 PROPERTIES ENVIRONMENT "${FRSPEC_FP8_M
 # e4m3, quantize vs compressed-tensors, --fp8-activations quant, malformed files, spec == AR
 frspec_add_test(test_fp8 test_fp8.c fp8 cpu)
 target_sources(test_fp8 PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
+target_compile_definitions(test_fp8 PRIVATE FRSPEC_DEFAULT_PAIR="${CMAKE_SOURCE_DIR}/configs/default")
 
 # GPU: the FP8 kernels vs the CPU reference, speculative == autoregressive on the CUDA backend with
 # FP8 targets, and test_cuda_model's checks (vs transformers and the CPU backend) on the FP8
