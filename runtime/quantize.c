@@ -86,10 +86,12 @@ static enum frs_status qz_scales(const struct st_tensor_info *t, int per_tensor,
         float a = 0.0f;
         for (int64_t c = 0; c < m.cols; c++) {
             float v = row[c] < 0 ? -row[c] : row[c];
-            if (v != v)
-                return free(row), free(s),
-                       FRS_ERR(FRS_ERR_FORMAT, "tensor '%s' holds a NaN at [%lld, %lld]", t->name, (long long)r,
+            if (v != v) {
+                free(row);
+                free(s);
+                return FRS_ERR(FRS_ERR_FORMAT, "tensor '%s' holds a NaN at [%lld, %lld]", t->name, (long long)r,
                                (long long)c);
+            }
             a = v > a ? v : a;
         }
         if (per_tensor)
