@@ -43,6 +43,7 @@ __global__ void fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x, const uint8
     const uint8_t *wr = w + (size_t)row * cols;
     float acc = 0.0f;
     if ((cols & 15) == 0) {
+#pragma unroll 4 /* several 16-byte weight loads in flight per lane */
         for (int c = lane * 16; c < cols; c += 32 * 16) {
             const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(wr + c));
             const uint4 xa = __ldg(reinterpret_cast<const uint4 *>(x + c));
