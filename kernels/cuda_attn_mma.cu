@@ -10,7 +10,7 @@
  * O += P V with P taken straight from the S registers (the accumulator layout of m16n8k16 is the
  * A-operand layout of the next product). K and V tiles stream through shared memory with cp.async
  * (V(t) loads during Q K(t)^T and the softmax, K(t + 1) during P V(t)); rows past the range are
- * zero-filled. Splits write partials (m, l, acc), cuda_attention_combine (cuda_ops.cu) merges them.
+ * zero-filled. Splits write partials (m, l, acc), cuda_attention_combine (cuda_attention.cu) merges them.
  *
  * Numerics (chosen over fp16 or tf32 operands, and over bf16 pairs):
  *  - K and V enter the products as stored (bf16): no conversion, no range limit (bf16 -> fp16 is
@@ -35,16 +35,9 @@
  *
  * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma
  */
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
-
-extern "C" {
-#include "status.h"
-}
+#include "cuda_common.cuh"
 #include "cuda_attn_mma.h"
-#include "cuda_ops.h" /* cuda_attention_combine */
+#include "cuda_attention.h" /* cuda_attention_combine */
 
 #define AM_BM CUDA_ATT_MMA_BM /* q vectors per block: 4 warps x 16 */
 #define AM_BN 64              /* KV slots per tile */

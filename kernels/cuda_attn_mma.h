@@ -1,5 +1,5 @@
 /* cuda_attn_mma.h - the tensor-core attention kernel for n > 1 rows (kernels/cuda_attn_mma.cu),
- * behind the dispatch of cuda_attention_layout (kernels/cuda_ops.cu). Internal to kernels/: the
+ * behind the dispatch of cuda_attention_layout (kernels/cuda_attention.cu). Internal to kernels/: the
  * public entry points and the dispatch rules are in cuda_ops.h.
  *
  * defines: CUDA_ATT_MMA_BM, cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma

@@ -1,7 +1,8 @@
 /* cuda_backend.c - the CUDA backend (frs_backend_cuda_ops): runtime/backend.h on one GPU per
  * rank with the semantics of the CPU reference (runtime/cpu_backend.c: prefill / decode /
  * next_token; runtime/cpu_spec.c: draft_tree / verify / commit), built from the launchers of
- * cuda_ops.h and cuda_tree.h. Host C11.
+ * cuda_ops.h (the per-operation kernel headers) and cuda_tree.h. Host C11. Every A/B switch comes
+ * from struct frs_backend_options (b->opts), read once in cu_create; none from the environment.
  *
  * Memory, all sized once at create() and logged ("allocating N MiB"); nothing is allocated on
  * the decode path:
@@ -13,9 +14,8 @@
  *    FP8 checkpoints (issue 15): a target matrix (group) stored F8_E4M3 stays FP8 on the device,
  *    with one fp32 scale per output row (struct cu_fp8; kernels/cuda_fp8.cu): the n == 1 GEMV
  *    dequantizes in registers, n = 2..64 runs bf16 tensor-core MMAs on weights dequantized in
- *    registers (FRS_FP8_MMA=0: off), larger n dequantizes into one bf16 scratch matrix (deq) for
- *    the GEMM.
- *    The draft head and its reduced LM head stay bf16 (an FP8 LM head is dequantized for it).
+ *    registers (opts.fp8_mma; 0: off), larger n dequantizes into one bf16 scratch matrix (deq) for
+ *    the GEMM. The draft head and its reduced LM head stay bf16 (an FP8 LM head is dequantized for it).
  *  - activations, KV caches (bf16), draft state: ONE second allocation.
  * Activations: fp32 residual stream and matmul outputs; bf16 for every matmul input (norm,
  * attention and SwiGLU outputs, draft fc input), so the n == 1 GEMV and the n > 1 cuBLAS GEMM
@@ -25,7 +25,7 @@
  * token, the sampling parameters and draw ids) live in device memory and are advanced or set by
  * kernels; draft_tree never synchronises; verify's read-back of struct cu_readback (the tree with
  * its verdict, the sampling fallback flags and the acceptance walk's result) after one event wait
- * is the one small D2H per iteration. CUDA graphs (FRS_CUDA_GRAPHS=0 turns them off): the decode
+ * is the one small D2H per iteration. CUDA graphs (opts.cuda_graphs = 0 turns them off): the decode
  * step, captured once; the draft step as two graphs, the catch-up forward per pending count
  * (<= CU_CATCHUP_GRAPHS) and the tree growth per (depth, topk, size); verify per (tree size,
  * attention layout, greedy or device sampling) at one GPU. Those three are captured at their
@@ -38,7 +38,7 @@
  * children excluded, runtime/sampling.c's results bit for bit on the same logits (its fixed-point
  * masses, runtime/sample_mass.h, are computed the same way on both sides), and no logits copy. A
  * row the kernels leave undecided (two Gumbel keys within 1e-11, a non-finite logit, a crossing bin
- * too large to rank) is redone on the host from its read-back row alone. FRS_HOST_SAMPLING=1
+ * too large to rank) is redone on the host from its read-back row alone. opts.device_sampling = 0
  * always samples on the host (A/B); so does TP > 1, where the host functions do the vocabulary
  * collectives over MPI (the device path has no NCCL version of them yet).
  *
@@ -47,7 +47,7 @@
  * with rng.h's code from the seed and iteration in the device sampling parameters); the engine
  * takes it through the accept op (accept_verified) and commit then gathers the KV rows with the
  * path already on the device. Where the host decides part of the verdict (sampling on the host,
- * a device-sampled row redone on the host) or FRS_HOST_ACCEPT=1 (A/B), accept reports none and
+ * a device-sampled row redone on the host) or opts.device_accept = 0 (A/B), accept reports none and
  * the host walks (accept_walk); commit uploads the path it is given when it is not the device's.
  *
  * Tensor parallel (comm size > 1, or an NCCL communicator set up at size 1 by --force-nccl):
@@ -66,22 +66,26 @@
 #include "accept.h"     /* frs_spec_draw, struct frs_accept */
 #include "backend.h"
 #include "comm.h"
-#include "cpu_ops.h"    /* cpu_rope_inv_freq, FRS_MASK_WORDS */
 #include "cuda_backend.h"
+#include "cuda_check.h"  /* FRS_CUDA_CHECK */
+#include "cuda_fp8_kernels.h" /* cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_dequant_bf16, cuda_fp8_fill_hash */
 #include "cuda_ops.h"
-#include "cuda_fp8_kernels.h" /* cuda_fp8_gemv, cuda_fp8_dequant_bf16 */
 #include "cuda_sample.h"
 #include "cuda_tree.h"
 #include "draft.h"
+#include "memplan.h"    /* struct memplan: the weights' and the state's one allocation each */
 #include "model.h"
 #include "nccl_comm.h"
+#include "rope.h"       /* rope_inv_freq */
 #include "sampling.h"
 #include "synthetic.h"  /* frs_synthetic_kind: weights made on the device */
+#include "tree.h"       /* FRS_MASK_WORDS */
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
 #define CU_CATCHUP_GRAPHS 32 /* the draft's catch-up over n <= this many pending tokens is a graph per n */
 #define CU_GROW_GRAPHS 16    /* tree shapes (depth, topk, size) with a captured draft step */
+#define CU_STATE_BUFFERS 42  /* device buffers in cu_alloc_state's memory plan (static-asserted there) */
 
 /* verify's modes: each its own graph per (tree size, attention layout) */
 enum { CU_VERIFY_GREEDY = 0, CU_VERIFY_SAMPLE = 1, CU_VERIFY_MODES = 2, CU_VERIFY_HOST = 2 };
@@ -110,13 +114,6 @@ struct cu_grow_graph {
     struct cu_graph g;
 };
 
-#define CUCHK(expr)                                                                                   \
-    do {                                                                                              \
-        cudaError_t cu_e_ = (expr);                                                                   \
-        if (cu_e_ != cudaSuccess)                                                                     \
-            return FRS_ERR(FRS_ERR_CUDA, "cuda backend: %s failed: %s", #expr, cudaGetErrorString(cu_e_)); \
-    } while (0)
-
 /* an FP8 weight on the device: (rows, cols) e4m3 bytes and one fp32 scale per row; w NULL: bf16 */
 struct cu_fp8 {
     uint8_t *w;
@@ -140,7 +137,7 @@ struct cu_dims {
 };
 
 struct cu_backend {
-    struct frs_backend_options opts; /* as given to create (not yet read: the FRS_* variables still are) */
+    struct frs_backend_options opts; /* as given to create (NULL: frs_backend_options_default()) */
     const struct llama_model *m;
     const struct eagle_draft *d;
     struct frs_comm *comm;
@@ -161,9 +158,8 @@ struct cu_backend {
     uint16_t *lm_head;    /* (Vl, C) this rank's rows (view into embed when tied) */
     uint16_t *final_norm; /* (C) */
     struct cu_fp8 lm8;    /* an FP8 LM head (Vl, C) instead of lm_head */
-    uint16_t *deq;        /* (largest FP8 matrix) bf16 dequantized for n > 1 GEMMs; NULL without FP8 */
+    uint16_t *deq;        /* (largest FP8 matrix) bf16 dequantized for n > 64 GEMMs; NULL without FP8 */
     int fp8;              /* some target matrix is FP8 */
-    int fp8_mma;          /* n = 2..64 on FP8 weights: the tensor-core kernel (FRS_FP8_MMA=0: dequantize + GEMM) */
     struct cu_layer *layers; /* host array of L */
     /* draft */
     uint16_t *fc;         /* (C, 2C) */
@@ -233,16 +229,13 @@ struct cu_backend {
     int have_tree;           /* 1 after draft_tree, 2 after verify */
     int tree_n;              /* nodes of the drafted tree */
     int graphs;              /* use CUDA graphs */
-    int dev_sampling;        /* temperature > 0 on the device (TP 1, FRS_HOST_SAMPLING unset) */
-    int dev_accept;          /* acceptance walk on the device in verify (FRS_HOST_ACCEPT unset) */
+    int dev_sampling;        /* temperature > 0 on the device (TP 1, opts.device_sampling) */
+    int dev_accept;          /* acceptance walk on the device in verify (opts.device_accept) */
     int acc_valid;           /* the last verify's device walk (h_rb->acc) is accept_walk's result for: */
     int acc_greedy;          /*   greedy, or sampling with */
     uint64_t acc_seed, acc_iter; /* this seed and iteration */
     long samp_dev, samp_host; /* sampled next_token / verify calls answered on the device / on the host */
     long samp_rows_host;      /* rows of device-sampled calls redone on the host (fallback) */
-    int fuse_norm;           /* n == 1: RMSNorm fused into the next GEMV (FRS_FUSE_NORM=1; slower, off) */
-    size_t pf_norm, pf_attn; /* target forwards: bytes of the next GEMV's weights the RMSNorms / RoPE
-                              * launches ask the L2 to prefetch (FRS_L2_PREFETCH=1; 0: off, the default) */
     cudaGraphExec_t g_decode;
     /* verify of an n-node tree, per attention layout and mode (greedy / device sampling) */
     struct cu_graph g_verify[FRS_MAX_TREE + 1][2][CU_VERIFY_MODES];
@@ -250,7 +243,9 @@ struct cu_backend {
     struct cu_graph g_catch[CU_CATCHUP_GRAPHS + 1];
     struct cu_grow_graph g_grow[CU_GROW_GRAPHS];
     int n_grow;
-    int att_layout; /* attention layout of target forwards (CUDA_ATT_*): verify picks it from the context */
+    int att_default; /* attention layout of every forward (CUDA_ATT_*) from opts.attention: AUTO,
+                      * AUTO_BF16 (FRS_ATTN_MMA_BF16) or MULTI_ROW (FRS_ATTN_CUDA_CORES) */
+    int att_layout;  /* attention layout of target forwards: att_default, or verify's choice by context */
     cudaEvent_t ev;
 };
 
@@ -281,7 +276,7 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
             continue;
         }
         if (m->dtype == FRS_DTYPE_BF16 && m->ld == m->cols) {
-            CUCHK(cudaMemcpy(dst + off, m->data, rows * cols * 2, cudaMemcpyHostToDevice));
+            FRS_CUDA_CHECK(cudaMemcpy(dst + off, m->data, rows * cols * 2, cudaMemcpyHostToDevice));
         } else {
             for (size_t r = 0; r < rows; r++) {
                 if (m->dtype == FRS_DTYPE_BF16) {
@@ -292,15 +287,16 @@ static enum frs_status cu_upload(struct cu_backend *b, uint16_t *dst, const stru
                         stage[r * cols + c] = frs_f32_to_bf16(row32[c]);
                 }
             }
-            CUCHK(cudaMemcpy(dst + off, stage, rows * cols * 2, cudaMemcpyHostToDevice));
+            FRS_CUDA_CHECK(cudaMemcpy(dst + off, stage, rows * cols * 2, cudaMemcpyHostToDevice));
         }
         off += rows * cols;
     }
     return FRS_OK;
 }
 
-/* FP8 rows of one or more host matrices stacked into w8 (rows x cols bytes) with their per-row
- * scales in s8; stage holds the largest group's bytes, sstage its rows' scales */
+/* FP8 rows of one or more host matrices stacked into dst->w (rows x cols bytes) with their per-row
+ * scales in dst->s; stage holds the largest group's bytes, sstage its rows' scales. Synthetic
+ * (bench) FP8 matrices are hash-filled on the device. */
 static enum frs_status cu_upload_fp8(struct cu_backend *b, struct cu_fp8 *dst, const struct frs_mat *const *src,
                                      int nsrc, uint8_t *stage, float *sstage, const char *what)
 {
@@ -309,7 +305,7 @@ static enum frs_status cu_upload_fp8(struct cu_backend *b, struct cu_fp8 *dst, c
         const struct frs_mat *m = src[s];
         if (!m->data || m->dtype != FRS_DTYPE_F8_E4M3)
             return FRS_ERR(FRS_ERR_INTERNAL, "cuda backend: weight %s is not FP8", what);
-        if (frs_synthetic_kind(m->data) >= 0) { /* synthetic FP8 (bench): hash-filled on the device */
+        if (frs_synthetic_kind(m->data) >= 0) {
             const uint64_t seed = (uint64_t)(dst->w + off - (uint8_t *)b->wmem) * 0x2545f4914f6cdd1dull + 7u;
             FRS_TRY(cuda_fp8_fill_hash(dst->w + off, (size_t)m->rows * (size_t)m->cols, dst->s + roff, (int)m->rows,
                                        sqrtf(3.0f / (float)m->cols), seed, b->st));
@@ -325,12 +321,12 @@ static enum frs_status cu_upload_fp8(struct cu_backend *b, struct cu_fp8 *dst, c
     }
     if (frs_synthetic_kind(src[0]->data) >= 0)
         return FRS_OK;
-    CUCHK(cudaMemcpy(dst->w, stage, off, cudaMemcpyHostToDevice));
-    CUCHK(cudaMemcpy(dst->s, sstage, roff * sizeof(float), cudaMemcpyHostToDevice));
+    FRS_CUDA_CHECK(cudaMemcpy(dst->w, stage, off, cudaMemcpyHostToDevice));
+    FRS_CUDA_CHECK(cudaMemcpy(dst->s, sstage, roff * sizeof(float), cudaMemcpyHostToDevice));
     return FRS_OK;
 }
 
-/* every matrix of the group FP8 (from a checkpoint, or all synthetic): kept FP8 on the device */
+/* every matrix of the group FP8 (all from a checkpoint, or all synthetic): kept FP8 on the device */
 static int cu_is_fp8(const struct frs_mat *const *src, int nsrc)
 {
     for (int i = 0; i < nsrc; i++)
@@ -348,34 +344,21 @@ static enum frs_status cu_mm(struct cu_backend *b, const uint16_t *x, int ldx, i
         return cuda_matmul(&b->blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
         return cuda_fp8_gemv(x, w8->w, w8->s, rows, cols, y, beta, b->st);
-    if (b->fp8_mma && cuda_fp8_mma_ok(n, cols, x, ldx))
+    if (b->opts.fp8_mma && cuda_fp8_mma_ok(n, cols, x, ldx))
         return cuda_fp8_gemm_small(x, ldx, n, w8->w, w8->s, rows, cols, y, ldy, beta, b->st);
     FRS_TRY(cuda_fp8_dequant_bf16(w8->w, w8->s, rows, cols, b->deq, b->st));
     return cuda_matmul(&b->blas, x, ldx, n, b->deq, rows, cols, y, ldy, beta);
 }
 
-struct cu_plan {
-    void **ptr;
-    size_t bytes;
-};
-
-static size_t cu_align(size_t b) { return (b + 255) & ~(size_t)255; }
-
-static enum frs_status cu_alloc_plan(struct cu_plan *p, int n, void **mem, size_t *total, const char *what)
+/* One device allocation for a memory plan (memplan.h): sized and checked, cudaMalloc, carved. */
+static enum frs_status cu_alloc_plan(struct memplan *mp, void **mem)
 {
-    size_t t = 0;
-    for (int i = 0; i < n; i++)
-        t += cu_align(p[i].bytes);
-    cudaError_t e = cudaMalloc(mem, t ? t : 256);
+    FRS_TRY(memplan_size(mp));
+    cudaError_t e = cudaMalloc(mem, mp->total);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate %.1f MiB of device memory for the %s: %s",
-                       (double)t / (1 << 20), what, cudaGetErrorString(e));
-    char *c = *mem;
-    for (int i = 0; i < n; i++) {
-        *p[i].ptr = p[i].bytes ? c : NULL;
-        c += cu_align(p[i].bytes);
-    }
-    *total = t;
+                       (double)mp->total / (1 << 20), mp->what, cudaGetErrorString(e));
+    memplan_carve(mp, *mem);
     return FRS_OK;
 }
 
@@ -389,12 +372,10 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
     b->layers = calloc(L, sizeof *b->layers);
     if (!b->layers)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
-    /* size table: 3 + 6 per layer + draft, + FP8 weights and scales (8 per layer, 2 LM head, deq) */
-    const int np_max = 3 + 6 * (int)L + 9 + 8 * (int)L + 3;
-    /* which target matrices stay FP8 on the device */
+    /* which target matrices stay FP8 on the device (per layer: qkv, o, gate/up, down) */
     const struct frs_mat *lm_src[] = {&m->lm_head};
     const int lm8 = !tied && cu_is_fp8(lm_src, 1);
-    int *l8 = calloc(L * 4 + 1, sizeof *l8); /* per layer: qkv, o, gu, down */
+    int *l8 = calloc(L * 4 + 1, sizeof *l8);
     if (!l8)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
     size_t deq_elems = lm8 ? Vl * C : 0;
@@ -412,37 +393,41 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
                 deq_elems = el[k];
     }
     b->fp8 = deq_elems > 0;
-    const char *mma_env = getenv("FRS_FP8_MMA");
-    b->fp8_mma = !(mma_env && !strcmp(mma_env, "0"));
-    struct cu_plan *p = calloc((size_t)np_max, sizeof *p);
-    if (!p) {
+    /* the weights' memory plan: 3 + 6 per layer + 9 of the draft, + FP8: 3 (LM head, deq) + 8 per
+     * layer (memplan_size checks the count) */
+    const size_t np_max = 3 + 6 * L + 9 + 3 + 8 * L;
+    struct memplan_entry *tab = calloc(np_max, sizeof *tab);
+    if (!tab) {
         free(l8);
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
     }
-    int np = 0;
-    p[np++] = (struct cu_plan){(void **)&b->embed, V * C * 2};                 /* (V, C) */
-    p[np++] = (struct cu_plan){(void **)&b->lm_head, tied || lm8 ? 0 : Vl * C * 2}; /* (Vl, C) */
-    p[np++] = (struct cu_plan){(void **)&b->lm8.w, lm8 ? Vl * C : 0};          /* (Vl, C) e4m3 */
-    p[np++] = (struct cu_plan){(void **)&b->lm8.s, lm8 ? Vl * 4 : 0};          /* (Vl) */
-    p[np++] = (struct cu_plan){(void **)&b->deq, deq_elems * 2};               /* (largest FP8 matrix) bf16 */
-    p[np++] = (struct cu_plan){(void **)&b->final_norm, C * 2};                /* (C) */
+    struct memplan mp;
+    memplan_init(&mp, "cuda backend", b->fp8 ? "weights (FP8 target matrices, bf16 rest)" : "weights (bf16)", tab, 0,
+                 np_max, 256);
+    struct memplan *p = &mp;
+    MEMPLAN_ADD(p, b->embed, V * C * 2);                 /* (V, C) */
+    MEMPLAN_ADD(p, b->lm_head, tied || lm8 ? 0 : Vl * C * 2); /* (Vl, C) */
+    MEMPLAN_ADD(p, b->lm8.w, lm8 ? Vl * C : 0);          /* (Vl, C) e4m3 */
+    MEMPLAN_ADD(p, b->lm8.s, lm8 ? Vl * 4 : 0);          /* (Vl) fp32 */
+    MEMPLAN_ADD(p, b->deq, deq_elems * 2);               /* (largest FP8 matrix) bf16 scratch */
+    MEMPLAN_ADD(p, b->final_norm, C * 2);                /* (C) */
     for (size_t l = 0; l < L; l++) {
         struct cu_layer *ly = &b->layers[l];
-        p[np++] = (struct cu_plan){(void **)&ly->attn_norm, C * 2};            /* (C) */
         const int *f8 = &l8[4 * l];
-        p[np++] = (struct cu_plan){(void **)&ly->wqkv, f8[0] ? 0 : (H + 2 * KV) * D * C * 2}; /* ((H+2KV)D, C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wo, f8[1] ? 0 : C * H * D * 2};  /* (C, HD) */
-        p[np++] = (struct cu_plan){(void **)&ly->mlp_norm, C * 2};                /* (C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wgu, f8[2] ? 0 : 2 * F * C * 2}; /* (2F, C) */
-        p[np++] = (struct cu_plan){(void **)&ly->wdown, f8[3] ? 0 : C * F * 2};   /* (C, F) */
-        p[np++] = (struct cu_plan){(void **)&ly->qkv8.w, f8[0] ? (H + 2 * KV) * D * C : 0}; /* e4m3 */
-        p[np++] = (struct cu_plan){(void **)&ly->qkv8.s, f8[0] ? (H + 2 * KV) * D * 4 : 0};
-        p[np++] = (struct cu_plan){(void **)&ly->o8.w, f8[1] ? C * H * D : 0};
-        p[np++] = (struct cu_plan){(void **)&ly->o8.s, f8[1] ? C * 4 : 0};
-        p[np++] = (struct cu_plan){(void **)&ly->gu8.w, f8[2] ? 2 * F * C : 0};
-        p[np++] = (struct cu_plan){(void **)&ly->gu8.s, f8[2] ? 2 * F * 4 : 0};
-        p[np++] = (struct cu_plan){(void **)&ly->down8.w, f8[3] ? C * F : 0};
-        p[np++] = (struct cu_plan){(void **)&ly->down8.s, f8[3] ? C * 4 : 0};
+        MEMPLAN_ADD(p, ly->attn_norm, C * 2);            /* (C) */
+        MEMPLAN_ADD(p, ly->wqkv, f8[0] ? 0 : (H + 2 * KV) * D * C * 2); /* ((H+2KV)D, C) */
+        MEMPLAN_ADD(p, ly->wo, f8[1] ? 0 : C * H * D * 2);           /* (C, HD) */
+        MEMPLAN_ADD(p, ly->mlp_norm, C * 2);             /* (C) */
+        MEMPLAN_ADD(p, ly->wgu, f8[2] ? 0 : 2 * F * C * 2);          /* (2F, C) */
+        MEMPLAN_ADD(p, ly->wdown, f8[3] ? 0 : C * F * 2);            /* (C, F) */
+        MEMPLAN_ADD(p, ly->qkv8.w, f8[0] ? (H + 2 * KV) * D * C : 0); /* ((H+2KV)D, C) e4m3 */
+        MEMPLAN_ADD(p, ly->qkv8.s, f8[0] ? (H + 2 * KV) * D * 4 : 0); /* ((H+2KV)D) fp32 */
+        MEMPLAN_ADD(p, ly->o8.w, f8[1] ? C * H * D : 0);             /* (C, HD) e4m3 */
+        MEMPLAN_ADD(p, ly->o8.s, f8[1] ? C * 4 : 0);                 /* (C) */
+        MEMPLAN_ADD(p, ly->gu8.w, f8[2] ? 2 * F * C : 0);            /* (2F, C) e4m3 */
+        MEMPLAN_ADD(p, ly->gu8.s, f8[2] ? 2 * F * 4 : 0);            /* (2F) */
+        MEMPLAN_ADD(p, ly->down8.w, f8[3] ? C * F : 0);              /* (C, F) e4m3 */
+        MEMPLAN_ADD(p, ly->down8.s, f8[3] ? C * 4 : 0);              /* (C) */
     }
     int dlm_alias = 0;
     if (d) {
@@ -450,28 +435,28 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
                      K = (size_t)b->K;
         /* the full-vocabulary draft head reuses the target's LM head when this rank holds it whole */
         dlm_alias = !d->ids && d->lm_head.data == m->lm_head_full.data && (tied || b->Vl == b->V) && !lm8;
-        p[np++] = (struct cu_plan){(void **)&b->fc, C * 2 * C * 2};                    /* (C, 2C) */
-        p[np++] = (struct cu_plan){(void **)&b->fc_bias, d->fc_bias.data ? C * 2 : 0}; /* (C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wqkv, (Hd + 2 * KVd) * Dd * C * 2}; /* ((Hd+2KVd)Dd, C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wo, C * Hd * Dd * 2};               /* (C, Hd Dd) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.mlp_norm, C * 2};                   /* (C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wgu, 2 * Fd * C * 2};               /* (2Fd, C) */
-        p[np++] = (struct cu_plan){(void **)&b->dl.wdown, C * Fd * 2};                 /* (C, Fd) */
-        p[np++] = (struct cu_plan){(void **)&b->dlm_head, dlm_alias ? 0 : K * C * 2};  /* (K, C) */
-        p[np++] = (struct cu_plan){(void **)&b->ids, d->ids ? K * 4 : 0};              /* (K) */
+        MEMPLAN_ADD(p, b->fc, C * 2 * C * 2);                    /* (C, 2C) */
+        MEMPLAN_ADD(p, b->fc_bias, d->fc_bias.data ? C * 2 : 0); /* (C) */
+        MEMPLAN_ADD(p, b->dl.wqkv, (Hd + 2 * KVd) * Dd * C * 2); /* ((Hd+2KVd)Dd, C) */
+        MEMPLAN_ADD(p, b->dl.wo, C * Hd * Dd * 2);               /* (C, Hd Dd) */
+        MEMPLAN_ADD(p, b->dl.mlp_norm, C * 2);                   /* (C) */
+        MEMPLAN_ADD(p, b->dl.wgu, 2 * Fd * C * 2);               /* (2Fd, C) */
+        MEMPLAN_ADD(p, b->dl.wdown, C * Fd * 2);                 /* (C, Fd) */
+        MEMPLAN_ADD(p, b->dlm_head, dlm_alias ? 0 : K * C * 2);  /* (K, C) */
+        MEMPLAN_ADD(p, b->ids, d->ids ? K * 4 : 0);              /* (K) */
     }
-    enum frs_status st = cu_alloc_plan(p, np, &b->wmem, &b->wbytes, "weights");
-    free(p);
+    enum frs_status st = cu_alloc_plan(&mp, &b->wmem);
+    free(tab);
     if (st != FRS_OK) {
         free(l8);
         return st;
     }
+    b->wbytes = mp.total;
     if (tied)
         b->lm_head = b->embed + (size_t)b->voff * C;
     if (d && dlm_alias)
         b->dlm_head = tied ? b->embed : b->lm_head;
-    fprintf(stderr, "%scuda backend: allocating %.1f MiB of weights (%s)\n", frs_error_origin(),
-            (double)b->wbytes / (1 << 20), b->fp8 ? "FP8 target matrices + bf16" : "bf16");
+    memplan_log(&mp);
 
     /* staging for converted / strided tensors: the largest one */
     size_t max_elems = V * C, max_cols = 2 * C;
@@ -496,8 +481,10 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
     }
     uint16_t *stage = malloc(max_elems * 2);
     float *row32 = malloc(max_cols * sizeof(float));
-    const size_t max_rows = V > 2 * F ? (V > (H + 2 * KV) * D ? V : (H + 2 * KV) * D) : (2 * F > (H + 2 * KV) * D ? 2 * F : (H + 2 * KV) * D);
-    float *sstage = malloc((max_rows > C ? max_rows : C) * sizeof(float)); /* FP8 scales of one group */
+    size_t max_rows = V > 2 * F ? V : 2 * F; /* FP8 scales of one group */
+    if ((H + 2 * KV) * D > max_rows)
+        max_rows = (H + 2 * KV) * D;
+    float *sstage = malloc((max_rows > C ? max_rows : C) * sizeof(float));
     if (!stage || !row32 || !sstage) {
         free(stage);
         free(row32);
@@ -515,8 +502,8 @@ static enum frs_status cu_upload_weights(struct cu_backend *b)
 #define UP8(dst, what, ...)                                                                           \
     do {                                                                                              \
         const struct frs_mat *srcs_[] = {__VA_ARGS__};                                                \
-        FRS_TRY_GOTO(cu_upload_fp8(b, &(dst), srcs_, (int)(sizeof srcs_ / sizeof srcs_[0]), (uint8_t *)stage, sstage, \
-                                   what), st, out);                                                   \
+        FRS_TRY_GOTO(cu_upload_fp8(b, &(dst), srcs_, (int)(sizeof srcs_ / sizeof srcs_[0]), (uint8_t *)stage,    \
+                                   sstage, what), st, out);                                           \
     } while (0)
     UP(b->embed, "model.embed_tokens.weight", &m->embed);
     if (lm8)
@@ -596,78 +583,85 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
             if (s > scr)
                 scr = s;
         }
-    struct cu_plan p[48];
-    int np = 0;
-    p[np++] = (struct cu_plan){(void **)&b->inv_freq, D / 2 * 4};
-    p[np++] = (struct cu_plan){(void **)&b->kc, L * T * KV * D * 2};
-    p[np++] = (struct cu_plan){(void **)&b->vc, L * T * KV * D * 2};
-    p[np++] = (struct cu_plan){(void **)&b->x, R * C * 4};
-    p[np++] = (struct cu_plan){(void **)&b->xn, R * C * 2};
-    p[np++] = (struct cu_plan){(void **)&b->qkv, R * (H + 2 * KV) * D * 4};
-    p[np++] = (struct cu_plan){(void **)&b->q, R * H * D * 4};
-    p[np++] = (struct cu_plan){(void **)&b->att, R * H * D * 2};
-    p[np++] = (struct cu_plan){(void **)&b->gu, R * 2 * F * 4};
-    p[np++] = (struct cu_plan){(void **)&b->act, R * F * 2};
-    p[np++] = (struct cu_plan){(void **)&b->hid, R * C * 2};
-    p[np++] = (struct cu_plan){(void **)&b->logits, LR * Vl * 4};
-    p[np++] = (struct cu_plan){(void **)&b->keys, R * 8};
-    p[np++] = (struct cu_plan){(void **)&b->tok, R * 4};
-    p[np++] = (struct cu_plan){(void **)&b->pos, R * 4};
-    p[np++] = (struct cu_plan){(void **)&b->mask, MT * FRS_MASK_WORDS(MT) * 8};
-    p[np++] = (struct cu_plan){(void **)&b->scratch, scr * 4};
-    p[np++] = (struct cu_plan){(void **)&b->scal, SC_COUNT * 4};
-    p[np++] = (struct cu_plan){(void **)&b->d_rb, sizeof(struct cu_readback)};
-    p[np++] = (struct cu_plan){(void **)&b->sparams, sizeof(struct cuda_sample_params)};
-    p[np++] = (struct cu_plan){(void **)&b->srows, MT * sizeof(struct cuda_sample_row)};
-    p[np++] = (struct cu_plan){(void **)&b->sscratch, cuda_sample_scratch_bytes((int)MT, b->Vl)};
-    if (b->d) {
-        const size_t Rd = (size_t)b->Rd, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D,
-                     Fd = (size_t)b->dr.F, K = (size_t)b->K;
-        b->dslots = b->lim.max_ctx + CU_MAX_TOPK * (CU_MAX_DEPTH - 1);
-        p[np++] = (struct cu_plan){(void **)&b->dinv_freq, Dd / 2 * 4};
-        p[np++] = (struct cu_plan){(void **)&b->feat, T * C * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dkc, (size_t)b->dslots * KVd * Dd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dvc, (size_t)b->dslots * KVd * Dd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->din, Rd * 2 * C * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dx, Rd * C * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dxn, Rd * C * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dqkv, Rd * (Hd + 2 * KVd) * Dd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dq, Rd * Hd * Dd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->datt, Rd * Hd * Dd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dgu, Rd * 2 * Fd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dact, Rd * Fd * 2};
-        p[np++] = (struct cu_plan){(void **)&b->dlogits, (size_t)CU_MAX_TOPK * K * 4};
-        p[np++] = (struct cu_plan){(void **)&b->tvals, (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4};
-        p[np++] = (struct cu_plan){(void **)&b->tidx, (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dtok, Rd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->dpos, Rd * 4};
-        p[np++] = (struct cu_plan){(void **)&b->fmask,
-                                   (size_t)CU_MAX_TOPK * FRS_MASK_WORDS(CU_MAX_TOPK * CU_MAX_DEPTH) * 8};
-        p[np++] = (struct cu_plan){(void **)&b->tree.score, cuda_tree_dev_bytes(CU_MAX_TOPK, CU_MAX_DEPTH)};
-        p[np++] = (struct cu_plan){(void **)&b->path, FRS_MAX_TREE * 4};
-    }
-    FRS_TRY(cu_alloc_plan(p, np, &b->amem, &b->abytes, "KV cache and activations"));
-    fprintf(stderr, "%scuda backend: allocating %.1f MiB for the KV cache (%d layers x %d tokens), draft state and "
-            "activations (%d rows)\n", frs_error_origin(), (double)b->abytes / (1 << 20), b->L, b->lim.max_ctx, b->R);
-    CUCHK(cudaMemset(b->amem, 0, b->abytes));
+    /* the memory plan of the KV caches and activations: one device allocation; the draft's entries are
+     * 0 bytes (NULL) without a draft */
+    const int hd = b->d != NULL;
+    const size_t Rd = (size_t)b->Rd, Hd = (size_t)b->dr.H, KVd = (size_t)b->dr.KV, Dd = (size_t)b->dr.D,
+                 Fd = (size_t)b->dr.F, K = (size_t)b->K;
+    b->dslots = hd ? b->lim.max_ctx + CU_MAX_TOPK * (CU_MAX_DEPTH - 1) : 0;
+    struct memplan_entry tab[] = {
+        MEMPLAN_ENTRY(b->inv_freq, D / 2 * 4),
+        MEMPLAN_ENTRY(b->kc, L * T * KV * D * 2),
+        MEMPLAN_ENTRY(b->vc, L * T * KV * D * 2),
+        MEMPLAN_ENTRY(b->x, R * C * 4),
+        MEMPLAN_ENTRY(b->xn, R * C * 2),
+        MEMPLAN_ENTRY(b->qkv, R * (H + 2 * KV) * D * 4),
+        MEMPLAN_ENTRY(b->q, R * H * D * 4),
+        MEMPLAN_ENTRY(b->att, R * H * D * 2),
+        MEMPLAN_ENTRY(b->gu, R * 2 * F * 4),
+        MEMPLAN_ENTRY(b->act, R * F * 2),
+        MEMPLAN_ENTRY(b->hid, R * C * 2),
+        MEMPLAN_ENTRY(b->logits, LR * Vl * 4),
+        MEMPLAN_ENTRY(b->keys, R * 8),
+        MEMPLAN_ENTRY(b->tok, R * 4),
+        MEMPLAN_ENTRY(b->pos, R * 4),
+        MEMPLAN_ENTRY(b->mask, MT * FRS_MASK_WORDS(MT) * 8),
+        MEMPLAN_ENTRY(b->scratch, scr * 4),
+        MEMPLAN_ENTRY(b->scal, SC_COUNT * 4),
+        MEMPLAN_ENTRY(b->d_rb, sizeof(struct cu_readback)),
+        MEMPLAN_ENTRY(b->sparams, sizeof(struct cuda_sample_params)),
+        MEMPLAN_ENTRY(b->srows, MT * sizeof(struct cuda_sample_row)),
+        MEMPLAN_ENTRY(b->sscratch, cuda_sample_scratch_bytes((int)MT, b->Vl)),
+        /* the draft */
+        MEMPLAN_ENTRY(b->dinv_freq, hd ? Dd / 2 * 4 : 0),
+        MEMPLAN_ENTRY(b->feat, hd ? T * C * 2 : 0),
+        MEMPLAN_ENTRY(b->dkc, hd ? (size_t)b->dslots * KVd * Dd * 2 : 0),
+        MEMPLAN_ENTRY(b->dvc, hd ? (size_t)b->dslots * KVd * Dd * 2 : 0),
+        MEMPLAN_ENTRY(b->din, hd ? Rd * 2 * C * 2 : 0),
+        MEMPLAN_ENTRY(b->dx, hd ? Rd * C * 4 : 0),
+        MEMPLAN_ENTRY(b->dxn, hd ? Rd * C * 2 : 0),
+        MEMPLAN_ENTRY(b->dqkv, hd ? Rd * (Hd + 2 * KVd) * Dd * 4 : 0),
+        MEMPLAN_ENTRY(b->dq, hd ? Rd * Hd * Dd * 4 : 0),
+        MEMPLAN_ENTRY(b->datt, hd ? Rd * Hd * Dd * 2 : 0),
+        MEMPLAN_ENTRY(b->dgu, hd ? Rd * 2 * Fd * 4 : 0),
+        MEMPLAN_ENTRY(b->dact, hd ? Rd * Fd * 2 : 0),
+        MEMPLAN_ENTRY(b->dlogits, hd ? (size_t)CU_MAX_TOPK * K * 4 : 0),
+        MEMPLAN_ENTRY(b->tvals, hd ? (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4 : 0),
+        MEMPLAN_ENTRY(b->tidx, hd ? (size_t)CU_MAX_TOPK * CU_MAX_TOPK * 4 : 0),
+        MEMPLAN_ENTRY(b->dtok, hd ? Rd * 4 : 0),
+        MEMPLAN_ENTRY(b->dpos, hd ? Rd * 4 : 0),
+        MEMPLAN_ENTRY(b->fmask, hd ? (size_t)CU_MAX_TOPK * FRS_MASK_WORDS(CU_MAX_TOPK * CU_MAX_DEPTH) * 8 : 0),
+        MEMPLAN_ENTRY(b->tree.score, hd ? cuda_tree_dev_bytes(CU_MAX_TOPK, CU_MAX_DEPTH) : 0),
+        MEMPLAN_ENTRY(b->path, hd ? FRS_MAX_TREE * 4 : 0),
+    };
+    _Static_assert(MEMPLAN_LEN(tab) == CU_STATE_BUFFERS, "the plan covers every state buffer of struct cu_backend");
+    char what[128];
+    snprintf(what, sizeof what, "KV cache (%d layers x %d tokens), draft state and activations (%d rows)", b->L,
+             b->lim.max_ctx, b->R);
+    struct memplan mp;
+    memplan_init(&mp, "cuda backend", what, tab, MEMPLAN_LEN(tab), MEMPLAN_LEN(tab), 256);
+    FRS_TRY(cu_alloc_plan(&mp, &b->amem));
+    b->abytes = mp.total;
+    memplan_log(&mp);
+    FRS_CUDA_CHECK(cudaMemset(b->amem, 0, b->abytes));
     if (b->d)
         cuda_tree_dev_carve(&b->tree, b->tree.score, CU_MAX_TOPK, CU_MAX_DEPTH);
     b->d_tree = &b->d_rb->tree;
-    CUCHK(cudaMallocHost((void **)&b->h_rb, sizeof *b->h_rb));
+    FRS_CUDA_CHECK(cudaMallocHost((void **)&b->h_rb, sizeof *b->h_rb));
     b->h_tree = &b->h_rb->tree;
-    CUCHK(cudaMallocHost((void **)&b->h_keys, R * 8));
+    FRS_CUDA_CHECK(cudaMallocHost((void **)&b->h_keys, R * 8));
     /* rope tables */
     float *inv = malloc((size_t)(b->t.D > b->dr.D ? b->t.D : b->dr.D) * sizeof(float));
     if (!inv)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
-    cpu_rope_inv_freq(&b->m->cfg, inv);
+    rope_inv_freq(&b->m->cfg, inv);
     cudaError_t e = cudaMemcpy(b->inv_freq, inv, D / 2 * 4, cudaMemcpyHostToDevice);
     if (e == cudaSuccess && b->d) {
-        cpu_rope_inv_freq(&b->d->cfg, inv);
+        rope_inv_freq(&b->d->cfg, inv);
         e = cudaMemcpy(b->dinv_freq, inv, (size_t)b->dr.D / 2 * 4, cudaMemcpyHostToDevice);
     }
     free(inv);
-    CUCHK(e);
+    FRS_CUDA_CHECK(e);
     return FRS_OK;
 }
 
@@ -686,38 +680,21 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     cudaStream_t st = b->st;
     /* residual accumulation: rank 0 adds into x, the others write their partial, then sum */
     const float beta = (!reduce || !b->nccl || b->comm->rank == 0) ? 1.0f : 0.0f;
-    /* n == 1: the RMSNorms are fused into the GEMV after them (one launch fewer each) */
-    const int fuse = n == 1 && b->fuse_norm && C % 8 == 0 && C <= CUDA_GEMV_NORM_MAX_COLS;
-    /* target forwards, FRS_L2_PREFETCH=1 only: the launches before a GEMV prefetch its first weight
-     * bytes into L2 (pf_* are 0 otherwise, and the launches add no blocks) */
-    const size_t pfn = reduce && !b->fp8 ? b->pf_norm : 0, pfa = reduce && !b->fp8 ? b->pf_attn : 0;
-    const size_t qkv_bytes = (size_t)qkvw * C * 2, o_bytes = (size_t)C * H * D * 2, gu_bytes = (size_t)2 * F * C * 2;
-    if (fuse && ly->attn_norm && !ly->qkv8.w) {
-        FRS_TRY(cuda_gemv_norm_bf16(x, ly->attn_norm, dm->eps, ly->wqkv, qkvw, C, qkv, 0.0f, st));
-    } else {
-        if (ly->attn_norm)
-            FRS_TRY(cuda_rmsnorm_pf(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, ly->wqkv,
-                                    pfn < qkv_bytes ? pfn : qkv_bytes, st));
-        else
-            FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
-        FRS_TRY(cu_mm(b, xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, qkv, qkvw, 0.0f));
-    }
-    FRS_TRY(cuda_rope_qkv_pf(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, ly->wo,
-                             pfa < o_bytes ? pfa : o_bytes, st));
+    if (ly->attn_norm)
+        FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->attn_norm, dm->eps, NULL, xn, C, st));
+    else
+        FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
+    FRS_TRY(cu_mm(b, xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, qkv, qkvw, 0.0f));
+    FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
     FRS_TRY(cuda_attention_layout(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm,
-                                  reduce ? b->att_layout : CUDA_ATT_AUTO, st));
+                                  reduce ? b->att_layout : b->att_default, st));
     FRS_TRY(cu_mm(b, att, H * D, n, ly->wo, &ly->o8, C, H * D, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
-    if (fuse && !ly->gu8.w) { /* RMSNorm + gate/up GEMV + SwiGLU in one launch */
-        FRS_TRY(cuda_gemv_norm_swiglu(x, ly->mlp_norm, dm->eps, ly->wgu, F, C, act, st));
-    } else if (n == 1 && C % 8 == 0 && !ly->gu8.w) { /* fused: no gate/up round trip, one launch fewer */
-        FRS_TRY(cuda_rmsnorm_pf(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, ly->wgu,
-                                pfn < gu_bytes ? pfn : gu_bytes, st));
-        FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, st));
+    FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
+    if (n == 1 && C % 8 == 0 && !ly->gu8.w) { /* fused: no gate/up round trip, one launch fewer */
+        FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, b->blas.pdl, st));
     } else {
-        FRS_TRY(cuda_rmsnorm_pf(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, ly->wgu,
-                                pfn < gu_bytes ? pfn : gu_bytes, st));
         FRS_TRY(cu_mm(b, xn, C, n, ly->wgu, &ly->gu8, 2 * F, C, gu, 2 * F, 0.0f));
         FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
     }
@@ -740,9 +717,7 @@ static enum frs_status cu_target_forward(struct cu_backend *b, int n, const int3
     for (int l = 0; l < b->L; l++)
         FRS_TRY(cu_layer_forward(b, &b->t, &b->layers[l], n, b->x, b->xn, b->qkv, b->q, b->att, b->gu, b->act,
                                  b->kc + l * layer, b->vc + l * layer, b->inv_freq, b->pos, slot0, slot0, mask, n, 1));
-    const size_t lm_bytes = (size_t)b->Vl * C * 2;
-    FRS_TRY(cuda_rmsnorm_pf(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, b->lm_head,
-                            b->pf_norm < lm_bytes && !b->lm8.w ? b->pf_norm : (b->lm8.w ? 0 : lm_bytes), st));
+    FRS_TRY(cuda_rmsnorm(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, st));
     FRS_TRY(cu_mm(b, b->hid + (size_t)lm_from * C, C, lm_n, b->lm_head, &b->lm8, b->Vl, C, b->logits, b->Vl, 0.0f));
     return FRS_OK;
 }
@@ -846,13 +821,14 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
         return FRS_ERR(FRS_ERR_CUDA, "cuda backend: no CUDA device");
     if (comm && comm->device >= 0)
-        CUCHK(cudaSetDevice(comm->device));
+        FRS_CUDA_CHECK(cudaSetDevice(comm->device));
     struct cu_backend *b = calloc(1, sizeof *b);
     if (!b)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
     be->impl = b;
     be->ops = &frs_backend_cuda_ops;
     be->target_len = 0;
+    be->max_ctx = lim->max_ctx;
     b->opts = opt ? *opt : frs_backend_options_default();
     b->m = m;
     b->d = d;
@@ -875,25 +851,14 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         b->K = d->k;
         b->Rd = lim->prefill_chunk > CU_MAX_TOPK ? lim->prefill_chunk : CU_MAX_TOPK;
     }
-    const char *g = getenv("FRS_CUDA_GRAPHS");
-    b->graphs = !(g && g[0] == '0');
-    g = getenv("FRS_HOST_SAMPLING"); /* 1: temperature > 0 on the host (runtime/sampling.c), for A/B */
-    b->dev_sampling = !(g && g[0] == '1') && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
-    g = getenv("FRS_HOST_ACCEPT"); /* 1: the acceptance walk on the host (runtime/accept.c), for A/B */
-    b->dev_accept = !(g && g[0] == '1');
-    g = getenv("FRS_FUSE_NORM"); /* measured slower (tests/bench/NOTES-cuda.md, optimisation 8): opt-in */
-    b->fuse_norm = g && g[0] == '1';
-    g = getenv("FRS_L2_PREFETCH"); /* 1: L2 prefetch of the next GEMV's weights (measured no gain: opt-in) */
-    if (g && g[0] == '1') {
-        int dev = 0, l2 = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev) == cudaSuccess &&
-            l2 > 0) {
-            /* the RMSNorm windows are short (a few us: ~a quarter of the L2 arrives in them); RoPE +
-             * attention + combine are long enough for most of an o_proj (8B: 33.6 MB) */
-            b->pf_norm = (size_t)l2 / 4;
-            b->pf_attn = (size_t)l2 * 3 / 5;
-        }
-    }
+    /* the A/B switches (runtime/backend.h), read here once */
+    b->graphs = b->opts.cuda_graphs != 0;
+    b->dev_sampling = b->opts.device_sampling && b->tp == 1 && b->Vl <= CUDA_SAMPLE_MAX_COLS;
+    b->dev_accept = b->opts.device_accept != 0;
+    b->att_default = b->opts.attention == FRS_ATTN_CUDA_CORES ? CUDA_ATT_MULTI_ROW
+                     : b->opts.attention == FRS_ATTN_MMA_BF16 ? CUDA_ATT_AUTO_BF16
+                                                              : CUDA_ATT_AUTO;
+    b->att_layout = b->att_default;
     enum frs_status st = FRS_OK;
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
     if (e == cudaSuccess)
@@ -902,7 +867,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: stream/event creation failed: %s", cudaGetErrorString(e));
         goto fail;
     }
-    FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st), st, fail);
+    FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
     b->n_sm = b->blas.n_sm;
     FRS_TRY_GOTO(cu_upload_weights(b), st, fail);
     FRS_TRY_GOTO(cu_alloc_state(b), st, fail);
@@ -930,11 +895,12 @@ static enum frs_status cu_check_room(struct cu_backend *b, int n, const char *wh
 {
     if (n <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend %s: %d tokens, need at least 1", what, n);
-    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+    /* no room is reserved for a draft tree: the engine shrinks the tree to what is left */
+    if ((long)b->target_len + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG,
-                       "cuda backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
-                       "draft tree) exceed the context limit max_ctx = %d",
-                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+                       "cuda backend %s: %d tokens after the %d already in the context exceed the context "
+                       "limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_ctx);
     return FRS_OK;
 }
 
@@ -967,7 +933,7 @@ static enum frs_status cu_prefill(struct frs_backend *be, const int32_t *tokens,
                            (int)tokens[i], i, b->V);
     for (int done = 0; done < n;) {
         const int c = n - done < b->lim.prefill_chunk ? n - done : b->lim.prefill_chunk;
-        CUCHK(cudaMemcpyAsync(b->tok, tokens + done, (size_t)c * 4, cudaMemcpyHostToDevice, b->st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(b->tok, tokens + done, (size_t)c * 4, cudaMemcpyHostToDevice, b->st));
         FRS_TRY(cu_append_step(b, c));
         cu_advance(be, b, c);
         done += c;
@@ -989,7 +955,7 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
         if (!b->g_decode) {
             /* capture once; every step-varying value is read from device memory */
             cudaGraph_t g;
-            CUCHK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+            FRS_CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
             enum frs_status st = cu_append_step(b, 1);
             cudaError_t e = cudaStreamEndCapture(b->st, &g);
             if (st != FRS_OK) {
@@ -997,12 +963,12 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
                     cudaGraphDestroy(g);
                 return st;
             }
-            CUCHK(e);
+            FRS_CUDA_CHECK(e);
             e = cudaGraphInstantiate(&b->g_decode, g, 0);
             cudaGraphDestroy(g);
-            CUCHK(e);
+            FRS_CUDA_CHECK(e);
         }
-        CUCHK(cudaGraphLaunch(b->g_decode, b->st));
+        FRS_CUDA_CHECK(cudaGraphLaunch(b->g_decode, b->st));
     }
     cu_advance(be, b, 1);
     return FRS_OK;
@@ -1015,12 +981,12 @@ static enum frs_status cu_graph_run(struct cu_backend *b, struct cu_graph *g, in
                                     enum frs_status (*step)(struct cu_backend *, const void *), const void *arg)
 {
     if (use_graph && g->exec) {
-        CUCHK(cudaGraphLaunch(g->exec, b->st));
+        FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, b->st));
         return FRS_OK;
     }
     const int capture = use_graph && g->uses >= 1;
     if (capture)
-        CUCHK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+        FRS_CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
     enum frs_status fs = step(b, arg);
     if (capture) {
         cudaGraph_t graph;
@@ -1030,11 +996,11 @@ static enum frs_status cu_graph_run(struct cu_backend *b, struct cu_graph *g, in
                 cudaGraphDestroy(graph);
             return fs;
         }
-        CUCHK(e);
+        FRS_CUDA_CHECK(e);
         e = cudaGraphInstantiate(&g->exec, graph, 0);
         cudaGraphDestroy(graph);
-        CUCHK(e);
-        CUCHK(cudaGraphLaunch(g->exec, b->st));
+        FRS_CUDA_CHECK(e);
+        FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, b->st));
     }
     FRS_TRY(fs);
     g->uses++;
@@ -1050,13 +1016,13 @@ static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
         if (!b->h_logits)
             return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
     }
-    CUCHK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
     return FRS_OK;
 }
 
 /* temperature > 0 answered on the device (cuda_sample.h): one rank holding the whole vocabulary,
- * FRS_HOST_SAMPLING unset, valid parameters (the host path reports invalid ones) */
+ * opts.device_sampling, valid parameters (the host path reports invalid ones) */
 static int cu_device_sampling(const struct cu_backend *b, const struct frs_sampling *s)
 {
     return b->dev_sampling && s && s->temperature > 0.0f && s->top_k >= 0 && s->top_p >= 0.0f;
@@ -1081,22 +1047,22 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
         FRS_TRY(cuda_argmax_keys(row, 1, b->Vl, b->Vl, b->voff, b->keys, st));
         if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, st));
-        CUCHK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
-        CUCHK(cudaStreamSynchronize(st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
+        FRS_CUDA_CHECK(cudaStreamSynchronize(st));
         *out = frs_argmax_key_index(b->h_keys[0]);
         return FRS_OK;
     }
     if (cu_device_sampling(b, s)) {
         /* the draw on the device; 8 bytes back (the token and the fallback flags) */
         FRS_TRY(cu_set_sampling(b, s, draw));
-        CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, sizeof(uint32_t), st));
+        FRS_CUDA_CHECK(cudaMemsetAsync(b->d_rb->flags, 0, sizeof(uint32_t), st));
         FRS_TRY(cuda_sample_prepare(row, 1, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
         FRS_TRY(cuda_sample_draw(row, 1, b->Vl, b->Vl, b->voff, b->sparams, b->srows, NULL, b->sscratch,
                                  &b->d_rb->token, b->d_rb->flags, st));
-        CUCHK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
+        FRS_CUDA_CHECK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
                               cudaMemcpyDeviceToHost, st));
-        CUCHK(cudaEventRecord(b->ev, st));
-        CUCHK(cudaEventSynchronize(b->ev));
+        FRS_CUDA_CHECK(cudaEventRecord(b->ev, st));
+        FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
         if (!b->h_rb->flags[0]) {
             b->samp_dev++;
             *out = b->h_rb->token;
@@ -1136,9 +1102,9 @@ static enum frs_status cu_draft_catchup(struct cu_backend *b, const void *arg)
     FRS_TRY(cu_draft_forward(b, n, b->scal + SC_DSLOT, b->scal + SC_DSLOT, NULL, 0));
     if (a->last) {
         if (n > 1)
-            CUCHK(cudaMemcpyAsync(b->dx, b->dx + (size_t)(n - 1) * C, (size_t)C * sizeof(float),
+            FRS_CUDA_CHECK(cudaMemcpyAsync(b->dx, b->dx + (size_t)(n - 1) * C, (size_t)C * sizeof(float),
                                   cudaMemcpyDeviceToDevice, st));
-        CUCHK(cudaMemcpyAsync(b->scal + SC_ROOT, b->dtok + n - 1, sizeof(int32_t), cudaMemcpyDeviceToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(b->scal + SC_ROOT, b->dtok + n - 1, sizeof(int32_t), cudaMemcpyDeviceToDevice, st));
     }
     return FRS_OK;
 }
@@ -1210,7 +1176,7 @@ static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next
         if (n <= FRS_MAX_TREE)
             FRS_TRY(cuda_set_i32(b->dtok, next_tokens + off, n, st));
         else
-            CUCHK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
+            FRS_CUDA_CHECK(cudaMemcpyAsync(b->dtok, next_tokens + off, (size_t)n * 4, cudaMemcpyHostToDevice, st));
         const struct cu_catchup_arg a = {n_pending - off, n, off + n == n_pending};
         const int use_graph = b->graphs && n_pending <= CU_CATCHUP_GRAPHS; /* one chunk: keyed by n alone */
         struct cu_graph eager = {0, NULL};
@@ -1247,9 +1213,9 @@ static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampli
         if (!b->h_logits)
             return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
     }
-    CUCHK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
+    FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
                           cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
     const struct sampling_shard sh = {b->h_logits, 1, b->Vl, b->voff};
     struct sampling_row r;
     FRS_TRY(sampling_prepare(b->comm, &sh, s, &r));
@@ -1297,7 +1263,7 @@ static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
         if (b->dev_accept)
             FRS_TRY(cuda_tree_accept(b->d_tree, NULL, NULL, &b->d_rb->acc, &b->d_rb->acc_ok, st));
     } else if (a->mode == CU_VERIFY_SAMPLE) {
-        CUCHK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
+        FRS_CUDA_CHECK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
         FRS_TRY(cuda_sample_prepare(b->logits, n, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
         FRS_TRY(cuda_sample_tree_probs(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, st));
         FRS_TRY(cuda_sample_draw(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, b->sscratch,
@@ -1332,22 +1298,21 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     /* attention: the tensor-core kernel (AUTO, any context) where it applies; else the CUDA-core
      * layout by context: one row per block on short prefixes, rows sharing K/V loads from ~0.4k
      * slots on (measured: tests/bench/NOTES-cuda.md, run 2) */
-    const char *am = getenv("FRS_ATT_MULTI");
-    const int mma = cuda_attention_auto_mma(n, b->t.D);
-    const int multi = !mma && !(am && am[0] == '0') && T >= 384;
-    b->att_layout = mma ? CUDA_ATT_AUTO : multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
+    const int mma = b->att_default != CUDA_ATT_MULTI_ROW && cuda_attention_auto_mma(n, b->t.D);
+    const int multi = !mma && T >= 384;
+    b->att_layout = mma ? b->att_default : multi ? CUDA_ATT_MULTI_ROW : CUDA_ATT_SINGLE_ROW;
     const struct cu_verify_arg a = {n, mode};
     struct cu_graph eager = {0, NULL};
     enum frs_status fs = cu_graph_run(b, use_graph ? &b->g_verify[n][multi][mode] : &eager, use_graph, cu_verify_step,
                                       &a);
-    b->att_layout = CUDA_ATT_AUTO;
+    b->att_layout = b->att_default;
     FRS_TRY(fs);
     b->last_rows = n;
     b->last_row = n - 1;
     /* the one read-back of the iteration */
-    CUCHK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
-    CUCHK(cudaEventRecord(b->ev, st));
-    CUCHK(cudaEventSynchronize(b->ev));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
+    FRS_CUDA_CHECK(cudaEventRecord(b->ev, st));
+    FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
     const struct frs_tree *t = b->h_tree;
     if (t->n != n)
         return FRS_ERR(FRS_ERR_INTERNAL, "verify: the device tree has %d nodes, expected %d (a kept candidate's parent "
@@ -1473,8 +1438,8 @@ enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t c
     const size_t n = (size_t)b->last_rows * b->Vl;
     if (n > cap)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_backend_logits: %zu floats do not fit in %zu", n, cap);
-    CUCHK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    CUCHK(cudaStreamSynchronize(b->st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
     *rows = b->last_rows;
     *vocab_local = b->Vl;
     return FRS_OK;

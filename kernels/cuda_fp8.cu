@@ -5,18 +5,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-extern "C" {
-#include "status.h"
-}
+#include "cuda_check.h" /* FRS_LAUNCH_CHECK */
 #include "cuda_fp8_kernels.h"
-
-#define FP8_LAUNCH_CHECK(what)                                                                    \
-    do {                                                                                          \
-        cudaError_t e_ = cudaGetLastError();                                                      \
-        if (e_ != cudaSuccess)                                                                    \
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_fp8.cu: launch of %s failed: %s", (what),   \
-                           cudaGetErrorString(e_));                                               \
-    } while (0)
 
 /* two e4m3 bytes -> two floats (through half: exact) */
 static __device__ __forceinline__ float2 fp8x2_to_float2(uint16_t v)
@@ -237,7 +227,7 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
     const int blocks = (rows + FP8_GEMV_WARPS - 1) / FP8_GEMV_WARPS;
     fp8_gemv_kernel<<<blocks, 32 * FP8_GEMV_WARPS, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), w, scale, rows,
                                                             cols, y, beta);
-    FP8_LAUNCH_CHECK("fp8_gemv_kernel");
+    FRS_LAUNCH_CHECK(fp8_gemv_kernel);
     return FRS_OK;
 }
 
@@ -257,7 +247,7 @@ extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
     fp8_mma_kernel<<<blocks, 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y,
                                            ldy, beta);
-    FP8_LAUNCH_CHECK("fp8_mma_kernel");
+    FRS_LAUNCH_CHECK(fp8_mma_kernel);
     return FRS_OK;
 }
 
@@ -271,7 +261,7 @@ extern "C" enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *
     if (blocks > 65535)
         blocks = 65535;
     fp8_dequant_kernel<<<(unsigned)blocks, 256, 0, st>>>(w, scale, rows, cols, reinterpret_cast<__nv_bfloat16 *>(out));
-    FP8_LAUNCH_CHECK("fp8_dequant_kernel");
+    FRS_LAUNCH_CHECK(fp8_dequant_kernel);
     return FRS_OK;
 }
 
@@ -284,6 +274,6 @@ extern "C" enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale
     if (blocks > 65535)
         blocks = 65535;
     fp8_fill_kernel<<<(unsigned)blocks, 256, 0, st>>>(w, n, scale, rows, amp, seed);
-    FP8_LAUNCH_CHECK("fp8_fill_kernel");
+    FRS_LAUNCH_CHECK(fp8_fill_kernel);
     return FRS_OK;
 }

@@ -16,25 +16,13 @@
  *   per block (best key, its id, the second key, the raw argmax key), merged in block order by one
  *   thread per row (deterministic).
  */
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
+#include "cuda_common.cuh"
+
 #include <string.h>
 
-extern "C" {
-#include "status.h"
-}
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "cuda_sample.h"
 #include "sample_mass.h" /* frs_mass_fixed: the host's fixed-point masses */
-
-#define LAUNCH_CHECK(what)                                                                        \
-    do {                                                                                          \
-        cudaError_t e_ = cudaGetLastError();                                                      \
-        if (e_ != cudaSuccess)                                                                    \
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_sample.cu: launch of %s failed: %s", (what), \
-                           cudaGetErrorString(e_));                                               \
-    } while (0)
 
 #define PREP_THREADS 1024
 #define NB 4096                 /* value bins */
@@ -44,7 +32,7 @@ extern "C" {
 #define DRAW_THREADS 256
 #define DRAW_CHUNK 4096
 #define DRAW_MAX_BLOCKS 64
-#define FULL 0xffffffffu
+#define FULL FRS_FULL_MASK
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -69,36 +57,6 @@ static __device__ __forceinline__ int bin_of(float d)
     return d < (float)NB / BIN_SCALE ? (int)(d * BIN_SCALE) : NB - 1;
 }
 
-
-static __device__ __forceinline__ float block_max_f(float v, float *sh)
-{
-    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
-    __syncthreads();
-    if (lane == 0)
-        sh[wid] = v;
-    __syncthreads();
-    v = lane < nw ? sh[lane] : -INFINITY;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(FULL, v, o));
-    return v;
-}
-
-static __device__ __forceinline__ int block_or(int v, int *sh)
-{
-    v = __any_sync(FULL, v);
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0)
-        sh[threadIdx.x >> 5] = v;
-    __syncthreads();
-    int r = 0;
-    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
-        r |= sh[w];
-    return r;
-}
 
 /* inclusive prefix sums of a[0..m) in shared memory, all threads of the block; tmp: 32 entries */
 static __device__ void block_scan_u64(unsigned long long *a, int m, unsigned long long *tmp)
@@ -181,7 +139,7 @@ extern "C" enum frs_status cuda_sample_set_params(struct cuda_sample_params *d, 
                                                   cudaStream_t st)
 {
     set_params_kernel<<<1, 1, 0, st>>>(d, *h);
-    LAUNCH_CHECK("set_params_kernel");
+    FRS_LAUNCH_CHECK(set_params_kernel);
     return FRS_OK;
 }
 
@@ -260,7 +218,7 @@ __global__ void __launch_bounds__(PREP_THREADS)
         bad |= !isfinite(z);
         m = fmaxf(m, z);
     }
-    m = block_max_f(m, ps.fsh);
+    m = block_max(m, ps.fsh);
     bad = block_or(bad, ps.ish);
     out.max = m;
     out.thresh = -INFINITY;
@@ -432,27 +390,11 @@ extern "C" enum frs_status cuda_sample_prepare(const float *logits, int n, int c
         return FRS_ERR(FRS_ERR_CUDA, "cuda_sample_prepare: %zu bytes of shared memory: %s", prep_smem(),
                        cudaGetErrorString(attr));
     prepare_kernel<<<n, PREP_THREADS, prep_smem(), st>>>(logits, cols, ld, p, rows, flags, frs_mass_shift(cols));
-    LAUNCH_CHECK("prepare_kernel");
+    FRS_LAUNCH_CHECK(prepare_kernel);
     return FRS_OK;
 }
 
 /* ---- draw ------------------------------------------------------------------------------------- */
-
-/* runtime/rng.h on the device (as cuda_ops.cu's) */
-static __device__ __forceinline__ uint64_t s_mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static __device__ __forceinline__ double s_gumbel(uint64_t seed, uint64_t stream, uint64_t index)
-{
-    const uint64_t u64 = s_mix64(s_mix64(s_mix64(seed) ^ stream) ^ index);
-    const double u = ((double)(u64 >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-    return -log(-log(u));
-}
 
 struct draw_part {
     double best, second;
@@ -510,7 +452,7 @@ __global__ void __launch_bounds__(DRAW_THREADS)
         const float z = xv / T;
         if (!(z >= th))
             continue;
-        const double key = (double)z + s_gumbel(seed, dr, (uint64_t)t);
+        const double key = (double)z + frs_rng_gumbel(seed, dr, (uint64_t)t);
         if (!(key > second) && id >= 0)
             continue;
         int skip = 0;
@@ -595,9 +537,9 @@ extern "C" enum frs_status cuda_sample_draw(const float *logits, int n, int cols
     const int nb = draw_blocks(cols), chunk = (cols + nb - 1) / nb;
     draw_kernel<<<dim3(nb, n), DRAW_THREADS, 0, st>>>(logits, n, cols, ld, idx_offset, chunk, p, rows, tree,
                                                       (struct draw_part *)scratch);
-    LAUNCH_CHECK("draw_kernel");
+    FRS_LAUNCH_CHECK(draw_kernel);
     draw_finish_kernel<<<n, 1, 0, st>>>((const struct draw_part *)scratch, nb, out, flags);
-    LAUNCH_CHECK("draw_finish_kernel");
+    FRS_LAUNCH_CHECK(draw_finish_kernel);
     return FRS_OK;
 }
 
@@ -634,6 +576,6 @@ extern "C" enum frs_status cuda_sample_tree_probs(const float *logits, int n, in
     if (n <= 0 || n > FRS_MAX_TREE || cols <= 0 || ld < cols)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_sample_tree_probs: %d nodes, cols %d, ld %d", n, cols, ld);
     tree_probs_kernel<<<1, FRS_MAX_TREE, 0, st>>>(logits, n, cols, ld, idx_offset, p, rows, tree);
-    LAUNCH_CHECK("tree_probs_kernel");
+    FRS_LAUNCH_CHECK(tree_probs_kernel);
     return FRS_OK;
 }

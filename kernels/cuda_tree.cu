@@ -4,29 +4,17 @@
  * and the small integer kernels of the backend's step (positions, counters). All single-block
  * kernels: the tree is tiny.
  */
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
-#include <math.h>
-#include <stdint.h>
+#include "cuda_common.cuh" /* rng.h: frs_rng_uniform, __host__ __device__ under nvcc */
+
 #include <string.h>
 
 extern "C" {
 #include "accept.h" /* struct frs_accept, frs_spec_index, FRS_RNG_STREAM_ACCEPT, FRS_SPEC_DRAW_BASE */
-#include "rng.h"    /* frs_rng_uniform, __host__ __device__ under nvcc */
-#include "status.h"
 }
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "cuda_tree.h"
 
 #define TREE_THREADS 1024
-
-#define LAUNCH_CHECK(what)                                                                        \
-    do {                                                                                          \
-        cudaError_t e_ = cudaGetLastError();                                                      \
-        if (e_ != cudaSuccess)                                                                    \
-            return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_tree.cu: launch of %s failed: %s", (what),  \
-                           cudaGetErrorString(e_));                                               \
-    } while (0)
 
 static size_t al16(size_t b) { return (b + 15) & ~(size_t)15; }
 
@@ -91,7 +79,7 @@ extern "C" enum frs_status cuda_tree_first(struct cuda_tree_dev *t, int k, const
     if (k < 1 || k > t->max_topk)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_first: topk %d outside [1, %d]", k, t->max_topk);
     tree_first_kernel<<<1, 64, 0, st>>>(*t, k, vals, tok);
-    LAUNCH_CHECK("tree_first_kernel");
+    FRS_LAUNCH_CHECK(tree_first_kernel);
     return FRS_OK;
 }
 
@@ -127,7 +115,7 @@ extern "C" enum frs_status cuda_tree_expand(struct cuda_tree_dev *t, int k, int 
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_expand: topk %d, level %d outside the builder's %d / %d", k,
                        level, t->max_topk, t->max_depth);
     tree_expand_kernel<<<1, TREE_THREADS, 0, st>>>(*t, k, level, vals, tok);
-    LAUNCH_CHECK("tree_expand_kernel");
+    FRS_LAUNCH_CHECK(tree_expand_kernel);
     return FRS_OK;
 }
 
@@ -157,7 +145,7 @@ __global__ void tree_frontier_kernel(struct cuda_tree_dev t, int k, int level, c
     for (int e = threadIdx.x; e < k * C; e += blockDim.x) {
         const int r = e / C, j = e % C;
         const int src = level == 1 ? root_row : t.front_src[r];
-        fc_in[(size_t)r * ld_fc + C + j] = __bfloat16_as_ushort(__float2bfloat16_rn(hid[(size_t)src * C + j]));
+        fc_in[(size_t)r * ld_fc + C + j] = f2bf(hid[(size_t)src * C + j]);
     }
 }
 
@@ -170,7 +158,7 @@ extern "C" enum frs_status cuda_tree_frontier(struct cuda_tree_dev *t, int k, in
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_frontier: topk %d, level %d", k, level);
     tree_frontier_kernel<<<1, TREE_THREADS, 0, st>>>(*t, k, level, target_len, hid, root_row, C, fc_in, ld_fc, tok,
                                                      pos, slot0, mask);
-    LAUNCH_CHECK("tree_frontier_kernel");
+    FRS_LAUNCH_CHECK(tree_frontier_kernel);
     return FRS_OK;
 }
 
@@ -224,7 +212,7 @@ extern "C" enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int 
     const int n_rec = cuda_tree_records(k, depth);
     const int keep = size - 1 < n_rec ? size - 1 : n_rec;
     tree_finish_kernel<<<1, TREE_THREADS, (size_t)n_rec, st>>>(*t, n_rec, keep, root_token, out);
-    LAUNCH_CHECK("tree_finish_kernel");
+    FRS_LAUNCH_CHECK(tree_finish_kernel);
     return FRS_OK;
 }
 
@@ -249,7 +237,7 @@ extern "C" enum frs_status cuda_tree_verify_inputs(const struct frs_tree *tree, 
     if (n < 1 || n > FRS_MAX_TREE)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_verify_inputs: %d nodes", n);
     tree_verify_inputs_kernel<<<1, 128, 0, st>>>(tree, n, target_len, tok, pos, mask);
-    LAUNCH_CHECK("tree_verify_inputs_kernel");
+    FRS_LAUNCH_CHECK(tree_verify_inputs_kernel);
     return FRS_OK;
 }
 
@@ -377,7 +365,7 @@ extern "C" enum frs_status cuda_tree_accept(const struct frs_tree *tree, const u
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_accept: seed and draw0 must both be given (sampling) or "
                        "both be NULL (greedy)");
     tree_accept_kernel<<<1, ACCEPT_WARP, 0, st>>>(tree, seed, draw0, out, ok);
-    LAUNCH_CHECK("tree_accept_kernel");
+    FRS_LAUNCH_CHECK(tree_accept_kernel);
     return FRS_OK;
 }
 
@@ -386,7 +374,7 @@ extern "C" enum frs_status cuda_keys_to_ids(const uint64_t *keys, int n, int32_t
     if (n <= 0)
         return FRS_OK;
     keys_to_ids_kernel<<<(n + 127) / 128, 128, 0, st>>>((const unsigned long long *)keys, n, ids);
-    LAUNCH_CHECK("keys_to_ids_kernel");
+    FRS_LAUNCH_CHECK(keys_to_ids_kernel);
     return FRS_OK;
 }
 
@@ -405,7 +393,7 @@ extern "C" enum frs_status cuda_seq_positions(const int32_t *base, int add, int 
     if (n <= 0)
         return FRS_OK;
     seq_positions_kernel<<<(n + 255) / 256 < 64 ? (n + 255) / 256 : 64, 256, 0, st>>>(base, add, n, pos, slot0);
-    LAUNCH_CHECK("seq_positions_kernel");
+    FRS_LAUNCH_CHECK(seq_positions_kernel);
     return FRS_OK;
 }
 
@@ -414,7 +402,7 @@ __global__ void add_i32_kernel(int32_t *x, int32_t v) { *x += v; }
 extern "C" enum frs_status cuda_add_i32(int32_t *x, int32_t v, cudaStream_t st)
 {
     add_i32_kernel<<<1, 1, 0, st>>>(x, v);
-    LAUNCH_CHECK("add_i32_kernel");
+    FRS_LAUNCH_CHECK(add_i32_kernel);
     return FRS_OK;
 }
 
@@ -437,7 +425,7 @@ extern "C" enum frs_status cuda_set_i32(int32_t *x, const int32_t *v, int n, cud
     for (int i = 0; i < n; i++)
         a.v[i] = v[i];
     set_i32_kernel<<<1, FRS_MAX_TREE, 0, st>>>(x, a, n);
-    LAUNCH_CHECK("set_i32_kernel");
+    FRS_LAUNCH_CHECK(set_i32_kernel);
     return FRS_OK;
 }
 
@@ -457,7 +445,7 @@ extern "C" enum frs_status cuda_store_rows(uint16_t *dst, int ld, const int32_t 
         return FRS_OK;
     const int bx = (cols + 255) / 256 < 32 ? (cols + 255) / 256 : 32;
     store_rows_kernel<<<dim3(bx, n), 256, 0, st>>>(dst, ld, base, add, src, cols, src_rows);
-    LAUNCH_CHECK("store_rows_kernel");
+    FRS_LAUNCH_CHECK(store_rows_kernel);
     return FRS_OK;
 }
 
@@ -477,6 +465,6 @@ extern "C" enum frs_status cuda_load_rows(uint16_t *dst, int ld_dst, const uint1
         return FRS_OK;
     const int bx = (cols + 255) / 256 < 32 ? (cols + 255) / 256 : 32;
     load_rows_kernel<<<dim3(bx, n), 256, 0, st>>>(dst, ld_dst, src, ld_src, base, add, cols);
-    LAUNCH_CHECK("load_rows_kernel");
+    FRS_LAUNCH_CHECK(load_rows_kernel);
     return FRS_OK;
 }

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../parallel/check.h"
+#include "../parallel/check.h" /* FRS_CHECK_GEN, MPI_CHECK */
+#include "cuda_check.h"        /* FRS_CUDA_CHECK */
 
 static double nc_now(void)
 {
@@ -30,9 +31,6 @@ static void nc_pause(double waited_s)
     struct timespec ts = {0, waited_s < 0.1 ? 50 * 1000 : 1000 * 1000};
     nanosleep(&ts, NULL);
 }
-
-#define CUDA_CHECK(call) \
-    FRS_CHECK_GEN(cudaError_t, call, cudaSuccess, FRS_ERR_CUDA, cudaGetErrorString, return FRS_ERR_CUDA)
 
 static ncclComm_t nc_comm(const struct frs_comm *c) { return (ncclComm_t)c->nccl_comm; }
 
@@ -85,7 +83,7 @@ enum frs_status nccl_comm_init(struct frs_comm *c, int timeout_s)
     }
     MPI_Comm mc = c->mpi_comm ? *(MPI_Comm *)c->mpi_comm : MPI_COMM_WORLD;
     MPI_CHECK(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, mc));
-    CUDA_CHECK(cudaSetDevice(c->device));
+    FRS_CUDA_CHECK(cudaSetDevice(c->device));
     ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
     cfg.blocking = 0;
     ncclComm_t comm = NULL;
@@ -166,7 +164,7 @@ enum frs_status nccl_allgather(struct frs_comm *c, const void *in, void *out, si
     size_t bytes = n * frs_dtype_size(dt);
     if (nc_local(c)) {
         if (bytes && in != out)
-            CUDA_CHECK(cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, st));
+            FRS_CUDA_CHECK(cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, st));
         return FRS_OK;
     }
     if (n == 0)
@@ -211,7 +209,7 @@ enum frs_status nccl_wait_event(struct frs_comm *c, cudaEvent_t ev, int timeout_
 enum frs_status nccl_sync_stream(struct frs_comm *c, cudaStream_t st, int timeout_s)
 {
     cudaEvent_t ev;
-    CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    FRS_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
     enum frs_status s = FRS_OK;
     cudaError_t e = cudaEventRecord(ev, st);
     if (e != cudaSuccess)
@@ -247,7 +245,7 @@ static enum frs_status nc_near_cpuset(hwloc_topology_t topo, int device, hwloc_c
 
 static enum frs_status nc_select(int device)
 {
-    CUDA_CHECK(cudaSetDevice(device));
+    FRS_CUDA_CHECK(cudaSetDevice(device));
     return FRS_OK;
 }
 

@@ -25,7 +25,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "../parallel/argmax_key.h" /* frs_argmax_key_pack / _value / _index */
+#include "../runtime/argmax_key.h" /* frs_argmax_key_pack / _value / _index */
 #include "../parallel/bootstrap.h"  /* struct par_device_ops */
 #include "../parallel/comm.h"
 #include "../runtime/status.h"

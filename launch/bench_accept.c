@@ -24,8 +24,8 @@
 #include <cjson/cJSON.h>
 
 #include "backend.h"
+#include "backend_registry.h" /* frs_backend_find, frs_backend_default */
 #include "cli.h"
-#include "cpu_backend.h"
 #include "draft.h"
 #include "engine.h"
 #include "frvocab.h"
@@ -33,10 +33,6 @@
 #include "options.h"
 #include "tokenizer.h"
 
-#ifdef FRSPEC_HAVE_CUDA
-#include <cuda_runtime_api.h>
-extern const struct frs_backend_ops frs_backend_cuda_ops;
-#endif
 
 #define ACC_MAX_K 16
 
@@ -233,24 +229,13 @@ int bench_acceptance(int argc, char **argv)
     if (!opt.fr_vocab && !fr_dir && n_k > 0)
         fprintf(stderr, "frspec bench acceptance: no --fr-vocab / --fr-vocab-dir: EAGLE-2 full vocabulary only\n");
 
-    const struct frs_backend_ops *ops = &frs_backend_cpu_ops;
-    const char *device = opt.device;
-#ifdef FRSPEC_HAVE_CUDA
-    if (!device) {
-        int nd = 0;
-        device = cudaGetDeviceCount(&nd) == cudaSuccess && nd > 0 ? "cuda" : "cpu";
-        cudaGetLastError();
-    }
-    if (!strcmp(device, "cuda"))
-        ops = &frs_backend_cuda_ops;
-#else
-    if (!device)
-        device = "cpu";
-#endif
-    if (strcmp(device, "cpu") && ops == &frs_backend_cpu_ops) {
-        fprintf(stderr, "frspec bench acceptance: --device %s: this build has no such backend\n", device);
+    const struct frs_backend_entry *entry = frs_backend_default();
+    if (opt.device && frs_backend_find(opt.device, &entry) != FRS_OK) {
+        fprintf(stderr, "frspec bench acceptance: %s\n", frs_error_msg());
         return 2;
     }
+    const struct frs_backend_ops *ops = entry->ops;
+    const char *device = entry->name;
 
     struct llama_model m;
     struct eagle_draft d;
@@ -324,7 +309,7 @@ int bench_acceptance(int argc, char **argv)
         be.ops = ops;
         const struct frs_limits lim = {.max_ctx = opt.max_ctx, .max_tree = c ? opt.tree.size : 0,
                                        .prefill_chunk = opt.prefill_chunk};
-        st = ops->create(&be, &m, c ? &d : NULL, NULL, &lim, NULL);
+        st = ops->create(&be, &m, c ? &d : NULL, NULL, &lim, &opt.backend);
         if (st != FRS_OK)
             break;
         for (int p = 0; p < n_ps && st == FRS_OK; p++) {

@@ -83,12 +83,12 @@ enum frs_status cli_read_file(const char *path, char **out, size_t *len)
         if (got == 0)
             break;
     }
-    int err = ferror(f);
+    int err = ferror(f) ? errno : 0;
     if (f != stdin)
         fclose(f);
     if (err) {
         free(buf);
-        return FRS_ERR(FRS_ERR_IO, "%s: read error", path);
+        return FRS_ERR(FRS_ERR_IO, "%s: %s", path, err == EISDIR ? "is a directory, not a file" : strerror(err));
     }
     buf[n] = '\0';
     *out = buf;

@@ -2,7 +2,8 @@
  * prints errors and exits; everything below returns enum frs_status.
  *
  * defines: cmd_generate, cmd_tokenize, cmd_vocab, cmd_convert_draft, cmd_quantize, cmd_bench, cli_die,
- *          cli_parse_int, cli_parse_float, cli_read_file
+ *          cli_parse_int, cli_parse_float, cli_read_file, cli_default_model, cli_default_draft,
+ *          cli_default_fr
  */
 #ifndef FRSPEC_CLI_H
 #define FRSPEC_CLI_H
@@ -26,5 +27,11 @@ int cli_parse_float(const char *opt, const char *s, double lo, double hi, float 
 int cli_parse_u64(const char *opt, const char *s, unsigned long long *out);
 /* Whole file (or stdin for "-") into a NUL-terminated buffer. */
 enum frs_status cli_read_file(const char *path, char **out, size_t *len);
+
+/* The embedded default pair (defaults.c): <prefix>/share/frspec/default when the program is
+ * installed, else the source tree's configs/default. */
+const char *cli_default_model(void); /* .../target */
+const char *cli_default_draft(void); /* .../draft */
+const char *cli_default_fr(void);    /* .../fr/freq_8192.pt */
 
 #endif

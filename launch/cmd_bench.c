@@ -22,7 +22,7 @@
  *  - sampled (temperature > 0; FR-Spec 32k, context 1k): the iteration and the autoregressive step
  *    (decode + next_token) at T 0.8 with top-k 50 and with top-p 0.9, sampling on the device
  *    against FRS_HOST_SAMPLING=1 (logits read back, runtime/sampling.c on the host), with the
- *    device path's calls and its rows redone on the host (cuda_backend_sampling_counts).
+ *    device path's calls and its rows redone on the host (the registry entry's sampling_counts).
  * Each timed phase is preceded by warm-up iterations (graph capture, cuBLASLt algorithm choice);
  * phases are timed on the host clock around a device synchronisation; figures are medians.
  *
@@ -38,16 +38,13 @@
 
 #include "accept.h"
 #include "backend.h"
+#include "backend_registry.h" /* frs_backend_find: the CUDA backend's ops and sampling counters */
 #include "bench_accept.h"
 #include "cli.h"
 #include "draft.h"
 #include "model.h"
+#include "options.h"   /* backend_options_from_env */
 #include "synthetic.h"
-
-#ifdef FRSPEC_HAVE_CUDA
-#include <cuda_runtime_api.h>
-#include "cuda_backend.h" /* frs_backend_cuda_ops, cuda_backend_sampling_counts */
-#endif
 
 static void bench_usage(FILE *f)
 {
@@ -63,10 +60,16 @@ static void bench_usage(FILE *f)
                "  --iters N         timed speculative iterations per point (default 12)\n");
 }
 
+/* The synthetic benchmark times the CUDA backend on the GPU itself (copy bandwidth, device
+ * properties, synchronisation): this block is launch/'s one FRSPEC_HAVE_CUDA #ifdef. */
 #ifdef FRSPEC_HAVE_CUDA
+#include <cuda_runtime_api.h>
 
 struct bench_cfg {
-    int quick, steps, iters, shortk;
+    int quick, steps, iters;
+    int shortk; /* --short */
+    const struct frs_backend_entry *cuda; /* the registry's "cuda" */
+    struct frs_backend_options opts;       /* defaults + the FRS_* environment */
 };
 
 static double now_s(void)
@@ -168,8 +171,8 @@ struct run {
     uint64_t iter;
 };
 
-static enum frs_status run_create(struct run *r, const struct llama_model *m, const struct eagle_draft *d, int max_ctx,
-                                  int max_tree)
+static enum frs_status run_create(struct run *r, const struct bench_cfg *bc, const struct frs_backend_options *opt,
+                                  const struct llama_model *m, const struct eagle_draft *d, int max_ctx, int max_tree)
 {
     memset(r, 0, sizeof *r);
     r->m = m;
@@ -179,8 +182,8 @@ static enum frs_status run_create(struct run *r, const struct llama_model *m, co
     if (!r->next)
         return FRS_ERR(FRS_ERR_OOM, "bench: out of host memory");
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = d ? max_tree : 0, .prefill_chunk = 512};
-    r->be.ops = &frs_backend_cuda_ops;
-    enum frs_status st = r->be.ops->create(&r->be, m, d, NULL, &lim, NULL);
+    r->be.ops = bc->cuda->ops;
+    enum frs_status st = r->be.ops->create(&r->be, m, d, NULL, &lim, opt);
     if (st != FRS_OK) {
         free(r->next);
         r->next = NULL;
@@ -390,7 +393,7 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
     const int k_main = 32768;
     FRS_TRY_GOTO(eagle_draft_synthetic(&d, &m, k_main), st, out);
     have_d = 1;
-    FRS_TRY_GOTO(run_create(&r, &m, &d, max_ctx_t + 640, 64), st, out);
+    FRS_TRY_GOTO(run_create(&r, bc, &bc->opts, &m, &d, max_ctx_t + 640, 64), st, out);
     cJSON *jdec = cJSON_AddArrayToObject(jpreset, "decode");
     cJSON *jvn = cJSON_AddArrayToObject(jpreset, "verify_by_tree_size");
     cJSON *jvc = cJSON_AddArrayToObject(jpreset, "verify_by_context");
@@ -469,7 +472,7 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
             continue;
         FRS_TRY_GOTO(eagle_draft_synthetic(&d, &m, ks[ki]), st, out);
         have_d = 1;
-        FRS_TRY_GOTO(run_create(&r, &m, &d, 1024 + 640, tp.size), st, out);
+        FRS_TRY_GOTO(run_create(&r, bc, &bc->opts, &m, &d, 1024 + 640, tp.size), st, out);
         FRS_TRY_GOTO(run_prefill(&r, 1024), st, out);
         struct spec_times sv;
         FRS_TRY_GOTO(run_spec(&r, &tp, NULL, warm_it + 2, bc->iters, &sv), st, out);
@@ -511,10 +514,10 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
     have_d = 1;
     for (int si = 0; si < (bc->shortk ? 0 : 2); si++) {
         for (int host = 0; host < 2; host++) {
+            struct frs_backend_options ro = bc->opts;
             if (host)
-                setenv("FRS_HOST_SAMPLING", "1", 1);
-            st = run_create(&r, &m, &d, 1024 + 640, tp.size);
-            unsetenv("FRS_HOST_SAMPLING");
+                ro.device_sampling = 0;
+            st = run_create(&r, bc, &ro, &m, &d, 1024 + 640, tp.size);
             FRS_TRY_GOTO(st, st, out);
             FRS_TRY_GOTO(run_prefill(&r, 1024), st, out);
             struct spec_times sv;
@@ -524,7 +527,9 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
             double dms = 0;
             FRS_TRY_GOTO(run_decode(&r, &samp[si], host ? 1 : 4, host ? 4 : bc->steps, &dms), st, out);
             long on_dev, on_host, redone;
-            cuda_backend_sampling_counts(&r.be, &on_dev, &on_host, &redone);
+            on_dev = on_host = redone = 0;
+            if (bc->cuda->sampling_counts)
+                bc->cuda->sampling_counts(&r.be, &on_dev, &on_host, &redone);
             cJSON *o = jobj(js, NULL);
             cJSON_AddStringToObject(o, "sampling", samp_name[si]);
             cJSON_AddStringToObject(o, "path", host ? "host (FRS_HOST_SAMPLING=1)" : "device");
@@ -561,7 +566,12 @@ out:
 
 static int bench_synthetic(int argc, char **argv)
 {
-    struct bench_cfg bc = {0, 40, 12, 0};
+    struct bench_cfg bc = {0, 40, 12, 0, NULL, frs_backend_options_default()};
+    backend_options_from_env(&bc.opts);
+    if (frs_backend_find("cuda", &bc.cuda) != FRS_OK) {
+        fprintf(stderr, "frspec bench: %s\n", frs_error_msg());
+        return 1;
+    }
     const char *json = NULL, *list = "llama3.2-1b,llama3-8b,llama3-70b-tp4,llama3-70b-tp8";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -615,9 +625,10 @@ static int bench_synthetic(int argc, char **argv)
     cJSON_AddNumberToObject(root, "cuda_driver", drv);
     cJSON_AddNumberToObject(root, "cuda_runtime", rt);
     cJSON_AddStringToObject(root, "date_utc", date);
-    const char *lt = getenv("FRS_CUBLASLT"), *gr = getenv("FRS_CUDA_GRAPHS");
-    cJSON_AddStringToObject(root, "FRS_CUBLASLT", lt ? lt : "1 (default)");
-    cJSON_AddStringToObject(root, "FRS_CUDA_GRAPHS", gr ? gr : "1 (default)");
+    char bo[160];
+    cJSON_AddStringToObject(root, "FRS_CUBLASLT", bc.opts.cublaslt ? "1 (default)" : "0");
+    cJSON_AddStringToObject(root, "FRS_CUDA_GRAPHS", bc.opts.cuda_graphs ? "1 (default)" : "0");
+    cJSON_AddStringToObject(root, "backend_options", backend_options_describe(&bc.opts, bo, sizeof bo));
     cJSON_AddStringToObject(root, "bytes_convention",
                             "decode bytes/step = every weight byte read once (embedding: one row; LM head: this rank's "
                             "rows; norms) + KV cache read (2 x layers x ctx x kv_heads x head_dim x 2 B) + the new K/V "
@@ -663,15 +674,10 @@ static int bench_synthetic(int argc, char **argv)
     return rc;
 }
 
-#endif /* FRSPEC_HAVE_CUDA */
+#else /* no CUDA backend in this build */
 
-int cmd_bench(int argc, char **argv)
+static int bench_synthetic(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "acceptance"))
-        return bench_acceptance(argc - 1, argv + 1);
-#ifdef FRSPEC_HAVE_CUDA
-    return bench_synthetic(argc, argv);
-#else
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             bench_usage(stdout);
@@ -680,5 +686,13 @@ int cmd_bench(int argc, char **argv)
     fprintf(stderr, "frspec bench: this build has no CUDA backend: the synthetic-model benchmark needs one "
                     "(rebuild with -DFRSPEC_CUDA=ON); `frspec bench acceptance --device cpu` works without\n");
     return 1;
-#endif
+}
+
+#endif /* FRSPEC_HAVE_CUDA */
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "acceptance"))
+        return bench_acceptance(argc - 1, argv + 1);
+    return bench_synthetic(argc, argv);
 }

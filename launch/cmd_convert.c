@@ -1,11 +1,13 @@
 /* cmd_convert.c - `frspec convert-draft`: a published EAGLE draft head's pytorch_model.bin (a
  * torch.save'd state_dict) to model.safetensors with the same tensor names, dtypes, shapes and
- * bytes. The runtime loads draft heads from safetensors only; this is the one-time conversion.
+ * bytes. The runtime also reads pytorch_model.bin directly (converted in memory at each load);
+ * this one-time conversion makes loading faster. The output is written to a temporary file
+ * beside it and renamed; an --out that is the input, or is not a regular file (a symlink, FIFO
+ * or device), is refused.
  *
  * The file is laid out as Hugging Face's safetensors.torch.save_file lays it out (no
  * __metadata__, tensors ordered by dtype (I64, F32, I32, BF16, F16) then by name, header padded
- * with spaces to 8 bytes: runtime/st_write.c), so converting a state_dict gives the bytes
- * save_file gives.
+ * with spaces to 8 bytes), so converting a state_dict gives the bytes save_file gives.
  *
  * defines: cmd_convert_draft
  */
@@ -16,9 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "st_write.h" /* st_write_entry, st_write_sort, st_write_file */
 #include "status.h"
 #include "tensor.h"
+#include "st_write.h" // defines: st_write_tensors, st_write_sort
 #include "torchzip.h"
 
 static void convert_usage(FILE *f)
@@ -35,17 +37,6 @@ static void convert_usage(FILE *f)
             "                 output's folder has none\n"
             "  --drop-embed   leave out embed_tokens.weight (the runtime uses the target's embedding)\n"
             "  -h, --help     this text\n");
-}
-
-static int is_contiguous(const struct tz_tensor *t)
-{
-    int64_t want = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->stride[d] != want)
-            return 0;
-        want *= t->shape[d];
-    }
-    return 1;
 }
 
 static int file_exists(const char *p)
@@ -86,59 +77,6 @@ static int copy_file(const char *src, const char *dst)
     return ok;
 }
 
-/* st_write_file's callback: the bytes of one state_dict tensor (copied when not contiguous). */
-static enum frs_status convert_fill(void *ctx, const struct st_write_entry *e, FILE *f)
-{
-    const struct tz_tensor *const *ts = ctx;
-    const struct tz_tensor *t = ts[e->id];
-    size_t esz = frs_dtype_size(t->dtype), nbytes = (size_t)tz_tensor_numel(t) * esz;
-    if (is_contiguous(t)) {
-        if (fwrite((const char *)t->storage + (size_t)t->offset * esz, 1, nbytes, f) != nbytes)
-            return FRS_ERR(FRS_ERR_IO, "tensor '%s': write failed: %s", t->name, strerror(errno));
-        return FRS_OK;
-    }
-    void *tmp = malloc(nbytes);
-    if (!tmp)
-        return FRS_ERR(FRS_ERR_OOM, "out of memory copying '%s'", t->name);
-    enum frs_status st = tz_tensor_copy(t, tmp);
-    if (st == FRS_OK && fwrite(tmp, 1, nbytes, f) != nbytes)
-        st = FRS_ERR(FRS_ERR_IO, "tensor '%s': write failed: %s", t->name, strerror(errno));
-    free(tmp);
-    return st;
-}
-
-/* Write the selected tensors of sd as safetensors to path (runtime/st_write.c). */
-static enum frs_status write_safetensors(const char *path, const struct tz_tensor **ts, int n, size_t *total)
-{
-    struct st_write_entry *e = calloc((size_t)(n ? n : 1), sizeof *e);
-    if (!e)
-        return FRS_ERR(FRS_ERR_OOM, "%s: out of memory", path);
-    enum frs_status st = FRS_OK;
-    for (int i = 0; i < n; i++) {
-        const struct tz_tensor *t = ts[i];
-        if (t->dtype == FRS_DTYPE_COUNT) {
-            st = FRS_ERR(FRS_ERR_DTYPE, "tensor '%s': storage type torch.%s cannot be converted "
-                         "(F32, F16, BF16, I32, I64 only)", t->name, t->storage_type);
-            goto out;
-        }
-        if (t->ndim > ST_MAX_DIMS) {
-            st = FRS_ERR(FRS_ERR_UNSUPPORTED, "tensor '%s': %d dimensions, at most %d", t->name, t->ndim, ST_MAX_DIMS);
-            goto out;
-        }
-        e[i].name = t->name;
-        e[i].dtype = t->dtype;
-        e[i].ndim = t->ndim;
-        for (int d = 0; d < t->ndim; d++)
-            e[i].shape[d] = t->shape[d];
-        e[i].id = i;
-    }
-    st_write_sort(e, n);
-    st = st_write_file(path, e, n, convert_fill, (void *)ts, total);
-out:
-    free(e);
-    return st;
-}
-
 int cmd_convert_draft(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL;
@@ -175,6 +113,25 @@ int cmd_convert_draft(int argc, char **argv)
     else
         snprintf(out_path, sizeof out_path, "%s", out);
     snprintf(tmp_path, sizeof tmp_path, "%s.tmp", out_path);
+    struct stat in_sb, out_sb, tmp_sb;
+    if (lstat(out_path, &out_sb) == 0) {
+        if (!S_ISREG(out_sb.st_mode)) {
+            fprintf(stderr, "frspec convert-draft: --out %s exists and is not a regular file (%s): not replaced; "
+                    "give a new file name\n", out_path, S_ISLNK(out_sb.st_mode) ? "a symbolic link" :
+                    S_ISFIFO(out_sb.st_mode) ? "a FIFO" : S_ISCHR(out_sb.st_mode) || S_ISBLK(out_sb.st_mode) ?
+                    "a device" : "not a plain file");
+            return 1;
+        }
+        if (stat(in_path, &in_sb) == 0 && in_sb.st_dev == out_sb.st_dev && in_sb.st_ino == out_sb.st_ino) {
+            fprintf(stderr, "frspec convert-draft: --out %s is the input %s itself: give another file\n", out_path,
+                    in_path);
+            return 1;
+        }
+    }
+    if (lstat(tmp_path, &tmp_sb) == 0 && !S_ISREG(tmp_sb.st_mode)) {
+        fprintf(stderr, "frspec convert-draft: %s (the temporary file) exists and is not a regular file\n", tmp_path);
+        return 1;
+    }
 
     struct tz_state_dict sd;
     enum frs_status st = tz_load_state_dict(&sd, in_path);
@@ -196,8 +153,9 @@ int cmd_convert_draft(int argc, char **argv)
         }
         ts[n++] = &sd.tensors[i];
     }
+    st_write_sort(ts, n);
     size_t total = 0;
-    st = write_safetensors(tmp_path, ts, n, &total);
+    st = st_write_tensors(tmp_path, ts, n, &total);
     if (st == FRS_OK && rename(tmp_path, out_path) != 0)
         st = FRS_ERR(FRS_ERR_IO, "%s: cannot rename to %s: %s", tmp_path, out_path, strerror(errno));
     if (st != FRS_OK) {

@@ -84,15 +84,28 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "frspec generate: give exactly one of --prompt, --prompt-file, --prompt-ids, --prompts (see --help)\n");
         return 2;
     }
+    if (ro.out && !ro.prompts_file) {
+        fprintf(stderr, "frspec generate: --out is for batch jobs (--prompts FILE.jsonl); a single prompt's "
+                "result goes to stdout (use --json and a shell redirection)\n");
+        return 2;
+    }
+    if (ro.resume && !ro.out) {
+        fprintf(stderr, "frspec generate: --resume needs --out FILE.jsonl (the results file it resumes)\n");
+        return 2;
+    }
+    if (gen_options_check(&opt))
+        return 2;
     if (!opt.model_dir)
-        opt.model_dir = FRSPEC_DEFAULT_MODEL;
+        opt.model_dir = cli_default_model();
     /* the embedded default is a pair: its EAGLE-2 head and FR-Spec list come with it */
-    if (!opt.draft_dir && !opt.no_draft && !opt.config && !strcmp(opt.model_dir, FRSPEC_DEFAULT_MODEL) &&
-        access(FRSPEC_DEFAULT_DRAFT "/config.json", R_OK) == 0) {
-        opt.draft_dir = FRSPEC_DEFAULT_DRAFT;
+    char draft_cfg[4200];
+    snprintf(draft_cfg, sizeof draft_cfg, "%s/config.json", cli_default_draft());
+    if (!opt.draft_dir && !opt.no_draft && !opt.config && !strcmp(opt.model_dir, cli_default_model()) &&
+        access(draft_cfg, R_OK) == 0) {
+        opt.draft_dir = cli_default_draft();
         /* its lists are prefixes of one another: --fr-vocab-size K alone takes the first K */
-        if (!opt.fr_vocab && access(FRSPEC_DEFAULT_FR, R_OK) == 0)
-            opt.fr_vocab = FRSPEC_DEFAULT_FR;
+        if (!opt.fr_vocab && access(cli_default_fr(), R_OK) == 0)
+            opt.fr_vocab = cli_default_fr();
     }
 
     char *prompt_text = NULL;

@@ -112,7 +112,7 @@ int cmd_tokenize(int argc, char **argv)
     }
     char path[4096];
     if (!tokfile) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", model ? model : FRSPEC_DEFAULT_MODEL);
+        snprintf(path, sizeof path, "%s/tokenizer.json", model ? model : cli_default_model());
         tokfile = path;
     }
     char *input = NULL;

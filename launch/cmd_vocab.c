@@ -192,6 +192,11 @@ static int vocab_build(int argc, char **argv)
         fprintf(stderr, "frspec vocab build: %s\n", frs_error_msg());
         goto out;
     }
+    if (c.total_tokens == 0) { /* a list of ids in id order would mean nothing */
+        fprintf(stderr, "frspec vocab build: the corpus (%d file(s), %lld bytes) holds no text: no token was counted; "
+                "nothing written\n", n_corpus, (long long)c.bytes);
+        goto out;
+    }
     int64_t covered = 0;
     if (vocab_top_k(&c, top, &ids, &covered) != FRS_OK) {
         fprintf(stderr, "frspec vocab build: %s\n", frs_error_msg());

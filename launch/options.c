@@ -1,8 +1,10 @@
-/* options.c - parsing of the options generate and bench share, and presets (JSON files in configs/).
- * A preset's string values may name environment variables as ${NAME}. */
+/* options.c - parsing of the options generate and bench share, presets (JSON files in configs/),
+ * and the backend's A/B switches from the FRS_* environment variables (the one place the product
+ * reads them). A preset's string values may name environment variables as ${NAME}. */
 #include "options.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,65 @@ void gen_options_init(struct gen_options *o)
     o->sampling.seed = 0;
     o->max_new_tokens = 128;
     o->prefill_chunk = 256;
+    o->backend = frs_backend_options_default();
+    backend_options_from_env(&o->backend);
+}
+
+/* first character of an FRS_* variable, '\0' when unset or empty */
+static char env_first(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? v[0] : '\0';
+}
+
+void backend_options_from_env(struct frs_backend_options *o)
+{
+    if (env_first("FRS_CUDA_GRAPHS") == '0')
+        o->cuda_graphs = 0;
+    if (env_first("FRS_HOST_SAMPLING") == '1')
+        o->device_sampling = 0;
+    if (env_first("FRS_HOST_ACCEPT") == '1')
+        o->device_accept = 0;
+    const char a = env_first("FRS_ATT_MMA");
+    if (a == '0')
+        o->attention = FRS_ATTN_CUDA_CORES;
+    else if (a == '1')
+        o->attention = FRS_ATTN_MMA_BF16;
+    if (env_first("FRS_PDL") == '0')
+        o->pdl = 0;
+    if (env_first("FRS_CUBLASLT") == '0')
+        o->cublaslt = 0;
+    if (env_first("FRS_FP8_MMA") == '0')
+        o->fp8_mma = 0;
+}
+
+const char *backend_options_describe(const struct frs_backend_options *o, char *buf, size_t n)
+{
+    const struct frs_backend_options d = frs_backend_options_default();
+    static const char *attn[] = {"auto", "cuda-cores", "mma-bf16"};
+    size_t k = 0;
+    buf[0] = '\0';
+#define DESCRIBE(cond, ...)                                                   \
+    do {                                                                      \
+        if ((cond) && k < n) {                                                \
+            k += (size_t)snprintf(buf + k, n - k, "%s", k ? ", " : "");       \
+            if (k < n)                                                        \
+                k += (size_t)snprintf(buf + k, n - k, __VA_ARGS__);           \
+        }                                                                     \
+    } while (0)
+    DESCRIBE(o->cuda_graphs != d.cuda_graphs, "cuda_graphs=%d", o->cuda_graphs);
+    DESCRIBE(o->device_sampling != d.device_sampling, "device_sampling=%d", o->device_sampling);
+    DESCRIBE(o->device_accept != d.device_accept, "device_accept=%d", o->device_accept);
+    DESCRIBE(o->attention != d.attention, "attention=%s",
+             (unsigned)o->attention < sizeof attn / sizeof attn[0] ? attn[o->attention] : "?");
+    DESCRIBE(o->pdl != d.pdl, "pdl=%d", o->pdl);
+    DESCRIBE(o->cublaslt != d.cublaslt, "cublaslt=%d", o->cublaslt);
+    DESCRIBE(o->fp8_act_quant != d.fp8_act_quant, "fp8_act_quant=%d", o->fp8_act_quant);
+    DESCRIBE(o->fp8_mma != d.fp8_mma, "fp8_mma=%d", o->fp8_mma);
+#undef DESCRIBE
+    if (!buf[0])
+        snprintf(buf, n, "defaults");
+    return buf;
 }
 
 void gen_options_usage(FILE *f)
@@ -71,8 +132,9 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
     if (!strcmp(a, "--fr-vocab")) { TAKE_VALUE(); o->fr_vocab = v; return 1; }
     if (!strcmp(a, "--fr-vocab-size")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 30, &o->fr_vocab_size) ? -1 : 1; }
     if (!strcmp(a, "--no-draft")) { o->no_draft = 1; return 1; }
-    if (!strcmp(a, "--tree-depth")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 32, &o->tree.depth) ? -1 : 1; }
-    if (!strcmp(a, "--tree-topk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 64, &o->tree.topk) ? -1 : 1; }
+    /* the limits every backend accepts (backend.h), checked here rather than after loading */
+    if (!strcmp(a, "--tree-depth")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, FRS_MAX_TREE_DEPTH, &o->tree.depth) ? -1 : 1; }
+    if (!strcmp(a, "--tree-topk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, FRS_MAX_TREE_TOPK, &o->tree.topk) ? -1 : 1; }
     if (!strcmp(a, "--tree-size")) { TAKE_VALUE(); return cli_parse_int(a, v, 2, FRS_MAX_TREE, &o->tree.size) ? -1 : 1; }
     if (!strcmp(a, "--temperature")) { TAKE_VALUE(); if (cli_parse_float(a, v, 0, 100, &fv)) return -1; o->sampling.temperature = fv; return 1; }
     if (!strcmp(a, "--top-p")) { TAKE_VALUE(); if (cli_parse_float(a, v, 1e-6, 1, &fv)) return -1; o->sampling.top_p = fv; return 1; }
@@ -105,7 +167,7 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
             fprintf(stderr, "frspec: --fp8-activations expects dequant or quant, got '%s'\n", v);
             return -1;
         }
-        o->fp8_act_quant = !strcmp(v, "quant");
+        o->backend.fp8_act_quant = !strcmp(v, "quant");
         return 1;
     }
     return 0;
@@ -196,6 +258,31 @@ int gen_options_load_preset(struct gen_options *o, const char *path)
     return bad;
 }
 
+int gen_options_check(const struct gen_options *o)
+{
+    const char *src = o->config ? " (command line or --config)" : "";
+    if (o->tree.depth > FRS_MAX_TREE_DEPTH || o->tree.topk > FRS_MAX_TREE_TOPK) {
+        fprintf(stderr, "frspec: --tree-depth %d / --tree-topk %d%s: the backends accept depth <= %d and top-k <= %d\n",
+                o->tree.depth, o->tree.topk, src, FRS_MAX_TREE_DEPTH, FRS_MAX_TREE_TOPK);
+        return 1;
+    }
+    if (o->tree.size > FRS_MAX_TREE) {
+        fprintf(stderr, "frspec: --tree-size %d%s: at most %d\n", o->tree.size, src, FRS_MAX_TREE);
+        return 1;
+    }
+    if (o->fr_vocab_size && o->tree.topk > o->fr_vocab_size) {
+        fprintf(stderr, "frspec: --tree-topk %d is larger than --fr-vocab-size %d: lower --tree-topk or raise "
+                "--fr-vocab-size\n", o->tree.topk, o->fr_vocab_size);
+        return 1;
+    }
+    if (o->max_ctx && o->tree.size && o->tree.size >= o->max_ctx) {
+        fprintf(stderr, "frspec: --tree-size %d must be below --max-ctx %d: lower --tree-size or raise --max-ctx\n",
+                o->tree.size, o->max_ctx);
+        return 1;
+    }
+    return 0;
+}
+
 int gen_options_finish(struct gen_options *o, const struct llama_config *t)
 {
     const int big = t->hidden_size >= 4096;
@@ -205,6 +292,12 @@ int gen_options_finish(struct gen_options *o, const struct llama_config *t)
         o->tree.topk = 10;
     if (!o->tree.size)
         o->tree.size = big ? 60 : 30;
+    if (o->max_ctx && t->max_position_embeddings > 0 && o->max_ctx > t->max_position_embeddings) {
+        /* the model was not trained on positions past it: refused, as a too-long prompt's message says */
+        fprintf(stderr, "frspec: --max-ctx %d exceeds the model's max_position_embeddings %d (config.json): give "
+                "--max-ctx %d or less\n", o->max_ctx, t->max_position_embeddings, t->max_position_embeddings);
+        return 1;
+    }
     if (!o->max_ctx)
         o->max_ctx = t->max_position_embeddings > 0 && t->max_position_embeddings < 8192 ? t->max_position_embeddings : 8192;
     if (o->no_draft)
@@ -217,5 +310,7 @@ int gen_options_finish(struct gen_options *o, const struct llama_config *t)
         fprintf(stderr, "frspec: --fr-vocab needs --draft DIR (the FR-Spec list cuts the draft head's LM head)\n");
         return 1;
     }
+    if (o->draft_dir && gen_options_check(o))
+        return 1;
     return 0;
 }

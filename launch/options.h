@@ -1,8 +1,11 @@
 /* options.h - the options shared by generate and bench: model, draft, FR vocabulary, tree shape,
- * sampling, device, parallelism, with defaults filled from a preset (--config) and the model.
+ * sampling, device, parallelism, with defaults filled from a preset (--config) and the model;
+ * and the backend's A/B switches (struct frs_backend_options), read from the FRS_* environment
+ * variables here and nowhere else in the product (backend_options_from_env; README lists them).
  *
  * defines: struct gen_options, gen_options_init, gen_options_parse, gen_options_usage,
- *          gen_options_finish
+ *          gen_options_check, gen_options_finish, backend_options_from_env,
+ *          backend_options_describe
  */
 #ifndef FRSPEC_OPTIONS_H
 #define FRSPEC_OPTIONS_H
@@ -28,17 +31,38 @@ struct gen_options {
     int prefill_chunk;
     int max_new_tokens;
     const char *config;     /* preset JSON */
-    int fp8_act_quant;      /* --fp8-activations quant (1) | dequant (0, default): see backend.h */
+    struct frs_backend_options backend; /* defaults + the FRS_* environment (gen_options_init) */
 };
 
+/* Defaults, and o->backend from the environment (backend_options_from_env). */
 void gen_options_init(struct gen_options *o);
 /* Handle one option at argv[*i] (advancing *i past its value). Returns 1 if handled, 0 if not
  * ours, -1 on a bad value (message printed). */
 int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i);
 void gen_options_usage(FILE *f);
-/* Apply the preset (values the command line did not set) and the model-size defaults. */
+/* The tree options against the limits every backend accepts, the FR vocabulary size and the
+ * context (values not set yet, 0, are skipped): run right after parsing, and again by
+ * gen_options_finish once the defaults are known. Prints which option to change; 0 = fine. */
+int gen_options_check(const struct gen_options *o);
+/* Apply the preset (values the command line did not set) and the model-size defaults; refuses a
+ * --max-ctx beyond the model's max_position_embeddings. */
 int gen_options_finish(struct gen_options *o, const struct llama_config *target);
 /* Read a preset file before parsing the rest (so the command line wins). */
 int gen_options_load_preset(struct gen_options *o, const char *path);
+
+/* o = frs_backend_options_default() changed by the environment's A/B switches, each read here
+ * only, with the meaning the backends had given them:
+ *   FRS_CUDA_GRAPHS=0    cuda_graphs = 0      (no CUDA graphs for decode, draft, verify)
+ *   FRS_HOST_SAMPLING=1  device_sampling = 0  (temperature > 0 sampled on the host)
+ *   FRS_HOST_ACCEPT=1    device_accept = 0    (the acceptance walk on the host)
+ *   FRS_ATT_MMA=0        attention = FRS_ATTN_CUDA_CORES; =1: FRS_ATTN_MMA_BF16
+ *   FRS_PDL=0            pdl = 0              (no programmatic dependent launch)
+ *   FRS_CUBLASLT=0       cublaslt = 0         (cublasGemmEx only)
+ *   FRS_FP8_MMA=0        fp8_mma = 0          (FP8 weights at n > 1: dequantize + bf16 GEMM)
+ * A value is read by its first character ("0..." / "1..."), as before; anything else keeps the
+ * default. */
+void backend_options_from_env(struct frs_backend_options *o);
+/* The fields that differ from the defaults as "name=value, ..." ("defaults" when none), in buf. */
+const char *backend_options_describe(const struct frs_backend_options *o, char *buf, size_t n);
 
 #endif

@@ -8,14 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend_registry.h" /* frs_backend_find, frs_backend_default */
 #include "cli.h"
 #include "control.h"
 #include "engine.h"
+#include "jobfile.h" // defines: jobfile_open_input, jobfile_next, jobfile_open_output, jobfile_write_result...
 #include "session.h"
-
-#ifdef FRSPEC_HAVE_CUDA
-#include "nccl_comm.h"
-#endif
 
 void run_options_init(struct run_options *o)
 {
@@ -57,14 +55,13 @@ struct runner {
     const struct run_options *ro;
     const char *prompt;  /* single prompt, NULL in batch mode */
     int single_done;
-    FILE *batch;         /* --prompts */
-    int line_no;
-    FILE *out;           /* batch results */
-    cJSON *done_ids;     /* --resume: ids already in --out (object used as a set) */
+    struct jobfile jf;   /* --prompts / --out */
+    int batch;           /* jf is open */
     int32_t *ids;        /* the current prompt's tokens */
     int32_t stop[RUN_MAX_STOP + 2 * FRS_MAX_EOS + 4];
     int n_stop;
-    char tag[256];
+    char tag[256];       /* single prompt: "prompt"; batch: the id, for messages */
+    const struct jobfile_record *rec; /* batch: the current record (owned by jf) */
     uint64_t next_id;
     int32_t *gen;        /* generated tokens of the current request */
     int gen_cap;
@@ -123,70 +120,14 @@ static enum frs_status tokenize_prompt(struct runner *r, const char *text, int *
     return tokenizer_encode(r->s->tok, text, strlen(text), 1, &r->ids, n);
 }
 
-/* A batch line's prompt text and id. */
-static enum frs_status parse_batch_line(struct runner *r, const char *line, char **text)
+/* A batch prompt that cannot run: its error line, and the batch goes on. */
+static enum frs_status fail_record(struct runner *r, const struct jobfile_record *rec, const char *msg)
 {
-    cJSON *j = cJSON_Parse(line);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return FRS_ERR(FRS_ERR_FORMAT, "%s: line %d is not a JSON object", r->ro->prompts_file, r->line_no);
-    }
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
-    if (!cJSON_IsString(p))
-        p = cJSON_GetObjectItemCaseSensitive(j, "question");
-    if (!cJSON_IsString(p))
-        p = cJSON_GetObjectItemCaseSensitive(j, "text");
-    if (!cJSON_IsString(p)) {
-        const cJSON *turns = cJSON_GetObjectItemCaseSensitive(j, "turns");
-        p = cJSON_IsArray(turns) ? cJSON_GetArrayItem(turns, 0) : NULL;
-    }
-    if (!cJSON_IsString(p)) {
-        cJSON_Delete(j);
-        return FRS_ERR(FRS_ERR_FORMAT, "%s: line %d has no string field 'prompt' (or 'question', 'text', 'turns')",
-                       r->ro->prompts_file, r->line_no);
-    }
-    *text = strdup(p->valuestring);
-    const char *keys[] = {"id", "question_id", "task_id"};
-    snprintf(r->tag, sizeof r->tag, "%d", r->line_no);
-    for (size_t k = 0; k < 3; k++) {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
-        if (cJSON_IsString(id)) {
-            snprintf(r->tag, sizeof r->tag, "%s", id->valuestring);
-            break;
-        }
-        if (cJSON_IsNumber(id)) {
-            snprintf(r->tag, sizeof r->tag, "%.0f", id->valuedouble);
-            break;
-        }
-    }
-    cJSON_Delete(j);
-    return *text ? FRS_OK : FRS_ERR(FRS_ERR_OOM, "prompt text");
-}
-
-static enum frs_status write_line(struct runner *r, const char *line)
-{
-    FILE *f = r->out ? r->out : stdout;
-    int bad = fprintf(f, "%s\n", line) < 0 || fflush(f) != 0;
-    if (!bad && r->out)
-        bad = fsync(fileno(r->out)) != 0;
-    if (bad)
-        return FRS_ERR(FRS_ERR_IO, "%s: cannot write a result: %s", r->ro->out ? r->ro->out : "stdout", strerror(errno));
-    return FRS_OK;
-}
-
-static enum frs_status write_error_line(struct runner *r, const char *msg)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "id", r->tag);
-    cJSON_AddStringToObject(j, "error", msg);
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!s)
-        return FRS_ERR(FRS_ERR_OOM, "result JSON");
     fprintf(stderr, "frspec: %s\n", msg);
-    enum frs_status st = write_line(r, s);
-    free(s);
-    return st;
+    FRS_TRY(jobfile_write_error(&r->jf, rec, msg));
+    r->failed_requests++;
+    jobfile_progress(&r->jf, 1, 1, 0, 0, r->ro->quiet ? NULL : stderr);
+    return FRS_OK;
 }
 
 static enum frs_status next_request(void *user, struct par_request *req, int *done)
@@ -205,37 +146,34 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
         if (!text)
             return FRS_ERR(FRS_ERR_OOM, "prompt");
     } else {
+        const struct jobfile_record *rec;
         for (;;) {
-            char *line = NULL;
-            size_t cap = 0;
-            ssize_t len = getline(&line, &cap, r->batch);
-            if (len < 0) {
-                free(line);
+            FRS_TRY(jobfile_next(&r->jf, &rec));
+            if (!rec) {
                 *done = 1;
                 return FRS_OK;
             }
-            r->line_no++;
-            if (strspn(line, " \t\r\n") == (size_t)len) {
-                free(line);
-                continue;
-            }
-            enum frs_status st = parse_batch_line(r, line, &text);
-            free(line);
-            FRS_TRY(st);
-            if (r->done_ids && cJSON_GetObjectItemCaseSensitive(r->done_ids, r->tag)) {
-                free(text);
-                text = NULL;
-                continue;
-            }
-            break;
+            if (!rec->error)
+                break;
+            FRS_TRY(fail_record(r, rec, rec->error)); /* a bad line is one failed prompt */
         }
+        r->rec = rec;
+        snprintf(r->tag, sizeof r->tag, "%s", rec->id);
+        text = strdup(rec->prompt);
+        if (!text)
+            return FRS_ERR(FRS_ERR_OOM, "prompt");
     }
     int n = 0;
     enum frs_status st = tokenize_prompt(r, text, &n);
     free(text);
+    if (st != FRS_OK && !r->prompt && st != FRS_ERR_OOM) {
+        FRS_TRY(fail_record(r, r->rec, frs_error_msg()));
+        return next_request(user, req, done);
+    }
     FRS_TRY(st);
-    /* room for the prompt, one generated token and a draft tree */
-    const int need = n + 1 + (r->s->have_draft ? r->s->opt.tree.size : 0);
+    /* room for the prompt and one generated token; none is reserved for a draft tree (the engine
+     * shrinks it near the end of the context) */
+    const int need = n + 1;
     if (need > r->s->opt.max_ctx) {
         st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
                      "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",
@@ -243,14 +181,13 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
         if (r->prompt)
             return st;
         /* a batch goes on: the failure is recorded as that prompt's result line */
-        FRS_TRY(write_error_line(r, frs_error_msg()));
-        r->failed_requests++;
+        FRS_TRY(fail_record(r, r->rec, frs_error_msg()));
         return next_request(user, req, done);
     }
     const struct gen_options *o = &r->s->opt;
     memset(req, 0, sizeof *req);
     req->id = r->next_id++;
-    req->tag = r->tag;
+    req->tag = r->batch ? r->rec->id : r->tag; /* exact, whatever its length */
     req->owned = 0;
     req->gen.prompt = r->ids;
     req->gen.n_prompt = n;
@@ -318,12 +255,12 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
     cJSON *t = cJSON_AddObjectToObject(j, "timing");
     cJSON_AddNumberToObject(t, "prefill_s", st->t_prefill);
     cJSON_AddNumberToObject(t, "decode_s", st->t_decode);
-    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0);
+    cJSON_AddNumberToObject(t, "tokens_per_s", st->t_decode > 0 && st->n_tokens > 1 ? (st->n_tokens - 1) / st->t_decode : 0);
     if (req->gen.speculative) {
         cJSON_AddNumberToObject(t, "draft_s", st->t_draft);
         cJSON_AddNumberToObject(t, "verify_s", st->t_verify);
         cJSON_AddNumberToObject(t, "other_s", st->t_decode - st->t_draft - st->t_verify);
-        cJSON_AddNumberToObject(j, "iterations", st->iterations - 1);
+        cJSON_AddNumberToObject(j, "iterations", st->iterations > 0 ? st->iterations - 1 : 0);
         cJSON_AddNumberToObject(j, "mean_accepted", st->mean_accepted);
         int last = 0;
         for (int i = 0; i <= FRS_MAX_TREE; i++)
@@ -355,12 +292,12 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
 static void print_summary(struct runner *r, const struct par_request *req, const struct par_result *res)
 {
     const struct frs_gen_stats *st = &res->stats;
-    double tps = st->t_decode > 0 ? (st->n_tokens - 1) / st->t_decode : 0;
+    double tps = st->t_decode > 0 && st->n_tokens > 1 ? (st->n_tokens - 1) / st->t_decode : 0;
     fprintf(stderr, "frspec: %d tokens (%s), %.2f tokens/s; prefill %d tokens in %.3f s", st->n_tokens,
             st->stop_reason, tps, req->gen.n_prompt, st->t_prefill);
     if (req->gen.speculative)
         fprintf(stderr, "; %d iterations, %.2f tokens/iteration; draft %.3f s, verify %.3f s, other %.3f s",
-                st->iterations - 1, st->mean_accepted, st->t_draft, st->t_verify,
+                st->iterations > 0 ? st->iterations - 1 : 0, st->mean_accepted, st->t_draft, st->t_verify,
                 st->t_decode - st->t_draft - st->t_verify);
     fputc('\n', stderr);
 }
@@ -380,56 +317,35 @@ static enum frs_status deliver_result(void *user, const struct par_request *req,
     cJSON_Delete(j);
     if (!s)
         return FRS_ERR(FRS_ERR_OOM, "result JSON");
-    enum frs_status st = write_line(r, s);
+    enum frs_status st;
+    if (r->batch) {
+        st = jobfile_write_result(&r->jf, s);
+    } else {
+        st = printf("%s\n", s) < 0 || fflush(stdout) != 0 ? FRS_ERR(FRS_ERR_IO, "stdout: %s", strerror(errno)) : FRS_OK;
+    }
     free(s);
     FRS_TRY(st);
-    if (!r->prompt && !r->ro->quiet)
-        print_summary(r, req, res);
-    return FRS_OK;
-}
-
-/* --resume: the ids already written to --out */
-static enum frs_status load_done_ids(struct runner *r)
-{
-    FILE *f = fopen(r->ro->out, "r");
-    if (!f)
-        return FRS_OK; /* nothing written yet */
-    r->done_ids = cJSON_CreateObject();
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) >= 0) {
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "id") : NULL;
-        if (cJSON_IsString(id) && !cJSON_GetObjectItemCaseSensitive(r->done_ids, id->valuestring))
-            cJSON_AddTrueToObject(r->done_ids, id->valuestring);
-        cJSON_Delete(j); /* a line cut short by a crash is not a finished result: redone */
+    if (r->batch) {
+        if (!r->ro->quiet)
+            print_summary(r, req, res);
+        jobfile_progress(&r->jf, 1, 0, res->stats.n_tokens, 0, r->ro->quiet ? NULL : stderr);
     }
-    free(line);
-    fclose(f);
     return FRS_OK;
-}
-
-static const char *guess_device(const struct gen_options *opt)
-{
-    if (opt->device)
-        return opt->device;
-#ifdef FRSPEC_HAVE_CUDA
-    int n = 0;
-    if (nccl_device_ops.count && nccl_device_ops.count(&n) == FRS_OK && n > 0)
-        return "cuda";
-#endif
-    return "cpu";
 }
 
 int runner_main(struct gen_options *opt, struct run_options *ro, struct par_options *po, const char *prompt,
                 int *argc, char ***argv)
 {
     struct frs_comm comm;
-    opt->device = guess_device(opt);
-#ifdef FRSPEC_HAVE_CUDA
-    if (!strcmp(opt->device, "cuda"))
-        po->device = &nccl_device_ops;
-#endif
+    /* the backend (runtime/backend_registry.h): its device's hooks bring the rank up; one this
+     * build lacks is reported by session_open */
+    const struct frs_backend_entry *be = frs_backend_default();
+    if (opt->device && frs_backend_find(opt->device, &be) != FRS_OK)
+        frs_error_clear();
+    if (be) {
+        opt->device = be->name;
+        po->device = be->par_device;
+    }
     enum frs_status st = par_init(&comm, argc, argv, po);
     if (st != FRS_OK)
         par_fail(&comm, st);
@@ -455,6 +371,11 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
         par_finalize(&comm);
         return 1;
     }
+    if (comm.rank == 0 && s.model.unused_tensors)
+        fprintf(stderr, "frspec: warning: %s/config.json has num_hidden_layers %d but the checkpoint holds %d layers: "
+                "%d tensors of layers %d..%d are not used (the output is that of a truncated model)\n",
+                opt->model_dir, s.model.cfg.num_hidden_layers, s.model.checkpoint_layers, s.model.unused_tensors,
+                s.model.cfg.num_hidden_layers, s.model.checkpoint_layers - 1);
     if (comm.rank == 0 && !ro->quiet && !ro->json)
         session_print_config(&s, stderr);
     if (comm.size > 1 && !ro->quiet && !ro->json)
@@ -463,24 +384,23 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     struct runner r = {.s = &s, .ro = ro, .prompt = prompt};
     collect_stops(&r);
     int rc = 0;
-    if (comm.rank == 0 && ro->prompts_file) {
-        r.batch = strcmp(ro->prompts_file, "-") ? fopen(ro->prompts_file, "r") : stdin;
-        if (!r.batch) {
-            st = FRS_ERR(FRS_ERR_IO, "--prompts %s: %s", ro->prompts_file, strerror(errno));
+    r.jf.out_fd = -1;
+    for (int i = 0; i < ro->n_stop; i++)
+        if (ro->stop[i] >= s.model.cfg.vocab_size) {
+            st = FRS_ERR(FRS_ERR_INVALID_ARG, "--stop-token %d is outside the vocabulary of %s (%d ids)", ro->stop[i],
+                         opt->model_dir, s.model.cfg.vocab_size);
             goto done;
         }
-        if (ro->out) {
-            if (ro->resume)
-                load_done_ids(&r);
-            r.out = fopen(ro->out, "a");
-            if (!r.out) {
-                st = FRS_ERR(FRS_ERR_IO, "--out %s: %s", ro->out, strerror(errno));
-                goto done;
-            }
-        }
+    if (comm.rank == 0 && ro->prompts_file) {
+        /* the whole input is read and checked (duplicate ids) before any work */
+        FRS_TRY_GOTO(jobfile_open_input(&r.jf, ro->prompts_file), st, done);
+        r.batch = 1;
+        FRS_TRY_GOTO(jobfile_open_output(&r.jf, ro->out, ro->resume), st, done);
     }
     struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
     st = par_serve(&comm, &ops);
+    if (r.batch)
+        jobfile_progress(&r.jf, 0, 0, 0, 1, ro->quiet ? NULL : stderr);
     if (st == FRS_OK && r.failed_requests) {
         fprintf(stderr, "frspec: %d prompt(s) failed (their result lines hold the error)\n", r.failed_requests);
         rc = 1;
@@ -491,11 +411,8 @@ done:
             par_fail(&comm, st);
         rc = cli_fail(NULL);
     }
-    if (r.batch && r.batch != stdin)
-        fclose(r.batch);
-    if (r.out)
-        fclose(r.out);
-    cJSON_Delete(r.done_ids);
+    if (r.batch)
+        jobfile_close(&r.jf);
     free(r.ids);
     free(r.gen);
     session_close(&s);

@@ -1,45 +1,12 @@
-/* session.c - loading one rank's model, draft, vocabulary, tokenizer and backend. */
+/* session.c - loading one rank's model, draft, vocabulary, tokenizer and backend (chosen through
+ * runtime/backend_registry.h, created with the options' struct frs_backend_options). */
 #include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_backend.h"
+#include "backend_registry.h" /* frs_backend_find, frs_backend_default */
 #include "frvocab.h"
-
-#ifdef FRSPEC_HAVE_CUDA
-#include <cuda_runtime_api.h>
-extern const struct frs_backend_ops frs_backend_cuda_ops;
-#endif
-
-static const char *resolve_device(const char *asked)
-{
-    if (asked)
-        return asked;
-#ifdef FRSPEC_HAVE_CUDA
-    int n = 0;
-    if (cudaGetDeviceCount(&n) == cudaSuccess && n > 0)
-        return "cuda";
-    cudaGetLastError();
-#endif
-    return "cpu";
-}
-
-static enum frs_status pick_backend(const char *device, const struct frs_backend_ops **ops)
-{
-    if (!strcmp(device, "cpu")) {
-        *ops = &frs_backend_cpu_ops;
-        return FRS_OK;
-    }
-#ifdef FRSPEC_HAVE_CUDA
-    if (!strcmp(device, "cuda")) {
-        *ops = &frs_backend_cuda_ops;
-        return FRS_OK;
-    }
-#endif
-    return FRS_ERR(FRS_ERR_UNSUPPORTED, "--device %s: this build has no %s backend (rebuild with -DFRSPEC_CUDA=ON)",
-                   device, device);
-}
 
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
                              int want_tokenizer)
@@ -57,9 +24,11 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (o->tp && o->tp != s->size)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "--tp %d but the job has %d rank(s): launch with mpirun -np %d", o->tp,
                        s->size, o->tp);
-    s->device = resolve_device(o->device);
-    const struct frs_backend_ops *ops = NULL;
-    FRS_TRY(pick_backend(s->device, &ops));
+    const struct frs_backend_entry *be = frs_backend_default();
+    if (o->device)
+        FRS_TRY(frs_backend_find(o->device, &be));
+    s->device = be->name;
+    const struct frs_backend_ops *ops = be->ops;
 
     FRS_TRY_GOTO(llama_model_load(&s->model, o->model_dir, s->rank, s->size), st, fail);
     s->have_model = 1;
@@ -75,6 +44,12 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
             FRS_TRY_GOTO(frvocab_load(s->opt.fr_vocab, &ids, &n_ids), st, fail);
             int k = s->opt.fr_vocab_size ? s->opt.fr_vocab_size : 0;
             FRS_TRY_GOTO(eagle_draft_set_vocab(&s->draft, &s->model, ids, n_ids, k), st, fail);
+        }
+        if (s->opt.tree.topk > s->draft.k) {
+            st = FRS_ERR(FRS_ERR_INVALID_ARG, "--tree-topk %d is larger than the draft vocabulary (%s: K = %d ids): "
+                         "lower --tree-topk or use a longer FR-Spec list", s->opt.tree.topk,
+                         s->opt.fr_vocab ? s->opt.fr_vocab : "full vocabulary", s->draft.k);
+            goto fail;
         }
     }
     if (want_tokenizer) {
@@ -94,9 +69,8 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         .prefill_chunk = s->opt.prefill_chunk,
     };
     s->be.ops = ops;
-    struct frs_backend_options bopt = frs_backend_options_default();
-    bopt.fp8_act_quant = s->opt.fp8_act_quant;
-    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, &bopt), st, fail);
+    FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, &s->opt.backend), st,
+                 fail);
     s->have_backend = 1;
     free(ids);
     return FRS_OK;
@@ -134,7 +108,7 @@ void session_print_config(const struct session *s, FILE *f)
         fprintf(f, "  %-18s FP8 (%s%s), activations %s\n", "weights",
                 s->model.quant.method == FRS_QUANT_FBGEMM_FP8 ? "fbgemm_fp8" : "compressed-tensors",
                 w->dtype == FRS_DTYPE_F8_E4M3 ? (w->scale_per_row ? ", a scale per channel" : ", a scale per tensor") : "",
-                s->opt.fp8_act_quant ? "quantized as the format says" : "in full precision (dequant)");
+                s->opt.backend.fp8_act_quant ? "quantized as the format says" : "in full precision (dequant)");
     }
     if (s->have_draft) {
         fprintf(f, "  %-18s %s\n", "draft", s->opt.draft_dir);
@@ -150,4 +124,7 @@ void session_print_config(const struct session *s, FILE *f)
     else
         fprintf(f, "  %-18s greedy\n", "sampling");
     fprintf(f, "  %-18s %d tokens\n", "context", s->opt.max_ctx);
+    char bo[160];
+    if (strcmp(backend_options_describe(&s->opt.backend, bo, sizeof bo), "defaults"))
+        fprintf(f, "  %-18s %s (FRS_* environment)\n", "backend options", bo);
 }

@@ -1,5 +1,5 @@
 /* comm.c - comm.h's host collectives over MPI (the CPU backend's tensor parallelism), and
- * comm_abort. A NULL comm or size 1 makes every collective a local no-op with no MPI call, so
+ * comm_abort; the collectives are runtime/collectives.h's interface. A NULL comm or size 1 makes every collective a local no-op with no MPI call, so
  * single-process code never needs MPI initialised. Each collective arms the watchdog's
  * collective slot (parallel/watchdog.c) while it runs.
  */
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "argmax_key.h"
+#include "../runtime/argmax_key.h"
 #include "check.h"
 #include "par_state.h"
 
@@ -30,6 +30,8 @@ const char *par_mpi_errstr(int code)
 }
 
 static int comm_is_local(const struct frs_comm *c) { return c == NULL || c->size <= 1; }
+
+int comm_size(const struct frs_comm *c) { return comm_is_local(c) ? 1 : c->size; }
 
 static MPI_Comm comm_mpi(const struct frs_comm *c)
 {

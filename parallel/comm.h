@@ -2,11 +2,14 @@
  *
  * One struct frs_comm per process, passed explicitly (no file-static state). With size == 1
  * (or a NULL comm) every collective is a local no-op, so single-process code paths need no MPI
- * runtime. The CPU backend's tensor-parallel collectives are MPI calls on host buffers; the CUDA
- * backend uses NCCL on device buffers through kernels/ (same semantics).
+ * runtime. The collectives runtime/ uses (sums, maxima, argmax, all-gather, size) are declared
+ * by runtime/collectives.h, the interface runtime/ defines, and implemented here (comm.c) as MPI
+ * calls on host buffers; the CUDA backend uses NCCL on device buffers through kernels/ (same
+ * semantics).
  *
- * defines: struct frs_comm, comm_allreduce_sum_f32, comm_allreduce_max_f32, comm_argmax,
- *          comm_allgather_f32, comm_bcast, comm_barrier, comm_abort
+ * defines: struct frs_comm, comm_bcast, comm_barrier, comm_abort (and, for runtime/collectives.h:
+ *          comm_size, comm_allreduce_sum_f32, comm_allreduce_max_f32, comm_argmax,
+ *          comm_allgather_f32)
  */
 #ifndef FRSPEC_COMM_H
 #define FRSPEC_COMM_H
@@ -14,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../runtime/collectives.h" /* the interface implemented in comm.c */
 #include "../runtime/status.h"
 
 struct frs_comm {
@@ -27,13 +31,6 @@ struct frs_comm {
     void *par;        /* parallel/bootstrap.c's private state (hwloc, watchdog); NULL without par_init */
 };
 
-/* In place: buf[i] = sum over ranks. */
-enum frs_status comm_allreduce_sum_f32(struct frs_comm *c, float *buf, size_t n);
-enum frs_status comm_allreduce_max_f32(struct frs_comm *c, float *buf, size_t n);
-/* For each of n items: the largest val over ranks, ties to the lowest idx; in place. */
-enum frs_status comm_argmax(struct frs_comm *c, float *val, int32_t *idx, size_t n);
-/* out (size*n floats, rank-major) = every rank's in (n floats). */
-enum frs_status comm_allgather_f32(struct frs_comm *c, const float *in, float *out, size_t n);
 enum frs_status comm_bcast(struct frs_comm *c, void *buf, size_t bytes, int root);
 enum frs_status comm_barrier(struct frs_comm *c);
 /* Bring the whole job down (MPI_Abort) after printing msg; never returns. */

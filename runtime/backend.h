@@ -33,12 +33,15 @@
 
 #include "status.h"
 
-#define FRS_MAX_TREE 128 /* tree nodes including the root */
+#define FRS_MAX_TREE 128      /* tree nodes including the root */
+#define FRS_MAX_TREE_DEPTH 16 /* deepest tree (draft forwards) every backend accepts */
+#define FRS_MAX_TREE_TOPK 32  /* largest tree top-k every backend accepts */
 
 struct llama_model;
 struct eagle_draft;
 struct frs_comm;
 struct frs_accept; /* accept.h */
+struct frs_batch_ops; /* batch.h */
 
 struct frs_sampling {
     float temperature; /* <= 0: greedy */
@@ -67,9 +70,15 @@ struct frs_tree {
 };
 
 struct frs_limits {
-    int max_ctx;       /* KV cache length, tokens (prompt + generated + tree) */
+    int max_ctx;       /* KV cache length, tokens (prompt + generated; a draft tree shrinks to fit) */
     int max_tree;      /* largest tree (nodes), <= FRS_MAX_TREE; 0 without a draft */
     int prefill_chunk; /* tokens per prefill forward */
+    /* batching (runtime/batch.h), all 0 for a single-sequence backend: */
+    int max_seqs;      /* sequences in flight; > 0 allocates the paged KV pool */
+    int max_step_rows; /* most target rows of one batched verify (sum of the sequences' tree sizes) */
+    int kv_block;      /* positions per KV block (0: FRS_KV_BLOCK_DEFAULT) */
+    int kv_blocks;     /* blocks in the pool; 0: as many as fit in kv_share of the memory left */
+    float kv_share;    /* share of the memory left after the weights for the pool when kv_blocks = 0 */
 };
 
 /* How a backend runs, set by the CLI (launch/options.c) and by the tests directly; every field
@@ -92,13 +101,15 @@ struct frs_backend_options {
                                      enum frs_fp8_act): 0 = weights dequantized only, activations kept
                                      in fp32 (the reference); 1 = activations quantized as the format
                                      prescribes (CPU backend; a different, also correct, numerics) */
+    int fp8_mma;                  /* 1: FP8 weights at n = 2..64 rows on tensor cores (kernels/cuda_fp8.cu);
+                                     0: dequantized to bf16, then the bf16 GEMM */
 };
 
 static inline struct frs_backend_options frs_backend_options_default(void)
 {
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
-        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0,
+        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 1,
     };
     return o;
 }
@@ -107,6 +118,8 @@ struct frs_backend {
     const struct frs_backend_ops *ops;
     void *impl;
     int target_len; /* kept up to date by the backend */
+    int kv_blocks;  /* the paged pool's blocks, chosen by create() (0 without batching) */
+    int max_ctx;    /* the context limit it was created with (0: not said; the engine then finds out) */
 };
 
 struct frs_backend_ops {
@@ -145,6 +158,8 @@ struct frs_backend_ops {
      * accept_walk). Deterministic from verify's result, so every TP rank gets the same answer. */
     enum frs_status (*accept)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
                               struct frs_accept *out, int *done);
+    /* The batched ops (runtime/batch.h); NULL when the backend serves one sequence at a time. */
+    const struct frs_batch_ops *batch;
 };
 
 #endif

@@ -1,25 +1,26 @@
 /* cpu_backend.c - the CPU reference backend: the Llama target forward pass (fp32 arithmetic over
- * F32/F16/BF16 weights, tensor-parallel through parallel/comm.h), the KV cache, prefill / decode
+ * F32/F16/BF16 weights, tensor-parallel through runtime/collectives.h), the KV cache, prefill / decode
  * / next_token, and frs_backend_cpu_ops. The speculative half (draft head, tree, verify, commit)
  * is cpu_spec.c's, over the same struct cpu_backend (cpu_backend.h).
  *
- * Memory: every buffer is carved out of one allocation sized at create() from the limits; the
+ * Memory: every buffer is carved out of one allocation planned at create() from the limits
+ * (memplan.h: the table in cpu_create, CPU_BACKEND_BUFFERS entries); the
  * forward pass allocates nothing of its own (cpu_ops.c's reference operators use small
  * temporaries). The draft's state is cpu_spec.c's (cpu_spec_create/free/reset).
  */
 #include "cpu_backend.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm.h"     /* comm_allreduce_sum_f32 */
+#include "collectives.h" /* comm_allreduce_sum_f32 */
+#include "memplan.h"  /* memplan_alloc_host */
 #include "cpu_ops.h"  /* cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, ... */
 #include "sampling.h" /* sampling_argmax, sampling_prepare, sampling_draw */
 
 static struct cpu_backend *cpu_impl(struct frs_backend *be) { return (struct cpu_backend *)be->impl; }
-
-static size_t cpu_align(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 static enum frs_status cpu_check_limits(const struct llama_model *m, const struct frs_limits *lim,
                                         const struct eagle_draft *d)
@@ -68,47 +69,41 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     if (!b)
         return FRS_ERR(FRS_ERR_OOM, "cpu backend: out of memory for the backend struct");
 
-    /* size table: one allocation, pointers carved out in this order */
-    float **fptr[] = {&b->inv_freq, &b->kcache, &b->vcache, &b->hidden, &b->logits, &b->feat, &b->x,
-                      &b->xn, &b->q, &b->k, &b->v, &b->att, &b->gate, &b->up, &b->tmp, &b->xq};
-    const size_t fcount[] = {
-        D / 2,         /* inv_freq (D/2) */
-        L * T * KVl * D, /* kcache (L, max_ctx, KVl*D) */
-        L * T * KVl * D, /* vcache (L, max_ctx, KVl*D) */
-        R * C,         /* hidden (R, C) */
-        R * Vl,        /* logits (R, Vl) */
-        T * C,         /* feat (max_ctx, C) */
-        R * C,         /* x (R, C) residual stream */
-        R * C,         /* xn (R, C) normed */
-        R * Hl * D,    /* q (R, Hl*D) */
-        R * KVl * D,   /* k (R, KVl*D) */
-        R * KVl * D,   /* v (R, KVl*D) */
-        R * Hl * D,    /* att (R, Hl*D) */
-        R * Fl,        /* gate (R, Fl) */
-        R * Fl,        /* up (R, Fl) */
-        R * C,         /* tmp (R, C) */
-        R * (C > Fl ? (C > Hl * D ? C : Hl * D) : (Fl > Hl * D ? Fl : Hl * D)), /* xq (R, max(C, Hl*D, Fl)) */
+    /* the memory plan: one allocation, pointers carved out in this order */
+    struct memplan_entry tab[] = {
+        MEMPLAN_ENTRY(b->inv_freq, D / 2 * sizeof(float)),         /* (D/2) */
+        MEMPLAN_ENTRY(b->kcache, L * T * KVl * D * sizeof(float)), /* (L, max_ctx, KVl*D) */
+        MEMPLAN_ENTRY(b->vcache, L * T * KVl * D * sizeof(float)), /* (L, max_ctx, KVl*D) */
+        MEMPLAN_ENTRY(b->hidden, R * C * sizeof(float)),           /* (R, C) */
+        MEMPLAN_ENTRY(b->logits, R * Vl * sizeof(float)),          /* (R, Vl) */
+        MEMPLAN_ENTRY(b->feat, T * C * sizeof(float)),             /* (max_ctx, C) */
+        MEMPLAN_ENTRY(b->x, R * C * sizeof(float)),                /* (R, C) residual stream */
+        MEMPLAN_ENTRY(b->xn, R * C * sizeof(float)),               /* (R, C) normed */
+        MEMPLAN_ENTRY(b->q, R * Hl * D * sizeof(float)),           /* (R, Hl*D) */
+        MEMPLAN_ENTRY(b->k, R * KVl * D * sizeof(float)),          /* (R, KVl*D) */
+        MEMPLAN_ENTRY(b->v, R * KVl * D * sizeof(float)),          /* (R, KVl*D) */
+        MEMPLAN_ENTRY(b->att, R * Hl * D * sizeof(float)),         /* (R, Hl*D) */
+        MEMPLAN_ENTRY(b->gate, R * Fl * sizeof(float)),            /* (R, Fl) */
+        MEMPLAN_ENTRY(b->up, R * Fl * sizeof(float)),              /* (R, Fl) */
+        MEMPLAN_ENTRY(b->tmp, R * C * sizeof(float)),              /* (R, C) */
+        MEMPLAN_ENTRY(b->pos, R * sizeof(int32_t)),                /* (R) */
+        MEMPLAN_ENTRY(b->xq, R * (C > Fl ? (C > Hl * D ? C : Hl * D) : (Fl > Hl * D ? Fl : Hl * D)) *
+                                 sizeof(float)),                   /* (R, max(C, Hl*D, Fl)) FP8 activations */
     };
-    _Static_assert(sizeof fptr / sizeof fptr[0] == sizeof fcount / sizeof fcount[0], "size table");
-    const size_t nbuf = sizeof fcount / sizeof fcount[0];
-    size_t total = 0;
-    for (size_t i = 0; i < nbuf; i++)
-        total += cpu_align(fcount[i] * sizeof(float));
-    total += cpu_align(R * sizeof(int32_t));
-    char *base = aligned_alloc(64, total);
-    if (!base) {
+    _Static_assert(MEMPLAN_LEN(tab) == CPU_BACKEND_BUFFERS, "the plan covers every buffer of struct cpu_backend");
+    char what[96];
+    snprintf(what, sizeof what, "KV cache (%d layers x %d tokens) and activations (%d rows)", (int)L, lim->max_ctx,
+             max_rows);
+    struct memplan mp;
+    memplan_init(&mp, "cpu backend", what, tab, MEMPLAN_LEN(tab), MEMPLAN_LEN(tab), 64);
+    void *base;
+    enum frs_status st = memplan_alloc_host(&mp, &base);
+    if (st != FRS_OK) {
         free(b);
-        return FRS_ERR(FRS_ERR_OOM, "cpu backend: cannot allocate %.1f MiB for the KV cache (%d layers x %d "
-                       "tokens) and activations", (double)total / (1 << 20), (int)L, lim->max_ctx);
+        return st;
     }
-    memset(base, 0, total);
-    char *p = base;
-    for (size_t i = 0; i < nbuf; i++) {
-        *fptr[i] = (float *)p;
-        p += cpu_align(fcount[i] * sizeof(float));
-    }
+    memplan_log(&mp);
     b->mem = base;
-    b->pos = (int32_t *)p;
 
     b->m = m;
     b->d = d;
@@ -116,10 +111,11 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     b->lim = *lim;
     b->max_rows = max_rows;
     b->opts = opt ? *opt : frs_backend_options_default();
-    cpu_rope_inv_freq(cfg, b->inv_freq);
+    rope_inv_freq(cfg, b->inv_freq);
     be->impl = b;
     be->ops = &frs_backend_cpu_ops;
     be->target_len = 0;
+    be->max_ctx = lim->max_ctx;
     if (d) {
         enum frs_status st = cpu_spec_create(b);
         if (st != FRS_OK) {
@@ -243,11 +239,12 @@ static enum frs_status cpu_append(struct cpu_backend *b, struct frs_backend *be,
 {
     if (n <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu backend %s: %d tokens, need at least 1", what, n);
-    if ((long)b->target_len + n + b->lim.max_tree > b->lim.max_ctx)
+    /* no room is reserved for a draft tree: the engine shrinks the tree to what is left */
+    if ((long)b->target_len + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG,
-                       "cpu backend %s: %d tokens after the %d already in the context (+ %d reserved for the "
-                       "draft tree) exceed the context limit max_ctx = %d",
-                       what, n, b->target_len, b->lim.max_tree, b->lim.max_ctx);
+                       "cpu backend %s: %d tokens after the %d already in the context exceed the context "
+                       "limit max_ctx = %d",
+                       what, n, b->target_len, b->lim.max_ctx);
     const size_t C = (size_t)b->m->cfg.hidden_size;
     for (int done = 0; done < n;) {
         int c = n - done < b->lim.prefill_chunk ? n - done : b->lim.prefill_chunk;

@@ -1,6 +1,6 @@
 /* cpu_backend.h - the CPU reference backend: internal interface shared by cpu_backend.c (target
  * forward, prefill/decode/next_token) and cpu_spec.c (draft head, tree, verify, commit).
- * Everything fp32, tensor-parallel through the MPI collectives of parallel/comm.h.
+ * Everything fp32, tensor-parallel through the collectives of runtime/collectives.h (MPI: parallel/comm.c).
  *
  * defines: struct cpu_backend, frs_backend_cpu_ops, cpu_target_forward, cpu_kv_move,
  *          cpu_spec_create, cpu_spec_free, cpu_draft_tree, cpu_verify, cpu_commit
@@ -16,6 +16,9 @@
 
 struct frs_comm;
 struct cpu_spec; /* owned by cpu_spec.c */
+
+/* buffers of struct cpu_backend in cpu_create's memory plan (static-asserted there) */
+#define CPU_BACKEND_BUFFERS 17
 
 struct cpu_backend {
     const struct llama_model *m;
@@ -37,7 +40,7 @@ struct cpu_backend {
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *tmp;
     struct cpu_spec *spec; /* cpu_spec.c's state, NULL without a draft */
     /* owned by cpu_backend.c (added): */
-    void *mem;             /* the one allocation every buffer above is carved from */
+    void *mem;             /* the one allocation every buffer above is carved from (memplan.h) */
     int32_t *pos;          /* (max_rows) default positions slot0 + i */
     float *xq;             /* (max_rows, max(C, Hl*D, Fl)) FP8 fake-quantized input (fp8_act_quant) */
     struct frs_backend_options opts;

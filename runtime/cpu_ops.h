@@ -12,9 +12,11 @@
  *    Grouped-query: q head h reads kv head h / (n_heads / n_kv_heads). Scale 1/sqrt(D).
  *  - topk: descending values, ties to the lower index.
  *
- * defines: cpu_matmul, cpu_rmsnorm, cpu_rope_inv_freq, cpu_rope, cpu_attention, cpu_swiglu,
- *          cpu_embed, cpu_add, cpu_log_softmax, cpu_topk, cpu_argmax, cpu_fp8_quant_act,
- *          FRS_MASK_WORDS
+ * The inverse frequencies cpu_rope takes come from rope.h and the mask word count from tree.h
+ * (FRS_MASK_WORDS): neutral headers the CUDA backend shares.
+ *
+ * defines: cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, cpu_swiglu, cpu_embed, cpu_add,
+ *          cpu_log_softmax, cpu_topk, cpu_argmax, cpu_fp8_quant_act
  */
 #ifndef FRSPEC_CPU_OPS_H
 #define FRSPEC_CPU_OPS_H
@@ -22,9 +24,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "rope.h"   /* rope_inv_freq: the inv_freq of cpu_rope */
 #include "tensor.h"
-
-#define FRS_MASK_WORDS(n) (((n) + 63) / 64)
+#include "tree.h"   /* FRS_MASK_WORDS: the mask rows of cpu_attention */
 
 void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y);
 /* The input-activation quantization w's FP8 format prescribes (w->act, tensor.h), as fake
@@ -35,9 +37,7 @@ void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y);
 void cpu_fp8_quant_act(const float *x, int n, const struct frs_mat *w, float *out);
 /* y = x / rms(x) * w (w may be NULL: no weight); eps inside the sqrt, as Hugging Face. */
 void cpu_rmsnorm(const float *x, int n, int dim, const struct frs_mat *w, float eps, float *y);
-/* inv_freq[head_dim/2] with Llama-3 rope_scaling applied when cfg->rope_type is LLAMA3. */
-void cpu_rope_inv_freq(const struct llama_config *cfg, float *inv_freq);
-/* In place over x[n, n_heads * head_dim]. */
+/* In place over x[n, n_heads * head_dim]; inv_freq from rope_inv_freq. */
 void cpu_rope(float *x, int n, int n_heads, int head_dim, const int32_t *pos, const float *inv_freq);
 /* q [n, n_heads*D]; kcache/vcache [slots, n_kv_heads*D] already holding the new tokens at
  * [prefix, prefix+n); out [n, n_heads*D]. */

@@ -1,5 +1,6 @@
 /* cpu_spec.c - the CPU backend's speculative half: the EAGLE-2 draft head forward and its own
- * KV cache, the dynamic tree (through tree.c), tree verification and KV compaction.
+ * KV cache, the dynamic tree (through tree.c), tree verification and KV compaction. Its buffers
+ * are one allocation planned at cpu_spec_create (memplan.h).
  * Declared in cpu_backend.h (ops) and cpu_spec.h (pieces exposed for tests).
  *
  * Conventions (EAGLE-2, SafeAILab/EAGLE cnets.py topK_genrate):
@@ -20,16 +21,22 @@
 #include "cpu_spec.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accept.h"
 #include "cpu_ops.h"
+#include "memplan.h"
 #include "sampling.h"
 #include "tree.h"
 
+/* buffers of struct cpu_spec in cpu_spec_create's memory plan (static-asserted there) */
+#define CPU_SPEC_BUFFERS 23
+
 struct cpu_spec {
     int C, H, KV, D, F, K;
+    void *mem;              /* the one allocation the buffers below are carved from (memplan.h) */
     int max_rows;  /* rows of one draft forward */
     int max_slots; /* draft KV slots: max_ctx + tree slots */
     float *kcache, *vcache; /* (max_slots, KV*D) post-rope keys, values */
@@ -94,49 +101,56 @@ enum frs_status cpu_spec_create(struct cpu_backend *b)
     sp->K = d->k;
     int chunk = b->lim.prefill_chunk > 0 ? b->lim.prefill_chunk : 64;
     sp->max_rows = chunk > CPU_SPEC_MAX_TOPK ? chunk : CPU_SPEC_MAX_TOPK;
+    _Static_assert(CPU_SPEC_MAX_TOPK >= FRS_MAX_TREE_TOPK && CPU_SPEC_MAX_DEPTH >= FRS_MAX_TREE_DEPTH,
+                   "the CPU backend accepts every tree the options allow");
     sp->max_slots = b->lim.max_ctx + CPU_SPEC_MAX_TOPK * (CPU_SPEC_MAX_DEPTH - 1);
     const size_t R = (size_t)sp->max_rows, C = (size_t)sp->C, kvw = (size_t)sp->KV * sp->D,
                  qw = (size_t)sp->H * sp->D;
     const size_t fmask_words = (size_t)CPU_SPEC_MAX_TOPK *
                                FRS_MASK_WORDS(CPU_SPEC_MAX_TOPK * (CPU_SPEC_MAX_DEPTH - 1));
-    sp->kcache = malloc((size_t)sp->max_slots * kvw * sizeof(float));
-    sp->vcache = malloc((size_t)sp->max_slots * kvw * sizeof(float));
-    sp->inv_freq = malloc((size_t)(sp->D / 2) * sizeof(float));
-    sp->in2 = malloc(R * 2 * C * sizeof(float));
-    sp->x = malloc(R * C * sizeof(float));
-    sp->xn = malloc(R * C * sizeof(float));
-    sp->tmp = malloc(R * C * sizeof(float));
-    sp->q = malloc(R * qw * sizeof(float));
-    sp->att = malloc(R * qw * sizeof(float));
-    sp->k = malloc(R * kvw * sizeof(float));
-    sp->v = malloc(R * kvw * sizeof(float));
-    sp->gate = malloc(R * (size_t)sp->F * sizeof(float));
-    sp->up = malloc(R * (size_t)sp->F * sizeof(float));
-    sp->score = malloc((size_t)sp->max_slots * sizeof(float));
-    sp->hid = malloc(R * C * sizeof(float));
-    sp->logp = malloc(R * (size_t)sp->K * sizeof(float));
-    sp->front_feat = malloc((size_t)CPU_SPEC_MAX_TOPK * C * sizeof(float));
-    sp->vals = malloc(R * CPU_SPEC_MAX_TOPK * sizeof(float));
-    sp->idx = malloc(R * CPU_SPEC_MAX_TOPK * sizeof(int32_t));
-    sp->toks = malloc(R * sizeof(int32_t));
-    sp->pos = malloc(R * sizeof(int32_t));
-    sp->fmask = malloc(fmask_words * sizeof(uint64_t));
-    if (d->fc_bias.data)
-        sp->fc_bias = malloc(C * sizeof(float));
-    if (!sp->kcache || !sp->vcache || !sp->inv_freq || !sp->in2 || !sp->x || !sp->xn || !sp->tmp ||
-        !sp->q || !sp->att || !sp->k || !sp->v || !sp->gate || !sp->up || !sp->score || !sp->hid ||
-        !sp->logp || !sp->front_feat || !sp->vals || !sp->idx || !sp->toks || !sp->pos ||
-        !sp->fmask || (d->fc_bias.data && !sp->fc_bias)) {
-        cpu_spec_free(b);
-        return FRS_ERR(FRS_ERR_OOM, "cpu_spec_create: cannot allocate the draft state (%d KV slots)",
-                       b->lim.max_ctx);
-    }
-    enum frs_status st = tree_build_init(&sp->tb, CPU_SPEC_MAX_TOPK, CPU_SPEC_MAX_DEPTH);
+    const size_t f = sizeof(float), slots = (size_t)sp->max_slots, TK = CPU_SPEC_MAX_TOPK;
+    struct memplan_entry tab[] = {
+        MEMPLAN_ENTRY(sp->kcache, slots * kvw * f),            /* (max_slots, KV*D) */
+        MEMPLAN_ENTRY(sp->vcache, slots * kvw * f),            /* (max_slots, KV*D) */
+        MEMPLAN_ENTRY(sp->inv_freq, (size_t)(sp->D / 2) * f),  /* (D/2) */
+        MEMPLAN_ENTRY(sp->in2, R * 2 * C * f),                 /* (R, 2C) */
+        MEMPLAN_ENTRY(sp->x, R * C * f),                       /* (R, C) */
+        MEMPLAN_ENTRY(sp->xn, R * C * f),                      /* (R, C) */
+        MEMPLAN_ENTRY(sp->tmp, R * C * f),                     /* (R, C) */
+        MEMPLAN_ENTRY(sp->q, R * qw * f),                      /* (R, H*D) */
+        MEMPLAN_ENTRY(sp->att, R * qw * f),                    /* (R, H*D) */
+        MEMPLAN_ENTRY(sp->k, R * kvw * f),                     /* (R, KV*D) */
+        MEMPLAN_ENTRY(sp->v, R * kvw * f),                     /* (R, KV*D) */
+        MEMPLAN_ENTRY(sp->gate, R * (size_t)sp->F * f),        /* (R, F) */
+        MEMPLAN_ENTRY(sp->up, R * (size_t)sp->F * f),          /* (R, F) */
+        MEMPLAN_ENTRY(sp->score, slots * f),                   /* (max_slots) */
+        MEMPLAN_ENTRY(sp->hid, R * C * f),                     /* (R, C) */
+        MEMPLAN_ENTRY(sp->logp, R * (size_t)sp->K * f),        /* (R, K) */
+        MEMPLAN_ENTRY(sp->front_feat, TK * C * f),             /* (max_topk, C) */
+        MEMPLAN_ENTRY(sp->vals, R * TK * f),                   /* (R * max_topk) */
+        MEMPLAN_ENTRY(sp->idx, R * TK * sizeof(int32_t)),      /* (R * max_topk) */
+        MEMPLAN_ENTRY(sp->toks, R * sizeof(int32_t)),          /* (R) */
+        MEMPLAN_ENTRY(sp->pos, R * sizeof(int32_t)),           /* (R) */
+        MEMPLAN_ENTRY(sp->fmask, fmask_words * sizeof(uint64_t)),
+        MEMPLAN_ENTRY(sp->fc_bias, d->fc_bias.data ? C * f : 0), /* (C) or NULL */
+    };
+    _Static_assert(MEMPLAN_LEN(tab) == CPU_SPEC_BUFFERS, "the plan covers every buffer of struct cpu_spec");
+    char what[64];
+    snprintf(what, sizeof what, "draft state (%d KV slots, %d rows)", sp->max_slots, sp->max_rows);
+    struct memplan mp;
+    memplan_init(&mp, "cpu backend", what, tab, MEMPLAN_LEN(tab), MEMPLAN_LEN(tab), 64);
+    enum frs_status st = memplan_alloc_host(&mp, &sp->mem);
     if (st != FRS_OK) {
         cpu_spec_free(b);
         return st;
     }
-    cpu_rope_inv_freq(c, sp->inv_freq);
+    memplan_log(&mp);
+    st = tree_build_init(&sp->tb, CPU_SPEC_MAX_TOPK, CPU_SPEC_MAX_DEPTH);
+    if (st != FRS_OK) {
+        cpu_spec_free(b);
+        return st;
+    }
+    rope_inv_freq(c, sp->inv_freq);
     if (sp->fc_bias)
         frs_mat_row_to_f32(&d->fc_bias, 0, sp->fc_bias);
     cpu_spec_reset(b);
@@ -148,29 +162,7 @@ void cpu_spec_free(struct cpu_backend *b)
     struct cpu_spec *sp = b->spec;
     if (!sp)
         return;
-    free(sp->kcache);
-    free(sp->vcache);
-    free(sp->inv_freq);
-    free(sp->fc_bias);
-    free(sp->in2);
-    free(sp->x);
-    free(sp->xn);
-    free(sp->tmp);
-    free(sp->q);
-    free(sp->att);
-    free(sp->k);
-    free(sp->v);
-    free(sp->gate);
-    free(sp->up);
-    free(sp->score);
-    free(sp->hid);
-    free(sp->logp);
-    free(sp->front_feat);
-    free(sp->vals);
-    free(sp->idx);
-    free(sp->toks);
-    free(sp->pos);
-    free(sp->fmask);
+    free(sp->mem);
     tree_build_free(&sp->tb);
     free(sp);
     b->spec = NULL;

@@ -3,8 +3,9 @@
  * once into an owned buffer).
  *
  * Choices (documented in draft.h):
- * - pytorch_model.bin is not read here: when a draft directory holds only that file, the error
- *   says to run `frspec convert-draft --in DIR/pytorch_model.bin --out DIR/model.safetensors`.
+ * - A directory with pytorch_model.bin and no safetensors file is read as published: the
+ *   state_dict is converted in memory (a memfd holding the safetensors bytes, embed_tokens left
+ *   out) and opened like a file. `frspec convert-draft` makes that conversion once, for speed.
  * - fc.bias absent = zero, whatever config "bias" says; present = used.
  * - layers.0.input_layernorm.weight, if a file has it, is ignored (EAGLE-2 never applies it to
  *   layer 0); embed_tokens.weight is ignored (the target's embedding is used).
@@ -13,15 +14,68 @@
  */
 #include "draft.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "st_write.h" // defines: st_write_sort, st_write_tensors
+#include "torchzip.h" // defines: tz_load_state_dict
 
 static int file_exists(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* dir/pytorch_model.bin as a safetensors set: its tensors (embed_tokens.weight left out: the
+ * target's embedding is used) written to a memfd, which st_open_file maps; messages name the .bin. */
+static enum frs_status open_torch_bin(struct st_set *set, const char *bin)
+{
+    struct tz_state_dict sd;
+    FRS_TRY(tz_load_state_dict(&sd, bin));
+    enum frs_status st = FRS_OK;
+    const struct tz_tensor **ts = malloc(sizeof *ts * (size_t)(sd.n ? sd.n : 1));
+    int n = 0, fd = -1;
+    if (!ts) {
+        st = FRS_ERR(FRS_ERR_OOM, "%s: %d tensors", bin, sd.n);
+        goto out;
+    }
+    for (int i = 0; i < sd.n; i++)
+        if (strcmp(sd.tensors[i].name, "embed_tokens.weight"))
+            ts[n++] = &sd.tensors[i];
+    st_write_sort(ts, n);
+    fd = memfd_create("eagle-draft.safetensors", MFD_CLOEXEC);
+    if (fd < 0) {
+        st = FRS_ERR(FRS_ERR_IO, "%s: memfd_create: %s", bin, strerror(errno));
+        goto out;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    size_t total = 0;
+    st = st_write_tensors(path, ts, n, &total);
+    if (st != FRS_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", frs_error_msg());
+        st = FRS_ERR(st, "%s: converting in memory: %s", bin, why);
+        goto out;
+    }
+    FRS_TRY_GOTO(st_open_file(set, path), st, out);
+    char *name = malloc(strlen(bin) + 32);
+    if (name) { /* messages name the published file */
+        sprintf(name, "%s (converted in memory)", bin);
+        free(set->files[0].path);
+        set->files[0].path = name;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(ts);
+    tz_state_dict_free(&sd);
+    return st;
 }
 
 static enum frs_status load_layer(struct eagle_draft *d, const char *cfg_path)
@@ -97,12 +151,11 @@ enum frs_status eagle_draft_load(struct eagle_draft *d, const char *dir, const s
         char bin[4096], sft[4096];
         snprintf(bin, sizeof bin, "%s/pytorch_model.bin", dir);
         snprintf(sft, sizeof sft, "%s/model.safetensors", dir);
-        if (file_exists(bin) && !file_exists(sft))
-            st = FRS_ERR(FRS_ERR_UNSUPPORTED,
-                         "%s: draft head directory has pytorch_model.bin but no model.safetensors; "
-                         "convert it once with: frspec convert-draft --in %s --out %s",
-                         dir, bin, sft);
-        goto fail;
+        if (!file_exists(bin) || file_exists(sft))
+            goto fail;
+        /* the published file as it is (convert-draft once makes later loads faster) */
+        frs_error_clear();
+        FRS_TRY_GOTO(open_torch_bin(&d->st, bin), st, fail);
     }
 
     int64_t C = c->hidden_size;

@@ -63,6 +63,27 @@ static void sink_emit(const struct frs_token_sink *sink, const int32_t *t, int n
         sink->emit(sink->user, t, n);
 }
 
+/* The tree size for the next speculative iteration near the end of the context (issue 12, item 8;
+ * the batched engine follows the same rule). A tree of n nodes occupies cache rows
+ * [target_len, target_len + n); the accepted path is committed there and the bonus token becomes
+ * the next root, so a tree fits while target_len + n <= max_ctx. Plain decoding ends only when
+ * the next token's row is past the end (target_len == max_ctx). Hence: shrink the tree to the
+ * room left (room >= 2; any tree keeps greedy output identical), and with one row left take an
+ * autoregressive step (a one-node tree is a decode step). Returns the tree size, 1 for an
+ * autoregressive step, 0 when the context is full. max_ctx 0 (a backend that does not say) keeps
+ * the full tree; the engine then falls back to autoregressive steps when the tree is refused. */
+static int engine_tree_size_at(int size, int target_len, int max_ctx)
+{
+    if (max_ctx <= 0)
+        return size;
+    const int room = max_ctx - target_len;
+    if (room <= 0)
+        return 0;
+    if (room == 1)
+        return 1;
+    return size < room ? size : room;
+}
+
 static enum frs_status check_request(const struct frs_backend *be, const struct frs_gen_request *req,
                                      int max_out)
 {
@@ -109,6 +130,7 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
     int draft_len = 0;  /* positions the draft has consumed */
     int32_t tok = -1;
     int taken;
+    int ar_tail = !req->speculative; /* speculative: 1 once the tree no longer fits (autoregressive to the end) */
 
     double t0 = now_s();
     if (done)
@@ -123,7 +145,13 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
     st->t_prefill = t1 - t0;
 
     while (!done) {
-        if (!req->speculative) {
+        struct frs_tree_params tp = req->tree;
+        if (!ar_tail) {
+            tp.size = engine_tree_size_at(req->tree.size, be->target_len, be->max_ctx);
+            ar_tail = tp.size <= 1;
+        }
+        if (ar_tail) {
+            const double ta = now_s();
             rc = be->ops->decode(be, tok);
             if (rc == FRS_ERR_TOO_LONG) {
                 st->stop_reason = "context";
@@ -136,6 +164,11 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
             FRS_TRY_GOTO(be->ops->next_token(be, &req->sampling, (uint64_t)be->target_len, &tok), rc, finish);
             seq[n_seq++] = tok;
             st->iterations++;
+            if (req->speculative) { /* the tail: an iteration of one token */
+                iter++;
+                st->accept_hist[1]++;
+                st->t_other += now_s() - ta;
+            }
             taken = take_tokens(req, &tok, 1, out, &n_out, &done, &st->stop_reason);
             sink_emit(sink, &tok, taken);
             continue;
@@ -144,12 +177,12 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
         /* speculative iteration */
         const int target_len = be->target_len;
         const double ta = now_s();
-        rc = be->ops->draft_tree(be, seq + draft_len + 1, target_len - draft_len, &req->tree);
-        if (rc == FRS_ERR_TOO_LONG) { /* the tree would not fit in the cache */
-            st->stop_reason = "context";
+        rc = be->ops->draft_tree(be, seq + draft_len + 1, target_len - draft_len, &tp);
+        if (rc == FRS_ERR_TOO_LONG) { /* the tree does not fit (backend without max_ctx): finish plainly */
             frs_error_clear();
             rc = FRS_OK;
-            break;
+            ar_tail = 1;
+            continue;
         }
         if (rc != FRS_OK)
             goto finish;

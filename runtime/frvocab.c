@@ -69,7 +69,9 @@ static enum frs_status load_txt(const char *path, FILE *f, int32_t **ids, int *n
         while (isspace((unsigned char)*end))
             end++;
         if (end == s || *end || errno) {
-            st = FRS_ERR(FRS_ERR_FORMAT, "%s:%ld: expected one token id a line, got '%.40s'", path, lineno, s);
+            size_t shown = strcspn(s, "\r\n"); /* the line's text, not its newline */
+            st = FRS_ERR(FRS_ERR_FORMAT, "%s:%ld: expected one token id a line, got '%.*s'", path, lineno,
+                         (int)(shown < 40 ? shown : 40), s);
             break;
         }
         if (v < 0 || v > INT32_MAX) {

@@ -317,6 +317,17 @@ enum frs_status llama_model_load(struct llama_model *m, const char *dir, int tp_
     }
     for (int i = 0; i < c->num_hidden_layers; i++)
         FRS_TRY_GOTO(model_load_layer(m, i, &m->layers[i]), st, fail);
+    /* a config with fewer layers than the checkpoint would run on part of the model: count the
+     * layers past num_hidden_layers (the caller warns) */
+    for (int t = 0; t < m->st.n_tensors; t++) {
+        int layer = -1, used = 0;
+        if (sscanf(m->st.tensors[t].name, "model.layers.%d.%n", &layer, &used) == 1 && used > 0 &&
+            layer >= c->num_hidden_layers) {
+            m->unused_tensors++;
+            if (layer + 1 > m->checkpoint_layers)
+                m->checkpoint_layers = layer + 1;
+        }
+    }
     free(path);
     return FRS_OK;
 fail:

@@ -52,6 +52,8 @@ struct llama_model {
     struct frs_mat lm_head_full; /* (V, C) whole view: FR-Spec gathers its K rows from it */
     struct frs_mat final_norm;   /* (1, C) */
     struct llama_layer *layers;  /* num_hidden_layers */
+    int unused_tensors;          /* checkpoint tensors of layers >= num_hidden_layers (not loaded) */
+    int checkpoint_layers;       /* layers the checkpoint holds, when more than num_hidden_layers */
 };
 
 /* Load config.json, generation_config.json and the safetensors of a Hugging Face Llama

@@ -380,7 +380,7 @@ enum frs_status frs_quantize_dir(const char *in_dir, const char *out_dir, const 
             total_size += (double)st_write_nbytes(e);
             cJSON_AddStringToObject(wmap, it->name, qz_base(set.files[fi].path));
         }
-        st_write_sort(ents, n_ents);
+        st_write_entries_sort(ents, n_ents);
         snprintf(path, sizeof path, "%s/%s", out_dir, qz_base(set.files[fi].path));
         size_t bytes = 0;
         FRS_TRY_GOTO(st_write_file(path, ents, n_ents, qz_fill, items, &bytes), st, out);

@@ -24,11 +24,11 @@
 #include <string.h>
 
 #include "argmax_key.h" /* frs_argmax_key_pack: the order of comm_argmax */
-#include "comm.h" /* comm_argmax, comm_allreduce_max_f32, comm_allreduce_sum_f32, comm_allgather_f32 */
+#include "collectives.h" /* comm_size, comm_argmax, comm_allreduce_max_f32, comm_allreduce_sum_f32, comm_allgather_f32 */
 #include "rng.h"  /* frs_rng_gumbel */
 #include "sample_mass.h" /* frs_mass_shift, frs_mass_fixed */
 
-static int sampling_comm_size(const struct frs_comm *c) { return c && c->size > 1 ? c->size : 1; }
+static int sampling_comm_size(const struct frs_comm *c) { return comm_size(c); }
 
 static inline float sampling_z(float logit, float temperature) { return logit / temperature; }
 

@@ -21,12 +21,16 @@
  *
  * defines: struct tree_build, tree_build_init, tree_build_free, tree_build_begin,
  *          tree_build_first, tree_build_expand, tree_build_frontier_mask, tree_build_finish,
- *          tree_mask_ancestors
+ *          tree_mask_ancestors, FRS_MASK_WORDS
  */
 #ifndef FRSPEC_TREE_H
 #define FRSPEC_TREE_H
 
 #include <stdint.h>
+
+/* uint64 words of one mask row over n columns (tree masks, the attention masks of cpu_ops.h and
+ * kernels/: bit j of row i set = row i sees column j) */
+#define FRS_MASK_WORDS(n) (((n) + 63) / 64)
 
 #include "backend.h"
 #include "status.h"

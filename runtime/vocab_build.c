@@ -245,8 +245,14 @@ static enum frs_status gz_fill(gzFile g, const char *path, char *buf, size_t wan
             const char *m = gzerror(g, &err);
             return FRS_ERR(FRS_ERR_IO, "%s: read error: %s", path, m ? m : "?");
         }
-        if (r == 0)
+        if (r == 0) {
+            int err = Z_OK;
+            const char *m = gzerror(g, &err);
+            if (err != Z_OK) /* a truncated stream: zlib says Z_BUF_ERROR at the end */
+                return FRS_ERR(FRS_ERR_FORMAT, "%s: the gzip stream is truncated or corrupt: %s", path,
+                               m && *m ? m : "unexpected end of file");
             *eof = 1;
+        }
         *got += (size_t)r;
     }
     return FRS_OK;
@@ -456,6 +462,11 @@ enum frs_status vocab_count_files(const struct frs_tokenizer *tok, const char *c
             break;
         }
         gzbuffer(g, 1 << 20);
+        if (ends_with(p, ".gz") && gzdirect(g)) {
+            gzclose(g);
+            st = FRS_ERR(FRS_ERR_FORMAT, "%s: not a gzip file (the name ends in .gz but the data is not compressed)", p);
+            break;
+        }
         if (ends_with(p, ".jsonl") || ends_with(p, ".jsonl.gz"))
             st = count_jsonl(&cx, g, p, 0);
         else if (ends_with(p, ".json") || ends_with(p, ".json.gz"))

@@ -267,7 +267,7 @@ static void test_verified(void)
     const int32_t host_path[] = {0, 1, 4}, host_tok[] = {10, 21, 504};
     const int32_t dev_path[] = {0, 2}, dev_tok[] = {11, 777};
     const struct frs_backend_ops no_op = {.name = "no accept op"}, with_op = {.name = "fake", .accept = fake_accept};
-    struct frs_backend be = {&no_op, NULL, 0};
+    struct frs_backend be = {.ops = &no_op}; /* the other fields zero */
     CHECK_OK(accept_verified(&be, &t, &greedy, 0, &a));
     check_walk("verified, no accept op: host walk", &a, 3, host_path, host_tok);
     be.ops = &with_op;

@@ -121,13 +121,14 @@ static int argmax_f(const float *x, int n)
     return b;
 }
 
+/* opt NULL: the defaults (frs_backend_options_default) */
 static enum frs_status make(struct frs_backend *be, const struct frs_backend_ops *ops, const struct llama_model *m,
-                            int max_ctx)
+                            int max_ctx, const struct frs_backend_options *opt)
 {
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = 4};
     memset(be, 0, sizeof *be);
     be->ops = ops;
-    return ops->create(be, m, NULL, NULL, &lim, NULL);
+    return ops->create(be, m, NULL, NULL, &lim, opt);
 }
 
 static int cpu_logits(struct frs_backend *be, float *out)
@@ -162,11 +163,11 @@ static void test_model(const char *name)
         return;
     }
     struct frs_backend gpu, cpu, gpu_ng;
-    CHECK_OK(make(&gpu, &frs_backend_cuda_ops, &m, 256));
-    CHECK_OK(make(&cpu, &frs_backend_cpu_ops, &mb, 256));
-    setenv("FRS_CUDA_GRAPHS", "0", 1);
-    CHECK_OK(make(&gpu_ng, &frs_backend_cuda_ops, &m, 256));
-    unsetenv("FRS_CUDA_GRAPHS");
+    struct frs_backend_options no_graphs = frs_backend_options_default();
+    no_graphs.cuda_graphs = 0;
+    CHECK_OK(make(&gpu, &frs_backend_cuda_ops, &m, 256, NULL));
+    CHECK_OK(make(&cpu, &frs_backend_cpu_ops, &mb, 256, NULL));
+    CHECK_OK(make(&gpu_ng, &frs_backend_cuda_ops, &m, 256, &no_graphs));
     float *gl = malloc((size_t)V * 4), *cl = malloc((size_t)V * 4), *nl = malloc((size_t)V * 4);
     double worst_hf = 0, worst_cpu = 0, sum_hf = 0, sum_cpu = 0;
     int rows = 0, bitwise = 1, greedy_checked = 0, near_ties = 0;
@@ -409,14 +410,13 @@ static void bench_8b(void)
                               (2.0 * L + 1) * C) * 2 / 1e9;
     const double decode_gb = weight_gb - (double)V * C * 2 / 1e9; /* the embedding table is not read */
     for (int graphs = 1; graphs >= 0; graphs--) {
-        if (!graphs)
-            setenv("FRS_CUDA_GRAPHS", "0", 1);
+        struct frs_backend_options opt = frs_backend_options_default();
+        opt.cuda_graphs = graphs;
         struct frs_backend be;
         memset(&be, 0, sizeof be);
         be.ops = &frs_backend_cuda_ops;
         const struct frs_limits lim = {.max_ctx = 2048, .max_tree = 64, .prefill_chunk = 512};
-        enum frs_status st = be.ops->create(&be, &m, NULL, NULL, &lim, NULL);
-        unsetenv("FRS_CUDA_GRAPHS");
+        enum frs_status st = be.ops->create(&be, &m, NULL, NULL, &lim, &opt);
         if (st != FRS_OK) {
             fprintf(stderr, "bench: create failed: %s\n", frs_error_msg());
             CHECK(0, "bench create");

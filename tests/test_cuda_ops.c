@@ -26,7 +26,7 @@
 #include "testutil.h"
 #include "tree.h"
 
-#include "../parallel/argmax_key.h"
+#include "../runtime/argmax_key.h"
 
 static uint64_t g_rng;
 static int g_quick; /* FRS_TEST_QUICK: small shapes only (compute-sanitizer runs) */
@@ -190,24 +190,6 @@ static void test_rmsnorm(void)
         d2h(got, dy, nd * 4);
         snprintf(what, sizeof what, "rmsnorm no weight n=%d dim=%d", n, dim);
         test_close_f32(what, got, ref, nd, 1e-5);
-        /* the same launch with extra blocks prefetching an (odd-sized) range into L2: same bits,
-         * the range untouched */
-        {
-            const size_t pfb = (size_t)(3 << 20) + 1000 + (size_t)s * 17;
-            uint16_t *pfh = rand_bf16(pfb / 2, 1.0f, NULL), *pfd = dup_h2d(pfh, pfb / 2 * 2), *pfk = malloc(pfb / 2 * 2);
-            float *got2 = malloc(nd * 4);
-            poison(dy, nd * 4);
-            CHECK_OK(cuda_rmsnorm_pf(dx, NULL, n, dim, NULL, 1e-5f, dy, NULL, 0, pfd, pfb, 0));
-            d2h(got2, dy, nd * 4);
-            d2h(pfk, pfd, pfb / 2 * 2);
-            snprintf(what, sizeof what, "rmsnorm with L2 prefetch blocks n=%d dim=%d: same bits", n, dim);
-            CHECK(memcmp(got, got2, nd * 4) == 0, "%s", what);
-            CHECK(memcmp(pfh, pfk, pfb / 2 * 2) == 0, "rmsnorm prefetch range unchanged n=%d dim=%d", n, dim);
-            cudaFree(pfd);
-            free(pfh);
-            free(pfk);
-            free(got2);
-        }
         cudaFree(dx);
         cudaFree(dres);
         cudaFree(dy);
@@ -241,7 +223,7 @@ static void test_rope(void)
         cfg.rope_high_freq_factor = 4.0f;
         cfg.rope_original_max_position_embeddings = 8192;
         float *inv = malloc((size_t)D / 2 * 4);
-        cpu_rope_inv_freq(&cfg, inv);
+        rope_inv_freq(&cfg, inv);
         const int ld = (H + 2 * KV) * D, slots = 200 + n;
         float *qkv = rand_f32((size_t)n * ld, 2.0f);
         int32_t *pos = malloc((size_t)n * 4);
@@ -262,27 +244,6 @@ static void test_rope(void)
         float *dq = dalloc((size_t)n * H * D * 4);
         uint16_t *dk = dalloc((size_t)slots * KV * D * 2), *dv = dalloc((size_t)slots * KV * D * 2);
         CHECK_OK(cuda_rope_qkv(dqkv, ld, n, H, KV, D, dpos, dinv, dq, dk, dv, dslot, 0));
-        { /* with L2 prefetch blocks riding along (of the qkv input itself): same bits */
-            float *dq2 = dalloc((size_t)n * H * D * 4), *h1 = malloc((size_t)n * H * D * 4),
-                  *h2 = malloc((size_t)n * H * D * 4);
-            uint16_t *dk2 = dalloc((size_t)slots * KV * D * 2), *dv2 = dalloc((size_t)slots * KV * D * 2);
-            CHECK_OK(cuda_rope_qkv_pf(dqkv, ld, n, H, KV, D, dpos, dinv, dq2, dk2, dv2, dslot, dqkv,
-                                      (size_t)n * ld * 4, 0));
-            d2h(h1, dq, (size_t)n * H * D * 4);
-            d2h(h2, dq2, (size_t)n * H * D * 4);
-            CHECK(memcmp(h1, h2, (size_t)n * H * D * 4) == 0, "rope with L2 prefetch blocks n=%d: same q bits", n);
-            uint16_t *k1 = malloc((size_t)n * KV * D * 2), *k2 = malloc((size_t)n * KV * D * 2);
-            d2h(k1, dk + (size_t)slot0 * KV * D, (size_t)n * KV * D * 2);
-            d2h(k2, dk2 + (size_t)slot0 * KV * D, (size_t)n * KV * D * 2);
-            CHECK(memcmp(k1, k2, (size_t)n * KV * D * 2) == 0, "rope with L2 prefetch blocks n=%d: same k bits", n);
-            cudaFree(dq2);
-            cudaFree(dk2);
-            cudaFree(dv2);
-            free(h1);
-            free(h2);
-            free(k1);
-            free(k2);
-        }
         float *gq = malloc((size_t)n * H * D * 4), *gk = malloc((size_t)n * KV * D * 4), *gv = malloc((size_t)n * KV * D * 4);
         uint16_t *g16 = malloc((size_t)n * KV * D * 2);
         d2h(gq, dq, (size_t)n * H * D * 4);
@@ -566,8 +527,8 @@ static void test_elementwise(void)
         uint16_t *dact = dalloc((size_t)F * 2), *dact2 = dalloc((size_t)F * 2);
         float *dgu2 = dalloc((size_t)2 * F * 4);
         uint16_t *a1 = malloc((size_t)F * 2), *a2 = malloc((size_t)F * 2);
-        CHECK_OK(cuda_gemv_swiglu(dxx, dw, F, K, dact, 0));
-        CHECK_OK(cuda_gemv_bf16(dxx, dw, 2 * F, K, dgu2, 0.0f, 0));
+        CHECK_OK(cuda_gemv_swiglu(dxx, dw, F, K, dact, 1, 0));
+        CHECK_OK(cuda_gemv_bf16(dxx, dw, 2 * F, K, dgu2, 0.0f, 1, 0));
         CHECK_OK(cuda_swiglu(dgu2, dgu2 + F, 1, F, 2 * F, dact2, F, 0));
         d2h(a1, dact, (size_t)F * 2);
         d2h(a2, dact2, (size_t)F * 2);
@@ -581,60 +542,6 @@ static void test_elementwise(void)
         free(xh);
         free(a1);
         free(a2);
-    }
-
-    /* RMSNorm fused into the GEMV (n == 1) == RMSNorm then GEMV (the norm's sum may round
-     * differently: bf16-level agreement), for both GEMV kernels; C large enough for several
-     * blocks and a tail (cols % 256 != 0) */
-    {
-        const int F = 700, Cn = 1048;
-        uint16_t *wh = rand_bf16((size_t)2 * F * Cn, 0.05f, NULL), *nwh = rand_bf16((size_t)Cn, 1.0f, NULL);
-        for (int j = 0; j < Cn; j++)
-            nwh[j] = frs_f32_to_bf16(1.0f + 0.3f * frs_bf16_to_f32(nwh[j]));
-        float *xh = rand_f32((size_t)Cn, 3.0f);
-        uint16_t *dw = dup_h2d(wh, (size_t)2 * F * Cn * 2), *dnw = dup_h2d(nwh, (size_t)Cn * 2);
-        float *dx = dup_h2d(xh, (size_t)Cn * 4);
-        uint16_t *dxn = dalloc((size_t)Cn * 2), *dact = dalloc((size_t)F * 2), *dact2 = dalloc((size_t)F * 2);
-        float *dy = dalloc((size_t)2 * F * 4), *dy2 = dalloc((size_t)2 * F * 4);
-        float *y1 = malloc((size_t)2 * F * 4), *y2 = malloc((size_t)2 * F * 4);
-        uint16_t *a1 = malloc((size_t)F * 2), *a2 = malloc((size_t)F * 2);
-        float *f1 = malloc((size_t)F * 4), *f2 = malloc((size_t)F * 4);
-        CHECK_OK(cuda_gemv_norm_bf16(dx, dnw, 1e-5f, dw, 2 * F, Cn, dy, 0.0f, 0));
-        CHECK_OK(cuda_rmsnorm(dx, NULL, 1, Cn, dnw, 1e-5f, NULL, dxn, Cn, 0));
-        CHECK_OK(cuda_gemv_bf16(dxn, dw, 2 * F, Cn, dy2, 0.0f, 0));
-        d2h(y1, dy, (size_t)2 * F * 4);
-        d2h(y2, dy2, (size_t)2 * F * 4);
-        test_close_f32("gemv with fused rmsnorm", y1, y2, (size_t)2 * F, 1e-2);
-        CHECK_OK(cuda_gemv_norm_swiglu(dx, dnw, 1e-5f, dw, F, Cn, dact, 0));
-        CHECK_OK(cuda_gemv_swiglu(dxn, dw, F, Cn, dact2, 0));
-        d2h(a1, dact, (size_t)F * 2);
-        d2h(a2, dact2, (size_t)F * 2);
-        bf16_to_f32_arr(a1, (size_t)F, f1);
-        bf16_to_f32_arr(a2, (size_t)F, f2);
-        test_close_f32("gate/up swiglu gemv with fused rmsnorm", f1, f2, (size_t)F, 1e-2);
-        /* beta = 1 accumulates */
-        CHECK_OK(cuda_gemv_norm_bf16(dx, dnw, 1e-5f, dw, 2 * F, Cn, dy, 1.0f, 0));
-        d2h(y1, dy, (size_t)2 * F * 4);
-        for (int i = 0; i < 2 * F; i++)
-            y2[i] *= 2.0f;
-        test_close_f32("gemv with fused rmsnorm, beta 1", y1, y2, (size_t)2 * F, 1e-2);
-        cudaFree(dw);
-        cudaFree(dnw);
-        cudaFree(dx);
-        cudaFree(dxn);
-        cudaFree(dact);
-        cudaFree(dact2);
-        cudaFree(dy);
-        cudaFree(dy2);
-        free(wh);
-        free(nwh);
-        free(xh);
-        free(y1);
-        free(y2);
-        free(a1);
-        free(a2);
-        free(f1);
-        free(f2);
     }
 
     /* embedding */
@@ -1159,247 +1066,6 @@ static void test_load_rows(void)
     free(ref);
 }
 
-/* ---- GEMV bandwidth (informational; the numbers go to tests/bench/NOTES-cuda.md) ---------------------- */
-
-static void bench_gemv(void)
-{
-    const int shapes[][2] = {{4096, 4096}, {14336 * 2, 4096}, {4096, 14336}, {128256, 4096}, {32768, 4096}};
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    /* copy bandwidth: 1 GiB device-to-device */
-    const size_t cb = (size_t)1 << 30;
-    void *a = dalloc(cb), *b = dalloc(cb);
-    CK(cudaMemcpy(b, a, cb, cudaMemcpyDeviceToDevice));
-    CK(cudaEventRecord(e0, 0));
-    for (int r = 0; r < 10; r++)
-        CK(cudaMemcpyAsync(b, a, cb, cudaMemcpyDeviceToDevice, 0));
-    CK(cudaEventRecord(e1, 0));
-    CK(cudaEventSynchronize(e1));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    const double copy_bw = 2.0 * cb * 10 / (ms * 1e-3) / 1e9;
-    fprintf(stderr, "bench: copy bandwidth (read + write) %.0f GB/s\n", copy_bw);
-    cudaFree(a);
-    cudaFree(b);
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int rows = shapes[s][0], cols = shapes[s][1];
-        /* rotate over enough copies of W to defeat the 50 MB L2 */
-        const size_t wb = (size_t)rows * cols * 2;
-        int copies = (int)((size_t)400000000 / wb) + 1;
-        if (copies > 8)
-            copies = 8;
-        uint16_t *w[8];
-        for (int c = 0; c < copies; c++) {
-            w[c] = dalloc(wb);
-            CK(cudaMemset(w[c], 0x3c, wb)); /* bf16 0x3c3c ~ 0.0115: finite, non-zero */
-        }
-        uint16_t *x = dalloc((size_t)cols * 2);
-        CK(cudaMemset(x, 0x3c, (size_t)cols * 2));
-        float *y = dalloc((size_t)rows * 4);
-        for (int c = 0; c < copies; c++)
-            CHECK_OK(cuda_gemv_bf16(x, w[c], rows, cols, y, 0.0f, 0));
-        const int reps = 50;
-        CK(cudaEventRecord(e0, 0));
-        for (int r = 0; r < reps; r++)
-            cuda_gemv_bf16(x, w[r % copies], rows, cols, y, 0.0f, 0);
-        CK(cudaEventRecord(e1, 0));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        const double us = ms * 1e3 / reps, bw = (double)wb / (us * 1e-6) / 1e9;
-        fprintf(stderr, "bench: gemv %6d x %5d: %8.1f us  %6.0f GB/s  (%.0f%% of copy bw)\n", rows, cols, us, bw,
-                100.0 * bw / copy_bw);
-        for (int c = 0; c < copies; c++)
-            cudaFree(w[c]);
-        cudaFree(x);
-        cudaFree(y);
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-}
-
-/* ---- the small kernels of an 8B decode step (informational; tests/bench/NOTES-cuda.md) ------------ */
-
-/* Each op of a llama3-8b layer at n == 1 that is not a GEMV, as 100 launches captured into one CUDA
- * graph and replayed (what the decode graph does): per-node time = the kernel plus the graph's
- * node-to-node gap. A one-element add gives the gap alone. */
-typedef enum frs_status (*bench_op_fn)(void *ctx, cudaStream_t st);
-struct bench_dec {
-    float *x, *q, *qkv, *scr, *tiny;
-    uint16_t *w, *xn, *kc, *vc, *att;
-    int32_t *pos, *slot, *prefix;
-    float *inv;
-    int n_sm;
-};
-static enum frs_status bop_gap(void *c, cudaStream_t st)
-{
-    struct bench_dec *d = c;
-    return cuda_add(d->tiny, d->tiny + 1, 1, st);
-}
-static enum frs_status bop_norm(void *c, cudaStream_t st)
-{
-    struct bench_dec *d = c;
-    return cuda_rmsnorm(d->x, NULL, 1, 4096, d->w, 1e-5f, NULL, d->xn, 4096, st);
-}
-static enum frs_status bop_rope(void *c, cudaStream_t st)
-{
-    struct bench_dec *d = c;
-    return cuda_rope_qkv(d->qkv, 6144, 1, 32, 8, 128, d->pos, d->inv, d->q, d->kc, d->vc, d->slot, st);
-}
-static enum frs_status bop_att(void *c, cudaStream_t st)
-{
-    struct bench_dec *d = c;
-    return cuda_attention_layout(d->q, d->kc, d->vc, d->prefix, 1, NULL, 0, 32, 8, 128, d->att, d->scr, d->n_sm,
-                                 CUDA_ATT_AUTO, st);
-}
-
-static void bench_decode_ops(int n_sm)
-{
-    const int ctxs[] = {128, 1024, 4096};
-    struct bench_dec d = {0};
-    const size_t slots = 4096 + 8;
-    d.n_sm = n_sm;
-    d.x = dalloc(4096 * 4);
-    d.q = dalloc(32 * 128 * 4);
-    d.qkv = dalloc(6144 * 4);
-    d.tiny = dalloc(64);
-    d.scr = dalloc(cuda_attention_scratch_floats(1, 32, 8, 128, n_sm) * 4 + 16);
-    d.w = dalloc(4096 * 2);
-    d.xn = dalloc(4096 * 2);
-    d.att = dalloc(32 * 128 * 2);
-    d.kc = dalloc(slots * 8 * 128 * 2);
-    d.vc = dalloc(slots * 8 * 128 * 2);
-    CK(cudaMemset(d.x, 0, 4096 * 4));
-    CK(cudaMemset(d.tiny, 0, 64));
-    CK(cudaMemset(d.w, 0x3c, 4096 * 2));
-    CK(cudaMemset(d.qkv, 0, 6144 * 4));
-    CK(cudaMemset(d.kc, 0x3c, slots * 8 * 128 * 2));
-    CK(cudaMemset(d.vc, 0x3c, slots * 8 * 128 * 2));
-    float inv[64];
-    for (int j = 0; j < 64; j++)
-        inv[j] = powf(500000.0f, -2.0f * j / 128.0f);
-    d.inv = dup_h2d(inv, sizeof inv);
-    int32_t z = 0;
-    d.pos = dup_h2d(&z, 4);
-    d.prefix = dalloc(4);
-    cudaStream_t st;
-    cudaEvent_t e0, e1;
-    CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    const struct {
-        const char *name;
-        bench_op_fn fn;
-    } ops[] = {{"graph node gap (1-element add)", bop_gap}, {"rmsnorm 1 x 4096", bop_norm},
-               {"rope + kv write (32 q, 8 kv heads)", bop_rope}, {"attention n=1 (+ split combine)", bop_att}};
-    for (size_t c = 0; c < sizeof ctxs / sizeof ctxs[0]; c++) {
-        const int32_t slot = ctxs[c] - 1, prefix = ctxs[c] - 1;
-        d.slot = dup_h2d(&slot, 4);
-        CK(cudaMemcpy(d.prefix, &prefix, 4, cudaMemcpyHostToDevice));
-        for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
-            if (c > 0 && o != 3)
-                continue; /* only attention depends on the context */
-            cudaGraph_t g;
-            cudaGraphExec_t ge;
-            const int reps = 100;
-            CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-            for (int r = 0; r < reps; r++)
-                CHECK_OK(ops[o].fn(&d, st));
-            CK(cudaStreamEndCapture(st, &g));
-            CK(cudaGraphInstantiate(&ge, g, 0));
-            CK(cudaGraphLaunch(ge, st));
-            CK(cudaGraphLaunch(ge, st));
-            CK(cudaEventRecord(e0, st));
-            for (int r = 0; r < 5; r++)
-                CK(cudaGraphLaunch(ge, st));
-            CK(cudaEventRecord(e1, st));
-            CK(cudaEventSynchronize(e1));
-            float ms;
-            CK(cudaEventElapsedTime(&ms, e0, e1));
-            fprintf(stderr, "bench: decode op %-36s ctx %4d: %6.2f us per graph node\n", ops[o].name, ctxs[c],
-                    ms * 1e3 / (5 * reps));
-            cudaGraphExecDestroy(ge);
-            cudaGraphDestroy(g);
-        }
-        cudaFree(d.slot);
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    cudaStreamDestroy(st);
-    cudaFree(d.x);
-    cudaFree(d.q);
-    cudaFree(d.qkv);
-    cudaFree(d.tiny);
-    cudaFree(d.scr);
-    cudaFree(d.w);
-    cudaFree(d.xn);
-    cudaFree(d.att);
-    cudaFree(d.kc);
-    cudaFree(d.vc);
-    cudaFree(d.inv);
-    cudaFree(d.pos);
-    cudaFree(d.prefix);
-}
-
-/* ---- attention time (informational; tests/bench/NOTES-cuda.md) ----------------------------------- */
-
-/* One layer's attention of an 8B verify (60 rows, random tree, 32 q / 8 kv heads, D 128) by
- * context: the CUDA-core layouts and the tensor-core kernel, mean of 50 back-to-back launches
- * (split combine included). */
-static void bench_attention(int n_sm)
-{
-    const int n = 60, H = 32, KV = 8, D = 128, ctxs[] = {128, 1024, 4096, 8192};
-    const int max_slots = 8192 + n;
-    const size_t kvn = (size_t)max_slots * KV * D;
-    uint16_t *kh = rand_bf16(kvn, 1.0f, NULL), *vh = rand_bf16(kvn, 1.0f, NULL);
-    float *qh = rand_f32((size_t)n * H * D, 1.5f);
-    uint64_t *mask = malloc((size_t)n * FRS_MASK_WORDS(n) * 8);
-    rand_tree_mask(n, mask);
-    uint16_t *dk = dup_h2d(kh, kvn * 2), *dv = dup_h2d(vh, kvn * 2), *dout = dalloc((size_t)n * H * D * 2);
-    float *dq = dup_h2d(qh, (size_t)n * H * D * 4);
-    uint64_t *dmask = dup_h2d(mask, (size_t)n * FRS_MASK_WORDS(n) * 8);
-    int32_t *dprefix = dalloc(4);
-    float *dscr = dalloc(cuda_attention_scratch_floats(n, H, KV, D, n_sm) * 4 + 16);
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    const int layouts[] = {CUDA_ATT_SINGLE_ROW, CUDA_ATT_MULTI_ROW, CUDA_ATT_MMA, CUDA_ATT_MMA_BF16};
-    for (size_t c = 0; c < sizeof ctxs / sizeof ctxs[0]; c++) {
-        CK(cudaMemcpy(dprefix, &ctxs[c], 4, cudaMemcpyHostToDevice));
-        double us[4];
-        for (int li = 0; li < 4; li++) {
-            for (int r = 0; r < 3; r++)
-                CHECK_OK(cuda_attention_layout(dq, dk, dv, dprefix, n, dmask, n, H, KV, D, dout, dscr, n_sm,
-                                               layouts[li], 0));
-            const int reps = 50;
-            CK(cudaEventRecord(e0, 0));
-            for (int r = 0; r < reps; r++)
-                cuda_attention_layout(dq, dk, dv, dprefix, n, dmask, n, H, KV, D, dout, dscr, n_sm, layouts[li], 0);
-            CK(cudaEventRecord(e1, 0));
-            CK(cudaEventSynchronize(e1));
-            float ms;
-            CK(cudaEventElapsedTime(&ms, e0, e1));
-            us[li] = ms * 1e3 / reps;
-        }
-        fprintf(stderr, "bench: attention n=60 H=32 KV=8 D=128 ctx %4d: CUDA cores single-row %7.1f us, multi-row "
-                "%7.1f us | tensor cores 3 bf16 terms %6.1f us, single bf16 %6.1f us (one layer)\n", ctxs[c], us[0],
-                us[1], us[2], us[3]);
-    }
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    cudaFree(dk);
-    cudaFree(dv);
-    cudaFree(dout);
-    cudaFree(dq);
-    cudaFree(dmask);
-    cudaFree(dprefix);
-    cudaFree(dscr);
-    free(kh);
-    free(vh);
-    free(qh);
-    free(mask);
-}
-
 int main(void)
 {
     int ndev = 0;
@@ -1414,7 +1080,7 @@ int main(void)
     g_quick = getenv("FRS_TEST_QUICK") != NULL;
     fprintf(stderr, "test_cuda_ops: seed %llu\n", (unsigned long long)g_rng);
     struct cuda_blas blas;
-    CHECK_OK(cuda_blas_create(&blas, 0));
+    CHECK_OK(cuda_blas_create(&blas, 0, 1, 1)); /* the product's defaults: cuBLASLt, PDL */
     test_matmul(&blas);
     test_rmsnorm();
     test_rope();
@@ -1427,11 +1093,6 @@ int main(void)
     test_accept_walk();
     test_load_rows();
     CK(cudaDeviceSynchronize());
-    if (getenv("FRS_BENCH")) {
-        bench_attention(blas.n_sm);
-        bench_gemv();
-        bench_decode_ops(blas.n_sm);
-    }
     cuda_blas_free(&blas);
     return test_finish("test_cuda_ops");
 }

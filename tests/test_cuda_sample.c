@@ -12,10 +12,10 @@
  *     never on the other kinds and settings (the fallback must not be what passes the test).
  *  2. backend, fixture pair (models/gqa-bf16, spec/head-gqa) and the synthetic Llama-3.2-1B shape
  *     (128256 ids): speculative and autoregressive sampled generation with device sampling give
- *     the same tokens as with FRS_HOST_SAMPLING=1 (cuBLASLt off in both, FRS_CUBLASLT=0, so the
+ *     the same tokens as with device_sampling = 0 (cuBLASLt off in both, cublaslt 0, so the
  *     logits are bit-identical), and the device path answered (counts from
  *     cuda_backend_sampling_counts);
- *  3. backend: draft_tree / verify with CUDA graphs == with FRS_CUDA_GRAPHS=0, every iteration of a
+ *  3. backend: draft_tree / verify with CUDA graphs == with cuda_graphs = 0, every iteration of a
  *     manual loop (eager, capture and replays), greedy and sampled: same trees, argmax, child
  *     probabilities bit for bit and residual draws.
  * FRS_TEST_QUICK=1: fewer shapes and settings; FRS_TEST_KERNELS_ONLY=1: part 1 alone on one
@@ -348,21 +348,19 @@ static void test_kernels(void)
 
 #define N_NEW 40
 
+/* the CUDA backend with graphs on or off and device or host sampling; cuBLASLt off in every one
+ * (cuBLAS's default algorithms: bit-identical logits across backends) */
 static enum frs_status make_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
-                                    const char *graphs, const char *host_sampling)
+                                    int graphs, int device_sampling)
 {
-    if (graphs)
-        setenv("FRS_CUDA_GRAPHS", graphs, 1);
-    else
-        unsetenv("FRS_CUDA_GRAPHS");
-    if (host_sampling)
-        setenv("FRS_HOST_SAMPLING", host_sampling, 1);
-    else
-        unsetenv("FRS_HOST_SAMPLING");
-    enum frs_status st = spec_make_backend(be, &frs_backend_cuda_ops, m, d, 320);
-    unsetenv("FRS_CUDA_GRAPHS");
-    unsetenv("FRS_HOST_SAMPLING");
-    return st;
+    const struct frs_limits lim = {.max_ctx = 320, .max_tree = 64, .prefill_chunk = 16}; /* as spec_make_backend */
+    struct frs_backend_options opt = frs_backend_options_default();
+    opt.cuda_graphs = graphs;
+    opt.device_sampling = device_sampling;
+    opt.cublaslt = 0;
+    memset(be, 0, sizeof *be);
+    be->ops = &frs_backend_cuda_ops;
+    return be->ops->create(be, m, d, NULL, &lim, &opt);
 }
 
 static const struct frs_sampling SAMPLED[] = {
@@ -370,13 +368,13 @@ static const struct frs_sampling SAMPLED[] = {
 };
 #define N_SAMPLED ((int)(sizeof SAMPLED / sizeof SAMPLED[0]))
 
-/* device sampling == FRS_HOST_SAMPLING=1, speculative and autoregressive */
+/* device sampling == device_sampling = 0, speculative and autoregressive */
 static void test_device_vs_host(const char *name, const struct llama_model *m, const struct eagle_draft *d,
                                 const struct frs_tree_params *shape, int n_prompts, int n_settings, int n_new)
 {
     struct frs_backend dev, host;
-    CHECK_OK(make_backend(&dev, m, d, NULL, NULL));
-    CHECK_OK(make_backend(&host, m, d, NULL, "1"));
+    CHECK_OK(make_backend(&dev, m, d, 1, 1));
+    CHECK_OK(make_backend(&host, m, d, 1, 0));
     const int V = m->cfg.vocab_size;
     int same = 0, runs = 0;
     for (int pi = 0; pi < n_prompts; pi++) {
@@ -400,7 +398,7 @@ static void test_device_vs_host(const char *name, const struct llama_model *m, c
                         first = j;
                     }
                 CHECK(eq, "%s: %s sampled generation (T %g top-k %d top-p %g, prompt %d): device sampling differs from "
-                      "FRS_HOST_SAMPLING=1 at token %d (%d vs %d)", name, spec ? "speculative" : "autoregressive",
+                      "device_sampling = 0 at token %d (%d vs %d)", name, spec ? "speculative" : "autoregressive",
                       (double)s.temperature, s.top_k, (double)s.top_p, pi, first, first >= 0 ? a[first] : -1,
                       first >= 0 ? b[first] : -1);
                 same += eq;
@@ -411,22 +409,22 @@ static void test_device_vs_host(const char *name, const struct llama_model *m, c
     long dd, dh, dr, hd, hh, hr;
     cuda_backend_sampling_counts(&dev, &dd, &dh, &dr);
     cuda_backend_sampling_counts(&host, &hd, &hh, &hr);
-    fprintf(stderr, "%s: %d of %d sampled generations identical (device vs FRS_HOST_SAMPLING=1); device backend: %ld "
+    fprintf(stderr, "%s: %d of %d sampled generations identical (device vs device_sampling = 0); device backend: %ld "
                     "calls on the device, %ld rows redone on the host; host backend: %ld calls on the host\n",
             name, same, runs, dd, dr, hh);
     CHECK(dd > 0 && dh == 0, "%s: the device path answered %ld calls (%ld on the host)", name, dd, dh);
-    CHECK(hd == 0 && hh > 0, "%s: FRS_HOST_SAMPLING=1 answered %ld calls on the device", name, hd);
+    CHECK(hd == 0 && hh > 0, "%s: device_sampling = 0 answered %ld calls on the device", name, hd);
     dev.ops->destroy(&dev);
     host.ops->destroy(&host);
 }
 
-/* graphs == FRS_CUDA_GRAPHS=0 over a manual speculative loop, every tree and verdict compared */
+/* graphs == cuda_graphs = 0 over a manual speculative loop, every tree and verdict compared */
 static void test_graphs(const struct llama_model *m, const struct eagle_draft *d)
 {
     static const struct frs_tree_params shapes[] = {{4, 4, 16}, {6, 10, 60}, {3, 2, 5}};
     struct frs_backend g1, g0;
-    CHECK_OK(make_backend(&g1, m, d, NULL, NULL));
-    CHECK_OK(make_backend(&g0, m, d, "0", NULL));
+    CHECK_OK(make_backend(&g1, m, d, 1, 1));
+    CHECK_OK(make_backend(&g0, m, d, 0, 1));
     const int V = m->cfg.vocab_size;
     int compared = 0, differ = 0, dev_walks = 0;
     for (int mode = 0; mode < 2; mode++) {
@@ -460,7 +458,7 @@ static void test_graphs(const struct llama_model *m, const struct eagle_draft *d
                          (mode ? t1.residual[i] == t0.residual[i] &&
                                      memcmp(&t1.child_prob[i], &t0.child_prob[i], sizeof(float)) == 0
                                : t1.argmax[i] == t0.argmax[i]);
-                CHECK(eq, "graphs: %s tree %d/%d/%d iteration %llu differs between CUDA graphs and FRS_CUDA_GRAPHS=0",
+                CHECK(eq, "graphs: %s tree %d/%d/%d iteration %llu differs between CUDA graphs and cuda_graphs = 0",
                       mode ? "sampled" : "greedy", shapes[si].depth, shapes[si].topk, shapes[si].size,
                       (unsigned long long)it);
                 compared++;
@@ -492,7 +490,7 @@ static void test_graphs(const struct llama_model *m, const struct eagle_draft *d
             }
         }
     }
-    fprintf(stderr, "graphs vs FRS_CUDA_GRAPHS=0: %d iterations compared, %d differ; %d device acceptance walks "
+    fprintf(stderr, "graphs vs cuda_graphs = 0: %d iterations compared, %d differ; %d device acceptance walks "
             "== host walk\n", compared, differ, dev_walks);
     CHECK(compared >= 30, "only %d iterations compared", compared);
     CHECK(dev_walks >= compared, "only %d of %d x 2 verifies had a device acceptance walk", dev_walks, compared);
@@ -517,8 +515,7 @@ int main(void)
     if (getenv("FRS_TEST_KERNELS_ONLY"))
         return test_finish("test_cuda_sample");
 
-    /* cuBLAS's default algorithms in every backend below: bit-identical logits across backends */
-    setenv("FRS_CUBLASLT", "0", 1);
+    /* every backend below runs cuBLAS's default algorithms (make_backend: cublaslt 0) */
     char tdir[4096], hdir[4096];
     snprintf(tdir, sizeof tdir, "%s", test_fixture("models/gqa-bf16"));
     snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/head-gqa"));

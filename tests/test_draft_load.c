@@ -4,8 +4,9 @@
  *     the same tensor read from torch.save's pytorch_model.bin by the pickle reader (an
  *     independent path); no input norm, full vocabulary = the target's LM head view;
  *   - errors: hidden size / vocabulary that differ from the target's (both files and values named),
- *     missing fc.weight, fc.weight of the wrong shape, 2 layers, only pytorch_model.bin (the
- *     message gives the convert-draft command); an extra input_layernorm is ignored;
+ *     missing fc.weight, fc.weight of the wrong shape, 2 layers; an extra input_layernorm is ignored;
+ *   - a directory with only the published pytorch_model.bin loads (converted in memory), with
+ *     the same weight bytes as torch.save's file, as published heads are;
  *   - set_vocab: the first K distinct ids of fr.py-shaped lists (expected.json), row j of the
  *     reduced head = the target's row ids[j] bit for bit (f32, bf16, a padded ld), errors for an
  *     empty list, ids out of range (index and value named), too few distinct ids, k > vocab.
@@ -104,11 +105,12 @@ static void check_weight(const struct tz_state_dict *sd, const char *name, const
     free(buf);
 }
 
-static void test_load_ok(const char *head, int C, int with_bias, int n_tensors)
+static void test_load_ok(const char *head, int C, int with_bias, int n_tensors, int bin_only)
 {
-    char src[512], dir[512], bin[600];
+    char src[512], dir[512], bin[600], name[64];
     snprintf(src, sizeof src, "%s", test_fixture(head));
-    make_dir(head + strlen("frvocab/"), src, NULL, "reference.safetensors", 0, dir, sizeof dir);
+    snprintf(name, sizeof name, "%s%s", head + strlen("frvocab/"), bin_only ? "-bin" : "");
+    make_dir(name, src, NULL, bin_only ? NULL : "reference.safetensors", bin_only, dir, sizeof dir);
     struct fake_target t;
     fake_target_init(&t, 512, C, FRS_DTYPE_F32, C);
     struct eagle_draft d;
@@ -164,8 +166,16 @@ static void test_load_errors(void)
     expect_load_error(dir, 512, 16, FRS_ERR_MISSING, "fc.weight", NULL);
     make_dir("fcshape", src, NULL, "fcshape.safetensors", 0, dir, sizeof dir);
     expect_load_error(dir, 512, 16, FRS_ERR_SHAPE, "fc.weight", NULL);
-    make_dir("binonly", src, NULL, NULL, 1, dir, sizeof dir);
-    expect_load_error(dir, 512, 16, FRS_ERR_UNSUPPORTED, "frspec convert-draft", "pytorch_model.bin");
+    /* a broken pytorch_model.bin alone: the error names it */
+    make_dir("binbad", src, NULL, NULL, 0, dir, sizeof dir);
+    {
+        char p[600];
+        snprintf(p, sizeof p, "%s/pytorch_model.bin", dir);
+        FILE *f = fopen(p, "w");
+        fputs("not a zip archive", f);
+        fclose(f);
+    }
+    expect_load_error(dir, 512, 16, FRS_ERR_FORMAT, "pytorch_model.bin", NULL);
     make_dir("noconfig", src, "", "reference.safetensors", 0, dir, sizeof dir);
     expect_load_error(dir, 512, 16, FRS_ERR_FORMAT, "config.json", NULL);
 
@@ -318,8 +328,10 @@ int main(void)
 {
     if (!mkdtemp(tmp))
         return 1;
-    test_load_ok("frvocab/head64", 64, 1, 10);
-    test_load_ok("frvocab/head16", 16, 0, 9);
+    test_load_ok("frvocab/head64", 64, 1, 10, 0);
+    test_load_ok("frvocab/head16", 16, 0, 9, 0);
+    test_load_ok("frvocab/head64", 64, 1, 10, 1); /* the published file alone */
+    test_load_ok("frvocab/head16", 16, 0, 9, 1);
     test_load_errors();
     test_set_vocab();
     char cmd[512];

@@ -18,13 +18,11 @@ source tests/gpu/device_env.sh
   date -u; git log --oneline -1 2>/dev/null; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
 
-NOERR="-Wno-error=maybe-uninitialized -Wno-error=uninitialized -Wno-error=stringop-overflow"
-NOERR="$NOERR -Wno-error=stringop-truncation -Wno-error=array-bounds -Wno-error=format-truncation"
+# -Werror is off unless -DFRSPEC_WERROR=ON (CI): gcc 13 here may warn where CI's gcc does not
 TESTS="test_cuda_ops test_cuda_model test_cuda_spec test_cuda_sample"
 echo "== build ($(left) s left)"
 rm -f "$B/CMakeCache.txt"
-if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-           "-DCMAKE_C_FLAGS=$NOERR" && ninja -C "$B" frspec $TESTS; } > "$OUT/build.log" 2>&1; then
+if ! { cmake -S . -B "$B" -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DFRSPEC_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo && ninja -C "$B" frspec $TESTS; } > "$OUT/build.log" 2>&1; then
     tail -40 "$OUT/build.log"
     echo "BUILD FAILED"
     exit 1

@@ -13,3 +13,7 @@ if(FRSPEC_HAVE_CUDA)
   set_tests_properties(cli_nccl1_identity PROPERTIES LABELS "cli;gpu;mpi" TIMEOUT 600 SKIP_RETURN_CODE 77
                        ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;NCCL_NVLS_ENABLE=0")
 endif()
+# cmake --install into a temporary prefix; the installed program finds its default pair itself
+add_test(NAME cli_install
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/install.sh ${CMAKE_COMMAND} ${CMAKE_BINARY_DIR} $<TARGET_FILE:frspec>)
+set_tests_properties(cli_install PROPERTIES LABELS "cli;install" TIMEOUT 300)

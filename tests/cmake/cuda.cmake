@@ -4,6 +4,7 @@
 # tests/gpu/run_gpu_tests.sh and tests/bench/run_bench.sh.
 if(FRSPEC_HAVE_CUDA)
   frspec_add_test(test_cuda_ops test_cuda_ops.c cuda gpu)
+  frspec_add_test(test_cuda_rng test_cuda_rng.c cuda gpu) # runtime/rng.h: host and device bits
   foreach(t test_cuda_model test_cuda_spec test_cuda_sample)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
       frspec_add_test(${t} ${t}.c cuda gpu)
@@ -18,3 +19,6 @@ endif()
 frspec_add_test(test_bench_accept test_bench_accept.c bench)
 target_compile_definitions(test_bench_accept PRIVATE FRSPEC_BIN="$<TARGET_FILE:frspec>")
 add_dependencies(test_bench_accept frspec)
+
+# the kernel micro-benchmarks (not a test): tests/bench/kernels/
+include(${CMAKE_CURRENT_SOURCE_DIR}/bench/kernels/bench_kernels.cmake)

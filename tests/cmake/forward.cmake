@@ -4,6 +4,7 @@ set(FRSPEC_FWD_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=
 
 frspec_add_test(test_forward test_forward.c forward cpu)
 frspec_add_test(test_sampling test_sampling.c sampling cpu)
+frspec_add_test(test_memplan test_memplan.c memplan cpu)
 
 # sharded sampling == single rank, at 2 and 3 ranks (vocabulary split unevenly at 3)
 foreach(np 2 3)

@@ -1,0 +1,41 @@
+/* cuda_elementwise.h - elementwise kernels: SwiGLU, embedding rows, residual and bias adds, fp32 -> bf16 (kernels/cuda_elementwise.cu),
+ * C ABI; the conventions are cuda_ops.h's.
+ *
+ * defines: cuda_swiglu, cuda_embed, cuda_add_bias, cuda_add, cuda_f32_to_bf16
+ */
+#ifndef FRSPEC_CUDA_ELEMENTWISE_H
+#define FRSPEC_CUDA_ELEMENTWISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* out[i, j] = bf16(silu(gate[i, j]) * up[i, j]) for j < width; gate/up rows of stride ld_in. */
+enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width, int ld_in, uint16_t *out,
+                            int ld_out, cudaStream_t st);
+
+/* Rows tokens[i] (device) of a bf16 table (rows of dim) -> out32 fp32 [n, dim] and/or out16
+ * bf16 (stride ld16). */
+enum frs_status cuda_embed(const uint16_t *table, int dim, const int32_t *tokens, int n, float *out32,
+                           uint16_t *out16, int ld16, cudaStream_t st);
+
+/* x[i, j] += bias[j] (bf16 bias) over n rows of dim. */
+enum frs_status cuda_add_bias(float *x, const uint16_t *bias, int n, int dim, cudaStream_t st);
+/* x += y over len (fp32). */
+enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaStream_t st);
+/* out[i] = bf16(in[i]) over rows of cols (strides ldi / ldo). */
+enum frs_status cuda_f32_to_bf16(const float *in, int ldi, int rows, int cols, uint16_t *out, int ldo,
+                                 cudaStream_t st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,70 @@
+/* cuda_matmul.h - matrix products of bf16 weights (kernels/cuda_matmul.cu), C ABI; the
+ * conventions are cuda_ops.h's: the per-rank cuBLAS / cuBLASLt context with its algorithm cache,
+ * cuda_matmul (GEMV at n == 1, cuBLASLt GEMM at n > 1) and the n == 1 GEMV kernels.
+ *
+ * defines: struct cuda_blas, cuda_blas_create, cuda_blas_free, cuda_matmul, cuda_gemv_bf16,
+ *          cuda_gemv_swiglu
+ */
+#ifndef FRSPEC_CUDA_MATMUL_H
+#define FRSPEC_CUDA_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cuBLAS handle + workspace of one rank and the switches of its matmuls (no file-static state):
+ * created once, bound to stream. */
+struct cuda_blas {
+    void *handle;    /* cublasHandle_t */
+    void *workspace; /* device, workspace_bytes (set with cublasSetWorkspace: graph capture safe) */
+    size_t workspace_bytes;
+    cudaStream_t stream;
+    int n_sm;        /* multiprocessors of the device */
+    int pdl;         /* 1: the n == 1 GEMVs launched with programmatic dependent launch (sm_90) */
+    /* n > 1: cuBLASLt with the algorithm chosen per shape (cuda_matmul); off: cublasGemmEx only */
+    void *lt;        /* cublasLtHandle_t, NULL when off */
+    void *lt_cache;  /* struct cuda_lt_entry[lt_cap] (cuda_matmul.cu) */
+    int lt_count, lt_cap;
+    float *lt_scratch; /* device output of the timing runs (never the caller's y) */
+    size_t lt_scratch_floats;
+};
+
+/* cublaslt: 1 = cuBLASLt with per-shape algorithms for n > 1 (the product's choice), 0 =
+ * cublasGemmEx with the default algorithm; pdl: 1 = the GEMVs of cuda_matmul with programmatic
+ * dependent launch (struct frs_backend_options' cublaslt and pdl). */
+enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t stream, int cublaslt, int pdl);
+void cuda_blas_free(struct cuda_blas *b);
+
+/* y[i, r] = beta * y[i, r] + sum_c x[i, c] * W[r, c] for i < n, r < rows. x bf16 (row stride
+ * ldx), W bf16 (rows, cols) contiguous, y fp32 (row stride ldy). beta 0 never reads y.
+ * n == 1: cuda_gemv_bf16 (when cols % 8 == 0 and pointers are 16-byte aligned); n > 1: cuBLASLt
+ * matmul, bf16 inputs, fp32 accumulation and output, with the algorithm picked once per shape
+ * (n, rows, cols, ldx, ldy): the first call of a shape outside stream capture times the
+ * heuristic's top candidates (split-K ones included) on a scratch output and caches the fastest;
+ * under capture the heuristic's first is taken. Falls back to cublasGemmEx (default algorithm)
+ * when cuBLASLt is off (cuda_blas_create's cublaslt = 0) or has no algorithm. */
+enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w, int rows,
+                            int cols, float *y, int ldy, float beta);
+/* The n == 1 kernel alone: one warp per output row, 16-byte loads, fp32 accumulation. pdl: 1 =
+ * launched with programmatic dependent launch (it streams its first weights before waiting for
+ * the kernel before it). */
+enum frs_status cuda_gemv_bf16(const uint16_t *x, const uint16_t *w, int rows, int cols, float *y, float beta,
+                               int pdl, cudaStream_t st);
+
+/* n == 1 gate/up GEMV fused with SwiGLU: w is (2F, cols), gate rows then up rows; act[j] =
+ * bf16(silu(x.gate_j) * (x.up_j)), bit-identical to cuda_gemv_bf16 followed by cuda_swiglu. */
+enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act, int pdl,
+                                 cudaStream_t st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,106 @@
+/* batch.h - the batched half of the backend contract: many sequences in flight in one backend,
+ * their KV rows in one paged pool. The engine (runtime/batch_engine.c) owns every sequence's
+ * state and the pool's block accounting (runtime/kvpool.c); a backend owns the pool's memory
+ * and computes. The single-sequence ops of backend.h stay as they are (the batch-1 fast path of
+ * `frspec generate --prompt`); a backend offers batching by setting frs_backend_ops.batch.
+ *
+ * Paged KV pool. create() with lim->max_seqs > 0 allocates, besides the single-sequence state,
+ * a pool of be->kv_blocks blocks of lim->kv_block positions each (lim->kv_blocks, or when that is
+ * 0, as many as fit in lim->kv_share of the memory left after the weights; the backend writes
+ * the count it chose into be->kv_blocks). One block holds, for its positions, the target's K and
+ * V rows of every layer, the draft's K and V rows (when a draft is loaded) and the target feature
+ * (post-final-norm hidden state) the draft consumes. Position p of a sequence lives in block
+ * seq->blocks[p / kv_block], row p % kv_block, in all three. The engine hands out blocks
+ * (kvpool.c) before an op writes past seq->n_blocks * kv_block; the backend checks and refuses
+ * (FRS_ERR_TOO_LONG) rather than write outside a sequence's blocks.
+ *
+ * Slots. Per-sequence scratch that lives between ops (the last prefill row's logits, the drafted
+ * tree, the draft's tree slots) is indexed by seq->slot, 0 <= slot < lim->max_seqs. A slot is
+ * the engine's to reuse as soon as a sequence ends; nothing survives in it across sequences
+ * except through the ops below.
+ *
+ * Sequence state is the engine's (struct frs_seq, passed to every op): the backend never keeps
+ * its own copy of a length. One iteration for a set of running sequences:
+ *
+ *   draft(seqs needing a tree)          -> trees stay in backend memory (slot)
+ *   verify(all seqs, roots)             -> per sequence: the tree with its verdict and the
+ *                                          acceptance result; one read-back for the batch
+ *   commit(all seqs, acceptance)        -> KV rows of the accepted path moved into place
+ *   engine: target_len += n_path, draft_len as the op contracts say
+ *
+ * and prefill(seq, chunk) for sequences still reading their prompt, interleaved chunk by chunk.
+ *
+ * Decisions are keyed by position, never by batch slot or iteration: the token chosen at
+ * position p of a request is, greedy, the argmax of the target's logits there (ties to the lowest
+ * id) and, at temperature > 0, the Gumbel-max draw sampling_draw() makes with draw index p
+ * (noise frs_rng_gumbel(seed, p, token)) from the filtered distribution. Verify therefore fills
+ * tree->argmax[j] with the token chosen after node j (position target_len + depth[j] + 1) in
+ * both modes, and the acceptance walk is the greedy walk (accept_walk_uniforms(tree, NULL, ...)):
+ * a drafted child is kept when it equals the chosen token. The generated tokens are then exactly
+ * those of autoregressive decoding with the same seed, whatever the tree, the batch and the TP
+ * degree (lossless by construction; with a deterministic draft its acceptance probability,
+ * the sum of p over a node's children, equals EAGLE's rejection sampling's).
+ *
+ * defines: struct frs_seq, struct frs_batch_ops
+ */
+#ifndef FRSPEC_BATCH_H
+#define FRSPEC_BATCH_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "status.h"
+
+struct frs_accept; /* accept.h */
+
+#define FRS_KV_BLOCK_DEFAULT 16 /* positions per KV block */
+
+/* One sequence as the engine passes it to an op. */
+struct frs_seq {
+    int slot;              /* 0 <= slot < lim->max_seqs */
+    int target_len;        /* positions in the target cache, 0.. (the root is never in it yet) */
+    int draft_len;         /* positions the draft has consumed, <= target_len */
+    const int32_t *blocks; /* block table: position p in block blocks[p / kv_block] */
+    int n_blocks;          /* room for positions [0, n_blocks * kv_block) */
+};
+
+struct frs_batch_ops {
+    /* Append n tokens (1 <= n <= lim->prefill_chunk) at positions target_len..target_len+n-1:
+     * causal target forward seeing the sequence's whole prefix, KV and features written into
+     * its blocks; the last row's logits stay in the slot for next_token. The engine then adds n
+     * to target_len (draft_len unchanged: the draft catches up at its next draft op). */
+    enum frs_status (*prefill)(struct frs_backend *be, const struct frs_seq *seq, const int32_t *tokens, int n);
+
+    /* The token at position seq->target_len after a prefill that ended there: greedy, or sampled
+     * with draw index seq->target_len. */
+    enum frs_status (*next_token)(struct frs_backend *be, const struct frs_seq *seq, const struct frs_sampling *s,
+                                  int32_t *out);
+
+    /* For each of n sequences: run the draft over its pending positions [draft_len, target_len)
+     * (next_tokens[i][j] is the token at position draft_len + j + 1; the last one,
+     * j = target_len - draft_len - 1, is the root), then grow an EAGLE-2 tree of shape p[i] rooted
+     * at the root (runtime/tree.h); the tree stays in the slot. Every sequence here has
+     * p[i].size >= 2 and target_len > draft_len; the engine then sets draft_len = target_len.
+     * The draft's tree rows use positions up to target_len + tree_draft_rows(p[i]) - 1
+     * (runtime/tree.h), which the sequence's blocks must cover. */
+    enum frs_status (*draft)(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                             const int32_t *const *next_tokens, const struct frs_tree_params *p);
+
+    /* One target forward over every sequence's tree: sequence i's node j at cache position
+     * target_len + j and RoPE position target_len + depth[j], seeing its own prefix and its
+     * ancestors only. A sequence with drafted[i] = 0 has the one-node tree {roots[i]} (an
+     * autoregressive step); with drafted[i] = 1 its tree is the one its last draft op grew
+     * (roots[i] is then that tree's root). Fills trees[i] (structure and argmax[] as above:
+     * the chosen token after each node) and acc[i] (the greedy walk over it). */
+    enum frs_status (*verify)(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
+                              const int *drafted, const struct frs_sampling *s, struct frs_tree *trees,
+                              struct frs_accept *acc);
+
+    /* For each sequence keep acc[i]'s path: node path[j]'s KV row moves from position
+     * target_len + path[j] to target_len + j and its feature becomes position target_len + j's.
+     * The engine then adds acc[i].n_path to target_len. */
+    enum frs_status (*commit)(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                              const struct frs_accept *acc);
+};
+
+#endif
