@@ -13,7 +13,7 @@ NOERR="-Wno-error=maybe-uninitialized -Wno-error=stringop-overflow -Wno-error=ar
 t0=$(date +%s)
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
       "-DCMAKE_C_FLAGS=$NOERR" > "$OUT/build.log" 2>&1 &&
-    ninja -C $B frspec test_cuda_fp8 test_cuda_model >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+    ninja -C $B -j 16 frspec test_cuda_fp8 test_cuda_model >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build ok in $(( $(date +%s) - t0 )) s"
 step() { # name seconds command...
     local name=$1 secs=$2; shift 2
@@ -23,9 +23,9 @@ step() { # name seconds command...
     echo "== $name: rc $rc in $(( $(date +%s) - s )) s"
     grep -E "FAIL|checks|passed|speculative ==|rel err|near-tie|error" "$OUT/$name.log" | tail -15
 }
-step test_cuda_fp8 60 $B/tests/test_cuda_fp8
-step test_cuda_fp8_model 60 $B/tests/test_cuda_model models/fp8-ct-channel models/fp8-ct-static models/fp8-fbgemm
-step bench_8b 110 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 --json "$OUT/bench_8b.json"
-cat "$OUT/bench_8b.log" | grep -vE "^\s*$" | head -60
-step bench_70b_fp8 100 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 --json "$OUT/bench_70b_fp8.json"
-cat "$OUT/bench_70b_fp8.log" | grep -vE "^\s*$" | head -40
+step test_cuda_fp8 45 $B/tests/test_cuda_fp8
+step bench_8b 90 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 --json "$OUT/bench_8b.json"
+grep -vE "^\s*$" "$OUT/bench_8b.log" | head -60
+step bench_70b_fp8 90 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 --json "$OUT/bench_70b_fp8.json"
+grep -vE "^\s*$" "$OUT/bench_70b_fp8.log" | head -40
+step test_cuda_fp8_model 40 $B/tests/test_cuda_model models/fp8-ct-channel models/fp8-ct-static models/fp8-fbgemm
