@@ -9,7 +9,10 @@
  *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
  *     (models/fp8-ct-channel + spec/head-gqa, and fp8-ct-static whose LM head is FP8), several
- *     tree shapes, full and FR-Spec vocabulary.
+ *     tree shapes, full and FR-Spec vocabulary. Verify runs the n > 1 FP8 kernel and decoding the
+ *     n == 1 GEMV, so the two differ by summation order: as in test_cuda_spec, a difference is a
+ *     near tie (counted, not a failure) only when the two tokens' autoregressive GPU logits are
+ *     within 1e-3 of the row's RMS; anything else fails.
  * The whole FP8 models against transformers and the CPU backend: test_cuda_model with the FP8
  * fixtures (test_cuda_fp8_model). Skipped (77) without a CUDA device.
  */
@@ -182,6 +185,30 @@ static void test_gemm_small(void)
     }
 }
 
+/* the autoregressive GPU logits gap between tokens a and b after prompt + ar[0..j) (test_cuda_spec's) */
+static double ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b, int V,
+                     double *rms)
+{
+    float *lg = malloc((size_t)V * sizeof(float));
+    int r, vl;
+    double gap = INFINITY;
+    if (be->ops->reset(be) != FRS_OK || be->ops->prefill(be, p->ids, p->n) != FRS_OK)
+        goto out;
+    for (int i = 0; i < j; i++)
+        if (be->ops->decode(be, ar[i]) != FRS_OK)
+            goto out;
+    if (cuda_backend_logits(be, lg, (size_t)V, &r, &vl) != FRS_OK)
+        goto out;
+    double s = 0;
+    for (int i = 0; i < V; i++)
+        s += (double)lg[i] * lg[i];
+    *rms = sqrt(s / V);
+    gap = fabs((double)lg[a] - lg[b]);
+out:
+    free(lg);
+    return gap;
+}
+
 static void test_spec(const char *target_rel)
 {
     struct llama_model m;
@@ -203,10 +230,10 @@ static void test_spec(const char *target_rel)
         struct frs_gen_stats st;
         CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, NULL, NN, ar[i], &st));
     }
-    be.ops->destroy(&be);
+    struct frs_backend arbe = be; /* kept for the near-tie gaps */
     int32_t *ids = malloc((size_t)V * sizeof(int32_t));
     spec_fr_list(V, prompts, NP, &ar[0][0], NN, ids);
-    int runs = 0, same = 0;
+    int runs = 0, same = 0, near = 0;
     for (int vi = 0; vi < SPEC_N_VOCABS; vi++) {
         const int K = SPEC_VOCABS[vi];
         struct eagle_draft d;
@@ -223,8 +250,16 @@ static void test_spec(const char *target_rel)
                 struct frs_gen_stats st;
                 CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, &p, NN, out, &st));
                 const int fd = spec_first_diff(out, st.n_tokens, ar[i], NN);
-                CHECK(fd < 0, "%s (CUDA) K=%d tree %d/%d/%d prompt %d: speculative differs from autoregressive at %d",
-                      target_rel, K, p.depth, p.topk, p.size, i, fd);
+                if (fd >= 0 && fd < st.n_tokens) {
+                    double rms = 0;
+                    const double gap = ar_gap(&arbe, &prompts[i], ar[i], fd, out[fd], ar[i][fd], V, &rms);
+                    near += gap <= 1e-3 * rms;
+                    CHECK(gap <= 1e-3 * rms, "%s (CUDA) K=%d tree %d/%d/%d prompt %d: speculative differs from "
+                          "autoregressive at %d (%d vs %d, AR logit gap %.4g, row rms %.3g)", target_rel, K, p.depth,
+                          p.topk, p.size, i, fd, out[fd], ar[i][fd], gap, rms);
+                } else {
+                    CHECK(fd < 0, "%s (CUDA): speculative produced %d tokens, expected %d", target_rel, st.n_tokens, NN);
+                }
                 same += fd < 0;
                 runs++;
             }
@@ -232,7 +267,9 @@ static void test_spec(const char *target_rel)
         be.ops->destroy(&be);
         eagle_draft_free(&d);
     }
-    fprintf(stderr, "%s (CUDA, FP8 weights): speculative == autoregressive in %d of %d runs\n", target_rel, same, runs);
+    fprintf(stderr, "%s (CUDA, FP8 weights): speculative == autoregressive in %d of %d runs, %d stopped at a near "
+            "tie\n", target_rel, same, runs, near);
+    arbe.ops->destroy(&arbe);
     free(ids);
     llama_model_free(&m);
 }
