@@ -343,7 +343,7 @@ static enum frs_status cu_mm(struct cu_backend *b, const uint16_t *x, int ldx, i
     if (!w8 || !w8->w)
         return cuda_matmul(&b->blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
-        return cuda_fp8_gemv(x, w8->w, w8->s, rows, cols, y, beta, b->st);
+        return cuda_fp8_gemv(x, w8->w, w8->s, rows, cols, y, beta, b->blas.pdl, b->st);
     if (b->opts.fp8_mma && cuda_fp8_mma_ok(n, cols, x, ldx))
         return cuda_fp8_gemm_small(x, ldx, n, w8->w, w8->s, rows, cols, y, ldy, beta, b->st);
     FRS_TRY(cuda_fp8_dequant_bf16(w8->w, w8->s, rows, cols, b->deq, b->st));

@@ -5,7 +5,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "cuda_check.h" /* FRS_LAUNCH_CHECK */
+#include "cuda_check.h" /* FRS_CUDA_CHECK, FRS_LAUNCH_CHECK */
+#include "cuda_common.cuh" /* pdl_wait, pdl_trigger */
 #include "cuda_fp8_kernels.h"
 
 /* two e4m3 bytes -> two floats (through half: exact) */
@@ -21,40 +22,81 @@ static __device__ __forceinline__ float fp8_to_float(uint8_t v)
     return __half2float(*reinterpret_cast<__half *>(&h));
 }
 
-#define FP8_GEMV_WARPS 4
+#define FP8_GEMV_WARPS 8
+#define FP8_GEMV_UNROLL 4
 
-__global__ void fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x, const uint8_t *__restrict__ w,
-                                const float *__restrict__ scale, int rows, int cols, float *__restrict__ y, float beta)
+/* One warp per output row (as cuda_matmul.cu's bf16 GEMV): each lane streams 16-byte chunks of the
+ * row (16 weights, evict-first loads), FP8_GEMV_UNROLL of them in flight, issued before pdl_wait
+ * (weights never depend on the kernel before); x through the read-only path. Rows whose width is
+ * not a multiple of 16 take a scalar loop. */
+__global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x,
+                                                                       const uint8_t *__restrict__ w,
+                                                                       const float *__restrict__ scale, int rows,
+                                                                       int cols, float *__restrict__ y, float beta)
 {
+    pdl_trigger();
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * FP8_GEMV_WARPS + (threadIdx.x >> 5);
-    if (row >= rows)
-        return;
-    const uint8_t *wr = w + (size_t)row * cols;
+    const bool active = row < rows;
+    const uint8_t *wrow = w + (size_t)(active ? row : 0) * cols;
     float acc = 0.0f;
     if ((cols & 15) == 0) {
-#pragma unroll 4 /* several 16-byte weight loads in flight per lane */
-        for (int c = lane * 16; c < cols; c += 32 * 16) {
-            const uint4 wv = __ldg(reinterpret_cast<const uint4 *>(wr + c));
-            const uint4 xa = __ldg(reinterpret_cast<const uint4 *>(x + c));
-            const uint4 xb = __ldg(reinterpret_cast<const uint4 *>(x + c + 8));
-            const uint32_t wq[4] = {wv.x, wv.y, wv.z, wv.w};
-            const uint32_t xq[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+        const uint4 *wr = reinterpret_cast<const uint4 *>(wrow);
+        const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+        const int nv = cols >> 4;
+        int k = lane;
+        uint4 wv[FP8_GEMV_UNROLL];
+        bool full = active && k + 32 * (FP8_GEMV_UNROLL - 1) < nv;
+        if (full) {
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const float2 w01 = fp8x2_to_float2((uint16_t)(wq[i] & 0xffffu));
-                const float2 w23 = fp8x2_to_float2((uint16_t)(wq[i] >> 16));
-                const float2 x01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i]));
-                const float2 x23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i + 1]));
-                acc += w01.x * x01.x;
-                acc += w01.y * x01.y;
-                acc += w23.x * x23.x;
-                acc += w23.y * x23.y;
+            for (int u = 0; u < FP8_GEMV_UNROLL; u++)
+                wv[u] = __ldcs(wr + k + 32 * u);
+        }
+        pdl_wait(); /* x and y belong to the kernels before */
+        if (!active)
+            return;
+        for (;;) {
+            const int m = full ? FP8_GEMV_UNROLL : (k < nv ? 1 : 0);
+            if (m == 0)
+                break;
+            if (!full)
+                wv[0] = __ldcs(wr + k);
+#pragma unroll
+            for (int u = 0; u < FP8_GEMV_UNROLL; u++) {
+                if (u >= m)
+                    break;
+                const int kk = k + 32 * u;
+                const uint4 xa = __ldg(xv + 2 * kk), xb = __ldg(xv + 2 * kk + 1);
+                const uint32_t wq[4] = {wv[u].x, wv[u].y, wv[u].z, wv[u].w};
+                const uint32_t xq[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const float2 w01 = fp8x2_to_float2((uint16_t)(wq[i] & 0xffffu));
+                    const float2 w23 = fp8x2_to_float2((uint16_t)(wq[i] >> 16));
+                    const float2 x01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i]));
+                    const float2 x23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i + 1]));
+                    acc += w01.x * x01.x;
+                    acc += w01.y * x01.y;
+                    acc += w23.x * x23.x;
+                    acc += w23.y * x23.y;
+                }
+            }
+            k += 32 * m;
+            if (full) {
+                full = k + 32 * (FP8_GEMV_UNROLL - 1) < nv;
+                if (full) {
+#pragma unroll
+                    for (int u = 0; u < FP8_GEMV_UNROLL; u++)
+                        wv[u] = __ldcs(wr + k + 32 * u);
+                }
             }
         }
     } else {
+        pdl_wait();
+        if (!active)
+            return;
         for (int c = lane; c < cols; c += 32)
-            acc += fp8_to_float(wr[c]) * __bfloat162float(x[c]);
+            acc += fp8_to_float(wrow[c]) * __bfloat162float(x[c]);
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
@@ -218,15 +260,23 @@ __global__ void fp8_fill_kernel(uint8_t *w, size_t n, float *scale, int rows, fl
 }
 
 extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
-                                         float *y, float beta, cudaStream_t st)
+                                         float *y, float beta, int pdl, cudaStream_t st)
 {
     if (rows <= 0 || cols <= 0)
         return FRS_OK;
     if ((cols & 15) == 0 && (((uintptr_t)x | (uintptr_t)w) & 15) != 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv: x and w must be 16-byte aligned");
-    const int blocks = (rows + FP8_GEMV_WARPS - 1) / FP8_GEMV_WARPS;
-    fp8_gemv_kernel<<<blocks, 32 * FP8_GEMV_WARPS, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), w, scale, rows,
-                                                            cols, y, beta);
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((rows + FP8_GEMV_WARPS - 1) / FP8_GEMV_WARPS);
+    cfg.blockDim = dim3(FP8_GEMV_WARPS * 32);
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel, reinterpret_cast<const __nv_bfloat16 *>(x), w, scale,
+                                      rows, cols, y, beta));
     FRS_LAUNCH_CHECK(fp8_gemv_kernel);
     return FRS_OK;
 }

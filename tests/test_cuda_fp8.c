@@ -81,7 +81,7 @@ static void test_kernels(void)
             for (int beta = 0; beta < 2; beta++) {
                 /* beta 1 adds onto y = ref: expect 2 * ref */
                 CHECK(cudaMemcpy(dy, ref, (size_t)rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
-                CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, NULL));
+                CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, beta, NULL)); /* with and without PDL */
                 CHECK(cudaMemcpy(got, dy, (size_t)rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
                 double worst = 0;
                 for (int r = 0; r < rows; r++) {
