@@ -133,7 +133,8 @@ __global__ void fp8_dequant_kernel(const uint8_t *__restrict__ w, const float *_
  * dot product the same sum in another order; the row scale multiplies the fp32 sum at the end. */
 #define FP8_MMA_ROWS 128
 #define FP8_MMA_MAXN 64
-#define FP8_MMA_XS (64 + 8) /* padded row of the staged x chunk (bf16) */
+#define FP8_MMA_KX 256                 /* K columns of x staged in shared memory at a time */
+#define FP8_MMA_XS (FP8_MMA_KX + 8)    /* padded row of the staged x (bf16) */
 
 static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t two)
 {
@@ -150,6 +151,17 @@ static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *
                  : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #endif
+}
+
+/* this thread's 16 weight bytes of its 4 rows at K offset k0 (zeros past the last row) */
+static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uint8_t *const (&wr)[2][2],
+                                                    const bool (&ok)[2][2], int k0)
+{
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+            wv[mt][h] = ok[mt][h] ? __ldcs(reinterpret_cast<const uint4 *>(wr[mt][h] + k0)) : make_uint4(0, 0, 0, 0);
 }
 
 __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n,
@@ -178,43 +190,51 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
             ok[mt][h] = r < rows;
             wr[mt][h] = w + (size_t)(ok[mt][h] ? r : 0) * cols + 16 * t;
         }
-    for (int k0 = 0; k0 < cols; k0 += 64) {
-        /* stage x[0..8ng)[k0..k0+64) (tokens >= n as zeros) */
+    uint4 wv[2][2], wn[2][2];
+    fp8_mma_load(wv, wr, ok, 0); /* the first chunk's weights, then always one chunk ahead */
+    for (int kx = 0; kx < cols; kx += FP8_MMA_KX) {
+        const int kw = cols - kx < FP8_MMA_KX ? cols - kx : FP8_MMA_KX; /* a multiple of 64 */
+        /* stage x[0..8ng)[kx..kx+kw) (tokens >= n as zeros) */
         __syncthreads();
-        for (int i = threadIdx.x; i < ng * 8 * 8; i += 128) {
-            const int tok = i >> 3, part = i & 7;
+        const int parts = kw >> 3;
+        for (int i = threadIdx.x; i < ng * 8 * parts; i += 128) {
+            const int tok = i / parts, part = i % parts;
             uint4 v = make_uint4(0, 0, 0, 0);
             if (tok < n)
-                v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + k0 + part * 8);
+                v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + kx + part * 8);
             *reinterpret_cast<uint4 *>(xs + tok * FP8_MMA_XS + part * 8) = v;
         }
         __syncthreads();
-        uint4 wv[2][2];
+        for (int k0 = kx; k0 < kx + kw; k0 += 64) {
+            if (k0 + 64 < cols)
+                fp8_mma_load(wn, wr, ok, k0 + 64);
+            const __nv_bfloat16 *xk = xs + (k0 - kx) + 16 * t;
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++)
+            for (int j = 0; j < 4; j++) {
+                uint32_t a[2][4];
 #pragma unroll
-            for (int h = 0; h < 2; h++)
-                wv[mt][h] = ok[mt][h] ? __ldg(reinterpret_cast<const uint4 *>(wr[mt][h] + k0)) : make_uint4(0, 0, 0, 0);
+                for (int mt = 0; mt < 2; mt++) {
+                    const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
+                    const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
+                    a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+                    a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+                    a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+                    a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+                }
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            uint32_t a[2][4];
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++) {
-                const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
-                const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
-                a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
-                a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
-                a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
-                a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
-            }
-#pragma unroll
-            for (int q = 0; q < 8; q++) {
-                if (q < ng) {
-                    const uint2 bv = *reinterpret_cast<const uint2 *>(xs + (q * 8 + g) * FP8_MMA_XS + 16 * t + 4 * j);
-                    mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
-                    mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
+                for (int q = 0; q < 8; q++) {
+                    if (q < ng) {
+                        const uint2 bv = *reinterpret_cast<const uint2 *>(xk + (q * 8 + g) * FP8_MMA_XS + 4 * j);
+                        mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
+                        mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
+                    }
                 }
             }
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    wv[mt][h] = wn[mt][h];
         }
     }
 #pragma unroll
