@@ -1,6 +1,6 @@
-/* cuda_attention.cu - attention over the KV cache (cuda_attention.h): the CUDA-core flash-decoding kernel (both
- * layouts), the split combine shared with the tensor-core kernel (cuda_attn_mma.cu), the choice
- * of kernel and layout, splits and scratch sizes. */
+/* cuda_attention.cu - attention over the KV cache (cuda_attention.h): the CUDA-core
+ * flash-decoding kernel (both layouts), the split combine shared with the tensor-core kernel
+ * (cuda_attn_mma.cu), the choice of kernel and layout, splits and scratch sizes. */
 #include "cuda_common.cuh"
 #include "cuda_attn_mma.h" /* cuda_attn_mma: the tensor-core kernel for n > 1 */
 #include "cuda_attention.h"

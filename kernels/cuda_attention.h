@@ -1,5 +1,5 @@
-/* cuda_attention.h - attention of n new rows over the KV cache: CUDA-core kernel, split combine, kernel choice
- * (kernels/cuda_attention.cu), C ABI; the conventions are cuda_ops.h's.
+/* cuda_attention.h - attention of n new rows over the KV cache: CUDA-core kernel, split
+ * combine, kernel choice (kernels/cuda_attention.cu), C ABI; the conventions are cuda_ops.h's.
  *
  * defines: cuda_attention, cuda_attention_layout, cuda_attention_combine, cuda_attention_splits,
  *          cuda_attention_scratch_floats, cuda_attention_auto_mma, CUDA_ATT_*

@@ -34,17 +34,19 @@
  * launch.
  *
  * Sampling (temperature > 0) at TP 1 runs on the device (kernels/cuda_sample.h): the filtered
- * distribution of each row, the drafted children's probabilities and the residual draws with the
- * children excluded, runtime/sampling.c's results bit for bit on the same logits (its fixed-point
+ * distribution of each row and, in verify, the token chosen after each node keyed by its position
+ * (runtime/batch.h: the Gumbel-max draw with draw index target_len + depth + 1, no exclusions, so
+ * speculative sampling gives autoregressive sampling's tokens seed for seed), runtime/sampling.c's
+ * results bit for bit on the same logits (its fixed-point
  * masses, runtime/sample_mass.h, are computed the same way on both sides), and no logits copy. A
  * row the kernels leave undecided (two Gumbel keys within 1e-11, a non-finite logit, a crossing bin
  * too large to rank) is redone on the host from its read-back row alone. opts.device_sampling = 0
  * always samples on the host (A/B); so does TP > 1, where the host functions do the vocabulary
  * collectives over MPI (the device path has no NCCL version of them yet).
  *
- * Acceptance: verify ends with the acceptance walk on the device (cuda_tree_accept, one warp, in
- * the verify graph: runtime/accept.c's accept_walk field for field, the sampling uniforms drawn
- * with rng.h's code from the seed and iteration in the device sampling parameters); the engine
+ * Acceptance: verify ends with the greedy acceptance walk on the device at every temperature
+ * (cuda_tree_accept, one warp, in the verify graph: runtime/accept.c's greedy accept_walk field for
+ * field over the position-keyed argmax); the engine
  * takes it through the accept op (accept_verified) and commit then gathers the KV rows with the
  * path already on the device. Where the host decides part of the verdict (sampling on the host,
  * a device-sampled row redone on the host) or opts.device_accept = 0 (A/B), accept reports none and
@@ -67,7 +69,9 @@
 #include "backend.h"
 #include "comm.h"
 #include "cuda_backend.h"
+#include "cuda_batch.h"  /* the batched ops (runtime/batch.h): paged KV pool, created when lim->max_seqs > 0 */
 #include "cuda_check.h"  /* FRS_CUDA_CHECK */
+#include "cuda_debug.h"  /* cuda_debug_spin: the FRS_TEST_GPU_HANG_STEP test hook */
 #include "cuda_fp8_kernels.h" /* cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_dequant_bf16, cuda_fp8_fill_hash */
 #include "cuda_ops.h"
 #include "cuda_sample.h"
@@ -83,6 +87,8 @@
 
 #define CU_MAX_TOPK 32  /* largest tree topk (k*k <= 1024 for the expand kernel) */
 #define CU_MAX_DEPTH 16 /* largest tree depth */
+_Static_assert(CU_MAX_TOPK >= FRS_MAX_TREE_TOPK && CU_MAX_DEPTH >= FRS_MAX_TREE_DEPTH,
+               "the CUDA backend accepts every tree the options allow (backend.h)");
 #define CU_CATCHUP_GRAPHS 32 /* the draft's catch-up over n <= this many pending tokens is a graph per n */
 #define CU_GROW_GRAPHS 16    /* tree shapes (depth, topk, size) with a captured draft step */
 #define CU_STATE_BUFFERS 42  /* device buffers in cu_alloc_state's memory plan (static-asserted there) */
@@ -149,6 +155,10 @@ struct cu_backend {
     int R, Rd;             /* rows of one target / draft forward */
     cudaStream_t st;
     struct cuda_blas blas;
+    /* test hook opts.test_hang_step = N (FRS_TEST_GPU_HANG_STEP): the Nth decode/verify spins until
+     * *hang_release (host-mapped) is set, which only destroy does */
+    int hang_step, n_steps;
+    int *hang_release;
     int n_sm;
 
     /* ---- weights: one allocation ---- */
@@ -220,9 +230,6 @@ struct cu_backend {
     uint64_t *h_keys;        /* pinned (R) */
     float *h_logits;         /* host copy for sampling (max(1,max_tree) * Vl), NULL until needed */
     struct sampling_row rows[FRS_MAX_TREE];
-    int32_t row_of[FRS_MAX_TREE], qtok[FRS_MAX_TREE], excl[FRS_MAX_TREE];
-    int excl_off[FRS_MAX_TREE + 1];
-    float qprob[FRS_MAX_TREE];
     uint64_t draws[FRS_MAX_TREE];
     int target_len, draft_len;
     int last_rows, last_row; /* logits rows of the last forward, the row next_token reads */
@@ -232,8 +239,7 @@ struct cu_backend {
     int dev_sampling;        /* temperature > 0 on the device (TP 1, opts.device_sampling) */
     int dev_accept;          /* acceptance walk on the device in verify (opts.device_accept) */
     int acc_valid;           /* the last verify's device walk (h_rb->acc) is accept_walk's result for: */
-    int acc_greedy;          /*   greedy, or sampling with */
-    uint64_t acc_seed, acc_iter; /* this seed and iteration */
+    int acc_greedy;          /*   the greedy walk (every verify's since the position-keyed rule) */
     long samp_dev, samp_host; /* sampled next_token / verify calls answered on the device / on the host */
     long samp_rows_host;      /* rows of device-sampled calls redone on the host (fallback) */
     cudaGraphExec_t g_decode;
@@ -247,6 +253,7 @@ struct cu_backend {
                       * AUTO_BF16 (FRS_ATTN_MMA_BF16) or MULTI_ROW (FRS_ATTN_CUDA_CORES) */
     int att_layout;  /* attention layout of target forwards: att_default, or verify's choice by context */
     cudaEvent_t ev;
+    struct cuda_batch *bat; /* the batched ops' pool and buffers (cuda_batch.c), NULL when max_seqs = 0 */
 };
 
 enum { SC_LEN = 0, SC_DSLOT, SC_ZERO, SC_ROOT, SC_COUNT }; /* SC_ROOT: the drafted tree's root token */
@@ -742,8 +749,13 @@ static void cu_destroy(struct frs_backend *be)
     struct cu_backend *b = cu_of(be);
     if (!b)
         return;
+    if (b->hang_release)
+        *(volatile int *)b->hang_release = 1; /* let a test hook's spinning kernel end */
     if (b->st)
         cudaStreamSynchronize(b->st);
+    if (b->hang_release)
+        cudaFreeHost(b->hang_release);
+    cuda_batch_free(b->bat);
     if (b->g_decode)
         cudaGraphExecDestroy(b->g_decode);
     for (int i = 0; i <= FRS_MAX_TREE; i++)
@@ -812,6 +824,41 @@ static enum frs_status cu_check(const struct llama_model *m, const struct eagle_
     return FRS_OK;
 }
 
+/* the batched ops' state (cuda_batch.c) over this backend's weights and stream, when lim->max_seqs > 0 */
+static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend *b)
+{
+    be->kv_blocks = 0;
+    if (b->lim.max_seqs <= 0)
+        return FRS_OK;
+    if (b->fp8) /* cuda_batch.c reads the bf16 weight pointers: FP8 matrices are not wired there yet */
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda backend: %s has FP8 weights, which the batched engine does not run "
+                       "yet (issue 15; the single-sequence path and the CPU backend run them)",
+                       b->m->dir ? b->m->dir : "the target");
+    struct cuda_batch_layer *ls = malloc((size_t)b->L * sizeof *ls);
+    if (!ls)
+        return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
+    for (int l = 0; l < b->L; l++) {
+        const struct cu_layer *y = &b->layers[l];
+        ls[l] = (struct cuda_batch_layer){y->attn_norm, y->wqkv, y->wo, y->mlp_norm, y->wgu, y->wdown};
+    }
+    const struct cuda_batch_model v = {
+        .st = b->st, .blas = &b->blas, .n_sm = b->n_sm, .comm = b->comm, .nccl = b->nccl,
+        .dev_sampling = b->dev_sampling, .graphs = b->graphs, .C = b->t.C, .H = b->t.H, .KV = b->t.KV,
+        .D = b->t.D, .F = b->t.F,
+        .L = b->L, .V = b->V, .Vl = b->Vl, .voff = b->voff, .eps = b->t.eps, .embed = b->embed,
+        .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
+        .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
+    };
+    enum frs_status st = cuda_batch_create(&b->bat, &v, &b->lim, &be->kv_blocks);
+    free(ls);
+    return st;
+}
+
+struct cuda_batch *cuda_backend_batch(struct frs_backend *be)
+{
+    return be && be->impl && be->ops && be->ops->create == frs_backend_cuda_ops.create ? cu_of(be)->bat : NULL;
+}
+
 static enum frs_status cu_create(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
                                  struct frs_comm *comm, const struct frs_limits *lim,
                                  const struct frs_backend_options *opt)
@@ -869,8 +916,18 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
     b->n_sm = b->blas.n_sm;
+    if (b->opts.test_hang_step > 0) {
+        b->hang_step = b->opts.test_hang_step;
+        e = cudaHostAlloc((void **)&b->hang_release, sizeof(int), cudaHostAllocMapped);
+        if (e != cudaSuccess) {
+            st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: FRS_TEST_GPU_HANG_STEP: cudaHostAlloc: %s", cudaGetErrorString(e));
+            goto fail;
+        }
+        *b->hang_release = 0;
+    }
     FRS_TRY_GOTO(cu_upload_weights(b), st, fail);
     FRS_TRY_GOTO(cu_alloc_state(b), st, fail);
+    FRS_TRY_GOTO(cu_batch_create(be, b), st, fail);
     return FRS_OK;
 fail:
     cu_destroy(be);
@@ -890,6 +947,40 @@ static enum frs_status cu_reset(struct frs_backend *be)
 }
 
 /* ---- prefill / decode / next_token ---------------------------------------------------------- */
+
+/* The host's wait for the work queued on b->st, for every read-back of the generation path
+ * (issue 12 item 11). With device collectives on, nccl_wait_event polls NCCL's asynchronous
+ * error while it waits, with a time limit, and aborts the communicator on an error or time-out,
+ * so a dead or stuck peer cannot hang this rank (the step watchdog bounds the step as a whole).
+ * On one GPU without NCCL, a plain event synchronisation (there is no peer to wait for). */
+static enum frs_status cu_host_wait(struct cu_backend *b, const char *what)
+{
+    FRS_CUDA_CHECK(cudaEventRecord(b->ev, b->st));
+    if (!b->nccl) {
+        FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
+        return FRS_OK;
+    }
+    enum frs_status st = nccl_wait_event(b->comm, b->ev, 0);
+    if (st != FRS_OK) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", frs_error_msg());
+        return FRS_ERR(st, "cuda backend, %s: %s", what, why);
+    }
+    return FRS_OK;
+}
+
+/* the FRS_TEST_GPU_HANG_STEP test hook: a device-side hang at the chosen step */
+static enum frs_status cu_debug_step(struct cu_backend *b)
+{
+    if (b->hang_step > 0 && ++b->n_steps == b->hang_step) {
+        fprintf(stderr, "frspec: FRS_TEST_GPU_HANG_STEP: step %d spins on device %d until released\n", b->n_steps,
+                b->comm ? b->comm->device : 0);
+        int *dev = NULL;
+        FRS_CUDA_CHECK(cudaHostGetDevicePointer((void **)&dev, b->hang_release, 0));
+        FRS_TRY(cuda_debug_spin((volatile int *)dev, b->st));
+    }
+    return FRS_OK;
+}
 
 static enum frs_status cu_check_room(struct cu_backend *b, int n, const char *what)
 {
@@ -945,6 +1036,7 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
 {
     struct cu_backend *b = cu_of(be);
     FRS_TRY(cu_check_room(b, 1, "decode"));
+    FRS_TRY(cu_debug_step(b));
     if (token < 0 || token >= b->V)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda backend decode: token %d outside the vocabulary [0, %d)", (int)token,
                        b->V);
@@ -1017,7 +1109,7 @@ static enum frs_status cu_logits_to_host(struct cu_backend *b, int n)
             return FRS_ERR(FRS_ERR_OOM, "cuda backend: cannot allocate host logits for sampling");
     }
     FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_logits, b->logits, (size_t)n * b->Vl * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
+    FRS_TRY(cu_host_wait(b, "reading the logits back"));
     return FRS_OK;
 }
 
@@ -1048,7 +1140,7 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
         if (b->nccl)
             FRS_TRY(nccl_argmax_keys(b->comm, b->keys, 1, st));
         FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_keys, b->keys, 8, cudaMemcpyDeviceToHost, st));
-        FRS_CUDA_CHECK(cudaStreamSynchronize(st));
+        FRS_TRY(cu_host_wait(b, "next token"));
         *out = frs_argmax_key_index(b->h_keys[0]);
         return FRS_OK;
     }
@@ -1061,8 +1153,7 @@ static enum frs_status cu_next_token(struct frs_backend *be, const struct frs_sa
                                  &b->d_rb->token, b->d_rb->flags, st));
         FRS_CUDA_CHECK(cudaMemcpyAsync(&b->h_rb->token, &b->d_rb->token, sizeof(int32_t) + sizeof(uint32_t),
                               cudaMemcpyDeviceToHost, st));
-        FRS_CUDA_CHECK(cudaEventRecord(b->ev, st));
-        FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
+        FRS_TRY(cu_host_wait(b, "next token (sampled)"));
         if (!b->h_rb->flags[0]) {
             b->samp_dev++;
             *out = b->h_rb->token;
@@ -1202,10 +1293,10 @@ static enum frs_status cu_draft_tree(struct frs_backend *be, const int32_t *next
 }
 
 /* Row i of a verified tree sampled on the host (the device path's fallback for a row it left
- * undecided; rows are independent at TP 1): its residual draw and the probabilities of its
- * children, as cpu_verify computes them. */
-static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampling *s, uint64_t iter,
-                                   struct frs_tree *tree, int i)
+ * undecided; rows are independent at TP 1): the token chosen after node i, the draw with draw
+ * index = its position T + depth[i] + 1 (runtime/batch.h), as cpu_verify computes it. */
+static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampling *s, int T, struct frs_tree *tree,
+                                   int i)
 {
     if (!b->h_logits) {
         const size_t rows = (size_t)(b->lim.max_tree > 1 ? b->lim.max_tree : 1);
@@ -1215,28 +1306,12 @@ static enum frs_status cu_host_row(struct cu_backend *b, const struct frs_sampli
     }
     FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_logits, b->logits + (size_t)i * b->Vl, (size_t)b->Vl * sizeof(float),
                           cudaMemcpyDeviceToHost, b->st));
-    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
+    FRS_TRY(cu_host_wait(b, "reading a tree row's logits back"));
     const struct sampling_shard sh = {b->h_logits, 1, b->Vl, b->voff};
     struct sampling_row r;
     FRS_TRY(sampling_prepare(b->comm, &sh, s, &r));
-    int32_t child[FRS_MAX_TREE];
-    int m = 0;
-    for (int c = i + 1; c < tree->n; c++)
-        if (tree->parent[c] == i) {
-            child[m] = c;
-            b->excl[m] = tree->token[c];
-            b->row_of[m] = 0;
-            m++;
-        }
-    if (m > 0) {
-        FRS_TRY(sampling_prob(b->comm, &sh, s, &r, b->row_of, b->excl, m, b->qprob));
-        for (int j = 0; j < m; j++)
-            tree->child_prob[child[j]] = b->qprob[j];
-    }
-    b->excl_off[0] = 0;
-    b->excl_off[1] = m;
-    const uint64_t draw = frs_spec_draw(iter, i);
-    return sampling_draw(b->comm, &sh, s, &r, &draw, b->excl, b->excl_off, &tree->residual[i]);
+    const uint64_t draw = (uint64_t)T + (uint64_t)tree->depth[i] + 1;
+    return sampling_draw(b->comm, &sh, s, &r, &draw, NULL, NULL, &tree->argmax[i]);
 }
 
 struct cu_verify_arg {
@@ -1244,10 +1319,11 @@ struct cu_verify_arg {
 };
 
 /* Verify's device work: inputs from the device tree, the target forward over the n nodes, then
- * greedy: argmax keys -> tree argmax; device sampling: the rows' filtered distributions, the
- * children's probabilities and the residual draws -> tree; host sampling: nothing more. Greedy
- * and device sampling then run the acceptance walk (cuda_tree_accept -> d_rb->acc; sampling reads
- * its seed and iteration from the device sampling parameters). */
+ * the token chosen after each node into tree argmax, keyed by position (runtime/batch.h): greedy:
+ * argmax keys; device sampling: the rows' filtered distributions and the draw of row j with draw
+ * index draw0 + depth[j] (draw0 = target_len + 1, set with the sampling parameters); host
+ * sampling: nothing more. Greedy and device sampling then run the greedy acceptance walk
+ * (cuda_tree_accept -> d_rb->acc). */
 static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
 {
     const struct cu_verify_arg *a = arg;
@@ -1265,12 +1341,10 @@ static enum frs_status cu_verify_step(struct cu_backend *b, const void *arg)
     } else if (a->mode == CU_VERIFY_SAMPLE) {
         FRS_CUDA_CHECK(cudaMemsetAsync(b->d_rb->flags, 0, (size_t)n * sizeof(uint32_t), st));
         FRS_TRY(cuda_sample_prepare(b->logits, n, b->Vl, b->Vl, b->sparams, b->srows, b->d_rb->flags, st));
-        FRS_TRY(cuda_sample_tree_probs(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, st));
-        FRS_TRY(cuda_sample_draw(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree, b->sscratch,
-                                 b->d_tree->residual, b->d_rb->flags, st));
+        FRS_TRY(cuda_sample_draw_keyed(b->logits, n, b->Vl, b->Vl, b->voff, b->sparams, b->srows, b->d_tree->depth,
+                                       b->sscratch, b->d_tree->argmax, b->d_rb->flags, st));
         if (b->dev_accept)
-            FRS_TRY(cuda_tree_accept(b->d_tree, &b->sparams->seed, &b->sparams->draw0, &b->d_rb->acc,
-                                     &b->d_rb->acc_ok, st));
+            FRS_TRY(cuda_tree_accept(b->d_tree, NULL, NULL, &b->d_rb->acc, &b->d_rb->acc_ok, st));
     }
     return FRS_OK;
 }
@@ -1285,12 +1359,13 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     if (T + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG, "verify: %d cached tokens + a tree of %d exceed max_ctx %d", T, n,
                        b->lim.max_ctx);
+    FRS_TRY(cu_debug_step(b));
     cudaStream_t st = b->st;
     const int greedy = s->temperature <= 0.0f;
     const int mode = greedy ? CU_VERIFY_GREEDY : cu_device_sampling(b, s) ? CU_VERIFY_SAMPLE : CU_VERIFY_HOST;
     b->acc_valid = 0;
-    if (mode == CU_VERIFY_SAMPLE)
-        FRS_TRY(cu_set_sampling(b, s, frs_spec_draw(iter, 0))); /* row i draws with frs_spec_draw(iter, i) */
+    if (mode == CU_VERIFY_SAMPLE) /* node j's token sits at position T + depth[j] + 1: its draw index */
+        FRS_TRY(cu_set_sampling(b, s, (uint64_t)T + 1));
     /* one GPU: the whole forward + argmax (or + sampling) of an n-node tree is a CUDA graph per
      * mode, captured at the second verify of that size; every step-varying value (target length,
      * tree, sampling parameters) is read from device memory */
@@ -1311,17 +1386,14 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
     b->last_row = n - 1;
     /* the one read-back of the iteration */
     FRS_CUDA_CHECK(cudaMemcpyAsync(b->h_rb, b->d_rb, sizeof *b->h_rb, cudaMemcpyDeviceToHost, st));
-    FRS_CUDA_CHECK(cudaEventRecord(b->ev, st));
-    FRS_CUDA_CHECK(cudaEventSynchronize(b->ev));
+    FRS_TRY(cu_host_wait(b, "verify"));
     const struct frs_tree *t = b->h_tree;
     if (t->n != n)
         return FRS_ERR(FRS_ERR_INTERNAL, "verify: the device tree has %d nodes, expected %d (a kept candidate's parent "
                        "was cut: non-finite draft log-probs?)", t->n, n);
     /* the device walk answers accept_verified unless the host redoes part of the verdict below */
     b->acc_valid = b->dev_accept && mode != CU_VERIFY_HOST && b->h_rb->acc_ok == 1;
-    b->acc_greedy = greedy;
-    b->acc_seed = s->seed;
-    b->acc_iter = iter;
+    b->acc_greedy = 1; /* the walk is greedy at every temperature (position-keyed argmax) */
     tree->n = n;
     memcpy(tree->token, t->token, (size_t)n * sizeof(int32_t));
     memcpy(tree->parent, t->parent, (size_t)n * sizeof(int32_t));
@@ -1330,12 +1402,10 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
         memcpy(tree->argmax, t->argmax, (size_t)n * sizeof(int32_t));
     } else if (mode == CU_VERIFY_SAMPLE) {
         memcpy(tree->argmax, t->argmax, (size_t)n * sizeof(int32_t));
-        memcpy(tree->child_prob, t->child_prob, (size_t)n * sizeof(float));
-        memcpy(tree->residual, t->residual, (size_t)n * sizeof(int32_t));
         int redo = 0;
         for (int i = 0; i < n; i++)
             if (b->h_rb->flags[i]) {
-                FRS_TRY(cu_host_row(b, s, iter, tree, i));
+                FRS_TRY(cu_host_row(b, s, T, tree, i));
                 redo++;
             }
         b->samp_dev += !redo;
@@ -1343,33 +1413,20 @@ static enum frs_status cu_verify(struct frs_backend *be, const struct frs_sampli
         if (redo)
             b->acc_valid = 0; /* the walk saw the device's undecided rows: the host walks the fixed tree */
     } else {
-        /* sampling on the host: the CPU backend's computation over the read-back logits
-         * (cpu_verify) */
+        /* sampling on the host: cpu_verify's computation over the read-back logits, each node's
+         * token drawn with draw index = its position T + depth + 1 */
         b->samp_host++;
         FRS_TRY(cu_logits_to_host(b, n));
-        for (int i = 0; i < n; i++)
-            tree->argmax[i] = -1;
         const struct sampling_shard sh = {b->h_logits, n, b->Vl, b->voff};
         FRS_TRY(sampling_prepare(b->comm, &sh, s, b->rows));
-        for (int i = 1; i < n; i++) {
-            b->row_of[i - 1] = t->parent[i];
-            b->qtok[i - 1] = t->token[i];
-        }
-        tree->child_prob[0] = 1.0f;
-        if (n > 1) {
-            FRS_TRY(sampling_prob(b->comm, &sh, s, b->rows, b->row_of, b->qtok, n - 1, b->qprob));
-            memcpy(tree->child_prob + 1, b->qprob, (size_t)(n - 1) * sizeof(float));
-        }
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            b->excl_off[i] = m;
-            for (int c = i + 1; c < n; c++)
-                if (t->parent[c] == i)
-                    b->excl[m++] = t->token[c];
-            b->draws[i] = frs_spec_draw(iter, i);
-        }
-        b->excl_off[n] = m;
-        FRS_TRY(sampling_draw(b->comm, &sh, s, b->rows, b->draws, b->excl, b->excl_off, tree->residual));
+        for (int i = 0; i < n; i++)
+            b->draws[i] = (uint64_t)T + (uint64_t)t->depth[i] + 1;
+        FRS_TRY(sampling_draw(b->comm, &sh, s, b->rows, b->draws, NULL, NULL, tree->argmax));
+    }
+    /* the sampling walk's fields, as cpu_verify leaves them (the engines walk greedily) */
+    for (int i = 0; i < n; i++) {
+        tree->child_prob[i] = 0.0f;
+        tree->residual[i] = tree->argmax[i];
     }
     b->have_tree = 2;
     return FRS_OK;
@@ -1413,10 +1470,11 @@ static enum frs_status cu_accept(struct frs_backend *be, const struct frs_sampli
                                  struct frs_accept *out, int *done)
 {
     const struct cu_backend *b = cu_of(be);
+    /* the device walk is the greedy one (verify's argmax is position-keyed at every temperature):
+     * it answers a greedy walk only */
     const int greedy = s->temperature <= 0.0f;
     *done = 0;
-    if (!b->d || b->have_tree != 2 || !b->acc_valid || greedy != b->acc_greedy ||
-        (!greedy && (s->seed != b->acc_seed || iter != b->acc_iter)))
+    if (!b->d || b->have_tree != 2 || !b->acc_valid || !greedy || !b->acc_greedy)
         return FRS_OK;
     const struct frs_accept *a = &b->h_rb->acc;
     if (a->n_path < 1 || a->n_path > b->tree_n || a->n_tokens != a->n_path)
@@ -1439,7 +1497,7 @@ enum frs_status cuda_backend_logits(struct frs_backend *be, float *out, size_t c
     if (n > cap)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_backend_logits: %zu floats do not fit in %zu", n, cap);
     FRS_CUDA_CHECK(cudaMemcpyAsync(out, b->logits, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
-    FRS_CUDA_CHECK(cudaStreamSynchronize(b->st));
+    FRS_TRY(cu_host_wait(b, "cuda_backend_logits"));
     *rows = b->last_rows;
     *vocab_local = b->Vl;
     return FRS_OK;
@@ -1465,4 +1523,5 @@ const struct frs_backend_ops frs_backend_cuda_ops = {
     .verify = cu_verify,
     .commit = cu_commit,
     .accept = cu_accept,
+    .batch = &cuda_batch_ops,
 };

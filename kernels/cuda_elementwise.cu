@@ -1,5 +1,5 @@
-/* cuda_elementwise.cu - the elementwise kernels of a forward (cuda_elementwise.h): SwiGLU of gate/up rows, embedding
- * rows, the residual add, the bias add, fp32 -> bf16 conversion. */
+/* cuda_elementwise.cu - the elementwise kernels of a forward (cuda_elementwise.h): SwiGLU of
+ * gate/up rows, embedding rows, the residual add, the bias add, fp32 -> bf16 conversion. */
 #include "cuda_common.cuh"
 #include "cuda_elementwise.h"
 

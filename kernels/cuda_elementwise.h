@@ -1,5 +1,5 @@
-/* cuda_elementwise.h - elementwise kernels: SwiGLU, embedding rows, residual and bias adds, fp32 -> bf16 (kernels/cuda_elementwise.cu),
- * C ABI; the conventions are cuda_ops.h's.
+/* cuda_elementwise.h - elementwise kernels: SwiGLU, embedding rows, residual and bias adds,
+ * fp32 -> bf16 (kernels/cuda_elementwise.cu), C ABI; the conventions are cuda_ops.h's.
  *
  * defines: cuda_swiglu, cuda_embed, cuda_add_bias, cuda_add, cuda_f32_to_bf16
  */

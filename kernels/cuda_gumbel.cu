@@ -1,5 +1,6 @@
-/* cuda_gumbel.cu - Gumbel noise and Gumbel-max draw keys on the device (cuda_gumbel.h), with runtime/rng.h's
- * frs_rng_gumbel itself (cuda_common.cuh), so the host and the device share one hash. */
+/* cuda_gumbel.cu - Gumbel noise and Gumbel-max draw keys on the device (cuda_gumbel.h), with
+ * runtime/rng.h's frs_rng_gumbel itself (cuda_common.cuh), so the host and the device share one
+ * hash. */
 #include "cuda_common.cuh"
 #include "../runtime/argmax_key.h" /* frs_argmax_key_pack (host + device) */
 #include "cuda_gumbel.h"

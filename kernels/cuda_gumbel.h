@@ -1,5 +1,5 @@
-/* cuda_gumbel.h - Gumbel noise and Gumbel-max draw keys, runtime/rng.h on the device (kernels/cuda_gumbel.cu),
- * C ABI; the conventions are cuda_ops.h's.
+/* cuda_gumbel.h - Gumbel noise and Gumbel-max draw keys, runtime/rng.h on the device
+ * (kernels/cuda_gumbel.cu), C ABI; the conventions are cuda_ops.h's.
  *
  * defines: cuda_rng_gumbel_fill, cuda_sample_keys, cuda_rng_eval
  */

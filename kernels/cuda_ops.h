@@ -26,7 +26,8 @@
 #ifndef FRSPEC_CUDA_OPS_H
 #define FRSPEC_CUDA_OPS_H
 
-#include "cuda_matmul.h"      /* struct cuda_blas, cuda_blas_create/free, cuda_matmul, cuda_gemv_bf16, cuda_gemv_swiglu */
+#include "cuda_matmul.h"      /* struct cuda_blas, cuda_blas_create/free, cuda_matmul,
+                               * cuda_gemv_bf16, cuda_gemv_swiglu */
 #include "cuda_norm.h"        /* cuda_rmsnorm */
 #include "cuda_rope.h"        /* cuda_rope_qkv */
 #include "cuda_attention.h"   /* cuda_attention(_layout), cuda_attention_combine, _splits, _scratch_floats,

@@ -420,7 +420,7 @@ static __device__ __forceinline__ void draw_merge(double *best, int *id, double 
 __global__ void __launch_bounds__(DRAW_THREADS)
     draw_kernel(const float *logits, int n, int cols, int ld, int idx_offset, int chunk,
                 const struct cuda_sample_params *pp, const struct cuda_sample_row *rows, const struct frs_tree *tree,
-                struct draw_part *part)
+                const int32_t *draw_add, struct draw_part *part)
 {
     __shared__ int32_t excl[FRS_MAX_TREE];
     __shared__ int nex;
@@ -430,7 +430,7 @@ __global__ void __launch_bounds__(DRAW_THREADS)
     const int r = blockIdx.y;
     const float *x = logits + (size_t)r * ld;
     const float T = pp->temperature, th = rows[r].thresh;
-    const uint64_t seed = pp->seed, dr = pp->draw0 + (uint64_t)r;
+    const uint64_t seed = pp->seed, dr = pp->draw0 + (uint64_t)(draw_add ? (int64_t)draw_add[r] : (int64_t)r);
     if (threadIdx.x == 0)
         nex = 0;
     __syncthreads();
@@ -535,7 +535,24 @@ extern "C" enum frs_status cuda_sample_draw(const float *logits, int n, int cols
     if (n <= 0 || cols <= 0 || ld < cols || (tree && n > FRS_MAX_TREE))
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_sample_draw: rows %d, cols %d, ld %d", n, cols, ld);
     const int nb = draw_blocks(cols), chunk = (cols + nb - 1) / nb;
-    draw_kernel<<<dim3(nb, n), DRAW_THREADS, 0, st>>>(logits, n, cols, ld, idx_offset, chunk, p, rows, tree,
+    draw_kernel<<<dim3(nb, n), DRAW_THREADS, 0, st>>>(logits, n, cols, ld, idx_offset, chunk, p, rows, tree, NULL,
+                                                      (struct draw_part *)scratch);
+    FRS_LAUNCH_CHECK(draw_kernel);
+    draw_finish_kernel<<<n, 1, 0, st>>>((const struct draw_part *)scratch, nb, out, flags);
+    FRS_LAUNCH_CHECK(draw_finish_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_sample_draw_keyed(const float *logits, int n, int cols, int ld, int idx_offset,
+                                                  const struct cuda_sample_params *p,
+                                                  const struct cuda_sample_row *rows, const int32_t *draw_add,
+                                                  void *scratch, int32_t *out, uint32_t *flags, cudaStream_t st)
+{
+    if (n <= 0 || cols <= 0 || ld < cols || !draw_add)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_sample_draw_keyed: rows %d, cols %d, ld %d, draw_add %p", n, cols,
+                       ld, (const void *)draw_add);
+    const int nb = draw_blocks(cols), chunk = (cols + nb - 1) / nb;
+    draw_kernel<<<dim3(nb, n), DRAW_THREADS, 0, st>>>(logits, n, cols, ld, idx_offset, chunk, p, rows, NULL, draw_add,
                                                       (struct draw_part *)scratch);
     FRS_LAUNCH_CHECK(draw_kernel);
     draw_finish_kernel<<<n, 1, 0, st>>>((const struct draw_part *)scratch, nb, out, flags);

@@ -28,7 +28,8 @@
  * with new temperature / top-k / top-p / seed / draw ids set by cuda_sample_set_params.
  *
  * defines: struct cuda_sample_params, struct cuda_sample_row, CUDA_SAMPLE_*, cuda_sample_set_params,
- *          cuda_sample_scratch_bytes, cuda_sample_prepare, cuda_sample_draw, cuda_sample_tree_probs
+ *          cuda_sample_scratch_bytes, cuda_sample_prepare, cuda_sample_draw, cuda_sample_draw_keyed,
+ *          cuda_sample_tree_probs
  */
 #ifndef FRSPEC_CUDA_SAMPLE_H
 #define FRSPEC_CUDA_SAMPLE_H
@@ -88,6 +89,14 @@ enum frs_status cuda_sample_draw(const float *logits, int n, int cols, int ld, i
                                  const struct cuda_sample_params *p, const struct cuda_sample_row *rows,
                                  const struct frs_tree *tree, void *scratch, int32_t *out, uint32_t *flags,
                                  cudaStream_t st);
+
+/* The same draw without exclusions, row r drawing with Gumbel stream draw0 + draw_add[r] (device,
+ * n entries): position-keyed verify (runtime/batch.h), draw_add = the tree's depths and draw0 =
+ * target_len + 1, so node r's token is the one autoregressive sampling draws at its position. */
+enum frs_status cuda_sample_draw_keyed(const float *logits, int n, int cols, int ld, int idx_offset,
+                                       const struct cuda_sample_params *p, const struct cuda_sample_row *rows,
+                                       const int32_t *draw_add, void *scratch, int32_t *out, uint32_t *flags,
+                                       cudaStream_t st);
 
 /* tree->child_prob[c] for 0 < c < n (row = parent[c]), child_prob[0] = 1, argmax[0..n) = -1. */
 enum frs_status cuda_sample_tree_probs(const float *logits, int n, int cols, int ld, int idx_offset,

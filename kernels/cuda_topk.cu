@@ -1,5 +1,6 @@
-/* cuda_topk.cu - the row selections (cuda_topk.h): log-softmax + top-k (the draft tree's children) and
- * the packed argmax keys of greedy decoding (one ncclMax over them gives the global argmax). */
+/* cuda_topk.cu - the row selections (cuda_topk.h): log-softmax + top-k (the draft tree's
+ * children) and the packed argmax keys of greedy decoding (one ncclMax over them gives the global
+ * argmax). */
 #include "cuda_common.cuh"
 #include "../runtime/argmax_key.h" /* frs_argmax_key_pack (host + device) */
 #include "cuda_topk.h"

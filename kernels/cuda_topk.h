@@ -1,5 +1,5 @@
-/* cuda_topk.h - log-softmax top-k of the draft and the argmax keys of greedy decoding (kernels/cuda_topk.cu),
- * C ABI; the conventions are cuda_ops.h's.
+/* cuda_topk.h - log-softmax top-k of the draft and the argmax keys of greedy decoding
+ * (kernels/cuda_topk.cu), C ABI; the conventions are cuda_ops.h's.
  *
  * defines: cuda_logsoftmax_topk, cuda_argmax_keys, CUDA_TOPK_MAX
  */
@@ -25,7 +25,7 @@ extern "C" {
 enum frs_status cuda_logsoftmax_topk(const float *logits, int rows, int cols, int ld, int k,
                                      const int32_t *id_map, float *vals, int32_t *idx, cudaStream_t st);
 
-/* keys[r] = max over c of frs_argmax_key_pack(logits[r, c], idx_offset + c) (parallel/argmax_key.h:
+/* keys[r] = max over c of frs_argmax_key_pack(logits[r, c], idx_offset + c) (runtime/argmax_key.h:
  * larger value, then lower index). One ncclMax over uint64 then gives the global argmax. */
 enum frs_status cuda_argmax_keys(const float *logits, int rows, int cols, int ld, int idx_offset, uint64_t *keys,
                                  cudaStream_t st);

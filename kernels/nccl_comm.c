@@ -269,4 +269,5 @@ const struct par_device_ops nccl_device_ops = {
     .describe = nc_describe,
     .comm_init = nccl_comm_init,
     .comm_free = nccl_comm_free,
+    .comm_abort = nccl_comm_abort,
 };

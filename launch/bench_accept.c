@@ -33,7 +33,6 @@
 #include "options.h"
 #include "tokenizer.h"
 
-
 #define ACC_MAX_K 16
 
 static void acc_usage(FILE *f)
@@ -313,8 +312,9 @@ int bench_acceptance(int argc, char **argv)
         if (st != FRS_OK)
             break;
         for (int p = 0; p < n_ps && st == FRS_OK; p++) {
-            struct frs_gen_request req = {ps[p].ids, ps[p].n, opt.max_new_tokens, stop, n_stop, opt.sampling, c > 0,
-                                          opt.tree};
+            struct frs_gen_request req = {.prompt = ps[p].ids, .n_prompt = ps[p].n,
+                                          .max_new_tokens = opt.max_new_tokens, .stop = stop, .n_stop = n_stop,
+                                          .sampling = opt.sampling, .speculative = c > 0, .tree = opt.tree};
             struct frs_gen_stats gs;
             memset(&gs, 0, sizeof gs);
             st = engine_generate(&be, &req, out, opt.max_new_tokens, &gs, NULL);

@@ -40,6 +40,7 @@
 #include "backend.h"
 #include "backend_registry.h" /* frs_backend_find: the CUDA backend's ops and sampling counters */
 #include "bench_accept.h"
+#include "bench_throughput.h"
 #include "cli.h"
 #include "draft.h"
 #include "model.h"
@@ -49,7 +50,8 @@
 static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: frspec bench [options]            timings on synthetic models (CUDA)\n"
-               "       frspec bench acceptance [options] acceptance on real model pairs (frspec bench acceptance --help)\n\n"
+               "       frspec bench acceptance [options] acceptance on real model pairs (frspec bench acceptance --help)\n"
+               "       frspec bench throughput [options] batched decoding against batch size (frspec bench throughput --help)\n\n"
                "  --preset LIST     comma-separated: llama3.2-1b, llama3-8b, llama3-70b-tp4, llama3-70b-tp8,\n"
                "                    llama3-8b-fp8, llama3-70b-fp8 (FP8 decoder Linears; the 70B whole on one\n"
                "                    GPU with KV for 4k) (default: the first four)\n"
@@ -598,8 +600,7 @@ static int bench_synthetic(int argc, char **argv)
             return 2;
         }
     }
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    if (frs_backend_devices(bc.cuda) == 0) {
         fprintf(stderr, "frspec bench: no CUDA device (the synthetic benchmark runs on the GPU only; "
                         "`frspec bench acceptance --device cpu` runs on the CPU)\n");
         return 1;
@@ -674,7 +675,31 @@ static int bench_synthetic(int argc, char **argv)
     return rc;
 }
 
+/* `frspec bench throughput` (bench_throughput.c) with this GPU's name and copy bandwidth */
+static int bench_throughput_gpu(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return bench_throughput(argc, argv, NULL);
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0)
+        return bench_throughput(argc, argv, NULL);
+    struct cudaDeviceProp prop;
+    cudaGetDeviceProperties(&prop, 0);
+    struct bench_device dev = {prop.name, prop.multiProcessorCount, 0.0};
+    if (bench_copy_bw(&dev.copy_gbs) != FRS_OK) {
+        fprintf(stderr, "frspec bench throughput: %s\n", frs_error_msg());
+        return 1;
+    }
+    return bench_throughput(argc, argv, &dev);
+}
+
 #else /* no CUDA backend in this build */
+
+static int bench_throughput_gpu(int argc, char **argv)
+{
+    return bench_throughput(argc, argv, NULL);
+}
 
 static int bench_synthetic(int argc, char **argv)
 {
@@ -694,5 +719,7 @@ int cmd_bench(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "acceptance"))
         return bench_acceptance(argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "throughput"))
+        return bench_throughput_gpu(argc - 1, argv + 1);
     return bench_synthetic(argc, argv);
 }

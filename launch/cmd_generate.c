@@ -29,15 +29,16 @@ static void usage(FILE *f)
             "  --prompt-ids IDS       the prompt as token ids (\"128000,9906,11\"): no tokenizer needed\n"
             "  --prompts FILE.jsonl   a batch: one JSON object a line with \"prompt\" (or \"turns\"[0],\n"
             "                         \"question\", \"text\") and an optional id (\"id\", \"question_id\", \"task_id\")\n"
-            "  --out FILE.jsonl       batch results, one line each, appended and flushed per prompt\n"
-            "  --resume               skip prompts whose id is already in --out\n"
+            "  --out FILE.jsonl       batch results, one line each, appended and fsynced per prompt\n"
+            "                         (ids exact, duplicates refused; bad lines get an error line)\n"
+            "  --resume               skip prompts with a result in --out; retry those with an error\n"
             "  --chat                 wrap the prompt in the Llama-3 chat format\n"
             "  --system TEXT          system message for --chat\n"
             "  --stop-token ID        extra stop token (repeatable; eos ids of the model always stop)\n"
             "  --ignore-eos           generate max-new-tokens tokens whatever they are (benchmarks)\n"
             "output:\n"
             "  --json                 one JSON object on stdout (tokens, text, timings) instead of text\n"
-            "  --quiet                no configuration table, no summary\n");
+            "  --quiet                no configuration table, no summary, no batch progress\n");
     gen_options_usage(f);
     fprintf(f, "parallel:\n%s", par_options_usage());
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch_engine.h"
 #include "cli.h"
 #include "config.h"
 
@@ -20,6 +21,7 @@ void gen_options_init(struct gen_options *o)
     o->sampling.seed = 0;
     o->max_new_tokens = 128;
     o->prefill_chunk = 256;
+    o->spec_policy = -1;
     o->backend = frs_backend_options_default();
     backend_options_from_env(&o->backend);
 }
@@ -50,6 +52,9 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->cublaslt = 0;
     if (env_first("FRS_FP8_MMA") == '0')
         o->fp8_mma = 0;
+    const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
+    if (hang && atoi(hang) > 0)
+        o->test_hang_step = atoi(hang);
 }
 
 const char *backend_options_describe(const struct frs_backend_options *o, char *buf, size_t n)
@@ -110,7 +115,14 @@ void gen_options_usage(FILE *f)
             "                         FP8 checkpoints whose format quantizes activations (FP8-dynamic,\n"
             "                         fbgemm_fp8, static input_scale): dequant (default) keeps activations\n"
             "                         in full precision, quant quantizes them as the format prescribes\n"
-            "                         (CPU backend)\n");
+            "                         (CPU backend)\n"
+            "batched decoding (--prompts jobs):\n"
+            "  --batch N              most sequences in flight (default: 8 on the CPU, 64 on a GPU)\n"
+            "  --spec-policy P        auto | fixed | off: per-step tree size chosen for throughput, the\n"
+            "                         given tree always, or no speculation (default auto with a draft)\n"
+            "  --kv-blocks N          paged KV pool size in blocks of 16 positions (default: from --kv-share)\n"
+            "  --kv-share F           share of the memory left after the weights for the pool (default 0.5\n"
+            "                         on the CPU, 0.9 on a GPU)\n");
 }
 
 #define TAKE_VALUE()                                                              \
@@ -160,6 +172,20 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
     if (!strcmp(a, "--tp")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->tp) ? -1 : 1; }
     if (!strcmp(a, "--max-ctx")) { TAKE_VALUE(); return cli_parse_int(a, v, 16, 1 << 22, &o->max_ctx) ? -1 : 1; }
     if (!strcmp(a, "--prefill-chunk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 16, &o->prefill_chunk) ? -1 : 1; }
+    if (!strcmp(a, "--batch")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->batch) ? -1 : 1; }
+    if (!strcmp(a, "--kv-blocks")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 30, &o->kv_blocks) ? -1 : 1; }
+    if (!strcmp(a, "--kv-share")) { TAKE_VALUE(); if (cli_parse_float(a, v, 1e-3, 1, &fv)) return -1; o->kv_share = fv; return 1; }
+    if (!strcmp(a, "--spec-policy")) {
+        TAKE_VALUE();
+        enum frs_spec_policy sp;
+        if (batch_policy_parse(v, &sp) != FRS_OK) {
+            fprintf(stderr, "frspec: --spec-policy expects auto, fixed or off, got '%s'\n", v);
+            frs_error_clear();
+            return -1;
+        }
+        o->spec_policy = (int)sp;
+        return 1;
+    }
     if (!strcmp(a, "--config")) { TAKE_VALUE(); return gen_options_load_preset(o, v) ? -1 : 1; }
     if (!strcmp(a, "--fp8-activations")) {
         TAKE_VALUE();

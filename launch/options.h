@@ -31,6 +31,11 @@ struct gen_options {
     int prefill_chunk;
     int max_new_tokens;
     const char *config;     /* preset JSON */
+    /* batched decoding (runtime/batch_engine.h), --prompts jobs: */
+    int batch;              /* most sequences in flight; 0 = the default for the device */
+    int spec_policy;        /* enum frs_spec_policy; -1 = auto when a draft is loaded */
+    int kv_blocks;          /* KV pool blocks; 0 = from kv_share */
+    float kv_share;         /* share of the memory left after the weights for the pool; 0 = default */
     struct frs_backend_options backend; /* defaults + the FRS_* environment (gen_options_init) */
 };
 

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "backend_registry.h" /* frs_backend_find, frs_backend_default */
+#include "batch.h"
+#include "batch_engine.h"
 #include "cli.h"
 #include "control.h"
 #include "engine.h"
@@ -67,6 +69,17 @@ struct runner {
     int gen_cap;
     int n_streamed;
     int failed_requests;
+    /* the step watchdog, armed for each engine step (issue 12 item 11) */
+    struct frs_comm *comm;
+    int watchdog_s;          /* --watchdog-seconds (0: off) */
+    const char *cur_tag;     /* the request being generated */
+    char watch_what[4][200]; /* the armed step's name; rotated, the watchdog thread may read the last */
+    int watch_slot;
+    long stall_step;         /* test hook FRS_TEST_STALL_STEP: the host stops at this step (-1: never) */
+    /* the batched engine (--prompts): */
+    int batched;
+    struct frs_comm *tp_comm; /* NULL when single process */
+    struct par_request last;  /* the request last handed to the engine (it copies what it keeps) */
 };
 
 static void add_stop(struct runner *r, int32_t t)
@@ -172,8 +185,9 @@ static enum frs_status next_request(void *user, struct par_request *req, int *do
     }
     FRS_TRY(st);
     /* room for the prompt and one generated token; none is reserved for a draft tree (the engine
-     * shrinks it near the end of the context) */
-    const int need = n + 1;
+     * shrinks it near the end of the context); the batched engine serves any prompt that fits
+     * (batch_engine.h) */
+    const int need = r->batched ? n : n + 1;
     if (need > r->s->opt.max_ctx) {
         st = FRS_ERR(FRS_ERR_TOO_LONG, "prompt '%s' has %d tokens; with %d more for generation the context of %d "
                      "tokens is exceeded (raise --max-ctx, at most the model's max_position_embeddings %d)",
@@ -214,6 +228,27 @@ static void stream_tokens(void *user, const int32_t *t, int n)
     fflush(stdout);
 }
 
+/* Arm the step watchdog for one engine step: a stuck GPU or peer ends the job naming the rank
+ * and the step. The prefill (step 0) may take long on a long prompt: ten times the limit. */
+static void watch_step_begin(void *user, long step)
+{
+    struct runner *r = user;
+    char *what = r->watch_what[r->watch_slot = (r->watch_slot + 1) % 4];
+    snprintf(what, sizeof r->watch_what[0], "rank %d, request '%.80s', %s %ld", r->s->rank,
+             r->cur_tag ? r->cur_tag : "?", step ? "step" : "prefill (step", step);
+    if (!step)
+        strcat(what, ")");
+    par_step_begin_for(r->comm, what, step ? r->watchdog_s : 10 * r->watchdog_s);
+    while (step == r->stall_step) /* test hook: a stuck step, for the watchdog to end */
+        sleep(1);
+}
+
+static void watch_step_end(void *user)
+{
+    struct runner *r = user;
+    par_step_end(r->comm);
+}
+
 static enum frs_status run_request(void *user, const struct par_request *req, struct par_result *res)
 {
     struct runner *r = user;
@@ -231,9 +266,13 @@ static enum frs_status run_request(void *user, const struct par_request *req, st
     res->tag = req->tag;
     res->owned = 0;
     res->tokens = r->gen;
-    /* no step watchdog around a whole generation (it may rightly take long): every host
-     * collective inside it is watched, and the CUDA backend polls NCCL for async errors */
-    return engine_generate(&r->s->be, &req->gen, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
+    /* the step watchdog is armed for each step of the generation, not around the whole of it
+     * (which may rightly take long); the CUDA backend's host waits also poll NCCL for errors */
+    const struct frs_step_watch watch = {watch_step_begin, watch_step_end, r};
+    struct frs_gen_request g = req->gen;
+    g.watch = r->watchdog_s > 0 ? &watch : NULL;
+    r->cur_tag = req->tag;
+    return engine_generate(&r->s->be, &g, r->gen, r->gen_cap, &res->stats, streaming ? &sink : NULL);
 }
 
 static cJSON *result_json(struct runner *r, const struct par_request *req, const struct par_result *res)
@@ -281,6 +320,10 @@ static cJSON *result_json(struct runner *r, const struct par_request *req, const
         cJSON_AddNumberToObject(c, "tree_depth", req->gen.tree.depth);
         cJSON_AddNumberToObject(c, "tree_topk", req->gen.tree.topk);
         cJSON_AddNumberToObject(c, "tree_size", req->gen.tree.size);
+    }
+    if (r->batched) {
+        cJSON_AddNumberToObject(c, "batch", r->s->opt.batch);
+        cJSON_AddStringToObject(c, "spec_policy", batch_policy_name((enum frs_spec_policy)r->s->opt.spec_policy));
     }
     cJSON_AddNumberToObject(c, "temperature", req->gen.sampling.temperature);
     cJSON_AddNumberToObject(c, "top_p", req->gen.sampling.top_p);
@@ -333,6 +376,122 @@ static enum frs_status deliver_result(void *user, const struct par_request *req,
     return FRS_OK;
 }
 
+/* ---- batched serving: every rank runs the batched engine; rank 0 reads and writes ------------- */
+
+/* what the runner keeps with a request in the engine */
+struct batched_user {
+    char *tag;                         /* the id */
+    const struct jobfile_record *rec;  /* rank 0: its record */
+};
+
+/* frs_batch_source.next on every rank: rank 0 reads the next prompt, the control plane carries it
+ * to the others (the engine asks at the same points on every rank: its decisions are taken from
+ * data equal on all ranks). */
+static enum frs_status batched_next(void *user, struct frs_batch_request *out, int *done)
+{
+    struct runner *r = user;
+    par_request_free(&r->last);
+    enum par_command_kind kind = PAR_CMD_SHUTDOWN;
+    enum frs_status st = FRS_OK;
+    *done = 0;
+    if (r->s->rank == 0) {
+        int d = 0;
+        st = next_request(r, &r->last, &d);
+        kind = d ? PAR_CMD_SHUTDOWN : PAR_CMD_RUN;
+    }
+    if (r->tp_comm)
+        st = par_bcast_command_status(r->tp_comm, st, &kind, &r->last);
+    FRS_TRY(st);
+    if (kind == PAR_CMD_SHUTDOWN) {
+        *done = 1;
+        return FRS_OK;
+    }
+    const struct frs_gen_request *g = &r->last.gen;
+    struct batched_user *u = malloc(sizeof *u);
+    char *tag = strdup(r->last.tag ? r->last.tag : "");
+    if (!u || !tag) {
+        free(u);
+        free(tag);
+        return FRS_ERR(FRS_ERR_OOM, "request tag");
+    }
+    u->tag = tag;
+    u->rec = r->s->rank == 0 && r->batch ? r->rec : NULL; /* valid until jobfile_close */
+    *out = (struct frs_batch_request){.id = r->last.id, .user = u, .prompt = g->prompt, .n_prompt = g->n_prompt,
+                                      .max_new_tokens = g->max_new_tokens, .stop = g->stop, .n_stop = g->n_stop,
+                                      .sampling = g->sampling};
+    return FRS_OK;
+}
+
+/* frs_batch_source.deliver on every rank: the consistency check (hashes of the tokens and of every
+ * drafted tree), then rank 0 writes the result line. */
+static enum frs_status batched_deliver(void *user, const struct frs_batch_request *q, const int32_t *tokens,
+                                       const struct frs_gen_stats *st, const char *error)
+{
+    struct runner *r = user;
+    struct batched_user *u = q->user;
+    char *tag = u->tag;
+    enum frs_status rc = FRS_OK;
+    if (r->tp_comm) {
+        const struct par_consistency me = {.request_id = q->id, .tokens_hash = st->tokens_hash,
+                                           .tree_hash = st->tree_hash};
+        rc = par_check_consistency(r->tp_comm, &me);
+    }
+    if (rc == FRS_OK && r->s->rank == 0) {
+        snprintf(r->tag, sizeof r->tag, "%s", tag);
+        if (error) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "prompt '%s': %s", tag, error);
+            rc = u->rec ? fail_record(r, u->rec, msg) : FRS_ERR(FRS_ERR_INTERNAL, "%s", msg);
+        } else {
+            struct par_request preq = {.id = q->id, .tag = tag, .owned = 0};
+            preq.gen.prompt = q->prompt;
+            preq.gen.n_prompt = q->n_prompt;
+            preq.gen.max_new_tokens = q->max_new_tokens;
+            preq.gen.stop = q->stop;
+            preq.gen.n_stop = q->n_stop;
+            preq.gen.sampling = q->sampling;
+            preq.gen.speculative = r->s->have_draft && r->s->opt.spec_policy != FRS_SPEC_OFF;
+            preq.gen.tree = r->s->opt.tree;
+            struct par_result res = {.id = q->id, .tag = tag, .tokens = (int32_t *)tokens, .stats = *st, .owned = 0};
+            rc = deliver_result(r, &preq, &res);
+        }
+    }
+    free(tag);
+    free(u);
+    return rc;
+}
+
+static enum frs_status serve_batched(struct runner *r)
+{
+    const struct session *s = r->s;
+    /* the step watchdog around each engine step's compute (not around waiting for input) */
+    const struct frs_step_watch watch = {watch_step_begin, watch_step_end, r};
+    r->cur_tag = "batched engine";
+    const struct frs_batch_config cfg = {
+        .max_seqs = s->opt.batch,
+        .max_ctx = s->opt.max_ctx,
+        .kv_block = FRS_KV_BLOCK_DEFAULT,
+        .prefill_chunk = s->opt.prefill_chunk,
+        .step_tokens = 0,
+        .max_step_rows = session_step_rows(s),
+        .max_tree = s->have_draft ? s->opt.tree.size : 0,
+        .policy = s->have_draft ? (enum frs_spec_policy)s->opt.spec_policy : FRS_SPEC_OFF,
+        .tree = s->opt.tree,
+        .comm = r->tp_comm,
+        .watch = r->watchdog_s > 0 ? &watch : NULL,
+    };
+    const struct frs_batch_source src = {batched_next, batched_deliver, r};
+    struct frs_batch_totals tot;
+    enum frs_status st = batch_engine_run(&r->s->be, &cfg, &src, &tot);
+    par_request_free(&r->last);
+    if (st == FRS_OK && s->rank == 0 && !r->ro->quiet && tot.seconds > 0)
+        fprintf(stderr, "frspec: batch %d (%s): %ld requests, %ld tokens in %.2f s = %.1f tokens/s; %ld steps, "
+                "%ld preemptions, %ld drafted and %ld autoregressive sequence-steps\n", s->opt.batch,
+                batch_policy_name(cfg.policy), tot.requests, tot.tokens, tot.seconds, tot.tokens / tot.seconds,
+                tot.steps, tot.preemptions, tot.drafted_seq_steps, tot.ar_seq_steps);
+    return st;
+}
+
 int runner_main(struct gen_options *opt, struct run_options *ro, struct par_options *po, const char *prompt,
                 int *argc, char ***argv)
 {
@@ -352,6 +511,11 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     /* the backend sees the communicator when there is one to use: several ranks, or NCCL forced */
     struct frs_comm *c = comm.size > 1 || comm.nccl_comm ? &comm : NULL;
 
+    /* --prompts jobs run the batched engine (batch_engine.h) when the backend has batched ops */
+    if (!ro->prompts_file)
+        opt->batch = 0;
+    else if (opt->batch == 0)
+        opt->batch = opt->device && strcmp(opt->device, "cpu") ? 64 : 8;
     struct session s;
     par_step_begin_for(&comm, "loading the model", 3600); /* a 70B shard from a network disk */
     /* the tokenizer is rank 0's: it reads prompts and writes text; with --prompt-ids it is used
@@ -381,7 +545,9 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
     if (comm.size > 1 && !ro->quiet && !ro->json)
         par_report_bindings(&comm, stderr);
 
-    struct runner r = {.s = &s, .ro = ro, .prompt = prompt};
+    struct runner r = {.s = &s, .ro = ro, .prompt = prompt, .comm = &comm, .watchdog_s = po->watchdog_s};
+    const char *stall = getenv("FRS_TEST_STALL_STEP"); /* tests/cli/options.sh, item watchdog */
+    r.stall_step = stall && *stall ? atol(stall) : -1;
     collect_stops(&r);
     int rc = 0;
     r.jf.out_fd = -1;
@@ -397,8 +563,14 @@ int runner_main(struct gen_options *opt, struct run_options *ro, struct par_opti
         r.batch = 1;
         FRS_TRY_GOTO(jobfile_open_output(&r.jf, ro->out, ro->resume), st, done);
     }
-    struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
-    st = par_serve(&comm, &ops);
+    if (ro->prompts_file && s.be.ops->batch) {
+        r.batched = 1;
+        r.tp_comm = c;
+        st = serve_batched(&r);
+    } else {
+        struct par_serve_ops ops = {next_request, run_request, deliver_result, &r};
+        st = par_serve(&comm, &ops);
+    }
     if (r.batch)
         jobfile_progress(&r.jf, 0, 0, 0, 1, ro->quiet ? NULL : stderr);
     if (st == FRS_OK && r.failed_requests) {

@@ -6,7 +6,19 @@
 #include <string.h>
 
 #include "backend_registry.h" /* frs_backend_find, frs_backend_default */
+#include "batch.h"
+#include "batch_engine.h"
 #include "frvocab.h"
+
+int session_step_rows(const struct session *s)
+{
+    const int per_seq = s->have_draft && s->opt.spec_policy != FRS_SPEC_OFF ? s->opt.tree.size : 1;
+    /* a step's verify rows, bounded (activations and logits scale with them): past the bound the
+     * engine gives the latest sequences autoregressive steps for that step */
+    const int cap = strcmp(s->device, "cpu") ? 1024 : 512;
+    const long rows = (long)s->opt.batch * per_seq;
+    return rows > cap ? (s->opt.batch > cap ? s->opt.batch : cap) : (int)rows;
+}
 
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
                              int want_tokenizer)
@@ -24,11 +36,11 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (o->tp && o->tp != s->size)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "--tp %d but the job has %d rank(s): launch with mpirun -np %d", o->tp,
                        s->size, o->tp);
-    const struct frs_backend_entry *be = frs_backend_default();
+    const struct frs_backend_entry *entry = frs_backend_default();
     if (o->device)
-        FRS_TRY(frs_backend_find(o->device, &be));
-    s->device = be->name;
-    const struct frs_backend_ops *ops = be->ops;
+        FRS_TRY(frs_backend_find(o->device, &entry));
+    s->device = entry->name;
+    const struct frs_backend_ops *ops = entry->ops;
 
     FRS_TRY_GOTO(llama_model_load(&s->model, o->model_dir, s->rank, s->size), st, fail);
     s->have_model = 1;
@@ -68,6 +80,22 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         .max_tree = s->have_draft ? s->opt.tree.size : 0,
         .prefill_chunk = s->opt.prefill_chunk,
     };
+    if (s->opt.spec_policy < 0 || !s->have_draft)
+        s->opt.spec_policy = s->have_draft ? FRS_SPEC_AUTO : FRS_SPEC_OFF;
+    if (s->opt.batch > 0 && ops->batch && !ops->batch->draft && s->opt.spec_policy != FRS_SPEC_OFF) {
+        /* batched ops without a batched draft (the CUDA backend, for now): batched jobs decode
+         * autoregressively (and the pool's step rows are sized for that); --prompt still speculates */
+        fprintf(stderr, "frspec: the %s backend has no batched draft yet: --prompts batches run with --spec-policy "
+                "off\n", ops->name);
+        s->opt.spec_policy = FRS_SPEC_OFF;
+    }
+    if (s->opt.batch > 0) { /* the paged pool for the batched engine (--prompts jobs) */
+        lim.max_seqs = s->opt.batch;
+        lim.max_step_rows = session_step_rows(s);
+        lim.kv_block = FRS_KV_BLOCK_DEFAULT;
+        lim.kv_blocks = s->opt.kv_blocks;
+        lim.kv_share = s->opt.kv_share > 0 ? s->opt.kv_share : strcmp(s->device, "cpu") ? 0.9f : 0.5f;
+    }
     s->be.ops = ops;
     FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, &s->opt.backend), st,
                  fail);
@@ -124,6 +152,9 @@ void session_print_config(const struct session *s, FILE *f)
     else
         fprintf(f, "  %-18s greedy\n", "sampling");
     fprintf(f, "  %-18s %d tokens\n", "context", s->opt.max_ctx);
+    if (s->opt.batch > 0 && s->be.ops->batch)
+        fprintf(f, "  %-18s %d sequences, spec policy %s, KV pool %d blocks of %d positions\n", "batch", s->opt.batch,
+                batch_policy_name((enum frs_spec_policy)s->opt.spec_policy), s->be.kv_blocks, FRS_KV_BLOCK_DEFAULT);
     char bo[160];
     if (strcmp(backend_options_describe(&s->opt.backend, bo, sizeof bo), "defaults"))
         fprintf(f, "  %-18s %s (FRS_* environment)\n", "backend options", bo);

@@ -1,7 +1,7 @@
 /* session.h - what one rank loads to serve requests: the parallel context, the target shard,
  * the replicated draft head with its FR-Spec vocabulary, the tokenizer (rank 0), the backend.
  *
- * defines: struct session, session_open, session_close, session_print_config
+ * defines: struct session, session_open, session_close, session_print_config, session_step_rows
  */
 #ifndef FRSPEC_SESSION_H
 #define FRSPEC_SESSION_H
@@ -31,6 +31,8 @@ struct session {
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
                              int want_tokenizer);
 void session_close(struct session *s);
+/* The batched engine's verify rows per step (frs_limits.max_step_rows) for the options. */
+int session_step_rows(const struct session *s);
 /* Rank 0: one table of the resolved configuration. */
 void session_print_config(const struct session *s, FILE *f);
 

@@ -45,6 +45,9 @@ struct par_device_ops {
      * c->mpi_comm, non-blocking init polled for at most timeout_s); sets c->nccl_comm. */
     enum frs_status (*comm_init)(struct frs_comm *c, int timeout_s);
     void (*comm_free)(struct frs_comm *c);              /* sets c->nccl_comm = NULL */
+    /* Abort the device communicator now, from any thread (ncclCommAbort); may be NULL. Called by
+     * comm_abort, so that a watchdog expiry or a failure does not leave NCCL kernels waiting. */
+    void (*comm_abort)(struct frs_comm *c);
 };
 
 struct par_options {

@@ -150,6 +150,41 @@ out:
     return st;
 }
 
+struct abort_job {
+    struct frs_comm *c;
+    void (*abort)(struct frs_comm *c);
+    atomic_int done;
+};
+
+static void *abort_device_main(void *arg)
+{
+    struct abort_job *j = arg;
+    j->abort(j->c);
+    atomic_store(&j->done, 1);
+    return NULL;
+}
+
+/* The device communicator's abort (ncclCommAbort), given at most 5 s: with a kernel stuck on
+ * the device it may wait on the device itself, and the job must still end. */
+static void abort_device_comm(struct frs_comm *c)
+{
+    const struct par_state *ps = par_state_of(c);
+    if (!ps || !ps->opt.device || !ps->opt.device->comm_abort || !c->nccl_comm)
+        return;
+    fprintf(stderr, "frspec: rank %d is aborting its device communicator\n", c->rank);
+    fflush(stderr);
+    static struct abort_job job; /* outlives this call if the thread is left behind */
+    job.c = c;
+    job.abort = ps->opt.device->comm_abort;
+    atomic_store(&job.done, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, abort_device_main, &job) != 0)
+        return;
+    pthread_detach(th);
+    for (int i = 0; i < 500 && !atomic_load(&job.done); i++)
+        usleep(10 * 1000);
+}
+
 _Noreturn void comm_abort(struct frs_comm *c, int code, const char *msg)
 {
     const char *origin = frs_error_origin();
@@ -168,6 +203,11 @@ _Noreturn void comm_abort(struct frs_comm *c, int code, const char *msg)
     fflush(stdout);
     if (code == 0)
         code = 1;
+    /* the device communicator first (a stuck NCCL kernel would otherwise keep its peers waiting);
+     * the alarm below bounds it too */
+    signal(SIGALRM, SIG_DFL);
+    alarm(30);
+    abort_device_comm(c);
     int inited = 0, finalized = 0;
     MPI_Initialized(&inited);
     MPI_Finalized(&finalized);
@@ -180,5 +220,5 @@ _Noreturn void comm_abort(struct frs_comm *c, int code, const char *msg)
         alarm(30);
         MPI_Abort(MPI_COMM_WORLD, code);
     }
-    exit(code);
+    _exit(code); /* no exit handlers: a CUDA context with a stuck kernel could hold them up */
 }

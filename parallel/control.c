@@ -383,6 +383,14 @@ enum frs_status par_bcast_command(struct frs_comm *c, enum par_command_kind *kin
     return ctl_bcast_command(c, FRS_OK, kind, req);
 }
 
+enum frs_status par_bcast_command_status(struct frs_comm *c, enum frs_status root_st, enum par_command_kind *kind,
+                                         struct par_request *req)
+{
+    if (root_st == FRS_OK)
+        return par_bcast_command(c, kind, req);
+    return ctl_bcast_command(c, root_st, kind, req);
+}
+
 #define CTL_SLOT 64 /* one packed Consistency (at most 4 * 11 bytes) behind a length byte */
 
 enum frs_status par_check_consistency(struct frs_comm *c, const struct par_consistency *mine)

@@ -16,7 +16,7 @@
  *          struct par_serve_ops, par_request_free, par_result_free, par_request_pack,
  *          par_request_unpack, par_result_pack, par_result_unpack, par_command_pack,
  *          par_command_unpack, par_consistency_pack, par_consistency_unpack, par_bcast_command,
- *          par_check_consistency, par_serve
+ *          par_bcast_command_status, par_check_consistency, par_serve
  */
 #ifndef FRSPEC_PAR_CONTROL_H
 #define FRSPEC_PAR_CONTROL_H
@@ -77,6 +77,11 @@ enum frs_status par_consistency_unpack(const uint8_t *buf, size_t len, struct pa
  * they are written (req owned; free it with par_request_free). Not watched by the watchdog: the
  * other ranks may wait here for as long as rank 0 waits for input. */
 enum frs_status par_bcast_command(struct frs_comm *c, enum par_command_kind *kind, struct par_request *req);
+/* The same, with rank 0's status: root_st != FRS_OK on rank 0 (it could not produce the command,
+ * e.g. a malformed prompts line) tells the others, which return FRS_ERR_PEER instead of waiting;
+ * rank 0 gets root_st back. For loops other than par_serve (the batched runner). */
+enum frs_status par_bcast_command_status(struct frs_comm *c, enum frs_status root_st, enum par_command_kind *kind,
+                                         struct par_request *req);
 
 /* Collective: every rank's record goes to rank 0 (mine->rank is set from c), rank 0 compares
  * each with its own and the verdict comes back to all: FRS_OK when every rank agrees, else

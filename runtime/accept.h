@@ -4,6 +4,11 @@
  * cuda_tree_accept, and its result comes back with verify's one read-back); otherwise, and for the
  * CPU backend, accept_walk runs on the host. accept_verified picks one: engine.c's single path.
  *
+ * Since issue 14 the engines (engine.c, batch_engine.c) walk greedily at every temperature:
+ * verify fills argmax[] with the token chosen after each node, keyed by position (batch.h), so
+ * the greedy walk gives exactly autoregressive sampling's tokens. The sampling walk below stays
+ * for the tests of its rule and for a backend's device walk.
+ *
  * Greedy (temperature <= 0): from the root, step to the child whose token equals the target's
  * argmax at the current node while one exists; the bonus token is the argmax at the last node.
  * Output is then token-identical to plain greedy decoding.

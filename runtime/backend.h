@@ -103,6 +103,8 @@ struct frs_backend_options {
                                      prescribes (CPU backend; a different, also correct, numerics) */
     int fp8_mma;                  /* 1: FP8 weights at n = 2..64 rows on tensor cores (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
+    int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
+                                   * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
 
 static inline struct frs_backend_options frs_backend_options_default(void)
@@ -145,8 +147,10 @@ struct frs_backend_ops {
     enum frs_status (*draft_tree)(struct frs_backend *be, const int32_t *next_tokens, int n_pending,
                                   const struct frs_tree_params *p);
     /* One target forward over the tree (positions target_len + depth, tree mask, whole prefix
-     * visible); fills tree (structure + argmax, or the sampling fields when s->temperature > 0,
-     * draws keyed by iter). The tree KV stays in the cache after target_len until commit. */
+     * visible); fills tree (structure + argmax[i] = the token chosen after node i: greedy argmax,
+     * or at temperature > 0 the draw with draw index = its position target_len + depth[i] + 1,
+     * batch.h's position-keyed rule; the engine then walks greedily). The tree KV stays in the
+     * cache after target_len until commit. */
     enum frs_status (*verify)(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
                               struct frs_tree *tree);
     /* Keep the accepted nodes (path[0] = 0, the root, then each next node's index), move their KV

@@ -91,7 +91,8 @@ struct frs_batch_ops {
      * ancestors only. A sequence with drafted[i] = 0 has the one-node tree {roots[i]} (an
      * autoregressive step); with drafted[i] = 1 its tree is the one its last draft op grew
      * (roots[i] is then that tree's root). Fills trees[i] (structure and argmax[] as above:
-     * the chosen token after each node) and acc[i] (the greedy walk over it). */
+     * the chosen token after each node) and acc[i] (the greedy walk over it). s[i] is sequence
+     * i's sampling (an array of n: each request has its own temperature, top-k/p and seed). */
     enum frs_status (*verify)(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
                               const int *drafted, const struct frs_sampling *s, struct frs_tree *trees,
                               struct frs_accept *acc);

@@ -4,11 +4,12 @@
  * opaque here; a NULL group (or one of size 1) makes every collective a local no-op.
  *
  * Users: the CPU backend's tensor parallelism (cpu_backend.c: the row-parallel sums) and the
- * sharded sampling (sampling.c: argmax, the filtered distribution's sums and maxima, the draws).
+ * sharded sampling (sampling.c: argmax, the filtered distribution's sums and maxima, the draws),
+ * the batched engine (batch_engine.c: rank 0's step choices under --spec-policy auto).
  * The CUDA backend has its own device collectives (kernels/nccl_comm.h, same semantics).
  *
  * defines: comm_size, comm_allreduce_sum_f32, comm_allreduce_max_f32, comm_argmax,
- *          comm_allgather_f32
+ *          comm_allgather_f32, comm_bcast
  */
 #ifndef FRSPEC_COLLECTIVES_H
 #define FRSPEC_COLLECTIVES_H
@@ -31,5 +32,7 @@ enum frs_status comm_allreduce_max_f32(struct frs_comm *c, float *buf, size_t n)
 enum frs_status comm_argmax(struct frs_comm *c, float *val, int32_t *idx, size_t n);
 /* out (size*n floats, rank-major) = every rank's in (n floats). */
 enum frs_status comm_allgather_f32(struct frs_comm *c, const float *in, float *out, size_t n);
+/* bytes of buf from rank root to every rank. */
+enum frs_status comm_bcast(struct frs_comm *c, void *buf, size_t bytes, int root);
 
 #endif

@@ -59,7 +59,9 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
 {
     FRS_TRY(cpu_check_limits(m, lim, d));
     const struct llama_config *cfg = &m->cfg;
-    const int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
+    int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
+    if (lim->max_seqs > 0 && lim->max_step_rows > max_rows)
+        max_rows = lim->max_step_rows; /* one batched verify */
     const size_t C = (size_t)cfg->hidden_size, D = (size_t)cfg->head_dim, L = (size_t)cfg->num_hidden_layers;
     const size_t Hl = (size_t)m->n_heads_local, KVl = (size_t)m->n_kv_heads_local;
     const size_t Fl = (size_t)m->ffn_local, Vl = (size_t)m->vocab_local;
@@ -116,15 +118,20 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     be->ops = &frs_backend_cpu_ops;
     be->target_len = 0;
     be->max_ctx = lim->max_ctx;
-    if (d) {
-        enum frs_status st = cpu_spec_create(b);
-        if (st != FRS_OK) {
-            free(base);
-            free(b);
-            be->impl = NULL;
-            return st;
-        }
+    be->kv_blocks = 0;
+    st = FRS_OK;
+    if (lim->max_seqs > 0)
+        st = cpu_batch_create(b);
+    if (st == FRS_OK && d)
+        st = cpu_spec_create(b);
+    if (st != FRS_OK) {
+        cpu_batch_free(b);
+        free(base);
+        free(b);
+        be->impl = NULL;
+        return st;
     }
+    be->kv_blocks = b->kv_blocks;
     return FRS_OK;
 }
 
@@ -135,6 +142,7 @@ static void cpu_destroy(struct frs_backend *be)
         return;
     if (b->spec)
         cpu_spec_free(b);
+    cpu_batch_free(b);
     free(b->mem);
     free(b);
     be->impl = NULL;
@@ -167,42 +175,73 @@ static void cpu_linear(struct cpu_backend *b, const float *x, int n, const struc
 enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
                                    int n, const uint64_t *mask, int slot0)
 {
-    const struct llama_model *m = b->m;
-    const struct llama_config *cfg = &m->cfg;
-    const int C = cfg->hidden_size, D = cfg->head_dim;
-    const int Hl = m->n_heads_local, KVl = m->n_kv_heads_local, Fl = m->ffn_local;
-    const int kvw = KVl * D, T = b->lim.max_ctx;
-
     if (n <= 0 || n > b->max_rows)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu_target_forward: %d rows, must be in [1, %d]", n, b->max_rows);
-    if (slot0 < 0 || slot0 + n > T)
+    if (slot0 < 0 || slot0 + n > b->lim.max_ctx)
         return FRS_ERR(FRS_ERR_TOO_LONG, "cpu_target_forward: cache slots [%d, %d) exceed max_ctx %d", slot0,
-                       slot0 + n, T);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
-            return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu_target_forward: token %d at row %d outside the vocabulary "
-                           "[0, %d)", (int)tokens[i], i, cfg->vocab_size);
+                       slot0 + n, b->lim.max_ctx);
     if (!pos) {
         for (int i = 0; i < n; i++)
             b->pos[i] = slot0 + i;
         pos = b->pos;
     }
+    const struct cpu_fwd_seq one = {.n = n, .prefix = slot0, .mask = mask, .blocks = NULL};
+    return cpu_target_forward_seqs(b, tokens, pos, 1, &one);
+}
+
+/* Cache row of position p of a sequence (see struct cpu_fwd_seq). */
+static size_t cpu_cache_row(const struct cpu_backend *b, const int32_t *blocks, int p)
+{
+    return blocks ? (size_t)blocks[p / b->kv_block] * b->kv_block + (size_t)(p % b->kv_block) : (size_t)p;
+}
+
+enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
+                                        int n_seqs, const struct cpu_fwd_seq *seqs)
+{
+    const struct llama_model *m = b->m;
+    const struct llama_config *cfg = &m->cfg;
+    const int C = cfg->hidden_size, D = cfg->head_dim;
+    const int Hl = m->n_heads_local, KVl = m->n_kv_heads_local, Fl = m->ffn_local;
+    const int kvw = KVl * D;
+    int n = 0;
+    for (int g = 0; g < n_seqs; g++)
+        n += seqs[g].n;
+    if (n <= 0 || n > b->max_rows)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu_target_forward: %d rows, must be in [1, %d]", n, b->max_rows);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= cfg->vocab_size)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cpu_target_forward: token %d at row %d outside the vocabulary "
+                           "[0, %d)", (int)tokens[i], i, cfg->vocab_size);
 
     const size_t nc = (size_t)n * C;
     cpu_embed(&m->embed, tokens, n, b->x);
     for (int l = 0; l < cfg->num_hidden_layers; l++) {
         const struct llama_layer *ly = &m->layers[l];
-        float *kc = b->kcache + (size_t)l * T * kvw, *vc = b->vcache + (size_t)l * T * kvw;
-        /* attention block */
+        /* attention block: projections over every row at once */
         cpu_rmsnorm(b->x, n, C, &ly->attn_norm, cfg->rms_norm_eps, b->xn);
         cpu_linear(b, b->xn, n, &ly->wq, b->q);
         cpu_linear(b, b->xn, n, &ly->wk, b->k);
         cpu_linear(b, b->xn, n, &ly->wv, b->v);
         cpu_rope(b->q, n, Hl, D, pos, b->inv_freq);
         cpu_rope(b->k, n, KVl, D, pos, b->inv_freq);
-        memcpy(kc + (size_t)slot0 * kvw, b->k, (size_t)n * kvw * sizeof(float));
-        memcpy(vc + (size_t)slot0 * kvw, b->v, (size_t)n * kvw * sizeof(float));
-        cpu_attention(b->q, kc, vc, slot0, n, mask, Hl, KVl, D, b->att);
+        /* every sequence's new keys/values into its cache first, then attention per sequence */
+        for (int g = 0, r = 0; g < n_seqs; r += seqs[g++].n) {
+            const struct cpu_fwd_seq *sq = &seqs[g];
+            float *kc = sq->blocks ? b->pool_k + (size_t)l * b->pool_rows * kvw : b->kcache + (size_t)l * b->lim.max_ctx * kvw;
+            float *vc = sq->blocks ? b->pool_v + (size_t)l * b->pool_rows * kvw : b->vcache + (size_t)l * b->lim.max_ctx * kvw;
+            for (int i = 0; i < sq->n; i++) {
+                const size_t row = cpu_cache_row(b, sq->blocks, sq->prefix + i);
+                memcpy(kc + row * kvw, b->k + (size_t)(r + i) * kvw, (size_t)kvw * sizeof(float));
+                memcpy(vc + row * kvw, b->v + (size_t)(r + i) * kvw, (size_t)kvw * sizeof(float));
+            }
+        }
+        for (int g = 0, r = 0; g < n_seqs; r += seqs[g++].n) {
+            const struct cpu_fwd_seq *sq = &seqs[g];
+            const float *kc = sq->blocks ? b->pool_k + (size_t)l * b->pool_rows * kvw : b->kcache + (size_t)l * b->lim.max_ctx * kvw;
+            const float *vc = sq->blocks ? b->pool_v + (size_t)l * b->pool_rows * kvw : b->vcache + (size_t)l * b->lim.max_ctx * kvw;
+            cpu_attention_paged(b->q + (size_t)r * Hl * D, kc, vc, sq->blocks, b->kv_block, sq->prefix, sq->n,
+                                sq->mask, Hl, KVl, D, b->att + (size_t)r * Hl * D);
+        }
         cpu_linear(b, b->att, n, &ly->wo, b->tmp);
         FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
         cpu_add(b->x, b->tmp, (int64_t)nc);
@@ -297,4 +336,5 @@ const struct frs_backend_ops frs_backend_cpu_ops = {
     .draft_tree = cpu_draft_tree,
     .verify = cpu_verify,
     .commit = cpu_commit,
+    .batch = &cpu_batch_ops,
 };

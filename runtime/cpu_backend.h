@@ -2,8 +2,15 @@
  * forward, prefill/decode/next_token) and cpu_spec.c (draft head, tree, verify, commit).
  * Everything fp32, tensor-parallel through the collectives of runtime/collectives.h (MPI: parallel/comm.c).
  *
- * defines: struct cpu_backend, frs_backend_cpu_ops, cpu_target_forward, cpu_kv_move,
- *          cpu_spec_create, cpu_spec_free, cpu_draft_tree, cpu_verify, cpu_commit
+ * The batched ops (runtime/batch.h) are cpu_batch.c's (pool, prefill, next_token, verify,
+ * commit) and cpu_spec.c's (cpu_batch_draft), over the same forward code: cpu_target_forward_seqs
+ * and cpu_spec_draft_forward_seqs run the rows of many sequences at once, each sequence's cache
+ * being the single-sequence cache or its blocks of the paged pool.
+ *
+ * defines: struct cpu_backend, struct cpu_fwd_seq, frs_backend_cpu_ops, cpu_target_forward,
+ *          cpu_target_forward_seqs, cpu_kv_move, cpu_spec_create, cpu_spec_free, cpu_draft_tree,
+ *          cpu_verify, cpu_commit, cpu_batch_create, cpu_batch_free, cpu_batch_draft,
+ *          cpu_batch_ops
  */
 #ifndef FRSPEC_CPU_BACKEND_H
 #define FRSPEC_CPU_BACKEND_H
@@ -16,6 +23,8 @@
 
 struct frs_comm;
 struct cpu_spec; /* owned by cpu_spec.c */
+struct sampling_row; /* sampling.h */
+struct frs_seq;      /* batch.h */
 
 /* buffers of struct cpu_backend in cpu_create's memory plan (static-asserted there) */
 #define CPU_BACKEND_BUFFERS 17
@@ -44,6 +53,31 @@ struct cpu_backend {
     int32_t *pos;          /* (max_rows) default positions slot0 + i */
     float *xq;             /* (max_rows, max(C, Hl*D, Fl)) FP8 fake-quantized input (fp8_act_quant) */
     struct frs_backend_options opts;
+    /* the paged pool (runtime/batch.h), cpu_batch.c's; all NULL / 0 when lim.max_seqs == 0 */
+    int kv_block;          /* positions per block */
+    int kv_blocks;         /* blocks in the pool */
+    size_t pool_rows;      /* kv_blocks * kv_block */
+    float *pool_k, *pool_v; /* (L, pool_rows, KVl*D) target keys (post-rope), values */
+    float *pool_feat;      /* (pool_rows, C) target features (post-final-norm hidden) */
+    float *slot_logits;    /* (max_seqs, vocab_local) the last prefill row of each slot */
+    struct frs_tree *slot_tree; /* (max_seqs) the slot's drafted, then verified tree */
+    uint64_t *slot_vmask;  /* (max_seqs, FRS_MAX_TREE * FRS_MASK_WORDS(FRS_MAX_TREE)) verify masks */
+    int *slot_state;       /* (max_seqs) 0: nothing, 1: drafted, 2: verified */
+    void *pool_mem;        /* the one allocation of the pool and the slot state */
+    struct cpu_fwd_seq *fseqs; /* (max_seqs) */
+    int32_t *btok, *bpos;  /* (max_rows) batched verify rows */
+    uint64_t *bdraw;       /* (max_rows) */
+    struct sampling_row *brows; /* (max_rows) */
+};
+
+/* One sequence's rows in a batched target forward: the call's next n rows sit at cache positions
+ * [prefix, prefix + n), see positions [0, prefix) and each other through mask (cpu_ops.h's
+ * convention; NULL = causal). blocks NULL: the single-sequence cache (b->kcache, position p at
+ * row p); else the paged pool, position p at row blocks[p / kv_block] * kv_block + p % kv_block. */
+struct cpu_fwd_seq {
+    int n, prefix;
+    const uint64_t *mask;
+    const int32_t *blocks;
 };
 
 extern const struct frs_backend_ops frs_backend_cpu_ops;
@@ -53,6 +87,11 @@ extern const struct frs_backend_ops frs_backend_cpu_ops;
  * (n rows), b->last_n = n. Does not change target_len. */
 enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
                                    int n, const uint64_t *mask, int slot0);
+/* The same over the rows of n_seqs sequences (pos: every row's RoPE position; rows in sequence
+ * order). Matmuls run over all rows together; each row's result is bit-identical whatever the
+ * other rows are. */
+enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
+                                        int n_seqs, const struct cpu_fwd_seq *seqs);
 /* Copy KV row from_slot -> to_slot in every layer. */
 void cpu_kv_move(struct cpu_backend *b, int from_slot, int to_slot);
 
@@ -65,5 +104,14 @@ enum frs_status cpu_draft_tree(struct frs_backend *be, const int32_t *next_token
 enum frs_status cpu_verify(struct frs_backend *be, const struct frs_sampling *s, uint64_t iter,
                            struct frs_tree *tree);
 enum frs_status cpu_commit(struct frs_backend *be, const int32_t *path, int n_path);
+
+/* cpu_batch.c: the pool and slot state, allocated by create() when lim.max_seqs > 0 (before
+ * cpu_spec_create, which adds the draft's half of the pool). */
+enum frs_status cpu_batch_create(struct cpu_backend *b);
+void cpu_batch_free(struct cpu_backend *b);
+extern const struct frs_batch_ops cpu_batch_ops;
+/* cpu_spec.c: frs_batch_ops.draft */
+enum frs_status cpu_batch_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                const int32_t *const *next_tokens, const struct frs_tree_params *p);
 
 #endif

@@ -174,6 +174,13 @@ void cpu_rope(float *x, int n, int n_heads, int head_dim, const int32_t *pos, co
 void cpu_attention(const float *q, const float *kcache, const float *vcache, int prefix, int n,
                    const uint64_t *mask, int n_heads, int n_kv_heads, int head_dim, float *out)
 {
+    cpu_attention_paged(q, kcache, vcache, NULL, 0, prefix, n, mask, n_heads, n_kv_heads, head_dim, out);
+}
+
+void cpu_attention_paged(const float *q, const float *kcache, const float *vcache, const int32_t *blocks,
+                         int block, int prefix, int n, const uint64_t *mask, int n_heads, int n_kv_heads,
+                         int head_dim, float *out)
+{
     const int group = n_heads / n_kv_heads;
     const int kvw = n_kv_heads * head_dim;
     const int words = FRS_MASK_WORDS(n);
@@ -181,6 +188,7 @@ void cpu_attention(const float *q, const float *kcache, const float *vcache, int
     float *score = malloc((size_t)(prefix + n) * sizeof(float));
     if (!score)
         abort();
+#define CPU_KV_ROW(s) (blocks ? (size_t)blocks[(s) / block] * block + (size_t)((s) % block) : (size_t)(s))
     for (int i = 0; i < n; i++) {
         for (int h = 0; h < n_heads; h++) {
             const float *qi = q + ((size_t)i * n_heads + h) * head_dim;
@@ -196,7 +204,7 @@ void cpu_attention(const float *q, const float *kcache, const float *vcache, int
                     score[s] = -INFINITY;
                     continue;
                 }
-                const float *k = kcache + (size_t)s * kvw + (size_t)kh * head_dim;
+                const float *k = kcache + CPU_KV_ROW(s) * kvw + (size_t)kh * head_dim;
                 float acc = 0.0f;
                 for (int d = 0; d < head_dim; d++)
                     acc += qi[d] * k[d];
@@ -217,12 +225,13 @@ void cpu_attention(const float *q, const float *kcache, const float *vcache, int
                 if (score[s] == 0.0f)
                     continue;
                 const float p = (float)(score[s] / sum);
-                const float *v = vcache + (size_t)s * kvw + (size_t)kh * head_dim;
+                const float *v = vcache + CPU_KV_ROW(s) * kvw + (size_t)kh * head_dim;
                 for (int d = 0; d < head_dim; d++)
                     o[d] += p * v[d];
             }
         }
     }
+#undef CPU_KV_ROW
     free(score);
 }
 

@@ -15,8 +15,8 @@
  * The inverse frequencies cpu_rope takes come from rope.h and the mask word count from tree.h
  * (FRS_MASK_WORDS): neutral headers the CUDA backend shares.
  *
- * defines: cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, cpu_swiglu, cpu_embed, cpu_add,
- *          cpu_log_softmax, cpu_topk, cpu_argmax, cpu_fp8_quant_act
+ * defines: cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, cpu_attention_paged, cpu_swiglu,
+ *          cpu_embed, cpu_add, cpu_log_softmax, cpu_topk, cpu_argmax, cpu_fp8_quant_act
  */
 #ifndef FRSPEC_CPU_OPS_H
 #define FRSPEC_CPU_OPS_H
@@ -43,6 +43,12 @@ void cpu_rope(float *x, int n, int n_heads, int head_dim, const int32_t *pos, co
  * [prefix, prefix+n); out [n, n_heads*D]. */
 void cpu_attention(const float *q, const float *kcache, const float *vcache, int prefix, int n,
                    const uint64_t *mask, int n_heads, int n_kv_heads, int head_dim, float *out);
+/* cpu_attention over a paged cache: slot s lives at row blocks[s / block] * block + s % block of
+ * kcache/vcache (blocks NULL: row s, i.e. cpu_attention). The same arithmetic in the same order,
+ * so a row's output does not depend on where its cache rows are. */
+void cpu_attention_paged(const float *q, const float *kcache, const float *vcache, const int32_t *blocks,
+                         int block, int prefix, int n, const uint64_t *mask, int n_heads, int n_kv_heads,
+                         int head_dim, float *out);
 /* out = silu(gate) * up, elementwise over len */
 void cpu_swiglu(const float *gate, const float *up, int64_t len, float *out);
 void cpu_embed(const struct frs_mat *table, const int32_t *tokens, int n, float *out);

@@ -12,8 +12,9 @@
  *    input token = its own token, all of one depth at RoPE position target_len + d - 1, into
  *    draft slots target_len + tree slot, seeing the whole draft prefix and its tree ancestors;
  *  - verify: the tree's node i at target cache slot target_len + i, RoPE position
- *    target_len + depth[i], seeing the prefix and its ancestors. Sampling draws: residual of node
- *    i with draw index frs_spec_draw(iter, i) (accept.h);
+ *    target_len + depth[i], seeing the prefix and its ancestors; argmax[i] = the token chosen
+ *    after node i, keyed by its position (greedy argmax, or at T > 0 the Gumbel-max draw with
+ *    draw index target_len + depth[i] + 1: batch.h's rule, shared with the batched ops);
  *  - commit: path node j's KV row moves from slot target_len + path[j] to target_len + j and its
  *    verify hidden state becomes feature row target_len + j; the draft recomputes those rows
  *    at the next cpu_draft_tree().
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "accept.h"
+#include "batch.h"
 #include "cpu_ops.h"
 #include "memplan.h"
 #include "sampling.h"
@@ -70,11 +72,47 @@ struct cpu_spec {
     uint64_t draws[FRS_MAX_TREE];
     int32_t excl[FRS_MAX_TREE];
     int excl_off[FRS_MAX_TREE + 1];
+    /* batched ops (cpu_batch_draft), when the backend has a pool (b->pool_rows > 0): */
+    float *pool_k, *pool_v;     /* (pool_rows, KV*D) the draft's half of the paged pool */
+    struct tree_build *slot_tb; /* (max_seqs) each slot's tree under construction */
+    float *slot_front;          /* (max_seqs, max_topk, C) frontier input features */
+    uint64_t *slot_fmask;       /* (max_seqs, fmask_words) frontier masks */
+    size_t fmask_words;
+    float *featbuf;             /* (max_rows, C) gathered input features */
+    float *root_hid;            /* (max_seqs, C) each sequence's root-row output */
+    struct cpu_draft_seq *dseqs; /* (max_seqs) groups of one batched forward */
+    int *dseq_of;               /* (max_seqs) the sequence of each group */
+    int *root_row;              /* (max_seqs) the row of each group's root (-1: none in it) */
 };
 
 static struct cpu_backend *cpu_of(struct frs_backend *be)
 {
     return (struct cpu_backend *)be->impl;
+}
+
+/* The draft's half of the paged pool and the per-slot tree state (batched ops). */
+static enum frs_status cpu_spec_batch_create(struct cpu_backend *b, size_t fmask_words)
+{
+    struct cpu_spec *sp = b->spec;
+    const size_t S = (size_t)b->lim.max_seqs, C = (size_t)sp->C, kvw = (size_t)sp->KV * sp->D;
+    sp->fmask_words = fmask_words;
+    sp->pool_k = malloc(b->pool_rows * kvw * sizeof(float));
+    sp->pool_v = malloc(b->pool_rows * kvw * sizeof(float));
+    sp->slot_tb = calloc(S, sizeof *sp->slot_tb);
+    sp->slot_front = malloc(S * CPU_SPEC_MAX_TOPK * C * sizeof(float));
+    sp->slot_fmask = malloc(S * fmask_words * sizeof(uint64_t));
+    sp->featbuf = malloc((size_t)sp->max_rows * C * sizeof(float));
+    sp->root_hid = malloc(S * C * sizeof(float));
+    sp->dseqs = malloc(S * sizeof *sp->dseqs);
+    sp->dseq_of = malloc(S * sizeof(int));
+    sp->root_row = malloc(S * sizeof(int));
+    if (!sp->pool_k || !sp->pool_v || !sp->slot_tb || !sp->slot_front || !sp->slot_fmask || !sp->featbuf ||
+        !sp->root_hid || !sp->dseqs || !sp->dseq_of || !sp->root_row)
+        return FRS_ERR(FRS_ERR_OOM, "cpu_spec_create: cannot allocate the draft's pool (%zu positions) and %zu slots",
+                       b->pool_rows, S);
+    for (size_t i = 0; i < S; i++)
+        FRS_TRY(tree_build_init(&sp->slot_tb[i], CPU_SPEC_MAX_TOPK, CPU_SPEC_MAX_DEPTH));
+    return FRS_OK;
 }
 
 enum frs_status cpu_spec_create(struct cpu_backend *b)
@@ -101,6 +139,8 @@ enum frs_status cpu_spec_create(struct cpu_backend *b)
     sp->K = d->k;
     int chunk = b->lim.prefill_chunk > 0 ? b->lim.prefill_chunk : 64;
     sp->max_rows = chunk > CPU_SPEC_MAX_TOPK ? chunk : CPU_SPEC_MAX_TOPK;
+    if (b->lim.max_seqs > sp->max_rows)
+        sp->max_rows = b->lim.max_seqs; /* the root rows of a batched draft */
     _Static_assert(CPU_SPEC_MAX_TOPK >= FRS_MAX_TREE_TOPK && CPU_SPEC_MAX_DEPTH >= FRS_MAX_TREE_DEPTH,
                    "the CPU backend accepts every tree the options allow");
     sp->max_slots = b->lim.max_ctx + CPU_SPEC_MAX_TOPK * (CPU_SPEC_MAX_DEPTH - 1);
@@ -146,6 +186,8 @@ enum frs_status cpu_spec_create(struct cpu_backend *b)
     }
     memplan_log(&mp);
     st = tree_build_init(&sp->tb, CPU_SPEC_MAX_TOPK, CPU_SPEC_MAX_DEPTH);
+    if (st == FRS_OK && b->pool_rows > 0)
+        st = cpu_spec_batch_create(b, fmask_words);
     if (st != FRS_OK) {
         cpu_spec_free(b);
         return st;
@@ -162,6 +204,19 @@ void cpu_spec_free(struct cpu_backend *b)
     struct cpu_spec *sp = b->spec;
     if (!sp)
         return;
+    if (sp->slot_tb)
+        for (int i = 0; i < b->lim.max_seqs; i++)
+            tree_build_free(&sp->slot_tb[i]);
+    free(sp->slot_tb);
+    free(sp->pool_k);
+    free(sp->pool_v);
+    free(sp->slot_front);
+    free(sp->slot_fmask);
+    free(sp->featbuf);
+    free(sp->root_hid);
+    free(sp->dseqs);
+    free(sp->dseq_of);
+    free(sp->root_row);
     free(sp->mem);
     tree_build_free(&sp->tb);
     free(sp);
@@ -180,30 +235,39 @@ const struct frs_tree *cpu_spec_tree(const struct cpu_backend *b)
     return b->spec && b->spec->have_tree ? &b->spec->tree : NULL;
 }
 
-/* Attention of n query rows over the draft cache (see cpu_spec_draft_forward for visibility). */
-static void draft_attention(struct cpu_spec *sp, int n, int slot0, int prefix, const uint64_t *mask,
-                            int mask_cols)
+/* Draft cache row of draft slot s of a sequence: the single-sequence cache (blocks NULL) or the
+ * paged pool (its block table). */
+static size_t draft_row(const struct cpu_backend *b, const int32_t *blocks, int s)
 {
+    return blocks ? (size_t)blocks[s / b->kv_block] * b->kv_block + (size_t)(s % b->kv_block) : (size_t)s;
+}
+
+/* Attention of one sequence's n query rows (from row r0) over its draft cache (see
+ * cpu_spec_draft_forward for visibility). */
+static void draft_attention(struct cpu_backend *b, int r0, const struct cpu_draft_seq *g)
+{
+    struct cpu_spec *sp = b->spec;
     const int H = sp->H, D = sp->D, kvw = sp->KV * sp->D, group = sp->H / sp->KV;
-    const int words = FRS_MASK_WORDS(mask_cols);
+    const int words = FRS_MASK_WORDS(g->mask_cols);
     const float scale = 1.0f / sqrtf((float)D);
+    const float *kc = g->blocks ? sp->pool_k : sp->kcache, *vc = g->blocks ? sp->pool_v : sp->vcache;
     float *score = sp->score;
-    for (int i = 0; i < n; i++) {
-        const int end = mask ? prefix + mask_cols : slot0 + i + 1;
-        const uint64_t *mrow = mask ? mask + (size_t)i * words : NULL;
+    for (int i = 0; i < g->n; i++) {
+        const int end = g->mask ? g->prefix + g->mask_cols : g->slot0 + i + 1;
+        const uint64_t *mrow = g->mask ? g->mask + (size_t)i * words : NULL;
         for (int h = 0; h < H; h++) {
-            const float *qi = sp->q + ((size_t)i * H + h) * D;
+            const float *qi = sp->q + ((size_t)(r0 + i) * H + h) * D;
             const int kh = h / group;
             float mx = -INFINITY;
             for (int s = 0; s < end; s++) {
-                if (mrow && s >= prefix) {
-                    const int j = s - prefix;
+                if (mrow && s >= g->prefix) {
+                    const int j = s - g->prefix;
                     if (!((mrow[j / 64] >> (j % 64)) & 1u)) {
                         score[s] = -INFINITY;
                         continue;
                     }
                 }
-                const float *kk = sp->kcache + (size_t)s * kvw + (size_t)kh * D;
+                const float *kk = kc + draft_row(b, g->blocks, s) * kvw + (size_t)kh * D;
                 float acc = 0.0f;
                 for (int e = 0; e < D; e++)
                     acc += qi[e] * kk[e];
@@ -217,14 +281,14 @@ static void draft_attention(struct cpu_spec *sp, int n, int slot0, int prefix, c
                 score[s] = e;
                 sum += e;
             }
-            float *o = sp->att + ((size_t)i * H + h) * D;
+            float *o = sp->att + ((size_t)(r0 + i) * H + h) * D;
             for (int e = 0; e < D; e++)
                 o[e] = 0.0f;
             for (int s = 0; s < end; s++) {
                 if (score[s] == 0.0f)
                     continue;
                 const float p = (float)(score[s] / sum);
-                const float *vv = sp->vcache + (size_t)s * kvw + (size_t)kh * D;
+                const float *vv = vc + draft_row(b, g->blocks, s) * kvw + (size_t)kh * D;
                 for (int e = 0; e < D; e++)
                     o[e] += p * vv[e];
             }
@@ -237,15 +301,29 @@ enum frs_status cpu_spec_draft_forward(struct cpu_backend *b, const int32_t *tok
                                        const uint64_t *mask, int mask_cols, float *hidden)
 {
     struct cpu_spec *sp = b->spec;
-    const struct eagle_draft *d = b->d;
     if (!sp)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "draft forward: the backend has no draft head");
-    if (n < 1 || n > sp->max_rows)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft forward: %d rows outside [1, %d]", n, sp->max_rows);
     if (slot0 < 0 || slot0 + n > sp->max_slots || prefix < 0 || prefix > slot0 ||
         (mask && prefix + mask_cols > sp->max_slots))
         return FRS_ERR(FRS_ERR_TOO_LONG, "draft forward: slots [%d, %d) (prefix %d) exceed the draft cache of %d",
                        slot0, slot0 + n, prefix, sp->max_slots);
+    const struct cpu_draft_seq one = {n, slot0, prefix, mask, mask_cols, NULL};
+    return cpu_spec_draft_forward_seqs(b, tokens, feat, pos, 1, &one, hidden);
+}
+
+enum frs_status cpu_spec_draft_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const float *feat,
+                                            const int32_t *pos, int n_seqs, const struct cpu_draft_seq *seqs,
+                                            float *hidden)
+{
+    struct cpu_spec *sp = b->spec;
+    const struct eagle_draft *d = b->d;
+    if (!sp)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft forward: the backend has no draft head");
+    int n = 0;
+    for (int g = 0; g < n_seqs; g++)
+        n += seqs[g].n;
+    if (n < 1 || n > sp->max_rows)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "draft forward: %d rows outside [1, %d]", n, sp->max_rows);
     const int C = sp->C, V = (int)b->m->embed.rows;
     const size_t kvw = (size_t)sp->KV * sp->D;
     const struct llama_layer *L = &d->layer;
@@ -267,9 +345,18 @@ enum frs_status cpu_spec_draft_forward(struct cpu_backend *b, const int32_t *tok
     cpu_matmul(sp->x, n, &L->wv, sp->v);
     cpu_rope(sp->q, n, sp->H, sp->D, pos, sp->inv_freq);
     cpu_rope(sp->k, n, sp->KV, sp->D, pos, sp->inv_freq);
-    memcpy(sp->kcache + (size_t)slot0 * kvw, sp->k, (size_t)n * kvw * sizeof(float));
-    memcpy(sp->vcache + (size_t)slot0 * kvw, sp->v, (size_t)n * kvw * sizeof(float));
-    draft_attention(sp, n, slot0, prefix, mask, mask_cols);
+    /* every sequence's keys/values first (a sequence's catch-up may span several groups), then
+     * attention per sequence */
+    for (int g = 0, r = 0; g < n_seqs; r += seqs[g++].n) {
+        float *kc = seqs[g].blocks ? sp->pool_k : sp->kcache, *vc = seqs[g].blocks ? sp->pool_v : sp->vcache;
+        for (int i = 0; i < seqs[g].n; i++) {
+            const size_t row = draft_row(b, seqs[g].blocks, seqs[g].slot0 + i);
+            memcpy(kc + row * kvw, sp->k + (size_t)(r + i) * kvw, kvw * sizeof(float));
+            memcpy(vc + row * kvw, sp->v + (size_t)(r + i) * kvw, kvw * sizeof(float));
+        }
+    }
+    for (int g = 0, r = 0; g < n_seqs; r += seqs[g++].n)
+        draft_attention(b, r, &seqs[g]);
     cpu_matmul(sp->att, n, &L->wo, sp->tmp);
     cpu_add(sp->x, sp->tmp, (int64_t)n * C);
     /* MLP */
@@ -401,34 +488,20 @@ enum frs_status cpu_verify(struct frs_backend *be, const struct frs_sampling *s,
     memcpy(tree->parent, t->parent, (size_t)n * sizeof(int32_t));
     memcpy(tree->depth, t->depth, (size_t)n * sizeof(int32_t));
     const struct sampling_shard sh = {b->logits, n, b->m->vocab_local, b->m->vocab_offset};
+    /* position-keyed choice (runtime/batch.h): the token after node i sits at position
+     * T + depth[i] + 1; greedy argmax, or the Gumbel-max draw with that position as draw index,
+     * exactly what autoregressive decoding draws there. The engine's walk is then greedy. */
+    for (int i = 0; i < n; i++) {
+        tree->child_prob[i] = 0.0f;
+        sp->draws[i] = (uint64_t)(T + t->depth[i] + 1);
+    }
     if (s->temperature <= 0.0f) {
         FRS_TRY(sampling_argmax(b->comm, &sh, tree->argmax));
     } else {
-        for (int i = 0; i < n; i++)
-            tree->argmax[i] = -1;
         FRS_TRY(sampling_prepare(b->comm, &sh, s, sp->rows));
-        /* p_parent(token) of every non-root node */
-        for (int i = 1; i < n; i++) {
-            sp->row_of[i - 1] = t->parent[i];
-            sp->qtok[i - 1] = t->token[i];
-        }
-        tree->child_prob[0] = 1.0f;
-        if (n > 1) {
-            FRS_TRY(sampling_prob(b->comm, &sh, s, sp->rows, sp->row_of, sp->qtok, n - 1, sp->qprob));
-            memcpy(tree->child_prob + 1, sp->qprob, (size_t)(n - 1) * sizeof(float));
-        }
-        /* residual of node i: p_i without the tokens of i's children */
-        int m = 0;
-        for (int i = 0; i < n; i++) {
-            sp->excl_off[i] = m;
-            for (int c = i + 1; c < n; c++)
-                if (t->parent[c] == i)
-                    sp->excl[m++] = t->token[c];
-            sp->draws[i] = frs_spec_draw(iter, i);
-        }
-        sp->excl_off[n] = m;
-        FRS_TRY(sampling_draw(b->comm, &sh, s, sp->rows, sp->draws, sp->excl, sp->excl_off, tree->residual));
+        FRS_TRY(sampling_draw(b->comm, &sh, s, sp->rows, sp->draws, NULL, NULL, tree->argmax));
     }
+    memcpy(tree->residual, tree->argmax, (size_t)n * sizeof(int32_t));
     sp->have_tree = 2;
     return FRS_OK;
 }
@@ -457,5 +530,167 @@ enum frs_status cpu_commit(struct frs_backend *be, const int32_t *path, int n_pa
     b->target_len = T + n_path;
     be->target_len = b->target_len;
     sp->have_tree = 0;
+    return FRS_OK;
+}
+
+/* ---- batched draft (runtime/batch.h frs_batch_ops.draft) ------------------------------------- */
+
+/* One batched draft forward over the ng groups collected so far. */
+static enum frs_status batch_draft_flush(struct cpu_backend *b, int ng)
+{
+    struct cpu_spec *sp = b->spec;
+    if (ng == 0)
+        return FRS_OK;
+    return cpu_spec_draft_forward_seqs(b, sp->toks, sp->featbuf, sp->pos, ng, sp->dseqs, sp->hid);
+}
+
+/* After a frontier forward: each group's sequence takes its rows' top-k and expands its tree. */
+static void batch_draft_expand(struct cpu_backend *b, int ng, const struct frs_seq *seqs,
+                               const struct frs_tree_params *p)
+{
+    struct cpu_spec *sp = b->spec;
+    const int C = sp->C;
+    for (int g = 0, r = 0; g < ng; r += sp->dseqs[g++].n) {
+        const int i = sp->dseq_of[g], nf = sp->dseqs[g].n, k = p[i].topk;
+        struct tree_build *tb = &sp->slot_tb[seqs[i].slot];
+        cpu_spec_draft_logp(b, sp->hid + (size_t)r * C, nf, sp->logp);
+        draft_topk(b, sp->logp, nf, k, sp->vals, sp->idx);
+        tree_build_expand(tb, sp->vals, sp->idx);
+        float *front = sp->slot_front + (size_t)seqs[i].slot * CPU_SPEC_MAX_TOPK * C;
+        for (int j = 0; j < tb->n_front; j++)
+            memcpy(front + (size_t)j * C, sp->hid + (size_t)(r + tb->front_src[j]) * C, (size_t)C * sizeof(float));
+    }
+}
+
+enum frs_status cpu_batch_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                const int32_t *const *next_tokens, const struct frs_tree_params *p)
+{
+    struct cpu_backend *b = cpu_of(be);
+    struct cpu_spec *sp = b->spec;
+    if (!sp || !sp->slot_tb)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "batch draft: the backend has no draft head or no KV pool");
+    if (n < 1 || n > b->lim.max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "batch draft: %d sequences outside [1, max_seqs = %d]", n, b->lim.max_seqs);
+    const int C = sp->C;
+    int max_depth = 0;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *sq = &seqs[i];
+        if (sq->slot < 0 || sq->slot >= b->lim.max_seqs || !sq->blocks)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "batch draft: sequence %d: slot %d outside [0, %d)", i, sq->slot,
+                           b->lim.max_seqs);
+        if (sq->draft_len < 0 || sq->target_len <= sq->draft_len)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "batch draft: slot %d: draft_len %d must be below target_len %d "
+                           "(at least the root is pending)", sq->slot, sq->draft_len, sq->target_len);
+        if (p[i].size < 2 || p[i].size > b->lim.max_tree || p[i].topk > sp->K || p[i].topk > CPU_SPEC_MAX_TOPK ||
+            p[i].depth > CPU_SPEC_MAX_DEPTH)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "batch draft: slot %d: tree depth %d topk %d size %d outside the "
+                           "backend's limits (size 2..%d, topk <= %d and <= K %d, depth <= %d)", sq->slot, p[i].depth,
+                           p[i].topk, p[i].size, b->lim.max_tree, CPU_SPEC_MAX_TOPK, sp->K, CPU_SPEC_MAX_DEPTH);
+        const int end = sq->target_len + tree_draft_rows(&p[i]);
+        if ((long)end > (long)sq->n_blocks * b->kv_block)
+            return FRS_ERR(FRS_ERR_TOO_LONG, "batch draft: slot %d: the tree's draft rows reach position %d, its "
+                           "%d blocks of %d hold %d", sq->slot, end, sq->n_blocks, b->kv_block, sq->n_blocks * b->kv_block);
+        for (int j = 0; j < (end + b->kv_block - 1) / b->kv_block; j++)
+            if (sq->blocks[j] < 0 || sq->blocks[j] >= b->kv_blocks)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "batch draft: slot %d block %d = %d outside the pool of %d",
+                               sq->slot, j, (int)sq->blocks[j], b->kv_blocks);
+        FRS_TRY(tree_build_begin(&sp->slot_tb[sq->slot], &p[i]));
+        b->slot_state[sq->slot] = 0;
+        if (p[i].depth > max_depth)
+            max_depth = p[i].depth;
+    }
+
+    /* 1. catch-up: every sequence's rows [draft_len, target_len), causal, packed into forwards of
+     * at most max_rows rows (a sequence may span two forwards: its later group sees the earlier
+     * one's keys through the cache) */
+    int ng = 0, rows = 0;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *sq = &seqs[i];
+        const int pending = sq->target_len - sq->draft_len;
+        for (int off = 0; off < pending;) {
+            const int c = pending - off < sp->max_rows - rows ? pending - off : sp->max_rows - rows;
+            const int slot0 = sq->draft_len + off;
+            sp->dseqs[ng] = (struct cpu_draft_seq){c, slot0, slot0, NULL, 0, sq->blocks};
+            sp->dseq_of[ng] = i;
+            sp->root_row[ng] = off + c == pending ? rows + c - 1 : -1;
+            for (int j = 0; j < c; j++) {
+                const int ps = slot0 + j;
+                sp->toks[rows + j] = next_tokens[i][off + j];
+                sp->pos[rows + j] = ps;
+                memcpy(sp->featbuf + (size_t)(rows + j) * C,
+                       b->pool_feat + ((size_t)sq->blocks[ps / b->kv_block] * b->kv_block + ps % b->kv_block) * C,
+                       (size_t)C * sizeof(float));
+            }
+            ng++;
+            rows += c;
+            off += c;
+            if (rows == sp->max_rows || ng == b->lim.max_seqs) {
+                FRS_TRY(batch_draft_flush(b, ng));
+                for (int g = 0; g < ng; g++)
+                    if (sp->root_row[g] >= 0)
+                        memcpy(sp->root_hid + (size_t)sp->dseq_of[g] * C, sp->hid + (size_t)sp->root_row[g] * C,
+                               (size_t)C * sizeof(float));
+                ng = rows = 0;
+            }
+        }
+    }
+    FRS_TRY(batch_draft_flush(b, ng));
+    for (int g = 0; g < ng; g++)
+        if (sp->root_row[g] >= 0)
+            memcpy(sp->root_hid + (size_t)sp->dseq_of[g] * C, sp->hid + (size_t)sp->root_row[g] * C,
+                   (size_t)C * sizeof(float));
+
+    /* 2. depth 1: every root row's top-k */
+    cpu_spec_draft_logp(b, sp->root_hid, n, sp->logp);
+    for (int i = 0; i < n; i++) {
+        const int k = p[i].topk;
+        draft_topk(b, sp->logp + (size_t)i * sp->K, 1, k, sp->vals, sp->idx);
+        tree_build_first(&sp->slot_tb[seqs[i].slot], sp->vals, sp->idx);
+        float *front = sp->slot_front + (size_t)seqs[i].slot * CPU_SPEC_MAX_TOPK * C;
+        for (int j = 0; j < k; j++)
+            memcpy(front + (size_t)j * C, sp->root_hid + (size_t)i * C, (size_t)C * sizeof(float));
+    }
+
+    /* 3. deeper: one forward per depth over every sequence still growing (packed by whole
+     * frontiers into forwards of at most max_rows rows) */
+    for (int level = 1; level < max_depth; level++) {
+        ng = rows = 0;
+        for (int i = 0; i < n; i++) {
+            if (p[i].depth <= level)
+                continue;
+            const struct frs_seq *sq = &seqs[i];
+            struct tree_build *tb = &sp->slot_tb[sq->slot];
+            const int nf = tb->n_front;
+            if (rows + nf > sp->max_rows) {
+                FRS_TRY(batch_draft_flush(b, ng));
+                batch_draft_expand(b, ng, seqs, p);
+                ng = rows = 0;
+            }
+            uint64_t *fmask = sp->slot_fmask + (size_t)sq->slot * sp->fmask_words;
+            int cols;
+            const int first = tree_build_frontier_mask(tb, fmask, &cols);
+            const float *front = sp->slot_front + (size_t)sq->slot * CPU_SPEC_MAX_TOPK * C;
+            for (int r = 0; r < nf; r++) {
+                sp->toks[rows + r] = tb->token[tb->front[r]];
+                sp->pos[rows + r] = sq->target_len + level - 1;
+            }
+            memcpy(sp->featbuf + (size_t)rows * C, front, (size_t)nf * C * sizeof(float));
+            sp->dseqs[ng] = (struct cpu_draft_seq){nf, sq->target_len + first, sq->target_len, fmask, cols, sq->blocks};
+            sp->dseq_of[ng] = i;
+            ng++;
+            rows += nf;
+        }
+        FRS_TRY(batch_draft_flush(b, ng));
+        batch_draft_expand(b, ng, seqs, p);
+    }
+
+    /* 4. the kept trees */
+    for (int i = 0; i < n; i++) {
+        const int slot = seqs[i].slot, pending = seqs[i].target_len - seqs[i].draft_len;
+        struct frs_tree *t = &b->slot_tree[slot];
+        FRS_TRY(tree_build_finish(&sp->slot_tb[slot], next_tokens[i][pending - 1], t));
+        tree_mask_ancestors(t, b->slot_vmask + (size_t)slot * (FRS_MAX_TREE * FRS_MASK_WORDS(FRS_MAX_TREE)));
+        b->slot_state[slot] = 1;
+    }
     return FRS_OK;
 }

@@ -6,8 +6,8 @@
  * the pair (feature f_i, token t_{i+1}) at RoPE position i); the slots after target_len hold the
  * tree frontier rows of the current draft_tree() (tree.h's tree slots, offset by target_len).
  *
- * defines: CPU_SPEC_MAX_TOPK, CPU_SPEC_MAX_DEPTH, cpu_spec_draft_forward, cpu_spec_draft_logp,
- *          cpu_spec_tree
+ * defines: CPU_SPEC_MAX_TOPK, CPU_SPEC_MAX_DEPTH, struct cpu_draft_seq, cpu_spec_draft_forward,
+ *          cpu_spec_draft_forward_seqs, cpu_spec_draft_logp, cpu_spec_tree
  */
 #ifndef FRSPEC_CPU_SPEC_H
 #define FRSPEC_CPU_SPEC_H
@@ -30,6 +30,20 @@
 enum frs_status cpu_spec_draft_forward(struct cpu_backend *b, const int32_t *tokens, const float *feat,
                                        const int32_t *pos, int n, int slot0, int prefix,
                                        const uint64_t *mask, int mask_cols, float *hidden);
+/* One sequence's rows in a batched draft forward (the rows of the call in group order): as
+ * cpu_spec_draft_forward's n, slot0, prefix, mask, mask_cols, over the single-sequence draft
+ * cache (blocks NULL) or the paged pool through the sequence's block table. */
+struct cpu_draft_seq {
+    int n, slot0, prefix;
+    const uint64_t *mask;
+    int mask_cols;
+    const int32_t *blocks;
+};
+/* The draft cell over the rows of n_seqs sequences at once (matmuls over every row; each row's
+ * result does not depend on the others). tokens, feat, pos, hidden: all rows in group order. */
+enum frs_status cpu_spec_draft_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const float *feat,
+                                            const int32_t *pos, int n_seqs, const struct cpu_draft_seq *seqs,
+                                            float *hidden);
 /* logp[i, r] = log-softmax over the K reduced LM-head rows of hidden[i] @ lm_head^T (no final
  * norm); row r is token d->ids[r] (r itself for the full vocabulary). n <= the forward's limit. */
 void cpu_spec_draft_logp(struct cpu_backend *b, const float *hidden, int n, float *logp);

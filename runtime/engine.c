@@ -84,6 +84,12 @@ static int engine_tree_size_at(int size, int target_len, int max_ctx)
     return size < room ? size : room;
 }
 
+static void watch_begin(const struct frs_gen_request *req, long step)
+{
+    if (req->watch && req->watch->begin)
+        req->watch->begin(req->watch->user, step);
+}
+
 static enum frs_status check_request(const struct frs_backend *be, const struct frs_gen_request *req,
                                      int max_out)
 {
@@ -135,6 +141,7 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
     double t0 = now_s();
     if (done)
         goto finish;
+    watch_begin(req, 0);
     FRS_TRY_GOTO(be->ops->prefill(be, req->prompt, req->n_prompt), rc, finish);
     FRS_TRY_GOTO(be->ops->next_token(be, &req->sampling, (uint64_t)req->n_prompt, &tok), rc, finish);
     seq[n_seq++] = tok;
@@ -145,6 +152,7 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
     st->t_prefill = t1 - t0;
 
     while (!done) {
+        watch_begin(req, st->iterations); /* each decode step or speculative iteration */
         struct frs_tree_params tp = req->tree;
         if (!ar_tail) {
             tp.size = engine_tree_size_at(req->tree.size, be->target_len, be->max_ctx);
@@ -193,8 +201,12 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
         tree_hash = engine_hash_tokens(tree->token, tree->n, tree_hash);
         tree_hash = engine_hash_tokens(tree->parent, tree->n, tree_hash);
 
+        /* position-keyed decisions (batch.h): verify filled argmax with the chosen token after
+         * each node (greedy or the draw keyed by its position), so the walk is the greedy one at
+         * every temperature and the tokens are exactly autoregressive decoding's */
+        static const struct frs_sampling walk_greedy = {0.0f, 1.0f, 0, 0};
         struct frs_accept acc;
-        FRS_TRY_GOTO(accept_verified(be, tree, &req->sampling, iter, &acc), rc, finish);
+        FRS_TRY_GOTO(accept_verified(be, tree, &walk_greedy, iter, &acc), rc, finish);
         FRS_TRY_GOTO(be->ops->commit(be, acc.path, acc.n_path), rc, finish);
         memcpy(seq + n_seq, acc.tokens, (size_t)acc.n_tokens * sizeof *seq);
         n_seq += acc.n_tokens;
@@ -211,6 +223,8 @@ enum frs_status engine_generate(struct frs_backend *be, const struct frs_gen_req
     }
 
 finish:
+    if (req->watch && req->watch->end)
+        req->watch->end(req->watch->user);
     st->t_decode = now_s() - t0 - st->t_prefill;
     st->n_tokens = n_out;
     if (req->speculative && iter > 0) {

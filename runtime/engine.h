@@ -13,6 +13,15 @@
 #include "backend.h"
 #include "status.h"
 
+/* Called around each unit of a generation (the prefill is step 0, then each decode step or
+ * speculative iteration), e.g. to arm a step watchdog (parallel/watchdog.c): begin before the
+ * step, end once the generation is over. Both may be NULL. */
+struct frs_step_watch {
+    void (*begin)(void *user, long step);
+    void (*end)(void *user);
+    void *user;
+};
+
 struct frs_gen_request {
     const int32_t *prompt;
     int n_prompt;
@@ -22,6 +31,7 @@ struct frs_gen_request {
     struct frs_sampling sampling;
     int speculative;             /* needs a backend created with a draft */
     struct frs_tree_params tree; /* when speculative */
+    const struct frs_step_watch *watch; /* optional (NULL): not sent to other ranks, each sets its own */
 };
 
 struct frs_gen_stats {

@@ -21,7 +21,7 @@
  *
  * defines: struct tree_build, tree_build_init, tree_build_free, tree_build_begin,
  *          tree_build_first, tree_build_expand, tree_build_frontier_mask, tree_build_finish,
- *          tree_mask_ancestors, FRS_MASK_WORDS
+ *          tree_mask_ancestors, tree_draft_rows, FRS_MASK_WORDS
  */
 #ifndef FRSPEC_TREE_H
 #define FRSPEC_TREE_H
@@ -79,5 +79,14 @@ enum frs_status tree_build_finish(struct tree_build *tb, int32_t root_token, str
 /* Verify mask of a tree: row i (FRS_MASK_WORDS(t->n) words) has bit j set when node j is i or
  * one of i's ancestors. mask holds t->n * FRS_MASK_WORDS(t->n) words. */
 void tree_mask_ancestors(const struct frs_tree *t, uint64_t *mask);
+
+/* Draft KV rows a tree of shape p uses past the draft prefix: the frontiers forwarded at
+ * depths 1..depth-1, topk rows each (tree slots 0..(depth-1)*topk-1, at draft positions
+ * target_len + slot). The batched engine reserves max(p->size, tree_draft_rows(p)) positions
+ * past target_len. */
+static inline int tree_draft_rows(const struct frs_tree_params *p)
+{
+    return p->depth > 1 ? (p->depth - 1) * p->topk : 0;
+}
 
 #endif

@@ -8,7 +8,7 @@
  *
  * Built two ways (tests/cmake/jobs.cmake):
  *  - always, as the ctest `fuzz_jobfile`: main() below runs the known-answer checks, then feeds
- *    the entry point 100,000 deterministic corruptions of seed files (bytes replaced by
+ *    the entry point 30,000 deterministic corruptions of seed files (bytes replaced by
  *    JSON punctuation, truncations, lines spliced and duplicated);
  *  - with -DFRSPEC_FUZZ=ON and clang, as the libFuzzer target `fuzz_jobfile_libfuzzer`.
  */
@@ -156,7 +156,7 @@ int main(void)
     known_answers();
     const size_t n0 = strlen(seed_a), cap = 4 * n0;
     char *b = malloc(cap);
-    for (int it = 0; it < 100000; it++) {
+    for (int it = 0; it < 30000; it++) {
         memcpy(b, seed_a, n0);
         size_t n = n0;
         int rounds = 1 + (int)(fuzz_rand() % 4);

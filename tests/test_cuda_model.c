@@ -13,7 +13,10 @@
  *     first difference the two tokens' GPU logits must be within 3x the expected bf16 error
  *     (a near tie), else it fails;
  *  3. determinism: the decode steps with CUDA graphs replayed and without graphs give
- *     bit-identical logits.
+ *     bit-identical logits;
+ *  4. the backend options (struct frs_backend_options) against a default backend in lockstep
+ *     (test_options): pdl 0 bit-identical, cublaslt 0 and CUDA-core attention within the limits
+ *     of 1., single-bf16 tensor-core attention within 0.2 of the default.
  * FRS_BENCH=1 adds a timing of a synthetic Llama-3-8B-shaped model (random bf16 weights): the
  * decode step with and without graphs and a 512-token prefill (numbers for tests/bench/NOTES-cuda.md).
  * Fixture names on the command line replace the default list (the FP8 ones: tests/cmake/fp8.cmake).
@@ -253,6 +256,108 @@ static void test_model(const char *name)
     llama_model_free(&m);
 }
 
+/* ---- the backend options reach the kernels and keep results correct ------------------------- */
+
+/* Every non-default choice of struct frs_backend_options that touches this path (prefill in chunks
+ * of 4 rows, i.e. n > 1 attention and GEMMs, then n == 1 decode), run in lockstep with a default
+ * backend over the fixture's prompts: pdl 0 must give the default's logits bit for bit (PDL only
+ * lets a GEMV start early, it waits before reading its input); cublaslt 0 (cublasGemmEx) and the
+ * CUDA-core attention (FRS_ATTN_CUDA_CORES) change summation orders only, so they must meet
+ * test_model's limits against transformers; the single-bf16 tensor-core attention
+ * (FRS_ATTN_MMA_BF16, A/B only, less exact) must stay a close approximation (rel err <= 0.2:
+ * catches a wrong or unwritten output, not its rounding). */
+static void test_options(const char *name)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s", test_fixture(name));
+    struct llama_model m;
+    if (llama_model_load(&m, dir, 0, 1) != FRS_OK) {
+        CHECK(0, "%s: load failed: %s", name, frs_error_msg());
+        return;
+    }
+    const int V = m.cfg.vocab_size;
+    snprintf(path, sizeof path, "%s/ref.json", dir);
+    char *js = test_read_file(path, NULL);
+    cJSON *o = js ? cJSON_Parse(js) : NULL;
+    snprintf(path, sizeof path, "%s/ref_logits.f32", dir);
+    float *ref_logits = (float *)test_read_file(path, NULL);
+    CHECK(o && ref_logits, "%s: cannot read ref.json / ref_logits.f32", name);
+    enum { BITWISE, HF_LIMITS, APPROX };
+    struct variant {
+        const char *what;
+        struct frs_backend_options opt;
+        int expect;
+    } var[4];
+    for (int k = 0; k < 4; k++)
+        var[k].opt = frs_backend_options_default();
+    var[0].what = "pdl 0", var[0].opt.pdl = 0, var[0].expect = BITWISE;
+    var[1].what = "cublaslt 0", var[1].opt.cublaslt = 0, var[1].expect = HF_LIMITS;
+    var[2].what = "attention CUDA cores", var[2].opt.attention = FRS_ATTN_CUDA_CORES, var[2].expect = HF_LIMITS;
+    var[3].what = "attention MMA bf16", var[3].opt.attention = FRS_ATTN_MMA_BF16, var[3].expect = APPROX;
+    float *dl = malloc((size_t)V * 4), *vl = malloc((size_t)V * 4);
+    struct frs_backend def;
+    CHECK_OK(make(&def, &frs_backend_cuda_ops, &m, 256, NULL));
+    for (int k = 0; k < 4 && o && ref_logits; k++) {
+        struct frs_backend be;
+        CHECK_OK(make(&be, &frs_backend_cuda_ops, &m, 256, &var[k].opt));
+        double worst_hf = 0, sum_hf = 0, worst_def = 0;
+        int rows = 0, bitwise = 1;
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(o, "prompts"), *e;
+        cJSON_ArrayForEach(e, ps)
+        {
+            const cJSON *ids = cJSON_GetObjectItemCaseSensitive(e, "ids");
+            const int lrow = cJSON_GetObjectItemCaseSensitive(e, "logits_row")->valueint;
+            int32_t tok[MAX_PROMPT];
+            int n = 0;
+            const cJSON *v;
+            cJSON_ArrayForEach(v, ids) if (n < MAX_PROMPT) tok[n++] = v->valueint;
+            CHECK_OK(def.ops->reset(&def));
+            CHECK_OK(be.ops->reset(&be));
+            const int half = n / 2 > 0 ? n / 2 : 1;
+            for (int i = half - 1; i < n; i++) {
+                if (i == half - 1) {
+                    CHECK_OK(def.ops->prefill(&def, tok, half));
+                    CHECK_OK(be.ops->prefill(&be, tok, half));
+                } else {
+                    CHECK_OK(def.ops->decode(&def, tok[i]));
+                    CHECK_OK(be.ops->decode(&be, tok[i]));
+                }
+                int r, vloc;
+                CHECK_OK(cuda_backend_logits(&def, dl, (size_t)V, &r, &vloc));
+                CHECK_OK(cuda_backend_logits(&be, vl, (size_t)V, &r, &vloc));
+                const double e_hf = test_rel_err(vl, ref_logits + (size_t)(lrow + i) * V, (size_t)V);
+                const double e_def = test_rel_err(vl, dl, (size_t)V);
+                worst_hf = !(e_hf <= worst_hf) ? e_hf : worst_hf; /* NaN sticks */
+                worst_def = !(e_def <= worst_def) ? e_def : worst_def;
+                sum_hf += e_hf;
+                bitwise &= memcmp(vl, dl, (size_t)V * 4) == 0;
+                rows++;
+            }
+        }
+        const double mean_hf = rows ? sum_hf / rows : 0;
+        fprintf(stderr, "%s: options %s: %d logit rows, rel err vs transformers mean %.3g worst %.3g, vs the default "
+                "options worst %.3g (%s)\n", name, var[k].what, rows, mean_hf, worst_hf, worst_def,
+                bitwise ? "bitwise identical" : "not bitwise");
+        CHECK(rows > 0, "%s: options %s: nothing compared", name, var[k].what);
+        if (var[k].expect == BITWISE)
+            CHECK(bitwise, "%s: options %s: logits differ from the default options'", name, var[k].what);
+        else if (var[k].expect == HF_LIMITS)
+            CHECK(mean_hf <= 3e-2 && worst_hf <= 8e-2, "%s: options %s: logits vs transformers rel err mean %.3g / "
+                  "worst %.3g (limits 3e-2 / 8e-2)", name, var[k].what, mean_hf, worst_hf);
+        else
+            CHECK(worst_def <= 0.2, "%s: options %s: logits vs the default options' rel err %.3g > 0.2", name,
+                  var[k].what, worst_def);
+        be.ops->destroy(&be);
+    }
+    def.ops->destroy(&def);
+    free(dl);
+    free(vl);
+    cJSON_Delete(o);
+    free(js);
+    free(ref_logits);
+    llama_model_free(&m);
+}
+
 /* ---- synthetic Llama-3-8B benchmark -------------------------------------------------------------- */
 
 static uint16_t *rand_bf16_buf(size_t n, float scale, uint64_t seed)
@@ -474,7 +579,7 @@ int main(int argc, char **argv)
     }
     if (getenv("FRS_BENCH")) {
         bench_8b();
-        return test_finish("test_cuda_model (bench)");
+        return 0; /* timings only, nothing checked (test_finish would fail it) */
     }
     /* fixtures to run: these, or those named on the command line (tests/cmake/fp8.cmake: the FP8
      * checkpoints, compared with the CPU backend on their dequantized weights rounded to bf16) */
@@ -483,5 +588,7 @@ int main(int argc, char **argv)
     const size_t n_models = argc > 1 ? (size_t)argc - 1 : sizeof default_models / sizeof default_models[0];
     for (size_t i = 0; i < n_models; i++)
         test_model(models[i]);
+    test_options("models/gqa-bf16");
+    test_options("models/llama3-bf16");
     return test_finish("test_cuda_model");
 }

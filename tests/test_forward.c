@@ -302,18 +302,26 @@ static void test_model(const char *name, struct frs_comm *comm)
         st = one.ops->prefill(&one, longp, 1);
         CHECK(st == FRS_ERR_INVALID_ARG, "%s: token %d -> %s", name, V, frs_status_str(st));
         free(longp);
-        /* the context limit: max_ctx 40 holds 40 tokens whatever max_tree is (a draft tree shrinks to
-         * what fits: engine_tree_size_at; nothing is reserved for it) */
+        /* the context limit is exact: max_ctx 40 holds 40 tokens, not 41; nothing is reserved for
+         * a draft tree (max_tree 8), which the engine shrinks to fit (issue 12 item 8; before,
+         * 32 tokens were the limit here) */
         struct frs_backend small;
         const struct frs_limits lim = {.max_ctx = 40, .max_tree = 8, .prefill_chunk = 16};
         small.ops = &frs_backend_cpu_ops;
         CHECK_OK(small.ops->create(&small, &m, NULL, NULL, &lim, NULL));
-        int32_t toks[40] = {0};
-        CHECK_OK(small.ops->prefill(&small, toks, 39));
-        CHECK_OK(small.ops->decode(&small, 1));
+        int32_t toks[41] = {0};
+        CHECK_OK(small.ops->prefill(&small, toks, 31));
+        for (int k = 31; k < 40; k++)
+            CHECK_OK(small.ops->decode(&small, 1));
         st = small.ops->decode(&small, 1);
         CHECK(st == FRS_ERR_TOO_LONG && small.target_len == 40, "%s: decode past max_ctx -> %s (len %d)", name,
               frs_status_str(st), small.target_len);
+        CHECK(small.max_ctx == 40, "%s: the backend says its max_ctx (%d)", name, small.max_ctx);
+        CHECK_OK(small.ops->reset(&small));
+        st = small.ops->prefill(&small, toks, 41);
+        CHECK(st == FRS_ERR_TOO_LONG && small.target_len == 0, "%s: a 41-token prompt at max_ctx 40 -> %s", name,
+              frs_status_str(st));
+        CHECK_OK(small.ops->prefill(&small, toks, 40));
         small.ops->destroy(&small);
         const struct frs_limits bad = {.max_ctx = 40, .max_tree = 0, .prefill_chunk = 0};
         st = small.ops->create(&small, &m, NULL, NULL, &bad, NULL);

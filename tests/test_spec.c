@@ -9,7 +9,9 @@
  *     3000 seeded runs, speculative and autoregressive, each against the exact target
  *     distribution computed from the model's own logits (filtered here independently: temperature,
  *     then top-k, then top-p as Hugging Face's warpers), by a chi-square goodness-of-fit test at
- *     p = 0.001 (cells with expected count < 5 pooled; critical value by Wilson-Hilferty).
+ *     p = 0.001 (cells with expected count < 5 pooled; critical value by Wilson-Hilferty); and,
+ *     since verify keys every draw by position (runtime/batch.h), each seeded speculative run
+ *     token-identical to the autoregressive run of the same seed.
  * The accepted lengths printed are properties of these constructed fixtures, not results. */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -244,6 +246,7 @@ static void test_sampling(void)
     double *p1 = malloc((size_t)V * sizeof(double)), *p2 = malloc((size_t)V * sizeof(double)),
            *p3 = malloc((size_t)V * sizeof(double));
     long *c12 = malloc((size_t)V * V * sizeof(long)), *c23 = malloc((size_t)V * V * sizeof(long));
+    int32_t(*spec_out)[3] = malloc((size_t)N * sizeof *spec_out);
     fprintf(stderr, "sampling, markov-target + markov-noisy, tree %d/%d/%d, %ld runs per mode:\n", tree.depth,
             tree.topk, tree.size, N);
     for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ci++) {
@@ -271,6 +274,7 @@ static void test_sampling(void)
                     p23[(size_t)t2 * V + t3] += p1[t1] * p2[t2] * p3[t3];
             }
         }
+        long n_same = 0;
         for (int spec = 1; spec >= 0; spec--) {
             memset(c12, 0, (size_t)V * V * sizeof(long));
             memset(c23, 0, (size_t)V * V * sizeof(long));
@@ -281,6 +285,11 @@ static void test_sampling(void)
                 int32_t out[3];
                 struct frs_gen_stats st;
                 CHECK_OK(spec_generate(&be, pr.ids, pr.n, &sr, spec ? &tree : NULL, 3, out, &st));
+                /* position-keyed draws (batch.h): speculative == autoregressive, seed by seed */
+                if (spec)
+                    memcpy(spec_out[r], out, sizeof out);
+                else
+                    n_same += !memcmp(spec_out[r], out, sizeof out);
                 c12[(size_t)out[0] * V + out[1]]++;
                 c23[(size_t)out[1] * V + out[2]]++;
                 tok += st.n_tokens - 1;
@@ -297,6 +306,8 @@ static void test_sampling(void)
                 fprintf(stderr, "    (speculative: %.2f tokens per iteration after the first token)\n",
                         it ? (double)tok / it : 0);
         }
+        CHECK(n_same == N, "T=%.1f: %ld of %ld seeded runs give the same tokens speculative and autoregressive",
+              s->temperature, n_same, N);
     }
     free(p12);
     free(p23);
@@ -305,6 +316,7 @@ static void test_sampling(void)
     free(p3);
     free(c12);
     free(c23);
+    free(spec_out);
     be.ops->destroy(&be);
     eagle_draft_free(&d);
     llama_model_free(&m);

@@ -1,8 +1,9 @@
 /* testutil.h - tiny test harness shared by the C tests: checks that count failures, array
  * comparison by normalised error with the first differing values printed, fixture paths.
  *
- * A test's main() returns test_finish(): 0 when every check passed, 1 otherwise; a test that
- * cannot run here (no GPU) returns TEST_SKIP (77, ctest's SKIP_RETURN_CODE).
+ * A test's main() returns test_finish(): 0 when every check passed, 1 when one failed or when no
+ * check ran at all; a test that cannot run here (no GPU) returns TEST_SKIP (77, ctest's
+ * SKIP_RETURN_CODE) instead.
  *
  * defines: CHECK, CHECK_OK, TEST_SKIP, test_finish, test_rel_err, test_close_f32, test_fixture
  */

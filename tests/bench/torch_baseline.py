@@ -16,6 +16,11 @@ LM-head rows, no collectives), with random bf16 weights made on the GPU (nothing
      sync per token: a stronger baseline than frspec's loop, which reads every token back).
      Also the same forward over N tokens (the verify analogue: a 60-token causal block at CTX),
      captured in a graph.
+ (c) --batches LIST: the batched variant of (b), the baseline of `frspec bench throughput`: B
+     sequences at context CTX in one static cache (L, B, KV, T, D), one step = the same forward over
+     B rows, each row at its own position writing its own cache row and attending (SDPA, GQA, a
+     per-row position mask) to its own sequence, argmax fed back, one CUDA graph per batch size;
+     ms per step and tokens/s = B / step.
 
 Writes JSON (--json) and prints one line per figure.
 usage: python3 tests/bench/torch_baseline.py [--preset LIST] [--ctx 1024] [--steps 32] [--json FILE]
@@ -203,6 +208,89 @@ def plain_graph(s, ctx, steps, n_block):
     return res
 
 
+class PlainBatch(Plain):
+    """(c): Plain's weights with a cache of nb sequences; forward over one token per sequence."""
+
+    def __init__(self, s, max_ctx, nb):
+        super().__init__(s, 1)
+        self.max_ctx, self.nb = max_ctx, nb
+        L, KV, D = s["L"], s["KV"], s["D"]
+        self.kc = torch.zeros(L, nb, KV, max_ctx, D, device="cuda", dtype=torch.bfloat16)
+        self.vc = torch.zeros_like(self.kc)
+        inv = 1.0 / (500000.0 ** (torch.arange(0, D, 2, device="cuda", dtype=torch.float32) / D))
+        ang = torch.arange(max_ctx, device="cuda", dtype=torch.float32)[:, None] * inv[None, :]
+        self.cos, self.sin = ang.cos(), ang.sin()
+        self.slots = torch.arange(max_ctx, device="cuda")
+        self.bidx = torch.arange(nb, device="cuda")
+
+    def rope_b(self, x, pos):  # x (nb, heads, 1, D), pos (nb,)
+        cos, sin = self.cos[pos][:, None, None], self.sin[pos][:, None, None]
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(torch.bfloat16)
+
+    def forward(self, tok, pos):
+        s = self.s
+        H, KV, D, Fl = s["H"], s["KV"], s["D"], s["F"]
+        n = tok.shape[0]
+        x = self.embed[tok]
+        mask = (self.slots[None, :] <= pos[:, None])[:, None, None, :]  # (nb, 1, 1, T)
+        for li, ly in enumerate(self.layers):
+            h = self.rms(x, ly["n1"])
+            qkv = h @ ly["wqkv"].t()
+            q = qkv[:, :H * D].view(n, H, 1, D)
+            k = qkv[:, H * D:(H + KV) * D].view(n, KV, 1, D)
+            v = qkv[:, (H + KV) * D:].view(n, KV, D)
+            q, k = self.rope_b(q, pos), self.rope_b(k, pos)
+            self.kc[li][self.bidx, :, pos] = k[:, :, 0]
+            self.vc[li][self.bidx, :, pos] = v
+            a = F.scaled_dot_product_attention(q, self.kc[li], self.vc[li], attn_mask=mask, enable_gqa=True)
+            x = x + a.reshape(n, H * D) @ ly["wo"].t()
+            h = self.rms(x, ly["n2"])
+            gu = h @ ly["wgu"].t()
+            x = x + (F.silu(gu[:, :Fl]) * gu[:, Fl:]) @ ly["wdown"].t()
+        logits = self.rms(x, self.norm) @ self.lm_head.t()
+        return logits.float().argmax(-1)
+
+
+def plain_batch_graph(s, ctx, steps, batches):
+    """(c) per batch size: ms per step and tokens/s of the batched graph loop"""
+    res = {}
+    for nb in batches:
+        try:
+            m = PlainBatch(s, ctx + steps + 16, nb)
+            m.kc[:, :, :, :ctx].normal_(0, 1)
+            m.vc[:, :, :, :ctx].normal_(0, 1)
+            with torch.no_grad():
+                tok = torch.randint(2, s["Vl"], (nb,), device="cuda")
+                pos = torch.full((nb,), ctx, device="cuda", dtype=torch.long)
+                st = torch.cuda.Stream()
+                st.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(st):
+                    for _ in range(3):
+                        m.forward(tok, pos)
+                torch.cuda.current_stream().wait_stream(st)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    nxt = m.forward(tok, pos)
+                    tok.copy_(nxt)
+                    pos.add_(1)
+                times = []
+                for _ in range(2):
+                    pos.fill_(ctx)
+                    t0 = sync_time()
+                    for _ in range(steps):
+                        graph.replay()
+                    times.append((sync_time() - t0) / steps * 1e3)
+                del graph
+            ms = min(times)
+            res[str(nb)] = dict(step_ms=ms, tokens_per_s=nb / (ms * 1e-3))
+        except Exception as e:
+            res[str(nb)] = dict(error=repr(e))
+        m = None
+        torch.cuda.empty_cache()
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default=",".join(PRESETS))
@@ -210,6 +298,8 @@ def main():
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--block", type=int, default=60)
     ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--skip-single", action="store_true", help="only the batched loop (c)")
+    ap.add_argument("--batches", default="", help="batch sizes of the batched loop (c), e.g. 1,8,64")
     ap.add_argument("--json")
     a = ap.parse_args()
     out = dict(tool="tests/bench/torch_baseline.py", command=" ".join(sys.argv), torch=torch.__version__,
@@ -218,7 +308,17 @@ def main():
     for name in a.preset.split(","):
         s = local(PRESETS[name])
         r = {}
+        if a.batches:
+            r["batched_graph"] = plain_batch_graph(s, a.ctx, a.steps, [int(b) for b in a.batches.split(",")])
+            for b, v in r["batched_graph"].items():
+                if "error" in v:
+                    print(f"torch {name}: batched graph loop, batch {b}: failed: {v['error']}", flush=True)
+                else:
+                    print(f"torch {name}: batched graph loop, ctx {a.ctx}, batch {b}: {v['step_ms']:.3f} ms/step, "
+                          f"{v['tokens_per_s']:.0f} tok/s", flush=True)
         try:
+            if a.skip_single:
+                raise RuntimeError("skipped (--skip-single)")
             r.update(plain_graph(s, a.ctx, a.steps, a.block))
             print(f"torch {name}: plain decode loop, CUDA graph, ctx {a.ctx}: "
                   f"{r['graph_decode_ms_per_token']:.3f} ms/token; {a.block}-token block forward "
@@ -226,7 +326,7 @@ def main():
         except Exception as e:  # record and go on: one preset must not lose the others
             r["graph_error"] = repr(e)
             print(f"torch {name}: plain graph failed: {e!r}", flush=True)
-        if not a.skip_hf:
+        if not a.skip_hf and not a.skip_single:
             try:
                 ms, ver = hf_generate(s, a.ctx, a.steps)
                 r["hf_generate_static_ms_per_token"] = ms

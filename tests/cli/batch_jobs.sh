@@ -104,6 +104,15 @@ if want badline; then # item 4: a bad line is one failed prompt
         [ "$(grep -c '"line":2}' "$TMP/bad.out")" = 1 -a "$(grep -c '"line":3}' "$TMP/bad.out")" = 1 \
           -a "$(grep -c '"id":"c","error":".*no string field .prompt.*"line":4}' "$TMP/bad.out")" = 1 ]
     check "bad lines: the exit message counts them" grep -q "3 prompt(s) failed" "$TMP/bad.err"
+    if command -v mpirun > /dev/null; then # and the whole job goes on at TP 2
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe --bind-to none \
+            "$FRSPEC" generate --model "$M" --tp 2 --device cpu --max-new-tokens 4 --prompts "$TMP/bad.jsonl" \
+            --out "$TMP/bad2.out" --quiet 2> /dev/null
+        rc=$?
+        check "bad lines at TP 2: exit 1, the same results as TP 1" \
+            [ $rc -eq 1 -a "$(grep -o '"tokens":\[[^]]*\]' "$TMP/bad2.out")" = "$(grep -o '"tokens":\[[^]]*\]' "$TMP/bad.out")" \
+              -a "$(grep -c '"error"' "$TMP/bad2.out")" = 3 ]
+    fi
 fi
 
 if want retry; then # item 5: --resume retries failures; one line per id at the end
@@ -121,16 +130,28 @@ if want retry; then # item 5: --resume retries failures; one line per id at the 
         [ "$(grep '"id":"l"' "$TMP/r.out" | grep -o '"tokens":\[[^]]*\]')" = "$(grep '"id":"l"' "$TMP/r2.out" | grep -o '"tokens":\[[^]]*\]')" ]
 fi
 
-if want scale; then # item 6: 100k finished ids are skipped in well under a second
-    awk 'BEGIN { for (i = 0; i < 100000; i++) printf "{\"id\":\"q%06d\",\"prompt\":\"p\"}\n", i }' > "$TMP/big.jsonl"
-    awk 'BEGIN { for (i = 0; i < 100000; i++) printf "{\"id\":\"q%06d\",\"tokens\":[1],\"n_tokens\":1}\n", i }' > "$TMP/big.out"
-    printf '{"id":"last","prompt":"p"}\n' >> "$TMP/big.jsonl"
-    t0=$(date +%s%N)
-    gen --prompts "$TMP/big.jsonl" --out "$TMP/big.out" --resume --quiet 2> /dev/null
-    t1=$(date +%s%N)
-    ms=$(((t1 - t0) / 1000000))
-    echo "resume over 100k finished ids: $ms ms (model load included)"
-    check "resume over 100k finished ids in under 3 s (the model load included)" [ $ms -lt 3000 ]
+if want scale; then # item 6: skipping finished ids is linear (100k in well under a second, release)
+    # resume over N finished ids, minus a run with none (the model load): 100k must cost at most
+    # 6x what 25k costs (linear: 4x; the quadratic skip of before: 16x), + 1 s of noise
+    resume_ms() { # resume_ms N: ms of a --resume run over N finished ids and one prompt to run
+        awk -v n=$1 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"q%06d\",\"prompt\":\"p\"}\n", i }' > "$TMP/big.jsonl"
+        awk -v n=$1 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"q%06d\",\"tokens\":[1],\"n_tokens\":1}\n", i }' > "$TMP/big.out"
+        printf '{"id":"last","prompt":"p"}\n' >> "$TMP/big.jsonl"
+        local t0 t1
+        t0=$(date +%s%N)
+        gen --prompts "$TMP/big.jsonl" --out "$TMP/big.out" --resume --quiet 2> /dev/null
+        t1=$(date +%s%N)
+        echo $(((t1 - t0) / 1000000))
+    }
+    min_ms() { # min_ms N RUNS: the fastest of RUNS runs (timings on a shared machine are noisy)
+        local best=999999999 t
+        for _ in $(seq 1 $2); do t=$(resume_ms $1); [ $t -lt $best ] && best=$t; done
+        echo $best
+    }
+    base=$(min_ms 0 3) q=$(min_ms 25000 2) full=$(min_ms 100000 2)
+    echo "resume: 0 finished ids $base ms, 25k $q ms, 100k $full ms (model load included, best of 2-3)"
+    check "resume over 100k finished ids is linear (<= 6x 25k's time + 1 s, load excluded)" \
+        [ $((full - base)) -le $((6 * (q - base) + 1000)) ]
     check "only the unfinished prompt ran" [ "$(wc -l < "$TMP/big.out")" = 100001 -a "$(tail -n 1 "$TMP/big.out" | grep -c '"id":"last"')" = 1 ]
 fi
 

@@ -2,7 +2,8 @@
 # options.sh - option checks and published files through the frspec program (issue 12: items 9,
 # 10 and the "small things"): convert-draft never overwrites its input or a non-regular --out,
 # vocab build refuses an empty corpus and a truncated or fake .gz, and generate refuses
-# meaningless option combinations early, naming the option to change.
+# meaningless option combinations early, naming the option to change; a step watchdog ends a
+# stuck generation step naming the rank and the step (item 11, on the CPU).
 # usage: options.sh FRSPEC FIXTURES [ITEM]   (ITEM: run only that item's checks)
 set -u
 FRSPEC=$1 FIX=$2 ONLY=${3:-}
@@ -113,6 +114,29 @@ if want generate; then # the small things of `frspec generate`
     printf '5\nabc\n' > "$TMP/frbad.txt"
     check "a bad FR text list refused" refused "${GEN[@]}" --draft "$D" --fr-vocab "$TMP/frbad.txt" --prompt hi
     check "... quoting the line without its newline" says "got 'abc'"
+fi
+if want watchdog; then # item 11 on the CPU: a step watchdog is armed for each engine step
+    # test hook FRS_TEST_STALL_STEP=N: the host stops at step N; the job must end within the limit
+    t0=$(date +%s)
+    FRS_TEST_STALL_STEP=3 timeout 60 "$FRSPEC" generate --model "$M" --prompt hi --max-new-tokens 20 --ignore-eos \
+        --watchdog-seconds 2 --quiet > /dev/null 2> "$TMP/err"
+    rc=$? t1=$(date +%s)
+    check "a stuck step ends the job non-zero" [ $rc -ne 0 -a $rc -ne 124 ]
+    check "... within the watchdog's 2 s (+4 s)" [ $((t1 - t0)) -le 6 ]
+    check "... naming the rank and the step" says "step 'rank 0, request 'prompt', step 3' did not finish within 2 s"
+    FRS_TEST_STALL_STEP=0 timeout 60 "$FRSPEC" generate --model "$M" --prompt hi --max-new-tokens 2 \
+        --watchdog-seconds 1 --quiet > /dev/null 2> "$TMP/err"
+    check "the prefill (step 0) has ten times the limit" says "prefill (step 0)' did not finish within 10 s"
+    if command -v mpirun > /dev/null; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+        t0=$(date +%s)
+        FRS_TEST_STALL_STEP=4 timeout 90 mpirun -np 2 --oversubscribe --bind-to none -x FRS_TEST_STALL_STEP \
+            "$FRSPEC" generate --model "$M" --tp 2 --device cpu --prompt hi --max-new-tokens 20 --ignore-eos \
+            --watchdog-seconds 3 --quiet > /dev/null 2> "$TMP/err"
+        rc=$? t1=$(date +%s)
+        check "TP 2: a stuck step ends the job non-zero within seconds" [ $rc -ne 0 -a $rc -ne 124 -a $((t1 - t0)) -le 20 ]
+        check "TP 2: the message names a rank and step 4" says "rank [01], request 'prompt', step 4' did not finish"
+    fi
 fi
 echo "$((checks - fail)) passed, $fail failed"
 [ $fail -eq 0 ]

@@ -17,3 +17,6 @@ endif()
 add_test(NAME cli_install
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/install.sh ${CMAKE_COMMAND} ${CMAKE_BINARY_DIR} $<TARGET_FILE:frspec>)
 set_tests_properties(cli_install PROPERTIES LABELS "cli;install" TIMEOUT 300)
+# the folder layering of the README's Layout section, checked on the sources
+add_test(NAME layout COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/layout.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(layout PROPERTIES LABELS "layout" TIMEOUT 60)

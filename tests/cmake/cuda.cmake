@@ -5,7 +5,8 @@
 if(FRSPEC_HAVE_CUDA)
   frspec_add_test(test_cuda_ops test_cuda_ops.c cuda gpu)
   frspec_add_test(test_cuda_rng test_cuda_rng.c cuda gpu) # runtime/rng.h: host and device bits
-  foreach(t test_cuda_model test_cuda_spec test_cuda_sample)
+  frspec_add_test(test_cuda_check test_cuda_check.c cuda) # kernels/cuda_check.h (no GPU needed)
+  foreach(t test_cuda_model test_cuda_spec test_cuda_sample test_cuda_batch)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
       frspec_add_test(${t} ${t}.c cuda gpu)
       if(t STREQUAL "test_cuda_spec" OR t STREQUAL "test_cuda_sample")

@@ -29,8 +29,37 @@ frspec_add_test(test_spec_ctx test_spec_ctx.c spec cpu)
 target_sources(test_spec_ctx PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c)
 
 # Option checks and published files through the program (tests/cli/options.sh): one ctest per item.
-foreach(item convert vocab generate)
+foreach(item convert vocab generate watchdog)
   add_test(NAME cli_options_${item}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/options.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES} ${item})
   set_tests_properties(cli_options_${item} PROPERTIES LABELS "cli;jobs" TIMEOUT 300)
 endforeach()
+
+# config.json and tokenizer.json fuzz entry points (tests/fuzz_formats.c, one source, FUZZ_TARGET
+# picks the entry): plain tests in CI, libFuzzer targets with FRSPEC_FUZZ.
+foreach(pair "config;1" "tokenizer;2")
+  list(GET pair 0 what)
+  list(GET pair 1 target)
+  frspec_add_test(fuzz_${what} fuzz_formats.c loader)
+  target_compile_definitions(fuzz_${what} PRIVATE FUZZ_TARGET=${target})
+  if(FRSPEC_FUZZ)
+    # the parser's sources compiled in, so that libFuzzer sees their coverage
+    add_executable(fuzz_${what}_libfuzzer fuzz_formats.c ${CMAKE_SOURCE_DIR}/runtime/${what}.c
+                                          ${CMAKE_SOURCE_DIR}/runtime/status.c ${CMAKE_SOURCE_DIR}/runtime/tensor.c)
+    target_compile_definitions(fuzz_${what}_libfuzzer PRIVATE FRSPEC_LIBFUZZER=1 FUZZ_TARGET=${target} _GNU_SOURCE)
+    target_include_directories(fuzz_${what}_libfuzzer PRIVATE ${CMAKE_SOURCE_DIR}/runtime)
+    target_compile_options(fuzz_${what}_libfuzzer PRIVATE ${FRSPEC_C_WARNINGS} ${_jobs_fuzz_flags})
+    target_link_options(fuzz_${what}_libfuzzer PRIVATE ${_jobs_fuzz_flags})
+    target_link_libraries(fuzz_${what}_libfuzzer PRIVATE PkgConfig::CJSON PkgConfig::PCRE2 ${M_LIB})
+  endif()
+endforeach()
+
+# A stuck GPU step ends the job (item 11): the FRS_TEST_GPU_HANG_STEP hook under --force-nccl, on
+# one GPU and at TP 2 with two GPUs (tests/cli/gpu_hang.sh); skipped (77) without a GPU.
+if(FRSPEC_HAVE_CUDA)
+  add_test(NAME cli_gpu_hang
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/gpu_hang.sh $<TARGET_FILE:frspec> ${FRSPEC_FIXTURES}
+                   ${MPIEXEC_EXECUTABLE} ${FRSPEC_MPIRUN_FLAGS})
+  set_tests_properties(cli_gpu_hang PROPERTIES LABELS "cli;gpu;mpi" TIMEOUT 600 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;NCCL_NVLS_ENABLE=0")
+endif()

@@ -32,7 +32,7 @@ Draft heads (config.json + pytorch_model.bin + reference.safetensors with the sa
                       a slice at a storage offset, an i64 tensor, a 0-d f32 tensor, a nn.Parameter;
                       views.safetensors has the contiguous copies
 
-Corpus (tests/fixtures/frvocab/corpus/, from /work/shared/data/prompts; MT-Bench Apache-2.0
+Corpus (tests/fixtures/frvocab/corpus/, from DATA/prompts; MT-Bench Apache-2.0
 lm-sys/FastChat, GSM8K MIT openai/grade-school-math, HumanEval MIT openai/human-eval):
   mtbench.txt         the first 40 MT-Bench questions' turns joined by blank lines (read whole)
   gsm8k.jsonl         first 25 GSM8K test problems (every string value counts)
@@ -41,7 +41,7 @@ lm-sys/FastChat, GSM8K MIT openai/grade-school-math, HumanEval MIT openai/human-
   and with Llama 3.1 (add_special_tokens=False; text files encoded whole, each JSON string value
   encoded on its own), plus counts of gsm8k.jsonl's "question" field alone (--field question)
 
-usage: python3 tests/gen/gen_frvocab_fixtures.py [--data /work/shared/data] [--out DIR]
+usage: python3 tests/gen/gen_frvocab_fixtures.py --data DATA [--out DIR]
 """
 import argparse
 import collections
@@ -71,7 +71,7 @@ script's docstring.
 Sources: the token lists are counted with the Llama 3.1 tokenizer (Llama 3.1 Community License)
 over MT-Bench questions; `corpus/` copies the first 40 MT-Bench questions (Apache-2.0,
 lm-sys/FastChat), the first 25 GSM8K test problems (MIT, openai/grade-school-math) and the first 6
-HumanEval problems (MIT, openai/human-eval), all from /work/shared/data/prompts. The draft heads
+HumanEval problems (MIT, openai/human-eval), all from DATA/prompts. The draft heads
 are random tensors (seeded).
 """
 
@@ -204,7 +204,8 @@ def corpus(data, out, tiny_path, llama_path):
 def main():
     warnings.filterwarnings("ignore", message="Detected pickle protocol")
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--data", required=True,
+                    help="data directory: llama3.1-tokenizer/tokenizer.json and prompts/ (tests/README.md)")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "frvocab"))
     a = ap.parse_args()
     out = a.out

@@ -6,10 +6,10 @@ Shape: the Llama 3 pre-tokenizer (Split on the Llama 3 regex, Isolated + ByteLev
 BPE with ignore_merges, 507 learned ids (256 bytes + merges) followed by the five Llama-3 special
 tokens as added special tokens (ids 507..511, vocab 512), a TemplateProcessing post-processor that
 adds <|begin_of_text|>, and the ByteLevel decoder. Trained with Hugging Face `tokenizers` on the
-English questions of /work/shared/data/prompts (MT-Bench + EAGLE alpaca), in file order, so the
+English questions of DATA/prompts (MT-Bench + EAGLE alpaca), in file order, so the
 output is deterministic (the script checks this by training twice).
 
-usage: python3 tests/gen/gen_tiny_tokenizer.py [--data /work/shared/data] [--out DIR]
+usage: python3 tests/gen/gen_tiny_tokenizer.py --data DATA [--out DIR]
 """
 import argparse
 import json
@@ -59,7 +59,8 @@ def build(texts):
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--data", required=True,
+                    help="data directory: llama3.1-tokenizer/tokenizer.json and prompts/ (tests/README.md)")
     ap.add_argument("--out", default=os.path.join(here, "..", "fixtures", "tiny-tokenizer"))
     args = ap.parse_args()
     texts = corpus(args.data)

@@ -19,10 +19,10 @@ Writes under tests/fixtures/tokenizer/:
 
 Texts: English, code in several languages, numbers and digit runs, whitespace runs, accents, CJK,
 emoji, RTL, contractions in various cases, special tokens inside text, the empty string, very long
-words, random Unicode, plus prompts from /work/shared/data/prompts. Deterministic (seeded).
+words, random Unicode, plus prompts from DATA/prompts. Deterministic (seeded).
 Texts with a NUL are stored as hex of their UTF-8 (cJSON strings stop at NUL).
 
-usage: python3 tests/gen/gen_tokenizer_fixtures.py [--data /work/shared/data]
+usage: python3 tests/gen/gen_tokenizer_fixtures.py --data DATA
 """
 import argparse
 import gzip
@@ -238,7 +238,8 @@ VARIANT_TEXTS = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/shared/data")
+    ap.add_argument("--data", required=True,
+                    help="data directory: llama3.1-tokenizer/tokenizer.json and prompts/ (tests/README.md)")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     rng = random.Random(1234)

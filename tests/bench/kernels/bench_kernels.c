@@ -18,10 +18,10 @@
 
 #include <cuda_runtime_api.h>
 
-#include "cpu_ops.h" /* FRS_MASK_WORDS, cpu_rope_inv_freq */
 #include "cuda_ops.h"
 #include "tensor.h"  /* frs_f32_to_bf16 */
 #include "testutil.h"
+#include "tree.h"    /* FRS_MASK_WORDS */
 
 static uint64_t g_rng;
 

@@ -6,6 +6,6 @@ if(FRSPEC_HAVE_CUDA)
   target_compile_options(bench_kernels PRIVATE ${FRSPEC_C_WARNINGS})
   target_include_directories(bench_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_compile_definitions(bench_kernels PRIVATE FRSPEC_FIXTURES="${FRSPEC_FIXTURES}")
-  target_link_libraries(bench_kernels PRIVATE frspec_core frspec_cuda)
+  target_link_libraries(bench_kernels PRIVATE frspec_backends) # frspec_core + frspec_cuda
   set_target_properties(bench_kernels PROPERTIES LINKER_LANGUAGE CUDA)
 endif()

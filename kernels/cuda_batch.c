@@ -1,0 +1,764 @@
+/* cuda_batch.c - the CUDA backend's batched ops (runtime/batch.h, declared in cuda_batch.h): the
+ * paged KV pool and the batched target forward over the rows of many sequences. Host C11 over
+ * the launchers of cuda_ops.h (GEMMs, norms, SwiGLU, embedding, argmax), cuda_paged.h (RoPE + K/V
+ * write through the block tables, paged attention, row moves) and cuda_sample.h (device
+ * sampling, one launch pair per sampled row with that sequence's parameters).
+ *
+ * Memory, sized once at create() and logged; nothing is allocated on the step path:
+ *  - the pool: per layer one K and one V array of kv_blocks * kv_block rows of KVl * D bf16
+ *    (layer-major, so a layer's rows are one array indexed by physical row), and with a draft
+ *    the draft's K and V rows and the target features (C bf16) per row. kv_blocks is
+ *    lim->kv_blocks, or what fits in lim->kv_share of cudaMemGetInfo's free memory once the step
+ *    buffers below are reserved.
+ *  - the step buffers for Rb = max(prefill_chunk, max_step_rows, max_seqs) rows, the logits of
+ *    max(max_step_rows, max_seqs) rows and one logits row per slot (prefill's last row, read by
+ *    next_token).
+ *  - one pinned host block of per-step metadata (tokens, RoPE positions, physical rows, the rows'
+ *    sequences / prefixes / indices, the block tables, commit's moves) uploaded with ONE copy per
+ *    op, and one pinned block for the read-back (chosen tokens and sampling fallback flags: ONE
+ *    copy per verify for the whole batch).
+ *
+ * Decisions are keyed by position (batch.h): greedy = the argmax (ties to the lowest id, one
+ * NCCL max over packed keys at TP > 1); temperature > 0 = the Gumbel-max draw with draw index =
+ * the position of the chosen token, on the device at TP 1 (cuda_sample.h, sampling.c's result
+ * bit for bit), a row the device leaves undecided, or every row at TP > 1, on the host from its
+ * logits row (runtime/sampling.c with the communicator).
+ *
+ * Not yet here: the batched draft (cuda_batch_ops.draft is NULL, so the engine runs batches
+ * autoregressively) and verify of drafted trees (refused: the paged attention takes tree masks
+ * already; the tree inputs per sequence are not built yet).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "accept.h" /* struct frs_accept */
+#include "batch.h"
+#include "comm.h"
+#include "cuda_batch.h"
+#include "cuda_check.h" /* FRS_CUDA_CHECK */
+#include "cuda_ops.h"
+#include "cuda_paged.h"
+#include "cuda_sample.h"
+#include "cuda_tree.h" /* cuda_keys_to_ids */
+#include "nccl_comm.h"
+#include "sampling.h"
+
+/* the per-step metadata, one pinned host block mirrored on the device (int32 sections) */
+struct bt_meta {
+    int32_t *tok, *pos, *phys;           /* (Rb) input token, RoPE position, physical pool row */
+    int32_t *seq, *prefix, *local, *ncols; /* (Rb) attention row descriptors (cuda_paged.h) */
+    int32_t *tables;                     /* (max_seqs, TW) block tables of the op's sequences */
+    int32_t *mv_src, *mv_dst;            /* (max_seqs * FRS_MAX_TREE) commit's row moves */
+};
+
+struct cuda_batch {
+    struct cuda_batch_model m;
+    struct cuda_batch_layer *layers; /* (L) host copy */
+    int max_seqs, B, TW, nblocks, Rb, Rv, max_ctx, prefill_chunk;
+    size_t kvw;          /* KVl * D */
+    size_t layer_rows;   /* nblocks * B */
+
+    /* the pool: one allocation */
+    void *pmem;
+    size_t pbytes;
+    uint16_t *kpool, *vpool;   /* (L, nblocks * B, kvw) */
+    uint16_t *dkpool, *dvpool; /* (nblocks * B, dkv) draft, NULL without */
+    uint16_t *fpool;           /* (nblocks * B, C) target features, NULL without a draft */
+
+    /* step buffers: one allocation */
+    void *amem;
+    size_t abytes;
+    float *x;          /* (Rb, C) residual */
+    uint16_t *xn;      /* (Rb, C) */
+    float *qkv;        /* (Rb, (H + 2KV) D) */
+    float *q;          /* (Rb, H D) */
+    uint16_t *att;     /* (Rb, H D) */
+    float *gu;         /* (Rb, 2F) */
+    uint16_t *act;     /* (Rb, F) */
+    uint16_t *hid;     /* (Rb, C) post-final-norm hidden */
+    float *logits;     /* (Rv, Vl) verify rows */
+    float *slot_logits; /* (max_seqs, Vl) prefill's last row per slot */
+    float *scratch;    /* paged attention partials */
+    uint64_t *keys;    /* (Rb) */
+    int32_t *d_out;    /* (2 Rb): n chosen tokens, then n sampling flags (uint32) */
+    struct cuda_sample_params *sparams; /* (Rb) */
+    struct cuda_sample_row *srows;      /* (Rb) */
+    void *sscratch;    /* cuda_sample_scratch_bytes(1, Vl) */
+    int32_t *d_meta;
+    size_t meta_ints;
+
+    /* host */
+    int32_t *h_meta; /* pinned, meta_ints */
+    struct bt_meta hm, dm;
+    int32_t *h_out;  /* pinned (2 Rb) */
+    struct cuda_sample_params *h_sparams; /* pinned (Rb) */
+    float *h_row;    /* (Vl) one logits row for the host sampling path */
+    cudaEvent_t ev_meta; /* the last metadata upload: the pinned block may be rewritten after it */
+    cudaEvent_t ev;
+    long samp_dev, samp_host;
+    int last_n; /* rows of the last verify */
+    int64_t *h_draw;  /* (Rb) draw indices of a verify's rows */
+    int32_t *h_chosen; /* (Rb) */
+    /* the verify step (forward + argmax) of n rows as a CUDA graph, captured at its second use
+     * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (Rv + 1) */
+    struct bt_graph {
+        int uses;
+        cudaGraphExec_t exec;
+    } *graphs;
+};
+
+struct cuda_batch *cuda_backend_batch(struct frs_backend *be); /* cuda_backend.c */
+
+static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seqs, int TW)
+{
+    int32_t *p = base;
+    mt->tok = p, p += Rb;
+    mt->pos = p, p += Rb;
+    mt->phys = p, p += Rb;
+    mt->seq = p, p += Rb;
+    mt->prefix = p, p += Rb;
+    mt->local = p, p += Rb;
+    mt->ncols = p, p += Rb;
+    mt->tables = p, p += (size_t)max_seqs * TW;
+    mt->mv_src = p, p += (size_t)max_seqs * FRS_MAX_TREE;
+    mt->mv_dst = p;
+}
+
+static size_t bt_meta_ints(int Rb, int max_seqs, int TW)
+{
+    return (size_t)7 * Rb + (size_t)max_seqs * TW + (size_t)2 * max_seqs * FRS_MAX_TREE;
+}
+
+static size_t bt_align(size_t b) { return (b + 255) & ~(size_t)255; }
+
+void cuda_batch_free(struct cuda_batch *bt)
+{
+    if (!bt)
+        return;
+    if (bt->m.st)
+        cudaStreamSynchronize(bt->m.st);
+    cudaFree(bt->pmem);
+    cudaFree(bt->amem);
+    if (bt->h_meta)
+        cudaFreeHost(bt->h_meta);
+    if (bt->h_out)
+        cudaFreeHost(bt->h_out);
+    if (bt->h_sparams)
+        cudaFreeHost(bt->h_sparams);
+    if (bt->ev_meta)
+        cudaEventDestroy(bt->ev_meta);
+    if (bt->ev)
+        cudaEventDestroy(bt->ev);
+    if (bt->graphs)
+        for (int i = 0; i <= bt->Rv; i++)
+            if (bt->graphs[i].exec)
+                cudaGraphExecDestroy(bt->graphs[i].exec);
+    free(bt->graphs);
+    free(bt->h_draw);
+    free(bt->h_chosen);
+    free(bt->h_row);
+    free(bt->layers);
+    free(bt);
+}
+
+enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_batch_model *m,
+                                  const struct frs_limits *lim, int *kv_blocks)
+{
+    *out = NULL;
+    *kv_blocks = 0;
+    if (lim->max_seqs <= 0)
+        return FRS_OK;
+    const int B = lim->kv_block > 0 ? lim->kv_block : FRS_KV_BLOCK_DEFAULT;
+    if (lim->kv_block < 0 || lim->max_step_rows < 0 || lim->kv_blocks < 0 || lim->kv_share < 0.0f ||
+        lim->kv_share > 1.0f)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch: limits kv_block %d, max_step_rows %d, kv_blocks %d, kv_share "
+                       "%g out of range", lim->kv_block, lim->max_step_rows, lim->kv_blocks, (double)lim->kv_share);
+    if (lim->kv_blocks == 0 && lim->kv_share <= 0.0f)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch: limits kv_blocks and kv_share are both 0 (no pool)");
+    struct cuda_batch *bt = calloc(1, sizeof *bt);
+    if (!bt)
+        return FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
+    enum frs_status st = FRS_OK;
+    bt->m = *m;
+    bt->layers = malloc((size_t)m->L * sizeof *bt->layers);
+    if (!bt->layers) {
+        st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
+        goto fail;
+    }
+    memcpy(bt->layers, m->layers, (size_t)m->L * sizeof *bt->layers);
+    bt->m.layers = bt->layers;
+    bt->max_seqs = lim->max_seqs;
+    bt->B = B;
+    bt->max_ctx = lim->max_ctx;
+    bt->prefill_chunk = lim->prefill_chunk;
+    bt->TW = (lim->max_ctx + B - 1) / B;
+    const int tree = lim->max_tree > 1 ? lim->max_tree : 1;
+    bt->Rv = lim->max_step_rows > 0 ? lim->max_step_rows : lim->max_seqs * tree;
+    if (bt->Rv < lim->max_seqs)
+        bt->Rv = lim->max_seqs;
+    bt->Rb = bt->Rv > lim->prefill_chunk ? bt->Rv : lim->prefill_chunk;
+    bt->kvw = (size_t)m->KV * m->D;
+
+    /* step buffers */
+    const size_t C = (size_t)m->C, H = (size_t)m->H, KV = (size_t)m->KV, D = (size_t)m->D, F = (size_t)m->F,
+                 Vl = (size_t)m->Vl, Rb = (size_t)bt->Rb;
+    size_t scr = 0;
+    for (int n = 1; n <= bt->Rb; n++) {
+        const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
+        scr = s > scr ? s : scr;
+    }
+    bt->meta_ints = bt_meta_ints(bt->Rb, bt->max_seqs, bt->TW);
+    struct {
+        void **p;
+        size_t bytes;
+    } plan[] = {
+        {(void **)&bt->x, Rb * C * 4},
+        {(void **)&bt->xn, Rb * C * 2},
+        {(void **)&bt->qkv, Rb * (H + 2 * KV) * D * 4},
+        {(void **)&bt->q, Rb * H * D * 4},
+        {(void **)&bt->att, Rb * H * D * 2},
+        {(void **)&bt->gu, Rb * 2 * F * 4},
+        {(void **)&bt->act, Rb * F * 2},
+        {(void **)&bt->hid, Rb * C * 2},
+        {(void **)&bt->logits, (size_t)bt->Rv * Vl * 4},
+        {(void **)&bt->slot_logits, (size_t)bt->max_seqs * Vl * 4},
+        {(void **)&bt->scratch, scr * 4},
+        {(void **)&bt->keys, Rb * 8},
+        {(void **)&bt->d_out, Rb * 2 * 4},
+        {(void **)&bt->sparams, Rb * sizeof(struct cuda_sample_params)},
+        {(void **)&bt->srows, Rb * sizeof(struct cuda_sample_row)},
+        {(void **)&bt->sscratch, cuda_sample_scratch_bytes(1, m->Vl)},
+        {(void **)&bt->d_meta, bt->meta_ints * 4},
+    };
+    const int np = (int)(sizeof plan / sizeof plan[0]);
+    size_t tot = 0;
+    for (int i = 0; i < np; i++)
+        tot += bt_align(plan[i].bytes);
+    cudaError_t e = cudaMalloc(&bt->amem, tot);
+    if (e != cudaSuccess) {
+        st = FRS_ERR(FRS_ERR_OOM, "cuda batch: cannot allocate %.1f MiB for the batched step buffers (%d rows): %s",
+                     (double)tot / (1 << 20), bt->Rb, cudaGetErrorString(e));
+        goto fail;
+    }
+    bt->abytes = tot;
+    {
+        char *c = bt->amem;
+        for (int i = 0; i < np; i++) {
+            *plan[i].p = plan[i].bytes ? c : NULL;
+            c += bt_align(plan[i].bytes);
+        }
+    }
+
+    /* the pool */
+    const size_t row_bytes = (size_t)m->L * 2 * bt->kvw * 2 + (m->draft ? (size_t)2 * m->dkv * 2 + C * 2 : 0);
+    const size_t block_bytes = row_bytes * (size_t)B;
+    long nb = lim->kv_blocks;
+    if (nb == 0) {
+        size_t fr = 0, total = 0;
+        e = cudaMemGetInfo(&fr, &total);
+        if (e != cudaSuccess) {
+            st = FRS_ERR(FRS_ERR_CUDA, "cuda batch: cudaMemGetInfo: %s", cudaGetErrorString(e));
+            goto fail;
+        }
+        const size_t reserve = (size_t)256 << 20; /* cuBLAS workspaces, NCCL buffers, graphs */
+        const double avail = fr > reserve ? (double)(fr - reserve) : 0.0;
+        nb = (long)(avail * lim->kv_share / (double)block_bytes);
+        if (nb < 1) {
+            st = FRS_ERR(FRS_ERR_OOM, "cuda batch: kv_share %.2f of %.1f MiB free leaves no KV block of %.2f MiB",
+                         (double)lim->kv_share, (double)fr / (1 << 20), (double)block_bytes / (1 << 20));
+            goto fail;
+        }
+        if (nb > (1L << 30) / (long)B)
+            nb = (1L << 30) / (long)B; /* physical rows stay int32 */
+    }
+    bt->nblocks = (int)nb;
+    bt->layer_rows = (size_t)nb * B;
+    {
+        const size_t kv_bytes = (size_t)m->L * bt->layer_rows * bt->kvw * 2;
+        const size_t d_bytes = m->draft ? bt->layer_rows * (size_t)m->dkv * 2 : 0;
+        const size_t f_bytes = m->draft ? bt->layer_rows * C * 2 : 0;
+        const size_t offs[5] = {0, bt_align(kv_bytes), 2 * bt_align(kv_bytes),
+                                2 * bt_align(kv_bytes) + bt_align(d_bytes), 2 * bt_align(kv_bytes) + 2 * bt_align(d_bytes)};
+        bt->pbytes = offs[4] + bt_align(f_bytes);
+        e = cudaMalloc(&bt->pmem, bt->pbytes);
+        if (e != cudaSuccess) {
+            st = FRS_ERR(FRS_ERR_OOM, "cuda batch: cannot allocate the KV pool of %d blocks x %d positions (%.1f MiB): %s",
+                         bt->nblocks, B, (double)bt->pbytes / (1 << 20), cudaGetErrorString(e));
+            goto fail;
+        }
+        char *c = bt->pmem;
+        bt->kpool = (uint16_t *)(c + offs[0]);
+        bt->vpool = (uint16_t *)(c + offs[1]);
+        bt->dkpool = m->draft ? (uint16_t *)(c + offs[2]) : NULL;
+        bt->dvpool = m->draft ? (uint16_t *)(c + offs[3]) : NULL;
+        bt->fpool = m->draft ? (uint16_t *)(c + offs[4]) : NULL;
+    }
+    fprintf(stderr, "%scuda backend: allocating %.1f MiB for the paged KV pool (%d blocks x %d positions, %.1f KiB a "
+            "position) and %.1f MiB for the batched step buffers (%d sequences, %d rows)\n", frs_error_origin(),
+            (double)bt->pbytes / (1 << 20), bt->nblocks, B, (double)row_bytes / 1024, (double)bt->abytes / (1 << 20),
+            bt->max_seqs, bt->Rb);
+    e = cudaMemsetAsync(bt->amem, 0, bt->abytes, m->st);
+    if (e == cudaSuccess)
+        e = cudaMallocHost((void **)&bt->h_meta, bt->meta_ints * 4);
+    if (e == cudaSuccess)
+        e = cudaMallocHost((void **)&bt->h_out, (size_t)bt->Rb * 2 * 4);
+    if (e == cudaSuccess)
+        e = cudaMallocHost((void **)&bt->h_sparams, (size_t)bt->Rb * sizeof(struct cuda_sample_params));
+    if (e == cudaSuccess)
+        e = cudaEventCreateWithFlags(&bt->ev_meta, cudaEventDisableTiming);
+    if (e == cudaSuccess)
+        e = cudaEventCreateWithFlags(&bt->ev, cudaEventDisableTiming);
+    if (e != cudaSuccess) {
+        st = FRS_ERR(FRS_ERR_CUDA, "cuda batch: host buffers / events: %s", cudaGetErrorString(e));
+        goto fail;
+    }
+    memset(bt->h_meta, 0, bt->meta_ints * 4);
+    bt->h_row = malloc(Vl * sizeof(float));
+    bt->h_draw = malloc(Rb * sizeof *bt->h_draw);
+    bt->h_chosen = malloc(Rb * sizeof *bt->h_chosen);
+    bt->graphs = calloc((size_t)bt->Rv + 1, sizeof *bt->graphs);
+    if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs) {
+        st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
+        goto fail;
+    }
+    bt_meta_carve(&bt->hm, bt->h_meta, bt->Rb, bt->max_seqs, bt->TW);
+    bt_meta_carve(&bt->dm, bt->d_meta, bt->Rb, bt->max_seqs, bt->TW);
+    *out = bt;
+    *kv_blocks = bt->nblocks;
+    return FRS_OK;
+fail:
+    cuda_batch_free(bt);
+    return st;
+}
+
+/* ---- per-op metadata -------------------------------------------------------------------------------- */
+
+/* the pinned metadata block may be written: its last upload has been read */
+static enum frs_status bt_meta_begin(struct cuda_batch *bt)
+{
+    FRS_CUDA_CHECK(cudaEventSynchronize(bt->ev_meta));
+    return FRS_OK;
+}
+
+/* the row sections (7 x Rb ints, whole: one copy), the first n_tables tables and n_moves moves */
+static enum frs_status bt_meta_upload(struct cuda_batch *bt, int n_tables, int n_moves)
+{
+    cudaStream_t st = bt->m.st;
+    const size_t row_ints = (size_t)7 * bt->Rb + (size_t)n_tables * bt->TW;
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->d_meta, bt->h_meta, row_ints * 4, cudaMemcpyHostToDevice, st));
+    if (n_moves > 0) {
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
+    }
+    FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
+    return FRS_OK;
+}
+
+/* sequence i's block table into table i; positions [0, need) must be covered */
+static enum frs_status bt_table(struct cuda_batch *bt, int i, const struct frs_seq *s, int need, const char *what)
+{
+    if (s->slot < 0 || s->slot >= bt->max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch %s: sequence %d has slot %d outside [0, %d)", what, i, s->slot,
+                       bt->max_seqs);
+    if (s->target_len < 0 || s->draft_len < 0 || s->draft_len > s->target_len || s->n_blocks < 0 ||
+        (s->n_blocks > 0 && !s->blocks))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch %s: sequence %d (slot %d): target_len %d, draft_len %d, "
+                       "%d blocks", what, i, s->slot, s->target_len, s->draft_len, s->n_blocks);
+    const int nb = s->n_blocks < bt->TW ? s->n_blocks : bt->TW;
+    if ((long)need > (long)nb * bt->B)
+        return FRS_ERR(FRS_ERR_TOO_LONG, "cuda batch %s: sequence %d (slot %d) needs positions up to %d, its %d "
+                       "blocks of %d cover %d (max_ctx %d)", what, i, s->slot, need, s->n_blocks, bt->B,
+                       nb * bt->B, bt->max_ctx);
+    const int used = (need + bt->B - 1) / bt->B;
+    int32_t *t = bt->hm.tables + (size_t)i * bt->TW;
+    for (int j = 0; j < used; j++) {
+        if (s->blocks[j] < 0 || s->blocks[j] >= bt->nblocks)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch %s: sequence %d (slot %d) block %d = %d outside the pool "
+                           "[0, %d)", what, i, s->slot, j, (int)s->blocks[j], bt->nblocks);
+        t[j] = s->blocks[j];
+    }
+    return FRS_OK;
+}
+
+static int32_t bt_phys(const struct cuda_batch *bt, const struct frs_seq *s, int p)
+{
+    return s->blocks[p / bt->B] * bt->B + p % bt->B;
+}
+
+/* ---- the batched target forward ----------------------------------------------------------------------- */
+
+/* n rows whose metadata is on the device: K/V of every layer written at the rows' physical rows,
+ * the features too (with a draft), hid = the post-final-norm hidden of every row; the LM head on
+ * rows [lm_from, lm_from + lm_n) into logits. */
+static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *mask, int lm_from, int lm_n,
+                                  float *logits)
+{
+    const struct cuda_batch_model *m = &bt->m;
+    const int C = m->C, H = m->H, KV = m->KV, D = m->D, F = m->F;
+    const int qkvw = (H + 2 * KV) * D;
+    cudaStream_t st = m->st;
+    const float beta = (!m->nccl || m->comm->rank == 0) ? 1.0f : 0.0f;
+    const struct cuda_paged_rows rows = {bt->dm.seq, bt->dm.prefix, bt->dm.local, bt->dm.ncols, bt->dm.tables, bt->TW,
+                                         bt->B, mask};
+    const size_t lstride = bt->layer_rows * bt->kvw;
+    FRS_TRY(cuda_embed(m->embed, C, bt->dm.tok, n, bt->x, NULL, 0, st));
+    for (int l = 0; l < m->L; l++) {
+        const struct cuda_batch_layer *ly = &bt->layers[l];
+        uint16_t *kp = bt->kpool + (size_t)l * lstride, *vp = bt->vpool + (size_t)l * lstride;
+        FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->attn_norm, m->eps, NULL, bt->xn, C, st));
+        FRS_TRY(cuda_matmul(m->blas, bt->xn, C, n, ly->wqkv, qkvw, C, bt->qkv, qkvw, 0.0f));
+        FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
+                                      st));
+        FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
+        FRS_TRY(cuda_matmul(m->blas, bt->att, H * D, n, ly->wo, C, H * D, bt->x, C, beta));
+        if (m->nccl)
+            FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
+        FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->mlp_norm, m->eps, NULL, bt->xn, C, st));
+        if (n == 1 && C % 8 == 0) {
+            FRS_TRY(cuda_gemv_swiglu(bt->xn, ly->wgu, F, C, bt->act, m->blas->pdl, st));
+        } else {
+            FRS_TRY(cuda_matmul(m->blas, bt->xn, C, n, ly->wgu, 2 * F, C, bt->gu, 2 * F, 0.0f));
+            FRS_TRY(cuda_swiglu(bt->gu, bt->gu + F, n, F, 2 * F, bt->act, F, st));
+        }
+        FRS_TRY(cuda_matmul(m->blas, bt->act, F, n, ly->wdown, C, F, bt->x, C, beta));
+        if (m->nccl)
+            FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
+    }
+    FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, m->final_norm, m->eps, NULL, bt->hid, C, st));
+    if (bt->fpool)
+        FRS_TRY(cuda_paged_store_rows(bt->fpool, C, bt->dm.phys, bt->hid, C, C, n, st));
+    if (lm_n > 0)
+        FRS_TRY(cuda_matmul(m->blas, bt->hid + (size_t)lm_from * C, C, lm_n, m->lm_head, m->Vl, C, logits, m->Vl,
+                            0.0f));
+    return FRS_OK;
+}
+
+/* ---- token choice -------------------------------------------------------------------------------------- */
+
+static int bt_device_sampling(const struct cuda_batch *bt, const struct frs_sampling *s)
+{
+    return bt->m.dev_sampling && s->temperature > 0.0f && s->top_k >= 0 && s->top_p >= 0.0f;
+}
+
+/* the greedy choice of rows logits[r * Vl] (r < n) into d_out[0..n): argmax keys (ties to the lowest
+ * id), one NCCL max at TP > 1; graph-capturable */
+static enum frs_status bt_argmax_ids(struct cuda_batch *bt, const float *logits, int n)
+{
+    const struct cuda_batch_model *m = &bt->m;
+    FRS_TRY(cuda_argmax_keys(logits, n, m->Vl, m->Vl, m->voff, bt->keys, m->st));
+    if (m->nccl)
+        FRS_TRY(nccl_argmax_keys(m->comm, bt->keys, (size_t)n, m->st));
+    return cuda_keys_to_ids(bt->keys, n, bt->d_out, m->st);
+}
+
+/* rows logits[r * Vl] (r < n) under s[r] with draw index draw[r], their greedy choice already in
+ * d_out (bt_argmax_ids): out[r] = the chosen token. The sampled rows are drawn on the device, one
+ * launch pair per row with its sequence's parameters; one read-back for all rows; the rows the
+ * device leaves undecided (and every sampled row where the device does not sample) are redone on
+ * the host from their logits row. */
+static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits, int n, const struct frs_sampling *s,
+                                      int s_stride, const int64_t *draw, int32_t *out)
+{
+    const struct cuda_batch_model *m = &bt->m;
+    cudaStream_t st = m->st;
+    const size_t Vl = (size_t)m->Vl;
+    int32_t *d_tok = bt->d_out, *d_flags = bt->d_out + n; /* adjacent: one read-back */
+    FRS_CUDA_CHECK(cudaMemsetAsync(d_flags, 0, (size_t)n * 4, st));
+    int any_dev = 0;
+    for (int r = 0; r < n; r++) {
+        const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
+        if (bt_device_sampling(bt, sr)) {
+            bt->h_sparams[r] = (struct cuda_sample_params){sr->temperature, sr->top_p, sr->top_k, 0, sr->seed,
+                                                           (uint64_t)draw[r]};
+            any_dev = 1;
+        }
+    }
+    if (any_dev) {
+        /* the parameters of every row in one copy (rows not sampled on the device carry stale ones, unread) */
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->sparams, bt->h_sparams, (size_t)n * sizeof *bt->sparams, cudaMemcpyHostToDevice, st));
+        for (int r = 0; r < n; r++) {
+            const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
+            if (!bt_device_sampling(bt, sr))
+                continue;
+            const float *row = logits + (size_t)r * Vl;
+            uint32_t *fl = (uint32_t *)d_flags + r;
+            FRS_TRY(cuda_sample_prepare(row, 1, m->Vl, m->Vl, bt->sparams + r, bt->srows + r, fl, st));
+            FRS_TRY(cuda_sample_draw(row, 1, m->Vl, m->Vl, m->voff, bt->sparams + r, bt->srows + r, NULL, bt->sscratch,
+                                     d_tok + r, fl, st));
+        }
+    }
+    /* the one read-back: tokens and flags */
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_out, d_tok, (size_t)n * 8, cudaMemcpyDeviceToHost, st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(st));
+    for (int r = 0; r < n; r++) {
+        const struct frs_sampling *sr = (const struct frs_sampling *)((const char *)s + (size_t)r * s_stride);
+        out[r] = bt->h_out[r];
+        if (sr->temperature <= 0.0f)
+            continue;
+        if (bt_device_sampling(bt, sr) && bt->h_out[n + r] == 0) {
+            bt->samp_dev++;
+            continue;
+        }
+        /* the host: runtime/sampling.c on this rank's row (with the communicator at TP > 1) */
+        bt->samp_host++;
+        FRS_CUDA_CHECK(cudaMemcpy(bt->h_row, logits + (size_t)r * Vl, Vl * sizeof(float), cudaMemcpyDeviceToHost));
+        const struct sampling_shard sh = {bt->h_row, 1, m->Vl, m->voff};
+        struct sampling_row srow;
+        FRS_TRY(sampling_prepare(m->comm, &sh, sr, &srow));
+        const uint64_t d = (uint64_t)draw[r];
+        FRS_TRY(sampling_draw(m->comm, &sh, sr, &srow, &d, NULL, NULL, &out[r]));
+    }
+    return FRS_OK;
+}
+
+/* The verify step of n one-node rows whose metadata is on the device: the forward and the greedy
+ * choice. A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the second,
+ * replayed afterwards; every step-varying value is in device memory at fixed addresses. */
+static enum frs_status bt_verify_step(struct cuda_batch *bt, int n)
+{
+    FRS_TRY(bt_forward(bt, n, NULL, 0, n, bt->logits));
+    return bt_argmax_ids(bt, bt->logits, n);
+}
+
+static enum frs_status bt_graph_run(struct cuda_batch *bt, int n)
+{
+    cudaStream_t st = bt->m.st;
+    struct bt_graph *g = &bt->graphs[n];
+    if (!bt->m.graphs || bt->m.nccl)
+        return bt_verify_step(bt, n);
+    if (g->exec) {
+        FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, st));
+        return FRS_OK;
+    }
+    if (g->uses == 0) {
+        FRS_TRY(bt_verify_step(bt, n));
+        g->uses++;
+        return FRS_OK;
+    }
+    FRS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    const enum frs_status fs = bt_verify_step(bt, n);
+    cudaGraph_t graph;
+    cudaError_t e = cudaStreamEndCapture(st, &graph);
+    if (fs != FRS_OK) {
+        if (e == cudaSuccess)
+            cudaGraphDestroy(graph);
+        return fs;
+    }
+    FRS_CUDA_CHECK(e);
+    e = cudaGraphInstantiate(&g->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    FRS_CUDA_CHECK(e);
+    FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, st));
+    g->uses++;
+    return FRS_OK;
+}
+
+/* ---- the ops ------------------------------------------------------------------------------------------- */
+
+static struct cuda_batch *bt_of(struct frs_backend *be, const char *what)
+{
+    struct cuda_batch *bt = cuda_backend_batch(be);
+    if (!bt)
+        (void)FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch %s: the backend was created without batching (limit "
+                      "max_seqs = 0)", what);
+    return bt;
+}
+
+static enum frs_status bt_prefill(struct frs_backend *be, const struct frs_seq *seq, const int32_t *tokens, int n)
+{
+    struct cuda_batch *bt = bt_of(be, "prefill");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    if (n < 1 || n > bt->prefill_chunk || n > bt->Rb)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: %d tokens (1..prefill_chunk = %d)", n,
+                       bt->prefill_chunk);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= bt->m.V)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: token %d at %d outside the vocabulary [0, %d)",
+                           (int)tokens[i], i, bt->m.V);
+    FRS_TRY(bt_meta_begin(bt));
+    const int T = seq->target_len;
+    FRS_TRY(bt_table(bt, 0, seq, T + n, "prefill"));
+    struct bt_meta *h = &bt->hm;
+    for (int i = 0; i < n; i++) {
+        h->tok[i] = tokens[i];
+        h->pos[i] = T + i;
+        h->phys[i] = bt_phys(bt, seq, T + i);
+        h->seq[i] = 0;
+        h->prefix[i] = T;
+        h->local[i] = i;
+        h->ncols[i] = n;
+    }
+    FRS_TRY(bt_meta_upload(bt, 1, 0));
+    return bt_forward(bt, n, NULL, n - 1, 1, bt->slot_logits + (size_t)seq->slot * bt->m.Vl);
+}
+
+static enum frs_status bt_next_token(struct frs_backend *be, const struct frs_seq *seq, const struct frs_sampling *s,
+                                     int32_t *out)
+{
+    struct cuda_batch *bt = bt_of(be, "next_token");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    if (seq->slot < 0 || seq->slot >= bt->max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch next_token: slot %d outside [0, %d)", seq->slot, bt->max_seqs);
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    const int64_t draw = seq->target_len;
+    const float *row = bt->slot_logits + (size_t)seq->slot * bt->m.Vl;
+    FRS_TRY(bt_argmax_ids(bt, row, 1));
+    return bt_choose_rest(bt, row, 1, s ? s : &greedy, 0, &draw, out);
+}
+
+/* verify: sequence i contributes the one row of its root (drafted[i] = 0); drafted trees are not
+ * implemented yet. s is per sequence (s[i]). */
+static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
+                                 const int *drafted, const struct frs_sampling *s, struct frs_tree *trees,
+                                 struct frs_accept *acc)
+{
+    struct cuda_batch *bt = bt_of(be, "verify");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    if (n < 1 || n > bt->max_seqs || n > bt->Rv)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: %d sequences (1..max_seqs = %d)", n, bt->max_seqs);
+    FRS_TRY(bt_meta_begin(bt));
+    struct bt_meta *h = &bt->hm;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        if (drafted && drafted[i])
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda batch verify: sequence %d (slot %d) has a drafted tree; the "
+                           "CUDA backend verifies one-node trees only for now", i, q->slot);
+        if (roots[i] < 0 || roots[i] >= bt->m.V)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: root %d of sequence %d outside the vocabulary "
+                           "[0, %d)", (int)roots[i], i, bt->m.V);
+        FRS_TRY(bt_table(bt, i, q, q->target_len + 1, "verify"));
+        for (int k = 0; k < i; k++)
+            if (seqs[k].slot == q->slot)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: sequences %d and %d share slot %d", k, i,
+                               q->slot);
+        h->tok[i] = roots[i];
+        h->pos[i] = q->target_len;
+        h->phys[i] = bt_phys(bt, q, q->target_len);
+        h->seq[i] = i;
+        h->prefix[i] = q->target_len;
+        h->local[i] = 0;
+        h->ncols[i] = 1;
+    }
+    FRS_TRY(bt_meta_upload(bt, n, 0));
+    FRS_TRY(bt_graph_run(bt, n));
+    bt->last_n = n;
+    /* the token chosen after each root sits at position target_len + 1: its draw index */
+    for (int i = 0; i < n; i++)
+        bt->h_draw[i] = (int64_t)seqs[i].target_len + 1;
+    FRS_TRY(bt_choose_rest(bt, bt->logits, n, s, (int)sizeof *s, bt->h_draw, bt->h_chosen));
+    for (int i = 0; i < n; i++) {
+        const int32_t c = bt->h_chosen[i];
+        struct frs_tree *t = &trees[i];
+        t->n = 1;
+        t->token[0] = roots[i];
+        t->parent[0] = -1;
+        t->depth[0] = 0;
+        t->argmax[0] = c;
+        t->child_prob[0] = 0.0f;
+        t->residual[0] = c;
+        struct frs_accept *a = &acc[i];
+        a->n_path = 1;
+        a->path[0] = 0;
+        a->n_tokens = 1;
+        a->tokens[0] = c;
+    }
+    return FRS_OK;
+}
+
+static enum frs_status bt_commit(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                 const struct frs_accept *acc)
+{
+    struct cuda_batch *bt = bt_of(be, "commit");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    if (n < 0 || n > bt->max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch commit: %d sequences (0..max_seqs = %d)", n, bt->max_seqs);
+    int moves = 0, waited = 0;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        const struct frs_accept *a = &acc[i];
+        if (a->n_path < 1 || a->n_path > FRS_MAX_TREE || a->path[0] != 0)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch commit: sequence %d: path of %d nodes must start at the "
+                           "root (0)", i, a->n_path);
+        int last = 0;
+        for (int j = 1; j < a->n_path; j++) {
+            if (a->path[j] <= last || a->path[j] >= FRS_MAX_TREE)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch commit: sequence %d: path[%d] = %d is not increasing",
+                               i, j, (int)a->path[j]);
+            last = a->path[j];
+        }
+        if (last == a->n_path - 1)
+            continue; /* the path is its rows' order already (a one-node tree, a chain) */
+        const int need = q->target_len + last + 1;
+        if (q->n_blocks < 0 || (long)need > (long)q->n_blocks * bt->B)
+            return FRS_ERR(FRS_ERR_TOO_LONG, "cuda batch commit: sequence %d (slot %d) path reaches position %d past "
+                           "its %d blocks", i, q->slot, need - 1, q->n_blocks);
+        if (!waited) {
+            FRS_TRY(bt_meta_begin(bt));
+            waited = 1;
+        }
+        for (int j = 1; j < a->n_path; j++) {
+            if (a->path[j] == j)
+                continue;
+            bt->hm.mv_src[moves] = bt_phys(bt, q, q->target_len + a->path[j]);
+            bt->hm.mv_dst[moves] = bt_phys(bt, q, q->target_len + j);
+            moves++;
+        }
+    }
+    if (!moves)
+        return FRS_OK;
+    /* the moves only: row sections untouched */
+    cudaStream_t st = bt->m.st;
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)moves * 4, cudaMemcpyHostToDevice, st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)moves * 4, cudaMemcpyHostToDevice, st));
+    FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
+    const int kvw = (int)bt->kvw;
+    FRS_TRY(cuda_paged_move_rows(bt->kpool, bt->m.L, bt->layer_rows * bt->kvw, kvw, bt->dm.mv_src, bt->dm.mv_dst, moves,
+                                 st));
+    FRS_TRY(cuda_paged_move_rows(bt->vpool, bt->m.L, bt->layer_rows * bt->kvw, kvw, bt->dm.mv_src, bt->dm.mv_dst, moves,
+                                 st));
+    if (bt->fpool)
+        FRS_TRY(cuda_paged_move_rows(bt->fpool, 1, 0, bt->m.C, bt->dm.mv_src, bt->dm.mv_dst, moves, st));
+    return FRS_OK;
+}
+
+enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, size_t cap, int *rows,
+                                  int *vocab_local)
+{
+    struct cuda_batch *bt = bt_of(be, "logits");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    const int n = slot >= 0 ? 1 : bt->last_n;
+    if (slot >= bt->max_seqs || n < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: slot %d / no verify yet", slot);
+    const size_t cnt = (size_t)n * bt->m.Vl;
+    if (cnt > cap)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: %zu floats do not fit in %zu", cnt, cap);
+    const float *src = slot >= 0 ? bt->slot_logits + (size_t)slot * bt->m.Vl : bt->logits;
+    FRS_CUDA_CHECK(cudaMemcpyAsync(out, src, cnt * sizeof(float), cudaMemcpyDeviceToHost, bt->m.st));
+    FRS_CUDA_CHECK(cudaStreamSynchronize(bt->m.st));
+    *rows = n;
+    *vocab_local = bt->m.Vl;
+    return FRS_OK;
+}
+
+void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *on_host)
+{
+    const struct cuda_batch *bt = cuda_backend_batch(be);
+    *on_device = bt ? bt->samp_dev : 0;
+    *on_host = bt ? bt->samp_host : 0;
+}
+
+const struct frs_batch_ops cuda_batch_ops = {
+    .prefill = bt_prefill,
+    .next_token = bt_next_token,
+    .draft = NULL, /* no batched draft yet: the engine runs these batches autoregressively */
+    .verify = bt_verify,
+    .commit = bt_commit,
+};

@@ -1,0 +1,75 @@
+/* cuda_batch.h - the CUDA backend's batched ops (runtime/batch.h): the paged KV pool, its
+ * per-step buffers and the batched target forward, in cuda_batch.c. The single-sequence backend
+ * (cuda_backend.c) creates the batch state at create() when lim->max_seqs > 0, handing it a view
+ * of its weights and stream (struct cuda_batch_model), and sets frs_backend_ops.batch to
+ * cuda_batch_ops; the batch-1 path is untouched.
+ *
+ * defines: struct cuda_batch_layer, struct cuda_batch_model, struct cuda_batch, cuda_batch_create,
+ *          cuda_batch_free, cuda_batch_ops, cuda_backend_batch, cuda_batch_logits, cuda_batch_sampling_counts
+ */
+#ifndef FRSPEC_CUDA_BATCH_H
+#define FRSPEC_CUDA_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend.h"
+#include "batch.h"
+#include "status.h"
+
+struct cuda_blas; /* cuda_ops.h */
+struct frs_comm;
+
+/* one target layer's device weights (bf16), as cuda_backend.c uploaded them */
+struct cuda_batch_layer {
+    const uint16_t *attn_norm; /* (C) */
+    const uint16_t *wqkv;      /* ((H + 2 KV) D, C) */
+    const uint16_t *wo;        /* (C, H D) */
+    const uint16_t *mlp_norm;  /* (C) */
+    const uint16_t *wgu;       /* (2 F, C) gate rows then up rows */
+    const uint16_t *wdown;     /* (C, F) */
+};
+
+/* what the batched forward borrows from the single-sequence backend (owned there) */
+struct cuda_batch_model {
+    cudaStream_t st;
+    struct cuda_blas *blas;
+    int n_sm;
+    struct frs_comm *comm;
+    int nccl;         /* device collectives on */
+    int dev_sampling; /* temperature > 0 may be sampled on the device (TP 1) */
+    int graphs;       /* CUDA graphs on (FRS_CUDA_GRAPHS unset or not 0) */
+    int C, H, KV, D, F, L, V, Vl, voff; /* this rank's shard */
+    float eps;
+    const uint16_t *embed;      /* (V, C) */
+    const uint16_t *lm_head;    /* (Vl, C) */
+    const uint16_t *final_norm; /* (C) */
+    const struct cuda_batch_layer *layers; /* (L), copied at create */
+    const float *inv_freq;      /* (D/2) */
+    int draft;                  /* a draft is loaded: the pool holds its K/V (dkv per row) and the features */
+    int dkv;                    /* draft n_kv * head_dim */
+};
+
+struct cuda_batch;
+
+/* The pool and the per-step buffers for lim (max_seqs > 0), after the weights and the
+ * single-sequence state are allocated; *kv_blocks = the pool's blocks. */
+enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_batch_model *m,
+                                  const struct frs_limits *lim, int *kv_blocks);
+void cuda_batch_free(struct cuda_batch *bt);
+
+extern const struct frs_batch_ops cuda_batch_ops;
+
+/* Tests: the logits behind the last choice, copied to out (rows x Vl floats, cap floats at most):
+ * slot >= 0: that slot's row (its last prefill), slot < 0: the last verify's rows. */
+enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, size_t cap, int *rows,
+                                  int *vocab_local);
+/* sampled rows answered on the device / on the host since create */
+void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *on_host);
+
+/* the backend's batch state, NULL when it was created with max_seqs = 0 (cuda_backend.c) */
+struct cuda_batch *cuda_backend_batch(struct frs_backend *be);
+
+#endif

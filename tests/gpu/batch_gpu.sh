@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# batch_gpu.sh - on the GPU machine: build the batched-decoding targets (sm_90), run
+# test_cuda_batch (the CUDA batched ops against the CPU backend), test_cuda_model (the batch-1
+# path, unchanged), `frspec bench throughput` and the PyTorch batched graph loop
+# (tests/bench/torch_baseline.py --batches) in the same call; test_cuda_sample (quick: the position-keyed verify). Logs under $OUT. Ends within LIMIT s.
+# usage (repo root, GPU machine, carry .deps): [PRESETS=llama3-8b,...] [LIMIT=340] bash tests/gpu/batch_gpu.sh
+set -o pipefail
+OUT=${OUT:-/tmp/frs-gpu-out}
+mkdir -p "$OUT"
+START=$(date +%s)
+left() { echo $(( ${LIMIT:-340} - ($(date +%s) - START) )); }
+source tests/gpu/device_env.sh
+B=/tmp/build-batch
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
+NOERR="-Wno-error=maybe-uninitialized -Wno-error=stringop-overflow -Wno-error=array-bounds"
+cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+      "-DCMAKE_C_FLAGS=$NOERR" > "$OUT/build.log" 2>&1 &&
+    ninja -C $B test_cuda_batch test_cuda_model test_cuda_sample frspec >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+echo "build ok ($(left) s left)"
+timeout 100 $B/tests/test_cuda_batch > "$OUT/test_cuda_batch.log" 2>&1
+echo "test_cuda_batch exit $?"; grep -v "^ok" "$OUT/test_cuda_batch.log" | tail -25
+timeout 60 $B/tests/test_cuda_model > "$OUT/test_cuda_model.log" 2>&1
+echo "test_cuda_model exit $?"; tail -6 "$OUT/test_cuda_model.log"
+FRS_TEST_QUICK=1 timeout 70 $B/tests/test_cuda_sample > "$OUT/test_cuda_sample.log" 2>&1
+echo "test_cuda_sample (quick) exit $?"; grep -v "^ok" "$OUT/test_cuda_sample.log" | tail -12
+echo "($(left) s left)"
+timeout $(( $(left) - 80 )) $B/frspec bench throughput --preset "${PRESETS:-llama3-8b,llama3.2-1b}" --steps 10 \
+    --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
+echo "($(left) s left)"
+# A/B on the 8B shape: no CUDA graphs
+if [ "${AB:-1}" = 1 ]; then
+    for ab in FRS_CUDA_GRAPHS=0; do
+        [ "$(left)" -gt 150 ] || break
+        env $ab timeout 60 $B/frspec bench throughput --preset llama3-8b --steps 10 2>&1 | grep -v allocating |
+            sed "s/^/[$ab] /" | tee -a "$OUT/throughput_ab.log"
+    done
+fi
+echo "($(left) s left)"
+PYTHONUNBUFFERED=1 timeout $(( $(left) - 5 )) python3 tests/bench/torch_baseline.py --preset "${TORCH_PRESETS:-llama3-8b}" --skip-single \
+    --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
+echo "done ($(left) s left)"
+# E2E=1: the embedded default pair's target (DEFAULT, the main checkout's configs/default) on a job of
+# 512 prompts (a fixed list of 24 topics x 22 phrasings) through the batched engine at --batch 1 / 8 /
+# 64, 32 new tokens each (--ignore-eos): tokens/s and how many results equal --batch 1's
+if [ "${E2E:-0}" = 1 ] && [ "$(left)" -gt 40 ]; then
+    DEF=${DEFAULT:-../../configs/default}
+    python3 - > "$OUT/job.jsonl" <<'PY'
+import json
+topics = ["the Roman Empire", "photosynthesis", "black holes", "the French Revolution", "machine learning",
+          "the water cycle", "volcanoes", "the stock market", "honey bees", "the printing press", "jazz music",
+          "quantum computing", "the Great Wall of China", "climate change", "the human heart", "chess openings",
+          "the Silk Road", "electric cars", "the Renaissance", "coral reefs", "the internet", "ancient Egypt",
+          "vaccines", "the Moon landing"]
+forms = ["Explain {} to a child.", "Write a short essay about {}.", "What are the main facts about {}?",
+         "Give three surprising details about {}.", "Summarise the history of {} in a paragraph.",
+         "Why does {} matter today?", "Write a poem about {}.", "List the key ideas behind {}.",
+         "Describe {} in five sentences.", "What would a textbook say about {}?", "Tell a story involving {}.",
+         "Compare {} with something familiar.", "What questions do experts still ask about {}?",
+         "Write an encyclopedia entry on {}.", "How would you teach {} in one lesson?",
+         "What are common misconceptions about {}?", "Write a dialogue about {}.", "Describe the future of {}.",
+         "Outline a documentary about {}.", "What is the single most important thing about {}?",
+         "Write a news report about {}.", "Explain {} with an analogy."]
+n = 0
+for f in forms:
+    for t in topics:
+        if n < 512:
+            print(json.dumps({"id": f"q{n:03d}", "prompt": f.format(t)}))
+            n += 1
+PY
+    for bs in 1 8 64; do
+        [ "$(left)" -gt 20 ] || break
+        timeout $(( $(left) - 10 )) $B/frspec generate --device cuda --model $DEF/target --prompts "$OUT/job.jsonl" \
+            --batch $bs --max-new-tokens 32 --ignore-eos --out "$OUT/job_b$bs.jsonl" > /dev/null 2> "$OUT/job_b$bs.log"
+        echo "job --batch $bs exit $?: $(grep -h 'frspec: batch' "$OUT/job_b$bs.log" | tail -1)"
+    done
+    python3 - "$OUT" <<'PY'
+import json, sys, os
+def load(p):
+    r = {}
+    if os.path.exists(p):
+        for l in open(p):
+            j = json.loads(l); r[j["id"]] = j.get("tokens")
+    return r
+o = sys.argv[1]; b1 = load(f"{o}/job_b1.jsonl")
+for bs in (8, 64):
+    b = load(f"{o}/job_b{bs}.jsonl")
+    same = sum(1 for k in b if k in b1 and b[k] == b1[k])
+    print(f"job --batch {bs}: {len(b)} results, {same} identical to --batch 1 ({len(b1)} results)")
+PY
+    rm -f "$OUT/job.jsonl"
+fi
+echo "end ($(left) s left)"

@@ -1,0 +1,378 @@
+/* test_batch.c - the batched engine (runtime/batch_engine.c) on the CPU backend's batched ops
+ * (runtime/cpu_batch.c, cpu_spec.c cpu_batch_draft), against the single-sequence
+ * autoregressive engine (engine_generate without a draft) as the independent reference:
+ *  1. invariant: every request's tokens identical to its autoregressive reference, for max_seqs
+ *     1, 2, 3, 5, 8, policies off / fixed / auto, several tree shapes, greedy and seeded
+ *     sampling (per-request seeds), prompts of 1..70 tokens, max_new_tokens 1..40 and stop
+ *     tokens (so sequences finish in many orders); two (target, draft) pairs: a random head
+ *     (low acceptance) and markov-target + markov-noisy (long accepted paths);
+ *  2. pool pressure: a pool far smaller than the prompts at once (waiting and preemption, the
+ *     test asserts preemptions happened) still gives every result, identical;
+ *  3. the row-independence of the batched forward: a sequence's logits from the batched verify
+ *     are bit-identical to those of the same sequence verified alone;
+ *  4. auto drafts most steps when the draft is always right (markov-exact);
+ *  5. context limit: sequences reaching max_ctx end with stop_reason "context" after exactly
+ *     max_ctx - n_prompt + 1 tokens, equal to the reference's first tokens; a prompt of max_ctx
+ *     tokens gives one token; a longer prompt an error result (others unaffected). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "accept.h"
+#include "backend.h"
+#include "batch.h"
+#include "batch_engine.h"
+#include "cpu_backend.h"
+#include "draft.h"
+#include "engine.h"
+#include "model.h"
+#include "rng.h"
+#include "testutil.h"
+
+#define NREQ 12
+#define MAXP 80
+#define MAXN 48
+
+struct job {
+    int n;
+    int32_t prompt[NREQ][MAXP];
+    int n_prompt[NREQ];
+    int max_new[NREQ];
+    int32_t stop[NREQ][2];
+    int n_stop[NREQ];
+    struct frs_sampling s[NREQ];
+    /* results */
+    int next;
+    int32_t out[NREQ][MAXN];
+    int n_out[NREQ];
+    int delivered[NREQ];
+    int errors[NREQ];
+    const char *reason[NREQ];
+    int order[NREQ], n_order;
+};
+
+static enum frs_status job_next(void *user, struct frs_batch_request *r, int *done)
+{
+    struct job *j = user;
+    if (j->next >= j->n) {
+        *done = 1;
+        return FRS_OK;
+    }
+    const int i = j->next++;
+    r->id = (uint64_t)i;
+    r->prompt = j->prompt[i];
+    r->n_prompt = j->n_prompt[i];
+    r->max_new_tokens = j->max_new[i];
+    r->stop = j->stop[i];
+    r->n_stop = j->n_stop[i];
+    r->sampling = j->s[i];
+    return FRS_OK;
+}
+
+static enum frs_status job_deliver(void *user, const struct frs_batch_request *r, const int32_t *t,
+                                   const struct frs_gen_stats *st, const char *error)
+{
+    struct job *j = user;
+    const int i = (int)r->id;
+    j->delivered[i]++;
+    j->errors[i] = error != NULL;
+    j->reason[i] = st->stop_reason;
+    j->n_out[i] = st->n_tokens;
+    memcpy(j->out[i], t, (size_t)st->n_tokens * sizeof *t);
+    j->order[j->n_order++] = i;
+    return FRS_OK;
+}
+
+static void make_job(struct job *j, int vocab, int sampled, uint64_t seed)
+{
+    memset(j, 0, sizeof *j);
+    j->n = NREQ;
+    const int lens[NREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
+    const int news[NREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
+    for (int i = 0; i < NREQ; i++) {
+        j->n_prompt[i] = lens[i];
+        for (int k = 0; k < lens[i]; k++)
+            j->prompt[i][k] = (int32_t)(frs_rng_u64(seed, (uint64_t)i, (uint64_t)k) % (uint64_t)vocab);
+        j->max_new[i] = news[i];
+        if (i % 3 == 1) { /* a stop token that may or may not come */
+            j->stop[i][0] = (int32_t)(frs_rng_u64(seed, 99, (uint64_t)i) % (uint64_t)vocab);
+            j->stop[i][1] = 1;
+            j->n_stop[i] = 2;
+        }
+        j->s[i] = sampled ? (struct frs_sampling){1.0f, i % 2 ? 0.9f : 1.0f, i % 4 == 0 ? 20 : 0, 1000 + (uint64_t)i}
+                          : (struct frs_sampling){0.0f, 1.0f, 0, 0};
+    }
+}
+
+/* reference: the single-sequence engine, autoregressive, a roomy context */
+static void reference(const struct llama_model *m, const struct job *j, int32_t ref[NREQ][MAXN], int *n_ref)
+{
+    struct frs_backend be;
+    const struct frs_limits lim = {.max_ctx = 256, .max_tree = 0, .prefill_chunk = 16};
+    memset(&be, 0, sizeof be);
+    CHECK_OK(frs_backend_cpu_ops.create(&be, m, NULL, NULL, &lim, NULL));
+    for (int i = 0; i < j->n; i++) {
+        struct frs_gen_request req;
+        memset(&req, 0, sizeof req);
+        req.prompt = j->prompt[i];
+        req.n_prompt = j->n_prompt[i];
+        req.max_new_tokens = j->max_new[i];
+        req.stop = j->stop[i];
+        req.n_stop = j->n_stop[i];
+        req.sampling = j->s[i];
+        struct frs_gen_stats st;
+        CHECK_OK(engine_generate(&be, &req, ref[i], MAXN, &st, NULL));
+        n_ref[i] = st.n_tokens;
+    }
+    be.ops->destroy(&be);
+}
+
+struct run_cfg {
+    int max_seqs;
+    enum frs_spec_policy policy;
+    struct frs_tree_params tree;
+    int kv_block, kv_blocks; /* 0: roomy */
+    int max_ctx;
+    int expect_preempt;
+};
+
+static void run_batched(const char *what, const struct llama_model *m, const struct eagle_draft *d,
+                        struct job *j, const struct run_cfg *rc, struct frs_batch_totals *tot)
+{
+    const int max_ctx = rc->max_ctx ? rc->max_ctx : 256;
+    const int max_tree = max_ctx - 1 < 64 ? max_ctx - 1 : 64;
+    struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = d ? max_tree : 0,
+                             .prefill_chunk = 16, .max_seqs = rc->max_seqs,
+                             .max_step_rows = rc->max_seqs * (rc->tree.size > 1 ? rc->tree.size : 1) + 16,
+                             .kv_block = rc->kv_block, .kv_blocks = rc->kv_blocks};
+    if (!lim.kv_blocks)
+        lim.kv_blocks = rc->max_seqs * ((lim.max_ctx + 15) / 16 + 1);
+    struct frs_backend be;
+    memset(&be, 0, sizeof be);
+    enum frs_status st = frs_backend_cpu_ops.create(&be, m, d, NULL, &lim, NULL);
+    CHECK(st == FRS_OK, "%s: create: %s", what, frs_error_msg());
+    if (st != FRS_OK)
+        return;
+    const struct frs_batch_config cfg = {
+        .max_seqs = rc->max_seqs, .max_ctx = lim.max_ctx, .kv_block = rc->kv_block, .prefill_chunk = 16,
+        .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree, .policy = rc->policy,
+        .tree = rc->tree, .comm = NULL,
+    };
+    const struct frs_batch_source src = {job_next, job_deliver, j};
+    st = batch_engine_run(&be, &cfg, &src, tot);
+    CHECK(st == FRS_OK, "%s: batch_engine_run: %s", what, frs_error_msg());
+    be.ops->destroy(&be);
+}
+
+static void check_job(const char *what, const struct job *j, int32_t ref[NREQ][MAXN], const int *n_ref)
+{
+    for (int i = 0; i < j->n; i++) {
+        CHECK(j->delivered[i] == 1 && !j->errors[i], "%s: request %d delivered %d times (error %d)", what, i,
+              j->delivered[i], j->errors[i]);
+        int diff = -1;
+        for (int k = 0; k < n_ref[i] && diff < 0; k++)
+            if (k >= j->n_out[i] || j->out[i][k] != ref[i][k])
+                diff = k;
+        CHECK(j->n_out[i] == n_ref[i] && diff < 0, "%s: request %d: %d tokens (reference %d), first difference at %d",
+              what, i, j->n_out[i], n_ref[i], diff);
+    }
+}
+
+static void test_pair(const char *target_rel, const char *head_rel)
+{
+    struct llama_model m;
+    struct eagle_draft d;
+    char tdir[4096], hdir[4096];
+    snprintf(tdir, sizeof tdir, "%s", test_fixture(target_rel));
+    snprintf(hdir, sizeof hdir, "%s", test_fixture(head_rel));
+    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
+    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    const int V = m.cfg.vocab_size;
+    const struct run_cfg cfgs[] = {
+        {1, FRS_SPEC_OFF, {1, 1, 1}, 0, 0, 0, 0},
+        {1, FRS_SPEC_FIXED, {4, 4, 16}, 0, 0, 0, 0},
+        {2, FRS_SPEC_FIXED, {3, 2, 5}, 0, 0, 0, 0},
+        {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 0, 0, 0},
+        {5, FRS_SPEC_AUTO, {5, 8, 32}, 0, 0, 0, 0},
+        {8, FRS_SPEC_OFF, {1, 1, 1}, 0, 0, 0, 0},
+        {8, FRS_SPEC_FIXED, {1, 1, 2}, 0, 0, 0, 0},
+        /* pressure: 12 blocks of 8 positions for 5 sequences of up to 110 positions */
+        {5, FRS_SPEC_FIXED, {3, 4, 10}, 8, 14, 0, 1},
+        {4, FRS_SPEC_OFF, {1, 1, 1}, 4, 30, 0, 1},
+        {8, FRS_SPEC_AUTO, {4, 4, 16}, 8, 16, 0, 1},
+    };
+    for (int sampled = 0; sampled < 2; sampled++) {
+        struct job j;
+        make_job(&j, V, sampled, 5 + (uint64_t)sampled);
+        int32_t ref[NREQ][MAXN];
+        int n_ref[NREQ];
+        reference(&m, &j, ref, n_ref);
+        for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+            const struct run_cfg *rc = &cfgs[c];
+            char what[256];
+            snprintf(what, sizeof what, "%s + %s, %s, batch %d, %s %d/%d/%d, pool %d x %d", target_rel, head_rel,
+                     sampled ? "sampled" : "greedy", rc->max_seqs, batch_policy_name(rc->policy), rc->tree.depth,
+                     rc->tree.topk, rc->tree.size, rc->kv_blocks, rc->kv_block);
+            make_job(&j, V, sampled, 5 + (uint64_t)sampled);
+            struct frs_batch_totals tot;
+            memset(&tot, 0, sizeof tot);
+            run_batched(what, &m, rc->policy == FRS_SPEC_OFF ? NULL : &d, &j, rc, &tot);
+            check_job(what, &j, ref, n_ref);
+            if (rc->expect_preempt)
+                CHECK(tot.preemptions > 0, "%s: no preemption under a small pool", what);
+            fprintf(stderr, "  %-90s steps %4ld, %3ld preemptions, %4ld drafted / %4ld AR sequence-steps, order",
+                    what, tot.steps, tot.preemptions, tot.drafted_seq_steps, tot.ar_seq_steps);
+            for (int k = 0; k < j.n_order; k++)
+                fprintf(stderr, " %d", j.order[k]);
+            fputc('\n', stderr);
+        }
+    }
+    eagle_draft_free(&d);
+    llama_model_free(&m);
+}
+
+/* Batched verify logits of one sequence == the same sequence verified alone. */
+static void test_row_independence(void)
+{
+    struct llama_model m;
+    char tdir[4096];
+    snprintf(tdir, sizeof tdir, "%s", test_fixture("models/gqa-bf16"));
+    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
+    const struct frs_limits lim = {.max_ctx = 64, .max_tree = 0, .prefill_chunk = 16, .max_seqs = 3,
+                                   .max_step_rows = 8, .kv_block = 4, .kv_blocks = 48};
+    struct frs_backend be;
+    memset(&be, 0, sizeof be);
+    CHECK_OK(frs_backend_cpu_ops.create(&be, &m, NULL, NULL, &lim, NULL));
+    struct cpu_backend *b = be.impl;
+    const int Vl = m.vocab_local;
+    /* three sequences, blocks interleaved in the pool */
+    int32_t blocks[3][16];
+    for (int s = 0; s < 3; s++)
+        for (int k = 0; k < 16; k++)
+            blocks[s][k] = 3 * k + (2 - s);
+    const int lens[3] = {7, 13, 2};
+    struct frs_seq seqs[3];
+    for (int s = 0; s < 3; s++) {
+        int32_t toks[16];
+        for (int k = 0; k < lens[s]; k++)
+            toks[k] = (int32_t)(frs_rng_u64(11, (uint64_t)s, (uint64_t)k) % 512);
+        seqs[s] = (struct frs_seq){s, 0, 0, blocks[s], 16};
+        CHECK_OK(be.ops->batch->prefill(&be, &seqs[s], toks, lens[s]));
+        seqs[s].target_len = lens[s];
+    }
+    const int32_t roots[3] = {17, 230, 5};
+    const int drafted[3] = {0, 0, 0};
+    const struct frs_sampling g[3] = {{0, 1, 0, 0}, {0, 1, 0, 0}, {0, 1, 0, 0}};
+    struct frs_tree trees[3];
+    struct frs_accept acc[3];
+    CHECK_OK(be.ops->batch->verify(&be, 3, seqs, roots, drafted, g, trees, acc));
+    float *all = malloc((size_t)3 * Vl * sizeof(float));
+    memcpy(all, b->logits, (size_t)3 * Vl * sizeof(float));
+    for (int s = 0; s < 3; s++) {
+        CHECK_OK(be.ops->batch->verify(&be, 1, &seqs[s], &roots[s], &drafted[s], &g[s], trees, acc));
+        CHECK(memcmp(b->logits, all + (size_t)s * Vl, (size_t)Vl * sizeof(float)) == 0,
+              "sequence %d: logits alone differ from its row in the batch", s);
+    }
+    free(all);
+    be.ops->destroy(&be);
+    llama_model_free(&m);
+}
+
+static void test_context(void)
+{
+    struct llama_model m;
+    struct eagle_draft d;
+    char tdir[4096], hdir[4096];
+    snprintf(tdir, sizeof tdir, "%s", test_fixture("spec/markov-target"));
+    snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/markov-noisy"));
+    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
+    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    struct job j;
+    make_job(&j, m.cfg.vocab_size, 0, 9);
+    for (int i = 0; i < NREQ; i++) {
+        j.max_new[i] = 40;
+        j.n_stop[i] = 0;
+    }
+    const int max_ctx = 48;
+    j.n_prompt[2] = max_ctx;     /* exactly the context: one token */
+    j.n_prompt[4] = max_ctx + 1; /* too long: an error result */
+    j.n_prompt[8] = max_ctx - 3; /* 4 tokens, the tree shrinking on the way */
+    for (int k = 0; k < MAXP; k++) {
+        j.prompt[2][k] = k % 200;
+        j.prompt[4][k] = k % 200;
+    }
+    int32_t ref[NREQ][MAXN];
+    int n_ref[NREQ];
+    struct job jr = j;
+    jr.n_prompt[4] = 1; /* the reference has no limit to hit */
+    reference(&m, &jr, ref, n_ref);
+    const enum frs_spec_policy pols[3] = {FRS_SPEC_FIXED, FRS_SPEC_AUTO, FRS_SPEC_OFF};
+    for (int pi = 0; pi < 3; pi++) {
+        struct job jb = j;
+        const struct run_cfg rc = {4, pols[pi], {6, 6, 40}, 0, 0, max_ctx, 0};
+        struct frs_batch_totals tot;
+        run_batched("context", &m, pols[pi] == FRS_SPEC_OFF ? NULL : &d, &jb, &rc, &tot);
+        for (int i = 0; i < NREQ; i++) {
+            CHECK(jb.delivered[i] == 1, "context %s: request %d delivered %d times", batch_policy_name(pols[pi]), i,
+                  jb.delivered[i]);
+            if (i == 4) {
+                CHECK(jb.errors[i] && jb.n_out[i] == 0, "context: a prompt over max_ctx must give an error result");
+                continue;
+            }
+            const int room = max_ctx - j.n_prompt[i] + 1;
+            const int expect = room < j.max_new[i] ? room : j.max_new[i];
+            CHECK(!jb.errors[i] && jb.n_out[i] == expect, "context %s: request %d (prompt %d): %d tokens, expected %d",
+                  batch_policy_name(pols[pi]), i, j.n_prompt[i], jb.n_out[i], expect);
+            CHECK(!strcmp(jb.reason[i], room < j.max_new[i] ? "context" : "max_new_tokens"),
+                  "context: request %d stop_reason %s", i, jb.reason[i]);
+            for (int k = 0; k < jb.n_out[i] && k < n_ref[i]; k++)
+                if (jb.out[i][k] != ref[i][k]) {
+                    CHECK(0, "context %s: request %d token %d differs from the reference", batch_policy_name(pols[pi]),
+                          i, k);
+                    break;
+                }
+        }
+    }
+    eagle_draft_free(&d);
+    llama_model_free(&m);
+}
+
+/* auto speculates where it pays: markov-exact's draft is always right (about depth + 1 tokens per
+ * iteration), so auto must mostly draft; its tokens stay the reference's. */
+static void test_auto_choice(void)
+{
+    struct llama_model m;
+    struct eagle_draft d;
+    char tdir[4096], hdir[4096];
+    snprintf(tdir, sizeof tdir, "%s", test_fixture("spec/markov-target"));
+    snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/markov-exact"));
+    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
+    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    struct job j;
+    make_job(&j, m.cfg.vocab_size, 0, 21);
+    for (int i = 0; i < NREQ; i++)
+        j.n_stop[i] = 0;
+    int32_t ref[NREQ][MAXN];
+    int n_ref[NREQ];
+    reference(&m, &j, ref, n_ref);
+    const struct run_cfg rc = {4, FRS_SPEC_AUTO, {4, 4, 16}, 0, 0, 0, 0};
+    struct frs_batch_totals tot;
+    memset(&tot, 0, sizeof tot);
+    run_batched("auto, markov-exact", &m, &d, &j, &rc, &tot);
+    check_job("auto, markov-exact", &j, ref, n_ref);
+    fprintf(stderr, "  auto on markov-exact: %ld drafted / %ld autoregressive sequence-steps\n", tot.drafted_seq_steps,
+            tot.ar_seq_steps);
+    CHECK(tot.drafted_seq_steps > 2 * tot.ar_seq_steps, "auto: %ld drafted vs %ld autoregressive sequence-steps with an "
+          "always-right draft", tot.drafted_seq_steps, tot.ar_seq_steps);
+    eagle_draft_free(&d);
+    llama_model_free(&m);
+}
+
+int main(void)
+{
+    test_auto_choice();
+    test_row_independence();
+    test_context();
+    test_pair("spec/markov-target", "spec/markov-noisy");
+    test_pair("models/gqa-bf16", "spec/head-gqa");
+    return test_finish("test_batch");
+}

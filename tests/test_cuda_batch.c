@@ -1,0 +1,752 @@
+/* test_cuda_batch.c - the CUDA backend's batched ops (runtime/batch.h, kernels/cuda_batch.c)
+ * against independent references:
+ *  1. the paged attention kernel (kernels/cuda_paged.cu, both V passes) against the contiguous-cache attention
+ *     of cuda_ops.cu (cuda_attention, the single-sequence kernels) at the Llama-3-8B head shape
+ *     (32 heads / 8 kv heads / head_dim 128): several sequences of mixed lengths (1 .. 900), their
+ *     rows scattered over shuffled pool blocks, decode rows and causal multi-row chunks, one launch
+ *     for all of them; per row rel err <= 1e-2 (both fp32 sums of the same bf16 K/V, bf16 out).
+ *  2. batched autoregressive decoding on the fixture checkpoints against the single-sequence
+ *     CPU backend on the SAME bf16 weights, one CPU backend per sequence in lock-step: sequences
+ *     of mixed prompt lengths prefilled chunk by chunk interleaved with the others' steps, one
+ *     joining late, each stopping after its own count (so the batch shrinks: mixed finishing
+ *     orders), shuffled non-contiguous blocks, slots not in sequence order. Checks: logits of
+ *     every prefill and every verify row within the bf16 tolerances of test_cuda_model (per row
+ *     mean <= 3e-2, worst <= 8e-2); each chosen token is exactly the decision runtime/sampling.c
+ *     makes on the GPU's own logits row (greedy: argmax; temperature > 0: the draw with draw index
+ *     = the token's position, per-sequence temperature / top-k / top-p / seed); against the CPU's
+ *     token: a greedy difference must be a near tie (logit gap within 3x the bf16 error), and
+ *     differences are counted and bounded (<= 5% of the tokens; the CPU continues with the GPU's
+ *     token so the comparison stays in lock-step). Run with kv_block 16 (greedy) and 4 (mixed
+ *     greedy / sampling).
+ *     For gqa-bf16 also a second GPU backend without CUDA graphs (cuda_graphs = 0) in lock-step (both on cuBLAS's
+ *     default algorithms): the batched verify's graph replays give bit-identical logits.
+ *  4. the batched engine (runtime/batch_engine.c) on the CUDA backend: 12 requests of mixed
+ *     lengths at max_seqs 8 / 3 / 1 and with a pool of 10 blocks (preemption asserted): every
+ *     request delivered once, every token the CPU backend's argmax teacher-forced on the request's
+ *     own tokens or a near tie (<= 5%).
+ *  3. errors: a sequence whose blocks do not cover the op -> FRS_ERR_TOO_LONG; a backend made
+ *     without max_seqs refuses the batched ops; kv_share sizes a pool.
+ * Skipped (77) without a CUDA device.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "accept.h"
+#include "backend.h"
+#include "batch.h"
+#include "batch_engine.h"
+#include "rng.h"
+#include "cpu_backend.h"
+#include "cuda_backend.h"
+#include "cuda_batch.h"
+#include "cuda_ops.h"
+#include "cuda_paged.h"
+#include "model.h"
+#include "sampling.h"
+#include "testutil.h"
+
+#define MAX_SEQS 6
+#define MAX_PROMPT 128
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+/* ---- 1. paged attention vs the contiguous kernel ---------------------------------------------------- */
+
+static void test_paged_attention(int v8)
+{
+#define NSEQ 5
+    const int H = 32, KV = 8, D = 128, B = 16;
+    const int kvw = KV * D;
+    const int prefix[NSEQ] = {0, 1, 37, 511, 900};
+    const int nnew[NSEQ] = {1, 1, 7, 1, 3}; /* rows of each sequence in the launch (causal among them) */
+    int n = 0, maxlen = 0;
+    for (int i = 0; i < NSEQ; i++) {
+        n += nnew[i];
+        maxlen = prefix[i] + nnew[i] > maxlen ? prefix[i] + nnew[i] : maxlen;
+    }
+    const int TW = (maxlen + B - 1) / B, nblocks = NSEQ * TW + 3;
+    uint64_t rs = 7;
+    /* per sequence: a contiguous cache (maxlen rows) and the pool holding the same rows */
+    uint16_t *kc = malloc((size_t)NSEQ * maxlen * kvw * 2), *vc = malloc((size_t)NSEQ * maxlen * kvw * 2);
+    uint16_t *kp = calloc((size_t)nblocks * B * kvw, 2), *vp = calloc((size_t)nblocks * B * kvw, 2);
+    for (size_t i = 0; i < (size_t)NSEQ * maxlen * kvw; i++) {
+        kc[i] = frs_f32_to_bf16(((float)(lcg(&rs) % 2001) - 1000.0f) * 1e-3f);
+        vc[i] = frs_f32_to_bf16(((float)(lcg(&rs) % 2001) - 1000.0f) * 1e-3f);
+    }
+    int *perm = malloc((size_t)nblocks * sizeof(int));
+    for (int i = 0; i < nblocks; i++)
+        perm[i] = i;
+    for (int i = nblocks - 1; i > 0; i--) {
+        const int j = (int)(lcg(&rs) % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    int32_t *tables = malloc((size_t)NSEQ * TW * 4);
+    for (int s = 0; s < NSEQ; s++)
+        for (int j = 0; j < TW; j++) {
+            tables[s * TW + j] = perm[s * TW + j];
+            for (int r = 0; r < B && j * B + r < maxlen; r++) {
+                memcpy(kp + ((size_t)perm[s * TW + j] * B + r) * kvw, kc + ((size_t)s * maxlen + j * B + r) * kvw,
+                       (size_t)kvw * 2);
+                memcpy(vp + ((size_t)perm[s * TW + j] * B + r) * kvw, vc + ((size_t)s * maxlen + j * B + r) * kvw,
+                       (size_t)kvw * 2);
+            }
+        }
+    int32_t seq[64], pre[64], loc[64], nc[64];
+    float *q = malloc((size_t)n * H * D * 4);
+    for (size_t i = 0; i < (size_t)n * H * D; i++)
+        q[i] = ((float)(lcg(&rs) % 2001) - 1000.0f) * 2e-3f;
+    int r = 0;
+    for (int s = 0; s < NSEQ; s++)
+        for (int j = 0; j < nnew[s]; j++, r++) {
+            seq[r] = s;
+            pre[r] = prefix[s];
+            loc[r] = j;
+            nc[r] = nnew[s];
+        }
+    int dev = 0, n_sm = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+    cudaStream_t st;
+    cudaStreamCreate(&st);
+    uint16_t *d_kp, *d_vp, *d_kc, *d_vc, *d_out, *d_ref;
+    float *d_q, *d_scr;
+    int32_t *d_meta, *d_pre1;
+    size_t scr = cuda_paged_attention_scratch_floats(n, H, KV, D, n_sm);
+    for (int m = 1; m <= 8; m++) {
+        const size_t s2 = cuda_attention_scratch_floats(m, H, KV, D, n_sm);
+        scr = s2 > scr ? s2 : scr;
+    }
+    cudaMalloc((void **)&d_kp, (size_t)nblocks * B * kvw * 2);
+    cudaMalloc((void **)&d_vp, (size_t)nblocks * B * kvw * 2);
+    cudaMalloc((void **)&d_kc, (size_t)NSEQ * maxlen * kvw * 2);
+    cudaMalloc((void **)&d_vc, (size_t)NSEQ * maxlen * kvw * 2);
+    cudaMalloc((void **)&d_out, (size_t)n * H * D * 2);
+    cudaMalloc((void **)&d_ref, (size_t)n * H * D * 2);
+    cudaMalloc((void **)&d_q, (size_t)n * H * D * 4);
+    cudaMalloc((void **)&d_scr, (scr + 1) * 4);
+    cudaMalloc((void **)&d_meta, (size_t)(4 * 64 + NSEQ * TW) * 4);
+    cudaMalloc((void **)&d_pre1, (size_t)NSEQ * 4);
+    cudaMemcpy(d_kp, kp, (size_t)nblocks * B * kvw * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_vp, vp, (size_t)nblocks * B * kvw * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_kc, kc, (size_t)NSEQ * maxlen * kvw * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_vc, vc, (size_t)NSEQ * maxlen * kvw * 2, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_q, q, (size_t)n * H * D * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_meta, seq, 64 * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_meta + 64, pre, 64 * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_meta + 128, loc, 64 * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_meta + 192, nc, 64 * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_meta + 256, tables, (size_t)NSEQ * TW * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(d_pre1, prefix, (size_t)NSEQ * 4, cudaMemcpyHostToDevice);
+    const struct cuda_paged_rows rows = {d_meta, d_meta + 64, d_meta + 128, d_meta + 192, d_meta + 256, TW, B, NULL};
+    CHECK_OK(cuda_paged_attention_vpass(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, v8, st));
+    /* the reference: each sequence alone through the contiguous kernel (its new rows causal) */
+    r = 0;
+    for (int s = 0; s < NSEQ; s++) {
+        CHECK_OK(cuda_attention_layout(d_q + (size_t)r * H * D, d_kc + (size_t)s * maxlen * kvw,
+                                       d_vc + (size_t)s * maxlen * kvw, d_pre1 + s, nnew[s], NULL, nnew[s], H, KV, D,
+                                       d_ref + (size_t)r * H * D, d_scr, n_sm, CUDA_ATT_SINGLE_ROW, st));
+        cudaStreamSynchronize(st);
+        r += nnew[s];
+    }
+    CHECK(cudaStreamSynchronize(st) == cudaSuccess, "paged attention: stream error");
+    uint16_t *ho = malloc((size_t)n * H * D * 2), *hr = malloc((size_t)n * H * D * 2);
+    cudaMemcpy(ho, d_out, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hr, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+    float *fo = malloc((size_t)H * D * 4), *fr = malloc((size_t)H * D * 4);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        for (int e = 0; e < H * D; e++) {
+            fo[e] = frs_bf16_to_f32(ho[(size_t)i * H * D + e]);
+            fr[e] = frs_bf16_to_f32(hr[(size_t)i * H * D + e]);
+        }
+        const double err = test_rel_err(fo, fr, (size_t)H * D);
+        worst = err > worst ? err : worst;
+        CHECK(err <= 1e-2, "paged attention row %d (sequence %d, prefix %d, local %d): rel err %.3g vs the contiguous "
+              "kernel", i, seq[i], pre[i], loc[i], err);
+    }
+    fprintf(stderr, "paged attention (%s V pass): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
+            "%d), worst rel err %.3g vs cuda_attention\n", v8 ? "16-byte" : "4-byte", n, NSEQ, B, worst);
+    cudaFree(d_kp);
+    cudaFree(d_vp);
+    cudaFree(d_kc);
+    cudaFree(d_vc);
+    cudaFree(d_out);
+    cudaFree(d_ref);
+    cudaFree(d_q);
+    cudaFree(d_scr);
+    cudaFree(d_meta);
+    cudaFree(d_pre1);
+    cudaStreamDestroy(st);
+    free(kc), free(vc), free(kp), free(vp), free(perm), free(tables), free(q), free(ho), free(hr), free(fo), free(fr);
+#undef NSEQ
+}
+
+/* ---- 2. batched decoding vs the CPU backend ------------------------------------------------------------ */
+
+/* a bf16 copy of a model's weights (what the CUDA backend computes with), as test_cuda_model.c */
+struct bf16_copy {
+    void *bufs[1024];
+    int n;
+};
+
+static struct frs_mat to_bf16(struct bf16_copy *bc, const struct frs_mat *m)
+{
+    struct frs_mat r = *m;
+    if (!m->data)
+        return r;
+    uint16_t *buf = malloc((size_t)m->rows * m->cols * 2);
+    float *row = malloc((size_t)m->cols * sizeof(float));
+    for (int64_t i = 0; i < m->rows; i++) {
+        frs_mat_row_to_f32(m, i, row);
+        for (int64_t j = 0; j < m->cols; j++)
+            buf[i * m->cols + j] = frs_f32_to_bf16(row[j]);
+    }
+    free(row);
+    bc->bufs[bc->n++] = buf;
+    r.dtype = FRS_DTYPE_BF16;
+    r.ld = m->cols;
+    r.data = buf;
+    return r;
+}
+
+static void model_bf16(const struct llama_model *src, struct llama_model *dst, struct bf16_copy *bc)
+{
+    *dst = *src;
+    bc->n = 0;
+    dst->embed = to_bf16(bc, &src->embed);
+    dst->lm_head_full = src->lm_head_full.data == src->embed.data ? dst->embed : to_bf16(bc, &src->lm_head_full);
+    dst->lm_head = frs_mat_rows(&dst->lm_head_full, src->vocab_offset, src->vocab_local);
+    dst->final_norm = to_bf16(bc, &src->final_norm);
+    struct llama_layer *ls = calloc((size_t)src->cfg.num_hidden_layers, sizeof *ls);
+    for (int l = 0; l < src->cfg.num_hidden_layers; l++) {
+        const struct llama_layer *s = &src->layers[l];
+        ls[l].attn_norm = to_bf16(bc, &s->attn_norm);
+        ls[l].wq = to_bf16(bc, &s->wq);
+        ls[l].wk = to_bf16(bc, &s->wk);
+        ls[l].wv = to_bf16(bc, &s->wv);
+        ls[l].wo = to_bf16(bc, &s->wo);
+        ls[l].mlp_norm = to_bf16(bc, &s->mlp_norm);
+        ls[l].w_gate = to_bf16(bc, &s->w_gate);
+        ls[l].w_up = to_bf16(bc, &s->w_up);
+        ls[l].w_down = to_bf16(bc, &s->w_down);
+    }
+    dst->layers = ls;
+    bc->bufs[bc->n++] = ls;
+}
+
+static double row_rms(const float *x, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return sqrt(s / n);
+}
+
+/* the pool's free blocks in a shuffled order; a sequence takes them as it grows */
+struct pool {
+    int32_t free_ids[4096];
+    int n_free;
+};
+
+static int grow(struct pool *p, int32_t *blocks, int *n_blocks, int need, int B)
+{
+    while (*n_blocks * B < need) {
+        if (p->n_free == 0)
+            return 0;
+        blocks[(*n_blocks)++] = p->free_ids[--p->n_free];
+    }
+    return 1;
+}
+
+struct tally {
+    int rows, tokens, cpu_diff, near_ties, sampled;
+    double sum_err, worst_err;
+};
+
+/* GPU logits row g vs the CPU backend's last row: rel err into t */
+static void compare_row(struct tally *t, const float *g, const float *c, int V, const char *what)
+{
+    const double e = test_rel_err(g, c, (size_t)V);
+    t->sum_err += e;
+    t->worst_err = e > t->worst_err ? e : t->worst_err;
+    t->rows++;
+    (void)what;
+}
+
+/* the token runtime/sampling.c chooses on the GPU's own logits row (the exact-decision check) */
+static int32_t host_choice(const float *row, int V, const struct frs_sampling *s, uint64_t draw)
+{
+    const struct sampling_shard sh = {row, 1, V, 0};
+    int32_t t = -1;
+    if (s->temperature <= 0.0f) {
+        sampling_argmax(NULL, &sh, &t);
+        return t;
+    }
+    struct sampling_row r;
+    if (sampling_prepare(NULL, &sh, s, &r) != FRS_OK)
+        return -2;
+    if (sampling_draw(NULL, &sh, s, &r, &draw, NULL, NULL, &t) != FRS_OK)
+        return -2;
+    return t;
+}
+
+static void test_batch_model(const char *name, int kv_block, int sample, int graphs_ab)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s", test_fixture(name));
+    struct llama_model m, mb;
+    if (llama_model_load(&m, dir, 0, 1) != FRS_OK) {
+        CHECK(0, "%s: load failed: %s", name, frs_error_msg());
+        return;
+    }
+    struct bf16_copy bc;
+    model_bf16(&m, &mb, &bc);
+    const int V = m.vocab_local;
+    snprintf(path, sizeof path, "%s/ref.json", dir);
+    char *js = test_read_file(path, NULL);
+    cJSON *o = js ? cJSON_Parse(js) : NULL;
+    CHECK(o != NULL, "%s: cannot read ref.json", name);
+    if (!o)
+        goto out;
+    /* the prompts: the fixture's, and cuts of them, for mixed lengths */
+    int32_t prompts[MAX_SEQS][MAX_PROMPT];
+    int plen[MAX_SEQS], n_seq = 0;
+    {
+        int32_t src[8][MAX_PROMPT];
+        int slen[8], ns = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "prompts"))
+        {
+            if (ns == 8)
+                break;
+            const cJSON *v;
+            slen[ns] = 0;
+            cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(e, "ids")) if (slen[ns] < MAX_PROMPT)
+                src[ns][slen[ns]++] = v->valueint;
+            ns++;
+        }
+        const int cut[MAX_SEQS] = {0, 3, 1, 17, 5, 9}; /* tokens dropped from the end */
+        for (int i = 0; i < MAX_SEQS; i++) {
+            const int s = i % ns;
+            plen[i] = slen[s] - cut[i] > 1 ? slen[s] - cut[i] : 1;
+            memcpy(prompts[i], src[s], (size_t)plen[i] * 4);
+            n_seq++;
+        }
+    }
+    const int chunk = 8, max_ctx = 256, steps_max = 40;
+    const int n_new[MAX_SEQS] = {40, 12, 25, 1, 33, 18}; /* verify steps per sequence: mixed finishing orders */
+    const int join_at[MAX_SEQS] = {0, 0, 0, 0, 0, 6};    /* the last one joins late */
+    struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = chunk, .max_seqs = MAX_SEQS,
+                             .max_step_rows = MAX_SEQS, .kv_block = kv_block, .kv_blocks = 0, .kv_share = 0.0f};
+    lim.kv_blocks = MAX_SEQS * (max_ctx / kv_block) + 7;
+    struct frs_backend gpu, gpu2, cpu[MAX_SEQS];
+    memset(&gpu, 0, sizeof gpu);
+    memset(&gpu2, 0, sizeof gpu2);
+    gpu.ops = &frs_backend_cuda_ops;
+    gpu2.ops = &frs_backend_cuda_ops;
+    /* graphs_ab: a second GPU backend without CUDA graphs in lock-step, both on cublasGemmEx's
+     * default algorithms (cublaslt = 0: no timed choice), so their logits must be bit-identical */
+    struct frs_backend_options o1 = frs_backend_options_default(), o2 = o1;
+    o1.cublaslt = o2.cublaslt = graphs_ab ? 0 : 1;
+    o2.cuda_graphs = 0;
+    CHECK_OK(gpu.ops->create(&gpu, &m, NULL, NULL, &lim, &o1));
+    if (graphs_ab)
+        CHECK_OK(gpu2.ops->create(&gpu2, &m, NULL, NULL, &lim, &o2));
+    int ab_rows = 0, ab_same = 1;
+    float *gl2 = malloc((size_t)MAX_SEQS * m.vocab_local * 4);
+    CHECK(gpu.kv_blocks == lim.kv_blocks, "%s: kv_blocks %d, asked %d", name, gpu.kv_blocks, lim.kv_blocks);
+    const struct frs_batch_ops *bo = gpu.ops->batch;
+    const struct frs_limits clim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = chunk};
+    for (int i = 0; i < n_seq; i++) {
+        memset(&cpu[i], 0, sizeof cpu[i]);
+        cpu[i].ops = &frs_backend_cpu_ops;
+        CHECK_OK(cpu[i].ops->create(&cpu[i], &mb, NULL, NULL, &clim, NULL));
+    }
+    struct pool pool;
+    pool.n_free = gpu.kv_blocks < 4096 ? gpu.kv_blocks : 4096;
+    uint64_t rs = 12345 + (uint64_t)kv_block;
+    for (int i = 0; i < pool.n_free; i++)
+        pool.free_ids[i] = i;
+    for (int i = pool.n_free - 1; i > 0; i--) {
+        const int j = (int)(lcg(&rs) % (uint64_t)(i + 1));
+        const int32_t t = pool.free_ids[i];
+        pool.free_ids[i] = pool.free_ids[j];
+        pool.free_ids[j] = t;
+    }
+    int32_t blocks[MAX_SEQS][256];
+    struct frs_seq seq[MAX_SEQS];
+    struct frs_sampling samp[MAX_SEQS];
+    int32_t root[MAX_SEQS];
+    int done_pre[MAX_SEQS] = {0}, steps[MAX_SEQS] = {0}, active[MAX_SEQS] = {0};
+    for (int i = 0; i < n_seq; i++) {
+        seq[i] = (struct frs_seq){.slot = n_seq - 1 - i, .target_len = 0, .draft_len = 0, .blocks = blocks[i],
+                                  .n_blocks = 0};
+        samp[i] = (struct frs_sampling){0.0f, 1.0f, 0, 0};
+        if (sample && i % 2 == 1) /* every other sequence samples, each with its own parameters */
+            samp[i] = (struct frs_sampling){0.6f + 0.2f * (float)i, i == 3 ? 0.9f : 1.0f, i == 5 ? 20 : 0,
+                                            1000u + (uint64_t)i};
+    }
+    float *gl = malloc((size_t)MAX_SEQS * V * 4), *cl = malloc((size_t)V * 4);
+    struct tally t = {0};
+    for (int step = 0; step <= steps_max + 8; step++) {
+        /* prefill: one chunk of each sequence still reading its prompt, interleaved with the steps */
+        for (int i = 0; i < n_seq; i++) {
+            if (step < join_at[i] || done_pre[i] >= plen[i])
+                continue;
+            const int c = plen[i] - done_pre[i] < chunk ? plen[i] - done_pre[i] : chunk;
+            CHECK(grow(&pool, blocks[i], &seq[i].n_blocks, seq[i].target_len + c, kv_block), "%s: pool empty", name);
+            CHECK_OK(bo->prefill(&gpu, &seq[i], prompts[i] + done_pre[i], c));
+            if (graphs_ab)
+                CHECK_OK(bo->prefill(&gpu2, &seq[i], prompts[i] + done_pre[i], c));
+            seq[i].target_len += c;
+            done_pre[i] += c;
+            if (done_pre[i] == plen[i]) {
+                CHECK_OK(cpu[i].ops->prefill(&cpu[i], prompts[i], plen[i]));
+                CHECK_OK(bo->next_token(&gpu, &seq[i], &samp[i], &root[i]));
+                int rows = 0, vl = 0;
+                CHECK_OK(cuda_batch_logits(&gpu, seq[i].slot, gl, (size_t)MAX_SEQS * V, &rows, &vl));
+                const struct cpu_backend *cb = cpu[i].impl;
+                memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
+                compare_row(&t, gl, cl, V, "prefill");
+                const int32_t want = host_choice(gl, V, &samp[i], (uint64_t)seq[i].target_len);
+                CHECK(root[i] == want, "%s: sequence %d next_token %d, sampling.c on the GPU's row says %d", name, i,
+                      (int)root[i], (int)want);
+                int32_t ct;
+                CHECK_OK(cpu[i].ops->next_token(&cpu[i], &samp[i], (uint64_t)seq[i].target_len, &ct));
+                if (ct != root[i]) {
+                    t.cpu_diff++;
+                    const double gap = fabs((double)cl[ct] - cl[root[i]]), allowed = 3 * 2e-2 * row_rms(cl, V);
+                    if (samp[i].temperature <= 0.0f)
+                        CHECK(gap <= allowed, "%s: seq %d first token %d vs CPU %d, CPU logit gap %.4g > %.4g", name,
+                              i, (int)root[i], (int)ct, gap, allowed);
+                    t.near_ties += gap <= allowed;
+                }
+                t.tokens++;
+                active[i] = n_new[i] > 0;
+            }
+        }
+        /* one verify over every active sequence (one-node trees: an autoregressive step) */
+        struct frs_seq vs[MAX_SEQS];
+        struct frs_sampling vsm[MAX_SEQS];
+        int32_t vr[MAX_SEQS];
+        int who[MAX_SEQS], drafted[MAX_SEQS] = {0}, n = 0;
+        for (int i = 0; i < n_seq; i++) {
+            if (!active[i])
+                continue;
+            CHECK(grow(&pool, blocks[i], &seq[i].n_blocks, seq[i].target_len + 1, kv_block), "%s: pool empty", name);
+            vs[n] = seq[i];
+            vsm[n] = samp[i];
+            vr[n] = root[i];
+            who[n++] = i;
+        }
+        if (n == 0)
+            continue;
+        struct frs_tree trees[MAX_SEQS];
+        struct frs_accept acc[MAX_SEQS];
+        CHECK_OK(bo->verify(&gpu, n, vs, vr, drafted, vsm, trees, acc));
+        int rows = 0, vl = 0;
+        CHECK_OK(cuda_batch_logits(&gpu, -1, gl, (size_t)MAX_SEQS * V, &rows, &vl));
+        if (graphs_ab) {
+            struct frs_tree trees2[MAX_SEQS];
+            struct frs_accept acc2[MAX_SEQS];
+            CHECK_OK(bo->verify(&gpu2, n, vs, vr, drafted, vsm, trees2, acc2));
+            CHECK_OK(cuda_batch_logits(&gpu2, -1, gl2, (size_t)MAX_SEQS * V, &rows, &vl));
+            CHECK_OK(bo->commit(&gpu2, n, vs, acc2));
+            const int same = memcmp(gl, gl2, (size_t)n * V * 4) == 0;
+            for (int k = 0; k < n; k++)
+                CHECK(acc2[k].tokens[0] == acc[k].tokens[0], "%s: graphs vs no graphs: token %d vs %d", name,
+                      (int)acc[k].tokens[0], (int)acc2[k].tokens[0]);
+            ab_same &= same;
+            ab_rows += n;
+        }
+        CHECK(rows == n, "%s: verify left %d logits rows for %d sequences", name, rows, n);
+        CHECK_OK(bo->commit(&gpu, n, vs, acc));
+        for (int k = 0; k < n; k++) {
+            const int i = who[k];
+            CHECK(trees[k].n == 1 && trees[k].token[0] == root[i] && acc[k].n_path == 1 && acc[k].n_tokens == 1 &&
+                      acc[k].tokens[0] == trees[k].argmax[0],
+                  "%s: sequence %d: one-node tree / acceptance inconsistent", name, i);
+            const int32_t tok = acc[k].tokens[0];
+            const float *g = gl + (size_t)k * V;
+            const int64_t pos = seq[i].target_len + 1; /* the position of the chosen token = its draw index */
+            const int32_t want = host_choice(g, V, &samp[i], (uint64_t)pos);
+            CHECK(tok == want, "%s: sequence %d step %d: token %d, sampling.c on the GPU's row says %d", name, i,
+                  steps[i], (int)tok, (int)want);
+            CHECK_OK(cpu[i].ops->decode(&cpu[i], root[i]));
+            const struct cpu_backend *cb = cpu[i].impl;
+            memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
+            compare_row(&t, g, cl, V, "verify");
+            int32_t ct;
+            CHECK_OK(cpu[i].ops->next_token(&cpu[i], &samp[i], (uint64_t)pos, &ct));
+            if (ct != tok) {
+                t.cpu_diff++;
+                const double gap = fabs((double)cl[ct] - cl[tok]), allowed = 3 * 2e-2 * row_rms(cl, V);
+                if (samp[i].temperature <= 0.0f)
+                    CHECK(gap <= allowed, "%s: seq %d step %d token %d vs CPU %d, CPU logit gap %.4g > %.4g (not a "
+                          "near tie)", name, i, steps[i], (int)tok, (int)ct, gap, allowed);
+                t.near_ties += gap <= allowed;
+            }
+            t.sampled += samp[i].temperature > 0.0f;
+            t.tokens++;
+            seq[i].target_len += acc[k].n_path;
+            root[i] = tok; /* the CPU follows the GPU's token: lock-step */
+            if (++steps[i] >= n_new[i])
+                active[i] = 0;
+        }
+    }
+    for (int i = 0; i < n_seq; i++)
+        CHECK(steps[i] == n_new[i] && done_pre[i] == plen[i], "%s: sequence %d ran %d of %d steps", name, i, steps[i],
+              n_new[i]);
+    if (graphs_ab) {
+        fprintf(stderr, "%s: batched verify with CUDA graphs vs without: %d rows, logits %s\n", name, ab_rows,
+                ab_same ? "bit-identical" : "DIFFERENT");
+        CHECK(ab_same && ab_rows > 100, "%s: batched verify logits differ between CUDA graphs and cuda_graphs = 0",
+              name);
+    }
+    long on_dev = 0, on_host = 0;
+    cuda_batch_sampling_counts(&gpu, &on_dev, &on_host);
+    const double mean = t.rows ? t.sum_err / t.rows : 0;
+    fprintf(stderr, "%s (kv_block %d, %s): %d sequences, %d tokens (%d sampled; %ld rows sampled on the device, %ld on "
+            "the host), logits vs CPU mean %.3g worst %.3g over %d rows, %d tokens differ from the CPU (%d near ties)\n",
+            name, kv_block, sample ? "greedy + sampling" : "greedy", n_seq, t.tokens, t.sampled, on_dev, on_host, mean,
+            t.worst_err, t.rows, t.cpu_diff, t.near_ties);
+    CHECK(mean <= 3e-2 && t.worst_err <= 8e-2, "%s: batched logits vs the CPU backend rel err mean %.3g / worst %.3g "
+          "(limits 3e-2 / 8e-2)", name, mean, t.worst_err);
+    CHECK(t.cpu_diff * 20 <= t.tokens, "%s: %d of %d tokens differ from the CPU backend (limit 5%%)", name, t.cpu_diff,
+          t.tokens);
+    CHECK(t.tokens > 100, "%s: only %d tokens compared", name, t.tokens);
+    if (sample)
+        CHECK(on_dev > 0, "%s: no row was sampled on the device", name);
+
+    /* 3. errors: blocks that do not cover the op */
+    {
+        struct frs_seq s0 = seq[0];
+        s0.n_blocks = s0.target_len / kv_block; /* short of the next position */
+        const int32_t r0 = root[0];
+        struct frs_tree tr;
+        struct frs_accept ac;
+        const int d0 = 0;
+        CHECK(bo->verify(&gpu, 1, &s0, &r0, &d0, &samp[0], &tr, &ac) == FRS_ERR_TOO_LONG,
+              "%s: verify past a sequence's blocks was not refused", name);
+    }
+    gpu.ops->destroy(&gpu);
+    if (graphs_ab)
+        gpu2.ops->destroy(&gpu2);
+    for (int i = 0; i < n_seq; i++)
+        cpu[i].ops->destroy(&cpu[i]);
+    free(gl2);
+    free(gl);
+    free(cl);
+out:
+    cJSON_Delete(o);
+    free(js);
+    for (int i = 0; i < bc.n; i++)
+        free(bc.bufs[i]);
+    llama_model_free(&m);
+}
+
+
+/* ---- 4. the batched engine on the CUDA backend ---------------------------------------------------- */
+
+#define EREQ 12
+#define EMAXN 48
+
+struct ejob {
+    int32_t prompt[EREQ][80];
+    int n_prompt[EREQ], max_new[EREQ];
+    int32_t stop[EREQ];
+    int n_stop[EREQ];
+    int next;
+    int32_t out[EREQ][EMAXN];
+    int n_out[EREQ], delivered[EREQ], errors[EREQ];
+};
+
+static enum frs_status ejob_next(void *user, struct frs_batch_request *r, int *done)
+{
+    struct ejob *j = user;
+    if (j->next >= EREQ) {
+        *done = 1;
+        return FRS_OK;
+    }
+    const int i = j->next++;
+    memset(r, 0, sizeof *r);
+    r->id = (uint64_t)i;
+    r->prompt = j->prompt[i];
+    r->n_prompt = j->n_prompt[i];
+    r->max_new_tokens = j->max_new[i];
+    r->stop = &j->stop[i];
+    r->n_stop = j->n_stop[i];
+    r->sampling = (struct frs_sampling){0.0f, 1.0f, 0, 0};
+    return FRS_OK;
+}
+
+static enum frs_status ejob_deliver(void *user, const struct frs_batch_request *r, const int32_t *t,
+                                    const struct frs_gen_stats *st, const char *error)
+{
+    struct ejob *j = user;
+    const int i = (int)r->id;
+    j->delivered[i]++;
+    j->errors[i] = error != NULL;
+    j->n_out[i] = st->n_tokens < EMAXN ? st->n_tokens : EMAXN;
+    if (t)
+        memcpy(j->out[i], t, (size_t)j->n_out[i] * sizeof *t);
+    return FRS_OK;
+}
+
+/* Requests of mixed prompt lengths and lengths (some with a stop token) through batch_engine_run
+ * on the CUDA backend (policy off: no batched draft on the GPU) at max_seqs 1 / 3 / 8 and with a
+ * pool too small for all of them (waiting + preemption and recompute). Every request is delivered
+ * once, without error, and every generated token is checked against the CPU backend on the same
+ * bf16 weights teacher-forced on the request's own tokens: equal to its argmax, or a near tie
+ * (logit gap within 3x the bf16 error); near ties counted, bounded (<= 5% of the tokens). */
+static void test_engine(const char *name)
+{
+    struct llama_model m, mb;
+    if (llama_model_load(&m, test_fixture(name), 0, 1) != FRS_OK) {
+        CHECK(0, "%s: load failed: %s", name, frs_error_msg());
+        return;
+    }
+    struct bf16_copy bc;
+    model_bf16(&m, &mb, &bc);
+    const int V = m.vocab_local;
+    struct ejob job0;
+    memset(&job0, 0, sizeof job0);
+    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
+    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
+    for (int i = 0; i < EREQ; i++) {
+        job0.n_prompt[i] = lens[i];
+        for (int k = 0; k < lens[i]; k++)
+            job0.prompt[i][k] = (int32_t)(frs_rng_u64(77, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
+        job0.max_new[i] = news[i];
+        if (i % 3 == 1) {
+            job0.stop[i] = (int32_t)(frs_rng_u64(77, 99, (uint64_t)i) % (uint64_t)V);
+            job0.n_stop[i] = 1;
+        }
+    }
+    const struct {
+        int max_seqs, kv_blocks;
+    } runs[] = {{8, 0}, {3, 0}, {1, 0}, {8, 10}};
+    struct frs_backend cpu;
+    memset(&cpu, 0, sizeof cpu);
+    const struct frs_limits clim = {.max_ctx = 256, .max_tree = 0, .prefill_chunk = 16};
+    CHECK_OK(frs_backend_cpu_ops.create(&cpu, &mb, NULL, NULL, &clim, NULL));
+    float *cl = malloc((size_t)V * 4);
+    for (size_t ri = 0; ri < sizeof runs / sizeof runs[0]; ri++) {
+        struct ejob j = job0;
+        const int ms = runs[ri].max_seqs;
+        struct frs_limits lim = {.max_ctx = 256, .max_tree = 0, .prefill_chunk = 16, .max_seqs = ms,
+                                 .max_step_rows = ms + 16, .kv_block = 16,
+                                 .kv_blocks = runs[ri].kv_blocks ? runs[ri].kv_blocks : ms * 17};
+        struct frs_backend gpu;
+        memset(&gpu, 0, sizeof gpu);
+        CHECK_OK(frs_backend_cuda_ops.create(&gpu, &m, NULL, NULL, &lim, NULL));
+        const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
+                                             .step_tokens = 0, .max_step_rows = ms + 16, .max_tree = 0,
+                                             .policy = FRS_SPEC_OFF, .comm = NULL};
+        const struct frs_batch_source src = {ejob_next, ejob_deliver, &j};
+        struct frs_batch_totals tot;
+        memset(&tot, 0, sizeof tot);
+        const enum frs_status st = batch_engine_run(&gpu, &cfg, &src, &tot);
+        CHECK(st == FRS_OK, "%s engine (max_seqs %d, %d blocks): %s", name, ms, lim.kv_blocks, frs_error_msg());
+        gpu.ops->destroy(&gpu);
+        int tokens = 0, exact = 0, ties = 0;
+        for (int i = 0; i < EREQ; i++) {
+            CHECK(j.delivered[i] == 1 && !j.errors[i], "%s engine (max_seqs %d): request %d delivered %d times, "
+                  "error %d", name, ms, i, j.delivered[i], j.errors[i]);
+            const int stopped = j.n_stop[i] && j.n_out[i] > 0 && j.out[i][j.n_out[i] - 1] == j.stop[i];
+            CHECK(j.n_out[i] == j.max_new[i] || stopped, "%s engine (max_seqs %d): request %d: %d of %d tokens", name,
+                  ms, i, j.n_out[i], j.max_new[i]);
+            /* teacher-forced CPU check of every token */
+            CHECK_OK(cpu.ops->reset(&cpu));
+            CHECK_OK(cpu.ops->prefill(&cpu, j.prompt[i], j.n_prompt[i]));
+            for (int k = 0; k < j.n_out[i]; k++) {
+                const struct cpu_backend *cb = cpu.impl;
+                memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
+                int best = 0;
+                for (int v = 1; v < V; v++)
+                    if (cl[v] > cl[best])
+                        best = v;
+                const int32_t t = j.out[i][k];
+                tokens++;
+                if (t == best) {
+                    exact++;
+                } else {
+                    const double gap = (double)cl[best] - cl[t], allowed = 3 * 2e-2 * row_rms(cl, V);
+                    CHECK(t >= 0 && t < V && gap <= allowed, "%s engine (max_seqs %d, %d blocks): request %d token "
+                          "%d = %d, the CPU's argmax %d is %.4g above it (> %.4g: not a near tie)", name, ms,
+                          lim.kv_blocks, i, k, (int)t, best, gap, allowed);
+                    ties++;
+                }
+                if (k + 1 < j.n_out[i])
+                    CHECK_OK(cpu.ops->decode(&cpu, t));
+            }
+        }
+        fprintf(stderr, "%s engine on CUDA (max_seqs %d, %d blocks of 16): %ld steps, %ld preemptions, %d tokens: %d "
+                "the CPU's argmax, %d near ties\n", name, ms, lim.kv_blocks, tot.steps, tot.preemptions, tokens, exact,
+                ties);
+        CHECK(ties * 20 <= tokens && tokens > 200, "%s engine (max_seqs %d): %d near ties in %d tokens", name, ms, ties,
+              tokens);
+        if (runs[ri].kv_blocks)
+            CHECK(tot.preemptions > 0, "%s engine: a pool of %d blocks preempted nothing", name, lim.kv_blocks);
+    }
+    cpu.ops->destroy(&cpu);
+    free(cl);
+    for (int i = 0; i < bc.n; i++)
+        free(bc.bufs[i]);
+    llama_model_free(&m);
+}
+
+static void test_errors(const char *name)
+{
+    struct llama_model m;
+    if (llama_model_load(&m, test_fixture(name), 0, 1) != FRS_OK) {
+        CHECK(0, "%s: load failed: %s", name, frs_error_msg());
+        return;
+    }
+    struct frs_backend be;
+    memset(&be, 0, sizeof be);
+    be.ops = &frs_backend_cuda_ops;
+    const struct frs_limits lim0 = {.max_ctx = 64, .max_tree = 0, .prefill_chunk = 8};
+    CHECK_OK(be.ops->create(&be, &m, NULL, NULL, &lim0, NULL));
+    CHECK(be.kv_blocks == 0 && cuda_backend_batch(&be) == NULL, "no pool without max_seqs");
+    int32_t blk[4] = {0, 1, 2, 3}, tok[2] = {1, 2};
+    const struct frs_seq s = {0, 0, 0, blk, 4};
+    CHECK(be.ops->batch->prefill(&be, &s, tok, 2) == FRS_ERR_INVALID_ARG, "batched prefill without a pool accepted");
+    be.ops->destroy(&be);
+    const struct frs_limits lim1 = {.max_ctx = 64, .max_tree = 0, .prefill_chunk = 8, .max_seqs = 4, .kv_share = 0.01f};
+    memset(&be, 0, sizeof be);
+    be.ops = &frs_backend_cuda_ops;
+    CHECK_OK(be.ops->create(&be, &m, NULL, NULL, &lim1, NULL));
+    CHECK(be.kv_blocks > 0, "kv_share 0.01 gave %d blocks", be.kv_blocks);
+    fprintf(stderr, "%s: kv_share 0.01 -> %d blocks of %d positions\n", name, be.kv_blocks, FRS_KV_BLOCK_DEFAULT);
+    be.ops->destroy(&be);
+    llama_model_free(&m);
+}
+
+int main(void)
+{
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        fprintf(stderr, "test_cuda_batch: no CUDA device, skipped\n");
+        return TEST_SKIP;
+    }
+    test_paged_attention(1);
+    test_paged_attention(0);
+    test_batch_model("models/gqa-bf16", 16, 0, 1);
+    test_batch_model("models/llama3-bf16", 4, 1, 0);
+    test_batch_model("models/tied-f32", 16, 1, 0);
+    test_engine("models/llama3-bf16");
+    test_errors("models/gqa-bf16");
+    return test_finish("test_cuda_batch");
+}
