@@ -16,7 +16,7 @@ cmake -S . -B "$A" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_
     && ninja -C "$A" frspec >> "$OUT/build_after.log" 2>&1 || { tail -30 "$OUT/build_after.log"; exit 1; }
 wait
 [ -x /tmp/build-before/frspec ] || { tail -30 "$OUT/build_before.log"; exit 1; }
-for round in 1 2; do
+for round in $(seq 1 ${ROUNDS:-2}); do
     for which in before after; do
         bin=/tmp/build-before/frspec
         [ $which = after ] && bin=$A/frspec
@@ -25,3 +25,22 @@ for round in 1 2; do
             | grep -v allocating | tee "$OUT/bench_${which}_$round.log" | grep -E "^1024 |verify n=60 ctx 1024|^FR 32k|^full" 
     done
 done
+# greedy tokens of the default pair, before vs after (speculative FR 8192 and autoregressive)
+D=configs/default
+for which in before after; do
+    bin=/tmp/build-before/frspec
+    [ $which = after ] && bin=$A/frspec
+    for mode in spec ar; do
+        extra="--draft $D/draft --fr-vocab $D/fr/freq_8192.txt"
+        [ $mode = ar ] && extra=""
+        timeout 60 $bin generate --device cuda --model $D/target $extra --prompt "The history of the Roman Empire" \
+            --max-new-tokens 256 --ignore-eos --json --quiet > "$OUT/gen_${which}_$mode.json" 2> /dev/null
+    done
+done
+python3 - "$OUT" <<'PY'
+import json, sys
+o = sys.argv[1]
+t = {k: json.load(open(f"{o}/gen_{k}.json"))["tokens"] for k in ["before_spec", "after_spec", "before_ar", "after_ar"]}
+print("greedy tokens identical before/after: speculative", t["before_spec"] == t["after_spec"],
+      "autoregressive", t["before_ar"] == t["after_ar"], "; after: speculative == autoregressive", t["after_spec"] == t["after_ar"])
+PY
