@@ -1,7 +1,7 @@
 /* cli.h - the subcommands of the frspec program and the helpers they share. Only launch/
  * prints errors and exits; everything below returns enum frs_status.
  *
- * defines: cmd_generate, cmd_tokenize, cmd_vocab, cmd_convert_draft, cmd_bench, cli_die,
+ * defines: cmd_generate, cmd_tokenize, cmd_vocab, cmd_convert_draft, cmd_quantize, cmd_bench, cli_die,
  *          cli_parse_int, cli_parse_float, cli_read_file, cli_default_model, cli_default_draft,
  *          cli_default_fr
  */
@@ -16,6 +16,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_convert_draft(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 /* Print "frspec: <recorded error>" (rank/host prefixed when set) and return the exit code 1. */

@@ -52,8 +52,10 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: frspec bench [options]            timings on synthetic models (CUDA)\n"
                "       frspec bench acceptance [options] acceptance on real model pairs (frspec bench acceptance --help)\n"
                "       frspec bench throughput [options] batched decoding against batch size (frspec bench throughput --help)\n\n"
-               "  --preset LIST     comma-separated: llama3.2-1b, llama3-8b, llama3-70b-tp4, llama3-70b-tp8\n"
-               "                    (default: all four)\n"
+               "  --preset LIST     comma-separated: llama3.2-1b, llama3-8b, llama3-70b-tp4, llama3-70b-tp8,\n"
+               "                    llama3-8b-fp8, llama3-70b-fp8 (FP8 decoder Linears; the 70B whole on one\n"
+               "                    GPU with KV for 4k) (default: the first four)\n"
+               "  --short           draft vocabularies: FR-Spec 32k only; no sampled phase\n"
                "  --json FILE       write every figure as JSON\n"
                "  --quick           fewer contexts, tree sizes and repetitions\n"
                "  --steps N         timed decode steps per context (default 40)\n"
@@ -67,6 +69,7 @@ static void bench_usage(FILE *f)
 
 struct bench_cfg {
     int quick, steps, iters;
+    int shortk; /* --short */
     const struct frs_backend_entry *cuda; /* the registry's "cuda" */
     struct frs_backend_options opts;       /* defaults + the FRS_* environment */
 };
@@ -139,7 +142,8 @@ static double weight_bytes_step(const struct llama_model *m)
 {
     const double C = m->cfg.hidden_size, D = m->cfg.head_dim, H = m->n_heads_local, KV = m->n_kv_heads_local,
                  F = m->ffn_local, L = m->cfg.num_hidden_layers;
-    const double layer = ((H + 2 * KV) * D * C + C * H * D + 3 * F * C + 2 * C) * 2;
+    const double wb = (double)frs_dtype_size(m->layers[0].wq.dtype); /* 1 for FP8 Linears, 2 for bf16 */
+    const double layer = ((H + 2 * KV) * D * C + C * H * D + 3 * F * C) * wb + 2 * C * 2;
     return L * layer + (double)m->vocab_local * C * 2 + C * 2 /* final norm */ + C * 2 /* one embedding row */;
 }
 
@@ -318,13 +322,17 @@ struct preset {
     const char *shape; /* synthetic.h preset */
     int tp;
     struct frs_tree_params tree;
+    int fp8;     /* decoder Linears in FP8 (llama_model_synthetic_fp8; issue 15) */
+    int max_ctx; /* longest context timed (0: 8192) */
 };
 
 static const struct preset presets[] = {
-    {"llama3.2-1b", "llama3.2-1b", 1, {3, 10, 30}},
-    {"llama3-8b", "llama3-8b", 1, {6, 10, 60}},
-    {"llama3-70b-tp4", "llama3-70b", 4, {6, 10, 60}},
-    {"llama3-70b-tp8", "llama3-70b", 8, {6, 10, 60}},
+    {"llama3.2-1b", "llama3.2-1b", 1, {3, 10, 30}, 0, 0},
+    {"llama3-8b", "llama3-8b", 1, {6, 10, 60}, 0, 0},
+    {"llama3-70b-tp4", "llama3-70b", 4, {6, 10, 60}, 0, 0},
+    {"llama3-70b-tp8", "llama3-70b", 8, {6, 10, 60}, 0, 0},
+    {"llama3-8b-fp8", "llama3-8b", 1, {6, 10, 60}, 1, 0},
+    {"llama3-70b-fp8", "llama3-70b", 1, {6, 10, 60}, 1, 4096}, /* all 80 layers on one GPU, KV for 4k */
 };
 
 static cJSON *jobj(cJSON *parent, const char *key)
@@ -350,6 +358,9 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
 {
     struct llama_model m;
     FRS_TRY(llama_model_synthetic(&m, ps->shape, 0, ps->tp));
+    if (ps->fp8)
+        llama_model_synthetic_fp8(&m);
+    const int max_ctx_t = ps->max_ctx ? ps->max_ctx : 8192;
     enum frs_status st = FRS_OK;
     struct eagle_draft d;
     memset(&d, 0, sizeof d);
@@ -361,25 +372,30 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
     const int warm_it = 3;
     cJSON_AddStringToObject(jpreset, "name", ps->name);
     cJSON_AddNumberToObject(jpreset, "tp_shard_of", ps->tp);
+    cJSON_AddStringToObject(jpreset, "weights", ps->fp8 ? "FP8 decoder Linears (per-row scales), bf16 embedding / LM head / norms" : "bf16");
     jnum(jpreset, "weight_bytes_total", weight_bytes_total(&m));
     jnum(jpreset, "weight_bytes_read_per_step", wstep);
     cJSON *jt = jobj(jpreset, "tree");
     cJSON_AddNumberToObject(jt, "depth", tp.depth);
     cJSON_AddNumberToObject(jt, "topk", tp.topk);
     cJSON_AddNumberToObject(jt, "size", tp.size);
-    printf("\n== %s (%s%s), bf16, batch 1: %.2f GB of weights, %.2f GB read per decode step (+ KV)\n", ps->name,
-           ps->shape, ps->tp > 1 ? ", rank-0 shard" : "", weight_bytes_total(&m) / 1e9, wstep / 1e9);
+    printf("\n== %s (%s%s), %s, batch 1: %.2f GB of weights, %.2f GB read per decode step (+ KV)\n", ps->name,
+           ps->shape, ps->tp > 1 ? ", rank-0 shard" : "", ps->fp8 ? "FP8 decoder Linears" : "bf16",
+           weight_bytes_total(&m) / 1e9, wstep / 1e9);
     fflush(stdout);
 
     /* --- main run: FR-Spec K = 32k (16k for the 1B, as published), contexts and tree sizes --- */
     static const int ctx_full[] = {128, 512, 1024, 2048, 4096, 8192}, ctx_quick[] = {128, 1024, 4096};
     static const int n_full[] = {2, 4, 8, 16, 32, 48, 60, 64}, n_quick[] = {8, 32, 60};
     const int *ctxs = bc->quick ? ctx_quick : ctx_full, *ns = bc->quick ? n_quick : n_full;
-    const int n_ctx = bc->quick ? 3 : 6, n_n = bc->quick ? 3 : 8;
+    int n_ctx = bc->quick ? 3 : 6;
+    const int n_n = bc->quick ? 3 : 8;
+    while (n_ctx > 1 && ctxs[n_ctx - 1] > max_ctx_t)
+        n_ctx--;
     const int k_main = 32768;
     FRS_TRY_GOTO(eagle_draft_synthetic(&d, &m, k_main), st, out);
     have_d = 1;
-    FRS_TRY_GOTO(run_create(&r, bc, &bc->opts, &m, &d, 8192 + 640, 64), st, out);
+    FRS_TRY_GOTO(run_create(&r, bc, &bc->opts, &m, &d, max_ctx_t + 640, 64), st, out);
     cJSON *jdec = cJSON_AddArrayToObject(jpreset, "decode");
     cJSON *jvn = cJSON_AddArrayToObject(jpreset, "verify_by_tree_size");
     cJSON *jvc = cJSON_AddArrayToObject(jpreset, "verify_by_context");
@@ -454,13 +470,15 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
            "acc+commit", "iter ms", "tok/s at published acceptance");
     double full_draft = NAN;
     for (int ki = 0; ki < 5; ki++) {
+        if (bc->shortk && ks[ki] != 32768)
+            continue;
         FRS_TRY_GOTO(eagle_draft_synthetic(&d, &m, ks[ki]), st, out);
         have_d = 1;
         FRS_TRY_GOTO(run_create(&r, bc, &bc->opts, &m, &d, 1024 + 640, tp.size), st, out);
         FRS_TRY_GOTO(run_prefill(&r, 1024), st, out);
         struct spec_times sv;
         FRS_TRY_GOTO(run_spec(&r, &tp, NULL, warm_it + 2, bc->iters, &sv), st, out);
-        if (ki == 0)
+        if (ki == 0 || (bc->shortk && isnan(full_draft)))
             full_draft = sv.draft;
         /* FR-Spec paper, Llama-3-8B acceptance lengths (DESIGN.md section 4) */
         const double acc_pub = ks[ki] == 0 ? 3.89 : ks[ki] == 8192 ? 3.13 : ks[ki] == 16384 ? 3.40
@@ -496,7 +514,7 @@ static enum frs_status bench_preset(const struct preset *ps, const struct bench_
            "accepted", "decode+sample", "calls on device / rows redone on host");
     FRS_TRY_GOTO(eagle_draft_synthetic(&d, &m, k_main), st, out);
     have_d = 1;
-    for (int si = 0; si < 2; si++) {
+    for (int si = 0; si < (bc->shortk ? 0 : 2); si++) {
         for (int host = 0; host < 2; host++) {
             struct frs_backend_options ro = bc->opts;
             if (host)
@@ -550,7 +568,7 @@ out:
 
 static int bench_synthetic(int argc, char **argv)
 {
-    struct bench_cfg bc = {0, 40, 12, NULL, frs_backend_options_default()};
+    struct bench_cfg bc = {0, 40, 12, 0, NULL, frs_backend_options_default()};
     backend_options_from_env(&bc.opts);
     if (frs_backend_find("cuda", &bc.cuda) != FRS_OK) {
         fprintf(stderr, "frspec bench: %s\n", frs_error_msg());
@@ -568,6 +586,8 @@ static int bench_synthetic(int argc, char **argv)
             json = argv[++i];
         } else if (!strcmp(a, "--quick")) {
             bc.quick = 1;
+        } else if (!strcmp(a, "--short")) {
+            bc.shortk = 1;
         } else if (!strcmp(a, "--steps") && i + 1 < argc) {
             if (cli_parse_int(a, argv[++i], 4, 100000, &bc.steps))
                 return 2;
@@ -634,7 +654,7 @@ static int bench_synthetic(int argc, char **argv)
                 ps = &presets[i];
         if (!ps) {
             fprintf(stderr, "frspec bench: unknown preset '%s' (llama3.2-1b, llama3-8b, llama3-70b-tp4, "
-                            "llama3-70b-tp8)\n", tok);
+                            "llama3-70b-tp8, llama3-8b-fp8, llama3-70b-fp8)\n", tok);
             rc = 2;
             continue;
         }

@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"tokenize", cmd_tokenize, "token ids of a text, or text of ids"},
     {"vocab", cmd_vocab, "FR-Spec token lists: `vocab build` counts token frequencies over a corpus, `vocab show`"},
     {"convert-draft", cmd_convert_draft, "convert an EAGLE pytorch_model.bin to model.safetensors"},
+    {"quantize", cmd_quantize, "write an FP8 (compressed-tensors) checkpoint from a bf16 one"},
     {"bench", cmd_bench, "timings on synthetic models (GPU), `bench acceptance` on real model pairs"},
 };
 

@@ -50,6 +50,8 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->pdl = 0;
     if (env_first("FRS_CUBLASLT") == '0')
         o->cublaslt = 0;
+    if (env_first("FRS_FP8_MMA") == '0')
+        o->fp8_mma = 0;
     const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
     if (hang && atoi(hang) > 0)
         o->test_hang_step = atoi(hang);
@@ -76,6 +78,8 @@ const char *backend_options_describe(const struct frs_backend_options *o, char *
              (unsigned)o->attention < sizeof attn / sizeof attn[0] ? attn[o->attention] : "?");
     DESCRIBE(o->pdl != d.pdl, "pdl=%d", o->pdl);
     DESCRIBE(o->cublaslt != d.cublaslt, "cublaslt=%d", o->cublaslt);
+    DESCRIBE(o->fp8_act_quant != d.fp8_act_quant, "fp8_act_quant=%d", o->fp8_act_quant);
+    DESCRIBE(o->fp8_mma != d.fp8_mma, "fp8_mma=%d", o->fp8_mma);
 #undef DESCRIBE
     if (!buf[0])
         snprintf(buf, n, "defaults");
@@ -107,6 +111,11 @@ void gen_options_usage(FILE *f)
             "  --tp N                 tensor-parallel degree = number of MPI ranks (mpirun -np N)\n"
             "  --max-ctx N            KV cache length (default min(max_position_embeddings, 8192))\n"
             "  --prefill-chunk N      tokens per prefill forward (default 256)\n"
+            "  --fp8-activations dequant|quant\n"
+            "                         FP8 checkpoints whose format quantizes activations (FP8-dynamic,\n"
+            "                         fbgemm_fp8, static input_scale): dequant (default) keeps activations\n"
+            "                         in full precision, quant quantizes them as the format prescribes\n"
+            "                         (CPU backend)\n"
             "batched decoding (--prompts jobs):\n"
             "  --batch N              most sequences in flight (default: 8 on the CPU, 64 on a GPU)\n"
             "  --spec-policy P        auto | fixed | off: per-step tree size chosen for throughput, the\n"
@@ -178,6 +187,15 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
         return 1;
     }
     if (!strcmp(a, "--config")) { TAKE_VALUE(); return gen_options_load_preset(o, v) ? -1 : 1; }
+    if (!strcmp(a, "--fp8-activations")) {
+        TAKE_VALUE();
+        if (strcmp(v, "dequant") && strcmp(v, "quant")) {
+            fprintf(stderr, "frspec: --fp8-activations expects dequant or quant, got '%s'\n", v);
+            return -1;
+        }
+        o->backend.fp8_act_quant = !strcmp(v, "quant");
+        return 1;
+    }
     return 0;
 }
 

@@ -131,6 +131,13 @@ void session_print_config(const struct session *s, FILE *f)
             c->num_hidden_layers, c->hidden_size, c->num_attention_heads, c->num_key_value_heads, c->head_dim,
             c->intermediate_size, c->vocab_size);
     fprintf(f, "  %-18s %s, tp %d\n", "device", s->device, s->size);
+    if (s->model.quant.method != FRS_QUANT_NONE) {
+        const struct frs_mat *w = &s->model.layers[0].wq;
+        fprintf(f, "  %-18s FP8 (%s%s), activations %s\n", "weights",
+                s->model.quant.method == FRS_QUANT_FBGEMM_FP8 ? "fbgemm_fp8" : "compressed-tensors",
+                w->dtype == FRS_DTYPE_F8_E4M3 ? (w->scale_per_row ? ", a scale per channel" : ", a scale per tensor") : "",
+                s->opt.backend.fp8_act_quant ? "quantized as the format says" : "in full precision (dequant)");
+    }
     if (s->have_draft) {
         fprintf(f, "  %-18s %s\n", "draft", s->opt.draft_dir);
         fprintf(f, "  %-18s %s (K = %d)\n", "draft vocabulary", s->opt.fr_vocab ? s->opt.fr_vocab : "full", s->draft.k);

@@ -97,6 +97,12 @@ struct frs_backend_options {
     enum frs_attention_kind attention;
     int pdl;                      /* 1: programmatic dependent launch (sm_90) */
     int cublaslt;                 /* 1: cuBLASLt GEMMs with chosen algorithms; 0: cublasGemmEx only */
+    int fp8_act_quant;            /* FP8 checkpoints whose format quantizes input activations (tensor.h
+                                     enum frs_fp8_act): 0 = weights dequantized only, activations kept
+                                     in fp32 (the reference); 1 = activations quantized as the format
+                                     prescribes (CPU backend; a different, also correct, numerics) */
+    int fp8_mma;                  /* 1: FP8 weights at n = 2..64 rows on tensor cores (kernels/cuda_fp8.cu);
+                                     0: dequantized to bf16, then the bf16 GEMM */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
@@ -105,7 +111,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
 {
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
-        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1,
+        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 1,
     };
     return o;
 }

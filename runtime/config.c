@@ -3,7 +3,7 @@
  * Accepts both spellings found in the wild: the published files (rope_theta + rope_scaling,
  * torch_dtype) and what transformers >= 5 writes (rope_parameters holding rope_theta and the
  * scaling, dtype). Optional fields take transformers' LlamaConfig defaults. Every error names the
- * file and the field; nothing here exits.
+ * file and the field; nothing here exits. Also the FP8 quantization_config (quant_config_*).
  */
 #include "config.h"
 
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -488,4 +489,334 @@ void llama_config_print(const struct llama_config *cfg, FILE *f)
         fprintf(f, " %d", cfg->eos_token_ids[i]);
     fprintf(f, "%s\n", cfg->n_eos ? "" : " none");
     fprintf(f, "  %-28s %s\n", "torch_dtype", frs_dtype_name(cfg->torch_dtype));
+}
+
+/* ---- quantization_config (FP8 checkpoints) ------------------------------------------------- */
+
+
+static enum frs_status quant_strdup_list(const cJSON *arr, const char *name, const char *field,
+                                         char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!arr || cJSON_IsNull(arr))
+        return FRS_OK;
+    if (!cJSON_IsArray(arr))
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%s' must be a list of strings (got %s)", name, field,
+                       config_json_type(arr));
+    int count = cJSON_GetArraySize(arr);
+    char **v = calloc((size_t)(count ? count : 1), sizeof *v);
+    if (!v)
+        return FRS_ERR(FRS_ERR_OOM, "%s: out of memory for '%s'", name, field);
+    *out = v;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (!cJSON_IsString(e))
+            return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%s[%d]' must be a string (got %s)", name, field, *n,
+                           config_json_type(e));
+        const char *s = e->valuestring;
+        if (!strncmp(s, "re:", 3)) { /* checked now, so that matching cannot fail later */
+            regex_t re;
+            size_t len = strlen(s + 3) + 8;
+            char *pat = malloc(len);
+            if (!pat)
+                return FRS_ERR(FRS_ERR_OOM, "%s: out of memory", name);
+            snprintf(pat, len, "^(%s)", s + 3);
+            int rc = regcomp(&re, pat, REG_EXTENDED | REG_NOSUB);
+            free(pat);
+            if (rc != 0)
+                return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%s[%d]': \"%s\" is not a regular expression this "
+                               "runtime reads (POSIX extended)", name, field, *n, s);
+            regfree(&re);
+        }
+        if (!(v[*n] = strdup(s)))
+            return FRS_ERR(FRS_ERR_OOM, "%s: out of memory", name);
+        (*n)++;
+    }
+    return FRS_OK;
+}
+
+/* Must be absent, null or equal to want (a string). */
+static enum frs_status quant_want_str(const cJSON *o, const char *name, const char *field, const char *key,
+                                      const char *const *allowed, int n_allowed, bool required)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (required)
+            return FRS_ERR(FRS_ERR_MISSING, "%s: required field '%s%s' is missing", name, field, key);
+        return FRS_OK;
+    }
+    if (!cJSON_IsString(v))
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%s%s' must be a string (got %s)", name, field, key,
+                       config_json_type(v));
+    for (int i = 0; i < n_allowed; i++)
+        if (!strcmp(v->valuestring, allowed[i]))
+            return FRS_OK;
+    char list[256] = "";
+    for (int i = 0; i < n_allowed; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? ", " : "", allowed[i]);
+    return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%s%s' is \"%s\"; supported: %s", name, field, key,
+                   v->valuestring, list);
+}
+
+/* A field that must be absent or null (a feature this runtime does not implement). */
+static enum frs_status quant_want_null(const cJSON *o, const char *name, const char *field, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v))
+        return FRS_OK;
+    return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%s%s' is set (%s); only FP8 with no %s is supported", name,
+                   field, key, config_json_type(v), key);
+}
+
+/* {num_bits 8, type "float", symmetric true, strategy ..., dynamic ...}; field is the prefix
+ * ("quantization_config.config_groups.group_0.weights."). */
+static enum frs_status quant_parse_args(const cJSON *a, const char *name, const char *field, bool weights,
+                                        struct frs_quant_scheme *qs)
+{
+    if (!cJSON_IsObject(a))
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%s' must be an object (got %s)", name, field,
+                       config_json_type(a));
+    char pre[256];
+    snprintf(pre, sizeof pre, "%s.", field);
+    int bits = 0;
+    FRS_TRY(config_get_int(a, name, pre, "num_bits", true, 0, 1, &bits));
+    if (bits != 8)
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%snum_bits' is %d; only 8-bit (FP8) is supported", name,
+                       pre, bits);
+    static const char *const float_t[] = {"float"};
+    FRS_TRY(quant_want_str(a, name, pre, "type", float_t, 1, true));
+    bool sym = true;
+    const cJSON *sv = cJSON_GetObjectItemCaseSensitive(a, "symmetric");
+    if (sv && !cJSON_IsNull(sv)) {
+        if (!cJSON_IsBool(sv))
+            return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%ssymmetric' must be true or false", name, pre);
+        sym = cJSON_IsTrue(sv);
+    }
+    if (!sym)
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%ssymmetric' is false; only symmetric FP8 is supported",
+                       name, pre);
+    FRS_TRY(quant_want_null(a, name, pre, "group_size"));
+    FRS_TRY(quant_want_null(a, name, pre, "block_structure"));
+    FRS_TRY(quant_want_null(a, name, pre, "actorder"));
+    FRS_TRY(quant_want_null(a, name, pre, "zp_dtype"));
+    static const char *const scale_t[] = {"torch.float32", "torch.bfloat16", "torch.float16"};
+    FRS_TRY(quant_want_str(a, name, pre, "scale_dtype", scale_t, 3, false));
+    const cJSON *dyn = cJSON_GetObjectItemCaseSensitive(a, "dynamic");
+    int dynamic = 0;
+    if (dyn && !cJSON_IsNull(dyn)) {
+        if (!cJSON_IsBool(dyn))
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%sdynamic' is %s%s%s; supported: true, false", name,
+                           pre, cJSON_IsString(dyn) ? "\"" : "",
+                           cJSON_IsString(dyn) ? dyn->valuestring : config_json_type(dyn),
+                           cJSON_IsString(dyn) ? "\"" : "");
+        dynamic = cJSON_IsTrue(dyn);
+    }
+    const cJSON *stv = cJSON_GetObjectItemCaseSensitive(a, "strategy");
+    if (!stv || !cJSON_IsString(stv))
+        return FRS_ERR(stv ? FRS_ERR_FORMAT : FRS_ERR_MISSING, "%s: field '%sstrategy' %s", name, pre,
+                       stv ? "must be a string" : "is missing");
+    const char *strat = stv->valuestring;
+    if (weights) {
+        if (dynamic)
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%sdynamic' is true; weights must be stored quantized "
+                           "(dynamic false)", name, pre);
+        if (!strcmp(strat, "tensor"))
+            qs->per_row = 0;
+        else if (!strcmp(strat, "channel"))
+            qs->per_row = 1;
+        else
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%sstrategy' is \"%s\"; supported for weights: "
+                           "\"tensor\", \"channel\"", name, pre, strat);
+    } else {
+        if (!strcmp(strat, "token") && dynamic)
+            qs->act = FRS_FP8_ACT_DYNAMIC_TOKEN;
+        else if (!strcmp(strat, "tensor"))
+            qs->act = dynamic ? FRS_FP8_ACT_DYNAMIC_TENSOR : FRS_FP8_ACT_STATIC;
+        else
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field '%sstrategy' is \"%s\" with dynamic %s; supported for "
+                           "input activations: \"token\" (dynamic true), \"tensor\"", name, pre, strat,
+                           dynamic ? "true" : "false");
+    }
+    return FRS_OK;
+}
+
+static enum frs_status quant_parse_ct(const cJSON *qc, const char *name, struct frs_quant_config *q)
+{
+    static const char *const formats[] = {"float-quantized", "naive-quantized"};
+    FRS_TRY(quant_want_str(qc, name, "quantization_config.", "format", formats, 2, true));
+    static const char *const status[] = {"compressed"};
+    FRS_TRY(quant_want_str(qc, name, "quantization_config.", "quantization_status", status, 1, false));
+    FRS_TRY(quant_want_null(qc, name, "quantization_config.", "kv_cache_scheme"));
+    FRS_TRY(quant_want_null(qc, name, "quantization_config.", "sparsity_config"));
+    FRS_TRY(quant_want_null(qc, name, "quantization_config.", "transform_config"));
+    FRS_TRY(quant_strdup_list(cJSON_GetObjectItemCaseSensitive(qc, "ignore"), name, "quantization_config.ignore",
+                              &q->ignore, &q->n_ignore));
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(qc, "config_groups");
+    if (!groups || cJSON_IsNull(groups))
+        return FRS_ERR(FRS_ERR_MISSING, "%s: required field 'quantization_config.config_groups' is missing", name);
+    if (!cJSON_IsObject(groups) || cJSON_GetArraySize(groups) == 0)
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: field 'quantization_config.config_groups' must be a non-empty object",
+                       name);
+    const cJSON *g;
+    cJSON_ArrayForEach(g, groups)
+    {
+        char field[200];
+        snprintf(field, sizeof field, "quantization_config.config_groups.%.64s", g->string);
+        if (q->n_groups == FRS_QUANT_MAX_GROUPS)
+            return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field 'quantization_config.config_groups' has more than %d "
+                           "groups", name, FRS_QUANT_MAX_GROUPS);
+        if (!cJSON_IsObject(g))
+            return FRS_ERR(FRS_ERR_FORMAT, "%s: field '%s' must be an object", name, field);
+        struct frs_quant_scheme *qs = &q->groups[q->n_groups++];
+        char sub[240];
+        snprintf(sub, sizeof sub, "%s.", field);
+        FRS_TRY(quant_want_str(g, name, sub, "format", formats, 2, false));
+        snprintf(sub, sizeof sub, "%s.targets", field);
+        FRS_TRY(quant_strdup_list(cJSON_GetObjectItemCaseSensitive(g, "targets"), name, sub, &qs->targets,
+                                  &qs->n_targets));
+        if (qs->n_targets == 0)
+            return FRS_ERR(FRS_ERR_MISSING, "%s: field '%s' is missing or empty", name, sub);
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(g, "weights");
+        snprintf(sub, sizeof sub, "%s.weights", field);
+        if (!w || cJSON_IsNull(w))
+            return FRS_ERR(FRS_ERR_MISSING, "%s: required field '%s' is missing", name, sub);
+        FRS_TRY(quant_parse_args(w, name, sub, true, qs));
+        const cJSON *ia = cJSON_GetObjectItemCaseSensitive(g, "input_activations");
+        qs->act = FRS_FP8_ACT_NONE;
+        if (ia && !cJSON_IsNull(ia)) {
+            snprintf(sub, sizeof sub, "%s.input_activations", field);
+            FRS_TRY(quant_parse_args(ia, name, sub, false, qs));
+        }
+        snprintf(sub, sizeof sub, "%s.", field);
+        FRS_TRY(quant_want_null(g, name, sub, "output_activations"));
+    }
+    return FRS_OK;
+}
+
+static enum frs_status quant_parse_fbgemm(const cJSON *qc, const char *name, struct frs_quant_config *q)
+{
+    FRS_TRY(config_get_float(qc, name, "quantization_config.", "activation_scale_ub", false, 1200.0f,
+                             &q->act_scale_ub));
+    if (!(q->act_scale_ub > 0))
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: field 'quantization_config.activation_scale_ub' must be > 0 (got %g)",
+                       name, q->act_scale_ub);
+    FRS_TRY(quant_strdup_list(cJSON_GetObjectItemCaseSensitive(qc, "modules_to_not_convert"), name,
+                              "quantization_config.modules_to_not_convert", &q->ignore, &q->n_ignore));
+    struct frs_quant_scheme *qs = &q->groups[0];
+    q->n_groups = 1;
+    qs->per_row = 1;
+    qs->act = FRS_FP8_ACT_DYNAMIC_TOKEN;
+    if (!(qs->targets = calloc(1, sizeof *qs->targets)) || !(qs->targets[0] = strdup("Linear")))
+        return FRS_ERR(FRS_ERR_OOM, "%s: out of memory", name);
+    qs->n_targets = 1;
+    return FRS_OK;
+}
+
+static enum frs_status quant_from_json(const cJSON *root, const char *name, struct frs_quant_config *q)
+{
+    const cJSON *qc = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "quantization_config") : NULL;
+    if (!qc || cJSON_IsNull(qc))
+        return FRS_OK;
+    if (!cJSON_IsObject(qc))
+        return FRS_ERR(FRS_ERR_FORMAT, "%s: field 'quantization_config' must be an object (got %s)", name,
+                       config_json_type(qc));
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(qc, "quant_method");
+    if (!m || !cJSON_IsString(m))
+        return FRS_ERR(m ? FRS_ERR_FORMAT : FRS_ERR_MISSING, "%s: field 'quantization_config.quant_method' %s",
+                       name, m ? "must be a string" : "is missing");
+    if (!strcmp(m->valuestring, "compressed-tensors")) {
+        q->method = FRS_QUANT_COMPRESSED_TENSORS;
+        return quant_parse_ct(qc, name, q);
+    }
+    if (!strcmp(m->valuestring, "fbgemm_fp8")) {
+        q->method = FRS_QUANT_FBGEMM_FP8;
+        return quant_parse_fbgemm(qc, name, q);
+    }
+    return FRS_ERR(FRS_ERR_UNSUPPORTED, "%s: field 'quantization_config.quant_method' is \"%s\"; supported: "
+                   "\"compressed-tensors\" (FP8 float-quantized), \"fbgemm_fp8\"", name, m->valuestring);
+}
+
+void quant_config_free(struct frs_quant_config *q)
+{
+    if (!q)
+        return;
+    for (int g = 0; g < q->n_groups; g++) {
+        for (int i = 0; i < q->groups[g].n_targets; i++)
+            free(q->groups[g].targets[i]);
+        free(q->groups[g].targets);
+    }
+    for (int g = q->n_groups; g < FRS_QUANT_MAX_GROUPS; g++) /* a group parsed half-way */
+        free(q->groups[g].targets);
+    for (int i = 0; i < q->n_ignore; i++)
+        free(q->ignore[i]);
+    free(q->ignore);
+    memset(q, 0, sizeof *q);
+}
+
+enum frs_status quant_config_parse(const char *json, const char *name, struct frs_quant_config *q)
+{
+    memset(q, 0, sizeof *q);
+    if (!name)
+        name = "config.json";
+    cJSON *root = NULL;
+    FRS_TRY(config_parse_json(json, name, &root));
+    enum frs_status st = quant_from_json(root, name, q);
+    cJSON_Delete(root);
+    if (st != FRS_OK)
+        quant_config_free(q);
+    return st;
+}
+
+enum frs_status quant_config_load(const char *path, struct frs_quant_config *q)
+{
+    memset(q, 0, sizeof *q);
+    char *text = NULL;
+    FRS_TRY(config_read_file(path, &text));
+    enum frs_status st = quant_config_parse(text, path, q);
+    free(text);
+    return st;
+}
+
+/* compressed-tensors' matching: the exact module name, a "re:" pattern matched from the start
+ * (Python re.match), the class name "Linear" (every module asked about here is a Linear); and,
+ * for names written without their prefix ("lm_head", "mlp.down_proj"), a dotted suffix. */
+static bool quant_match(const char *entry, const char *module)
+{
+    if (!strcmp(entry, "Linear") || !strcmp(entry, module))
+        return true;
+    if (!strncmp(entry, "re:", 3)) {
+        regex_t re;
+        size_t len = strlen(entry + 3) + 8;
+        char *pat = malloc(len);
+        if (!pat)
+            return false;
+        snprintf(pat, len, "^(%s)", entry + 3);
+        bool hit = false;
+        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) == 0) {
+            hit = regexec(&re, module, 0, NULL, 0) == 0;
+            regfree(&re);
+        }
+        free(pat);
+        return hit;
+    }
+    size_t ne = strlen(entry), nm = strlen(module);
+    if (nm > ne && module[nm - ne - 1] == '.' && !strcmp(module + nm - ne, entry))
+        return true;
+    return nm > ne && module[ne] == '.' && !strncmp(module, entry, ne); /* a whole block: "model.layers.0" */
+}
+
+const struct frs_quant_scheme *quant_config_find(const struct frs_quant_config *q, const char *module)
+{
+    if (!q || q->method == FRS_QUANT_NONE)
+        return NULL;
+    for (int i = 0; i < q->n_ignore; i++)
+        if (quant_match(q->ignore[i], module))
+            return NULL;
+    for (int g = 0; g < q->n_groups; g++)
+        for (int i = 0; i < q->groups[g].n_targets; i++)
+            if (quant_match(q->groups[g].targets[i], module))
+                return &q->groups[g];
+    return NULL;
 }

@@ -57,7 +57,6 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
                                   const struct eagle_draft *d, struct frs_comm *comm,
                                   const struct frs_limits *lim, const struct frs_backend_options *opt)
 {
-    (void)opt; /* the CPU backend has one data path */
     FRS_TRY(cpu_check_limits(m, lim, d));
     const struct llama_config *cfg = &m->cfg;
     int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
@@ -90,6 +89,8 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
         MEMPLAN_ENTRY(b->up, R * Fl * sizeof(float)),              /* (R, Fl) */
         MEMPLAN_ENTRY(b->tmp, R * C * sizeof(float)),              /* (R, C) */
         MEMPLAN_ENTRY(b->pos, R * sizeof(int32_t)),                /* (R) */
+        MEMPLAN_ENTRY(b->xq, R * (C > Fl ? (C > Hl * D ? C : Hl * D) : (Fl > Hl * D ? Fl : Hl * D)) *
+                                 sizeof(float)),                   /* (R, max(C, Hl*D, Fl)) FP8 activations */
     };
     _Static_assert(MEMPLAN_LEN(tab) == CPU_BACKEND_BUFFERS, "the plan covers every buffer of struct cpu_backend");
     char what[96];
@@ -111,6 +112,7 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     b->comm = comm;
     b->lim = *lim;
     b->max_rows = max_rows;
+    b->opts = opt ? *opt : frs_backend_options_default();
     rope_inv_freq(cfg, b->inv_freq);
     be->impl = b;
     be->ops = &frs_backend_cpu_ops;
@@ -156,6 +158,18 @@ static enum frs_status cpu_reset(struct frs_backend *be)
     if (b->spec)
         cpu_spec_reset(b);
     return FRS_OK;
+}
+
+/* y = x @ w^T; for an FP8 matrix whose format quantizes its inputs, and the option asks for it,
+ * x is fake-quantized first (cpu_fp8_quant_act; under TP each rank quantizes its own input
+ * columns of o/down, as sharded FP8 engines do). */
+static void cpu_linear(struct cpu_backend *b, const float *x, int n, const struct frs_mat *w, float *y)
+{
+    if (b->opts.fp8_act_quant && w->dtype == FRS_DTYPE_F8_E4M3 && w->act != FRS_FP8_ACT_NONE) {
+        cpu_fp8_quant_act(x, n, w, b->xq);
+        x = b->xq;
+    }
+    cpu_matmul(x, n, w, y);
 }
 
 enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
@@ -205,9 +219,9 @@ enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *to
         const struct llama_layer *ly = &m->layers[l];
         /* attention block: projections over every row at once */
         cpu_rmsnorm(b->x, n, C, &ly->attn_norm, cfg->rms_norm_eps, b->xn);
-        cpu_matmul(b->xn, n, &ly->wq, b->q);
-        cpu_matmul(b->xn, n, &ly->wk, b->k);
-        cpu_matmul(b->xn, n, &ly->wv, b->v);
+        cpu_linear(b, b->xn, n, &ly->wq, b->q);
+        cpu_linear(b, b->xn, n, &ly->wk, b->k);
+        cpu_linear(b, b->xn, n, &ly->wv, b->v);
         cpu_rope(b->q, n, Hl, D, pos, b->inv_freq);
         cpu_rope(b->k, n, KVl, D, pos, b->inv_freq);
         /* every sequence's new keys/values into its cache first, then attention per sequence */
@@ -228,20 +242,20 @@ enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *to
             cpu_attention_paged(b->q + (size_t)r * Hl * D, kc, vc, sq->blocks, b->kv_block, sq->prefix, sq->n,
                                 sq->mask, Hl, KVl, D, b->att + (size_t)r * Hl * D);
         }
-        cpu_matmul(b->att, n, &ly->wo, b->tmp);
+        cpu_linear(b, b->att, n, &ly->wo, b->tmp);
         FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
         cpu_add(b->x, b->tmp, (int64_t)nc);
         /* MLP block */
         cpu_rmsnorm(b->x, n, C, &ly->mlp_norm, cfg->rms_norm_eps, b->xn);
-        cpu_matmul(b->xn, n, &ly->w_gate, b->gate);
-        cpu_matmul(b->xn, n, &ly->w_up, b->up);
+        cpu_linear(b, b->xn, n, &ly->w_gate, b->gate);
+        cpu_linear(b, b->xn, n, &ly->w_up, b->up);
         cpu_swiglu(b->gate, b->up, (int64_t)n * Fl, b->gate);
-        cpu_matmul(b->gate, n, &ly->w_down, b->tmp);
+        cpu_linear(b, b->gate, n, &ly->w_down, b->tmp);
         FRS_TRY(comm_allreduce_sum_f32(b->comm, b->tmp, nc));
         cpu_add(b->x, b->tmp, (int64_t)nc);
     }
     cpu_rmsnorm(b->x, n, C, &m->final_norm, cfg->rms_norm_eps, b->hidden);
-    cpu_matmul(b->hidden, n, &m->lm_head, b->logits);
+    cpu_linear(b, b->hidden, n, &m->lm_head, b->logits);
     b->last_n = n;
     return FRS_OK;
 }

@@ -27,7 +27,7 @@ struct sampling_row; /* sampling.h */
 struct frs_seq;      /* batch.h */
 
 /* buffers of struct cpu_backend in cpu_create's memory plan (static-asserted there) */
-#define CPU_BACKEND_BUFFERS 16
+#define CPU_BACKEND_BUFFERS 17
 
 struct cpu_backend {
     const struct llama_model *m;
@@ -51,6 +51,8 @@ struct cpu_backend {
     /* owned by cpu_backend.c (added): */
     void *mem;             /* the one allocation every buffer above is carved from (memplan.h) */
     int32_t *pos;          /* (max_rows) default positions slot0 + i */
+    float *xq;             /* (max_rows, max(C, Hl*D, Fl)) FP8 fake-quantized input (fp8_act_quant) */
+    struct frs_backend_options opts;
     /* the paged pool (runtime/batch.h), cpu_batch.c's; all NULL / 0 when lim.max_seqs == 0 */
     int kv_block;          /* positions per block */
     int kv_blocks;         /* blocks in the pool */

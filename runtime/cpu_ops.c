@@ -1,8 +1,10 @@
 /* cpu_ops.c - the CPU reference operators; see cpu_ops.h for the conventions. */
 #include "cpu_ops.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Every output is the same sum as a lone dot product: acc = 0, then acc += x[c] * w[c] for
  * c = 0, 1, ... in order, each step rounded (mul, then add: ISO C, no contraction), so results
@@ -79,6 +81,54 @@ void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y)
     else
         mm_xt(x, n, w, y, row, row + cols, np);
     free(row);
+}
+
+static void fp8_fake_quant(const float *x, int64_t len, float s, float *out)
+{
+    for (int64_t i = 0; i < len; i++) {
+        float v = x[i] / s;
+        v = v < -448.0f ? -448.0f : (v > 448.0f ? 448.0f : v);
+        out[i] = frs_e4m3_to_f32(frs_f32_to_e4m3(v)) * s;
+    }
+}
+
+static float fp8_amax(const float *x, int64_t len)
+{
+    float a = 0.0f;
+    for (int64_t i = 0; i < len; i++)
+        a = fabsf(x[i]) > a ? fabsf(x[i]) : a;
+    return a;
+}
+
+static float fp8_scale_of(float amax) /* the scale as compressed-tensors' calculate_qparams gives it */
+{
+    float s = amax / 448.0f;
+    return s == 0.0f ? FLT_EPSILON : s;
+}
+
+void cpu_fp8_quant_act(const float *x, int n, const struct frs_mat *w, float *out)
+{
+    const int64_t cols = w->cols;
+    switch (w->act) {
+    case FRS_FP8_ACT_DYNAMIC_TOKEN:
+        for (int i = 0; i < n; i++) {
+            const float *xi = x + (size_t)i * cols;
+            float amax = fp8_amax(xi, cols);
+            if (w->act_scale_ub > 0 && amax > w->act_scale_ub)
+                amax = w->act_scale_ub;
+            fp8_fake_quant(xi, cols, fp8_scale_of(amax), out + (size_t)i * cols);
+        }
+        break;
+    case FRS_FP8_ACT_DYNAMIC_TENSOR:
+        fp8_fake_quant(x, (int64_t)n * cols, fp8_scale_of(fp8_amax(x, (int64_t)n * cols)), out);
+        break;
+    case FRS_FP8_ACT_STATIC:
+        fp8_fake_quant(x, (int64_t)n * cols, w->input_scale, out);
+        break;
+    default:
+        memcpy(out, x, (size_t)n * (size_t)cols * sizeof(float));
+        break;
+    }
 }
 
 void cpu_rmsnorm(const float *x, int n, int dim, const struct frs_mat *w, float eps, float *y)

@@ -16,7 +16,7 @@
  * (FRS_MASK_WORDS): neutral headers the CUDA backend shares.
  *
  * defines: cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, cpu_attention_paged, cpu_swiglu,
- *          cpu_embed, cpu_add, cpu_log_softmax, cpu_topk, cpu_argmax
+ *          cpu_embed, cpu_add, cpu_log_softmax, cpu_topk, cpu_argmax, cpu_fp8_quant_act
  */
 #ifndef FRSPEC_CPU_OPS_H
 #define FRSPEC_CPU_OPS_H
@@ -29,6 +29,12 @@
 #include "tree.h"   /* FRS_MASK_WORDS: the mask rows of cpu_attention */
 
 void cpu_matmul(const float *x, int n, const struct frs_mat *w, float *y);
+/* The input-activation quantization w's FP8 format prescribes (w->act, tensor.h), as fake
+ * quantization: out = e4m3(clamp(x / s, -448, 448)) * s over x[n, w->cols], with s = amax / 448
+ * per row (DYNAMIC_TOKEN; amax clamped to w->act_scale_ub when > 0, as fbgemm does), over all n
+ * rows (DYNAMIC_TENSOR), or w->input_scale (STATIC); s = 0 becomes FLT_EPSILON (compressed-
+ * tensors). FRS_FP8_ACT_NONE copies x. */
+void cpu_fp8_quant_act(const float *x, int n, const struct frs_mat *w, float *out);
 /* y = x / rms(x) * w (w may be NULL: no weight); eps inside the sqrt, as Hugging Face. */
 void cpu_rmsnorm(const float *x, int n, int dim, const struct frs_mat *w, float eps, float *y);
 /* In place over x[n, n_heads * head_dim]; inv_freq from rope_inv_freq. */

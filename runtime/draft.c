@@ -177,8 +177,10 @@ static void drop_vocab(struct eagle_draft *d)
 {
     free(d->ids);
     free(d->lm_head_rows);
+    free(d->lm_head_scales);
     d->ids = NULL;
     d->lm_head_rows = NULL;
+    d->lm_head_scales = NULL;
     d->k = 0;
     memset(&d->lm_head, 0, sizeof d->lm_head);
 }
@@ -243,20 +245,33 @@ enum frs_status eagle_draft_set_vocab(struct eagle_draft *d, const struct llama_
     size_t esz = frs_dtype_size(full->dtype);
     size_t row = (size_t)full->cols * esz;
     void *rows = malloc(row * (size_t)got);
-    if (!rows) {
+    float *scales = NULL; /* an FP8 LM head with a scale per row: the gathered rows' scales */
+    if (full->dtype == FRS_DTYPE_F8_E4M3 && full->scale_per_row)
+        scales = malloc(sizeof *scales * (size_t)got);
+    if (!rows || (full->dtype == FRS_DTYPE_F8_E4M3 && full->scale_per_row && !scales)) {
+        free(rows);
+        free(scales);
         free(sel);
         return FRS_ERR(FRS_ERR_OOM, "FR-Spec vocabulary: out of memory for %d x %lld LM head rows",
                        got, (long long)full->cols);
     }
     const char *src = full->data;
-    for (int j = 0; j < got; j++)
+    for (int j = 0; j < got; j++) {
         memcpy((char *)rows + row * (size_t)j, src + (size_t)sel[j] * (size_t)full->ld * esz, row);
+        if (scales)
+            scales[j] = frs_mat_scale(full, sel[j]);
+    }
 
     drop_vocab(d);
     d->k = got;
     d->ids = sel;
     d->lm_head_rows = rows;
-    d->lm_head.dtype = full->dtype;
+    d->lm_head_scales = scales;
+    d->lm_head = *full; /* dtype, FP8 scale and activation scheme */
+    if (scales) {
+        d->lm_head.scale = scales;
+        d->lm_head.scale_dtype = FRS_DTYPE_F32;
+    }
     d->lm_head.rows = got;
     d->lm_head.cols = full->cols;
     d->lm_head.ld = full->cols;

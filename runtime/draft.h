@@ -32,6 +32,7 @@ struct eagle_draft {
     int k;                    /* rows of lm_head; = vocab_size for plain EAGLE-2 */
     int32_t *ids;             /* (k) full token ids, most frequent first; NULL for the full vocab */
     void *lm_head_rows;       /* owned gathered copy (k, C) in the target's dtype; NULL for full */
+    float *lm_head_scales;    /* owned (k) per-row FP8 scales of those rows (an FP8 LM head), else NULL */
     struct frs_mat lm_head;   /* (k, C): over lm_head_rows, or the target's lm_head_full */
 };
 

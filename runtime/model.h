@@ -8,6 +8,12 @@
  * lookup then needs no collective. Views only: a rank touches only the pages of its own slices.
  * Refused with a clear error: tp_size not dividing the heads, KV heads or intermediate size.
  *
+ * FP8 checkpoints (config.json quantization_config, config.h): each Linear the config quantizes
+ * is an F8_E4M3 view with its weight_scale (and static input_scale) attached (tensor.h); scales
+ * per output row are cut with their rows (q/k/v, gate/up, LM head) and kept whole for the
+ * input-split o/down. Modules the config leaves out (ignore / modules_to_not_convert, usually
+ * lm_head) load as float tensors; embeddings and norms are never quantized.
+ *
  * defines: struct llama_layer, struct llama_model, llama_model_load, llama_model_free
  */
 #ifndef FRSPEC_MODEL_H
@@ -40,6 +46,7 @@ struct llama_model {
     int ffn_local;                       /* intermediate columns [tp_rank*ffn_local, ...) */
     int vocab_local, vocab_offset;       /* LM head rows [vocab_offset, vocab_offset+vocab_local) */
     struct st_set st;
+    struct frs_quant_config quant; /* method FRS_QUANT_NONE for a float checkpoint */
     struct frs_mat embed;        /* (V, C) whole table, every rank */
     struct frs_mat lm_head;      /* (Vl, C) this rank's rows (of embed when tied) */
     struct frs_mat lm_head_full; /* (V, C) whole view: FR-Spec gathers its K rows from it */

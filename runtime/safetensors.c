@@ -5,8 +5,9 @@
  * any pointer into the data is handed out: 8-byte length inside the file, JSON object, each entry
  * a known dtype, non-negative shape, data_offsets inside the data section and equal to
  * prod(shape) * element size (all in checked 64-bit arithmetic), no two tensors overlapping.
- * Dtypes this runtime does not read (F64, I8, F8_*...) are recorded and refused only when looked
- * up. All tensors of a set live in one table sorted by name (binary search); a name held by two
+ * Dtypes this runtime does not read (F64, I8, F8_E5M2...) are recorded and refused only when looked
+ * up; F8_E4M3 is read only as a quantized matrix (model.c, with its weight_scale), never by
+ * st_get_mat / st_get_vec. All tensors of a set live in one table sorted by name (binary search); a name held by two
  * files is an error.
  */
 #include "safetensors.h"
@@ -39,7 +40,7 @@ static const struct st_dtype_entry st_dtypes[] = {
     {"I32", 4, FRS_DTYPE_I32},       {"I64", 8, FRS_DTYPE_I64},       {"F64", 8, FRS_DTYPE_COUNT},
     {"I8", 1, FRS_DTYPE_COUNT},      {"U8", 1, FRS_DTYPE_COUNT},      {"BOOL", 1, FRS_DTYPE_COUNT},
     {"I16", 2, FRS_DTYPE_COUNT},     {"U16", 2, FRS_DTYPE_COUNT},     {"U32", 4, FRS_DTYPE_COUNT},
-    {"U64", 8, FRS_DTYPE_COUNT},     {"F8_E4M3", 1, FRS_DTYPE_COUNT}, {"F8_E5M2", 1, FRS_DTYPE_COUNT},
+    {"U64", 8, FRS_DTYPE_COUNT},     {"F8_E4M3", 1, FRS_DTYPE_F8_E4M3}, {"F8_E5M2", 1, FRS_DTYPE_COUNT},
     {"F8_E8M0", 1, FRS_DTYPE_COUNT},
 };
 

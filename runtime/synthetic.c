@@ -23,7 +23,7 @@ static const struct synth_shape synth_shapes[] = {
 
 static struct frs_mat synth_mat(int kind, int64_t rows, int64_t cols)
 {
-    return (struct frs_mat){FRS_DTYPE_BF16, rows, cols, cols, &frs_synthetic_data[kind]};
+    return (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = rows, .cols = cols, .ld = cols, .data = &frs_synthetic_data[kind]};
 }
 
 enum frs_status llama_model_synthetic(struct llama_model *m, const char *preset, int tp_rank, int tp_size)
@@ -92,6 +92,18 @@ enum frs_status llama_model_synthetic(struct llama_model *m, const char *preset,
         ly->w_down = synth_mat(FRS_SYNTH_MATRIX, C, Fl);
     }
     return FRS_OK;
+}
+
+void llama_model_synthetic_fp8(struct llama_model *m)
+{
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+        struct llama_layer *ly = &m->layers[l];
+        struct frs_mat *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            w[i]->dtype = FRS_DTYPE_F8_E4M3;
+            w[i]->scale_per_row = 1; /* scale NULL: filled on the device with the weights */
+        }
+    }
 }
 
 enum frs_status eagle_draft_synthetic(struct eagle_draft *d, const struct llama_model *t, int k)

@@ -11,8 +11,12 @@
  * "llama3-8b", "llama3-70b"; tp_size > 1 gives the per-rank shard of rank tp_rank exactly as
  * llama_model_load would cut it (heads, KV heads, FFN columns, LM head rows; embedding whole).
  *
- * defines: llama_model_synthetic, eagle_draft_synthetic, frs_synthetic_kind, frs_synthetic_data,
- *          enum frs_synthetic_kinds
+ * llama_model_synthetic_fp8 turns the decoder's Linears of such a model into FP8 views (the
+ * CUDA backend then keeps them FP8 and fills them on the device, kernels/cuda_fp8.cu), as an FP8
+ * checkpoint of the compressed-tensors layout would be loaded (LM head and embedding bf16).
+ *
+ * defines: llama_model_synthetic, llama_model_synthetic_fp8, eagle_draft_synthetic,
+ *          frs_synthetic_kind, frs_synthetic_data, enum frs_synthetic_kinds
  */
 #ifndef FRSPEC_SYNTHETIC_H
 #define FRSPEC_SYNTHETIC_H
@@ -43,6 +47,8 @@ static inline int frs_synthetic_kind(const void *data)
  * Free with llama_model_free. Errors: unknown preset (the message lists the known ones), a
  * tp_size that does not divide the heads / KV heads / FFN width. */
 enum frs_status llama_model_synthetic(struct llama_model *m, const char *preset, int tp_rank, int tp_size);
+/* The decoder Linears (q/k/v/o, gate/up/down) of a synthetic model become FP8 (a scale per row). */
+void llama_model_synthetic_fp8(struct llama_model *m);
 
 /* An EAGLE-2 head for the target (1 decoder layer of the target's full, unsharded shape, fc (C, 2C),
  * no bias) with a reduced LM head of the k most "frequent" ids (a fixed permutation of the

@@ -19,6 +19,7 @@
  *     of 1., single-bf16 tensor-core attention within 0.2 of the default.
  * FRS_BENCH=1 adds a timing of a synthetic Llama-3-8B-shaped model (random bf16 weights): the
  * decode step with and without graphs and a 512-token prefill (numbers for tests/bench/NOTES-cuda.md).
+ * Fixture names on the command line replace the default list (the FP8 ones: tests/cmake/fp8.cmake).
  * Skipped (77) without a CUDA device.
  */
 #include <cjson/cJSON.h>
@@ -391,7 +392,7 @@ static void bench_spec(const struct llama_model *m)
     d.cfg = m->cfg;
     d.cfg.num_hidden_layers = 1;
     uint16_t *fc = rand_bf16_buf((size_t)C * 2 * C, 0.02f, 11);
-    d.fc = (struct frs_mat){FRS_DTYPE_BF16, C, 2 * C, 2 * C, fc};
+    d.fc = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = C, .cols = 2 * C, .ld = 2 * C, .data = fc};
     d.layer = m->layers[0];
     d.layer.attn_norm.data = NULL;
     d.k = K;
@@ -493,22 +494,22 @@ static void bench_8b(void)
              *wv = rand_bf16_buf((size_t)KV * D * C, 0.03f, 6), *wo = rand_bf16_buf((size_t)C * H * D, 0.03f, 7),
              *wg = rand_bf16_buf((size_t)F * C, 0.03f, 8), *wu = rand_bf16_buf((size_t)F * C, 0.03f, 9),
              *wd = rand_bf16_buf((size_t)C * F, 0.02f, 10);
-    m.embed = (struct frs_mat){FRS_DTYPE_BF16, V, C, C, emb};
-    m.lm_head_full = (struct frs_mat){FRS_DTYPE_BF16, V, C, C, lmh};
+    m.embed = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = V, .cols = C, .ld = C, .data = emb};
+    m.lm_head_full = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = V, .cols = C, .ld = C, .data = lmh};
     m.lm_head = m.lm_head_full;
-    m.final_norm = (struct frs_mat){FRS_DTYPE_BF16, 1, C, C, norm};
+    m.final_norm = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = 1, .cols = C, .ld = C, .data = norm};
     m.layers = calloc(L, sizeof *m.layers);
     for (int l = 0; l < L; l++) { /* every layer views the same host weights (uploaded L times) */
         struct llama_layer *ly = &m.layers[l];
         ly->attn_norm = m.final_norm;
         ly->mlp_norm = m.final_norm;
-        ly->wq = (struct frs_mat){FRS_DTYPE_BF16, H * D, C, C, wq};
-        ly->wk = (struct frs_mat){FRS_DTYPE_BF16, KV * D, C, C, wk};
-        ly->wv = (struct frs_mat){FRS_DTYPE_BF16, KV * D, C, C, wv};
-        ly->wo = (struct frs_mat){FRS_DTYPE_BF16, C, H * D, H * D, wo};
-        ly->w_gate = (struct frs_mat){FRS_DTYPE_BF16, F, C, C, wg};
-        ly->w_up = (struct frs_mat){FRS_DTYPE_BF16, F, C, C, wu};
-        ly->w_down = (struct frs_mat){FRS_DTYPE_BF16, C, F, F, wd};
+        ly->wq = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = H * D, .cols = C, .ld = C, .data = wq};
+        ly->wk = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = KV * D, .cols = C, .ld = C, .data = wk};
+        ly->wv = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = KV * D, .cols = C, .ld = C, .data = wv};
+        ly->wo = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = C, .cols = H * D, .ld = H * D, .data = wo};
+        ly->w_gate = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = F, .cols = C, .ld = C, .data = wg};
+        ly->w_up = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = F, .cols = C, .ld = C, .data = wu};
+        ly->w_down = (struct frs_mat){.dtype = FRS_DTYPE_BF16, .rows = C, .cols = F, .ld = F, .data = wd};
     }
     const double weight_gb = ((double)2 * V * C + (double)L * ((H + 2 * KV) * D * C + C * H * D + 3.0 * F * C) +
                               (2.0 * L + 1) * C) * 2 / 1e9;
@@ -569,7 +570,7 @@ static void bench_8b(void)
     free(m.layers);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -580,8 +581,12 @@ int main(void)
         bench_8b();
         return 0; /* timings only, nothing checked (test_finish would fail it) */
     }
-    const char *models[] = {"models/gqa-bf16", "models/llama3-bf16", "models/sharded-f16", "models/tied-f32"};
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+    /* fixtures to run: these, or those named on the command line (tests/cmake/fp8.cmake: the FP8
+     * checkpoints, compared with the CPU backend on their dequantized weights rounded to bf16) */
+    const char *default_models[] = {"models/gqa-bf16", "models/llama3-bf16", "models/sharded-f16", "models/tied-f32"};
+    const char *const *models = argc > 1 ? (const char *const *)argv + 1 : default_models;
+    const size_t n_models = argc > 1 ? (size_t)argc - 1 : sizeof default_models / sizeof default_models[0];
+    for (size_t i = 0; i < n_models; i++)
         test_model(models[i]);
     test_options("models/gqa-bf16");
     test_options("models/llama3-bf16");

@@ -122,7 +122,7 @@ static void test_matmul(struct cuda_blas *blas)
         float *got = malloc((size_t)n * rows * sizeof(float));
         uint16_t *xh = rand_bf16((size_t)n * cols, 1.0f, xf);
         uint16_t *wh = rand_bf16((size_t)rows * cols, 0.1f, NULL);
-        struct frs_mat W = {FRS_DTYPE_BF16, rows, cols, cols, wh};
+        struct frs_mat W = {.dtype = FRS_DTYPE_BF16, .rows = rows, .cols = cols, .ld = cols, .data = wh};
         cpu_matmul(xf, n, &W, ref);
         uint16_t *dx = dup_h2d(xh, (size_t)n * cols * 2), *dw = dup_h2d(wh, (size_t)rows * cols * 2);
         float *dy = dalloc((size_t)n * rows * 4);
@@ -163,7 +163,7 @@ static void test_rmsnorm(void)
         const size_t nd = (size_t)n * dim;
         float *x = rand_f32(nd, 3.0f), *res = rand_f32(nd, 1.0f);
         uint16_t *wh = rand_bf16(dim, 2.0f, NULL);
-        struct frs_mat W = {FRS_DTYPE_BF16, 1, dim, dim, wh};
+        struct frs_mat W = {.dtype = FRS_DTYPE_BF16, .rows = 1, .cols = dim, .ld = dim, .data = wh};
         float *xs = malloc(nd * 4), *ref = malloc(nd * 4), *got = malloc(nd * 4), *got16f = malloc(nd * 4);
         uint16_t *got16 = malloc(nd * 2);
         for (size_t i = 0; i < nd; i++)
@@ -547,7 +547,7 @@ static void test_elementwise(void)
     /* embedding */
     const int V = 513, C = 72, m = 9;
     uint16_t *tab = rand_bf16((size_t)V * C, 1.0f, NULL);
-    struct frs_mat T = {FRS_DTYPE_BF16, V, C, C, tab};
+    struct frs_mat T = {.dtype = FRS_DTYPE_BF16, .rows = V, .cols = C, .ld = C, .data = tab};
     int32_t toks[9];
     for (int i = 0; i < m; i++)
         toks[i] = i == 0 ? V - 1 : rnd_int(V);

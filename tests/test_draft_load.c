@@ -48,7 +48,7 @@ static void fake_target_init(struct fake_target *t, int V, int C, enum frs_dtype
             else
                 ((uint16_t *)t->lm)[(size_t)r * ld + c] = (uint16_t)(r * 131 + c); /* any bit pattern */
         }
-    t->m.lm_head_full = (struct frs_mat){dt, V, C, ld, t->lm};
+    t->m.lm_head_full = (struct frs_mat){.dtype = dt, .rows = V, .cols = C, .ld = ld, .data = t->lm};
     t->m.lm_head = t->m.lm_head_full;
     t->m.vocab_local = V;
 }

@@ -20,6 +20,7 @@
  * Under mpirun -np N (N > 1) it runs the models whose heads and KV heads N divides with
  * llama_model_load(dir, rank, N): each rank's vocabulary shard of the logits vs the same
  * columns of transformers', and the greedy tokens (identical to the single-rank ones).
+ * Model names on the command line replace the default list (the FP8 fixtures, tests/cmake/fp8.cmake).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -377,7 +378,7 @@ static void test_matmul_exact(void)
             st = st * 6364136223846793005ull + 1442695040888963407ull;
             x[k] = ((float)(st >> 40) / (float)(1u << 24) - 0.5f) * 2.0f;
         }
-        const struct frs_mat W = {dt, rows, cols, cols, wd};
+        const struct frs_mat W = {.dtype = dt, .rows = rows, .cols = cols, .ld = cols, .data = wd};
         cpu_matmul(x, n, &W, y);
         plain_matmul(x, n, &W, ref);
         differ += memcmp(y, ref, (size_t)n * rows * 4) != 0;
@@ -395,7 +396,7 @@ static void test_matmul_exact(void)
     CHECK(alone == 0, "a row alone differs from the same row in a batch in %d of %d shapes", alone, cases);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static MPI_Comm world;
     struct frs_comm comm;
@@ -413,12 +414,16 @@ int main(void)
         snprintf(comm.host, sizeof comm.host, "local");
     }
     test_matmul_exact();
-    const char *models[] = {"gqa-bf16", "tied-f32", "sharded-f16", "llama3-bf16"};
+    /* the fixtures under tests/fixtures/models to check: these, or the ones named on the command
+     * line (tests/cmake/fp8.cmake runs the FP8 checkpoints through the same checks) */
+    const char *default_models[] = {"gqa-bf16", "tied-f32", "sharded-f16", "llama3-bf16"};
+    const char *const *models = argc > 1 ? (const char *const *)argv + 1 : default_models;
+    const size_t n_models = argc > 1 ? (size_t)argc - 1 : sizeof default_models / sizeof default_models[0];
     int ran = 0;
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+    for (size_t i = 0; i < n_models; i++) {
         if (comm.size > 1) {
             /* TP: only the models whose heads and KV heads the degree divides */
-            if (strcmp(models[i], "sharded-f16") == 0)
+            if (strcmp(models[i], "sharded-f16") == 0 || strcmp(models[i], "fp8-fbgemm") == 0)
                 continue; /* 1 KV head */
         }
         test_model(models[i], use_mpi ? &comm : NULL);

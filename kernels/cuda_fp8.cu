@@ -1,0 +1,349 @@
+/* cuda_fp8.cu - FP8 (e4m3) weight kernels and their extern "C" launchers (cuda_fp8_kernels.h; not named cuda_fp8.h, which would hide the CUDA header of that name). */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "cuda_check.h" /* FRS_CUDA_CHECK, FRS_LAUNCH_CHECK */
+#include "cuda_common.cuh" /* pdl_wait, pdl_trigger */
+#include "cuda_fp8_kernels.h"
+
+/* two e4m3 bytes -> two floats (through half: exact) */
+static __device__ __forceinline__ float2 fp8x2_to_float2(uint16_t v)
+{
+    __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)v, __NV_E4M3);
+    return __half22float2(*reinterpret_cast<__half2 *>(&h));
+}
+
+static __device__ __forceinline__ float fp8_to_float(uint8_t v)
+{
+    __half_raw h = __nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)v, __NV_E4M3);
+    return __half2float(*reinterpret_cast<__half *>(&h));
+}
+
+#define FP8_GEMV_WARPS 8
+#define FP8_GEMV_UNROLL 4
+
+/* One warp per output row (as cuda_matmul.cu's bf16 GEMV): each lane streams 16-byte chunks of the
+ * row (16 weights, evict-first loads), FP8_GEMV_UNROLL of them in flight, issued before pdl_wait
+ * (weights never depend on the kernel before); x through the read-only path. Rows whose width is
+ * not a multiple of 16 take a scalar loop. */
+__global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x,
+                                                                       const uint8_t *__restrict__ w,
+                                                                       const float *__restrict__ scale, int rows,
+                                                                       int cols, float *__restrict__ y, float beta)
+{
+    pdl_trigger();
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * FP8_GEMV_WARPS + (threadIdx.x >> 5);
+    const bool active = row < rows;
+    const uint8_t *wrow = w + (size_t)(active ? row : 0) * cols;
+    float acc = 0.0f;
+    if ((cols & 15) == 0) {
+        const uint4 *wr = reinterpret_cast<const uint4 *>(wrow);
+        const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+        const int nv = cols >> 4;
+        int k = lane;
+        uint4 wv[FP8_GEMV_UNROLL];
+        bool full = active && k + 32 * (FP8_GEMV_UNROLL - 1) < nv;
+        if (full) {
+#pragma unroll
+            for (int u = 0; u < FP8_GEMV_UNROLL; u++)
+                wv[u] = __ldcs(wr + k + 32 * u);
+        }
+        pdl_wait(); /* x and y belong to the kernels before */
+        if (!active)
+            return;
+        for (;;) {
+            const int m = full ? FP8_GEMV_UNROLL : (k < nv ? 1 : 0);
+            if (m == 0)
+                break;
+            if (!full)
+                wv[0] = __ldcs(wr + k);
+#pragma unroll
+            for (int u = 0; u < FP8_GEMV_UNROLL; u++) {
+                if (u >= m)
+                    break;
+                const int kk = k + 32 * u;
+                const uint4 xa = __ldg(xv + 2 * kk), xb = __ldg(xv + 2 * kk + 1);
+                const uint32_t wq[4] = {wv[u].x, wv[u].y, wv[u].z, wv[u].w};
+                const uint32_t xq[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const float2 w01 = fp8x2_to_float2((uint16_t)(wq[i] & 0xffffu));
+                    const float2 w23 = fp8x2_to_float2((uint16_t)(wq[i] >> 16));
+                    const float2 x01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i]));
+                    const float2 x23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i + 1]));
+                    acc += w01.x * x01.x;
+                    acc += w01.y * x01.y;
+                    acc += w23.x * x23.x;
+                    acc += w23.y * x23.y;
+                }
+            }
+            k += 32 * m;
+            if (full) {
+                full = k + 32 * (FP8_GEMV_UNROLL - 1) < nv;
+                if (full) {
+#pragma unroll
+                    for (int u = 0; u < FP8_GEMV_UNROLL; u++)
+                        wv[u] = __ldcs(wr + k + 32 * u);
+                }
+            }
+        }
+    } else {
+        pdl_wait();
+        if (!active)
+            return;
+        for (int c = lane; c < cols; c += 32)
+            acc += fp8_to_float(wrow[c]) * __bfloat162float(x[c]);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) {
+        const float v = scale[row] * acc;
+        y[row] = beta != 0.0f ? beta * y[row] + v : v;
+    }
+}
+
+__global__ void fp8_dequant_kernel(const uint8_t *__restrict__ w, const float *__restrict__ scale, int rows, int cols,
+                                   __nv_bfloat16 *__restrict__ out)
+{
+    const size_t n = (size_t)rows * cols;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i * 2 < n; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t e = i * 2;
+        if (e + 1 < n && (cols & 1) == 0) {
+            const float s = scale[e / cols];
+            const float2 f = fp8x2_to_float2(*reinterpret_cast<const uint16_t *>(w + e));
+            *reinterpret_cast<__nv_bfloat162 *>(out + e) = __floats2bfloat162_rn(f.x * s, f.y * s);
+        } else {
+            for (size_t k = e; k < e + 2 && k < n; k++)
+                out[k] = __float2bfloat16_rn(fp8_to_float(w[k]) * scale[k / cols]);
+        }
+    }
+}
+
+/* ---- n = 2..64 rows: tensor cores (bf16 mma.sync m16n8k16), FP8 weights dequantized in registers ----
+ * A block of 4 warps owns 128 weight rows; each warp 32 rows (two 16-row MMA tiles) against every
+ * token (8 per MMA column group, up to 8 groups). K is walked in chunks of 64: each thread loads 16
+ * contiguous weight bytes of 4 rows (its two tiles' rows g and g + 8) and the block stages the chunk
+ * of x (n x 64 bf16) in shared memory. The K order inside a chunk is permuted consistently for A and
+ * B (thread t's fragment slots of MMA step j are bytes 16t + 4j .. 16t + 4j + 3), which leaves each
+ * dot product the same sum in another order; the row scale multiplies the fp32 sum at the end. */
+#define FP8_MMA_ROWS 128
+#define FP8_MMA_MAXN 64
+#define FP8_MMA_KX 256                 /* K columns of x staged in shared memory at a time */
+#define FP8_MMA_XS (FP8_MMA_KX + 8)    /* padded row of the staged x (bf16) */
+
+static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t two)
+{
+    const float2 f = fp8x2_to_float2((uint16_t)two);
+    __nv_bfloat162 b = __floats2bfloat162_rn(f.x, f.y); /* exact: e4m3 fits bf16 */
+    return *reinterpret_cast<uint32_t *>(&b);
+}
+
+static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+/* this thread's 16 weight bytes of its 4 rows at K offset k0 (zeros past the last row) */
+static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uint8_t *const (&wr)[2][2],
+                                                    const bool (&ok)[2][2], int k0)
+{
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+            wv[mt][h] = ok[mt][h] ? __ldcs(reinterpret_cast<const uint4 *>(wr[mt][h] + k0)) : make_uint4(0, 0, 0, 0);
+}
+
+__global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n,
+                                                      const uint8_t *__restrict__ w, const float *__restrict__ scale,
+                                                      int rows, int cols, float *__restrict__ y, int ldy, float beta)
+{
+    __shared__ __align__(16) __nv_bfloat16 xs[FP8_MMA_MAXN * FP8_MMA_XS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int rb = blockIdx.x * FP8_MMA_ROWS + warp * 32;
+    const int ng = (n + 7) >> 3;
+    float acc[2][8][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int q = 0; q < 8; q++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[mt][q][i] = 0.0f;
+    const uint8_t *wr[2][2];
+    bool ok[2][2];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            ok[mt][h] = r < rows;
+            wr[mt][h] = w + (size_t)(ok[mt][h] ? r : 0) * cols + 16 * t;
+        }
+    uint4 wv[2][2], wn[2][2];
+    fp8_mma_load(wv, wr, ok, 0); /* the first chunk's weights, then always one chunk ahead */
+    for (int kx = 0; kx < cols; kx += FP8_MMA_KX) {
+        const int kw = cols - kx < FP8_MMA_KX ? cols - kx : FP8_MMA_KX; /* a multiple of 64 */
+        /* stage x[0..8ng)[kx..kx+kw) (tokens >= n as zeros) */
+        __syncthreads();
+        const int parts = kw >> 3;
+        for (int i = threadIdx.x; i < ng * 8 * parts; i += 128) {
+            const int tok = i / parts, part = i % parts;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (tok < n)
+                v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + kx + part * 8);
+            *reinterpret_cast<uint4 *>(xs + tok * FP8_MMA_XS + part * 8) = v;
+        }
+        __syncthreads();
+        for (int k0 = kx; k0 < kx + kw; k0 += 64) {
+            if (k0 + 64 < cols)
+                fp8_mma_load(wn, wr, ok, k0 + 64);
+            const __nv_bfloat16 *xk = xs + (k0 - kx) + 16 * t;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                uint32_t a[2][4];
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
+                    const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
+                    a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+                    a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+                    a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+                    a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+                }
+#pragma unroll
+                for (int q = 0; q < 8; q++) {
+                    if (q < ng) {
+                        const uint2 bv = *reinterpret_cast<const uint2 *>(xk + (q * 8 + g) * FP8_MMA_XS + 4 * j);
+                        mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
+                        mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
+                    }
+                }
+            }
+#pragma unroll
+            for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    wv[mt][h] = wn[mt][h];
+        }
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            if (r >= rows)
+                continue;
+            const float s = scale[r];
+#pragma unroll
+            for (int q = 0; q < 8; q++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int tok = q * 8 + 2 * t + i;
+                    if (q < ng && tok < n) {
+                        const float v = s * acc[mt][q][h * 2 + i];
+                        float *yp = y + (size_t)tok * ldy + r;
+                        *yp = beta != 0.0f ? beta * *yp + v : v;
+                    }
+                }
+        }
+}
+
+static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+__global__ void fp8_fill_kernel(uint8_t *w, size_t n, float *scale, int rows, float amp, uint64_t seed)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float u = (float)(fp8_hash(seed ^ (i * 0x9e3779b97f4a7c15ull)) >> 40) * (1.0f / 8388608.0f) - 1.0f;
+        w[i] = (uint8_t)__nv_cvt_float_to_fp8(u * 448.0f, __NV_SATFINITE, __NV_E4M3);
+        if (i < (size_t)rows)
+            scale[i] = amp / 448.0f;
+    }
+}
+
+extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
+                                         float *y, float beta, int pdl, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0)
+        return FRS_OK;
+    if ((cols & 15) == 0 && (((uintptr_t)x | (uintptr_t)w) & 15) != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv: x and w must be 16-byte aligned");
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((rows + FP8_GEMV_WARPS - 1) / FP8_GEMV_WARPS);
+    cfg.blockDim = dim3(FP8_GEMV_WARPS * 32);
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel, reinterpret_cast<const __nv_bfloat16 *>(x), w, scale,
+                                      rows, cols, y, beta));
+    FRS_LAUNCH_CHECK(fp8_gemv_kernel);
+    return FRS_OK;
+}
+
+extern "C" int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx)
+{
+    return n >= 2 && n <= FP8_MMA_MAXN && cols % 64 == 0 && ldx % 8 == 0 && ((uintptr_t)x & 15) == 0;
+}
+
+extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
+                                               int rows, int cols, float *y, int ldy, float beta, cudaStream_t st)
+{
+    if (!cuda_fp8_mma_ok(n, cols, x, ldx))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: n %d (2..%d), cols %d (multiple of 64), ldx %d "
+                       "(multiple of 8) or x alignment not supported", n, FP8_MMA_MAXN, cols, ldx);
+    if (((uintptr_t)w & 15) != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: w must be 16-byte aligned");
+    const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
+    fp8_mma_kernel<<<blocks, 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y,
+                                           ldy, beta);
+    FRS_LAUNCH_CHECK(fp8_mma_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
+                                                 cudaStream_t st)
+{
+    const size_t pairs = ((size_t)rows * cols + 1) / 2;
+    if (pairs == 0)
+        return FRS_OK;
+    size_t blocks = (pairs + 255) / 256;
+    if (blocks > 65535)
+        blocks = 65535;
+    fp8_dequant_kernel<<<(unsigned)blocks, 256, 0, st>>>(w, scale, rows, cols, reinterpret_cast<__nv_bfloat16 *>(out));
+    FRS_LAUNCH_CHECK(fp8_dequant_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows, float amp, uint64_t seed,
+                                              cudaStream_t st)
+{
+    if (n == 0)
+        return FRS_OK;
+    size_t blocks = (n + 255) / 256;
+    if (blocks > 65535)
+        blocks = 65535;
+    fp8_fill_kernel<<<(unsigned)blocks, 256, 0, st>>>(w, n, scale, rows, amp, seed);
+    FRS_LAUNCH_CHECK(fp8_fill_kernel);
+    return FRS_OK;
+}

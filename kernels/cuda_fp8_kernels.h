@@ -1,0 +1,54 @@
+/* cuda_fp8_kernels.h - FP8 (e4m3) weight kernels of the CUDA backend (issue 15): weights stay FP8 on the
+ * device with one fp32 scale per output row (a per-tensor scale is repeated per row at upload),
+ * activations stay bf16 (weight-only FP8: the CPU backend's --fp8-activations dequant semantics).
+ *
+ *  - n == 1 (decode, draft-free steps): cuda_fp8_gemv, one warp per output row, 16 weights per
+ *    16-byte load dequantized in registers (e4m3 -> half is exact), fp32 accumulation, the row
+ *    scale applied once to the sum;
+ *  - n = 2..64 (verify, draft-free small batches): cuda_fp8_gemm_small, bf16 tensor-core MMAs with
+ *    the e4m3 weights converted to bf16 in registers (exact), fp32 accumulation, the row scale on
+ *    the sum (FRS_FP8_MMA=0 turns it off: the path below instead);
+ *  - larger n (prefill): cuda_fp8_dequant_bf16 writes bf16(e4m3 * scale) into a scratch matrix
+ *    that the bf16 GEMM (cuda_matmul) then reads.
+ *
+ * defines: cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
+ *          cuda_fp8_fill_hash
+ */
+#ifndef FRSPEC_CUDA_FP8_KERNELS_H
+#define FRSPEC_CUDA_FP8_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y[r] = beta * y[r] + scale[r] * sum_c x[c] * e4m3(w[r, c]) for r < rows; x bf16 (cols), w
+ * (rows, cols) contiguous e4m3 bytes, y fp32; beta 0 never reads y. pdl: launched with
+ * programmatic dependent launch (weights streamed before the kernel before ends; cuda_matmul.h). */
+enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
+                              float beta, int pdl, cudaStream_t st);
+/* y[i, r] = beta * y[i, r] + scale[r] * sum_c x[i, c] * e4m3(w[r, c]) for i < n (2..64), x bf16
+ * (row stride ldx, a multiple of 8, 16-byte aligned), cols a multiple of 64, y fp32 (row stride
+ * ldy). cuda_fp8_mma_ok says whether a call qualifies. */
+enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale, int rows,
+                                    int cols, float *y, int ldy, float beta, cudaStream_t st);
+int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx);
+/* out[r, c] = bf16(e4m3(w[r, c]) * scale[r]) (rows, cols) contiguous. */
+enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
+                                      cudaStream_t st);
+/* Synthetic FP8 weights (bench): w[i] = e4m3(u_i * 448) with u_i uniform in [-1, 1) from a hash
+ * of (seed, i), and scale[r] = amp / 448 for every row. */
+enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows, float amp, uint64_t seed,
+                                   cudaStream_t st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,289 @@
+/* test_cuda_fp8.c - the CUDA backend's FP8 path (kernels/cuda_fp8.cu) against the CPU reference:
+ *  1. cuda_fp8_gemv (n == 1) vs cpu_matmul on the same FP8 view (e4m3 * per-row or per-tensor
+ *     scale, exact in fp32) and the bf16 input: relative error <= 2e-6 per output row (both fp32
+ *     sums, different orders; the scale applied once per row on the GPU), beta 0 and 1, widths
+ *     with and without the 16-byte path;
+ *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
+ *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores) vs cpu_matmul on the bf16 inputs: error <=
+ *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
+ *     beta 0 and 1, a strided x;
+ *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
+ *     (models/fp8-ct-channel + spec/head-gqa, and fp8-ct-static whose LM head is FP8), several
+ *     tree shapes, full and FR-Spec vocabulary. Verify runs the n > 1 FP8 kernel and decoding the
+ *     n == 1 GEMV, so the two differ by summation order: as in test_cuda_spec, a difference is a
+ *     near tie (counted, not a failure) only when the two tokens' autoregressive GPU logits are
+ *     within 1e-3 of the row's RMS; anything else fails.
+ * The whole FP8 models against transformers and the CPU backend: test_cuda_model with the FP8
+ * fixtures (test_cuda_fp8_model). Skipped (77) without a CUDA device.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend.h"
+#include "cpu_ops.h"
+#include "cuda_backend.h"
+#include "cuda_fp8_kernels.h"
+#include "draft.h"
+#include "model.h"
+#include "spec_util.h"
+#include "testutil.h"
+
+static uint64_t g_rng = 99;
+static uint64_t rnd(void)
+{
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return g_rng >> 11;
+}
+static float rnd_f(void) { return (float)((double)(rnd() & 0xffffff) / 8388608.0 - 1.0); }
+
+static void *dup_h2d(const void *h, size_t n)
+{
+    void *d = NULL;
+    CHECK(cudaMalloc(&d, n ? n : 16) == cudaSuccess, "cudaMalloc %zu", n);
+    CHECK(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
+    return d;
+}
+
+static void test_kernels(void)
+{
+    const int shapes[][2] = {{64, 64}, {128, 64}, {37, 4096}, {1000, 1024}, {5, 200}, {33, 24}, {4096, 4096}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int rows = shapes[si][0], cols = shapes[si][1];
+        for (int per_row = 0; per_row < 2; per_row++) {
+            uint8_t *w = malloc((size_t)rows * cols);
+            float *sc = malloc((size_t)rows * sizeof(float)), *sdev = malloc((size_t)rows * sizeof(float));
+            uint16_t *xb = malloc((size_t)cols * 2);
+            float *x = malloc((size_t)cols * 4), *ref = malloc((size_t)rows * 4), *got = malloc((size_t)rows * 4);
+            for (size_t i = 0; i < (size_t)rows * cols; i++) {
+                w[i] = (uint8_t)(rnd() & 0xff);
+                if ((w[i] & 0x7f) == 0x7f) /* no NaN codes */
+                    w[i] ^= 1;
+            }
+            for (int r = 0; r < rows; r++)
+                sc[r] = per_row ? 0.001f * (1.0f + (float)(rnd() % 1000) / 100.0f) : 0.0037f;
+            for (int r = 0; r < rows; r++)
+                sdev[r] = sc[per_row ? r : 0];
+            for (int c = 0; c < cols; c++) {
+                xb[c] = frs_f32_to_bf16(rnd_f());
+                x[c] = frs_bf16_to_f32(xb[c]);
+            }
+            const struct frs_mat W = {.dtype = FRS_DTYPE_F8_E4M3, .rows = rows, .cols = cols, .ld = cols, .data = w,
+                                      .scale = sc, .scale_dtype = FRS_DTYPE_F32, .scale_per_row = per_row};
+            cpu_matmul(x, 1, &W, ref);
+            uint8_t *dw = dup_h2d(w, (size_t)rows * cols);
+            float *ds = dup_h2d(sdev, (size_t)rows * 4), *dy = dup_h2d(ref, (size_t)rows * 4);
+            uint16_t *dx = dup_h2d(xb, (size_t)cols * 2);
+            for (int beta = 0; beta < 2; beta++) {
+                /* beta 1 adds onto y = ref: expect 2 * ref */
+                CHECK(cudaMemcpy(dy, ref, (size_t)rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
+                CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, beta, NULL)); /* with and without PDL */
+                CHECK(cudaMemcpy(got, dy, (size_t)rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                double worst = 0;
+                for (int r = 0; r < rows; r++) {
+                    const double want = (beta + 1.0) * ref[r];
+                    double rowmax = 0; /* error relative to the sum of |terms| (cancellation) */
+                    for (int c = 0; c < cols; c++)
+                        rowmax += fabs((double)x[c] * frs_e4m3_to_f32(w[(size_t)r * cols + c]) * sc[per_row ? r : 0]);
+                    const double e = fabs(got[r] - want) / (rowmax > 0 ? rowmax : 1);
+                    worst = e > worst ? e : worst;
+                }
+                CHECK(worst <= 2e-6, "fp8 gemv %dx%d per_row %d beta %d: worst error %.3g of the row's |terms| sum",
+                      rows, cols, per_row, beta, worst);
+            }
+            /* dequantize */
+            uint16_t *dq = NULL, *hq = malloc((size_t)rows * cols * 2);
+            CHECK(cudaMalloc((void **)&dq, (size_t)rows * cols * 2) == cudaSuccess, "malloc");
+            CHECK_OK(cuda_fp8_dequant_bf16(dw, ds, rows, cols, dq, NULL));
+            CHECK(cudaMemcpy(hq, dq, (size_t)rows * cols * 2, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+            size_t bad = 0;
+            for (size_t i = 0; i < (size_t)rows * cols; i++)
+                bad += hq[i] != frs_f32_to_bf16(frs_e4m3_to_f32(w[i]) * sdev[i / (size_t)cols]);
+            CHECK(bad == 0, "fp8 dequant %dx%d: %zu of %zu bf16 values differ", rows, cols, bad, (size_t)rows * cols);
+            cudaFree(dq);
+            cudaFree(dw);
+            cudaFree(ds);
+            cudaFree(dy);
+            cudaFree(dx);
+            free(hq);
+            free(w);
+            free(sc);
+            free(sdev);
+            free(xb);
+            free(x);
+            free(ref);
+            free(got);
+        }
+    }
+}
+
+static void test_gemm_small(void)
+{
+    const int shapes[][2] = {{128, 64}, {37, 4096}, {1000, 1024}, {200, 128}};
+    const int ns[] = {2, 3, 8, 17, 60, 64};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int rows = shapes[si][0], cols = shapes[si][1], ldx = cols + 64;
+        uint8_t *w = malloc((size_t)rows * cols);
+        float *sc = malloc((size_t)rows * 4);
+        for (size_t i = 0; i < (size_t)rows * cols; i++) {
+            w[i] = (uint8_t)(rnd() & 0xff);
+            if ((w[i] & 0x7f) == 0x7f)
+                w[i] ^= 1;
+        }
+        for (int r = 0; r < rows; r++)
+            sc[r] = 0.001f * (1.0f + (float)(rnd() % 1000) / 100.0f);
+        const struct frs_mat W = {.dtype = FRS_DTYPE_F8_E4M3, .rows = rows, .cols = cols, .ld = cols, .data = w,
+                                  .scale = sc, .scale_dtype = FRS_DTYPE_F32, .scale_per_row = 1};
+        uint8_t *dw = dup_h2d(w, (size_t)rows * cols);
+        float *ds = dup_h2d(sc, (size_t)rows * 4);
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            const int n = ns[ni];
+            uint16_t *xb = calloc((size_t)n * ldx, 2);
+            float *x = malloc((size_t)n * cols * 4), *ref = malloc((size_t)n * rows * 4), *got = malloc((size_t)n * rows * 4);
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < cols; c++) {
+                    xb[(size_t)i * ldx + c] = frs_f32_to_bf16(rnd_f());
+                    x[(size_t)i * cols + c] = frs_bf16_to_f32(xb[(size_t)i * ldx + c]);
+                }
+            cpu_matmul(x, n, &W, ref);
+            uint16_t *dx = dup_h2d(xb, (size_t)n * ldx * 2);
+            float *dy = dup_h2d(ref, (size_t)n * rows * 4);
+            CHECK(cuda_fp8_mma_ok(n, cols, dx, ldx), "fp8 mma qualifies for n %d cols %d", n, cols);
+            for (int beta = 0; beta < 2; beta++) {
+                CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
+                CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
+                CHECK(cudaDeviceSynchronize() == cudaSuccess, "fp8 mma kernel ran");
+                CHECK(cudaMemcpy(got, dy, (size_t)n * rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                double worst = 0;
+                for (int i = 0; i < n; i++)
+                    for (int r = 0; r < rows; r++) {
+                        double mag = 0;
+                        for (int c = 0; c < cols; c++)
+                            mag += fabs((double)x[(size_t)i * cols + c] * frs_e4m3_to_f32(w[(size_t)r * cols + c]) * sc[r]);
+                        const double want = (beta + 1.0) * ref[(size_t)i * rows + r];
+                        const double e = fabs(got[(size_t)i * rows + r] - want) / (mag > 0 ? mag : 1);
+                        worst = e > worst ? e : worst;
+                    }
+                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d: worst error %.3g of the |terms| sum", rows, cols, n,
+                      beta, worst);
+            }
+            cudaFree(dx);
+            cudaFree(dy);
+            free(xb);
+            free(x);
+            free(ref);
+            free(got);
+        }
+        cudaFree(dw);
+        cudaFree(ds);
+        free(w);
+        free(sc);
+    }
+}
+
+/* the autoregressive GPU logits gap between tokens a and b after prompt + ar[0..j) (test_cuda_spec's) */
+static double ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b, int V,
+                     double *rms)
+{
+    float *lg = malloc((size_t)V * sizeof(float));
+    int r, vl;
+    double gap = INFINITY;
+    if (be->ops->reset(be) != FRS_OK || be->ops->prefill(be, p->ids, p->n) != FRS_OK)
+        goto out;
+    for (int i = 0; i < j; i++)
+        if (be->ops->decode(be, ar[i]) != FRS_OK)
+            goto out;
+    if (cuda_backend_logits(be, lg, (size_t)V, &r, &vl) != FRS_OK)
+        goto out;
+    double s = 0;
+    for (int i = 0; i < V; i++)
+        s += (double)lg[i] * lg[i];
+    *rms = sqrt(s / V);
+    gap = fabs((double)lg[a] - lg[b]);
+out:
+    free(lg);
+    return gap;
+}
+
+static void test_spec(const char *target_rel)
+{
+    struct llama_model m;
+    CHECK_OK(llama_model_load(&m, test_fixture(target_rel), 0, 1));
+    const int V = m.cfg.vocab_size;
+    enum { NP = 4, NN = SPEC_N_NEW };
+    struct spec_prompt prompts[NP];
+    for (int i = 0; i < NP; i++) {
+        prompts[i].n = 6 + 5 * i;
+        prompts[i].has_hf = 0;
+        for (int j = 0; j < prompts[i].n; j++)
+            prompts[i].ids[j] = (int32_t)((j * 131 + i * 71 + 7) % V);
+    }
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    int32_t ar[NP][NN];
+    struct frs_backend be;
+    CHECK_OK(spec_make_backend(&be, &frs_backend_cuda_ops, &m, NULL, 256));
+    for (int i = 0; i < NP; i++) {
+        struct frs_gen_stats st;
+        CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, NULL, NN, ar[i], &st));
+    }
+    struct frs_backend arbe = be; /* kept for the near-tie gaps */
+    int32_t *ids = malloc((size_t)V * sizeof(int32_t));
+    spec_fr_list(V, prompts, NP, &ar[0][0], NN, ids);
+    int runs = 0, same = 0, near = 0;
+    for (int vi = 0; vi < SPEC_N_VOCABS; vi++) {
+        const int K = SPEC_VOCABS[vi];
+        struct eagle_draft d;
+        CHECK_OK(eagle_draft_load(&d, test_fixture("spec/head-gqa"), &m));
+        if (K)
+            CHECK_OK(eagle_draft_set_vocab(&d, &m, ids, V, K));
+        CHECK_OK(spec_make_backend(&be, &frs_backend_cuda_ops, &m, &d, 256));
+        for (int si = 0; si < SPEC_N_SHAPES; si++) {
+            struct frs_tree_params p = SPEC_SHAPES[si];
+            if (K && p.topk > K)
+                p.topk = K;
+            for (int i = 0; i < NP; i++) {
+                int32_t out[NN];
+                struct frs_gen_stats st;
+                CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, &p, NN, out, &st));
+                const int fd = spec_first_diff(out, st.n_tokens, ar[i], NN);
+                if (fd >= 0 && fd < st.n_tokens) {
+                    double rms = 0;
+                    const double gap = ar_gap(&arbe, &prompts[i], ar[i], fd, out[fd], ar[i][fd], V, &rms);
+                    near += gap <= 1e-3 * rms;
+                    CHECK(gap <= 1e-3 * rms, "%s (CUDA) K=%d tree %d/%d/%d prompt %d: speculative differs from "
+                          "autoregressive at %d (%d vs %d, AR logit gap %.4g, row rms %.3g)", target_rel, K, p.depth,
+                          p.topk, p.size, i, fd, out[fd], ar[i][fd], gap, rms);
+                } else {
+                    CHECK(fd < 0, "%s (CUDA): speculative produced %d tokens, expected %d", target_rel, st.n_tokens, NN);
+                }
+                same += fd < 0;
+                runs++;
+            }
+        }
+        be.ops->destroy(&be);
+        eagle_draft_free(&d);
+    }
+    fprintf(stderr, "%s (CUDA, FP8 weights): speculative == autoregressive in %d of %d runs, %d stopped at a near "
+            "tie\n", target_rel, same, runs, near);
+    arbe.ops->destroy(&arbe);
+    free(ids);
+    llama_model_free(&m);
+}
+
+int main(void)
+{
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        fprintf(stderr, "test_cuda_fp8: no CUDA device, skipped\n");
+        return TEST_SKIP;
+    }
+    test_kernels();
+    test_gemm_small();
+    test_spec("models/fp8-ct-channel");
+    test_spec("models/fp8-ct-static");
+    return test_finish("test_cuda_fp8");
+}
