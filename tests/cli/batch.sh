@@ -6,15 +6,7 @@
 set -u
 FRSPEC=$1 FIX=$2
 M=$FIX/models/gqa-bf16
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0 checks=0
-check() { # check WHAT CONDITION...
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/lib.sh" # TMP, check, check_summary
 long=$(printf 'word %.0s' $(seq 1 400))   # far more tokens than the fixture's context (256)
 cat > "$TMP/in.jsonl" <<JSONL
 {"question_id": 81, "category": "writing", "turns": ["Hello, how are you?", "second turn"]}
@@ -55,5 +47,4 @@ check "a bad option value is refused naming the option" grep -q -- "--top-p" "$T
 check "a missing model directory is named" grep -q "nonexistent/config.json" "$TMP/nomodel.err"
 "$FRSPEC" generate --model "$M" --draft "$FIX/models/tied-f32" --prompt "x" > /dev/null 2> "$TMP/baddraft.err"
 check "a target given as draft is refused" [ -s "$TMP/baddraft.err" ]
-echo "$((checks - fail)) passed, $fail failed"
-[ $fail -eq 0 ]
+check_summary

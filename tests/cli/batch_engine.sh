@@ -13,15 +13,7 @@ shift 3
 MPIFLAGS=("$@")
 M=$FIX/models/tied-f32         # splits at TP 2
 D=$FIX/spec/head-gqa
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0 checks=0
-check() { # check WHAT CONDITION...
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/lib.sh" # TMP, check, check_summary
 # id -> tokens, one line each, sorted by id (results arrive in finishing order)
 by_id() { python3 -c '
 import json, sys
@@ -120,5 +112,4 @@ for S in "" "--temperature 0.9 --seed 3" "--kv-blocks 8 --spec-policy fixed"; do
     check "TP=2 batched ${S:-greedy} == TP=1 (exit $rc)" [ $rc -eq 0 ] && cmp -s "$TMP/tp1.ids" "$TMP/tp2.ids" && [ -s "$TMP/tp1.ids" ]
     rm -f "$TMP/tp2.jsonl" "$TMP/tp1.jsonl"
 done
-echo "$((checks - fail)) passed, $fail failed"
-[ $fail -eq 0 ]
+check_summary

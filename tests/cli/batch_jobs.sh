@@ -7,15 +7,7 @@
 set -u
 FRSPEC=$1 FIX=$2 ONLY=${3:-}
 M=$FIX/models/gqa-bf16
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0 checks=0
-check() { # check WHAT CONDITION...
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/lib.sh" # TMP, check, check_summary
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 gen() { "$FRSPEC" generate --model "$M" --max-new-tokens 4 "$@"; }
 lines_with() { grep -c -- "$1" "$2"; }
@@ -179,5 +171,4 @@ if want ctx; then # item 8: at the context limit speculative == autoregressive; 
             bash -c "[ -n \"\$(grep -o '\"n_tokens\":$((mc - 202 + 1)),' '$TMP/ar.json')\" ] && [ \"\$(grep -o '\"tokens\":\[[^]]*\]' '$TMP/ar.json')\" = \"\$(grep -o '\"tokens\":\[[^]]*\]' '$TMP/sp.json')\" ]"
     done
 fi
-echo "$((checks - fail)) passed, $fail failed"
-[ $fail -eq 0 ]
+check_summary

@@ -9,15 +9,7 @@ set -u
 FRSPEC=$1 FIX=$2 ONLY=${3:-}
 M=$FIX/models/gqa-bf16
 D=$FIX/spec/head-gqa
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0 checks=0
-check() { # check WHAT CONDITION...
-    local what=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=$((fail + 1)); fi
-}
+source "$(dirname "$0")/lib.sh" # TMP, check, check_summary
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 # refused CMD... : non-zero exit (not a crash, not a timeout), stderr in $TMP/err
 refused() { timeout 60 "$@" > "$TMP/out" 2> "$TMP/err"; local rc=$?; [ $rc -ne 0 ] && [ $rc -lt 124 ]; }
@@ -138,5 +130,4 @@ if want watchdog; then # item 11 on the CPU: a step watchdog is armed for each e
         check "TP 2: the message names a rank and step 4" says "rank [01], request 'prompt', step 4' did not finish"
     fi
 fi
-echo "$((checks - fail)) passed, $fail failed"
-[ $fail -eq 0 ]
+check_summary
