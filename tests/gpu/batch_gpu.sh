@@ -39,38 +39,18 @@ echo "($(left) s left)"
 PYTHONUNBUFFERED=1 timeout $(( $(left) - 5 )) python3 tests/bench/torch_baseline.py --preset "${TORCH_PRESETS:-llama3-8b}" --skip-single \
     --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
 echo "done ($(left) s left)"
-# E2E=1: the embedded default pair's target (DEFAULT, the main checkout's configs/default) on a job of
-# 512 prompts (a fixed list of 24 topics x 22 phrasings) through the batched engine at --batch 1 / 8 /
-# 64, 32 new tokens each (--ignore-eos): tokens/s and how many results equal --batch 1's
+# E2E=1: the embedded default pair (DEFAULT: target, draft, FR 8192; the draft falls back to
+# --spec-policy off where the backend has no batched draft) on the 512-prompt job of
+# tests/bench/prompts/job512.jsonl (Spec-Bench, HumanEval, GSM8K, MT-Bench; make_job512.py) at
+# --batch 1 / 8 / 32 / 64, 32 new tokens each (--ignore-eos): tokens/s, mean accepted length and how
+# many results equal --batch 1's
 if [ "${E2E:-0}" = 1 ] && [ "$(left)" -gt 40 ]; then
-    DEF=${DEFAULT:-../../configs/default}
-    python3 - > "$OUT/job.jsonl" <<'PY'
-import json
-topics = ["the Roman Empire", "photosynthesis", "black holes", "the French Revolution", "machine learning",
-          "the water cycle", "volcanoes", "the stock market", "honey bees", "the printing press", "jazz music",
-          "quantum computing", "the Great Wall of China", "climate change", "the human heart", "chess openings",
-          "the Silk Road", "electric cars", "the Renaissance", "coral reefs", "the internet", "ancient Egypt",
-          "vaccines", "the Moon landing"]
-forms = ["Explain {} to a child.", "Write a short essay about {}.", "What are the main facts about {}?",
-         "Give three surprising details about {}.", "Summarise the history of {} in a paragraph.",
-         "Why does {} matter today?", "Write a poem about {}.", "List the key ideas behind {}.",
-         "Describe {} in five sentences.", "What would a textbook say about {}?", "Tell a story involving {}.",
-         "Compare {} with something familiar.", "What questions do experts still ask about {}?",
-         "Write an encyclopedia entry on {}.", "How would you teach {} in one lesson?",
-         "What are common misconceptions about {}?", "Write a dialogue about {}.", "Describe the future of {}.",
-         "Outline a documentary about {}.", "What is the single most important thing about {}?",
-         "Write a news report about {}.", "Explain {} with an analogy."]
-n = 0
-for f in forms:
-    for t in topics:
-        if n < 512:
-            print(json.dumps({"id": f"q{n:03d}", "prompt": f.format(t)}))
-            n += 1
-PY
-    for bs in 1 8 64; do
+    DEF=${DEFAULT:-configs/default}
+    for bs in 1 8 32 64; do
         [ "$(left)" -gt 20 ] || break
-        timeout $(( $(left) - 10 )) $B/frspec generate --device cuda --model $DEF/target --prompts "$OUT/job.jsonl" \
-            --batch $bs --max-new-tokens 32 --ignore-eos --out "$OUT/job_b$bs.jsonl" > /dev/null 2> "$OUT/job_b$bs.log"
+        timeout $(( $(left) - 10 )) $B/frspec generate --device cuda --model $DEF/target --draft $DEF/draft \
+            --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $bs \
+            --max-new-tokens 32 --ignore-eos --out "$OUT/job_b$bs.jsonl" > /dev/null 2> "$OUT/job_b$bs.log"
         echo "job --batch $bs exit $?: $(grep -h 'frspec: batch' "$OUT/job_b$bs.log" | tail -1)"
     done
     python3 - "$OUT" <<'PY'
@@ -82,11 +62,10 @@ def load(p):
             j = json.loads(l); r[j["id"]] = j.get("tokens")
     return r
 o = sys.argv[1]; b1 = load(f"{o}/job_b1.jsonl")
-for bs in (8, 64):
+for bs in (8, 32, 64):
     b = load(f"{o}/job_b{bs}.jsonl")
     same = sum(1 for k in b if k in b1 and b[k] == b1[k])
     print(f"job --batch {bs}: {len(b)} results, {same} identical to --batch 1 ({len(b1)} results)")
 PY
-    rm -f "$OUT/job.jsonl"
 fi
 echo "end ($(left) s left)"
