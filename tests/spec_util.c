@@ -1,6 +1,7 @@
 /* spec_util.c - see spec_util.h */
 #include "spec_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,4 +60,38 @@ int spec_first_diff(const int32_t *out, int n_out, const int32_t *ref, int n)
         if (j >= n_out || out[j] != ref[j])
             return j;
     return -1;
+}
+
+void spec_fill_prompts(struct spec_prompt *p, int n, int V)
+{
+    for (int i = 0; i < n; i++) {
+        p[i].n = 6 + 5 * i;
+        p[i].has_hf = 0;
+        for (int j = 0; j < p[i].n; j++)
+            p[i].ids[j] = (int32_t)((j * 131 + i * 71 + 7) % V);
+    }
+}
+
+double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b,
+                   int V, enum frs_status (*logits)(struct frs_backend *, float *, size_t, int *, int *),
+                   double *rms)
+{
+    float *lg = malloc((size_t)V * sizeof(float));
+    int r, vl;
+    double gap = INFINITY;
+    if (!lg || be->ops->reset(be) != FRS_OK || be->ops->prefill(be, p->ids, p->n) != FRS_OK)
+        goto out;
+    for (int i = 0; i < j; i++)
+        if (be->ops->decode(be, ar[i]) != FRS_OK)
+            goto out;
+    if (logits(be, lg, (size_t)V, &r, &vl) != FRS_OK)
+        goto out;
+    double s = 0;
+    for (int i = 0; i < V; i++)
+        s += (double)lg[i] * lg[i];
+    *rms = sqrt(s / V);
+    gap = fabs((double)lg[a] - lg[b]);
+out:
+    free(lg);
+    return gap;
 }

@@ -5,11 +5,13 @@
  * reference.
  *
  * defines: SPEC_N_NEW, SPEC_MAX_PROMPT, SPEC_SHAPES, SPEC_VOCABS, struct spec_prompt,
- *          spec_make_backend, spec_generate, spec_fr_list, spec_first_diff
+ *          spec_make_backend, spec_generate, spec_fr_list, spec_first_diff, spec_fill_prompts,
+ *          spec_ar_gap
  */
 #ifndef FRSPEC_SPEC_UTIL_H
 #define FRSPEC_SPEC_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend.h" /* struct frs_backend, frs_backend_ops, frs_tree_params, frs_sampling */
@@ -51,5 +53,16 @@ void spec_fr_list(int vocab, const struct spec_prompt *p, int n_prompts, const i
 
 /* The first j < n where out (n_out tokens long) ends or differs from ref[j]; -1 when none. */
 int spec_first_diff(const int32_t *out, int n_out, const int32_t *ref, int n);
+
+/* n synthetic prompts for a vocabulary of V ids: prompt i has 6 + 5 i tokens
+ * (j * 131 + i * 71 + 7) % V, no transformers reference. */
+void spec_fill_prompts(struct spec_prompt *p, int n, int V);
+
+/* How close the autoregressive run was to a tie: after prompt p and ar[0..j) on be, the gap
+ * |logit a - logit b| of the next position's logits (read by logits(), e.g. cuda_backend_logits;
+ * V of them), and their root mean square into *rms. INFINITY when a step fails. */
+double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b,
+                   int V, enum frs_status (*logits)(struct frs_backend *, float *, size_t, int *, int *),
+                   double *rms);
 
 #endif

@@ -185,29 +185,6 @@ static void test_gemm_small(void)
     }
 }
 
-/* the autoregressive GPU logits gap between tokens a and b after prompt + ar[0..j) (test_cuda_spec's) */
-static double ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b, int V,
-                     double *rms)
-{
-    float *lg = malloc((size_t)V * sizeof(float));
-    int r, vl;
-    double gap = INFINITY;
-    if (be->ops->reset(be) != FRS_OK || be->ops->prefill(be, p->ids, p->n) != FRS_OK)
-        goto out;
-    for (int i = 0; i < j; i++)
-        if (be->ops->decode(be, ar[i]) != FRS_OK)
-            goto out;
-    if (cuda_backend_logits(be, lg, (size_t)V, &r, &vl) != FRS_OK)
-        goto out;
-    double s = 0;
-    for (int i = 0; i < V; i++)
-        s += (double)lg[i] * lg[i];
-    *rms = sqrt(s / V);
-    gap = fabs((double)lg[a] - lg[b]);
-out:
-    free(lg);
-    return gap;
-}
 
 static void test_spec(const char *target_rel)
 {
@@ -216,12 +193,7 @@ static void test_spec(const char *target_rel)
     const int V = m.cfg.vocab_size;
     enum { NP = 4, NN = SPEC_N_NEW };
     struct spec_prompt prompts[NP];
-    for (int i = 0; i < NP; i++) {
-        prompts[i].n = 6 + 5 * i;
-        prompts[i].has_hf = 0;
-        for (int j = 0; j < prompts[i].n; j++)
-            prompts[i].ids[j] = (int32_t)((j * 131 + i * 71 + 7) % V);
-    }
+    spec_fill_prompts(prompts, NP, V);
     const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
     int32_t ar[NP][NN];
     struct frs_backend be;
@@ -252,7 +224,8 @@ static void test_spec(const char *target_rel)
                 const int fd = spec_first_diff(out, st.n_tokens, ar[i], NN);
                 if (fd >= 0 && fd < st.n_tokens) {
                     double rms = 0;
-                    const double gap = ar_gap(&arbe, &prompts[i], ar[i], fd, out[fd], ar[i][fd], V, &rms);
+                    const double gap = spec_ar_gap(&arbe, &prompts[i], ar[i], fd, out[fd], ar[i][fd], V,
+                                                   cuda_backend_logits, &rms);
                     near += gap <= 1e-3 * rms;
                     CHECK(gap <= 1e-3 * rms, "%s (CUDA) K=%d tree %d/%d/%d prompt %d: speculative differs from "
                           "autoregressive at %d (%d vs %d, AR logit gap %.4g, row rms %.3g)", target_rel, K, p.depth,

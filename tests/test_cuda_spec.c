@@ -38,29 +38,6 @@
 
 static int g_quick;
 
-/* the autoregressive GPU logits gap between tokens a and b at generated position j */
-static double ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b, int V,
-                     double *rms)
-{
-    float *lg = malloc((size_t)V * sizeof(float));
-    int r, vl;
-    double gap = INFINITY;
-    if (be->ops->reset(be) != FRS_OK || be->ops->prefill(be, p->ids, p->n) != FRS_OK)
-        goto out;
-    for (int i = 0; i < j; i++)
-        if (be->ops->decode(be, ar[i]) != FRS_OK)
-            goto out;
-    if (cuda_backend_logits(be, lg, (size_t)V, &r, &vl) != FRS_OK)
-        goto out;
-    double s = 0;
-    for (int i = 0; i < V; i++)
-        s += (double)lg[i] * lg[i];
-    *rms = sqrt(s / V);
-    gap = fabs((double)lg[a] - lg[b]);
-out:
-    free(lg);
-    return gap;
-}
 
 static void test_pair(const char *target_rel, const char *head_rel)
 {
@@ -122,7 +99,8 @@ static void test_pair(const char *target_rel, const char *head_rel)
                 const int first = spec_first_diff(out, st.n_tokens, ar[i], N_NEW);
                 if (first >= 0 && first < st.n_tokens) {
                     double rms = 0;
-                    const double gap = ar_gap(&arbe, &prompts[i], ar[i], first, out[first], ar[i][first], V, &rms);
+                    const double gap = spec_ar_gap(&arbe, &prompts[i], ar[i], first, out[first], ar[i][first], V,
+                                                   cuda_backend_logits, &rms);
                     if (gap <= 1e-3 * rms) {
                         n_near++;
                         fprintf(stderr, "\n  near tie: K=%d tree %d/%d/%d prompt %d token %d (%d vs %d, gap %.3g)\n", K,

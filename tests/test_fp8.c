@@ -252,12 +252,7 @@ static void test_spec_fp8(const char *target_rel)
     const int V = m.cfg.vocab_size;
     enum { NP = 4, NN = SPEC_N_NEW };
     struct spec_prompt prompts[NP];
-    for (int i = 0; i < NP; i++) {
-        prompts[i].n = 6 + 5 * i;
-        prompts[i].has_hf = 0;
-        for (int j = 0; j < prompts[i].n; j++)
-            prompts[i].ids[j] = (int32_t)((j * 131 + i * 71 + 7) % V);
-    }
+    spec_fill_prompts(prompts, NP, V);
     const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
     int32_t ar[NP][NN];
     struct frs_backend be;
