@@ -486,9 +486,11 @@ static enum frs_status serve_batched(struct runner *r)
     par_request_free(&r->last);
     if (st == FRS_OK && s->rank == 0 && !r->ro->quiet && tot.seconds > 0)
         fprintf(stderr, "frspec: batch %d (%s): %ld requests, %ld tokens in %.2f s = %.1f tokens/s; %ld steps, "
-                "%ld preemptions, %ld drafted and %ld autoregressive sequence-steps\n", s->opt.batch,
-                batch_policy_name(cfg.policy), tot.requests, tot.tokens, tot.seconds, tot.tokens / tot.seconds,
-                tot.steps, tot.preemptions, tot.drafted_seq_steps, tot.ar_seq_steps);
+                "%ld preemptions, %ld drafted (%.2f tokens each) and %ld autoregressive sequence-steps\n",
+                s->opt.batch, batch_policy_name(cfg.policy), tot.requests, tot.tokens, tot.seconds,
+                tot.tokens / tot.seconds, tot.steps, tot.preemptions, tot.drafted_seq_steps,
+                tot.drafted_seq_steps ? (double)tot.drafted_tokens / (double)tot.drafted_seq_steps : 0.0,
+                tot.ar_seq_steps);
     return st;
 }
 

@@ -670,6 +670,7 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
                 e->glob_n[s->menu]++;
                 s->st.t_draft += (t1 - t0) / n;
                 e->tot.drafted_seq_steps++;
+                e->tot.drafted_tokens += a->n_tokens;
             } else {
                 e->tot.ar_seq_steps++;
             }

@@ -97,6 +97,7 @@ struct frs_batch_config {
 struct frs_batch_totals {
     long steps, tokens, preemptions, requests;
     long verify_rows, drafted_seq_steps, ar_seq_steps;
+    long drafted_tokens; /* tokens the drafted sequence-steps produced (accepted + bonus) */
     double seconds;
 };
 

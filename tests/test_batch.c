@@ -363,6 +363,10 @@ static void test_auto_choice(void)
             tot.ar_seq_steps);
     CHECK(tot.drafted_seq_steps > 2 * tot.ar_seq_steps, "auto: %ld drafted vs %ld autoregressive sequence-steps with an "
           "always-right draft", tot.drafted_seq_steps, tot.ar_seq_steps);
+    /* every drafted step of an always-right draft keeps its whole path (>= 2 tokens) but the last
+     * ones a request's budget cuts */
+    CHECK(tot.drafted_tokens > 3 * tot.drafted_seq_steps / 2, "auto: %ld tokens from %ld drafted sequence-steps "
+          "with an always-right draft", tot.drafted_tokens, tot.drafted_seq_steps);
     eagle_draft_free(&d);
     llama_model_free(&m);
 }
