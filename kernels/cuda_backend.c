@@ -849,7 +849,28 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
         .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
         .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
     };
-    enum frs_status st = cuda_batch_create(&b->bat, &v, &b->lim, &be->kv_blocks);
+    struct cuda_batch_model vd = v;
+    if (b->d) {
+        if (b->dr.C != b->t.C) {
+            free(ls);
+            return FRS_ERR(FRS_ERR_SHAPE, "cuda backend: draft hidden size %d differs from the target's %d", b->dr.C,
+                           b->t.C);
+        }
+        vd.dlayer = (struct cuda_batch_layer){b->dl.attn_norm, b->dl.wqkv, b->dl.wo, b->dl.mlp_norm, b->dl.wgu,
+                                              b->dl.wdown};
+        vd.fc = b->fc;
+        vd.fc_bias = b->fc_bias;
+        vd.dlm_head = b->dlm_head;
+        vd.ids = b->ids;
+        vd.dinv_freq = b->dinv_freq;
+        vd.dH = b->dr.H;
+        vd.dKV = b->dr.KV;
+        vd.dD = b->dr.D;
+        vd.dF = b->dr.F;
+        vd.K = b->K;
+        vd.deps = b->dr.eps;
+    }
+    enum frs_status st = cuda_batch_create(&b->bat, &vd, &b->lim, &be->kv_blocks);
     free(ls);
     return st;
 }

@@ -24,9 +24,16 @@
  * bit for bit), a row the device leaves undecided, or every row at TP > 1, on the host from its
  * logits row (runtime/sampling.c with the communicator).
  *
- * Not yet here: the batched draft (cuda_batch_ops.draft is NULL, so the engine runs batches
- * autoregressively) and verify of drafted trees (refused: the paged attention takes tree masks
- * already; the tree inputs per sequence are not built yet).
+ * Speculation (with a draft): draft grows each sequence's EAGLE-2 tree with runtime/tree.c (the
+ * reference the single-sequence device kernels of cuda_tree.cu follow) on the host: one batched
+ * draft forward over every sequence's pending positions (catch-up, causal), then per depth one
+ * batched forward of every growing sequence's frontier (tree mask over its tree slots), its
+ * LM head and log-softmax top-k, and ONE read-back of the top-k of all rows; the draft's K/V live
+ * in the pool's draft half at the sequence's positions (tree slots at target_len + slot, as in
+ * runtime/tree.h). verify runs every sequence's tree (or its root alone) in one target forward
+ * with per-row ancestor masks, chooses the token after every node (as above, draw index = the
+ * node's position + 1) with ONE read-back, and walks each tree greedily on the host
+ * (accept_walk_uniforms, the position-keyed rule of batch.h: lossless whatever the tree).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +41,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "accept.h" /* struct frs_accept */
+#include "accept.h" /* struct frs_accept, accept_walk_uniforms */
 #include "batch.h"
 #include "comm.h"
 #include "cuda_batch.h"
@@ -45,14 +52,23 @@
 #include "cuda_tree.h" /* cuda_keys_to_ids */
 #include "nccl_comm.h"
 #include "sampling.h"
+#include "tree.h" /* tree_build_*, tree_mask_ancestors, tree_draft_rows */
 
-/* the per-step metadata, one pinned host block mirrored on the device (int32 sections) */
+/* the per-step metadata, one pinned host block mirrored on the device (int32 sections after the
+ * masks); uploaded as: masks (when used) | the 8 row sections + the tables | roots | moves */
 struct bt_meta {
+    uint64_t *mask;                      /* (Rb, CUDA_PAGED_MASK_WORDS) tree masks (first: 8-byte aligned) */
     int32_t *tok, *pos, *phys;           /* (Rb) input token, RoPE position, physical pool row */
     int32_t *seq, *prefix, *local, *ncols; /* (Rb) attention row descriptors (cuda_paged.h) */
+    int32_t *gidx;                       /* (Rb) the draft's fc input: the feature row each row reads */
     int32_t *tables;                     /* (max_seqs, TW) block tables of the op's sequences */
+    int32_t *ridx, *rdst;                /* (max_seqs) the draft's root rows: dx row -> root row */
     int32_t *mv_src, *mv_dst;            /* (max_seqs * FRS_MAX_TREE) commit's row moves */
 };
+
+#define BT_ROW_SECTIONS 8 /* tok .. gidx */
+#define BT_MASK_INTS (CUDA_PAGED_MASK_WORDS * 2)
+_Static_assert(FRS_MASK_WORDS(FRS_MAX_TREE) <= CUDA_PAGED_MASK_WORDS, "a verify mask row fits the paged mask");
 
 struct cuda_batch {
     struct cuda_batch_model m;
@@ -96,6 +112,30 @@ struct cuda_batch {
     int32_t *h_out;  /* pinned (2 Rb) */
     struct cuda_sample_params *h_sparams; /* pinned (Rb) */
     float *h_row;    /* (Vl) one logits row for the host sampling path */
+    struct frs_sampling *h_rsamp; /* (Rb) each verify row's sampling (its sequence's) */
+
+    /* the draft (m.draft): step buffers of Rd rows in amem, host tree state per slot */
+    int Rd, Rf, max_topk;     /* draft rows of one forward; frontier rows (max_seqs * max_topk) */
+    uint16_t *din;            /* (Rd, 2C) fc input [embed | feature] */
+    float *dx;                /* (Rd, C) */
+    uint16_t *dxn;            /* (Rd, C) */
+    float *dqkv;              /* (Rd, (dH + 2 dKV) dD) */
+    float *dq;                /* (Rd, dH dD) */
+    uint16_t *datt;           /* (Rd, dH dD) */
+    float *dgu;               /* (Rd, 2 dF) */
+    uint16_t *dact;           /* (Rd, dF) */
+    uint16_t *droot;          /* (max_seqs, C) bf16 root rows (the draft's output at the root) */
+    float *dlog;              /* (Rf, K) */
+    float *d_topk;            /* (Rf * max_topk) values, then as many int32 ids: one read-back */
+    float *h_topk;            /* pinned, the same */
+    float *h_logp;            /* (max_topk * max_topk) one sequence's top-k repacked */
+    int32_t *h_tok;           /* (max_topk * max_topk) */
+    uint64_t *h_fmask;        /* (max_topk * FRS_MASK_WORDS(max_topk * FRS_MAX_TREE_DEPTH)) */
+    struct tree_build *slot_tb;  /* (max_seqs) */
+    struct frs_tree *slot_tree;  /* (max_seqs) the drafted tree of each slot */
+    uint64_t *slot_vmask;        /* (max_seqs, FRS_MAX_TREE, CUDA_PAGED_MASK_WORDS) its ancestor masks */
+    int *slot_state;             /* (max_seqs) 1: a drafted tree waits for verify */
+    int *rowbase, *rowbase_prev; /* (max_seqs) a sequence's first row in this / the last level's forward */
     cudaEvent_t ev_meta; /* the last metadata upload: the pinned block may be rewritten after it */
     cudaEvent_t ev;
     long samp_dev, samp_host;
@@ -103,7 +143,8 @@ struct cuda_batch {
     int64_t *h_draw;  /* (Rb) draw indices of a verify's rows */
     int32_t *h_chosen; /* (Rb) */
     /* the verify step (forward + argmax) of n rows as a CUDA graph, captured at its second use
-     * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (Rv + 1) */
+     * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (2 (Rv + 1)):
+     * [masked * (Rv + 1) + n] */
     struct bt_graph {
         int uses;
         cudaGraphExec_t exec;
@@ -115,6 +156,7 @@ struct cuda_batch *cuda_backend_batch(struct frs_backend *be); /* cuda_backend.c
 static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seqs, int TW)
 {
     int32_t *p = base;
+    mt->mask = (uint64_t *)p, p += (size_t)Rb * BT_MASK_INTS;
     mt->tok = p, p += Rb;
     mt->pos = p, p += Rb;
     mt->phys = p, p += Rb;
@@ -122,14 +164,18 @@ static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seq
     mt->prefix = p, p += Rb;
     mt->local = p, p += Rb;
     mt->ncols = p, p += Rb;
+    mt->gidx = p, p += Rb;
     mt->tables = p, p += (size_t)max_seqs * TW;
+    mt->ridx = p, p += max_seqs;
+    mt->rdst = p, p += max_seqs;
     mt->mv_src = p, p += (size_t)max_seqs * FRS_MAX_TREE;
     mt->mv_dst = p;
 }
 
 static size_t bt_meta_ints(int Rb, int max_seqs, int TW)
 {
-    return (size_t)7 * Rb + (size_t)max_seqs * TW + (size_t)2 * max_seqs * FRS_MAX_TREE;
+    return (size_t)(BT_MASK_INTS + BT_ROW_SECTIONS) * Rb + (size_t)max_seqs * TW + (size_t)2 * max_seqs +
+           (size_t)2 * max_seqs * FRS_MAX_TREE;
 }
 
 static size_t bt_align(size_t b) { return (b + 255) & ~(size_t)255; }
@@ -148,12 +194,27 @@ void cuda_batch_free(struct cuda_batch *bt)
         cudaFreeHost(bt->h_out);
     if (bt->h_sparams)
         cudaFreeHost(bt->h_sparams);
+    if (bt->h_topk)
+        cudaFreeHost(bt->h_topk);
+    if (bt->slot_tb)
+        for (int i = 0; i < bt->max_seqs; i++)
+            tree_build_free(&bt->slot_tb[i]);
+    free(bt->slot_tb);
+    free(bt->slot_tree);
+    free(bt->slot_vmask);
+    free(bt->slot_state);
+    free(bt->rowbase);
+    free(bt->rowbase_prev);
+    free(bt->h_logp);
+    free(bt->h_tok);
+    free(bt->h_fmask);
+    free(bt->h_rsamp);
     if (bt->ev_meta)
         cudaEventDestroy(bt->ev_meta);
     if (bt->ev)
         cudaEventDestroy(bt->ev);
     if (bt->graphs)
-        for (int i = 0; i <= bt->Rv; i++)
+        for (int i = 0; i < 2 * (bt->Rv + 1); i++)
             if (bt->graphs[i].exec)
                 cudaGraphExecDestroy(bt->graphs[i].exec);
     free(bt->graphs);
@@ -201,6 +262,23 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         bt->Rv = lim->max_seqs;
     bt->Rb = bt->Rv > lim->prefill_chunk ? bt->Rv : lim->prefill_chunk;
     bt->kvw = (size_t)m->KV * m->D;
+    if (m->draft) {
+        /* frontier rows of one depth: max_topk per sequence; catch-up chunks as long as prefill's */
+        bt->max_topk = tree < FRS_MAX_TREE_TOPK ? tree : FRS_MAX_TREE_TOPK;
+        if (bt->max_topk > m->K)
+            bt->max_topk = m->K;
+        bt->Rf = lim->max_seqs * bt->max_topk;
+        bt->Rd = bt->Rf > lim->prefill_chunk ? bt->Rf : lim->prefill_chunk;
+        if (bt->Rd < lim->max_seqs)
+            bt->Rd = lim->max_seqs;
+        if (bt->Rb < bt->Rd)
+            bt->Rb = bt->Rd;
+        if (m->dD % 8 || m->dKV < 1 || m->dH % m->dKV || !m->fc || !m->dlm_head || !m->dlayer.wqkv) {
+            st = FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda batch: the draft (heads %d / kv heads %d / head_dim %d) cannot "
+                         "run batched (head_dim %% 8, GQA groups and bf16 weights required)", m->dH, m->dKV, m->dD);
+            goto fail;
+        }
+    }
 
     /* step buffers */
     const size_t C = (size_t)m->C, H = (size_t)m->H, KV = (size_t)m->KV, D = (size_t)m->D, F = (size_t)m->F,
@@ -209,7 +287,14 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     for (int n = 1; n <= bt->Rb; n++) {
         const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
         scr = s > scr ? s : scr;
+        if (m->draft && n <= bt->Rd) {
+            const size_t sd = cuda_paged_attention_scratch_floats(n, m->dH, m->dKV, m->dD, m->n_sm);
+            scr = sd > scr ? sd : scr;
+        }
     }
+    const size_t Rd = m->draft ? (size_t)bt->Rd : 0, Rf = m->draft ? (size_t)bt->Rf : 0,
+                 dqkvw = (size_t)(m->dH + 2 * m->dKV) * m->dD, dqw = (size_t)m->dH * m->dD, dF = (size_t)m->dF,
+                 TK = (size_t)bt->max_topk;
     bt->meta_ints = bt_meta_ints(bt->Rb, bt->max_seqs, bt->TW);
     struct {
         void **p;
@@ -232,6 +317,17 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         {(void **)&bt->srows, Rb * sizeof(struct cuda_sample_row)},
         {(void **)&bt->sscratch, cuda_sample_scratch_bytes(1, m->Vl)},
         {(void **)&bt->d_meta, bt->meta_ints * 4},
+        {(void **)&bt->din, Rd * 2 * C * 2},
+        {(void **)&bt->dx, Rd * C * 4},
+        {(void **)&bt->dxn, Rd * C * 2},
+        {(void **)&bt->dqkv, Rd * dqkvw * 4},
+        {(void **)&bt->dq, Rd * dqw * 4},
+        {(void **)&bt->datt, Rd * dqw * 2},
+        {(void **)&bt->dgu, Rd * 2 * dF * 4},
+        {(void **)&bt->dact, Rd * dF * 2},
+        {(void **)&bt->droot, m->draft ? (size_t)lim->max_seqs * C * 2 : 0},
+        {(void **)&bt->dlog, Rf * (size_t)(m->draft ? m->K : 0) * 4},
+        {(void **)&bt->d_topk, Rf * TK * 2 * 4},
     };
     const int np = (int)(sizeof plan / sizeof plan[0]);
     size_t tot = 0;
@@ -319,10 +415,38 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     bt->h_row = malloc(Vl * sizeof(float));
     bt->h_draw = malloc(Rb * sizeof *bt->h_draw);
     bt->h_chosen = malloc(Rb * sizeof *bt->h_chosen);
-    bt->graphs = calloc((size_t)bt->Rv + 1, sizeof *bt->graphs);
-    if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs) {
+    bt->graphs = calloc(2 * ((size_t)bt->Rv + 1), sizeof *bt->graphs);
+    bt->h_rsamp = malloc(Rb * sizeof *bt->h_rsamp);
+    if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs || !bt->h_rsamp) {
         st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
         goto fail;
+    }
+    if (m->draft) {
+        const size_t S = (size_t)bt->max_seqs;
+        e = cudaMallocHost((void **)&bt->h_topk, Rf * TK * 2 * 4);
+        if (e != cudaSuccess) {
+            st = FRS_ERR(FRS_ERR_CUDA, "cuda batch: pinned top-k buffer: %s", cudaGetErrorString(e));
+            goto fail;
+        }
+        bt->h_logp = malloc(TK * TK * sizeof(float));
+        bt->h_tok = malloc(TK * TK * sizeof(int32_t));
+        bt->h_fmask = malloc(TK * FRS_MASK_WORDS(TK * FRS_MAX_TREE_DEPTH) * sizeof(uint64_t));
+        bt->slot_tb = calloc(S, sizeof *bt->slot_tb);
+        bt->slot_tree = calloc(S, sizeof *bt->slot_tree);
+        bt->slot_vmask = calloc(S * FRS_MAX_TREE * CUDA_PAGED_MASK_WORDS, sizeof(uint64_t));
+        bt->slot_state = calloc(S, sizeof(int));
+        bt->rowbase = calloc(S, sizeof(int));
+        bt->rowbase_prev = calloc(S, sizeof(int));
+        if (!bt->h_logp || !bt->h_tok || !bt->h_fmask || !bt->slot_tb || !bt->slot_tree || !bt->slot_vmask ||
+            !bt->slot_state || !bt->rowbase || !bt->rowbase_prev) {
+            st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < S; i++) {
+            st = tree_build_init(&bt->slot_tb[i], bt->max_topk, FRS_MAX_TREE_DEPTH);
+            if (st != FRS_OK)
+                goto fail;
+        }
     }
     bt_meta_carve(&bt->hm, bt->h_meta, bt->Rb, bt->max_seqs, bt->TW);
     bt_meta_carve(&bt->dm, bt->d_meta, bt->Rb, bt->max_seqs, bt->TW);
@@ -364,18 +488,27 @@ static enum frs_status bt_meta_begin(struct cuda_batch *bt)
     return bt_wait_event(bt, bt->ev_meta);
 }
 
-/* the row sections (7 x Rb ints, whole: one copy), the first n_tables tables and n_moves moves */
-static enum frs_status bt_meta_upload(struct cuda_batch *bt, int n_tables, int n_moves)
+/* the masks of the first n_masked rows, the row sections (8 x Rb ints, whole) with the first
+ * n_tables tables in one copy, and the first n_moves moves */
+static enum frs_status bt_meta_upload_masked(struct cuda_batch *bt, int n_masked, int n_tables, int n_moves)
 {
     cudaStream_t st = bt->m.st;
-    const size_t row_ints = (size_t)7 * bt->Rb + (size_t)n_tables * bt->TW;
-    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->d_meta, bt->h_meta, row_ints * 4, cudaMemcpyHostToDevice, st));
+    if (n_masked > 0)
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mask, bt->hm.mask, (size_t)n_masked * BT_MASK_INTS * 4,
+                                       cudaMemcpyHostToDevice, st));
+    const size_t row_ints = (size_t)BT_ROW_SECTIONS * bt->Rb + (size_t)n_tables * bt->TW;
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.tok, bt->hm.tok, row_ints * 4, cudaMemcpyHostToDevice, st));
     if (n_moves > 0) {
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_dst, bt->hm.mv_dst, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
     }
     FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
     return FRS_OK;
+}
+
+static enum frs_status bt_meta_upload(struct cuda_batch *bt, int n_tables, int n_moves)
+{
+    return bt_meta_upload_masked(bt, 0, n_tables, n_moves);
 }
 
 /* sequence i's block table into table i; positions [0, need) must be covered */
@@ -538,29 +671,30 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
 /* The verify step of n one-node rows whose metadata is on the device: the forward and the greedy
  * choice. A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the second,
  * replayed afterwards; every step-varying value is in device memory at fixed addresses. */
-static enum frs_status bt_verify_step(struct cuda_batch *bt, int n)
+static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
 {
-    FRS_TRY(bt_forward(bt, n, NULL, 0, n, bt->logits));
+    FRS_TRY(bt_forward(bt, n, masked ? bt->dm.mask : NULL, 0, n, bt->logits));
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
-static enum frs_status bt_graph_run(struct cuda_batch *bt, int n)
+/* masked: the rows carry tree masks (a verify with drafted trees) */
+static enum frs_status bt_graph_run(struct cuda_batch *bt, int n, int masked)
 {
     cudaStream_t st = bt->m.st;
-    struct bt_graph *g = &bt->graphs[n];
+    struct bt_graph *g = &bt->graphs[(masked ? bt->Rv + 1 : 0) + n];
     if (!bt->m.graphs || bt->m.nccl)
-        return bt_verify_step(bt, n);
+        return bt_verify_step(bt, n, masked);
     if (g->exec) {
         FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, st));
         return FRS_OK;
     }
     if (g->uses == 0) {
-        FRS_TRY(bt_verify_step(bt, n));
+        FRS_TRY(bt_verify_step(bt, n, masked));
         g->uses++;
         return FRS_OK;
     }
     FRS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    const enum frs_status fs = bt_verify_step(bt, n);
+    const enum frs_status fs = bt_verify_step(bt, n, masked);
     cudaGraph_t graph;
     cudaError_t e = cudaStreamEndCapture(st, &graph);
     if (fs != FRS_OK) {
@@ -632,8 +766,255 @@ static enum frs_status bt_next_token(struct frs_backend *be, const struct frs_se
     return bt_choose_rest(bt, row, 1, s ? s : &greedy, 0, &draw, out);
 }
 
-/* verify: sequence i contributes the one row of its root (drafted[i] = 0); drafted trees are not
- * implemented yet. s is per sequence (s[i]). */
+/* ---- the batched draft ------------------------------------------------------------------------------- */
+
+/* The draft forward of n rows whose metadata is on the device (tok, pos, phys, the attention row
+ * descriptors; masked: tree masks) and whose fc input feature half is already in din[:, C..2C):
+ * embed the tokens into din[:, 0..C), fc (+ bias), the draft layer over the pool's draft half;
+ * the output hidden rows in dx (fp32). */
+static enum frs_status bt_draft_forward(struct cuda_batch *bt, int n, int masked)
+{
+    const struct cuda_batch_model *m = &bt->m;
+    const int C = m->C, H = m->dH, KV = m->dKV, D = m->dD, F = m->dF;
+    const int qkvw = (H + 2 * KV) * D;
+    cudaStream_t st = m->st;
+    const struct cuda_batch_layer *ly = &m->dlayer;
+    const struct cuda_paged_rows rows = {bt->dm.seq, bt->dm.prefix, bt->dm.local, bt->dm.ncols, bt->dm.tables, bt->TW,
+                                         bt->B, masked ? bt->dm.mask : NULL};
+    FRS_TRY(cuda_embed(m->embed, C, bt->dm.tok, n, NULL, bt->din, 2 * C, st));
+    FRS_TRY(cuda_matmul(m->blas, bt->din, 2 * C, n, m->fc, C, 2 * C, bt->dx, C, 0.0f));
+    if (m->fc_bias)
+        FRS_TRY(cuda_add_bias(bt->dx, m->fc_bias, n, C, st));
+    if (ly->attn_norm)
+        FRS_TRY(cuda_rmsnorm(bt->dx, NULL, n, C, ly->attn_norm, m->deps, NULL, bt->dxn, C, st));
+    else
+        FRS_TRY(cuda_f32_to_bf16(bt->dx, C, n, C, bt->dxn, C, st));
+    FRS_TRY(cuda_matmul(m->blas, bt->dxn, C, n, ly->wqkv, qkvw, C, bt->dqkv, qkvw, 0.0f));
+    FRS_TRY(cuda_paged_rope_write(bt->dqkv, qkvw, n, H, KV, D, bt->dm.pos, m->dinv_freq, bt->dq, bt->dkpool, bt->dvpool,
+                                  bt->dm.phys, st));
+    FRS_TRY(cuda_paged_attention(bt->dq, bt->dkpool, bt->dvpool, &rows, n, H, KV, D, bt->datt, bt->scratch, m->n_sm,
+                                 st));
+    FRS_TRY(cuda_matmul(m->blas, bt->datt, H * D, n, ly->wo, C, H * D, bt->dx, C, 1.0f));
+    FRS_TRY(cuda_rmsnorm(bt->dx, NULL, n, C, ly->mlp_norm, m->deps, NULL, bt->dxn, C, st));
+    if (n == 1 && C % 8 == 0) {
+        FRS_TRY(cuda_gemv_swiglu(bt->dxn, ly->wgu, F, C, bt->dact, m->blas->pdl, st));
+    } else {
+        FRS_TRY(cuda_matmul(m->blas, bt->dxn, C, n, ly->wgu, 2 * F, C, bt->dgu, 2 * F, 0.0f));
+        FRS_TRY(cuda_swiglu(bt->dgu, bt->dgu + F, n, F, 2 * F, bt->dact, F, st));
+    }
+    return cuda_matmul(m->blas, bt->dact, F, n, ly->wdown, C, F, bt->dx, C, 1.0f);
+}
+
+/* The draft LM head over n bf16 rows x (stride C) and the top-kmax log-probs of each row (ids
+ * mapped to the full vocabulary), read back into h_topk: values (n * kmax), then ids. */
+static enum frs_status bt_draft_topk(struct cuda_batch *bt, const uint16_t *x, int n, int kmax)
+{
+    const struct cuda_batch_model *m = &bt->m;
+    cudaStream_t st = m->st;
+    float *vals = bt->d_topk;
+    int32_t *idx = (int32_t *)(bt->d_topk + (size_t)n * kmax);
+    FRS_TRY(cuda_matmul(m->blas, x, m->C, n, m->dlm_head, m->K, m->C, bt->dlog, m->K, 0.0f));
+    FRS_TRY(cuda_logsoftmax_topk(bt->dlog, n, m->K, m->K, kmax, m->ids, vals, idx, st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_topk, bt->d_topk, (size_t)n * kmax * 2 * 4, cudaMemcpyDeviceToHost, st));
+    return bt_wait_stream(bt, st);
+}
+
+/* rows [r0, r0 + k) of the last top-k read-back (row stride kmax) as k x k log-probs / ids */
+static void bt_topk_rows(struct cuda_batch *bt, int n_rows, int kmax, int r0, int rows, int k)
+{
+    const float *v = bt->h_topk;
+    const int32_t *id = (const int32_t *)(bt->h_topk + (size_t)n_rows * kmax);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < k; j++) {
+            bt->h_logp[r * k + j] = v[(size_t)(r0 + r) * kmax + j];
+            bt->h_tok[r * k + j] = id[(size_t)(r0 + r) * kmax + j];
+        }
+}
+
+/* the catch-up forward of the rows gathered so far (metadata in hm): features from the pool,
+ * then the root rows it holds (n_roots: hm.ridx -> hm.rdst) into droot */
+static enum frs_status bt_catchup_flush(struct cuda_batch *bt, int rows, int n_tables, int n_roots)
+{
+    if (rows == 0)
+        return FRS_OK;
+    cudaStream_t st = bt->m.st;
+    const int C = bt->m.C;
+    FRS_TRY(bt_meta_upload(bt, n_tables, 0));
+    if (n_roots > 0) {
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.ridx, bt->hm.ridx, (size_t)n_roots * 4, cudaMemcpyHostToDevice, st));
+        FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.rdst, bt->hm.rdst, (size_t)n_roots * 4, cudaMemcpyHostToDevice, st));
+        FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
+    }
+    FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->fpool, C, 0, bt->dm.gidx, C, rows, st));
+    FRS_TRY(bt_draft_forward(bt, rows, 0));
+    if (n_roots > 0)
+        FRS_TRY(cuda_paged_gather_rows(bt->droot, C, bt->dm.rdst, bt->dx, C, 1, bt->dm.ridx, C, n_roots, st));
+    /* the pinned block is rewritten by the next chunk: its uploads must have been read */
+    return bt_meta_begin(bt);
+}
+
+static enum frs_status bt_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                const int32_t *const *next_tokens, const struct frs_tree_params *p)
+{
+    struct cuda_batch *bt = bt_of(be, "draft");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    if (!bt->m.draft)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: the backend was created without a draft head");
+    if (n < 1 || n > bt->max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: %d sequences (1..max_seqs = %d)", n, bt->max_seqs);
+    int kmax = 0, max_depth = 0;
+    FRS_TRY(bt_meta_begin(bt)); /* bt_table writes the pinned block */
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        if (q->draft_len < 0 || q->target_len <= q->draft_len)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d (slot %d): draft_len %d must be below "
+                           "target_len %d (at least the root is pending)", i, q->slot, q->draft_len, q->target_len);
+        if (p[i].size < 2 || p[i].size > bt->Rv || p[i].size > FRS_MAX_TREE || p[i].depth < 1 ||
+            p[i].depth > FRS_MAX_TREE_DEPTH || p[i].topk < 1 || p[i].topk > bt->max_topk ||
+            (p[i].depth - 1) * p[i].topk > CUDA_PAGED_MASK_WORDS * 64)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d (slot %d): tree depth %d topk %d size %d "
+                           "outside the backend's limits (size 2..%d, topk 1..%d, depth 1..%d, (depth - 1) * topk <= "
+                           "%d)", i, q->slot, p[i].depth, p[i].topk, p[i].size, bt->Rv < FRS_MAX_TREE ? bt->Rv :
+                           FRS_MAX_TREE, bt->max_topk, FRS_MAX_TREE_DEPTH, CUDA_PAGED_MASK_WORDS * 64);
+        const int d_rows = tree_draft_rows(&p[i]);
+        FRS_TRY(bt_table(bt, i, q, q->target_len + (d_rows > 0 ? d_rows : 0), "draft"));
+        for (int k = 0; k < i; k++)
+            if (seqs[k].slot == q->slot)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequences %d and %d share slot %d", k, i,
+                               q->slot);
+        for (int j = 0; j < q->target_len - q->draft_len; j++)
+            if (next_tokens[i][j] < 0 || next_tokens[i][j] >= bt->m.V)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d token %d at %d outside the "
+                               "vocabulary [0, %d)", i, (int)next_tokens[i][j], q->draft_len + j + 1, bt->m.V);
+        FRS_TRY(tree_build_begin(&bt->slot_tb[q->slot], &p[i]));
+        bt->slot_state[q->slot] = 0;
+        kmax = p[i].topk > kmax ? p[i].topk : kmax;
+        max_depth = p[i].depth > max_depth ? p[i].depth : max_depth;
+    }
+    struct bt_meta *h = &bt->hm;
+    const int C = bt->m.C;
+
+    /* 1. catch-up: every sequence's pending rows [draft_len, target_len), causal, packed into
+     * forwards of at most Rd rows (a sequence spanning two forwards: the later part sees the
+     * earlier one's keys through the pool); the root row (the last) of each into droot[i] */
+    FRS_TRY(bt_meta_begin(bt));
+    int rows = 0, nt = 0, nr = 0;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        const int pending = q->target_len - q->draft_len;
+        for (int off = 0; off < pending;) {
+            const int c = pending - off < bt->Rd - rows ? pending - off : bt->Rd - rows;
+            const int s0 = q->draft_len + off;
+            FRS_TRY(bt_table(bt, nt, q, s0 + c, "draft"));
+            for (int j = 0; j < c; j++) {
+                const int r = rows + j;
+                h->tok[r] = next_tokens[i][off + j];
+                h->pos[r] = s0 + j;
+                h->phys[r] = bt_phys(bt, q, s0 + j);
+                h->gidx[r] = h->phys[r]; /* the target feature at the row's own position */
+                h->seq[r] = nt;
+                h->prefix[r] = s0;
+                h->local[r] = j;
+                h->ncols[r] = c;
+            }
+            rows += c;
+            off += c;
+            if (off == pending) {
+                h->ridx[nr] = rows - 1;
+                h->rdst[nr] = i;
+                nr++;
+            }
+            nt++;
+            if (rows == bt->Rd) {
+                FRS_TRY(bt_catchup_flush(bt, rows, nt, nr));
+                rows = nt = nr = 0;
+            }
+        }
+    }
+    FRS_TRY(bt_catchup_flush(bt, rows, nt, nr));
+
+    /* 2. depth 1: each root row's top-k */
+    FRS_TRY(bt_draft_topk(bt, bt->droot, n, kmax));
+    for (int i = 0; i < n; i++) {
+        bt_topk_rows(bt, n, kmax, i, 1, p[i].topk);
+        tree_build_first(&bt->slot_tb[seqs[i].slot], bt->h_logp, bt->h_tok);
+    }
+
+    /* 3. deeper: per depth one forward of every growing sequence's frontier (k rows at draft
+     * position T + level - 1, K/V at its tree slots T + slot, masked to its own ancestors), the
+     * fc input's feature half = the parent's draft output (level 1: the root row) */
+    for (int level = 1; level < max_depth; level++) {
+        FRS_TRY(bt_meta_begin(bt));
+        rows = nt = 0;
+        for (int i = 0; i < n; i++) {
+            if (p[i].depth <= level)
+                continue;
+            const struct frs_seq *q = &seqs[i];
+            struct tree_build *tb = &bt->slot_tb[q->slot];
+            const int T = q->target_len;
+            int n_cols = 0;
+            const int first = tree_build_frontier_mask(tb, bt->h_fmask, &n_cols);
+            const int mw = FRS_MASK_WORDS(n_cols);
+            FRS_TRY(bt_table(bt, nt, q, T + n_cols, "draft"));
+            bt->rowbase[i] = rows;
+            for (int r = 0; r < tb->n_front; r++) {
+                const int row = rows + r;
+                h->tok[row] = tb->token[tb->front[r]];
+                h->pos[row] = T + level - 1;
+                h->phys[row] = bt_phys(bt, q, T + first + r);
+                h->gidx[row] = level == 1 ? i : bt->rowbase_prev[i] + tb->front_src[r];
+                h->seq[row] = nt;
+                h->prefix[row] = T;
+                h->local[row] = first + r;
+                h->ncols[row] = n_cols;
+                uint64_t *mr = h->mask + (size_t)row * CUDA_PAGED_MASK_WORDS;
+                memset(mr, 0, CUDA_PAGED_MASK_WORDS * sizeof(uint64_t));
+                memcpy(mr, bt->h_fmask + (size_t)r * mw, (size_t)mw * sizeof(uint64_t));
+            }
+            rows += tb->n_front;
+            nt++;
+        }
+        FRS_TRY(bt_meta_upload_masked(bt, rows, nt, 0));
+        if (level == 1)
+            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->droot, C, 0, bt->dm.gidx, C, rows, bt->m.st));
+        else
+            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->dx, C, 1, bt->dm.gidx, C, rows, bt->m.st));
+        FRS_TRY(bt_draft_forward(bt, rows, 1));
+        FRS_TRY(cuda_f32_to_bf16(bt->dx, C, rows, C, bt->dxn, C, bt->m.st));
+        FRS_TRY(bt_draft_topk(bt, bt->dxn, rows, kmax));
+        for (int i = 0; i < n; i++) {
+            if (p[i].depth <= level)
+                continue;
+            struct tree_build *tb = &bt->slot_tb[seqs[i].slot];
+            bt_topk_rows(bt, rows, kmax, bt->rowbase[i], tb->n_front, p[i].topk);
+            tree_build_expand(tb, bt->h_logp, bt->h_tok);
+            bt->rowbase_prev[i] = bt->rowbase[i];
+        }
+    }
+
+    /* 4. keep each tree, its verify masks */
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        const int32_t root = next_tokens[i][q->target_len - q->draft_len - 1];
+        struct frs_tree *t = &bt->slot_tree[q->slot];
+        FRS_TRY(tree_build_finish(&bt->slot_tb[q->slot], root, t));
+        const int mw = FRS_MASK_WORDS(t->n);
+        uint64_t am[FRS_MAX_TREE * FRS_MASK_WORDS(FRS_MAX_TREE)];
+        tree_mask_ancestors(t, am);
+        uint64_t *vm = bt->slot_vmask + (size_t)q->slot * FRS_MAX_TREE * CUDA_PAGED_MASK_WORDS;
+        memset(vm, 0, (size_t)FRS_MAX_TREE * CUDA_PAGED_MASK_WORDS * sizeof(uint64_t));
+        for (int j = 0; j < t->n; j++)
+            memcpy(vm + (size_t)j * CUDA_PAGED_MASK_WORDS, am + (size_t)j * mw, (size_t)mw * sizeof(uint64_t));
+        bt->slot_state[q->slot] = 1;
+    }
+    return FRS_OK;
+}
+
+/* verify: sequence i contributes its drafted tree (drafted[i], grown by the last draft op in its
+ * slot) or the one row of its root; all rows in one forward (with ancestor masks when any tree
+ * is drafted), the token after every node chosen with one read-back, each tree walked greedily.
+ * s is per sequence (s[i]). */
 static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
                                  const int *drafted, const struct frs_sampling *s, struct frs_tree *trees,
                                  struct frs_accept *acc)
@@ -643,51 +1024,87 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
         return FRS_ERR_INVALID_ARG;
     if (n < 1 || n > bt->max_seqs || n > bt->Rv)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: %d sequences (1..max_seqs = %d)", n, bt->max_seqs);
-    FRS_TRY(bt_meta_begin(bt));
-    struct bt_meta *h = &bt->hm;
+    int masked = 0, rows = 0;
     for (int i = 0; i < n; i++) {
         const struct frs_seq *q = &seqs[i];
-        if (drafted && drafted[i])
-            return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda batch verify: sequence %d (slot %d) has a drafted tree; the "
-                           "CUDA backend verifies one-node trees only for now", i, q->slot);
-        if (roots[i] < 0 || roots[i] >= bt->m.V)
-            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: root %d of sequence %d outside the vocabulary "
-                           "[0, %d)", (int)roots[i], i, bt->m.V);
-        FRS_TRY(bt_table(bt, i, q, q->target_len + 1, "verify"));
+        if (q->slot < 0 || q->slot >= bt->max_seqs)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: sequence %d has slot %d outside [0, %d)", i,
+                           q->slot, bt->max_seqs);
         for (int k = 0; k < i; k++)
             if (seqs[k].slot == q->slot)
                 return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: sequences %d and %d share slot %d", k, i,
                                q->slot);
-        h->tok[i] = roots[i];
-        h->pos[i] = q->target_len;
-        h->phys[i] = bt_phys(bt, q, q->target_len);
-        h->seq[i] = i;
-        h->prefix[i] = q->target_len;
-        h->local[i] = 0;
-        h->ncols[i] = 1;
+        if (roots[i] < 0 || roots[i] >= bt->m.V)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: root %d of sequence %d outside the vocabulary "
+                           "[0, %d)", (int)roots[i], i, bt->m.V);
+        int tn = 1;
+        if (drafted && drafted[i]) {
+            if (!bt->slot_state || bt->slot_state[q->slot] != 1 || bt->slot_tree[q->slot].token[0] != roots[i])
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: sequence %d (slot %d) has no drafted tree "
+                               "rooted at %d", i, q->slot, (int)roots[i]);
+            tn = bt->slot_tree[q->slot].n;
+            masked = 1;
+        }
+        rows += tn;
     }
-    FRS_TRY(bt_meta_upload(bt, n, 0));
-    FRS_TRY(bt_graph_run(bt, n));
-    bt->last_n = n;
-    /* the token chosen after each root sits at position target_len + 1: its draw index */
-    for (int i = 0; i < n; i++)
-        bt->h_draw[i] = (int64_t)seqs[i].target_len + 1;
-    FRS_TRY(bt_choose_rest(bt, bt->logits, n, s, (int)sizeof *s, bt->h_draw, bt->h_chosen));
-    for (int i = 0; i < n; i++) {
-        const int32_t c = bt->h_chosen[i];
+    if (rows > bt->Rv)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch verify: %d tree rows exceed max_step_rows = %d", rows, bt->Rv);
+    FRS_TRY(bt_meta_begin(bt));
+    struct bt_meta *h = &bt->hm;
+    for (int i = 0, r = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        const int T = q->target_len, d = drafted && drafted[i];
+        const struct frs_tree *t = d ? &bt->slot_tree[q->slot] : NULL;
+        const int tn = d ? t->n : 1;
+        FRS_TRY(bt_table(bt, i, q, T + tn, "verify"));
+        for (int j = 0; j < tn; j++, r++) {
+            h->tok[r] = d ? t->token[j] : roots[i];
+            h->pos[r] = T + (d ? t->depth[j] : 0);
+            h->phys[r] = bt_phys(bt, q, T + j);
+            h->seq[r] = i;
+            h->prefix[r] = T;
+            h->local[r] = j;
+            h->ncols[r] = tn;
+            uint64_t *mr = h->mask + (size_t)r * CUDA_PAGED_MASK_WORDS;
+            if (d) {
+                memcpy(mr, bt->slot_vmask + ((size_t)q->slot * FRS_MAX_TREE + j) * CUDA_PAGED_MASK_WORDS,
+                       CUDA_PAGED_MASK_WORDS * sizeof(uint64_t));
+            } else {
+                memset(mr, 0, CUDA_PAGED_MASK_WORDS * sizeof(uint64_t));
+                mr[0] = 1; /* the root sees itself */
+            }
+            /* the token chosen after this node sits at position T + depth + 1: its draw index */
+            bt->h_draw[r] = (int64_t)h->pos[r] + 1;
+            bt->h_rsamp[r] = s[i];
+        }
+    }
+    FRS_TRY(bt_meta_upload_masked(bt, masked ? rows : 0, n, 0));
+    FRS_TRY(bt_graph_run(bt, rows, masked));
+    bt->last_n = rows;
+    FRS_TRY(bt_choose_rest(bt, bt->logits, rows, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
+    for (int i = 0, r = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        const int d = drafted && drafted[i];
         struct frs_tree *t = &trees[i];
-        t->n = 1;
-        t->token[0] = roots[i];
-        t->parent[0] = -1;
-        t->depth[0] = 0;
-        t->argmax[0] = c;
-        t->child_prob[0] = 0.0f;
-        t->residual[0] = c;
-        struct frs_accept *a = &acc[i];
-        a->n_path = 1;
-        a->path[0] = 0;
-        a->n_tokens = 1;
-        a->tokens[0] = c;
+        if (d) {
+            const struct frs_tree *dt = &bt->slot_tree[q->slot];
+            t->n = dt->n;
+            memcpy(t->token, dt->token, (size_t)dt->n * sizeof(int32_t));
+            memcpy(t->parent, dt->parent, (size_t)dt->n * sizeof(int32_t));
+            memcpy(t->depth, dt->depth, (size_t)dt->n * sizeof(int32_t));
+            bt->slot_state[q->slot] = 0;
+        } else {
+            t->n = 1;
+            t->token[0] = roots[i];
+            t->parent[0] = -1;
+            t->depth[0] = 0;
+        }
+        for (int j = 0; j < t->n; j++, r++) { /* the sampling fields are not used by the position-keyed walk */
+            t->argmax[j] = bt->h_chosen[r];
+            t->child_prob[j] = 0.0f;
+            t->residual[j] = t->argmax[j];
+        }
+        FRS_TRY(accept_walk_uniforms(t, NULL, &acc[i]));
     }
     return FRS_OK;
 }
@@ -779,7 +1196,7 @@ void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *o
 const struct frs_batch_ops cuda_batch_ops = {
     .prefill = bt_prefill,
     .next_token = bt_next_token,
-    .draft = NULL, /* no batched draft yet: the engine runs these batches autoregressively */
+    .draft = bt_draft,
     .verify = bt_verify,
     .commit = bt_commit,
 };

@@ -2,7 +2,9 @@
  * per-step buffers and the batched target forward, in cuda_batch.c. The single-sequence backend
  * (cuda_backend.c) creates the batch state at create() when lim->max_seqs > 0, handing it a view
  * of its weights and stream (struct cuda_batch_model), and sets frs_backend_ops.batch to
- * cuda_batch_ops; the batch-1 path is untouched.
+ * cuda_batch_ops; the batch-1 path is untouched. With a draft, the batched draft op grows every
+ * sequence's EAGLE-2 tree with runtime/tree.c on the host from one batched draft forward per
+ * depth (one small read-back of the top-k per depth), and verify runs all trees in one forward.
  *
  * defines: struct cuda_batch_layer, struct cuda_batch_model, struct cuda_batch, cuda_batch_create,
  *          cuda_batch_free, cuda_batch_ops, cuda_backend_batch, cuda_batch_logits, cuda_batch_sampling_counts
@@ -50,6 +52,15 @@ struct cuda_batch_model {
     const float *inv_freq;      /* (D/2) */
     int draft;                  /* a draft is loaded: the pool holds its K/V (dkv per row) and the features */
     int dkv;                    /* draft n_kv * head_dim */
+    /* the draft (draft = 1), replicated on every rank at its full shape; hidden size C */
+    struct cuda_batch_layer dlayer; /* its one layer (attn_norm NULL: EAGLE layer 0 has none) */
+    const uint16_t *fc;         /* (C, 2 C) */
+    const uint16_t *fc_bias;    /* (C) or NULL */
+    const uint16_t *dlm_head;   /* (K, C) the (FR-Spec reduced) draft LM head */
+    const int32_t *ids;         /* (K) full ids of its rows, NULL for the full vocabulary */
+    const float *dinv_freq;     /* (dD/2) */
+    int dH, dKV, dD, dF, K;
+    float deps;
 };
 
 struct cuda_batch;

@@ -449,3 +449,33 @@ extern "C" enum frs_status cuda_paged_move_rows(uint16_t *base, int n_layers, si
     FRS_LAUNCH_CHECK(paged_move_rows_kernel);
     return FRS_OK;
 }
+
+/* grid (n, ceil(cols / 256)): row j, 256 columns per block */
+template <bool F32>
+__global__ void paged_gather_rows_kernel(uint16_t *dst, int ld_dst, const int32_t *didx, const void *src, int ld_src,
+                                         const int32_t *sidx, int cols)
+{
+    const int j = blockIdx.x, c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= cols)
+        return;
+    const size_t from = (size_t)sidx[j] * ld_src + c, to = (size_t)(didx ? didx[j] : j) * ld_dst + c;
+    if (F32)
+        dst[to] = f2bf(static_cast<const float *>(src)[from]);
+    else
+        dst[to] = static_cast<const uint16_t *>(src)[from];
+}
+
+extern "C" enum frs_status cuda_paged_gather_rows(uint16_t *dst, int ld_dst, const int32_t *didx, const void *src,
+                                                  int ld_src, int src_f32, const int32_t *sidx, int cols, int n,
+                                                  cudaStream_t st)
+{
+    if (n <= 0 || cols <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_paged_gather_rows: n %d, cols %d", n, cols);
+    const dim3 grid((unsigned)n, (unsigned)((cols + 255) / 256));
+    if (src_f32)
+        paged_gather_rows_kernel<true><<<grid, 256, 0, st>>>(dst, ld_dst, didx, src, ld_src, sidx, cols);
+    else
+        paged_gather_rows_kernel<false><<<grid, 256, 0, st>>>(dst, ld_dst, didx, src, ld_src, sidx, cols);
+    FRS_LAUNCH_CHECK(paged_gather_rows_kernel);
+    return FRS_OK;
+}

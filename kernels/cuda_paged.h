@@ -14,7 +14,7 @@
  * defines: CUDA_PAGED_MASK_WORDS, struct cuda_paged_rows, cuda_paged_rope_write,
  *          cuda_paged_attention_splits, cuda_paged_attention_scratch_floats, cuda_paged_attention,
  *          cuda_paged_attention_vpass,
- *          cuda_paged_store_rows, cuda_paged_move_rows
+ *          cuda_paged_store_rows, cuda_paged_move_rows, cuda_paged_gather_rows
  */
 #ifndef FRSPEC_CUDA_PAGED_H
 #define FRSPEC_CUDA_PAGED_H
@@ -78,6 +78,12 @@ enum frs_status cuda_paged_store_rows(uint16_t *dst, int ld, const int32_t *phys
  * increasing sources, destinations at or below them) is safe. */
 enum frs_status cuda_paged_move_rows(uint16_t *base, int n_layers, size_t layer_stride, int row_elems,
                                      const int32_t *src, const int32_t *dst, int n, cudaStream_t st);
+
+/* For j < n: dst row (didx ? didx[j] : j) (stride ld_dst, bf16) = row sidx[j] of src (stride
+ * ld_src; fp32 rounded to bf16 when src_f32, else bf16), cols elements: the batched draft's fc
+ * input (target features from the pool, parent hidden rows) and its root rows. */
+enum frs_status cuda_paged_gather_rows(uint16_t *dst, int ld_dst, const int32_t *didx, const void *src, int ld_src,
+                                       int src_f32, const int32_t *sidx, int cols, int n, cudaStream_t st);
 
 #ifdef __cplusplus
 }

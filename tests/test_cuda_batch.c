@@ -24,6 +24,10 @@
  *     lengths at max_seqs 8 / 3 / 1 and with a pool of 10 blocks (preemption asserted): every
  *     request delivered once, every token the CPU backend's argmax teacher-forced on the request's
  *     own tokens or a near tie (<= 5%).
+ *  5. batched speculation on the CUDA backend (batched draft, tree verify, acceptance) through
+ *     the engine: policy fixed (several tree shapes, FR-Spec K = 32) and auto against policy off
+ *     on the same backend (tokens equal but for a bf16 near tie), every greedy token against the
+ *     CPU backend teacher-forced, the acceptance against the CPU backend's batched engine.
  *  3. errors: a sequence whose blocks do not cover the op -> FRS_ERR_TOO_LONG; a backend made
  *     without max_seqs refuses the batched ops; kv_share sizes a pool.
  * Skipped (77) without a CUDA device.
@@ -47,6 +51,7 @@
 #include "cuda_batch.h"
 #include "cuda_ops.h"
 #include "cuda_paged.h"
+#include "draft.h"
 #include "model.h"
 #include "sampling.h"
 #include "testutil.h"
@@ -570,6 +575,7 @@ struct ejob {
     int next;
     int32_t out[EREQ][EMAXN];
     int n_out[EREQ], delivered[EREQ], errors[EREQ];
+    int sampled; /* temperature > 0 with per-request seeds (else greedy) */
 };
 
 static enum frs_status ejob_next(void *user, struct frs_batch_request *r, int *done)
@@ -587,7 +593,8 @@ static enum frs_status ejob_next(void *user, struct frs_batch_request *r, int *d
     r->max_new_tokens = j->max_new[i];
     r->stop = &j->stop[i];
     r->n_stop = j->n_stop[i];
-    r->sampling = (struct frs_sampling){0.0f, 1.0f, 0, 0};
+    r->sampling = j->sampled ? (struct frs_sampling){0.8f, i % 2 ? 0.9f : 1.0f, i % 4 == 0 ? 20 : 0, 500 + (uint64_t)i}
+                             : (struct frs_sampling){0.0f, 1.0f, 0, 0};
     return FRS_OK;
 }
 
@@ -602,6 +609,52 @@ static enum frs_status ejob_deliver(void *user, const struct frs_batch_request *
     if (t)
         memcpy(j->out[i], t, (size_t)j->n_out[i] * sizeof *t);
     return FRS_OK;
+}
+
+/* every request of j delivered once without error, with its count of tokens (or ending at its
+ * stop token), and every greedy token the argmax of the CPU backend (cpu: the same bf16 weights)
+ * teacher-forced on the request's own tokens, or a near tie (counted into *ties) */
+static void check_teacher(const char *name, int ms, int kv_blocks, const struct ejob *jp, struct frs_backend *cpu,
+                          float *cl, int V, int *tokens_out, int *exact_out, int *ties_out)
+{
+    const struct ejob j = *jp;
+    int tokens = 0, exact = 0, ties = 0;
+    for (int i = 0; i < EREQ; i++) {
+        CHECK(j.delivered[i] == 1 && !j.errors[i], "%s engine (max_seqs %d): request %d delivered %d times, "
+              "error %d", name, ms, i, j.delivered[i], j.errors[i]);
+        const int stopped = j.n_stop[i] && j.n_out[i] > 0 && j.out[i][j.n_out[i] - 1] == j.stop[i];
+        CHECK(j.n_out[i] == j.max_new[i] || stopped, "%s engine (max_seqs %d): request %d: %d of %d tokens", name,
+              ms, i, j.n_out[i], j.max_new[i]);
+        if (j.sampled)
+            continue;
+        /* teacher-forced CPU check of every token */
+        CHECK_OK(cpu->ops->reset(cpu));
+        CHECK_OK(cpu->ops->prefill(cpu, j.prompt[i], j.n_prompt[i]));
+        for (int k = 0; k < j.n_out[i]; k++) {
+            const struct cpu_backend *cb = cpu->impl;
+            memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (cl[v] > cl[best])
+                    best = v;
+            const int32_t t = j.out[i][k];
+            tokens++;
+            if (t == best) {
+                exact++;
+            } else {
+                const double gap = (double)cl[best] - cl[t], allowed = 3 * 2e-2 * row_rms(cl, V);
+                CHECK(t >= 0 && t < V && gap <= allowed, "%s engine (max_seqs %d, %d blocks): request %d token "
+                      "%d = %d, the CPU's argmax %d is %.4g above it (> %.4g: not a near tie)", name, ms,
+                      kv_blocks, i, k, (int)t, best, gap, allowed);
+                ties++;
+            }
+            if (k + 1 < j.n_out[i])
+                CHECK_OK(cpu->ops->decode(cpu, t));
+        }
+    }
+    *tokens_out = tokens;
+    *exact_out = exact;
+    *ties_out = ties;
 }
 
 /* Requests of mixed prompt lengths and lengths (some with a stop token) through batch_engine_run
@@ -661,37 +714,7 @@ static void test_engine(const char *name)
         CHECK(st == FRS_OK, "%s engine (max_seqs %d, %d blocks): %s", name, ms, lim.kv_blocks, frs_error_msg());
         gpu.ops->destroy(&gpu);
         int tokens = 0, exact = 0, ties = 0;
-        for (int i = 0; i < EREQ; i++) {
-            CHECK(j.delivered[i] == 1 && !j.errors[i], "%s engine (max_seqs %d): request %d delivered %d times, "
-                  "error %d", name, ms, i, j.delivered[i], j.errors[i]);
-            const int stopped = j.n_stop[i] && j.n_out[i] > 0 && j.out[i][j.n_out[i] - 1] == j.stop[i];
-            CHECK(j.n_out[i] == j.max_new[i] || stopped, "%s engine (max_seqs %d): request %d: %d of %d tokens", name,
-                  ms, i, j.n_out[i], j.max_new[i]);
-            /* teacher-forced CPU check of every token */
-            CHECK_OK(cpu.ops->reset(&cpu));
-            CHECK_OK(cpu.ops->prefill(&cpu, j.prompt[i], j.n_prompt[i]));
-            for (int k = 0; k < j.n_out[i]; k++) {
-                const struct cpu_backend *cb = cpu.impl;
-                memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
-                int best = 0;
-                for (int v = 1; v < V; v++)
-                    if (cl[v] > cl[best])
-                        best = v;
-                const int32_t t = j.out[i][k];
-                tokens++;
-                if (t == best) {
-                    exact++;
-                } else {
-                    const double gap = (double)cl[best] - cl[t], allowed = 3 * 2e-2 * row_rms(cl, V);
-                    CHECK(t >= 0 && t < V && gap <= allowed, "%s engine (max_seqs %d, %d blocks): request %d token "
-                          "%d = %d, the CPU's argmax %d is %.4g above it (> %.4g: not a near tie)", name, ms,
-                          lim.kv_blocks, i, k, (int)t, best, gap, allowed);
-                    ties++;
-                }
-                if (k + 1 < j.n_out[i])
-                    CHECK_OK(cpu.ops->decode(&cpu, t));
-            }
-        }
+        check_teacher(name, ms, lim.kv_blocks, &j, &cpu, cl, V, &tokens, &exact, &ties);
         fprintf(stderr, "%s engine on CUDA (max_seqs %d, %d blocks of 16): %ld steps, %ld preemptions, %d tokens: %d "
                 "the CPU's argmax, %d near ties\n", name, ms, lim.kv_blocks, tot.steps, tot.preemptions, tokens, exact,
                 ties);
@@ -704,6 +727,147 @@ static void test_engine(const char *name)
     free(cl);
     for (int i = 0; i < bc.n; i++)
         free(bc.bufs[i]);
+    llama_model_free(&m);
+}
+
+/* ---- 5. batched speculation on the CUDA backend ----------------------------------------------------- */
+
+/* The batch engine on the CUDA backend with a draft: policy off (the autoregressive reference of
+ * the same backend), fixed trees of several shapes and auto, at max_seqs 1..8 and under a small
+ * pool (preemption), greedy and sampled (per-request seeds). Checks: every request delivered once
+ * with its count; greedy: every token the CPU backend's argmax teacher-forced (or a counted near
+ * tie); speculative tokens equal to the same backend's autoregressive tokens for all but at most
+ * 1 of the 12 requests at each configuration (a bf16 near tie between the tree rows and the
+ * one-row step may flip one); the mean tokens of a drafted step at least 0.8 of the CPU backend's
+ * batched engine on the same job and tree (the draft, trees and acceptance agree with the CPU
+ * reference), and above 2 for markov-exact (a draft that is always right). */
+struct spec_run {
+    int max_seqs;
+    enum frs_spec_policy policy;
+    struct frs_tree_params tree;
+    int kv_blocks; /* 0: roomy */
+};
+
+static enum frs_status spec_engine(const struct frs_backend_ops *ops, const struct llama_model *m,
+                                   const struct eagle_draft *d, struct ejob *j, const struct spec_run *rc,
+                                   struct frs_batch_totals *tot)
+{
+    const int ms = rc->max_seqs, tree = rc->policy == FRS_SPEC_OFF ? 1 : rc->tree.size;
+    struct frs_limits lim = {.max_ctx = 256, .max_tree = d ? 64 : 0, .prefill_chunk = 16, .max_seqs = ms,
+                             .max_step_rows = ms * tree + 16, .kv_block = 16,
+                             .kv_blocks = rc->kv_blocks ? rc->kv_blocks : ms * 18};
+    struct frs_backend be;
+    memset(&be, 0, sizeof be);
+    FRS_TRY(ops->create(&be, m, d, NULL, &lim, NULL));
+    const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
+                                         .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree,
+                                         .policy = rc->policy, .tree = rc->tree, .comm = NULL};
+    const struct frs_batch_source src = {ejob_next, ejob_deliver, j};
+    memset(tot, 0, sizeof *tot);
+    const enum frs_status st = batch_engine_run(&be, &cfg, &src, tot);
+    be.ops->destroy(&be);
+    return st;
+}
+
+static void test_engine_spec(const char *target_rel, const char *head_rel, int K, double min_accept)
+{
+    struct llama_model m, mb;
+    struct eagle_draft d;
+    if (llama_model_load(&m, test_fixture(target_rel), 0, 1) != FRS_OK) {
+        CHECK(0, "%s: load failed: %s", target_rel, frs_error_msg());
+        return;
+    }
+    CHECK_OK(eagle_draft_load(&d, test_fixture(head_rel), &m));
+    const int V = m.vocab_local;
+    if (K) { /* an FR-Spec list: any order of the ids is one; here the ids in order */
+        int32_t *ids = malloc((size_t)V * sizeof *ids);
+        for (int i = 0; i < V; i++)
+            ids[i] = i;
+        CHECK_OK(eagle_draft_set_vocab(&d, &m, ids, V, K));
+        free(ids);
+    }
+    struct bf16_copy bc;
+    model_bf16(&m, &mb, &bc);
+    struct frs_backend cpu;
+    memset(&cpu, 0, sizeof cpu);
+    const struct frs_limits clim = {.max_ctx = 256, .max_tree = 0, .prefill_chunk = 16};
+    CHECK_OK(frs_backend_cpu_ops.create(&cpu, &mb, NULL, NULL, &clim, NULL));
+    float *cl = malloc((size_t)V * 4);
+    struct ejob job0;
+    memset(&job0, 0, sizeof job0);
+    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
+    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
+    for (int i = 0; i < EREQ; i++) {
+        job0.n_prompt[i] = lens[i];
+        for (int k = 0; k < lens[i]; k++)
+            job0.prompt[i][k] = (int32_t)(frs_rng_u64(91, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
+        job0.max_new[i] = news[i];
+        if (i % 3 == 1) {
+            job0.stop[i] = (int32_t)(frs_rng_u64(91, 99, (uint64_t)i) % (uint64_t)V);
+            job0.n_stop[i] = 1;
+        }
+    }
+    const struct spec_run runs[] = {
+        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0}, {1, FRS_SPEC_FIXED, {3, 2, 5}, 0},
+        {8, FRS_SPEC_AUTO, {5, 8, 32}, 0},   {8, FRS_SPEC_FIXED, {1, 1, 2}, 0},
+        {5, FRS_SPEC_FIXED, {3, 4, 10}, 14}, /* pool pressure: 14 blocks of 16 for 5 sequences */
+    };
+    for (int sampled = 0; sampled < 2; sampled++) {
+        struct ejob ref = job0;
+        ref.sampled = sampled;
+        const struct spec_run off = {4, FRS_SPEC_OFF, {1, 1, 1}, 0};
+        struct frs_batch_totals tot;
+        CHECK(spec_engine(&frs_backend_cuda_ops, &m, &d, &ref, &off, &tot) == FRS_OK, "%s: off: %s", target_rel,
+              frs_error_msg());
+        for (size_t ri = 0; ri < sizeof runs / sizeof runs[0]; ri++) {
+            const struct spec_run *rc = &runs[ri];
+            if (sampled && ri >= 2)
+                break; /* sampled: two shapes */
+            struct spec_run r = *rc;
+            if (K && r.tree.topk > K)
+                r.tree.topk = K;
+            char what[256];
+            snprintf(what, sizeof what, "%s + %s K=%d %s, batch %d, %s %d/%d/%d, pool %d", target_rel, head_rel,
+                     K ? K : V, sampled ? "sampled" : "greedy", r.max_seqs, batch_policy_name(r.policy), r.tree.depth,
+                     r.tree.topk, r.tree.size, r.kv_blocks);
+            struct ejob j = job0;
+            j.sampled = sampled;
+            const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, &tot);
+            CHECK(st == FRS_OK, "%s: %s", what, frs_error_msg());
+            if (st != FRS_OK)
+                continue;
+            int tokens = 0, exact = 0, ties = 0, same = 0;
+            check_teacher(what, r.max_seqs, r.kv_blocks, &j, &cpu, cl, V, &tokens, &exact, &ties);
+            for (int i = 0; i < EREQ; i++)
+                same += j.n_out[i] == ref.n_out[i] && !memcmp(j.out[i], ref.out[i], (size_t)j.n_out[i] * 4);
+            const double acc = tot.drafted_seq_steps ? (double)tot.drafted_tokens / (double)tot.drafted_seq_steps : 0;
+            fprintf(stderr, "  %-100s %ld steps, %ld preemptions, %ld drafted / %ld AR seq-steps, %.2f tokens a "
+                    "drafted step, %d/%d requests == AR, %d near ties in %d\n", what, tot.steps, tot.preemptions,
+                    tot.drafted_seq_steps, tot.ar_seq_steps, acc, same, EREQ, ties, tokens);
+            CHECK(same >= EREQ - 1, "%s: %d of %d requests differ from the same backend's autoregressive run", what,
+                  EREQ - same, EREQ);
+            CHECK(ties * 20 <= tokens, "%s: %d near ties in %d tokens", what, ties, tokens);
+            if (r.policy == FRS_SPEC_FIXED && r.tree.size > 2 && !sampled) {
+                CHECK(tot.drafted_seq_steps > 0, "%s: nothing drafted", what);
+                /* the CPU backend's batched engine on the same job and tree: its acceptance */
+                struct ejob jc = job0;
+                struct frs_batch_totals ct;
+                CHECK(spec_engine(&frs_backend_cpu_ops, &m, &d, &jc, &r, &ct) == FRS_OK, "%s: CPU: %s", what,
+                      frs_error_msg());
+                const double cacc = ct.drafted_seq_steps ? (double)ct.drafted_tokens / (double)ct.drafted_seq_steps : 0;
+                fprintf(stderr, "  %-100s CPU backend: %.2f tokens a drafted step\n", "", cacc);
+                CHECK(acc >= 0.8 * cacc && acc >= min_accept, "%s: %.2f tokens a drafted step, the CPU backend %.2f "
+                      "(want >= 0.8x and >= %.2f)", what, acc, cacc, min_accept);
+            }
+            if (r.kv_blocks)
+                CHECK(tot.preemptions > 0, "%s: a pool of %d blocks preempted nothing", what, r.kv_blocks);
+        }
+    }
+    cpu.ops->destroy(&cpu);
+    free(cl);
+    for (int i = 0; i < bc.n; i++)
+        free(bc.bufs[i]);
+    eagle_draft_free(&d);
     llama_model_free(&m);
 }
 
@@ -747,6 +911,10 @@ int main(void)
     test_batch_model("models/llama3-bf16", 4, 1, 0);
     test_batch_model("models/tied-f32", 16, 1, 0);
     test_engine("models/llama3-bf16");
+    test_engine_spec("spec/markov-target", "spec/markov-exact", 0, 2.0);
+    test_engine_spec("spec/markov-target", "spec/markov-noisy", 0, 1.0);
+    test_engine_spec("spec/markov-target", "spec/markov-noisy", 32, 1.0);
+    test_engine_spec("models/gqa-bf16", "spec/head-gqa", 0, 1.0);
     test_errors("models/gqa-bf16");
     return test_finish("test_cuda_batch");
 }
