@@ -12,8 +12,19 @@
  * per step = every weight byte read once (as `frspec bench`: embedding one row per sequence, LM
  * head this rank's rows) + each sequence's KV read (2 x layers x ctx x kv_heads x head_dim x 2 B)
  * and its new row written; floor = bytes / copy bandwidth (1 GiB D2D counting read + write);
- * share = floor / measured. Speculative iterations against rows are not measured here yet (the
- * batched draft is not implemented in the CUDA backend).
+ * share = floor / measured.
+ *
+ * Then speculative iterations at the EAGLE-2 tree (depth 6, top-k 10, 60 nodes) for batch sizes
+ * whose verify rows (batch x 60) stay within 2048, with a synthetic draft of the full vocabulary
+ * (EAGLE-2) and of FR-Spec's 32k: per step the batched draft of every sequence (its catch-up over
+ * the last accepted tokens, then the tree, one read-back per depth), one verify over all trees
+ * (batch x 60 rows, tree masks), commit. Reported: the median draft, verify and iteration times,
+ * the tokens/s at the FR-Spec paper's Llama-3-8B acceptance lengths (3.89 full, 3.63 at 32k:
+ * tokens/s = batch x acceptance / iteration), the speed-up over the autoregressive step of the
+ * same batch, and what the engine's auto policy does with these times (speculate when the
+ * projected tokens/s beat the autoregressive ones). Random weights accept about one token an
+ * iteration, so the catch-up rows per step are fewer than with real acceptance (a few rows a
+ * sequence out of the batch x (1 + 50) draft rows of the step).
  *
  * Runs through the backend registry's "cuda" entry (no backend header here); the device name and
  * copy bandwidth come from cmd_bench.c (launch/'s CUDA #ifdef). FRS_CUDA_GRAPHS=0 etc. apply
@@ -38,6 +49,7 @@
 #include "model.h"
 #include "options.h" /* backend_options_from_env */
 #include "synthetic.h"
+#include "draft.h"
 
 static void tp_usage(FILE *f)
 {
@@ -104,6 +116,156 @@ static void tp_jnum(cJSON *o, const char *k, double v)
         cJSON_AddNullToObject(o, k);
 }
 
+/* Speculative iterations (draft + verify + commit) at the EAGLE-2 tree for the batch sizes with
+ * at most 2048 verify rows, full-vocabulary and FR-Spec 32k synthetic drafts; ar_ms[bi] = the
+ * autoregressive step of batches[bi]. */
+#define TP_SPEC_ROWS 2048
+static enum frs_status tp_spec_run(const struct frs_backend_ops *ops, const struct frs_backend_options *opt,
+                                   const struct llama_model *m, int ctx, int steps, const int *batches, int nb,
+                                   const double *ar_ms, cJSON *jpre)
+{
+    const struct frs_tree_params p = {6, 10, 60};
+    int maxb = 0;
+    for (int i = 0; i < nb; i++)
+        if (batches[i] * p.size <= TP_SPEC_ROWS && batches[i] > maxb)
+            maxb = batches[i];
+    if (maxb == 0)
+        return FRS_OK;
+    const int warm = 3, grow = (warm + steps) * (p.depth + 1);
+    const int max_ctx = ctx + grow + p.size + 16;
+    const int B = FRS_KV_BLOCK_DEFAULT, per_seq = (max_ctx + B - 1) / B;
+    const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = p.size, .prefill_chunk = 16, .max_seqs = maxb,
+                                   .max_step_rows = maxb * p.size, .kv_block = B, .kv_blocks = maxb * per_seq};
+    static const int ks[2] = {0, 32768};
+    static const double acc_pub[2] = {3.89, 3.63}; /* FR-Spec paper, Llama-3-8B (DESIGN.md section 4) */
+    enum frs_status st = FRS_OK;
+    int32_t *blocks = malloc((size_t)maxb * per_seq * sizeof *blocks);
+    struct frs_seq *seqs = calloc((size_t)maxb, sizeof *seqs);
+    struct frs_sampling *samp = calloc((size_t)maxb, sizeof *samp);
+    int32_t *roots = malloc((size_t)maxb * sizeof *roots);
+    int *drafted = malloc((size_t)maxb * sizeof *drafted);
+    struct frs_tree *trees = malloc((size_t)maxb * sizeof *trees);
+    struct frs_accept *acc = malloc((size_t)maxb * sizeof *acc);
+    struct frs_tree_params *tps = malloc((size_t)maxb * sizeof *tps);
+    int32_t *toks = malloc((size_t)maxb * max_ctx * sizeof *toks); /* each sequence's tokens by position */
+    const int32_t **next = malloc((size_t)maxb * sizeof *next);
+    double *vd = malloc((size_t)steps * sizeof *vd), *vv = malloc((size_t)steps * sizeof *vv),
+           *vi = malloc((size_t)steps * sizeof *vi);
+    if (!blocks || !seqs || !samp || !roots || !drafted || !trees || !acc || !tps || !toks || !next || !vd || !vv ||
+        !vi) {
+        st = FRS_ERR(FRS_ERR_OOM, "bench throughput: out of host memory");
+        goto out;
+    }
+    for (int i = 0; i < maxb; i++)
+        for (int j = 0; j < per_seq; j++)
+            blocks[(size_t)i * per_seq + j] = j * maxb + i;
+    printf("speculative iterations, tree %d/%d/%d (depth/top-k/nodes), context %d, synthetic drafts\n", p.depth, p.topk,
+           p.size, ctx);
+    printf("%-10s %6s %9s %9s %9s %8s %12s %10s %8s\n", "draft", "batch", "draft ms", "verify ms", "iter ms", "rows",
+           "tok/s @pub", "x AR", "auto");
+    cJSON *jarr = cJSON_AddArrayToObject(jpre, "speculative");
+    for (int ki = 0; ki < 2 && st == FRS_OK; ki++) {
+        struct eagle_draft d;
+        st = eagle_draft_synthetic(&d, m, ks[ki]);
+        if (st != FRS_OK)
+            break;
+        struct frs_backend be;
+        memset(&be, 0, sizeof be);
+        be.ops = ops;
+        st = be.ops->create(&be, m, &d, NULL, &lim, opt);
+        if (st != FRS_OK) {
+            eagle_draft_free(&d);
+            break;
+        }
+        const struct frs_batch_ops *bo = be.ops->batch;
+        for (int bi = 0; bi < nb && st == FRS_OK; bi++) {
+            const int n = batches[bi];
+            if (n * p.size > TP_SPEC_ROWS)
+                continue;
+            for (int i = 0; i < n; i++) {
+                /* the draft has read nothing: its first step catches up over the last 4 positions
+                 * (the rest of the context is zeros in the pool, costing what real rows cost) */
+                seqs[i] = (struct frs_seq){.slot = i, .target_len = ctx, .draft_len = ctx - 4,
+                                           .blocks = blocks + (size_t)i * per_seq, .n_blocks = per_seq};
+                samp[i] = (struct frs_sampling){0.0f, 1.0f, 0, 0};
+                for (int j = 0; j <= ctx; j++)
+                    toks[(size_t)i * max_ctx + j] = (int32_t)((i * 7919 + j * 31 + 3) % m->cfg.vocab_size);
+                drafted[i] = 1;
+                tps[i] = p;
+            }
+            for (int s = 0; s < warm + steps && st == FRS_OK; s++) {
+                for (int i = 0; i < n; i++) {
+                    next[i] = toks + (size_t)i * max_ctx + seqs[i].draft_len + 1;
+                    roots[i] = toks[(size_t)i * max_ctx + seqs[i].target_len];
+                }
+                const double t0 = tp_now();
+                st = bo->draft(&be, n, seqs, next, tps);
+                const double t1 = tp_now();
+                if (st == FRS_OK)
+                    st = bo->verify(&be, n, seqs, roots, drafted, samp, trees, acc);
+                const double t2 = tp_now();
+                if (st == FRS_OK)
+                    st = bo->commit(&be, n, seqs, acc);
+                const double t3 = tp_now();
+                if (s >= warm) {
+                    vd[s - warm] = (t1 - t0) * 1e3;
+                    vv[s - warm] = (t2 - t1) * 1e3;
+                    vi[s - warm] = (t3 - t0) * 1e3;
+                }
+                for (int i = 0; i < n && st == FRS_OK; i++) {
+                    int32_t *tk = toks + (size_t)i * max_ctx;
+                    seqs[i].draft_len = seqs[i].target_len;
+                    for (int j = 1; j <= acc[i].n_tokens; j++)
+                        tk[seqs[i].target_len + j] = acc[i].tokens[j - 1];
+                    seqs[i].target_len += acc[i].n_path;
+                    if (seqs[i].target_len + p.size + 1 > max_ctx)
+                        st = FRS_ERR(FRS_ERR_INTERNAL, "bench throughput: sequence %d ran out of its context", i);
+                }
+            }
+            if (st != FRS_OK)
+                break;
+            const double dms = tp_median(vd, steps), verms = tp_median(vv, steps), ims = tp_median(vi, steps);
+            const double tps_pub = n * acc_pub[ki] / (ims * 1e-3), tps_ar = n / (ar_ms[bi] * 1e-3);
+            char name[32];
+            snprintf(name, sizeof name, ks[ki] ? "FR %dk" : "full %d", ks[ki] ? ks[ki] / 1024 : m->cfg.vocab_size);
+            printf("%-10s %6d %9.3f %9.3f %9.3f %8d %12.0f %9.2fx %8s\n", name, n, dms, verms, ims, n * p.size, tps_pub,
+                   tps_pub / tps_ar, tps_pub > tps_ar ? "spec" : "off");
+            fflush(stdout);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToArray(jarr, o);
+            cJSON_AddStringToObject(o, "method", ks[ki] ? "FR-Spec" : "EAGLE-2 (full vocabulary)");
+            tp_jnum(o, "k", ks[ki] ? ks[ki] : m->cfg.vocab_size);
+            tp_jnum(o, "batch", n);
+            tp_jnum(o, "tree_nodes", p.size);
+            tp_jnum(o, "draft_ms", dms);
+            tp_jnum(o, "verify_ms", verms);
+            tp_jnum(o, "iteration_ms", ims);
+            tp_jnum(o, "published_acceptance_llama3_8b", acc_pub[ki]);
+            tp_jnum(o, "projected_tokens_per_s", tps_pub);
+            tp_jnum(o, "autoregressive_tokens_per_s", tps_ar);
+            tp_jnum(o, "speedup_over_autoregressive", tps_pub / tps_ar);
+            cJSON_AddStringToObject(o, "auto_choice", tps_pub > tps_ar ? "speculate" : "off");
+        }
+        be.ops->destroy(&be);
+        eagle_draft_free(&d);
+    }
+out:
+    free(blocks);
+    free(seqs);
+    free(samp);
+    free(roots);
+    free(drafted);
+    free(trees);
+    free(acc);
+    free(tps);
+    free(toks);
+    free(next);
+    free(vd);
+    free(vv);
+    free(vi);
+    return st;
+}
+
 static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const struct frs_backend_options *opt,
                                      const struct tp_preset *ps, const int *batches, int nb, int ctx, int steps,
                                      double copy_gbs, cJSON *jpre)
@@ -147,6 +309,7 @@ static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const st
            ps->tp, ctx, steps);
     printf("%6s %10s %10s %12s %10s %8s\n", "batch", "step ms", "tok/s", "GB/step", "floor ms", "share");
     cJSON *jarr = cJSON_AddArrayToObject(jpre, "batches");
+    double ar_ms[32];
     for (int bi = 0; bi < nb && st == FRS_OK; bi++) {
         const int n = batches[bi];
         for (int i = 0; i < n; i++) {
@@ -173,6 +336,7 @@ static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const st
         if (st != FRS_OK)
             break;
         const double ms = tp_median(v, steps);
+        ar_ms[bi] = ms;
         const double mean_ctx = ctx + warm + (steps - 1) / 2.0;
         const double bytes = tp_weight_bytes(&m, n) + n * tp_kv_bytes(&m, mean_ctx);
         const double floor_ms = bytes / (copy_gbs * 1e9) * 1e3;
@@ -188,8 +352,13 @@ static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const st
         tp_jnum(o, "floor_ms", floor_ms);
         tp_jnum(o, "roofline_share", floor_ms / ms);
     }
-out:
     be.ops->destroy(&be);
+    memset(&be, 0, sizeof be);
+    if (st == FRS_OK)
+        st = tp_spec_run(ops, opt, &m, ctx, steps, batches, nb, ar_ms, jpre);
+out:
+    if (be.ops)
+        be.ops->destroy(&be);
     llama_model_free(&m);
     free(blocks);
     free(seqs);
