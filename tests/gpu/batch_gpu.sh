@@ -39,19 +39,20 @@ echo "($(left) s left)"
 PYTHONUNBUFFERED=1 timeout $(( $(left) - 5 )) python3 tests/bench/torch_baseline.py --preset "${TORCH_PRESETS:-llama3-8b}" --skip-single \
     --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
 echo "done ($(left) s left)"
-# E2E=1: the embedded default pair (DEFAULT: target, draft, FR 8192; the draft falls back to
-# --spec-policy off where the backend has no batched draft) on the 512-prompt job of
+# E2E=1: the embedded default pair (DEFAULT: target, draft, FR 8192) on the 512-prompt job of
 # tests/bench/prompts/job512.jsonl (Spec-Bench, HumanEval, GSM8K, MT-Bench; make_job512.py) at
-# --batch 1 / 8 / 32 / 64, 32 new tokens each (--ignore-eos): tokens/s, mean accepted length and how
-# many results equal --batch 1's
+# --batch 1 / 8 / 32 / 64 with --spec-policy auto, and off / fixed at 64, off at 1; 32 new tokens each
+# (--ignore-eos): tokens/s, mean accepted length and how many results equal --batch 1 off's
 if [ "${E2E:-0}" = 1 ] && [ "$(left)" -gt 40 ]; then
     DEF=${DEFAULT:-configs/default}
-    for bs in 1 8 32 64; do
+    for run in "1 auto" "8 auto" "32 auto" "64 auto" "64 off" "64 fixed" "1 off"; do
+        set -- $run
+        bs=$1 pol=$2
         [ "$(left)" -gt 20 ] || break
         timeout $(( $(left) - 10 )) $B/frspec generate --device cuda --model $DEF/target --draft $DEF/draft \
-            --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $bs \
-            --max-new-tokens 32 --ignore-eos --out "$OUT/job_b$bs.jsonl" > /dev/null 2> "$OUT/job_b$bs.log"
-        echo "job --batch $bs exit $?: $(grep -h 'frspec: batch' "$OUT/job_b$bs.log" | tail -1)"
+            --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $bs --spec-policy $pol \
+            --max-new-tokens 32 --ignore-eos --out "$OUT/job_b${bs}_$pol.jsonl" > /dev/null 2> "$OUT/job_b${bs}_$pol.log"
+        echo "job --batch $bs --spec-policy $pol exit $?: $(grep -h 'frspec: batch' "$OUT/job_b${bs}_$pol.log" | tail -1)"
     done
     python3 - "$OUT" <<'PY'
 import json, sys, os
@@ -61,11 +62,11 @@ def load(p):
         for l in open(p):
             j = json.loads(l); r[j["id"]] = j.get("tokens")
     return r
-o = sys.argv[1]; b1 = load(f"{o}/job_b1.jsonl")
-for bs in (8, 32, 64):
-    b = load(f"{o}/job_b{bs}.jsonl")
+o = sys.argv[1]; b1 = load(f"{o}/job_b1_off.jsonl") or load(f"{o}/job_b1_auto.jsonl")
+for name in ("b1_auto", "b8_auto", "b32_auto", "b64_auto", "b64_off", "b64_fixed"):
+    b = load(f"{o}/job_{name}.jsonl")
     same = sum(1 for k in b if k in b1 and b[k] == b1[k])
-    print(f"job --batch {bs}: {len(b)} results, {same} identical to --batch 1 ({len(b1)} results)")
+    print(f"job {name}: {len(b)} results, {same} identical to --batch 1 --spec-policy off ({len(b1)} results)")
 PY
 fi
 echo "end ($(left) s left)"
