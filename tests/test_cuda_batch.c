@@ -736,9 +736,9 @@ static void test_engine(const char *name)
  * the same backend), fixed trees of several shapes and auto, at max_seqs 1..8 and under a small
  * pool (preemption), greedy and sampled (per-request seeds). Checks: every request delivered once
  * with its count; greedy: every token the CPU backend's argmax teacher-forced (or a counted near
- * tie); speculative tokens equal to the same backend's autoregressive tokens for all but at most
- * 1 of the 12 requests at each configuration (a bf16 near tie between the tree rows and the
- * one-row step may flip one); the mean tokens of a drafted step at least 0.8 of the CPU backend's
+ * tie, the reference run's too); speculative tokens equal to the same backend's autoregressive
+ * tokens for all but at most 2 of the 12 requests at each configuration (a bf16 near tie between
+ * the tree rows and the one-row step may flip one; greedy, both runs are checked against the CPU); the mean tokens of a drafted step at least 0.8 of the CPU backend's
  * batched engine on the same job and tree (the draft, trees and acceptance agree with the CPU
  * reference), and above 2 for markov-exact (a draft that is always right). */
 struct spec_run {
@@ -819,6 +819,10 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
         struct frs_batch_totals tot;
         CHECK(spec_engine(&frs_backend_cuda_ops, &m, &d, &ref, &off, &tot) == FRS_OK, "%s: off: %s", target_rel,
               frs_error_msg());
+        {
+            int tokens = 0, exact = 0, ties = 0;
+            check_teacher("off (reference)", off.max_seqs, 0, &ref, &cpu, cl, V, &tokens, &exact, &ties);
+        }
         for (size_t ri = 0; ri < sizeof runs / sizeof runs[0]; ri++) {
             const struct spec_run *rc = &runs[ri];
             if (sampled && ri >= 2)
@@ -844,7 +848,9 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
             fprintf(stderr, "  %-100s %ld steps, %ld preemptions, %ld drafted / %ld AR seq-steps, %.2f tokens a "
                     "drafted step, %d/%d requests == AR, %d near ties in %d\n", what, tot.steps, tot.preemptions,
                     tot.drafted_seq_steps, tot.ar_seq_steps, acc, same, EREQ, ties, tokens);
-            CHECK(same >= EREQ - 1, "%s: %d of %d requests differ from the same backend's autoregressive run", what,
+            /* greedy: both runs' tokens are the CPU's argmax or near ties (check_teacher), so where they
+             * part it is at a near tie; few may */
+            CHECK(same >= EREQ - 2, "%s: %d of %d requests differ from the same backend's autoregressive run", what,
                   EREQ - same, EREQ);
             CHECK(ties * 20 <= tokens, "%s: %d near ties in %d tokens", what, ties, tokens);
             if (r.policy == FRS_SPEC_FIXED && r.tree.size > 2 && !sampled) {
