@@ -124,7 +124,9 @@ fi
 
 if want scale; then # item 6: skipping finished ids is linear (100k in well under a second, release)
     # resume over N finished ids, minus a run with none (the model load): 100k must cost at most
-    # 6x what 25k costs (linear: 4x; the quadratic skip of before: 16x), + 1 s of noise
+    # 10x what 25k costs (linear: 4x; the quadratic skip of before: 16x), + 1 s of noise. The
+    # margin is wide because CI runs this under ASan beside other tests: 7.6x was seen there
+    # (25k 2.9 s, 100k 22.4 s) while a release build alone gives about 4x
     resume_ms() { # resume_ms N: ms of a --resume run over N finished ids and one prompt to run
         awk -v n=$1 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"q%06d\",\"prompt\":\"p\"}\n", i }' > "$TMP/big.jsonl"
         awk -v n=$1 'BEGIN { for (i = 0; i < n; i++) printf "{\"id\":\"q%06d\",\"tokens\":[1],\"n_tokens\":1}\n", i }' > "$TMP/big.out"
@@ -142,8 +144,8 @@ if want scale; then # item 6: skipping finished ids is linear (100k in well unde
     }
     base=$(min_ms 0 3) q=$(min_ms 25000 2) full=$(min_ms 100000 2)
     echo "resume: 0 finished ids $base ms, 25k $q ms, 100k $full ms (model load included, best of 2-3)"
-    check "resume over 100k finished ids is linear (<= 6x 25k's time + 1 s, load excluded)" \
-        [ $((full - base)) -le $((6 * (q - base) + 1000)) ]
+    check "resume over 100k finished ids is linear (<= 10x 25k's time + 1 s, load excluded)" \
+        [ $((full - base)) -le $((10 * (q - base) + 1000)) ]
     check "only the unfinished prompt ran" [ "$(wc -l < "$TMP/big.out")" = 100001 -a "$(tail -n 1 "$TMP/big.out" | grep -c '"id":"last"')" = 1 ]
 fi
 
