@@ -347,14 +347,9 @@ static int cu_is_fp8(const struct frs_mat *const *src, int nsrc)
 static enum frs_status cu_mm(struct cu_backend *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
                              const struct cu_fp8 *w8, int rows, int cols, float *y, int ldy, float beta)
 {
-    if (!w8 || !w8->w)
-        return cuda_matmul(&b->blas, x, ldx, n, w, rows, cols, y, ldy, beta);
-    if (n == 1)
-        return cuda_fp8_gemv(x, w8->w, w8->s, rows, cols, y, beta, b->blas.pdl, b->st);
-    if (b->opts.fp8_mma && cuda_fp8_mma_ok(n, cols, x, ldx))
-        return cuda_fp8_gemm_small(x, ldx, n, w8->w, w8->s, rows, cols, y, ldy, beta, b->st);
-    FRS_TRY(cuda_fp8_dequant_bf16(w8->w, w8->s, rows, cols, b->deq, b->st));
-    return cuda_matmul(&b->blas, x, ldx, n, b->deq, rows, cols, y, ldy, beta);
+    const int f8 = w8 && w8->w;
+    return cuda_matmul_w8(&b->blas, x, ldx, n, w, f8 ? w8->w : NULL, f8 ? w8->s : NULL, rows, cols, y, ldy, beta,
+                          b->opts.fp8_mma, b->deq);
 }
 
 /* One device allocation for a memory plan (memplan.h): sized and checked, cudaMalloc, carved. */
@@ -830,16 +825,14 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
     be->kv_blocks = 0;
     if (b->lim.max_seqs <= 0)
         return FRS_OK;
-    if (b->fp8) /* cuda_batch.c reads the bf16 weight pointers: FP8 matrices are not wired there yet */
-        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda backend: %s has FP8 weights, which the batched engine does not run "
-                       "yet (issue 15; the single-sequence path and the CPU backend run them)",
-                       b->m->dir ? b->m->dir : "the target");
     struct cuda_batch_layer *ls = malloc((size_t)b->L * sizeof *ls);
     if (!ls)
         return FRS_ERR(FRS_ERR_OOM, "cuda backend: out of host memory");
     for (int l = 0; l < b->L; l++) {
         const struct cu_layer *y = &b->layers[l];
-        ls[l] = (struct cuda_batch_layer){y->attn_norm, y->wqkv, y->wo, y->mlp_norm, y->wgu, y->wdown};
+        ls[l] = (struct cuda_batch_layer){y->attn_norm, y->wqkv, y->wo, y->mlp_norm, y->wgu, y->wdown,
+                                          {y->qkv8.w, y->qkv8.s}, {y->o8.w, y->o8.s}, {y->gu8.w, y->gu8.s},
+                                          {y->down8.w, y->down8.s}};
     }
     const struct cuda_batch_model v = {
         .st = b->st, .blas = &b->blas, .n_sm = b->n_sm, .comm = b->comm, .nccl = b->nccl,
@@ -848,6 +841,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
         .L = b->L, .V = b->V, .Vl = b->Vl, .voff = b->voff, .eps = b->t.eps, .embed = b->embed,
         .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
         .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
+        .lm8 = {b->lm8.w, b->lm8.s}, .deq = b->deq, .fp8_mma = b->opts.fp8_mma,
     };
     struct cuda_batch_model vd = v;
     if (b->d) {
@@ -857,7 +851,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
                            b->t.C);
         }
         vd.dlayer = (struct cuda_batch_layer){b->dl.attn_norm, b->dl.wqkv, b->dl.wo, b->dl.mlp_norm, b->dl.wgu,
-                                              b->dl.wdown};
+                                              b->dl.wdown, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
         vd.fc = b->fc;
         vd.fc_bias = b->fc_bias;
         vd.dlm_head = b->dlm_head;

@@ -46,6 +46,7 @@
 #include "comm.h"
 #include "cuda_batch.h"
 #include "cuda_check.h" /* FRS_CUDA_CHECK */
+#include "cuda_fp8_kernels.h" /* cuda_matmul_w8 */
 #include "cuda_ops.h"
 #include "cuda_paged.h"
 #include "cuda_sample.h"
@@ -544,6 +545,13 @@ static int32_t bt_phys(const struct cuda_batch *bt, const struct frs_seq *s, int
 
 /* ---- the batched target forward ----------------------------------------------------------------------- */
 
+/* y = beta y + x W^T for a bf16 or FP8 weight (cuda_matmul_w8, the single-sequence path's dispatch) */
+static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, int n, const uint16_t *w,
+                             const struct cuda_batch_fp8 *w8, int rows, int cols, float *y, int ldy, float beta)
+{
+    return cuda_matmul_w8(bt->m.blas, x, ldx, n, w, w8->w, w8->s, rows, cols, y, ldy, beta, bt->m.fp8_mma, bt->m.deq);
+}
+
 /* n rows whose metadata is on the device: K/V of every layer written at the rows' physical rows,
  * the features too (with a draft), hid = the post-final-norm hidden of every row; the LM head on
  * rows [lm_from, lm_from + lm_n) into logits. */
@@ -563,21 +571,21 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
         const struct cuda_batch_layer *ly = &bt->layers[l];
         uint16_t *kp = bt->kpool + (size_t)l * lstride, *vp = bt->vpool + (size_t)l * lstride;
         FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->attn_norm, m->eps, NULL, bt->xn, C, st));
-        FRS_TRY(cuda_matmul(m->blas, bt->xn, C, n, ly->wqkv, qkvw, C, bt->qkv, qkvw, 0.0f));
+        FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
         FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
-        FRS_TRY(cuda_matmul(m->blas, bt->att, H * D, n, ly->wo, C, H * D, bt->x, C, beta));
+        FRS_TRY(bt_mm(bt, bt->att, H * D, n, ly->wo, &ly->o8, C, H * D, bt->x, C, beta));
         if (m->nccl)
             FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
         FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->mlp_norm, m->eps, NULL, bt->xn, C, st));
-        if (n == 1 && C % 8 == 0) {
+        if (n == 1 && C % 8 == 0 && !ly->gu8.w) {
             FRS_TRY(cuda_gemv_swiglu(bt->xn, ly->wgu, F, C, bt->act, m->blas->pdl, st));
         } else {
-            FRS_TRY(cuda_matmul(m->blas, bt->xn, C, n, ly->wgu, 2 * F, C, bt->gu, 2 * F, 0.0f));
+            FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wgu, &ly->gu8, 2 * F, C, bt->gu, 2 * F, 0.0f));
             FRS_TRY(cuda_swiglu(bt->gu, bt->gu + F, n, F, 2 * F, bt->act, F, st));
         }
-        FRS_TRY(cuda_matmul(m->blas, bt->act, F, n, ly->wdown, C, F, bt->x, C, beta));
+        FRS_TRY(bt_mm(bt, bt->act, F, n, ly->wdown, &ly->down8, C, F, bt->x, C, beta));
         if (m->nccl)
             FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
     }
@@ -585,8 +593,7 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
     if (bt->fpool)
         FRS_TRY(cuda_paged_store_rows(bt->fpool, C, bt->dm.phys, bt->hid, C, C, n, st));
     if (lm_n > 0)
-        FRS_TRY(cuda_matmul(m->blas, bt->hid + (size_t)lm_from * C, C, lm_n, m->lm_head, m->Vl, C, logits, m->Vl,
-                            0.0f));
+        FRS_TRY(bt_mm(bt, bt->hid + (size_t)lm_from * C, C, lm_n, m->lm_head, &m->lm8, m->Vl, C, logits, m->Vl, 0.0f));
     return FRS_OK;
 }
 

@@ -24,7 +24,14 @@
 struct cuda_blas; /* cuda_ops.h */
 struct frs_comm;
 
-/* one target layer's device weights (bf16), as cuda_backend.c uploaded them */
+/* an FP8 weight (e4m3 rows, one fp32 scale a row); w NULL: the matrix is bf16 */
+struct cuda_batch_fp8 {
+    const uint8_t *w;
+    const float *s;
+};
+
+/* one target layer's device weights, as cuda_backend.c uploaded them: bf16, or FP8 where the
+ * *8 member is set (the bf16 pointer is then unused) */
 struct cuda_batch_layer {
     const uint16_t *attn_norm; /* (C) */
     const uint16_t *wqkv;      /* ((H + 2 KV) D, C) */
@@ -32,6 +39,7 @@ struct cuda_batch_layer {
     const uint16_t *mlp_norm;  /* (C) */
     const uint16_t *wgu;       /* (2 F, C) gate rows then up rows */
     const uint16_t *wdown;     /* (C, F) */
+    struct cuda_batch_fp8 qkv8, o8, gu8, down8;
 };
 
 /* what the batched forward borrows from the single-sequence backend (owned there) */
@@ -61,6 +69,11 @@ struct cuda_batch_model {
     const float *dinv_freq;     /* (dD/2) */
     int dH, dKV, dD, dF, K;
     float deps;
+    /* FP8 targets: an FP8 LM head (w NULL: bf16 lm_head), the bf16 scratch of the largest FP8
+     * matrix for GEMMs past the MMA kernel's rows, the MMA kernel on (cuda_fp8_kernels.h) */
+    struct cuda_batch_fp8 lm8;
+    uint16_t *deq;
+    int fp8_mma;
 };
 
 struct cuda_batch;

@@ -8,6 +8,7 @@
 #include "cuda_check.h" /* FRS_CUDA_CHECK, FRS_LAUNCH_CHECK */
 #include "cuda_common.cuh" /* pdl_wait, pdl_trigger */
 #include "cuda_fp8_kernels.h"
+#include "cuda_matmul.h" /* cuda_matmul, struct cuda_blas */
 
 /* two e4m3 bytes -> two floats (through half: exact) */
 static __device__ __forceinline__ float2 fp8x2_to_float2(uint16_t v)
@@ -346,4 +347,20 @@ extern "C" enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale
     fp8_fill_kernel<<<(unsigned)blocks, 256, 0, st>>>(w, n, scale, rows, amp, seed);
     FRS_LAUNCH_CHECK(fp8_fill_kernel);
     return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,
+                                          const uint8_t *w8, const float *s8, int rows, int cols, float *y, int ldy,
+                                          float beta, int mma, uint16_t *deq)
+{
+    if (!w8)
+        return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
+    if (n == 1)
+        return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->stream);
+    if (mma && cuda_fp8_mma_ok(n, cols, x, ldx))
+        return cuda_fp8_gemm_small(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, blas->stream);
+    if (!deq)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_matmul_w8: an FP8 GEMM of %d rows needs the dequantization scratch", n);
+    FRS_TRY(cuda_fp8_dequant_bf16(w8, s8, rows, cols, deq, blas->stream));
+    return cuda_matmul(blas, x, ldx, n, deq, rows, cols, y, ldy, beta);
 }

@@ -11,8 +11,11 @@
  *  - larger n (prefill): cuda_fp8_dequant_bf16 writes bf16(e4m3 * scale) into a scratch matrix
  *    that the bf16 GEMM (cuda_matmul) then reads.
  *
+ * cuda_matmul_w8 picks among them (and the bf16 GEMM for bf16 weights): the one dispatch the
+ * single-sequence forward (cuda_backend.c) and the batched one (cuda_batch.c) share.
+ *
  * defines: cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
- *          cuda_fp8_fill_hash
+ *          cuda_fp8_fill_hash, cuda_matmul_w8
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
 #define FRSPEC_CUDA_FP8_KERNELS_H
@@ -27,6 +30,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+struct cuda_blas; /* cuda_matmul.h */
 
 /* y[r] = beta * y[r] + scale[r] * sum_c x[c] * e4m3(w[r, c]) for r < rows; x bf16 (cols), w
  * (rows, cols) contiguous e4m3 bytes, y fp32; beta 0 never reads y. pdl: launched with
@@ -46,6 +51,13 @@ enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int 
  * of (seed, i), and scale[r] = amp / 448 for every row. */
 enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows, float amp, uint64_t seed,
                                    cudaStream_t st);
+/* y = beta y + x W^T over n rows (x bf16, row stride ldx; y fp32, row stride ldy): W bf16 (w) when
+ * w8 is NULL, else e4m3 w8 (rows, cols) with row scales s8: n == 1 cuda_fp8_gemv, n 2..64
+ * cuda_fp8_gemm_small when mma and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq
+ * (rows * cols bf16 of scratch) and the bf16 GEMM. On blas's stream. */
+enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,
+                               const uint8_t *w8, const float *s8, int rows, int cols, float *y, int ldy, float beta,
+                               int mma, uint16_t *deq);
 
 #ifdef __cplusplus
 }

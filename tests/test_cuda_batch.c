@@ -24,6 +24,8 @@
  *     lengths at max_seqs 8 / 3 / 1 and with a pool of 10 blocks (preemption asserted): every
  *     request delivered once, every token the CPU backend's argmax teacher-forced on the request's
  *     own tokens or a near tie (<= 5%).
+ *     Also on models/fp8-ct-channel: FP8 weights in the batched forward (kernels/cuda_fp8.cu through
+ *     cuda_matmul_w8), against the CPU on the bf16 rounding of the dequantized weights.
  *  5. batched speculation on the CUDA backend (batched draft, tree verify, acceptance) through
  *     the engine: policy fixed (several tree shapes, FR-Spec K = 32) and auto against policy off
  *     on the same backend (tokens equal but for a bf16 near tie), every greedy token against the
@@ -917,6 +919,7 @@ int main(void)
     test_batch_model("models/llama3-bf16", 4, 1, 0);
     test_batch_model("models/tied-f32", 16, 1, 0);
     test_engine("models/llama3-bf16");
+    test_engine("models/fp8-ct-channel"); /* FP8 weights through the batched forward (issue 15) */
     test_engine_spec("spec/markov-target", "spec/markov-exact", 0, 2.0);
     test_engine_spec("spec/markov-target", "spec/markov-noisy", 0, 1.0);
     test_engine_spec("spec/markov-target", "spec/markov-noisy", 32, 1.0);
