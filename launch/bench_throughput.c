@@ -53,7 +53,7 @@
 
 static void tp_usage(FILE *f)
 {
-    fprintf(f, "usage: frspec bench throughput [options]   batched autoregressive decode on synthetic models (CUDA)\n\n"
+    fprintf(f, "usage: frspec bench throughput [options]   batched decode and speculation on synthetic models (CUDA)\n\n"
                "  --preset LIST     comma-separated: llama3.2-1b, llama3-8b, llama3-70b-tp4, llama3-70b-tp8\n"
                "                    (default: all four)\n"
                "  --batches LIST    batch sizes (default 1,4,8,16,32,64,128)\n"

@@ -83,7 +83,7 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (s->opt.spec_policy < 0 || !s->have_draft)
         s->opt.spec_policy = s->have_draft ? FRS_SPEC_AUTO : FRS_SPEC_OFF;
     if (s->opt.batch > 0 && ops->batch && !ops->batch->draft && s->opt.spec_policy != FRS_SPEC_OFF) {
-        /* batched ops without a batched draft (the CUDA backend, for now): batched jobs decode
+        /* batched ops without a batched draft (a backend that has none): batched jobs decode
          * autoregressively (and the pool's step rows are sized for that); --prompt still speculates */
         fprintf(stderr, "frspec: the %s backend has no batched draft yet: --prompts batches run with --spec-policy "
                 "off\n", ops->name);
