@@ -10,19 +10,20 @@ mkdir -p "$OUT"
 START=$(date +%s)
 left() { echo $(( ${LIMIT:-340} - ($(date +%s) - START) )); }
 source tests/gpu/device_env.sh
-B=/tmp/build-batch
+B=${FRS_GPU_BUILD:-/tmp/build-suite} # suite_gpu.sh's build: a warm machine reuses it
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
-NOERR="-Wno-error=maybe-uninitialized -Wno-error=stringop-overflow -Wno-error=array-bounds"
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-      "-DCMAKE_C_FLAGS=$NOERR" > "$OUT/build.log" 2>&1 &&
+      > "$OUT/build.log" 2>&1 &&
     ninja -C $B test_cuda_batch test_cuda_model test_cuda_sample frspec >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build ok ($(left) s left)"
+if [ "${TESTS:-1}" = 1 ]; then
 timeout 100 $B/tests/test_cuda_batch > "$OUT/test_cuda_batch.log" 2>&1
 echo "test_cuda_batch exit $?"; grep -v "^ok" "$OUT/test_cuda_batch.log" | tail -25
 timeout 60 $B/tests/test_cuda_model > "$OUT/test_cuda_model.log" 2>&1
 echo "test_cuda_model exit $?"; tail -6 "$OUT/test_cuda_model.log"
 FRS_TEST_QUICK=1 timeout 70 $B/tests/test_cuda_sample > "$OUT/test_cuda_sample.log" 2>&1
 echo "test_cuda_sample (quick) exit $?"; grep -v "^ok" "$OUT/test_cuda_sample.log" | tail -12
+fi
 echo "($(left) s left)"
 timeout $(( $(left) - 80 )) $B/frspec bench throughput --preset "${PRESETS:-llama3-8b,llama3.2-1b}" --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
