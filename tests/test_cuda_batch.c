@@ -812,7 +812,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
     const struct spec_run runs[] = {
         {4, FRS_SPEC_FIXED, {4, 4, 16}, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0}, {1, FRS_SPEC_FIXED, {3, 2, 5}, 0},
         {8, FRS_SPEC_AUTO, {5, 8, 32}, 0},   {8, FRS_SPEC_FIXED, {1, 1, 2}, 0},
-        {5, FRS_SPEC_FIXED, {3, 4, 10}, 14}, /* pool pressure: 14 blocks of 16 for 5 sequences */
+        {5, FRS_SPEC_FIXED, {3, 4, 10}, 9}, /* pool pressure: 9 blocks of 16 for 5 sequences of up to 120 positions */
     };
     for (int sampled = 0; sampled < 2; sampled++) {
         struct ejob ref = job0;
