@@ -17,6 +17,10 @@
 #include "tree.h"
 
 #define BE_MENU 4 /* auto's tree menu: none, small, medium, the configured tree */
+#define BE_ARMS 3       /* auto's whole-step alternatives: the model's choice, all off, all at the full tree */
+#define BE_BUCKETS 12   /* running-sequence counts bucketed by log2 */
+#define BE_ARM_MIN 2    /* steps each alternative gets in a bucket before the measured best is used */
+#define BE_ARM_EXPLORE 24 /* then every 24th step of a bucket runs another alternative, to stay current */
 
 static double be_now(void)
 {
@@ -81,8 +85,21 @@ struct be_state {
     long n_fit;
     double glob_sum[BE_MENU];
     long glob_n[BE_MENU];
+    /* auto's check of the model against measured throughput (policy_arm) */
+    struct be_arms {
+        double rate[BE_ARMS]; /* EWMA of realized decode tokens per second */
+        long n[BE_ARMS];
+        long steps;
+    } arms[BE_BUCKETS];
+    int arm, arm_bucket;
     struct frs_batch_totals tot;
 };
+
+/* the clock of the step timings AUTO learns from (cfg.clock for tests) */
+static double be_clock(const struct be_state *e)
+{
+    return e->cfg.clock ? e->cfg.clock(e->cfg.clock_user) : be_now();
+}
 
 static void seq_free(struct be_seq *s)
 {
@@ -460,6 +477,45 @@ static void policy_auto(struct be_state *e, struct be_seq **run, int n)
         }
 }
 
+/* AUTO's guard against its own model: the step's choice is one of three whole-step alternatives,
+ * (0) the model's per-sequence choice (policy_auto), (1) every sequence autoregressive, (2) every
+ * sequence at the full tree (what --spec-policy fixed runs), and the one with the highest measured
+ * decode throughput (EWMA of accepted tokens over draft + verify + commit seconds) at this many
+ * running sequences (log2 bucket) is used. Each alternative runs BE_ARM_MIN times first; then every
+ * BE_ARM_EXPLORE-th step of the bucket runs one of the others (in turn). So a cost model that is
+ * wrong for a device (measured on the GPU: auto under off at batch 64 before this guard) costs at
+ * most those steps: auto stays within about 1/BE_ARM_EXPLORE of the better of off and fixed. */
+static int policy_arm(struct be_state *e, int n)
+{
+    int b = 0;
+    while ((2 << b) <= n && b < BE_BUCKETS - 1)
+        b++;
+    struct be_arms *a = &e->arms[b];
+    e->arm_bucket = b;
+    for (int k = 0; k < BE_ARMS; k++)
+        if (a->n[k] < BE_ARM_MIN)
+            return k;
+    int best = 0;
+    for (int k = 1; k < BE_ARMS; k++)
+        if (a->rate[k] > a->rate[best])
+            best = k;
+    a->steps++;
+    if (a->steps % BE_ARM_EXPLORE == 0)
+        return (best + 1 + (int)((a->steps / BE_ARM_EXPLORE) % (BE_ARMS - 1))) % BE_ARMS;
+    return best;
+}
+
+static void arm_record(struct be_state *e, double tokens, double seconds)
+{
+    if (seconds <= 0)
+        return;
+    struct be_arms *a = &e->arms[e->arm_bucket];
+    const double r = tokens / seconds;
+    a->rate[e->arm] = a->n[e->arm] ? 0.8 * a->rate[e->arm] + 0.2 * r : r;
+    a->n[e->arm]++;
+
+}
+
 /* The shape of menu entry m shrunk to what fits below limit positions from target_len T (size
  * and draft rows); size < 2 means autoregressive. */
 static struct frs_tree_params fit_shape(struct frs_tree_params p, int T, int limit)
@@ -560,6 +616,9 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
     /* tree shapes: the policy's choice (rank 0's under TP), then the context limit */
     if (e->cfg.policy == FRS_SPEC_AUTO) {
         policy_auto(e, e->run, n);
+        e->arm = n > 0 ? policy_arm(e, n) : 0;
+        for (int i = 0; i < n && e->arm > 0; i++)
+            e->run[i]->menu = e->arm == 1 ? 0 : e->n_menu - 1;
         if (comm_size(e->cfg.comm) > 1 && n > 0) {
             for (int i = 0; i < n; i++)
                 e->plan[i] = e->run[i]->menu;
@@ -632,14 +691,14 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
                 nd++;
             }
         }
-        const double t0 = be_now();
+        const double t0 = be_clock(e);
         if (nd > 0) {
             FRS_TRY(e->ops->draft(e->be, nd, e->fs, e->next_toks, e->tp));
             for (int i = 0; i < n; i++)
                 if (e->run[i]->p.size >= 2)
                     e->run[i]->draft_len = e->run[i]->target_len;
         }
-        const double t1 = be_now();
+        const double t1 = be_clock(e);
         rows = 0;
         for (int i = 0; i < n; i++) {
             struct be_seq *s = e->run[i];
@@ -651,9 +710,14 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
         }
         FRS_TRY(e->ops->verify(e->be, n, e->fs, e->roots, e->drafted, e->samp, e->trees, e->acc));
         FRS_TRY(e->ops->commit(e->be, n, e->fs, e->acc));
-        const double t2 = be_now();
-        if (e->cfg.policy == FRS_SPEC_AUTO)
+        const double t2 = be_clock(e);
+        if (e->cfg.policy == FRS_SPEC_AUTO) {
             fit_add(e, rows, drows, ddepth, t2 - t0);
+            double toks = 0;
+            for (int i = 0; i < n; i++)
+                toks += e->acc[i].n_tokens;
+            arm_record(e, toks, t2 - t0);
+        }
         e->tot.verify_rows += rows;
         for (int i = 0; i < n; i++) {
             struct be_seq *s = e->run[i];

@@ -91,6 +91,9 @@ struct frs_batch_config {
     struct frs_tree_params tree; /* FIXED: every tree; AUTO: the largest menu entry */
     struct frs_comm *comm;  /* NULL: one process; else AUTO's choices come from rank 0 */
     const struct frs_step_watch *watch; /* optional: armed around each step's compute (engine.h) */
+    /* optional (tests): the clock AUTO's measurements read, in seconds; NULL: CLOCK_MONOTONIC */
+    double (*clock)(void *user);
+    void *clock_user;
 };
 
 /* Totals over a run (for the bench and the tests). */

@@ -10,7 +10,9 @@
  *     test asserts preemptions happened) still gives every result, identical;
  *  3. the row-independence of the batched forward: a sequence's logits from the batched verify
  *     are bit-identical to those of the same sequence verified alone;
- *  4. auto drafts most steps when the draft is always right (markov-exact);
+ *  4. auto's choice from measured step times (a virtual clock, deterministic): with an
+ *     always-right draft (markov-exact) it mostly drafts where rows are cheap and mostly decodes
+ *     autoregressively where a row costs as much as a step;
  *  5. context limit: sequences reaching max_ctx end with stop_reason "context" after exactly
  *     max_ctx - n_prompt + 1 tokens, equal to the reference's first tokens; a prompt of max_ctx
  *     tokens gives one token; a longer prompt an error result (others unaffected). */
@@ -27,6 +29,7 @@
 #include "model.h"
 #include "rng.h"
 #include "testutil.h"
+#include "tree.h" /* tree_draft_rows */
 
 #define NREQ 12
 #define MAXP 80
@@ -336,8 +339,94 @@ static void test_context(void)
     llama_model_free(&m);
 }
 
-/* auto speculates where it pays: markov-exact's draft is always right (about depth + 1 tokens per
- * iteration), so auto must mostly draft; its tokens stay the reference's. */
+/* auto speculates where it pays, measured: markov-exact's draft is always right (about depth + 1
+ * tokens per iteration), and the CPU backend's ops run behind a virtual device whose clock (the
+ * engine's cfg.clock) advances by a modelled cost per op: a fixed cost per step, per verify row
+ * and per draft row. Where rows are cheap (a GPU's memory-bound regime), speculation pays and
+ * auto must mostly draft; where rows are dear, it must mostly decode autoregressively (both its
+ * cost model and its measured guard, policy_arm, decide from these timings). Tokens stay the
+ * reference's either way. Deterministic: no real time is read. */
+static struct vdev {
+    double t, per_step, per_row, per_drow;
+    const struct frs_batch_ops *inner;
+} g_vdev;
+
+static double vdev_clock(void *user)
+{
+    (void)user;
+    return g_vdev.t;
+}
+
+static enum frs_status vdev_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                  const int32_t *const *next_tokens, const struct frs_tree_params *p)
+{
+    for (int i = 0; i < n; i++)
+        g_vdev.t += g_vdev.per_drow * (tree_draft_rows(&p[i]) + 1);
+    return g_vdev.inner->draft(be, n, seqs, next_tokens, p);
+}
+
+static enum frs_status vdev_verify(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
+                                   const int *drafted, const struct frs_sampling *s, struct frs_tree *trees,
+                                   struct frs_accept *acc)
+{
+    const enum frs_status st = g_vdev.inner->verify(be, n, seqs, roots, drafted, s, trees, acc);
+    g_vdev.t += g_vdev.per_step;
+    for (int i = 0; i < n; i++)
+        g_vdev.t += g_vdev.per_row * trees[i].n;
+    return st;
+}
+
+static void auto_case(const char *what, const struct llama_model *m, const struct eagle_draft *d, double per_row,
+                      int want_draft)
+{
+    struct job j;
+    make_job(&j, m->cfg.vocab_size, 0, 21);
+    for (int i = 0; i < NREQ; i++)
+        j.n_stop[i] = 0;
+    int32_t ref[NREQ][MAXN];
+    int n_ref[NREQ];
+    reference(m, &j, ref, n_ref);
+    const int ms = 4;
+    struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16, .max_seqs = ms,
+                             .max_step_rows = ms * 16 + 16, .kv_block = 0, .kv_blocks = ms * 17};
+    struct frs_backend be;
+    memset(&be, 0, sizeof be);
+    CHECK_OK(frs_backend_cpu_ops.create(&be, m, d, NULL, &lim, NULL));
+    static struct frs_backend_ops ops;
+    static struct frs_batch_ops bops;
+    ops = *be.ops;
+    bops = *be.ops->batch;
+    g_vdev = (struct vdev){0.0, 1e-3, per_row, per_row, be.ops->batch};
+    bops.draft = vdev_draft;
+    bops.verify = vdev_verify;
+    ops.batch = &bops;
+    be.ops = &ops;
+    const struct frs_batch_config cfg = {
+        .max_seqs = ms, .max_ctx = 256, .kv_block = 0, .prefill_chunk = 16, .step_tokens = 0,
+        .max_step_rows = lim.max_step_rows, .max_tree = 64, .policy = FRS_SPEC_AUTO, .tree = {4, 4, 16},
+        .comm = NULL, .clock = vdev_clock, .clock_user = NULL,
+    };
+    const struct frs_batch_source src = {job_next, job_deliver, &j};
+    struct frs_batch_totals tot;
+    memset(&tot, 0, sizeof tot);
+    CHECK_OK(batch_engine_run(&be, &cfg, &src, &tot));
+    be.ops->destroy(&be);
+    check_job(what, &j, ref, n_ref);
+    fprintf(stderr, "  auto on markov-exact, %s: %ld drafted / %ld autoregressive sequence-steps\n", what,
+            tot.drafted_seq_steps, tot.ar_seq_steps);
+    if (want_draft) {
+        CHECK(tot.drafted_seq_steps > 2 * tot.ar_seq_steps, "auto (%s): %ld drafted vs %ld autoregressive "
+              "sequence-steps with an always-right draft", what, tot.drafted_seq_steps, tot.ar_seq_steps);
+        /* every drafted step of an always-right draft keeps its whole path (>= 2 tokens) but the
+         * last ones a request's budget cuts */
+        CHECK(tot.drafted_tokens > 3 * tot.drafted_seq_steps / 2, "auto: %ld tokens from %ld drafted "
+              "sequence-steps with an always-right draft", tot.drafted_tokens, tot.drafted_seq_steps);
+    } else {
+        CHECK(tot.ar_seq_steps > 2 * tot.drafted_seq_steps, "auto (%s): %ld drafted vs %ld autoregressive "
+              "sequence-steps where a row costs as much as a step", what, tot.drafted_seq_steps, tot.ar_seq_steps);
+    }
+}
+
 static void test_auto_choice(void)
 {
     struct llama_model m;
@@ -347,26 +436,8 @@ static void test_auto_choice(void)
     snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/markov-exact"));
     CHECK_OK(llama_model_load(&m, tdir, 0, 1));
     CHECK_OK(eagle_draft_load(&d, hdir, &m));
-    struct job j;
-    make_job(&j, m.cfg.vocab_size, 0, 21);
-    for (int i = 0; i < NREQ; i++)
-        j.n_stop[i] = 0;
-    int32_t ref[NREQ][MAXN];
-    int n_ref[NREQ];
-    reference(&m, &j, ref, n_ref);
-    const struct run_cfg rc = {4, FRS_SPEC_AUTO, {4, 4, 16}, 0, 0, 0, 0};
-    struct frs_batch_totals tot;
-    memset(&tot, 0, sizeof tot);
-    run_batched("auto, markov-exact", &m, &d, &j, &rc, &tot);
-    check_job("auto, markov-exact", &j, ref, n_ref);
-    fprintf(stderr, "  auto on markov-exact: %ld drafted / %ld autoregressive sequence-steps\n", tot.drafted_seq_steps,
-            tot.ar_seq_steps);
-    CHECK(tot.drafted_seq_steps > 2 * tot.ar_seq_steps, "auto: %ld drafted vs %ld autoregressive sequence-steps with an "
-          "always-right draft", tot.drafted_seq_steps, tot.ar_seq_steps);
-    /* every drafted step of an always-right draft keeps its whole path (>= 2 tokens) but the last
-     * ones a request's budget cuts */
-    CHECK(tot.drafted_tokens > 3 * tot.drafted_seq_steps / 2, "auto: %ld tokens from %ld drafted sequence-steps "
-          "with an always-right draft", tot.drafted_tokens, tot.drafted_seq_steps);
+    auto_case("rows cheap (1e-6 s a row, 1e-3 s a step)", &m, &d, 1e-6, 1);
+    auto_case("rows dear (1e-3 s a row, 1e-3 s a step)", &m, &d, 1e-3, 0);
     eagle_draft_free(&d);
     llama_model_free(&m);
 }
