@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# job_policies.sh - on the GPU machine: the embedded default pair's 512-prompt job
+# (tests/bench/prompts/job512.jsonl, 32 new tokens each, --ignore-eos) at --batch 1, 8 and 64 with
+# --spec-policy off, fixed and auto in one call: tokens/s, drafted steps and their mean tokens, and
+# how many results equal --batch 1 off's (issue 14: auto never below the better of off and fixed).
+# usage (repo root, carry .deps): bash tests/gpu/job_policies.sh
+set -o pipefail
+OUT=${OUT:-/tmp/frs-gpu-out}
+mkdir -p "$OUT"
+source tests/gpu/device_env.sh
+B=${FRS_GPU_BUILD:-/tmp/build-suite}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
+cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.log" 2>&1 &&
+    ninja -C $B frspec >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+DEF=${DEFAULT:-configs/default}
+for bs in ${BATCHES:-1 8 64}; do
+    for pol in off fixed auto; do
+        timeout 120 $B/frspec generate --device cuda --model $DEF/target --draft $DEF/draft \
+            --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $bs --spec-policy $pol \
+            --max-new-tokens 32 --ignore-eos --out "$OUT/job_b${bs}_$pol.jsonl" > /dev/null 2> "$OUT/job_b${bs}_$pol.log"
+        echo "rc $?: $(grep -h 'frspec: batch' "$OUT/job_b${bs}_$pol.log" | tail -1)"
+    done
+done
+python3 - "$OUT" <<'PY'
+import json, sys, os, glob
+def load(p):
+    r = {}
+    if os.path.exists(p):
+        for l in open(p):
+            j = json.loads(l); r[j["id"]] = j.get("tokens")
+    return r
+o = sys.argv[1]; ref = load(f"{o}/job_b1_off.jsonl")
+for p in sorted(glob.glob(f"{o}/job_b*_*.jsonl")):
+    b = load(p)
+    print(f"{os.path.basename(p)}: {len(b)} results, {sum(1 for k in b if k in ref and b[k] == ref[k])} identical to --batch 1 off")
+PY
