@@ -120,11 +120,16 @@ static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t 
 /* grid (ceil(n * G / AM_BM), n_kv, n_split), AM_THREADS threads, dynamic shared memory
  * am_smem_bytes(D, TERMS): q as TERMS bf16 planes [AM_BM][LD], one K tile, one V tile [AM_BN][LD].
  * Per tile t: V(t) loads while S = Q K(t)^T and the softmax run, K(t+1) while O += P V(t). */
-template <int D, int TERMS>
+/* PAGED (cuda_attn_mma_paged): block x is segment pg.seg[x] (x >= *pg.nseg: nothing to do): rows
+ * [row0, row0 + rows) of one sequence, vectors from m0; q, out and part offset to row0; its prefix,
+ * mask row (stride pg.mask_stride words) and mask columns from row0's descriptors; K/V slot s at
+ * pool row table[s / kv_block] * kv_block + s % kv_block of the sequence's block table. */
+template <int D, int TERMS, bool PAGED>
 __global__ void __launch_bounds__(AM_THREADS, 2)
     attn_mma_kernel(const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
                     const int32_t *__restrict__ prefix_p, int n, const uint64_t *__restrict__ mask, int mask_cols,
-                    int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part)
+                    int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part,
+                    struct cuda_attn_mma_pages pg)
 {
     constexpr int LD = D + 8;     /* bf16 per shared row: +16 bytes keeps ldmatrix free of bank conflicts */
     constexpr int NT = AM_BN / 8; /* n8 tiles of S */
@@ -138,11 +143,30 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int gq = lane >> 2, cq = lane & 3; /* mma fragment coordinates: row group, column pair */
+    int m0 = blockIdx.x * AM_BM, prefix, words;
+    const int32_t *table = nullptr;
+    if (PAGED) {
+        if ((int)blockIdx.x >= *pg.nseg)
+            return; /* the whole block: before any barrier */
+        const int4 sg = reinterpret_cast<const int4 *>(pg.seg)[blockIdx.x];
+        const int row0 = sg.x;
+        n = sg.y;
+        m0 = sg.z;
+        q += (size_t)row0 * n_heads * D;
+        out += (size_t)row0 * n_heads * D;
+        if (part)
+            part += (size_t)row0 * n_heads * n_split * (D + 2);
+        prefix = pg.prefix[row0];
+        mask = pg.mask ? pg.mask + (size_t)row0 * pg.mask_stride : nullptr;
+        mask_cols = pg.ncols[row0];
+        words = pg.mask_stride;
+        table = pg.tables + (size_t)sg.w * pg.table_w;
+    } else {
+        prefix = *prefix_p;
+        words = (mask_cols + 63) / 64;
+    }
     const int G = n_heads / n_kv, M = n * G;
     const int kvh = blockIdx.y, split = blockIdx.z;
-    const int m0 = blockIdx.x * AM_BM;
-    const int prefix = *prefix_p;
-    const int words = (mask_cols + 63) / 64;
     /* slots this block may need: the prefix and the tree slots (mask) or up to its last row (causal) */
     const int i_last = min(n - 1, (min(m0 + AM_BM, M) - 1) / G);
     const int total = mask ? prefix + mask_cols : prefix + i_last + 1;
@@ -161,7 +185,9 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
             const int r = e / CH, c = e % CH;
             const int s = t0 + r;
             const bool ok = s < s_end;
-            cp_async16(dst + r * LD + c * 8, src + (size_t)(ok ? s : 0) * kv_row + (size_t)kvh * D + c * 8, ok ? 16 : 0);
+            const int sl = ok ? s : 0;
+            const size_t row = PAGED ? (size_t)table[sl / pg.kv_block] * pg.kv_block + sl % pg.kv_block : (size_t)sl;
+            cp_async16(dst + r * LD + c * 8, src + row * kv_row + (size_t)kvh * D + c * 8, ok ? 16 : 0);
         }
     };
 
@@ -373,10 +399,10 @@ extern "C" int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm)
     return (int)s;
 }
 
-template <int D, int TERMS>
+template <int D, int TERMS, bool PAGED = false>
 static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc, const uint16_t *vc,
                              const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv,
-                             int splits, uint16_t *out, float *part)
+                             int splits, uint16_t *out, float *part, struct cuda_attn_mma_pages pg = {})
 {
     const size_t smem = am_smem_bytes(D, TERMS);
     /* above the 48 KiB default: once per instantiation and device (bit dev of attr_set; a repeat is
@@ -388,13 +414,14 @@ static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const u
         return e;
     const unsigned long long bit = 1ull << (dev & 63);
     if (dev >= 64 || !(attr_set & bit)) {
-        e = cudaFuncSetAttribute(attn_mma_kernel<D, TERMS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        e = cudaFuncSetAttribute(attn_mma_kernel<D, TERMS, PAGED>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)smem);
         if (e != cudaSuccess)
             return e;
         attr_set |= bit;
     }
-    attn_mma_kernel<D, TERMS><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,
-                                                              splits, out, part);
+    attn_mma_kernel<D, TERMS, PAGED><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols, n_heads,
+                                                                     n_kv, splits, out, part, pg);
     return cudaGetLastError();
 }
 
@@ -432,5 +459,43 @@ extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, con
                        head_dim, cudaGetErrorString(e));
     if (splits > 1)
         return cuda_attention_combine(part, n * n_heads, splits, head_dim, out, st);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *kpool, const uint16_t *vpool,
+                                               const struct cuda_attn_mma_pages *pg, int max_blocks, int n_rows,
+                                               int n_heads, int n_kv, int head_dim, int terms, int splits,
+                                               uint16_t *out, float *part, cudaStream_t st)
+{
+    if (max_blocks <= 0 || n_rows <= 0 || n_kv <= 0 || n_heads % n_kv || !cuda_attn_mma_head_dim_ok(head_dim) ||
+        (terms != 1 && terms != 3) || splits < 1 || splits > AM_MAX_SPLIT || (splits > 1 && !part) || !pg ||
+        !pg->seg || !pg->nseg || pg->kv_block <= 0 || ((uintptr_t)pg->seg & 15) || ((uintptr_t)q & 15) ||
+        ((uintptr_t)kpool & 15) || ((uintptr_t)vpool & 15) || ((uintptr_t)out & 3) || ((uintptr_t)part & 7))
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma_paged: %d blocks, %d rows, heads %d / kv %d, head_dim %d, "
+                       "terms %d, splits %d (need head_dim 16/32/64/128, aligned pointers)", max_blocks, n_rows,
+                       n_heads, n_kv, head_dim, terms, splits);
+    const dim3 grid((unsigned)max_blocks, (unsigned)n_kv, (unsigned)splits);
+    cudaError_t e;
+#define AMP_CASE(DD)                                                                                                   \
+    case DD:                                                                                                           \
+        e = terms == 3 ? am_launch<DD, 3, true>(grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads, n_kv, splits,   \
+                                                out, part, *pg)                                                        \
+                       : am_launch<DD, 1, true>(grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads, n_kv, splits,   \
+                                                out, part, *pg);                                                       \
+        break
+    switch (head_dim) {
+        AMP_CASE(16);
+        AMP_CASE(32);
+        AMP_CASE(64);
+        AMP_CASE(128);
+    default:
+        e = cudaErrorInvalidValue;
+    }
+#undef AMP_CASE
+    if (e != cudaSuccess)
+        return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of the paged attn_mma_kernel (head_dim %d) "
+                       "failed: %s", head_dim, cudaGetErrorString(e));
+    if (splits > 1)
+        return cuda_attention_combine(part, n_rows * n_heads, splits, head_dim, out, st);
     return FRS_OK;
 }

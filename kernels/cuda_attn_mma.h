@@ -2,7 +2,8 @@
  * behind the dispatch of cuda_attention_layout (kernels/cuda_attention.cu). Internal to kernels/: the
  * public entry points and the dispatch rules are in cuda_ops.h.
  *
- * defines: CUDA_ATT_MMA_BM, cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma
+ * defines: CUDA_ATT_MMA_BM, cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma,
+ *          struct cuda_attn_mma_pages, cuda_attn_mma_paged
  */
 #ifndef FRSPEC_CUDA_ATTN_MMA_H
 #define FRSPEC_CUDA_ATTN_MMA_H
@@ -32,6 +33,32 @@ int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm);
 enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t *vc, const int32_t *prefix, int n,
                               const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, int terms,
                               int splits, uint16_t *out, float *part, cudaStream_t st);
+
+/* The paged form (the batched verify and prefill over the KV pool, kernels/cuda_batch.c): one
+ * launch for the rows of many sequences, each sequence's rows a contiguous group whose K/V tiles
+ * are read once per block for all of its rows and heads (the CUDA-core paged kernel of
+ * cuda_paged.h reads them once per row). Block x of the grid is segment seg[x] = {row0, rows, m0,
+ * table index}: rows [row0, row0 + rows) of one sequence, q vectors m0 .. m0 + CUDA_ATT_MMA_BM - 1
+ * of its rows x G heads; blocks x >= *nseg return at once, so a grid sized for a bound on the
+ * segments (the caller's max_blocks) replays in a CUDA graph whatever the grouping. A group's
+ * prefix, mask row and mask columns are its first row's (prefix[row0], mask + row0 * mask_stride,
+ * ncols[row0]); mask NULL: causal among the group's rows. */
+struct cuda_attn_mma_pages {
+    const int32_t *seg;    /* (max_blocks, 4), 16-byte aligned */
+    const int32_t *nseg;   /* device: the segments in use */
+    const int32_t *prefix; /* per row: cached positions before the launch's rows */
+    const int32_t *ncols;  /* per row: the group's mask columns */
+    const uint64_t *mask;  /* per row, mask_stride words; NULL: causal */
+    int mask_stride;
+    const int32_t *tables; /* block tables, table_w each */
+    int table_w;
+    int kv_block;
+};
+
+enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *kpool, const uint16_t *vpool,
+                                    const struct cuda_attn_mma_pages *pg, int max_blocks, int n_rows, int n_heads,
+                                    int n_kv, int head_dim, int terms, int splits, uint16_t *out, float *part,
+                                    cudaStream_t st);
 
 #ifdef __cplusplus
 }

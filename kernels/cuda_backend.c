@@ -69,6 +69,7 @@
 #include "backend.h"
 #include "comm.h"
 #include "cuda_backend.h"
+#include "cuda_attn_mma.h" /* cuda_attn_mma_head_dim_ok */
 #include "cuda_batch.h"  /* the batched ops (runtime/batch.h): paged KV pool, created when lim->max_seqs > 0 */
 #include "cuda_check.h"  /* FRS_CUDA_CHECK */
 #include "cuda_debug.h"  /* cuda_debug_spin: the FRS_TEST_GPU_HANG_STEP test hook */
@@ -842,6 +843,9 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
         .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
         .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
         .lm8 = {b->lm8.w, b->lm8.s}, .deq = b->deq, .fp8_mma = b->opts.fp8_mma,
+        .att_mma = b->opts.attention == FRS_ATTN_CUDA_CORES || !cuda_attn_mma_head_dim_ok(b->t.D) ? 0
+                   : b->opts.attention == FRS_ATTN_MMA_BF16                                          ? 1
+                                                                                                     : 3,
     };
     struct cuda_batch_model vd = v;
     if (b->d) {

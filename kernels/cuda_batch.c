@@ -45,6 +45,7 @@
 #include "batch.h"
 #include "comm.h"
 #include "cuda_batch.h"
+#include "cuda_attn_mma.h" /* cuda_attn_mma_paged */
 #include "cuda_check.h" /* FRS_CUDA_CHECK */
 #include "cuda_fp8_kernels.h" /* cuda_matmul_w8 */
 #include "cuda_ops.h"
@@ -62,12 +63,14 @@ struct bt_meta {
     int32_t *tok, *pos, *phys;           /* (Rb) input token, RoPE position, physical pool row */
     int32_t *seq, *prefix, *local, *ncols; /* (Rb) attention row descriptors (cuda_paged.h) */
     int32_t *gidx;                       /* (Rb) the draft's fc input: the feature row each row reads */
+    int32_t *seg;                        /* (SEGCAP, 4) the tensor-core attention's segments (cuda_attn_mma.h) */
+    int32_t *nseg;                       /* (4) nseg[0] = segments in use */
     int32_t *tables;                     /* (max_seqs, TW) block tables of the op's sequences */
     int32_t *ridx, *rdst;                /* (max_seqs) the draft's root rows: dx row -> root row */
     int32_t *mv_src, *mv_dst;            /* (max_seqs * FRS_MAX_TREE) commit's row moves */
 };
 
-#define BT_ROW_SECTIONS 8 /* tok .. gidx */
+#define BT_ROW_SECTIONS 8 /* tok .. gidx; then seg, nseg, uploaded in the same copy */
 #define BT_MASK_INTS (CUDA_PAGED_MASK_WORDS * 2)
 _Static_assert(FRS_MASK_WORDS(FRS_MAX_TREE) <= CUDA_PAGED_MASK_WORDS, "a verify mask row fits the paged mask");
 
@@ -75,6 +78,7 @@ struct cuda_batch {
     struct cuda_batch_model m;
     struct cuda_batch_layer *layers; /* (L) host copy */
     int max_seqs, B, TW, nblocks, Rb, Rv, max_ctx, prefill_chunk;
+    int G, segcap; /* target heads per kv head; segments of the tensor-core attention (bt_mma_blocks(Rb)) */
     size_t kvw;          /* KVl * D */
     size_t layer_rows;   /* nblocks * B */
 
@@ -154,7 +158,7 @@ struct cuda_batch {
 
 struct cuda_batch *cuda_backend_batch(struct frs_backend *be); /* cuda_backend.c */
 
-static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seqs, int TW)
+static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seqs, int TW, int segcap)
 {
     int32_t *p = base;
     mt->mask = (uint64_t *)p, p += (size_t)Rb * BT_MASK_INTS;
@@ -166,6 +170,8 @@ static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seq
     mt->local = p, p += Rb;
     mt->ncols = p, p += Rb;
     mt->gidx = p, p += Rb;
+    mt->seg = p, p += (size_t)segcap * 4;
+    mt->nseg = p, p += 4;
     mt->tables = p, p += (size_t)max_seqs * TW;
     mt->ridx = p, p += max_seqs;
     mt->rdst = p, p += max_seqs;
@@ -173,13 +179,28 @@ static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seq
     mt->mv_dst = p;
 }
 
-static size_t bt_meta_ints(int Rb, int max_seqs, int TW)
+static size_t bt_meta_ints(int Rb, int max_seqs, int TW, int segcap)
 {
-    return (size_t)(BT_MASK_INTS + BT_ROW_SECTIONS) * Rb + (size_t)max_seqs * TW + (size_t)2 * max_seqs +
+    return (size_t)(BT_MASK_INTS + BT_ROW_SECTIONS) * Rb + (size_t)segcap * 4 + 4 + (size_t)max_seqs * TW +
+           (size_t)2 * max_seqs +
            (size_t)2 * max_seqs * FRS_MAX_TREE;
 }
 
 static size_t bt_align(size_t b) { return (b + 255) & ~(size_t)255; }
+
+/* the tensor-core attention's grid for n rows: a bound on the segments of any grouping of n rows
+ * into sequences (each group's last segment may be partial), and its context splits */
+static int bt_mma_blocks(const struct cuda_batch *bt, int n)
+{
+    return (n * bt->G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM + (n < bt->max_seqs ? n : bt->max_seqs);
+}
+
+static int bt_mma_splits(const struct cuda_batch *bt, int n)
+{
+    const long blocks = (long)bt_mma_blocks(bt, n) * bt->m.KV;
+    long s = 2L * (bt->m.n_sm > 0 ? bt->m.n_sm : 1) / blocks;
+    return s < 1 ? 1 : s > 64 ? 64 : (int)s;
+}
 
 void cuda_batch_free(struct cuda_batch *bt)
 {
@@ -285,9 +306,15 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     const size_t C = (size_t)m->C, H = (size_t)m->H, KV = (size_t)m->KV, D = (size_t)m->D, F = (size_t)m->F,
                  Vl = (size_t)m->Vl, Rb = (size_t)bt->Rb;
     size_t scr = 0;
+    bt->G = m->H / m->KV;
+    bt->segcap = bt_mma_blocks(bt, bt->Rb);
     for (int n = 1; n <= bt->Rb; n++) {
         const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
         scr = s > scr ? s : scr;
+        if (m->att_mma) {
+            const size_t sm = (size_t)n * m->H * bt_mma_splits(bt, n) * (m->D + 2);
+            scr = sm > scr ? sm : scr;
+        }
         if (m->draft && n <= bt->Rd) {
             const size_t sd = cuda_paged_attention_scratch_floats(n, m->dH, m->dKV, m->dD, m->n_sm);
             scr = sd > scr ? sd : scr;
@@ -296,7 +323,7 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     const size_t Rd = m->draft ? (size_t)bt->Rd : 0, Rf = m->draft ? (size_t)bt->Rf : 0,
                  dqkvw = (size_t)(m->dH + 2 * m->dKV) * m->dD, dqw = (size_t)m->dH * m->dD, dF = (size_t)m->dF,
                  TK = (size_t)bt->max_topk;
-    bt->meta_ints = bt_meta_ints(bt->Rb, bt->max_seqs, bt->TW);
+    bt->meta_ints = bt_meta_ints(bt->Rb, bt->max_seqs, bt->TW, bt->segcap);
     struct {
         void **p;
         size_t bytes;
@@ -449,8 +476,8 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
                 goto fail;
         }
     }
-    bt_meta_carve(&bt->hm, bt->h_meta, bt->Rb, bt->max_seqs, bt->TW);
-    bt_meta_carve(&bt->dm, bt->d_meta, bt->Rb, bt->max_seqs, bt->TW);
+    bt_meta_carve(&bt->hm, bt->h_meta, bt->Rb, bt->max_seqs, bt->TW, bt->segcap);
+    bt_meta_carve(&bt->dm, bt->d_meta, bt->Rb, bt->max_seqs, bt->TW, bt->segcap);
     *out = bt;
     *kv_blocks = bt->nblocks;
     return FRS_OK;
@@ -497,7 +524,7 @@ static enum frs_status bt_meta_upload_masked(struct cuda_batch *bt, int n_masked
     if (n_masked > 0)
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mask, bt->hm.mask, (size_t)n_masked * BT_MASK_INTS * 4,
                                        cudaMemcpyHostToDevice, st));
-    const size_t row_ints = (size_t)BT_ROW_SECTIONS * bt->Rb + (size_t)n_tables * bt->TW;
+    const size_t row_ints = (size_t)BT_ROW_SECTIONS * bt->Rb + (size_t)bt->segcap * 4 + 4 + (size_t)n_tables * bt->TW;
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.tok, bt->hm.tok, row_ints * 4, cudaMemcpyHostToDevice, st));
     if (n_moves > 0) {
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
@@ -545,6 +572,27 @@ static int32_t bt_phys(const struct cuda_batch *bt, const struct frs_seq *s, int
 
 /* ---- the batched target forward ----------------------------------------------------------------------- */
 
+/* the tensor-core attention's segments of rows [0, n) in hm: each run of rows of one sequence
+ * (hm.seq) is one group, CUDA_ATT_MMA_BM q vectors (rows x G heads) a segment */
+static void bt_segments(struct cuda_batch *bt, int n)
+{
+    struct bt_meta *h = &bt->hm;
+    int ns = 0;
+    for (int r0 = 0; r0 < n;) {
+        int r1 = r0 + 1;
+        while (r1 < n && h->seq[r1] == h->seq[r0])
+            r1++;
+        for (int m0 = 0; m0 < (r1 - r0) * bt->G; m0 += CUDA_ATT_MMA_BM, ns++) {
+            h->seg[4 * ns] = r0;
+            h->seg[4 * ns + 1] = r1 - r0;
+            h->seg[4 * ns + 2] = m0;
+            h->seg[4 * ns + 3] = h->seq[r0];
+        }
+        r0 = r1;
+    }
+    h->nseg[0] = ns;
+}
+
 /* y = beta y + x W^T for a bf16 or FP8 weight (cuda_matmul_w8, the single-sequence path's dispatch) */
 static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, int n, const uint16_t *w,
                              const struct cuda_batch_fp8 *w8, int rows, int cols, float *y, int ldy, float beta)
@@ -556,7 +604,7 @@ static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, 
  * the features too (with a draft), hid = the post-final-norm hidden of every row; the LM head on
  * rows [lm_from, lm_from + lm_n) into logits. */
 static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *mask, int lm_from, int lm_n,
-                                  float *logits)
+                                  float *logits, int mma)
 {
     const struct cuda_batch_model *m = &bt->m;
     const int C = m->C, H = m->H, KV = m->KV, D = m->D, F = m->F;
@@ -566,6 +614,8 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
     const struct cuda_paged_rows rows = {bt->dm.seq, bt->dm.prefix, bt->dm.local, bt->dm.ncols, bt->dm.tables, bt->TW,
                                          bt->B, mask};
     const size_t lstride = bt->layer_rows * bt->kvw;
+    const struct cuda_attn_mma_pages pg = {bt->dm.seg, bt->dm.nseg, bt->dm.prefix, bt->dm.ncols, mask,
+                                           CUDA_PAGED_MASK_WORDS, bt->dm.tables, bt->TW, bt->B};
     FRS_TRY(cuda_embed(m->embed, C, bt->dm.tok, n, bt->x, NULL, 0, st));
     for (int l = 0; l < m->L; l++) {
         const struct cuda_batch_layer *ly = &bt->layers[l];
@@ -574,7 +624,11 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
         FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
-        FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
+        if (mma)
+            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, bt_mma_blocks(bt, n), n, H, KV, D, m->att_mma,
+                                        bt_mma_splits(bt, n), bt->att, bt->scratch, st));
+        else
+            FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
         FRS_TRY(bt_mm(bt, bt->att, H * D, n, ly->wo, &ly->o8, C, H * D, bt->x, C, beta));
         if (m->nccl)
             FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
@@ -680,7 +734,7 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
  * replayed afterwards; every step-varying value is in device memory at fixed addresses. */
 static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
 {
-    FRS_TRY(bt_forward(bt, n, masked ? bt->dm.mask : NULL, 0, n, bt->logits));
+    FRS_TRY(bt_forward(bt, n, masked ? bt->dm.mask : NULL, 0, n, bt->logits, masked && bt->m.att_mma));
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
@@ -754,8 +808,11 @@ static enum frs_status bt_prefill(struct frs_backend *be, const struct frs_seq *
         h->local[i] = i;
         h->ncols[i] = n;
     }
+    const int mma = n > 1 && bt->m.att_mma;
+    if (mma)
+        bt_segments(bt, n);
     FRS_TRY(bt_meta_upload(bt, 1, 0));
-    return bt_forward(bt, n, NULL, n - 1, 1, bt->slot_logits + (size_t)seq->slot * bt->m.Vl);
+    return bt_forward(bt, n, NULL, n - 1, 1, bt->slot_logits + (size_t)seq->slot * bt->m.Vl, mma);
 }
 
 static enum frs_status bt_next_token(struct frs_backend *be, const struct frs_seq *seq, const struct frs_sampling *s,
@@ -1085,6 +1142,8 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
             bt->h_rsamp[r] = s[i];
         }
     }
+    if (masked && bt->m.att_mma)
+        bt_segments(bt, rows);
     FRS_TRY(bt_meta_upload_masked(bt, masked ? rows : 0, n, 0));
     FRS_TRY(bt_graph_run(bt, rows, masked));
     bt->last_n = rows;

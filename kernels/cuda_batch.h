@@ -74,6 +74,9 @@ struct cuda_batch_model {
     struct cuda_batch_fp8 lm8;
     uint16_t *deq;
     int fp8_mma;
+    /* attention of sequences with several rows (trees, prefill chunks): 3 or 1 = the tensor-core
+     * paged kernel (cuda_attn_mma_paged) with that many bf16 terms, 0 = the CUDA-core paged kernel */
+    int att_mma;
 };
 
 struct cuda_batch;

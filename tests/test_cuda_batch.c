@@ -1,6 +1,7 @@
 /* test_cuda_batch.c - the CUDA backend's batched ops (runtime/batch.h, kernels/cuda_batch.c)
  * against independent references:
- *  1. the paged attention kernel (kernels/cuda_paged.cu, both V passes) against the contiguous-cache attention
+ *  1. the paged attention kernels (kernels/cuda_paged.cu, both V passes; the tensor-core paged kernel of
+ *     cuda_attn_mma.cu, with and without splits) against the contiguous-cache attention
  *     of cuda_ops.cu (cuda_attention, the single-sequence kernels) at the Llama-3-8B head shape
  *     (32 heads / 8 kv heads / head_dim 128): several sequences of mixed lengths (1 .. 900), their
  *     rows scattered over shuffled pool blocks, decode rows and causal multi-row chunks, one launch
@@ -49,6 +50,7 @@
 #include "batch_engine.h"
 #include "rng.h"
 #include "cpu_backend.h"
+#include "cuda_attn_mma.h"
 #include "cuda_backend.h"
 #include "cuda_batch.h"
 #include "cuda_ops.h"
@@ -69,8 +71,11 @@ static uint64_t lcg(uint64_t *s)
 
 /* ---- 1. paged attention vs the contiguous kernel ---------------------------------------------------- */
 
-static void test_paged_attention(int v8)
+/* mode 0 / 1: the CUDA-core paged kernel with the pair / 16-byte V pass; 2 / 3: the tensor-core
+ * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8) */
+static void test_paged_attention(int mode)
 {
+    const int v8 = mode == 1;
 #define NSEQ 5
     const int H = 32, KV = 8, D = 128, B = 16;
     const int kvw = KV * D;
@@ -130,6 +135,8 @@ static void test_paged_attention(int v8)
     float *d_q, *d_scr;
     int32_t *d_meta, *d_pre1;
     size_t scr = cuda_paged_attention_scratch_floats(n, H, KV, D, n_sm);
+    if (scr < (size_t)n * H * 8 * (D + 2))
+        scr = (size_t)n * H * 8 * (D + 2);
     for (int m = 1; m <= 8; m++) {
         const size_t s2 = cuda_attention_scratch_floats(m, H, KV, D, n_sm);
         scr = s2 > scr ? s2 : scr;
@@ -156,7 +163,33 @@ static void test_paged_attention(int v8)
     cudaMemcpy(d_meta + 256, tables, (size_t)NSEQ * TW * 4, cudaMemcpyHostToDevice);
     cudaMemcpy(d_pre1, prefix, (size_t)NSEQ * 4, cudaMemcpyHostToDevice);
     const struct cuda_paged_rows rows = {d_meta, d_meta + 64, d_meta + 128, d_meta + 192, d_meta + 256, TW, B, NULL};
-    CHECK_OK(cuda_paged_attention_vpass(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, v8, st));
+    if (mode < 2) {
+        CHECK_OK(cuda_paged_attention_vpass(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, v8, st));
+    } else {
+        /* segments: each sequence's rows one group, 64 q vectors (rows x 4 heads) a segment */
+        const int G = H / KV;
+        int32_t segs[4 * 64 + 4];
+        int ns = 0;
+        for (int s = 0, r0 = 0; s < NSEQ; r0 += nnew[s++])
+            for (int m0 = 0; m0 < nnew[s] * G; m0 += CUDA_ATT_MMA_BM, ns++) {
+                segs[4 * ns] = r0;
+                segs[4 * ns + 1] = nnew[s];
+                segs[4 * ns + 2] = m0;
+                segs[4 * ns + 3] = s;
+            }
+        const int max_blocks = (n * G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM + NSEQ;
+        int32_t *d_seg;
+        cudaMalloc((void **)&d_seg, (size_t)(4 * max_blocks + 4) * 4);
+        cudaMemset(d_seg, 0xff, (size_t)(4 * max_blocks + 4) * 4); /* unused segments: garbage, never read */
+        cudaMemcpy(d_seg, segs, (size_t)ns * 16, cudaMemcpyHostToDevice);
+        cudaMemcpy(d_seg + 4 * max_blocks, &ns, 4, cudaMemcpyHostToDevice);
+        const struct cuda_attn_mma_pages pg = {d_seg, d_seg + 4 * max_blocks, d_meta + 64, d_meta + 192, NULL, 2,
+                                               d_meta + 256, TW, B};
+        CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, n, H, KV, D, 3, mode == 3 ? 8 : 1, d_out, d_scr,
+                                     st));
+        cudaStreamSynchronize(st);
+        cudaFree(d_seg);
+    }
     /* the reference: each sequence alone through the contiguous kernel (its new rows causal) */
     r = 0;
     for (int s = 0; s < NSEQ; s++) {
@@ -182,8 +215,9 @@ static void test_paged_attention(int v8)
         CHECK(err <= 1e-2, "paged attention row %d (sequence %d, prefix %d, local %d): rel err %.3g vs the contiguous "
               "kernel", i, seq[i], pre[i], loc[i], err);
     }
-    fprintf(stderr, "paged attention (%s V pass): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
-            "%d), worst rel err %.3g vs cuda_attention\n", v8 ? "16-byte" : "4-byte", n, NSEQ, B, worst);
+    fprintf(stderr, "paged attention (%s): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
+            "%d), worst rel err %.3g vs cuda_attention\n", mode == 0 ? "CUDA cores, 4-byte V pass" : mode == 1 ?
+            "CUDA cores, 16-byte V pass" : mode == 2 ? "tensor cores" : "tensor cores, 8 splits", n, NSEQ, B, worst);
     cudaFree(d_kp);
     cudaFree(d_vp);
     cudaFree(d_kc);
@@ -915,6 +949,8 @@ int main(void)
     }
     test_paged_attention(1);
     test_paged_attention(0);
+    test_paged_attention(2);
+    test_paged_attention(3);
     test_batch_model("models/gqa-bf16", 16, 0, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0);
     test_batch_model("models/tied-f32", 16, 1, 0);
