@@ -165,14 +165,19 @@ static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uin
             wv[mt][h] = ok[mt][h] ? __ldcs(reinterpret_cast<const uint4 *>(wr[mt][h] + k0)) : make_uint4(0, 0, 0, 0);
 }
 
+/* grid (ceil(rows / 128), splits): split blockIdx.y covers K columns [y * k_per, min(cols, + k_per))
+ * (k_per a multiple of 64); with one split it writes y (beta), with more its scaled partial sums to
+ * part[(split * n + token) * rows + row] for fp8_splitk_reduce (a fixed order: deterministic). */
 __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n,
                                                       const uint8_t *__restrict__ w, const float *__restrict__ scale,
-                                                      int rows, int cols, float *__restrict__ y, int ldy, float beta)
+                                                      int rows, int cols, float *__restrict__ y, int ldy, float beta,
+                                                      int k_per, float *__restrict__ part)
 {
     __shared__ __align__(16) __nv_bfloat16 xs[FP8_MMA_MAXN * FP8_MMA_XS];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int rb = blockIdx.x * FP8_MMA_ROWS + warp * 32;
     const int ng = (n + 7) >> 3;
+    const int k_begin = blockIdx.y * k_per, k_end = min(cols, k_begin + k_per);
     float acc[2][8][4];
 #pragma unroll
     for (int mt = 0; mt < 2; mt++)
@@ -192,9 +197,9 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
             wr[mt][h] = w + (size_t)(ok[mt][h] ? r : 0) * cols + 16 * t;
         }
     uint4 wv[2][2], wn[2][2];
-    fp8_mma_load(wv, wr, ok, 0); /* the first chunk's weights, then always one chunk ahead */
-    for (int kx = 0; kx < cols; kx += FP8_MMA_KX) {
-        const int kw = cols - kx < FP8_MMA_KX ? cols - kx : FP8_MMA_KX; /* a multiple of 64 */
+    fp8_mma_load(wv, wr, ok, k_begin); /* the first chunk's weights, then always one chunk ahead */
+    for (int kx = k_begin; kx < k_end; kx += FP8_MMA_KX) {
+        const int kw = k_end - kx < FP8_MMA_KX ? k_end - kx : FP8_MMA_KX; /* a multiple of 64 */
         /* stage x[0..8ng)[kx..kx+kw) (tokens >= n as zeros) */
         __syncthreads();
         const int parts = kw >> 3;
@@ -207,7 +212,7 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         }
         __syncthreads();
         for (int k0 = kx; k0 < kx + kw; k0 += 64) {
-            if (k0 + 64 < cols)
+            if (k0 + 64 < k_end)
                 fp8_mma_load(wn, wr, ok, k0 + 64);
             const __nv_bfloat16 *xk = xs + (k0 - kx) + 16 * t;
 #pragma unroll
@@ -253,11 +258,30 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                     const int tok = q * 8 + 2 * t + i;
                     if (q < ng && tok < n) {
                         const float v = s * acc[mt][q][h * 2 + i];
-                        float *yp = y + (size_t)tok * ldy + r;
-                        *yp = beta != 0.0f ? beta * *yp + v : v;
+                        if (part) {
+                            part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
+                        } else {
+                            float *yp = y + (size_t)tok * ldy + r;
+                            *yp = beta != 0.0f ? beta * *yp + v : v;
+                        }
                     }
                 }
         }
+}
+
+/* y[t, r] = beta * y[t, r] + sum over splits in order of part[(split * n + t) * rows + r] */
+__global__ void fp8_splitk_reduce(const float *__restrict__ part, int splits, int n, int rows, float *__restrict__ y,
+                                  int ldy, float beta)
+{
+    const size_t total = (size_t)n * rows;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int t = (int)(i / rows), r = (int)(i % rows);
+        float v = 0.0f;
+        for (int sp = 0; sp < splits; sp++)
+            v += part[((size_t)sp * n + t) * rows + r];
+        float *yp = y + (size_t)t * ldy + r;
+        *yp = beta != 0.0f ? beta * *yp + v : v;
+    }
 }
 
 static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
@@ -316,9 +340,39 @@ extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n
     if (((uintptr_t)w & 15) != 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: w must be 16-byte aligned");
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
-    fp8_mma_kernel<<<blocks, 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y,
-                                           ldy, beta);
+    fp8_mma_kernel<<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w,
+                                                              scale, rows, cols, y, ldy, beta, cols, nullptr);
     FRS_LAUNCH_CHECK(fp8_mma_kernel);
+    return FRS_OK;
+}
+
+extern "C" int cuda_fp8_splitk_splits(int rows, int cols, int n_sm)
+{
+    const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
+    int s = (2 * (n_sm > 0 ? n_sm : 132) + blocks - 1) / blocks; /* two waves' worth of blocks */
+    const int max_s = cols / 512 > 0 ? cols / 512 : 1;           /* at least 512 columns a split */
+    return s < 1 ? 1 : s > max_s ? max_s : s > 16 ? 16 : s;
+}
+
+extern "C" enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, const uint8_t *w,
+                                                      const float *scale, int rows, int cols, float *y, int ldy,
+                                                      float beta, int splits, float *part, cudaStream_t st)
+{
+    if (splits <= 1)
+        return cuda_fp8_gemm_small(x, ldx, n, w, scale, rows, cols, y, ldy, beta, st);
+    if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || !part)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small_splitk: n %d, cols %d, ldx %d, alignment or scratch",
+                       n, cols, ldx);
+    const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
+    const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
+    const int used = (cols + k_per - 1) / k_per;
+    fp8_mma_kernel<<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
+        reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
+    FRS_LAUNCH_CHECK(fp8_mma_kernel);
+    const size_t total = (size_t)n * rows;
+    const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
+    fp8_splitk_reduce<<<rb, 256, 0, st>>>(part, used, n, rows, y, ldy, beta);
+    FRS_LAUNCH_CHECK(fp8_splitk_reduce);
     return FRS_OK;
 }
 
@@ -357,8 +411,15 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
         return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->stream);
-    if (mma && cuda_fp8_mma_ok(n, cols, x, ldx))
-        return cuda_fp8_gemm_small(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, blas->stream);
+    if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
+        /* split K over more blocks where the rows alone leave SMs idle (partials in the deq
+         * scratch, reduced in a fixed order), when the scratch holds them */
+        int sp = cuda_fp8_splitk_splits(rows, cols, blas->n_sm);
+        if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
+            sp = 1;
+        return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
+                                          blas->stream);
+    }
     if (!deq)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_matmul_w8: an FP8 GEMM of %d rows needs the dequantization scratch", n);
     FRS_TRY(cuda_fp8_dequant_bf16(w8, s8, rows, cols, deq, blas->stream));

@@ -15,7 +15,7 @@
  * single-sequence forward (cuda_backend.c) and the batched one (cuda_batch.c) share.
  *
  * defines: cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
- *          cuda_fp8_fill_hash, cuda_matmul_w8
+ *          cuda_fp8_fill_hash, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
 #define FRSPEC_CUDA_FP8_KERNELS_H
@@ -44,6 +44,14 @@ enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *
 enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale, int rows,
                                     int cols, float *y, int ldy, float beta, cudaStream_t st);
 int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx);
+/* The same over K split in `splits` parts (grid rows/128 x splits: the skinny matrices fill the
+ * GPU), the scaled partials in part (splits * n * rows floats) summed by a second kernel in split
+ * order (deterministic). splits <= 1: cuda_fp8_gemm_small. cuda_fp8_splitk_splits: the splits for
+ * a shape (about two waves of blocks on n_sm SMs, at least 512 columns a split, at most 16). */
+enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
+                                           int rows, int cols, float *y, int ldy, float beta, int splits, float *part,
+                                           cudaStream_t st);
+int cuda_fp8_splitk_splits(int rows, int cols, int n_sm);
 /* out[r, c] = bf16(e4m3(w[r, c]) * scale[r]) (rows, cols) contiguous. */
 enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
                                       cudaStream_t st);

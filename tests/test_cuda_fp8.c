@@ -4,7 +4,7 @@
  *     sums, different orders; the scale applied once per row on the GPU), beta 0 and 1, widths
  *     with and without the 16-byte path;
  *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
- *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores) vs cpu_matmul on the bf16 inputs: error <=
+ *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores), and its split-K form in 3 parts, vs cpu_matmul on the bf16 inputs: error <=
  *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
  *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
@@ -153,9 +153,18 @@ static void test_gemm_small(void)
             uint16_t *dx = dup_h2d(xb, (size_t)n * ldx * 2);
             float *dy = dup_h2d(ref, (size_t)n * rows * 4);
             CHECK(cuda_fp8_mma_ok(n, cols, dx, ldx), "fp8 mma qualifies for n %d cols %d", n, cols);
-            for (int beta = 0; beta < 2; beta++) {
+            float *dpart = NULL;
+            CHECK(cudaMalloc((void **)&dpart, (size_t)3 * n * rows * 4) == cudaSuccess, "scratch");
+            for (int variant = 0; variant < 4; variant++) {
+                const int beta = variant & 1, split = variant >> 1; /* split: K in 3 parts (cols >= 192) */
+                if (split && cols < 192)
+                    continue;
                 CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
-                CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
+                if (split)
+                    CHECK_OK(cuda_fp8_gemm_small_splitk(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, 3, dpart,
+                                                        NULL));
+                else
+                    CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
                 CHECK(cudaDeviceSynchronize() == cudaSuccess, "fp8 mma kernel ran");
                 CHECK(cudaMemcpy(got, dy, (size_t)n * rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
                 double worst = 0;
@@ -168,9 +177,10 @@ static void test_gemm_small(void)
                         const double e = fabs(got[(size_t)i * rows + r] - want) / (mag > 0 ? mag : 1);
                         worst = e > worst ? e : worst;
                     }
-                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d: worst error %.3g of the |terms| sum", rows, cols, n,
-                      beta, worst);
+                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum", rows,
+                      cols, n, beta, split ? 3 : 1, worst);
             }
+            cudaFree(dpart);
             cudaFree(dx);
             cudaFree(dy);
             free(xb);
