@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# verify_perf.sh - on the GPU machine, one call: build everything (reusing suite_gpu.sh's build), the
+# GPU tests that cover the batched verify and the FP8 GEMMs (test_cuda_batch, test_cuda_spec,
+# test_cuda_fp8), then `frspec bench throughput` (8B and 1B: batched decode and speculation), the
+# FP8 bench (8B bf16 vs FP8, 70B FP8), and the default pair's job under off / fixed / auto at
+# --batch 1 and 64. Logs under $OUT.
+# usage (repo root, carry .deps): bash tests/gpu/verify_perf.sh
+set -o pipefail
+OUT=${OUT:-/tmp/frs-gpu-out}
+mkdir -p "$OUT"
+source tests/gpu/device_env.sh
+B=${FRS_GPU_BUILD:-/tmp/build-suite}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
+cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.log" 2>&1 &&
+    ninja -C $B >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+for t in test_cuda_batch test_cuda_spec test_cuda_fp8; do
+    timeout 150 $B/tests/$t > "$OUT/$t.log" 2>&1
+    echo "$t exit $?: $(grep -E 'checks' "$OUT/$t.log" | tail -1)"
+    grep -E "FAIL|paged attention \(" "$OUT/$t.log" | head -8
+done
+timeout 150 $B/frspec bench throughput --preset llama3-8b,llama3.2-1b --batches 1,4,8,16,32,64 --steps 10 \
+    --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
+timeout 60 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
+    --json "$OUT/bench_8b.json" 2>&1 | grep -v allocating > "$OUT/bench_8b.log"
+grep -E "^==|^1024 |FR 32k  " "$OUT/bench_8b.log"
+timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 \
+    --json "$OUT/bench_70b_fp8.json" 2>&1 | grep -v allocating > "$OUT/bench_70b_fp8.log"
+grep -E "^==|^1024 |FR 32k  " "$OUT/bench_70b_fp8.log"
+BATCHES="${BATCHES:-1 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
