@@ -843,7 +843,9 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
         .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
         .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
         .lm8 = {b->lm8.w, b->lm8.s}, .deq = b->deq, .fp8_mma = b->opts.fp8_mma,
-        .att_mma = b->opts.attention == FRS_ATTN_CUDA_CORES || !cuda_attn_mma_head_dim_ok(b->t.D) ? 0
+        .att_mma = !b->opts.batch_att_mma || b->opts.attention == FRS_ATTN_CUDA_CORES ||
+                           !cuda_attn_mma_head_dim_ok(b->t.D)
+                       ? 0
                    : b->opts.attention == FRS_ATTN_MMA_BF16                                          ? 1
                                                                                                      : 3,
     };

@@ -412,9 +412,9 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     if (n == 1)
         return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->stream);
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
-        /* split K over more blocks where the rows alone leave SMs idle (partials in the deq
+        /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
          * scratch, reduced in a fixed order), when the scratch holds them */
-        int sp = cuda_fp8_splitk_splits(rows, cols, blas->n_sm);
+        int sp = mma == 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
         if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
             sp = 1;
         return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,

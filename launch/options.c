@@ -52,6 +52,10 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->cublaslt = 0;
     if (env_first("FRS_FP8_MMA") == '0')
         o->fp8_mma = 0;
+    else if (env_first("FRS_FP8_MMA") == '2')
+        o->fp8_mma = 2;
+    if (env_first("FRS_BATCH_ATT_MMA") == '1')
+        o->batch_att_mma = 1;
     const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
     if (hang && atoi(hang) > 0)
         o->test_hang_step = atoi(hang);
@@ -80,6 +84,7 @@ const char *backend_options_describe(const struct frs_backend_options *o, char *
     DESCRIBE(o->cublaslt != d.cublaslt, "cublaslt=%d", o->cublaslt);
     DESCRIBE(o->fp8_act_quant != d.fp8_act_quant, "fp8_act_quant=%d", o->fp8_act_quant);
     DESCRIBE(o->fp8_mma != d.fp8_mma, "fp8_mma=%d", o->fp8_mma);
+    DESCRIBE(o->batch_att_mma != d.batch_att_mma, "batch_att_mma=%d", o->batch_att_mma);
 #undef DESCRIBE
     if (!buf[0])
         snprintf(buf, n, "defaults");

@@ -102,7 +102,10 @@ struct frs_backend_options {
                                      in fp32 (the reference); 1 = activations quantized as the format
                                      prescribes (CPU backend; a different, also correct, numerics) */
     int fp8_mma;                  /* 1: FP8 weights at n = 2..64 rows on tensor cores (kernels/cuda_fp8.cu);
+                                     2: the same with K split over more blocks (cuda_fp8_gemm_small_splitk);
                                      0: dequantized to bf16, then the bf16 GEMM */
+    int batch_att_mma;            /* 1: the batched engine's tree and prefill rows through the tensor-core
+                                     paged attention (cuda_attn_mma_paged); 0: the CUDA-core paged kernel */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };

@@ -782,6 +782,7 @@ struct spec_run {
     enum frs_spec_policy policy;
     struct frs_tree_params tree;
     int kv_blocks; /* 0: roomy */
+    int att_mma;   /* 1: opts.batch_att_mma (the tensor-core paged attention for the tree rows) */
 };
 
 static enum frs_status spec_engine(const struct frs_backend_ops *ops, const struct llama_model *m,
@@ -794,7 +795,9 @@ static enum frs_status spec_engine(const struct frs_backend_ops *ops, const stru
                              .kv_blocks = rc->kv_blocks ? rc->kv_blocks : ms * 18};
     struct frs_backend be;
     memset(&be, 0, sizeof be);
-    FRS_TRY(ops->create(&be, m, d, NULL, &lim, NULL));
+    struct frs_backend_options o = frs_backend_options_default();
+    o.batch_att_mma = rc->att_mma;
+    FRS_TRY(ops->create(&be, m, d, NULL, &lim, &o));
     const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
                                          .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree,
                                          .policy = rc->policy, .tree = rc->tree, .comm = NULL};
@@ -844,14 +847,17 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
         }
     }
     const struct spec_run runs[] = {
-        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0}, {1, FRS_SPEC_FIXED, {3, 2, 5}, 0},
-        {8, FRS_SPEC_AUTO, {5, 8, 32}, 0},   {8, FRS_SPEC_FIXED, {1, 1, 2}, 0},
-        {5, FRS_SPEC_FIXED, {3, 4, 10}, 9}, /* pool pressure: 9 blocks of 16 for 5 sequences of up to 120 positions */
+        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 0},
+        {1, FRS_SPEC_FIXED, {3, 2, 5}, 0, 0},   {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 0},
+        {8, FRS_SPEC_FIXED, {1, 1, 2}, 0, 0},
+        {5, FRS_SPEC_FIXED, {3, 4, 10}, 9, 0}, /* pool pressure: 9 blocks of 16 for 5 sequences of up to 120 positions */
+        /* the tensor-core paged attention for the tree and prefill rows (opts.batch_att_mma) */
+        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 1},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 1},
     };
     for (int sampled = 0; sampled < 2; sampled++) {
         struct ejob ref = job0;
         ref.sampled = sampled;
-        const struct spec_run off = {4, FRS_SPEC_OFF, {1, 1, 1}, 0};
+        const struct spec_run off = {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 0};
         struct frs_batch_totals tot;
         CHECK(spec_engine(&frs_backend_cuda_ops, &m, &d, &ref, &off, &tot) == FRS_OK, "%s: off: %s", target_rel,
               frs_error_msg());
@@ -867,9 +873,9 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
             if (K && r.tree.topk > K)
                 r.tree.topk = K;
             char what[256];
-            snprintf(what, sizeof what, "%s + %s K=%d %s, batch %d, %s %d/%d/%d, pool %d", target_rel, head_rel,
+            snprintf(what, sizeof what, "%s + %s K=%d %s, batch %d, %s %d/%d/%d, pool %d%s", target_rel, head_rel,
                      K ? K : V, sampled ? "sampled" : "greedy", r.max_seqs, batch_policy_name(r.policy), r.tree.depth,
-                     r.tree.topk, r.tree.size, r.kv_blocks);
+                     r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma ? ", tensor-core attention" : "");
             struct ejob j = job0;
             j.sampled = sampled;
             const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, &tot);

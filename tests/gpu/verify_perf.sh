@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # verify_perf.sh - on the GPU machine, one call: build everything (reusing suite_gpu.sh's build), the
 # GPU tests that cover the batched verify and the FP8 GEMMs (test_cuda_batch, test_cuda_spec,
-# test_cuda_fp8), then `frspec bench throughput` (8B: batched decode and speculation; A/B with FRS_ATT_MMA=0), the
+# test_cuda_fp8), then `frspec bench throughput` (8B: batched decode and speculation; A/B with FRS_BATCH_ATT_MMA=1), the
 # FP8 bench (8B bf16 vs FP8, 70B FP8), and the default pair's job under off / fixed / auto at
 # --batch 1 and 64. Logs under $OUT.
 # usage (repo root, carry .deps): bash tests/gpu/verify_perf.sh
@@ -20,9 +20,9 @@ for t in test_cuda_batch test_cuda_spec test_cuda_fp8; do
 done
 timeout 100 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8,16,32,64 --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
-# A/B in the same call: the CUDA-core paged attention for the tree rows (FRS_ATT_MMA=0)
-FRS_ATT_MMA=0 timeout 60 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8 --steps 10 2>&1 |
-    grep -v allocating | sed 's/^/[FRS_ATT_MMA=0] /' | tee "$OUT/throughput_ab.log" | grep -E "FR 32k|full"
+# A/B in the same call: the tensor-core paged attention for the tree rows (FRS_BATCH_ATT_MMA=1)
+FRS_BATCH_ATT_MMA=1 timeout 60 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8 --steps 10 2>&1 |
+    grep -v allocating | sed 's/^/[FRS_BATCH_ATT_MMA=1] /' | tee "$OUT/throughput_ab.log" | grep -E "FR 32k|full"
 timeout 60 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
     --json "$OUT/bench_8b.json" 2>&1 | grep -v allocating > "$OUT/bench_8b.log"
 grep -E "^==|^1024 |FR 32k  " "$OUT/bench_8b.log"
