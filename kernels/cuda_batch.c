@@ -286,7 +286,9 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     bt->kvw = (size_t)m->KV * m->D;
     if (m->draft) {
         /* frontier rows of one depth: max_topk per sequence; catch-up chunks as long as prefill's */
-        bt->max_topk = tree < FRS_MAX_TREE_TOPK ? tree : FRS_MAX_TREE_TOPK;
+        bt->max_topk = lim->max_topk > 0 && lim->max_topk < FRS_MAX_TREE_TOPK ? lim->max_topk : FRS_MAX_TREE_TOPK;
+        if (bt->max_topk > tree)
+            bt->max_topk = tree;
         if (bt->max_topk > m->K)
             bt->max_topk = m->K;
         bt->Rf = lim->max_seqs * bt->max_topk;

@@ -135,7 +135,8 @@ static enum frs_status tp_spec_run(const struct frs_backend_ops *ops, const stru
     const int max_ctx = ctx + grow + p.size + 16;
     const int B = FRS_KV_BLOCK_DEFAULT, per_seq = (max_ctx + B - 1) / B;
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = p.size, .prefill_chunk = 16, .max_seqs = maxb,
-                                   .max_step_rows = maxb * p.size, .kv_block = B, .kv_blocks = maxb * per_seq};
+                                   .max_step_rows = maxb * p.size, .kv_block = B, .kv_blocks = maxb * per_seq,
+                                   .max_topk = p.topk};
     static const int ks[2] = {0, 32768};
     static const double acc_pub[2] = {3.89, 3.63}; /* FR-Spec paper, Llama-3-8B (DESIGN.md section 4) */
     enum frs_status st = FRS_OK;

@@ -95,6 +95,7 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
         lim.kv_block = FRS_KV_BLOCK_DEFAULT;
         lim.kv_blocks = s->opt.kv_blocks;
         lim.kv_share = s->opt.kv_share > 0 ? s->opt.kv_share : strcmp(s->device, "cpu") ? 0.9f : 0.5f;
+        lim.max_topk = s->opt.tree.topk; /* auto's smaller trees never ask for more */
     }
     s->be.ops = ops;
     FRS_TRY_GOTO(ops->create(&s->be, &s->model, s->have_draft ? &s->draft : NULL, comm, &lim, &s->opt.backend), st,

@@ -79,6 +79,8 @@ struct frs_limits {
     int kv_block;      /* positions per KV block (0: FRS_KV_BLOCK_DEFAULT) */
     int kv_blocks;     /* blocks in the pool; 0: as many as fit in kv_share of the memory left */
     float kv_share;    /* share of the memory left after the weights for the pool when kv_blocks = 0 */
+    int max_topk;      /* largest tree top-k a batched draft op will ask for (0: FRS_MAX_TREE_TOPK);
+                          sizes the draft's frontier rows (max_seqs x max_topk) */
 };
 
 /* How a backend runs, set by the CLI (launch/options.c) and by the tests directly; every field
