@@ -116,6 +116,12 @@ static void tp_jnum(cJSON *o, const char *k, double v)
         cJSON_AddNullToObject(o, k);
 }
 
+static void tp_free_all(void *const *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(p[i]);
+}
+
 /* Speculative iterations (draft + verify + commit) at the EAGLE-2 tree for the batch sizes with
  * at most 2048 verify rows, full-vocabulary and FR-Spec 32k synthetic drafts; ar_ms[bi] = the
  * autoregressive step of batches[bi]. */
@@ -251,19 +257,7 @@ static enum frs_status tp_spec_run(const struct frs_backend_ops *ops, const stru
         eagle_draft_free(&d);
     }
 out:
-    free(blocks);
-    free(seqs);
-    free(samp);
-    free(roots);
-    free(drafted);
-    free(trees);
-    free(acc);
-    free(tps);
-    free(toks);
-    free(next);
-    free(vd);
-    free(vv);
-    free(vi);
+    tp_free_all((void *[]){blocks, seqs, samp, roots, drafted, trees, acc, tps, toks, (void *)next, vd, vv, vi}, 13);
     return st;
 }
 
@@ -361,14 +355,7 @@ out:
     if (be.ops)
         be.ops->destroy(&be);
     llama_model_free(&m);
-    free(blocks);
-    free(seqs);
-    free(samp);
-    free(roots);
-    free(drafted);
-    free(trees);
-    free(acc);
-    free(v);
+    tp_free_all((void *[]){blocks, seqs, samp, roots, drafted, trees, acc, v}, 8);
     return st;
 }
 

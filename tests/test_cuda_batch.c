@@ -647,6 +647,25 @@ static enum frs_status ejob_deliver(void *user, const struct frs_batch_request *
     return FRS_OK;
 }
 
+/* 12 requests of mixed prompt lengths (1..70 random ids below V from seed) and lengths (1..40), a
+ * stop token on every third, greedy */
+static void make_ejob(struct ejob *j, int V, uint64_t seed)
+{
+    memset(j, 0, sizeof *j);
+    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
+    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
+    for (int i = 0; i < EREQ; i++) {
+        j->n_prompt[i] = lens[i];
+        for (int k = 0; k < lens[i]; k++)
+            j->prompt[i][k] = (int32_t)(frs_rng_u64(seed, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
+        j->max_new[i] = news[i];
+        if (i % 3 == 1) {
+            j->stop[i] = (int32_t)(frs_rng_u64(seed, 99, (uint64_t)i) % (uint64_t)V);
+            j->n_stop[i] = 1;
+        }
+    }
+}
+
 /* every request of j delivered once without error, with its count of tokens (or ending at its
  * stop token), and every greedy token the argmax of the CPU backend (cpu: the same bf16 weights)
  * teacher-forced on the request's own tokens, or a near tie (counted into *ties) */
@@ -710,19 +729,7 @@ static void test_engine(const char *name)
     model_bf16(&m, &mb, &bc);
     const int V = m.vocab_local;
     struct ejob job0;
-    memset(&job0, 0, sizeof job0);
-    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
-    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
-    for (int i = 0; i < EREQ; i++) {
-        job0.n_prompt[i] = lens[i];
-        for (int k = 0; k < lens[i]; k++)
-            job0.prompt[i][k] = (int32_t)(frs_rng_u64(77, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
-        job0.max_new[i] = news[i];
-        if (i % 3 == 1) {
-            job0.stop[i] = (int32_t)(frs_rng_u64(77, 99, (uint64_t)i) % (uint64_t)V);
-            job0.n_stop[i] = 1;
-        }
-    }
+    make_ejob(&job0, V, 77);
     const struct {
         int max_seqs, kv_blocks;
     } runs[] = {{8, 0}, {3, 0}, {1, 0}, {8, 10}};
@@ -833,19 +840,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
     CHECK_OK(frs_backend_cpu_ops.create(&cpu, &mb, NULL, NULL, &clim, NULL));
     float *cl = malloc((size_t)V * 4);
     struct ejob job0;
-    memset(&job0, 0, sizeof job0);
-    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
-    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
-    for (int i = 0; i < EREQ; i++) {
-        job0.n_prompt[i] = lens[i];
-        for (int k = 0; k < lens[i]; k++)
-            job0.prompt[i][k] = (int32_t)(frs_rng_u64(91, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
-        job0.max_new[i] = news[i];
-        if (i % 3 == 1) {
-            job0.stop[i] = (int32_t)(frs_rng_u64(91, 99, (uint64_t)i) % (uint64_t)V);
-            job0.n_stop[i] = 1;
-        }
-    }
+    make_ejob(&job0, V, 91);
     const struct spec_run runs[] = {
         {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 0},
         {1, FRS_SPEC_FIXED, {3, 2, 5}, 0, 0},   {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 0},

@@ -5,13 +5,8 @@
 # how many results equal --batch 1 off's (issue 14: auto never below the better of off and fixed).
 # usage (repo root, carry .deps): bash tests/gpu/job_policies.sh
 set -o pipefail
-OUT=${OUT:-/tmp/frs-gpu-out}
-mkdir -p "$OUT"
-source tests/gpu/device_env.sh
-B=${FRS_GPU_BUILD:-/tmp/build-suite}
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.log" 2>&1 &&
-    ninja -C $B frspec >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+source tests/gpu/build_lib.sh
+frs_build frspec || exit 1
 DEF=${DEFAULT:-configs/default}
 for bs in ${BATCHES:-1 8 64}; do
     for pol in off fixed auto; do

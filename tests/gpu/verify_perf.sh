@@ -6,13 +6,8 @@
 # --batch 1 and 64. Logs under $OUT.
 # usage (repo root, carry .deps): bash tests/gpu/verify_perf.sh
 set -o pipefail
-OUT=${OUT:-/tmp/frs-gpu-out}
-mkdir -p "$OUT"
-source tests/gpu/device_env.sh
-B=${FRS_GPU_BUILD:-/tmp/build-suite}
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.log" 2>&1 &&
-    ninja -C $B >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+source tests/gpu/build_lib.sh
+frs_build || exit 1
 for t in test_cuda_batch test_cuda_spec test_cuda_fp8; do
     timeout 150 $B/tests/$t > "$OUT/$t.log" 2>&1
     echo "$t exit $?: $(grep -E 'checks' "$OUT/$t.log" | tail -1)"

@@ -3,13 +3,8 @@
 # test_cuda_fp8, test_cuda_spec, the 8B throughput bench at batch 1 / 8 / 32 with the A/B of the
 # tensor-core paged attention (FRS_BATCH_ATT_MMA=1) and of the FP8 split-K GEMM (FRS_FP8_MMA=2), the 8B FP8 bench, the default pair's job at --batch 64 off / auto. Logs under $OUT.
 set -o pipefail
-OUT=${OUT:-/tmp/frs-gpu-out}
-mkdir -p "$OUT"
-source tests/gpu/device_env.sh
-B=${FRS_GPU_BUILD:-/tmp/build-suite}
-{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; date -u; } | tee "$OUT/device.txt"
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRSPEC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/build.log" 2>&1 &&
-    ninja -C $B frspec test_cuda_batch test_cuda_fp8 test_cuda_spec >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+source tests/gpu/build_lib.sh
+frs_build frspec test_cuda_batch test_cuda_fp8 test_cuda_spec || exit 1
 for t in test_cuda_batch test_cuda_fp8 test_cuda_spec; do
     timeout 90 $B/tests/$t > "$OUT/$t.log" 2>&1
     echo "$t exit $?: $(grep -E 'checks' "$OUT/$t.log" | tail -1)"
