@@ -9,6 +9,9 @@ if(FRSPEC_HAVE_CUDA)
   foreach(t test_cuda_model test_cuda_spec test_cuda_sample test_cuda_batch)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c)
       frspec_add_test(${t} ${t}.c cuda gpu)
+      if(t STREQUAL "test_cuda_model" OR t STREQUAL "test_cuda_batch")
+        target_sources(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/model_bf16.c) # the bf16 copy for the CPU comparisons
+      endif()
       if(t STREQUAL "test_cuda_spec" OR t STREQUAL "test_cuda_sample")
         target_sources(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c) # the spec tests' helpers
       endif()
