@@ -73,6 +73,7 @@
 #include "cuda_batch.h"  /* the batched ops (runtime/batch.h): paged KV pool, created when lim->max_seqs > 0 */
 #include "cuda_check.h"  /* FRS_CUDA_CHECK */
 #include "cuda_debug.h"  /* cuda_debug_spin: the FRS_TEST_GPU_HANG_STEP test hook */
+#include "cuda_graph.h" /* cuda_graph_end_capture */
 #include "cuda_fp8_kernels.h" /* cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_dequant_bf16, cuda_fp8_fill_hash */
 #include "cuda_ops.h"
 #include "cuda_sample.h"
@@ -1067,19 +1068,8 @@ static enum frs_status cu_decode(struct frs_backend *be, int32_t token)
     } else {
         if (!b->g_decode) {
             /* capture once; every step-varying value is read from device memory */
-            cudaGraph_t g;
             FRS_CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
-            enum frs_status st = cu_append_step(b, 1);
-            cudaError_t e = cudaStreamEndCapture(b->st, &g);
-            if (st != FRS_OK) {
-                if (e == cudaSuccess)
-                    cudaGraphDestroy(g);
-                return st;
-            }
-            FRS_CUDA_CHECK(e);
-            e = cudaGraphInstantiate(&b->g_decode, g, 0);
-            cudaGraphDestroy(g);
-            FRS_CUDA_CHECK(e);
+            FRS_TRY(cuda_graph_end_capture(b->st, cu_append_step(b, 1), &b->g_decode));
         }
         FRS_CUDA_CHECK(cudaGraphLaunch(b->g_decode, b->st));
     }
@@ -1102,17 +1092,7 @@ static enum frs_status cu_graph_run(struct cu_backend *b, struct cu_graph *g, in
         FRS_CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
     enum frs_status fs = step(b, arg);
     if (capture) {
-        cudaGraph_t graph;
-        cudaError_t e = cudaStreamEndCapture(b->st, &graph);
-        if (fs != FRS_OK) {
-            if (e == cudaSuccess)
-                cudaGraphDestroy(graph);
-            return fs;
-        }
-        FRS_CUDA_CHECK(e);
-        e = cudaGraphInstantiate(&g->exec, graph, 0);
-        cudaGraphDestroy(graph);
-        FRS_CUDA_CHECK(e);
+        FRS_TRY(cuda_graph_end_capture(b->st, fs, &g->exec));
         FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, b->st));
     }
     FRS_TRY(fs);

@@ -48,6 +48,7 @@
 #include "cuda_attn_mma.h" /* cuda_attn_mma_paged */
 #include "cuda_check.h" /* FRS_CUDA_CHECK */
 #include "cuda_fp8_kernels.h" /* cuda_matmul_w8 */
+#include "cuda_graph.h"       /* cuda_graph_end_capture */
 #include "cuda_ops.h"
 #include "cuda_paged.h"
 #include "cuda_sample.h"
@@ -757,18 +758,7 @@ static enum frs_status bt_graph_run(struct cuda_batch *bt, int n, int masked)
         return FRS_OK;
     }
     FRS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    const enum frs_status fs = bt_verify_step(bt, n, masked);
-    cudaGraph_t graph;
-    cudaError_t e = cudaStreamEndCapture(st, &graph);
-    if (fs != FRS_OK) {
-        if (e == cudaSuccess)
-            cudaGraphDestroy(graph);
-        return fs;
-    }
-    FRS_CUDA_CHECK(e);
-    e = cudaGraphInstantiate(&g->exec, graph, 0);
-    cudaGraphDestroy(graph);
-    FRS_CUDA_CHECK(e);
+    FRS_TRY(cuda_graph_end_capture(st, bt_verify_step(bt, n, masked), &g->exec));
     FRS_CUDA_CHECK(cudaGraphLaunch(g->exec, st));
     g->uses++;
     return FRS_OK;
