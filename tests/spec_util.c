@@ -2,8 +2,13 @@
 #include "spec_util.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "draft.h"
+#include "model.h"
+#include "testutil.h" /* test_fixture */
 
 const struct frs_tree_params SPEC_SHAPES[SPEC_N_SHAPES] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
 const int SPEC_VOCABS[SPEC_N_VOCABS] = {0, 32, 8};
@@ -94,4 +99,17 @@ double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const in
 out:
     free(lg);
     return gap;
+}
+
+enum frs_status spec_load_pair(const char *target_rel, const char *head_rel, struct llama_model *m,
+                               struct eagle_draft *d)
+{
+    char tdir[4096], hdir[4096]; /* test_fixture's buffer is reused by the next call */
+    snprintf(tdir, sizeof tdir, "%s", test_fixture(target_rel));
+    snprintf(hdir, sizeof hdir, "%s", test_fixture(head_rel));
+    FRS_TRY(llama_model_load(m, tdir, 0, 1));
+    const enum frs_status st = eagle_draft_load(d, hdir, m);
+    if (st != FRS_OK)
+        llama_model_free(m);
+    return st;
 }

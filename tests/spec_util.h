@@ -6,7 +6,7 @@
  *
  * defines: SPEC_N_NEW, SPEC_MAX_PROMPT, SPEC_SHAPES, SPEC_VOCABS, struct spec_prompt,
  *          spec_make_backend, spec_generate, spec_fr_list, spec_first_diff, spec_fill_prompts,
- *          spec_ar_gap
+ *          spec_ar_gap, spec_load_pair
  */
 #ifndef FRSPEC_SPEC_UTIL_H
 #define FRSPEC_SPEC_UTIL_H
@@ -64,5 +64,10 @@ void spec_fill_prompts(struct spec_prompt *p, int n, int V);
 double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const int32_t *ar, int j, int a, int b,
                    int V, enum frs_status (*logits)(struct frs_backend *, float *, size_t, int *, int *),
                    double *rms);
+
+/* The fixtures target_rel (tests/fixtures/...) as the target and head_rel as its EAGLE-2 head, whole
+ * (TP 1); on an error nothing stays loaded. */
+enum frs_status spec_load_pair(const char *target_rel, const char *head_rel, struct llama_model *m,
+                               struct eagle_draft *d);
 
 #endif

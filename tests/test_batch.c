@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "model.h"
 #include "rng.h"
+#include "spec_util.h" /* spec_load_pair */
 #include "testutil.h"
 #include "tree.h" /* tree_draft_rows */
 
@@ -184,11 +185,7 @@ static void test_pair(const char *target_rel, const char *head_rel)
 {
     struct llama_model m;
     struct eagle_draft d;
-    char tdir[4096], hdir[4096];
-    snprintf(tdir, sizeof tdir, "%s", test_fixture(target_rel));
-    snprintf(hdir, sizeof hdir, "%s", test_fixture(head_rel));
-    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
-    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    CHECK_OK(spec_load_pair(target_rel, head_rel, &m, &d));
     const int V = m.cfg.vocab_size;
     const struct run_cfg cfgs[] = {
         {1, FRS_SPEC_OFF, {1, 1, 1}, 0, 0, 0, 0},
@@ -284,11 +281,7 @@ static void test_context(void)
 {
     struct llama_model m;
     struct eagle_draft d;
-    char tdir[4096], hdir[4096];
-    snprintf(tdir, sizeof tdir, "%s", test_fixture("spec/markov-target"));
-    snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/markov-noisy"));
-    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
-    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    CHECK_OK(spec_load_pair("spec/markov-target", "spec/markov-noisy", &m, &d));
     struct job j;
     make_job(&j, m.cfg.vocab_size, 0, 9);
     for (int i = 0; i < NREQ; i++) {
@@ -431,11 +424,7 @@ static void test_auto_choice(void)
 {
     struct llama_model m;
     struct eagle_draft d;
-    char tdir[4096], hdir[4096];
-    snprintf(tdir, sizeof tdir, "%s", test_fixture("spec/markov-target"));
-    snprintf(hdir, sizeof hdir, "%s", test_fixture("spec/markov-exact"));
-    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
-    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    CHECK_OK(spec_load_pair("spec/markov-target", "spec/markov-exact", &m, &d));
     auto_case("rows cheap (1e-6 s a row, 1e-3 s a step)", &m, &d, 1e-6, 1);
     auto_case("rows dear (1e-3 s a row, 1e-3 s a step)", &m, &d, 1e-3, 0);
     eagle_draft_free(&d);

@@ -23,11 +23,7 @@ static void run_pair(const char *target_rel, const char *head_rel, int n_prompt)
 {
     struct llama_model m;
     struct eagle_draft d;
-    char tdir[4096], hdir[4096];
-    snprintf(tdir, sizeof tdir, "%s", test_fixture(target_rel));
-    snprintf(hdir, sizeof hdir, "%s", test_fixture(head_rel));
-    CHECK_OK(llama_model_load(&m, tdir, 0, 1));
-    CHECK_OK(eagle_draft_load(&d, hdir, &m));
+    CHECK_OK(spec_load_pair(target_rel, head_rel, &m, &d));
     const int V = m.cfg.vocab_size;
     int32_t prompt[N_MAX];
     for (int i = 0; i < n_prompt; i++)
