@@ -33,7 +33,8 @@
  * The row sum l is accumulated from the fp32 P. Scores are in log2 units (exp2f); the partials
  * store m in natural-log units.
  *
- * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma
+ * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks, cuda_attn_mma,
+ *          cuda_attn_mma_paged
  */
 #include "cuda_common.cuh"
 #include "cuda_attn_mma.h"
@@ -387,8 +388,12 @@ extern "C" int cuda_attn_mma_head_dim_ok(int head_dim)
 
 extern "C" int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm)
 {
-    const long mblocks = ((long)n * (n_heads / n_kv) + AM_BM - 1) / AM_BM;
-    const long blocks = mblocks * n_kv;
+    return cuda_attn_mma_splits_blocks((int)(((long)n * (n_heads / n_kv) + AM_BM - 1) / AM_BM), n_kv, n_sm);
+}
+
+extern "C" int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm)
+{
+    const long blocks = (long)mblocks * n_kv;
     /* rounded down: the whole grid fits in one wave of two blocks per SM (8B verify of 60 rows:
      * 32 blocks x 8 splits = 256 <= 264 on 132 SMs; 9 splits would leave a tail wave) */
     long s = 2L * (n_sm > 0 ? n_sm : 1) / blocks;

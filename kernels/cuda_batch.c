@@ -198,9 +198,7 @@ static int bt_mma_blocks(const struct cuda_batch *bt, int n)
 
 static int bt_mma_splits(const struct cuda_batch *bt, int n)
 {
-    const long blocks = (long)bt_mma_blocks(bt, n) * bt->m.KV;
-    long s = 2L * (bt->m.n_sm > 0 ? bt->m.n_sm : 1) / blocks;
-    return s < 1 ? 1 : s > 64 ? 64 : (int)s;
+    return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n), bt->m.KV, bt->m.n_sm);
 }
 
 void cuda_batch_free(struct cuda_batch *bt)
