@@ -50,12 +50,12 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->pdl = 0;
     if (env_first("FRS_CUBLASLT") == '0')
         o->cublaslt = 0;
-    if (env_first("FRS_FP8_MMA") == '0')
-        o->fp8_mma = 0;
-    else if (env_first("FRS_FP8_MMA") == '2')
-        o->fp8_mma = 2;
-    if (env_first("FRS_BATCH_ATT_MMA") == '1')
-        o->batch_att_mma = 1;
+    const char f8 = env_first("FRS_FP8_MMA");
+    if (f8 == '0' || f8 == '1' || f8 == '2')
+        o->fp8_mma = f8 - '0';
+    const char bm = env_first("FRS_BATCH_ATT_MMA");
+    if (bm == '0' || bm == '1')
+        o->batch_att_mma = bm - '0';
     const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
     if (hang && atoi(hang) > 0)
         o->test_hang_step = atoi(hang);

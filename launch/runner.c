@@ -467,6 +467,11 @@ static enum frs_status serve_batched(struct runner *r)
     /* the step watchdog around each engine step's compute (not around waiting for input) */
     const struct frs_step_watch watch = {watch_step_begin, watch_step_end, r};
     r->cur_tag = "batched engine";
+    /* FRS_BATCH_TRACE=FILE: the engine's per-step trace (rank 0), for tuning --spec-policy auto */
+    const char *trace_path = s->rank == 0 ? getenv("FRS_BATCH_TRACE") : NULL;
+    FILE *trace = trace_path && *trace_path ? fopen(trace_path, "w") : NULL;
+    if (trace_path && *trace_path && !trace)
+        return FRS_ERR(FRS_ERR_IO, "FRS_BATCH_TRACE: cannot open %s for writing", trace_path);
     const struct frs_batch_config cfg = {
         .max_seqs = s->opt.batch,
         .max_ctx = s->opt.max_ctx,
@@ -479,10 +484,13 @@ static enum frs_status serve_batched(struct runner *r)
         .tree = s->opt.tree,
         .comm = r->tp_comm,
         .watch = r->watchdog_s > 0 ? &watch : NULL,
+        .trace = trace,
     };
     const struct frs_batch_source src = {batched_next, batched_deliver, r};
     struct frs_batch_totals tot;
     enum frs_status st = batch_engine_run(&r->s->be, &cfg, &src, &tot);
+    if (trace)
+        fclose(trace);
     par_request_free(&r->last);
     if (st == FRS_OK && s->rank == 0 && !r->ro->quiet && tot.seconds > 0)
         fprintf(stderr, "frspec: batch %d (%s): %ld requests, %ld tokens in %.2f s = %.1f tokens/s; %ld steps, "

@@ -103,11 +103,15 @@ struct frs_backend_options {
                                      enum frs_fp8_act): 0 = weights dequantized only, activations kept
                                      in fp32 (the reference); 1 = activations quantized as the format
                                      prescribes (CPU backend; a different, also correct, numerics) */
-    int fp8_mma;                  /* 1: FP8 weights at n = 2..64 rows on tensor cores (kernels/cuda_fp8.cu);
-                                     2: the same with K split over more blocks (cuda_fp8_gemm_small_splitk);
+    int fp8_mma;                  /* 2 (default): FP8 weights at n = 2..64 rows on tensor cores with K split
+                                     over more blocks (cuda_fp8_gemm_small_splitk; verify 60 of the 8B
+                                     shape 9.3 ms against 20.6 for 1 on the H100, RESULTS.md);
+                                     1: the same kernel without the split (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
-    int batch_att_mma;            /* 1: the batched engine's tree and prefill rows through the tensor-core
-                                     paged attention (cuda_attn_mma_paged); 0: the CUDA-core paged kernel */
+    int batch_att_mma;            /* 1 (default): the batched engine's tree and prefill rows through the
+                                     tensor-core paged attention (cuda_attn_mma_paged; 8B verify of 8 x 60
+                                     rows 16.3 ms against 47.4 on the H100, RESULTS.md); 0: the CUDA-core
+                                     paged kernel */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
@@ -116,7 +120,8 @@ static inline struct frs_backend_options frs_backend_options_default(void)
 {
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
-        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 1,
+        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 2,
+        .batch_att_mma = 1,
     };
     return o;
 }

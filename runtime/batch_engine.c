@@ -614,9 +614,13 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
     }
 
     /* tree shapes: the policy's choice (rank 0's under TP), then the context limit */
+    const double tp0 = be_clock(e);
     if (e->cfg.policy == FRS_SPEC_AUTO) {
-        policy_auto(e, e->run, n);
+        /* the arm first: the model's per-sequence search (policy_auto) only runs, and is timed,
+         * in the steps that use it */
         e->arm = n > 0 ? policy_arm(e, n) : 0;
+        if (e->arm == 0)
+            policy_auto(e, e->run, n);
         for (int i = 0; i < n && e->arm > 0; i++)
             e->run[i]->menu = e->arm == 1 ? 0 : e->n_menu - 1;
         if (comm_size(e->cfg.comm) > 1 && n > 0) {
@@ -716,7 +720,16 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
             double toks = 0;
             for (int i = 0; i < n; i++)
                 toks += e->acc[i].n_tokens;
-            arm_record(e, toks, t2 - t0);
+            arm_record(e, toks, t2 - tp0);
+        }
+        if (e->cfg.trace) {
+            double toks = 0;
+            for (int i = 0; i < n; i++)
+                toks += e->acc[i].n_tokens;
+            fprintf(e->cfg.trace, "step %ld n %d arm %d drafting %d rows %d drows %d depth %d tokens %.0f "
+                    "plan_ms %.3f draft_ms %.3f verify_ms %.3f\n", e->tot.steps + 1, n,
+                    e->cfg.policy == FRS_SPEC_AUTO ? e->arm : -1, nd, rows, drows, ddepth, toks,
+                    1e3 * (t0 - tp0), 1e3 * (t1 - t0), 1e3 * (t2 - t1));
         }
         e->tot.verify_rows += rows;
         for (int i = 0; i < n; i++) {
@@ -751,6 +764,7 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
     }
 
     /* prefill chunks under the remaining budget (at least one chunk per step) */
+    const double tq0 = be_clock(e);
     int budget = (e->cfg.step_tokens > 0 ? e->cfg.step_tokens : e->cfg.max_step_rows) - rows;
     int chunks = 0;
     struct be_seq **pre = e->pre;
@@ -784,6 +798,9 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
             seq_take(s, &tok, 1);
         }
     }
+    if (e->cfg.trace && chunks > 0)
+        fprintf(e->cfg.trace, "step %ld prefill_chunks %d prefill_ms %.3f\n", e->tot.steps + 1, chunks,
+                1e3 * (be_clock(e) - tq0));
 
     return FRS_OK;
 }

@@ -43,6 +43,7 @@
 #define FRSPEC_BATCH_ENGINE_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backend.h"
 #include "engine.h"
@@ -94,6 +95,9 @@ struct frs_batch_config {
     /* optional (tests): the clock AUTO's measurements read, in seconds; NULL: CLOCK_MONOTONIC */
     double (*clock)(void *user);
     void *clock_user;
+    /* optional: one line per step (sequences, arm, rows, tokens, plan / draft / verify / prefill
+     * milliseconds) for tuning AUTO; launch sets it from FRS_BATCH_TRACE on rank 0 */
+    FILE *trace;
 };
 
 /* Totals over a run (for the bench and the tests). */

@@ -2,7 +2,8 @@
 # job_policies.sh - on the GPU machine: the embedded default pair's 512-prompt job
 # (tests/bench/prompts/job512.jsonl, 32 new tokens each, --ignore-eos) at --batch 1, 8 and 64 with
 # --spec-policy off, fixed and auto in one call: tokens/s, drafted steps and their mean tokens, and
-# how many results equal --batch 1 off's (issue 14: auto never below the better of off and fixed).
+# how many results equal --batch 1 off's (issue 14: auto never below the better of off and fixed);
+# the engine's per-step traces (FRS_BATCH_TRACE) in $OUT/trace_b*_*.txt.
 # usage (repo root, carry .deps): bash tests/gpu/job_policies.sh
 set -o pipefail
 source tests/gpu/build_lib.sh
@@ -10,7 +11,7 @@ frs_build frspec || exit 1
 DEF=${DEFAULT:-configs/default}
 for bs in ${BATCHES:-1 8 64}; do
     for pol in off fixed auto; do
-        timeout 120 $B/frspec generate --device cuda --model $DEF/target --draft $DEF/draft \
+        FRS_BATCH_TRACE="$OUT/trace_b${bs}_$pol.txt" timeout 120 $B/frspec generate --device cuda --model $DEF/target --draft $DEF/draft \
             --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $bs --spec-policy $pol \
             --max-new-tokens 32 --ignore-eos --out "$OUT/job_b${bs}_$pol.jsonl" > /dev/null 2> "$OUT/job_b${bs}_$pol.log"
         echo "rc $?: $(grep -h 'frspec: batch' "$OUT/job_b${bs}_$pol.log" | tail -1)"
