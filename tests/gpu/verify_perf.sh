@@ -5,9 +5,13 @@
 # batch 1..128 and the PyTorch batched graph loop of the same shape in the same call, the A/B of the
 # CUDA-core paged attention (FRS_BATCH_ATT_MMA=0) and of the unsplit FP8 kernel (FRS_FP8_MMA=1), the
 # FP8 bench (8B bf16 vs FP8, 70B FP8), and the default pair's 512-prompt job under off / fixed / auto
-# at --batch $BATCHES (default 1 8 32 64) with per-step traces. Logs under $OUT.
+# at --batch $BATCHES (default 1 8 32 64) with per-step traces; then, in the time left, Nsight Compute
+# on the batch-64 autoregressive step (the paged attention and the GEMMs: time and DRAM bytes).
+# Logs under $OUT.
 # usage (repo root, carry .deps): [BATCHES="1 64"] bash tests/gpu/verify_perf.sh
 set -o pipefail
+START=$(date +%s)
+left() { echo $(( ${LIMIT:-570} - ($(date +%s) - START) )); }
 source tests/gpu/build_lib.sh
 frs_build || exit 1
 for t in test_cuda_batch test_cuda_spec test_cuda_fp8; do
@@ -30,3 +34,13 @@ timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --s
     --json "$OUT/bench_70b_fp8.json" 2>&1 | grep -v allocating > "$OUT/bench_70b_fp8.log"
 grep -E "^==|^1024 |FR 32k  " "$OUT/bench_70b_fp8.log"
 BATCHES="${BATCHES:-1 8 32 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
+echo "($(left) s left)"
+# kernel times and DRAM bytes of the batch-64 decode step (ncu; the first launches are the
+# autoregressive warm-up steps)
+if [ "$(left)" -gt 60 ] && command -v ncu > /dev/null; then
+    timeout $(( $(left) - 5 )) ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+        --csv -k regex:'paged|gemm|gemv|Kernel|matmul|rms|silu|rope|argmax' --launch-skip 400 --launch-count 120 \
+        $B/frspec bench throughput --preset llama3-8b --batches 64 --steps 2 > "$OUT/ncu_b64.csv" 2> "$OUT/ncu_b64.err"
+    echo "ncu exit $?: $(wc -l < "$OUT/ncu_b64.csv") lines"
+fi
+echo "end ($(left) s left)"
