@@ -739,6 +739,39 @@ static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
+/* The row count a verify of n rows runs at when it runs as a CUDA graph: n up to 16, then rounded up
+ * to a multiple of 16 (to 128), 64 (to 1024), 256 (at most Rv), so that a continuous batch whose
+ * tree rows change every step replays a few graphs instead of capturing one per count (issue 14
+ * item 6). Without graphs (off, or NCCL) n itself. */
+static int bt_graph_rows(const struct cuda_batch *bt, int n)
+{
+    if (!bt->m.graphs || bt->m.nccl || n <= 16)
+        return n;
+    const int q = n <= 128 ? 16 : n <= 1024 ? 64 : 256;
+    const int p = (n + q - 1) / q * q;
+    return p < bt->Rv ? p : bt->Rv;
+}
+
+/* rows [n, np) of hm as copies of row n - 1 (its token, position, physical row, attention
+ * descriptor and mask): the padding of bt_graph_rows. They write the same K/V and feature values to
+ * the same physical row as row n - 1 and their outputs are not read. */
+static void bt_pad_rows(struct cuda_batch *bt, int n, int np, int masked)
+{
+    struct bt_meta *h = &bt->hm;
+    for (int r = n; r < np; r++) {
+        h->tok[r] = h->tok[n - 1];
+        h->pos[r] = h->pos[n - 1];
+        h->phys[r] = h->phys[n - 1];
+        h->seq[r] = h->seq[n - 1];
+        h->prefix[r] = h->prefix[n - 1];
+        h->local[r] = h->local[n - 1];
+        h->ncols[r] = h->ncols[n - 1];
+        if (masked)
+            memcpy(h->mask + (size_t)r * CUDA_PAGED_MASK_WORDS, h->mask + (size_t)(n - 1) * CUDA_PAGED_MASK_WORDS,
+                   CUDA_PAGED_MASK_WORDS * sizeof(uint64_t));
+    }
+}
+
 /* masked: the rows carry tree masks (a verify with drafted trees) */
 static enum frs_status bt_graph_run(struct cuda_batch *bt, int n, int masked)
 {
@@ -1132,10 +1165,12 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
             bt->h_rsamp[r] = s[i];
         }
     }
+    const int padded = bt_graph_rows(bt, rows);
+    bt_pad_rows(bt, rows, padded, masked);
     if (masked && bt->m.att_mma)
-        bt_segments(bt, rows);
-    FRS_TRY(bt_meta_upload_masked(bt, masked ? rows : 0, n, 0));
-    FRS_TRY(bt_graph_run(bt, rows, masked));
+        bt_segments(bt, padded);
+    FRS_TRY(bt_meta_upload_masked(bt, masked ? padded : 0, n, 0));
+    FRS_TRY(bt_graph_run(bt, padded, masked));
     bt->last_n = rows;
     FRS_TRY(bt_choose_rest(bt, bt->logits, rows, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
     for (int i = 0, r = 0; i < n; i++) {
