@@ -937,6 +937,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         goto fail;
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
+    b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
     b->n_sm = b->blas.n_sm;
     if (b->opts.test_hang_step > 0) {
         b->hang_step = b->opts.test_hang_step;

@@ -24,12 +24,14 @@ static __device__ __forceinline__ float fp8_to_float(uint8_t v)
 }
 
 #define FP8_GEMV_WARPS 8
-#define FP8_GEMV_UNROLL 4
 
 /* One warp per output row (as cuda_matmul.cu's bf16 GEMV): each lane streams 16-byte chunks of the
- * row (16 weights, evict-first loads), FP8_GEMV_UNROLL of them in flight, issued before pdl_wait
- * (weights never depend on the kernel before); x through the read-only path. Rows whose width is
- * not a multiple of 16 take a scalar loop. */
+ * row (16 weights, evict-first loads), U of them in flight per batch (predicated: a row's tail is
+ * one batch, not U serial loads), the first batch issued before pdl_wait (weights never depend on
+ * the kernel before); x through the read-only path. U = 4 (default) or 8 (a 4096-wide row in one
+ * batch: the FP8 row is half the bf16 row's bytes, so twice the rows and half the bytes per warp
+ * at U = 4). Rows whose width is not a multiple of 16 take a scalar loop. */
+template <int U>
 __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x,
                                                                        const uint8_t *__restrict__ w,
                                                                        const float *__restrict__ scale, int rows,
@@ -45,28 +47,21 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __n
         const uint4 *wr = reinterpret_cast<const uint4 *>(wrow);
         const uint4 *xv = reinterpret_cast<const uint4 *>(x);
         const int nv = cols >> 4;
+        uint4 wv[U];
         int k = lane;
-        uint4 wv[FP8_GEMV_UNROLL];
-        bool full = active && k + 32 * (FP8_GEMV_UNROLL - 1) < nv;
-        if (full) {
 #pragma unroll
-            for (int u = 0; u < FP8_GEMV_UNROLL; u++)
+        for (int u = 0; u < U; u++)
+            if (active && k + 32 * u < nv)
                 wv[u] = __ldcs(wr + k + 32 * u);
-        }
         pdl_wait(); /* x and y belong to the kernels before */
         if (!active)
             return;
         for (;;) {
-            const int m = full ? FP8_GEMV_UNROLL : (k < nv ? 1 : 0);
-            if (m == 0)
-                break;
-            if (!full)
-                wv[0] = __ldcs(wr + k);
 #pragma unroll
-            for (int u = 0; u < FP8_GEMV_UNROLL; u++) {
-                if (u >= m)
-                    break;
+            for (int u = 0; u < U; u++) {
                 const int kk = k + 32 * u;
+                if (kk >= nv)
+                    break;
                 const uint4 xa = __ldg(xv + 2 * kk), xb = __ldg(xv + 2 * kk + 1);
                 const uint32_t wq[4] = {wv[u].x, wv[u].y, wv[u].z, wv[u].w};
                 const uint32_t xq[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
@@ -82,15 +77,13 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __n
                     acc += w23.y * x23.y;
                 }
             }
-            k += 32 * m;
-            if (full) {
-                full = k + 32 * (FP8_GEMV_UNROLL - 1) < nv;
-                if (full) {
+            k += 32 * U;
+            if (k >= nv)
+                break;
 #pragma unroll
-                    for (int u = 0; u < FP8_GEMV_UNROLL; u++)
-                        wv[u] = __ldcs(wr + k + 32 * u);
-                }
-            }
+            for (int u = 0; u < U; u++)
+                if (k + 32 * u < nv)
+                    wv[u] = __ldcs(wr + k + 32 * u);
         }
     } else {
         pdl_wait();
@@ -305,7 +298,7 @@ __global__ void fp8_fill_kernel(uint8_t *w, size_t n, float *scale, int rows, fl
 }
 
 extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
-                                         float *y, float beta, int pdl, cudaStream_t st)
+                                         float *y, float beta, int pdl, int unroll, cudaStream_t st)
 {
     if (rows <= 0 || cols <= 0)
         return FRS_OK;
@@ -320,8 +313,12 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl ? 1 : 0;
-    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel, reinterpret_cast<const __nv_bfloat16 *>(x), w, scale,
-                                      rows, cols, y, beta));
+    if (unroll == 8)
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<8>, reinterpret_cast<const __nv_bfloat16 *>(x), w,
+                                          scale, rows, cols, y, beta));
+    else
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4>, reinterpret_cast<const __nv_bfloat16 *>(x), w,
+                                          scale, rows, cols, y, beta));
     FRS_LAUNCH_CHECK(fp8_gemv_kernel);
     return FRS_OK;
 }
@@ -410,7 +407,7 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     if (!w8)
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
-        return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->stream);
+        return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->fp8_gemv_unroll, blas->stream);
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
         /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
          * scratch, reduced in a fixed order), when the scratch holds them */

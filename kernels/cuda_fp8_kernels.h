@@ -35,9 +35,10 @@ struct cuda_blas; /* cuda_matmul.h */
 
 /* y[r] = beta * y[r] + scale[r] * sum_c x[c] * e4m3(w[r, c]) for r < rows; x bf16 (cols), w
  * (rows, cols) contiguous e4m3 bytes, y fp32; beta 0 never reads y. pdl: launched with
- * programmatic dependent launch (weights streamed before the kernel before ends; cuda_matmul.h). */
+ * programmatic dependent launch (weights streamed before the kernel before ends; cuda_matmul.h);
+ * unroll: 16-byte weight loads in flight per lane, 8 or else 4 (struct cuda_blas' fp8_gemv_unroll). */
 enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
-                              float beta, int pdl, cudaStream_t st);
+                              float beta, int pdl, int unroll, cudaStream_t st);
 /* y[i, r] = beta * y[i, r] + scale[r] * sum_c x[i, c] * e4m3(w[r, c]) for i < n (2..64), x bf16
  * (row stride ldx, a multiple of 8, 16-byte aligned), cols a multiple of 64, y fp32 (row stride
  * ldy). cuda_fp8_mma_ok says whether a call qualifies. */

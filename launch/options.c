@@ -53,6 +53,8 @@ void backend_options_from_env(struct frs_backend_options *o)
     const char f8 = env_first("FRS_FP8_MMA");
     if (f8 == '0' || f8 == '1' || f8 == '2')
         o->fp8_mma = f8 - '0';
+    if (env_first("FRS_FP8_GEMV") == '8')
+        o->fp8_gemv_unroll = 8;
     const char bm = env_first("FRS_BATCH_ATT_MMA");
     if (bm == '0' || bm == '1')
         o->batch_att_mma = bm - '0';
@@ -84,6 +86,7 @@ const char *backend_options_describe(const struct frs_backend_options *o, char *
     DESCRIBE(o->cublaslt != d.cublaslt, "cublaslt=%d", o->cublaslt);
     DESCRIBE(o->fp8_act_quant != d.fp8_act_quant, "fp8_act_quant=%d", o->fp8_act_quant);
     DESCRIBE(o->fp8_mma != d.fp8_mma, "fp8_mma=%d", o->fp8_mma);
+    DESCRIBE(o->fp8_gemv_unroll != d.fp8_gemv_unroll, "fp8_gemv_unroll=%d", o->fp8_gemv_unroll);
     DESCRIBE(o->batch_att_mma != d.batch_att_mma, "batch_att_mma=%d", o->batch_att_mma);
 #undef DESCRIBE
     if (!buf[0])

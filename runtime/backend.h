@@ -108,6 +108,8 @@ struct frs_backend_options {
                                      shape 9.3 ms against 20.6 for 1 on the H100, RESULTS.md);
                                      1: the same kernel without the split (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
+    int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
+                                     batch: 4 (default) or 8 */
     int batch_att_mma;            /* 1 (default): the batched engine's tree and prefill rows through the
                                      tensor-core paged attention (cuda_attn_mma_paged; 8B verify of 8 x 60
                                      rows 16.3 ms against 47.4 on the H100, RESULTS.md); 0: the CUDA-core
@@ -121,7 +123,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
         .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 2,
-        .batch_att_mma = 1,
+        .fp8_gemv_unroll = 4, .batch_att_mma = 1,
     };
     return o;
 }

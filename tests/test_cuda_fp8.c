@@ -51,7 +51,7 @@ static void *dup_h2d(const void *h, size_t n)
 
 static void test_kernels(void)
 {
-    const int shapes[][2] = {{64, 64}, {128, 64}, {37, 4096}, {1000, 1024}, {5, 200}, {33, 24}, {4096, 4096}};
+    const int shapes[][2] = {{64, 64}, {128, 64}, {37, 4096}, {1000, 1024}, {5, 200}, {33, 24}, {4096, 4096}, {19, 14336}, {7, 1040}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int rows = shapes[si][0], cols = shapes[si][1];
         for (int per_row = 0; per_row < 2; per_row++) {
@@ -78,10 +78,11 @@ static void test_kernels(void)
             uint8_t *dw = dup_h2d(w, (size_t)rows * cols);
             float *ds = dup_h2d(sdev, (size_t)rows * 4), *dy = dup_h2d(ref, (size_t)rows * 4);
             uint16_t *dx = dup_h2d(xb, (size_t)cols * 2);
-            for (int beta = 0; beta < 2; beta++) {
-                /* beta 1 adds onto y = ref: expect 2 * ref */
+            for (int bu = 0; bu < 4; bu++) {
+                /* beta 1 adds onto y = ref: expect 2 * ref; both unrolls */
+                const int beta = bu & 1, unroll = bu < 2 ? 4 : 8;
                 CHECK(cudaMemcpy(dy, ref, (size_t)rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
-                CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, beta, NULL)); /* with and without PDL */
+                CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, beta, unroll, NULL)); /* with and without PDL */
                 CHECK(cudaMemcpy(got, dy, (size_t)rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
                 double worst = 0;
                 for (int r = 0; r < rows; r++) {
@@ -92,8 +93,8 @@ static void test_kernels(void)
                     const double e = fabs(got[r] - want) / (rowmax > 0 ? rowmax : 1);
                     worst = e > worst ? e : worst;
                 }
-                CHECK(worst <= 2e-6, "fp8 gemv %dx%d per_row %d beta %d: worst error %.3g of the row's |terms| sum",
-                      rows, cols, per_row, beta, worst);
+                CHECK(worst <= 2e-6, "fp8 gemv %dx%d per_row %d beta %d unroll %d: worst error %.3g of the row's "
+                      "|terms| sum", rows, cols, per_row, beta, unroll, worst);
             }
             /* dequantize */
             uint16_t *dq = NULL, *hq = malloc((size_t)rows * cols * 2);

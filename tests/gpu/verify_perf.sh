@@ -3,7 +3,8 @@
 # suite_gpu.sh's build), the GPU tests that cover the batched verify and the FP8 GEMMs
 # (test_cuda_batch, test_cuda_spec, test_cuda_fp8), `frspec bench throughput` on the 8B shape at
 # batch 1..128 and the PyTorch batched graph loop of the same shape in the same call, the A/B of the
-# CUDA-core paged attention (FRS_BATCH_ATT_MMA=0) and of the unsplit FP8 kernel (FRS_FP8_MMA=1), the
+# CUDA-core paged attention (FRS_BATCH_ATT_MMA=0), of the unsplit FP8 kernel (FRS_FP8_MMA=1) and of the
+# FP8 GEMV at 8 loads in flight (FRS_FP8_GEMV=8), the
 # FP8 bench (8B bf16 vs FP8, 70B FP8), and the default pair's 512-prompt job under off / fixed / auto
 # at --batch $BATCHES (default 1 8 32 64) with per-step traces; then, in the time left, Nsight Compute
 # on the batch-64 autoregressive step (the paged attention and the GEMMs: time and DRAM bytes).
@@ -28,11 +29,15 @@ FRS_BATCH_ATT_MMA=0 timeout 60 $B/frspec bench throughput --preset llama3-8b --b
 timeout 60 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
     --json "$OUT/bench_8b.json" 2>&1 | grep -v allocating > "$OUT/bench_8b.log"
 grep -E "^==|^1024 |FR 32k  " "$OUT/bench_8b.log"
-FRS_FP8_MMA=1 timeout 40 $B/frspec bench --preset llama3-8b-fp8 --quick --short --iters 4 --steps 10 2>&1 |
-    grep -E "^==|^1024 |^FR 32k  " | sed 's/^/[FRS_FP8_MMA=1] /'
+for ab in FRS_FP8_MMA=1 FRS_FP8_GEMV=8; do
+    env $ab timeout 40 $B/frspec bench --preset llama3-8b-fp8 --quick --short --iters 6 --steps 20 2>&1 |
+        grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[$ab] /"
+done
 timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 \
     --json "$OUT/bench_70b_fp8.json" 2>&1 | grep -v allocating > "$OUT/bench_70b_fp8.log"
 grep -E "^==|^1024 |FR 32k  " "$OUT/bench_70b_fp8.log"
+FRS_FP8_GEMV=8 timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 2>&1 |
+    grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[FRS_FP8_GEMV=8] /"
 BATCHES="${BATCHES:-1 8 32 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
 echo "($(left) s left)"
 # kernel times and DRAM bytes of the batch-64 decode step (ncu; the first launches are the
