@@ -128,6 +128,9 @@ void gen_options_usage(FILE *f)
             "  --batch N              most sequences in flight (default: 8 on the CPU, 64 on a GPU)\n"
             "  --spec-policy P        auto | fixed | off: per-step tree size chosen for throughput, the\n"
             "                         given tree always, or no speculation (default auto with a draft)\n"
+            "  --step-tokens N        tokens one step may compute, verify rows plus prefill chunks of new\n"
+            "                         prompts (default: the larger of the verify rows and 2048 on a GPU,\n"
+            "                         512 on the CPU)\n"
             "  --kv-blocks N          paged KV pool size in blocks of 16 positions (default: from --kv-share)\n"
             "  --kv-share F           share of the memory left after the weights for the pool (default 0.5\n"
             "                         on the CPU, 0.9 on a GPU)\n");
@@ -179,6 +182,7 @@ int gen_options_parse(struct gen_options *o, int argc, char **argv, int *i)
     }
     if (!strcmp(a, "--tp")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->tp) ? -1 : 1; }
     if (!strcmp(a, "--max-ctx")) { TAKE_VALUE(); return cli_parse_int(a, v, 16, 1 << 22, &o->max_ctx) ? -1 : 1; }
+    if (!strcmp(a, "--step-tokens")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 20, &o->step_tokens) ? -1 : 1; }
     if (!strcmp(a, "--prefill-chunk")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 16, &o->prefill_chunk) ? -1 : 1; }
     if (!strcmp(a, "--batch")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 4096, &o->batch) ? -1 : 1; }
     if (!strcmp(a, "--kv-blocks")) { TAKE_VALUE(); return cli_parse_int(a, v, 1, 1 << 30, &o->kv_blocks) ? -1 : 1; }
@@ -264,7 +268,8 @@ int gen_options_load_preset(struct gen_options *o, const char *path)
     struct { const char *key; int *dst; } ints[] = {
         {"fr_vocab_size", &o->fr_vocab_size}, {"tp", &o->tp}, {"tree_depth", &o->tree.depth},
         {"tree_topk", &o->tree.topk}, {"tree_size", &o->tree.size}, {"max_ctx", &o->max_ctx},
-        {"max_new_tokens", &o->max_new_tokens}, {"prefill_chunk", &o->prefill_chunk}};
+        {"max_new_tokens", &o->max_new_tokens}, {"prefill_chunk", &o->prefill_chunk},
+        {"step_tokens", &o->step_tokens}};
     int bad = 0;
     for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++) {
         cJSON *it = cJSON_GetObjectItemCaseSensitive(j, strs[k].key);

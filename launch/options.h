@@ -35,6 +35,7 @@ struct gen_options {
     int batch;              /* most sequences in flight; 0 = the default for the device */
     int spec_policy;        /* enum frs_spec_policy; -1 = auto when a draft is loaded */
     int kv_blocks;          /* KV pool blocks; 0 = from kv_share */
+    int step_tokens;        /* token budget of one engine step (verify rows + prefill); 0 = default */
     float kv_share;         /* share of the memory left after the weights for the pool; 0 = default */
     struct frs_backend_options backend; /* defaults + the FRS_* environment (gen_options_init) */
 };

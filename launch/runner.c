@@ -477,7 +477,7 @@ static enum frs_status serve_batched(struct runner *r)
         .max_ctx = s->opt.max_ctx,
         .kv_block = FRS_KV_BLOCK_DEFAULT,
         .prefill_chunk = s->opt.prefill_chunk,
-        .step_tokens = 0,
+        .step_tokens = session_step_tokens(s),
         .max_step_rows = session_step_rows(s),
         .max_tree = s->have_draft ? s->opt.tree.size : 0,
         .policy = s->have_draft ? (enum frs_spec_policy)s->opt.spec_policy : FRS_SPEC_OFF,

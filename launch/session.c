@@ -20,6 +20,17 @@ int session_step_rows(const struct session *s)
     return rows > cap ? (s->opt.batch > cap ? s->opt.batch : cap) : (int)rows;
 }
 
+int session_step_tokens(const struct session *s)
+{
+    if (s->opt.step_tokens > 0)
+        return s->opt.step_tokens;
+    /* enough prefill per step that admissions keep the batch full (measured: with the budget equal
+     * to --batch verify rows, a --batch 64 autoregressive job ran about 20 sequences at a time)
+     * while a long prompt still takes several steps (chunked) */
+    const int rows = session_step_rows(s), floor = strcmp(s->device, "cpu") ? 2048 : 512;
+    return rows > floor ? rows : floor;
+}
+
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,
                              int want_tokenizer)
 {

@@ -186,7 +186,7 @@ enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens,
         pos = b->pos;
     }
     const struct cpu_fwd_seq one = {.n = n, .prefix = slot0, .mask = mask, .blocks = NULL};
-    return cpu_target_forward_seqs(b, tokens, pos, 1, &one);
+    return cpu_target_forward_seqs(b, tokens, pos, 1, &one, 0);
 }
 
 /* Cache row of position p of a sequence (see struct cpu_fwd_seq). */
@@ -196,7 +196,7 @@ static size_t cpu_cache_row(const struct cpu_backend *b, const int32_t *blocks, 
 }
 
 enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
-                                        int n_seqs, const struct cpu_fwd_seq *seqs)
+                                        int n_seqs, const struct cpu_fwd_seq *seqs, int lm_from)
 {
     const struct llama_model *m = b->m;
     const struct llama_config *cfg = &m->cfg;
@@ -255,7 +255,10 @@ enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *to
         cpu_add(b->x, b->tmp, (int64_t)nc);
     }
     cpu_rmsnorm(b->x, n, C, &m->final_norm, cfg->rms_norm_eps, b->hidden);
-    cpu_linear(b, b->hidden, n, &m->lm_head, b->logits);
+    if (lm_from < 0 || lm_from >= n)
+        lm_from = 0;
+    cpu_linear(b, b->hidden + (size_t)lm_from * C, n - lm_from, &m->lm_head,
+               b->logits + (size_t)lm_from * m->vocab_local);
     b->last_n = n;
     return FRS_OK;
 }

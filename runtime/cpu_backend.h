@@ -89,9 +89,10 @@ enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens,
                                    int n, const uint64_t *mask, int slot0);
 /* The same over the rows of n_seqs sequences (pos: every row's RoPE position; rows in sequence
  * order). Matmuls run over all rows together; each row's result is bit-identical whatever the
- * other rows are. */
+ * other rows are. The LM head runs on rows [lm_from, n) only (logits rows below lm_from are left
+ * as they were; 0 = every row). */
 enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
-                                        int n_seqs, const struct cpu_fwd_seq *seqs);
+                                        int n_seqs, const struct cpu_fwd_seq *seqs, int lm_from);
 /* Copy KV row from_slot -> to_slot in every layer. */
 void cpu_kv_move(struct cpu_backend *b, int from_slot, int to_slot);
 

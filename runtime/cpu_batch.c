@@ -148,7 +148,7 @@ static enum frs_status cpu_batch_prefill(struct frs_backend *be, const struct fr
     for (int i = 0; i < n; i++)
         b->bpos[i] = T + i;
     const struct cpu_fwd_seq g = {.n = n, .prefix = T, .mask = NULL, .blocks = sq->blocks};
-    FRS_TRY(cpu_target_forward_seqs(b, tokens, b->bpos, 1, &g));
+    FRS_TRY(cpu_target_forward_seqs(b, tokens, b->bpos, 1, &g, n - 1)); /* next_token reads the last row */
     store_features(b, sq->blocks, T, 0, n);
     const size_t Vl = (size_t)b->m->vocab_local;
     memcpy(b->slot_logits + (size_t)sq->slot * Vl, b->logits + (size_t)(n - 1) * Vl, Vl * sizeof(float));
@@ -213,7 +213,7 @@ static enum frs_status cpu_batch_verify(struct frs_backend *be, int n, const str
         }
         rows += t->n;
     }
-    FRS_TRY(cpu_target_forward_seqs(b, b->btok, b->bpos, n, b->fseqs));
+    FRS_TRY(cpu_target_forward_seqs(b, b->btok, b->bpos, n, b->fseqs, 0));
     const size_t Vl = (size_t)b->m->vocab_local;
     for (int i = 0, r = 0; i < n; r += b->fseqs[i++].n) {
         const struct frs_seq *sq = &seqs[i];
