@@ -739,16 +739,15 @@ static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
-/* The row count a verify of n rows runs at when it runs as a CUDA graph: n up to 16, then rounded up
- * to a multiple of 16 (to 128), 64 (to 1024), 256 (at most Rv), so that a continuous batch whose
- * tree rows change every step replays a few graphs instead of capturing one per count (issue 14
- * item 6). Without graphs (off, or NCCL) n itself. */
+/* The row count a verify of n rows runs at when it runs as a CUDA graph: cuda_rows_bucket (n up to
+ * 16, then rounded up to a multiple of 16 / 64 / 256), at most Rv, so that a continuous batch whose
+ * tree rows change every step replays a few graphs (and GEMM shapes) instead of capturing one per
+ * count (issue 14 item 6). Without graphs (off, or NCCL) n itself. */
 static int bt_graph_rows(const struct cuda_batch *bt, int n)
 {
-    if (!bt->m.graphs || bt->m.nccl || n <= 16)
+    if (!bt->m.graphs || bt->m.nccl)
         return n;
-    const int q = n <= 128 ? 16 : n <= 1024 ? 64 : 256;
-    const int p = (n + q - 1) / q * q;
+    const int p = cuda_rows_bucket(n);
     return p < bt->Rv ? p : bt->Rv;
 }
 

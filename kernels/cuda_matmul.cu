@@ -238,6 +238,14 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
 
 /* ---- cuBLASLt with a per-shape algorithm (n > 1) ------------------------------------------- */
 
+extern "C" int cuda_rows_bucket(int n)
+{
+    if (n <= 16)
+        return n;
+    const int q = n <= 128 ? 16 : n <= 1024 ? 64 : 256;
+    return (n + q - 1) / q * q;
+}
+
 #define LT_CANDIDATES 12
 #define LT_TIMED_RUNS 4
 /* weights smaller than this take cuBLASLt's first heuristic choice untimed: timing 12 candidates

@@ -53,6 +53,11 @@ void cuda_blas_free(struct cuda_blas *b);
  * when cuBLASLt is off (cuda_blas_create's cublaslt = 0) or has no algorithm. */
 enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w, int rows,
                             int cols, float *y, int ldy, float beta);
+/* The row-count buckets of the batched verify: n up to 16, then n rounded up to a multiple of 16
+ * (to 128), 64 (to 1024), 256. The verify pads its rows to them, so that a continuous batch whose
+ * rows change every step meets a few CUDA graphs and GEMM shapes (each shape's algorithm timed
+ * once by cuda_matmul) instead of a new one per row count. */
+int cuda_rows_bucket(int n);
 /* The n == 1 kernel alone: one warp per output row, 16-byte loads, fp32 accumulation. pdl: 1 =
  * launched with programmatic dependent launch (it streams its first weights before waiting for
  * the kernel before it). */
