@@ -44,7 +44,7 @@ echo "($(left) s left)"
 # autoregressive warm-up steps)
 if [ "$(left)" -gt 60 ] && command -v ncu > /dev/null; then
     timeout $(( $(left) - 5 )) ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
-        --csv -k regex:'paged|gemm|gemv|nvjet|Kernel|matmul|rms|silu|rope|argmax' --launch-skip 400 --launch-count 120 \
+        --csv --print-units base -k regex:'paged|gemm|gemv|nvjet|Kernel|matmul|rms|silu|rope|argmax' --launch-skip 400 --launch-count 120 \
         $B/frspec bench throughput --preset llama3-8b --batches 64 --steps 2 > "$OUT/ncu_b64.csv" 2> "$OUT/ncu_b64.err"
     echo "ncu exit $?: $(wc -l < "$OUT/ncu_b64.csv") lines"
 fi
