@@ -40,12 +40,15 @@ FRS_FP8_GEMV=8 timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --shor
     grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[FRS_FP8_GEMV=8] /"
 BATCHES="${BATCHES:-1 8 32 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
 echo "($(left) s left)"
-# kernel times and DRAM bytes of the batch-64 decode step (ncu; the first launches are the
-# autoregressive warm-up steps)
+# kernel times and DRAM bytes of the batch-64 decode step (ncu, base units): the paged attention of
+# steps ~10-11 and ~130 GEMM launches well inside the 33 autoregressive steps (3 warm + 30 timed)
 if [ "$(left)" -gt 60 ] && command -v ncu > /dev/null; then
-    timeout $(( $(left) - 5 )) ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
-        --csv --print-units base -k regex:'paged|gemm|gemv|nvjet|Kernel|matmul|rms|silu|rope|argmax' --launch-skip 400 --launch-count 120 \
-        $B/frspec bench throughput --preset llama3-8b --batches 64 --steps 2 > "$OUT/ncu_b64.csv" 2> "$OUT/ncu_b64.err"
-    echo "ncu exit $?: $(wc -l < "$OUT/ncu_b64.csv") lines"
+    NCU="ncu --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --print-units base"
+    timeout $(( $(left) / 2 )) $NCU -k regex:paged_attention --launch-skip 300 --launch-count 64 \
+        $B/frspec bench throughput --preset llama3-8b --batches 64 --steps 30 > "$OUT/ncu_att_b64.csv" 2> "$OUT/ncu_att_b64.err"
+    echo "ncu attention exit $?: $(wc -l < "$OUT/ncu_att_b64.csv") lines ($(left) s left)"
+    timeout $(( $(left) - 5 )) $NCU -k regex:'nvjet|gemm|gemv|Kernel|cutlass|sm90' --launch-skip 1500 --launch-count 130 \
+        $B/frspec bench throughput --preset llama3-8b --batches 64 --steps 30 > "$OUT/ncu_gemm_b64.csv" 2> "$OUT/ncu_gemm_b64.err"
+    echo "ncu gemm exit $?: $(wc -l < "$OUT/ncu_gemm_b64.csv") lines"
 fi
 echo "end ($(left) s left)"
