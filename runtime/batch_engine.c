@@ -480,11 +480,17 @@ static void policy_auto(struct be_state *e, struct be_seq **run, int n)
 /* AUTO's guard against its own model: the step's choice is one of three whole-step alternatives,
  * (0) the model's per-sequence choice (policy_auto), (1) every sequence autoregressive, (2) every
  * sequence at the full tree (what --spec-policy fixed runs), and the one with the highest measured
- * decode throughput (EWMA of accepted tokens over draft + verify + commit seconds) at this many
- * running sequences (log2 bucket) is used. Each alternative runs BE_ARM_MIN times first; then every
- * BE_ARM_EXPLORE-th step of the bucket runs one of the others (in turn). So a cost model that is
- * wrong for a device (measured on the GPU: auto under off at batch 64 before this guard) costs at
- * most those steps: auto stays within about 1/BE_ARM_EXPLORE of the better of off and fixed. */
+ * decode throughput (EWMA of accepted tokens over plan + draft + verify + commit seconds) at this
+ * many running sequences (log2 bucket) is used. Each alternative runs BE_ARM_MIN times first: its
+ * first step in a bucket is a warm-up whose time is not used (it meets new shapes: CUDA graph
+ * captures, GEMM algorithm timing, which cost many steps' time once), later samples are clamped to
+ * [1/2, 2] x the running figure before they enter it (the same one-off costs at a new row count).
+ * Then every BE_ARM_EXPLORE-th step of the bucket runs one of the others in turn, except that an
+ * alternative measured under BE_ARM_FAR x the best is tried only every fourth time its turn comes.
+ * So a cost model that is wrong for a device (measured on the GPU: auto under off at batch 64
+ * before this guard) costs at most those steps. */
+#define BE_ARM_FAR 0.6
+
 static int policy_arm(struct be_state *e, int n)
 {
     int b = 0;
@@ -500,8 +506,12 @@ static int policy_arm(struct be_state *e, int n)
         if (a->rate[k] > a->rate[best])
             best = k;
     a->steps++;
-    if (a->steps % BE_ARM_EXPLORE == 0)
-        return (best + 1 + (int)((a->steps / BE_ARM_EXPLORE) % (BE_ARMS - 1))) % BE_ARMS;
+    if (a->steps % BE_ARM_EXPLORE == 0) {
+        const long turn = a->steps / BE_ARM_EXPLORE;
+        const int k = (best + 1 + (int)(turn % (BE_ARMS - 1))) % BE_ARMS;
+        if (a->rate[k] >= BE_ARM_FAR * a->rate[best] || (turn / (BE_ARMS - 1)) % 4 == 0)
+            return k;
+    }
     return best;
 }
 
@@ -510,10 +520,15 @@ static void arm_record(struct be_state *e, double tokens, double seconds)
     if (seconds <= 0)
         return;
     struct be_arms *a = &e->arms[e->arm_bucket];
-    const double r = tokens / seconds;
-    a->rate[e->arm] = a->n[e->arm] ? 0.8 * a->rate[e->arm] + 0.2 * r : r;
+    double r = tokens / seconds;
+    if (a->n[e->arm] == 1) {
+        a->rate[e->arm] = r; /* the first sample after the warm-up */
+    } else if (a->n[e->arm] > 1) {
+        const double cur = a->rate[e->arm];
+        r = r < 0.5 * cur ? 0.5 * cur : r > 2.0 * cur ? 2.0 * cur : r;
+        a->rate[e->arm] = 0.8 * cur + 0.2 * r;
+    }
     a->n[e->arm]++;
-
 }
 
 /* The shape of menu entry m shrunk to what fits below limit positions from target_len T (size
