@@ -26,6 +26,8 @@ PYTHONUNBUFFERED=1 timeout 100 python3 tests/bench/torch_baseline.py --preset ll
     --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
 FRS_BATCH_ATT_MMA=0 timeout 60 $B/frspec bench throughput --preset llama3-8b --batches 1,8 --steps 10 2>&1 |
     grep -v allocating | sed 's/^/[FRS_BATCH_ATT_MMA=0] /' | tee "$OUT/throughput_ab.log" | grep -E "FR 32k|full"
+BATCHES="${BATCHES:-1 8 32 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
+echo "($(left) s left)"
 timeout 60 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
     --json "$OUT/bench_8b.json" 2>&1 | grep -v allocating > "$OUT/bench_8b.log"
 grep -E "^==|^1024 |FR 32k  " "$OUT/bench_8b.log"
@@ -38,7 +40,6 @@ timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --s
 grep -E "^==|^1024 |FR 32k  " "$OUT/bench_70b_fp8.log"
 FRS_FP8_GEMV=8 timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 2>&1 |
     grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[FRS_FP8_GEMV=8] /"
-BATCHES="${BATCHES:-1 8 32 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
 echo "($(left) s left)"
 # kernel times and DRAM bytes of the batch-64 decode step (ncu, base units): the paged attention of
 # steps ~10-11 and ~130 GEMM launches well inside the 33 autoregressive steps (3 warm + 30 timed)
