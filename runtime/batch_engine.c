@@ -498,6 +498,27 @@ static int policy_arm(struct be_state *e, int n)
         b++;
     struct be_arms *a = &e->arms[b];
     e->arm_bucket = b;
+    /* a new bucket: alternatives far below the best in the nearest smaller bucket measured whole
+     * skip their warm-up and first sample here (rate 0: their first exploration sets it); a
+     * speculative alternative that loses at a batch size loses at larger ones, and forcing it in
+     * every bucket a filling batch passes through cost 15% of a CPU job */
+    for (int pb = b - 1; pb >= 0 && (a->n[0] < BE_ARM_MIN || a->n[1] < BE_ARM_MIN || a->n[2] < BE_ARM_MIN); pb--) {
+        const struct be_arms *p = &e->arms[pb];
+        int whole = 1, pbest = 0;
+        for (int k = 0; k < BE_ARMS; k++) {
+            whole &= p->n[k] >= BE_ARM_MIN && p->rate[k] > 0;
+            if (p->rate[k] > p->rate[pbest])
+                pbest = k;
+        }
+        if (!whole)
+            continue;
+        for (int k = 0; k < BE_ARMS; k++)
+            if (k != pbest && a->n[k] < BE_ARM_MIN && p->rate[k] < BE_ARM_FAR * p->rate[pbest]) {
+                a->n[k] = BE_ARM_MIN;
+                a->rate[k] = 0.0;
+            }
+        break;
+    }
     for (int k = 0; k < BE_ARMS; k++)
         if (a->n[k] < BE_ARM_MIN)
             return k;
@@ -521,8 +542,8 @@ static void arm_record(struct be_state *e, double tokens, double seconds)
         return;
     struct be_arms *a = &e->arms[e->arm_bucket];
     double r = tokens / seconds;
-    if (a->n[e->arm] == 1) {
-        a->rate[e->arm] = r; /* the first sample after the warm-up */
+    if (a->n[e->arm] == 1 || (a->n[e->arm] > 1 && a->rate[e->arm] <= 0)) {
+        a->rate[e->arm] = r; /* the first sample after the warm-up (or after an inherited skip) */
     } else if (a->n[e->arm] > 1) {
         const double cur = a->rate[e->arm];
         r = r < 0.5 * cur ? 0.5 * cur : r > 2.0 * cur ? 2.0 * cur : r;
