@@ -4,7 +4,8 @@
 # greedy and seeded sampling, with a KV pool too small for all prompts at once (preemption shown
 # in the summary), equal to each prompt run alone (`--prompt`, the single-sequence engine); a
 # job killed with SIGKILL mid-way and rerun with --resume ends with every prompt exactly once and
-# the same tokens; a stuck step is ended by the step watchdog; under mpirun the batched job at
+# the same tokens; the step token budget fills the batch at once (--step-tokens); a stuck step is
+# ended by the step watchdog; under mpirun the batched job at
 # TP=2 equals TP=1.
 # usage: batch_engine.sh FRSPEC FIXTURES MPIEXEC [MPI flags...]
 set -u
@@ -65,6 +66,25 @@ for mode in greedy sampled; do
         one=$(python3 -c 'import json,sys; print(json.dumps([json.load(open(sys.argv[1]))["tokens"]]))' "$TMP/one.json")
         check "$mode $id: batched == --prompt alone" [ "$(grep "^$id " "$ref" | cut -d' ' -f2-)" = "$one" ]
     done
+done
+
+# the step token budget (--step-tokens; FRS_BATCH_TRACE: one line per step): by default the first
+# step prefills all 8 admitted prompts, so the first decode step runs 8 sequences; with a budget of
+# 8 tokens (what a --batch 8 --spec-policy off job had before the budget was its own) admissions
+# trickle in, one prompt a step; the tokens are the same either way
+for st in default 8; do
+    sto=()
+    [ $st != default ] && sto=(--step-tokens $st)
+    FRS_BATCH_TRACE="$TMP/trace-$st.txt" "$FRSPEC" generate "${G[@]}" --prompts "$TMP/in.jsonl" --out "$TMP/budget-$st.jsonl" \
+        --max-new-tokens 20 --batch 8 --spec-policy off "${sto[@]}" 2> /dev/null
+    first=$(grep -m1 -o '^step [0-9]* n [0-9]*' "$TMP/trace-$st.txt" | awk '{print $4}')
+    if [ $st = default ]; then
+        check "default step budget: the first decode step runs all 8 sequences (ran ${first:-none})" [ "${first:-0}" = 8 ]
+    else
+        check "--step-tokens 8: the first decode step runs fewer (ran ${first:-none})" [ "${first:-8}" -lt 8 ]
+    fi
+    by_id "$TMP/budget-$st.jsonl" > "$TMP/budget-$st.ids"
+    check "--step-tokens $st: tokens == batch 1 off" cmp -s "$TMP/greedy-1-off-x.jsonl.ids" "$TMP/budget-$st.ids"
 done
 
 # SIGKILL mid-way, then --resume: every id once, the same tokens as an uninterrupted run
