@@ -27,8 +27,8 @@ int session_step_tokens(const struct session *s)
     /* enough prefill per step that admissions keep the batch full (measured: with the budget equal
      * to --batch verify rows, a --batch 64 autoregressive job ran about 20 sequences at a time)
      * while a long prompt still takes several steps (chunked) */
-    const int rows = session_step_rows(s), floor = strcmp(s->device, "cpu") ? 2048 : 512;
-    return rows > floor ? rows : floor;
+    const int rows = session_step_rows(s), least = strcmp(s->device, "cpu") ? 2048 : 512;
+    return rows > least ? rows : least;
 }
 
 enum frs_status session_open(struct session *s, const struct gen_options *o, struct frs_comm *comm,

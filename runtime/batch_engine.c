@@ -751,22 +751,18 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
         FRS_TRY(e->ops->verify(e->be, n, e->fs, e->roots, e->drafted, e->samp, e->trees, e->acc));
         FRS_TRY(e->ops->commit(e->be, n, e->fs, e->acc));
         const double t2 = be_clock(e);
+        double toks = 0;
+        for (int i = 0; i < n; i++)
+            toks += e->acc[i].n_tokens;
         if (e->cfg.policy == FRS_SPEC_AUTO) {
             fit_add(e, rows, drows, ddepth, t2 - t0);
-            double toks = 0;
-            for (int i = 0; i < n; i++)
-                toks += e->acc[i].n_tokens;
             arm_record(e, toks, t2 - tp0);
         }
-        if (e->cfg.trace) {
-            double toks = 0;
-            for (int i = 0; i < n; i++)
-                toks += e->acc[i].n_tokens;
+        if (e->cfg.trace)
             fprintf(e->cfg.trace, "step %ld n %d arm %d drafting %d rows %d drows %d depth %d tokens %.0f "
                     "plan_ms %.3f draft_ms %.3f verify_ms %.3f\n", e->tot.steps + 1, n,
                     e->cfg.policy == FRS_SPEC_AUTO ? e->arm : -1, nd, rows, drows, ddepth, toks,
                     1e3 * (t0 - tp0), 1e3 * (t1 - t0), 1e3 * (t2 - t1));
-        }
         e->tot.verify_rows += rows;
         for (int i = 0; i < n; i++) {
             struct be_seq *s = e->run[i];
