@@ -14,8 +14,8 @@
  *    FP8 checkpoints (issue 15): a target matrix (group) stored F8_E4M3 stays FP8 on the device,
  *    with one fp32 scale per output row (struct cu_fp8; kernels/cuda_fp8.cu): the n == 1 GEMV
  *    dequantizes in registers, n = 2..64 runs bf16 tensor-core MMAs on weights dequantized in
- *    registers (opts.fp8_mma; 0: off), larger n dequantizes into one bf16 scratch matrix (deq) for
- *    the GEMM. The draft head and its reduced LM head stay bf16 (an FP8 LM head is dequantized for it).
+ *    registers (opts.fp8_mma, kept in blas.fp8_mma; 0: off), larger n dequantizes into one bf16
+ *    scratch matrix (deq) for the GEMM. The draft head and its reduced LM head stay bf16 (an FP8 LM head is dequantized for it).
  *  - activations, KV caches (bf16), draft state: ONE second allocation.
  * Activations: fp32 residual stream and matmul outputs; bf16 for every matmul input (norm,
  * attention and SwiGLU outputs, draft fc input), so the n == 1 GEMV and the n > 1 cuBLAS GEMM
@@ -351,7 +351,7 @@ static enum frs_status cu_mm(struct cu_backend *b, const uint16_t *x, int ldx, i
 {
     const int f8 = w8 && w8->w;
     return cuda_matmul_w8(&b->blas, x, ldx, n, w, f8 ? w8->w : NULL, f8 ? w8->s : NULL, rows, cols, y, ldy, beta,
-                          b->opts.fp8_mma, b->deq);
+                          b->deq);
 }
 
 /* One device allocation for a memory plan (memplan.h): sized and checked, cudaMalloc, carved. */
@@ -843,7 +843,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
         .L = b->L, .V = b->V, .Vl = b->Vl, .voff = b->voff, .eps = b->t.eps, .embed = b->embed,
         .lm_head = b->lm_head, .final_norm = b->final_norm, .layers = ls, .inv_freq = b->inv_freq,
         .draft = b->d != NULL, .dkv = b->d ? b->dr.KV * b->dr.D : 0,
-        .lm8 = {b->lm8.w, b->lm8.s}, .deq = b->deq, .fp8_mma = b->opts.fp8_mma,
+        .lm8 = {b->lm8.w, b->lm8.s}, .deq = b->deq,
         .att_mma = !b->opts.batch_att_mma || b->opts.attention == FRS_ATTN_CUDA_CORES ||
                            !cuda_attn_mma_head_dim_ok(b->t.D)
                        ? 0
@@ -938,6 +938,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
     b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
+    b->blas.fp8_mma = b->opts.fp8_mma;
     b->n_sm = b->blas.n_sm;
     if (b->opts.test_hang_step > 0) {
         b->hang_step = b->opts.test_hang_step;

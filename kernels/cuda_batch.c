@@ -598,7 +598,7 @@ static void bt_segments(struct cuda_batch *bt, int n)
 static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, int n, const uint16_t *w,
                              const struct cuda_batch_fp8 *w8, int rows, int cols, float *y, int ldy, float beta)
 {
-    return cuda_matmul_w8(bt->m.blas, x, ldx, n, w, w8->w, w8->s, rows, cols, y, ldy, beta, bt->m.fp8_mma, bt->m.deq);
+    return cuda_matmul_w8(bt->m.blas, x, ldx, n, w, w8->w, w8->s, rows, cols, y, ldy, beta, bt->m.deq);
 }
 
 /* n rows whose metadata is on the device: K/V of every layer written at the rows' physical rows,

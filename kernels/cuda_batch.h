@@ -70,10 +70,9 @@ struct cuda_batch_model {
     int dH, dKV, dD, dF, K;
     float deps;
     /* FP8 targets: an FP8 LM head (w NULL: bf16 lm_head), the bf16 scratch of the largest FP8
-     * matrix for GEMMs past the MMA kernel's rows, the MMA kernel on (cuda_fp8_kernels.h) */
+     * matrix for GEMMs past the MMA kernel's rows (the kernel choice is blas's: cuda_fp8_kernels.h) */
     struct cuda_batch_fp8 lm8;
     uint16_t *deq;
-    int fp8_mma;
     /* attention of sequences with several rows (trees, prefill chunks): 3 or 1 = the tensor-core
      * paged kernel (cuda_attn_mma_paged) with that many bf16 terms, 0 = the CUDA-core paged kernel */
     int att_mma;

@@ -402,8 +402,9 @@ extern "C" enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale
 
 extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                           const uint8_t *w8, const float *s8, int rows, int cols, float *y, int ldy,
-                                          float beta, int mma, uint16_t *deq)
+                                          float beta, uint16_t *deq)
 {
+    const int mma = blas->fp8_mma;
     if (!w8)
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)

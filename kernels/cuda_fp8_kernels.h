@@ -61,13 +61,13 @@ enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int 
 enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows, float amp, uint64_t seed,
                                    cudaStream_t st);
 /* y = beta y + x W^T over n rows (x bf16, row stride ldx; y fp32, row stride ldy): W bf16 (w) when
- * w8 is NULL, else e4m3 w8 (rows, cols) with row scales s8: n == 1 cuda_fp8_gemv, n 2..64
- * cuda_fp8_gemm_small when mma (2: its split-K form, partials in deq) and cuda_fp8_mma_ok, else
- * cuda_fp8_dequant_bf16 into deq
- * (rows * cols bf16 of scratch) and the bf16 GEMM. On blas's stream. */
+ * w8 is NULL, else e4m3 w8 (rows, cols) with row scales s8: n == 1 cuda_fp8_gemv (blas->
+ * fp8_gemv_unroll), n 2..64 cuda_fp8_gemm_small when blas->fp8_mma (2: its split-K form, partials
+ * in deq) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
+ * and the bf16 GEMM. On blas's stream. */
 enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                const uint8_t *w8, const float *s8, int rows, int cols, float *y, int ldy, float beta,
-                               int mma, uint16_t *deq);
+                               uint16_t *deq);
 
 #ifdef __cplusplus
 }

@@ -64,7 +64,11 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *   FRS_ATT_MMA=0        attention = FRS_ATTN_CUDA_CORES; =1: FRS_ATTN_MMA_BF16
  *   FRS_PDL=0            pdl = 0              (no programmatic dependent launch)
  *   FRS_CUBLASLT=0       cublaslt = 0         (cublasGemmEx only)
- *   FRS_FP8_MMA=0        fp8_mma = 0          (FP8 weights at n > 1: dequantize + bf16 GEMM)
+ *   FRS_FP8_MMA=0 / =1   fp8_mma = 0 / 1      (FP8 weights at n = 2..64: dequantize + bf16 GEMM / the
+ *                                             tensor-core kernel unsplit; default 2, split-K)
+ *   FRS_FP8_GEMV=8       fp8_gemv_unroll = 8  (the FP8 GEMV's loads in flight per lane; default 4)
+ *   FRS_BATCH_ATT_MMA=0  batch_att_mma = 0    (the batched tree / prefill rows on the CUDA-core
+ *                                             paged attention)
  * A value is read by its first character ("0..." / "1..."), as before; anything else keeps the
  * default. */
 void backend_options_from_env(struct frs_backend_options *o);
