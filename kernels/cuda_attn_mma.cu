@@ -404,10 +404,10 @@ extern "C" int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm)
     return (int)s;
 }
 
-template <int D, int TERMS, bool PAGED = false>
+template <int D, int TERMS, bool PAGED>
 static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc, const uint16_t *vc,
                              const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv,
-                             int splits, uint16_t *out, float *part, struct cuda_attn_mma_pages pg = {})
+                             int splits, uint16_t *out, float *part, struct cuda_attn_mma_pages pg)
 {
     const size_t smem = am_smem_bytes(D, TERMS);
     /* above the 48 KiB default: once per instantiation and device (bit dev of attr_set; a repeat is
@@ -430,6 +430,31 @@ static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const u
     return cudaGetLastError();
 }
 
+/* am_launch at a runtime head_dim (16 / 32 / 64 / 128, else cudaErrorInvalidValue) and terms (3, else 1):
+ * the one dispatch of cuda_attn_mma and cuda_attn_mma_paged */
+template <bool PAGED>
+static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc,
+                               const uint16_t *vc, const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
+                               int n_heads, int n_kv, int splits, uint16_t *out, float *part,
+                               struct cuda_attn_mma_pages pg)
+{
+#define AM_CASE(DD)                                                                                                    \
+    case DD:                                                                                                           \
+        return terms == 3 ? am_launch<DD, 3, PAGED>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,    \
+                                                    splits, out, part, pg)                                             \
+                          : am_launch<DD, 1, PAGED>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,    \
+                                                    splits, out, part, pg)
+    switch (head_dim) {
+        AM_CASE(16);
+        AM_CASE(32);
+        AM_CASE(64);
+        AM_CASE(128);
+    default:
+        return cudaErrorInvalidValue;
+    }
+#undef AM_CASE
+}
+
 extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t *vc,
                                          const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
                                          int n_heads, int n_kv, int head_dim, int terms, int splits, uint16_t *out,
@@ -442,23 +467,8 @@ extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, con
                        "(need head_dim 16/32/64/128, terms 1 or 3, 16-byte aligned q, k, v, 4-byte out, 8-byte "
                        "scratch)", n, n_heads, n_kv, head_dim, terms, splits);
     const dim3 grid((unsigned)((n * (n_heads / n_kv) + AM_BM - 1) / AM_BM), (unsigned)n_kv, (unsigned)splits);
-    cudaError_t e;
-#define AM_CASE(DD)                                                                                                    \
-    case DD:                                                                                                           \
-        e = terms == 3 ? am_launch<DD, 3>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
-                                          part)                                                                        \
-                       : am_launch<DD, 1>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv, splits, out, \
-                                          part);                                                                       \
-        break
-    switch (head_dim) {
-        AM_CASE(16);
-        AM_CASE(32);
-        AM_CASE(64);
-        AM_CASE(128);
-    default:
-        e = cudaErrorInvalidValue;
-    }
-#undef AM_CASE
+    const cudaError_t e = am_dispatch<false>(head_dim, terms, grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,
+                                             n_kv, splits, out, part, {});
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_kernel (head_dim %d) failed: %s",
                        head_dim, cudaGetErrorString(e));
@@ -480,23 +490,8 @@ extern "C" enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *k
                        "terms %d, splits %d (need head_dim 16/32/64/128, aligned pointers)", max_blocks, n_rows,
                        n_heads, n_kv, head_dim, terms, splits);
     const dim3 grid((unsigned)max_blocks, (unsigned)n_kv, (unsigned)splits);
-    cudaError_t e;
-#define AMP_CASE(DD)                                                                                                   \
-    case DD:                                                                                                           \
-        e = terms == 3 ? am_launch<DD, 3, true>(grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads, n_kv, splits,   \
-                                                out, part, *pg)                                                        \
-                       : am_launch<DD, 1, true>(grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads, n_kv, splits,   \
-                                                out, part, *pg);                                                       \
-        break
-    switch (head_dim) {
-        AMP_CASE(16);
-        AMP_CASE(32);
-        AMP_CASE(64);
-        AMP_CASE(128);
-    default:
-        e = cudaErrorInvalidValue;
-    }
-#undef AMP_CASE
+    const cudaError_t e = am_dispatch<true>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads, n_kv,
+                                            splits, out, part, *pg);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of the paged attn_mma_kernel (head_dim %d) "
                        "failed: %s", head_dim, cudaGetErrorString(e));
