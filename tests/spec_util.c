@@ -8,6 +8,7 @@
 
 #include "draft.h"
 #include "model.h"
+#include "rng.h" /* frs_rng_u64 */
 #include "testutil.h" /* test_fixture */
 
 const struct frs_tree_params SPEC_SHAPES[SPEC_N_SHAPES] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
@@ -99,6 +100,20 @@ double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const in
 out:
     free(lg);
     return gap;
+}
+
+int spec_job_request(int i, int vocab, uint64_t seed, int32_t *prompt, int *n_prompt, int *max_new, int32_t *stop)
+{
+    static const int lens[SPEC_JOB_N] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
+    static const int news[SPEC_JOB_N] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
+    *n_prompt = lens[i];
+    for (int k = 0; k < lens[i]; k++)
+        prompt[k] = (int32_t)(frs_rng_u64(seed, (uint64_t)i, (uint64_t)k) % (uint64_t)vocab);
+    *max_new = news[i];
+    if (i % 3 != 1)
+        return 0;
+    *stop = (int32_t)(frs_rng_u64(seed, 99, (uint64_t)i) % (uint64_t)vocab);
+    return 1;
 }
 
 enum frs_status spec_load_pair(const char *target_rel, const char *head_rel, struct llama_model *m,

@@ -6,7 +6,7 @@
  *
  * defines: SPEC_N_NEW, SPEC_MAX_PROMPT, SPEC_SHAPES, SPEC_VOCABS, struct spec_prompt,
  *          spec_make_backend, spec_generate, spec_fr_list, spec_first_diff, spec_fill_prompts,
- *          spec_ar_gap, spec_load_pair
+ *          spec_ar_gap, spec_load_pair, SPEC_JOB_N, SPEC_JOB_MAXP, spec_job_request
  */
 #ifndef FRSPEC_SPEC_UTIL_H
 #define FRSPEC_SPEC_UTIL_H
@@ -69,5 +69,13 @@ double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const in
  * (TP 1); on an error nothing stays loaded. */
 enum frs_status spec_load_pair(const char *target_rel, const char *head_rel, struct llama_model *m,
                                struct eagle_draft *d);
+
+/* The batched engine tests' job (test_batch on the CPU, test_cuda_batch): SPEC_JOB_N requests of
+ * mixed prompt lengths (1..70 ids) and lengths (1..40 new tokens). Request i < SPEC_JOB_N: its
+ * prompt (random ids below vocab from seed) into prompt[0..*n_prompt), its new tokens into
+ * *max_new; every third (i % 3 == 1) also has a stop token, put in *stop, and returns 1; else 0. */
+#define SPEC_JOB_N 12
+#define SPEC_JOB_MAXP 70
+int spec_job_request(int i, int vocab, uint64_t seed, int32_t *prompt, int *n_prompt, int *max_new, int32_t *stop);
 
 #endif

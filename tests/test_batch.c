@@ -28,13 +28,14 @@
 #include "engine.h"
 #include "model.h"
 #include "rng.h"
-#include "spec_util.h" /* spec_load_pair */
+#include "spec_util.h" /* spec_load_pair, spec_job_request */
 #include "testutil.h"
 #include "tree.h" /* tree_draft_rows */
 
-#define NREQ 12
+#define NREQ SPEC_JOB_N
 #define MAXP 80
 #define MAXN 48
+_Static_assert(MAXP >= SPEC_JOB_MAXP, "job prompts hold spec_job_request's");
 
 struct job {
     int n;
@@ -90,16 +91,9 @@ static void make_job(struct job *j, int vocab, int sampled, uint64_t seed)
 {
     memset(j, 0, sizeof *j);
     j->n = NREQ;
-    const int lens[NREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
-    const int news[NREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
     for (int i = 0; i < NREQ; i++) {
-        j->n_prompt[i] = lens[i];
-        for (int k = 0; k < lens[i]; k++)
-            j->prompt[i][k] = (int32_t)(frs_rng_u64(seed, (uint64_t)i, (uint64_t)k) % (uint64_t)vocab);
-        j->max_new[i] = news[i];
-        if (i % 3 == 1) { /* a stop token that may or may not come */
-            j->stop[i][0] = (int32_t)(frs_rng_u64(seed, 99, (uint64_t)i) % (uint64_t)vocab);
-            j->stop[i][1] = 1;
+        if (spec_job_request(i, vocab, seed, j->prompt[i], &j->n_prompt[i], &j->max_new[i], &j->stop[i][0])) {
+            j->stop[i][1] = 1; /* a stop token that may or may not come, and token 1 */
             j->n_stop[i] = 2;
         }
         j->s[i] = sampled ? (struct frs_sampling){1.0f, i % 2 ? 0.9f : 1.0f, i % 4 == 0 ? 20 : 0, 1000 + (uint64_t)i}

@@ -48,7 +48,6 @@
 #include "backend.h"
 #include "batch.h"
 #include "batch_engine.h"
-#include "rng.h"
 #include "cpu_backend.h"
 #include "cuda_attn_mma.h"
 #include "cuda_backend.h"
@@ -59,6 +58,7 @@
 #include "model.h"
 #include "model_bf16.h"
 #include "sampling.h"
+#include "spec_util.h" /* spec_job_request */
 #include "testutil.h"
 
 #define MAX_SEQS 6
@@ -541,8 +541,9 @@ out:
 
 /* ---- 4. the batched engine on the CUDA backend ---------------------------------------------------- */
 
-#define EREQ 12
+#define EREQ SPEC_JOB_N
 #define EMAXN 48
+_Static_assert(80 >= SPEC_JOB_MAXP, "ejob prompts hold spec_job_request's");
 
 struct ejob {
     int32_t prompt[EREQ][80];
@@ -588,23 +589,13 @@ static enum frs_status ejob_deliver(void *user, const struct frs_batch_request *
     return FRS_OK;
 }
 
-/* 12 requests of mixed prompt lengths (1..70 random ids below V from seed) and lengths (1..40), a
- * stop token on every third, greedy */
+/* the batched tests' job (spec_job_request): 12 requests of mixed prompt lengths and lengths, a stop
+ * token on every third, greedy */
 static void make_ejob(struct ejob *j, int V, uint64_t seed)
 {
     memset(j, 0, sizeof *j);
-    const int lens[EREQ] = {5, 1, 37, 12, 70, 3, 23, 8, 50, 16, 2, 31};
-    const int news[EREQ] = {40, 17, 1, 33, 9, 40, 25, 40, 12, 5, 30, 21};
-    for (int i = 0; i < EREQ; i++) {
-        j->n_prompt[i] = lens[i];
-        for (int k = 0; k < lens[i]; k++)
-            j->prompt[i][k] = (int32_t)(frs_rng_u64(seed, (uint64_t)i, (uint64_t)k) % (uint64_t)V);
-        j->max_new[i] = news[i];
-        if (i % 3 == 1) {
-            j->stop[i] = (int32_t)(frs_rng_u64(seed, 99, (uint64_t)i) % (uint64_t)V);
-            j->n_stop[i] = 1;
-        }
-    }
+    for (int i = 0; i < EREQ; i++)
+        j->n_stop[i] = spec_job_request(i, V, seed, j->prompt[i], &j->n_prompt[i], &j->max_new[i], &j->stop[i]);
 }
 
 /* every request of j delivered once without error, with its count of tokens (or ending at its

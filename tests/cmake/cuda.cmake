@@ -12,8 +12,8 @@ if(FRSPEC_HAVE_CUDA)
       if(t STREQUAL "test_cuda_model" OR t STREQUAL "test_cuda_batch")
         target_sources(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/model_bf16.c) # the bf16 copy for the CPU comparisons
       endif()
-      if(t STREQUAL "test_cuda_spec" OR t STREQUAL "test_cuda_sample")
-        target_sources(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c) # the spec tests' helpers
+      if(t STREQUAL "test_cuda_spec" OR t STREQUAL "test_cuda_sample" OR t STREQUAL "test_cuda_batch")
+        target_sources(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/spec_util.c) # the spec tests' helpers (test_cuda_batch: the job)
       endif()
     endif()
   endforeach()
