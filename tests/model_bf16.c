@@ -1,7 +1,6 @@
 /* model_bf16.c - see model_bf16.h */
 #include "model_bf16.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #include "tensor.h"
@@ -56,12 +55,4 @@ void bf16_copy_free(struct bf16_copy *bc)
     for (int i = 0; i < bc->n; i++)
         free(bc->bufs[i]);
     bc->n = 0;
-}
-
-double row_rms(const float *x, int n)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++)
-        s += (double)x[i] * x[i];
-    return sqrt(s / n);
 }

@@ -1,8 +1,8 @@
-/* model_bf16.h - helpers of the CUDA tests that compare against the CPU backend on the weights the
+/* model_bf16.h - a helper of the CUDA tests that compare against the CPU backend on the weights the
  * CUDA backend computes with (test_cuda_model, test_cuda_batch): a bf16 copy of a model's
- * matrices, and the root mean square of a logits row (the scale of the near-tie allowances).
+ * matrices.
  *
- * defines: struct bf16_copy, model_bf16, bf16_copy_free, row_rms
+ * defines: struct bf16_copy, model_bf16, bf16_copy_free
  */
 #ifndef FRSPEC_TEST_MODEL_BF16_H
 #define FRSPEC_TEST_MODEL_BF16_H
@@ -18,8 +18,5 @@ struct bf16_copy {
  * buffers owned by bc (a tied LM head stays tied); free with bf16_copy_free */
 void model_bf16(const struct llama_model *src, struct llama_model *dst, struct bf16_copy *bc);
 void bf16_copy_free(struct bf16_copy *bc);
-
-/* sqrt(mean of x[i]^2) over n values */
-double row_rms(const float *x, int n);
 
 #endif

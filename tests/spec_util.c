@@ -9,7 +9,7 @@
 #include "draft.h"
 #include "model.h"
 #include "rng.h" /* frs_rng_u64 */
-#include "testutil.h" /* test_fixture */
+#include "testutil.h" /* test_fixture, row_rms */
 
 const struct frs_tree_params SPEC_SHAPES[SPEC_N_SHAPES] = {{1, 1, 2}, {3, 2, 5}, {4, 4, 16}, {6, 10, 60}, {5, 8, 64}};
 const int SPEC_VOCABS[SPEC_N_VOCABS] = {0, 32, 8};
@@ -92,10 +92,7 @@ double spec_ar_gap(struct frs_backend *be, const struct spec_prompt *p, const in
             goto out;
     if (logits(be, lg, (size_t)V, &r, &vl) != FRS_OK)
         goto out;
-    double s = 0;
-    for (int i = 0; i < V; i++)
-        s += (double)lg[i] * lg[i];
-    *rms = sqrt(s / V);
+    *rms = row_rms(lg, V);
     gap = fabs((double)lg[a] - lg[b]);
 out:
     free(lg);

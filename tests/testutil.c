@@ -36,6 +36,14 @@ double test_rel_err(const float *a, const float *ref, size_t n)
     return sqrt(num / den);
 }
 
+double row_rms(const float *x, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return sqrt(s / n);
+}
+
 int test_close_f32(const char *what, const float *a, const float *ref, size_t n, double tol)
 {
     double e = test_rel_err(a, ref, n);

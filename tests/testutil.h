@@ -5,7 +5,7 @@
  * check ran at all; a test that cannot run here (no GPU) returns TEST_SKIP (77, ctest's
  * SKIP_RETURN_CODE) instead.
  *
- * defines: CHECK, CHECK_OK, TEST_SKIP, test_finish, test_rel_err, test_close_f32, test_fixture
+ * defines: CHECK, CHECK_OK, TEST_SKIP, test_finish, test_rel_err, test_close_f32, test_fixture, row_rms
  */
 #ifndef FRSPEC_TESTUTIL_H
 #define FRSPEC_TESTUTIL_H
@@ -42,6 +42,8 @@ extern int test_checks;
 int test_finish(const char *name);
 /* ||a - b|| / ||b|| (b the reference); NaN anywhere gives +inf. */
 double test_rel_err(const float *a, const float *ref, size_t n);
+/* sqrt(mean of x[i]^2) over n values (the scale of a logits row, for near-tie allowances) */
+double row_rms(const float *x, int n);
 /* Check rel err <= tol; on failure print the first few differing elements. */
 int test_close_f32(const char *what, const float *a, const float *ref, size_t n, double tol);
 /* FRSPEC_FIXTURES "/" rel, in a static buffer (one at a time). */
