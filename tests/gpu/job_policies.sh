@@ -8,13 +8,9 @@
 set -o pipefail
 source tests/gpu/build_lib.sh
 frs_build frspec || exit 1
-DEF=${DEFAULT:-configs/default}
 for bs in ${BATCHES:-1 8 64}; do
     for pol in off fixed auto; do
-        FRS_BATCH_TRACE="$OUT/trace_b${bs}_$pol.txt" timeout 120 $B/frspec generate --device cuda --model $DEF/target --draft $DEF/draft \
-            --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $bs --spec-policy $pol \
-            --max-new-tokens 32 --ignore-eos --out "$OUT/job_b${bs}_$pol.jsonl" > /dev/null 2> "$OUT/job_b${bs}_$pol.log"
-        echo "rc $?: $(grep -h 'frspec: batch' "$OUT/job_b${bs}_$pol.log" | tail -1)"
+        frs_job $bs $pol
     done
 done
 python3 - "$OUT" <<'PY'

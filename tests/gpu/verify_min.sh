@@ -8,21 +8,11 @@
 set -o pipefail
 source tests/gpu/build_lib.sh
 frs_build frspec test_cuda_batch test_cuda_fp8 || exit 1
-for t in test_cuda_batch test_cuda_fp8; do
-    timeout 60 $B/tests/$t > "$OUT/$t.log" 2>&1
-    echo "$t exit $?: $(grep -E 'checks' "$OUT/$t.log" | tail -1)"
-    grep -E "FAIL" "$OUT/$t.log" | head -5
-done
-DEF=configs/default
-job() { # batch policy
-    FRS_BATCH_TRACE="$OUT/trace_b$1_$2.txt" timeout 25 $B/frspec generate --device cuda --model $DEF/target \
-        --draft $DEF/draft --fr-vocab $DEF/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $1 \
-        --spec-policy $2 --max-new-tokens 32 --ignore-eos --out "$OUT/job_b$1_$2.jsonl" > /dev/null 2> "$OUT/job_b$1_$2.log"
-    echo "rc $?: $(grep -h 'frspec: batch' "$OUT/job_b$1_$2.log" | tail -1)"
-}
-job 64 off
-job 64 auto
-job 1 off
+frs_test test_cuda_batch 60
+frs_test test_cuda_fp8 60
+frs_job 64 off 25
+frs_job 64 auto 25
+frs_job 1 off 25
 for ab in FRS_FP8_GEMV=4 FRS_FP8_GEMV=8; do
     env $ab timeout 30 $B/frspec bench --preset llama3-8b-fp8 --quick --short --iters 6 --steps 20 2>&1 |
         grep -E "^1024 " | sed "s/^/[$ab] /"

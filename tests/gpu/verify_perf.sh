@@ -15,11 +15,8 @@ need() { [ "$(left)" -gt "$1" ] || { echo "skipped ($(left) s left): $2"; return
 source tests/gpu/build_lib.sh
 frs_build frspec test_cuda_batch test_cuda_fp8 test_cuda_spec || exit 1
 echo "built ($(left) s left)"
-for t in test_cuda_batch test_cuda_fp8; do
-    timeout 120 $B/tests/$t > "$OUT/$t.log" 2>&1
-    echo "$t exit $?: $(grep -E 'checks' "$OUT/$t.log" | tail -1)"
-    grep -E "FAIL" "$OUT/$t.log" | head -8
-done
+frs_test test_cuda_batch
+frs_test test_cuda_fp8
 need 60 "job" && BATCHES="${BATCHES:-1 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
 need 80 "throughput" && timeout 100 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8,16,32,64,128 --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
@@ -37,10 +34,7 @@ if need 60 "70B FP8 bench"; then
         --json "$OUT/bench_70b_fp8.json" 2>&1 | grep -v allocating > "$OUT/bench_70b_fp8.log"
     grep -E "^==|^1024 |FR 32k  " "$OUT/bench_70b_fp8.log"
 fi
-if need 40 "test_cuda_spec"; then
-    timeout 90 $B/tests/test_cuda_spec > "$OUT/test_cuda_spec.log" 2>&1
-    echo "test_cuda_spec exit $?: $(grep -E 'checks' "$OUT/test_cuda_spec.log" | tail -1)"
-fi
+need 40 "test_cuda_spec" && frs_test test_cuda_spec 90
 need 50 "job 8 32" && BATCHES="8 32" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
 # kernel times and DRAM bytes of the batch-64 decode step (ncu, base units): the paged attention of
 # steps ~10-11 and ~130 GEMM launches well inside the 33 autoregressive steps (3 warm + 30 timed)
