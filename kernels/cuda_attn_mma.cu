@@ -40,7 +40,8 @@
 #include "cuda_attn_mma.h"
 #include "cuda_attention.h" /* cuda_attention_combine */
 
-#define AM_BM CUDA_ATT_MMA_BM /* q vectors per block: 4 warps x 16 */
+#define AM_BM CUDA_ATT_MMA_BM       /* q vectors per block: 4 warps x 16 */
+#define AM_BM_WS CUDA_ATT_MMA_BM_WS /* ... with the warp split: one group of 16 for all 4 warps */
 #define AM_BN 64              /* KV slots per tile */
 #define AM_WARPS 4
 #define AM_THREADS (AM_WARPS * 32)
@@ -125,22 +126,29 @@ static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t 
  * [row0, row0 + rows) of one sequence, vectors from m0; q, out and part offset to row0; its prefix,
  * mask row (stride pg.mask_stride words) and mask columns from row0's descriptors; K/V slot s at
  * pool row table[s / kv_block] * kv_block + s % kv_block of the sequence's block table. */
-template <int D, int TERMS, bool PAGED>
+/* WS (warp split, PAGED only): the block's q vectors are one group of 16 (AM_BM_WS: a decode row's
+ * G heads, or a few rows of a small tree), read by all four warps, and each warp takes 16 of the
+ * tile's 64 slots (its own online softmax); the four partial results are merged through shared
+ * memory at the end. Without it a one-row segment (the decode of a batch: G = 4 vectors) would keep
+ * one warp of four busy on the products while the other three only load. */
+template <int D, int TERMS, bool PAGED, bool WS>
 __global__ void __launch_bounds__(AM_THREADS, 2)
     attn_mma_kernel(const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
                     const int32_t *__restrict__ prefix_p, int n, const uint64_t *__restrict__ mask, int mask_cols,
                     int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part,
                     struct cuda_attn_mma_pages pg)
 {
-    constexpr int LD = D + 8;     /* bf16 per shared row: +16 bytes keeps ldmatrix free of bank conflicts */
-    constexpr int NT = AM_BN / 8; /* n8 tiles of S */
-    constexpr int DT = D / 8;     /* n8 tiles of O */
-    constexpr int CH = D / 8;     /* 16-byte chunks per K/V row */
-    constexpr int QV = AM_BM * (D / 4) / AM_THREADS; /* float4 of q per thread */
+    constexpr int LD = D + 8;                  /* bf16 per shared row: +16 bytes, no ldmatrix bank conflicts */
+    constexpr int BM = WS ? AM_BM_WS : AM_BM;  /* q vectors per block */
+    constexpr int NT = (WS ? 16 : AM_BN) / 8;  /* n8 tiles of S per warp */
+    constexpr int KS = (WS ? 16 : AM_BN) / 16; /* k16 steps of P V per warp */
+    constexpr int DT = D / 8;                  /* n8 tiles of O */
+    constexpr int CH = D / 8;                  /* 16-byte chunks per K/V row */
+    constexpr int QV = (BM * (D / 4) + AM_THREADS - 1) / AM_THREADS; /* float4 of q per thread */
     extern __shared__ __align__(16) uint16_t am_smem[];
-    uint16_t *sq = am_smem;                /* [TERMS][AM_BM][LD] */
-    uint16_t *sk = sq + TERMS * AM_BM * LD; /* [AM_BN][LD] */
-    uint16_t *sv = sk + AM_BN * LD;         /* [AM_BN][LD] */
+    uint16_t *sq = am_smem;              /* [TERMS][BM][LD] */
+    uint16_t *sk = sq + TERMS * BM * LD; /* [AM_BN][LD] */
+    uint16_t *sv = sk + AM_BN * LD;      /* [AM_BN][LD] */
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int gq = lane >> 2, cq = lane & 3; /* mma fragment coordinates: row group, column pair */
@@ -169,7 +177,7 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     const int G = n_heads / n_kv, M = n * G;
     const int kvh = blockIdx.y, split = blockIdx.z;
     /* slots this block may need: the prefix and the tree slots (mask) or up to its last row (causal) */
-    const int i_last = min(n - 1, (min(m0 + AM_BM, M) - 1) / G);
+    const int i_last = min(n - 1, (min(m0 + BM, M) - 1) / G);
     const int total = mask ? prefix + mask_cols : prefix + i_last + 1;
     /* this split's slots: whole tiles, so that only the tail tiles need masking */
     const int per = ((total + n_split - 1) / n_split + AM_BN - 1) / AM_BN * AM_BN;
@@ -202,23 +210,30 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
 #pragma unroll
         for (int k = 0; k < QV; k++) {
             const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
-            qv[k] = m < M ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
-                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            qv[k] = m < M && r < BM
+                        ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
+                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
 #pragma unroll
         for (int k = 0; k < QV; k++) {
             const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
+            if (r >= BM)
+                continue;
             uint32_t a[TERMS], b[TERMS];
             split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
             split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
 #pragma unroll
             for (int u = 0; u < TERMS; u++)
-                *reinterpret_cast<uint2 *>(sq + (u * AM_BM + r) * LD + d) = make_uint2(a[u], b[u]);
+                *reinterpret_cast<uint2 *>(sq + (u * BM + r) * LD + d) = make_uint2(a[u], b[u]);
         }
     }
 
-    /* this thread's two rows of the warp's 16: rA (c[0], c[1]) and rA + 8 (c[2], c[3]) */
-    const int rA = m0 + warp * 16 + gq, rB = rA + 8;
+    /* this thread's two rows of the warp's 16: rA (c[0], c[1]) and rA + 8 (c[2], c[3]); the warp's
+     * q rows (qw) and its slots of a tile (sw: all 64, or 16 under WS); a warp whose q vectors are
+     * all past M only loads (live = 0) */
+    const int qw = WS ? 0 : warp * 16, sw = WS ? warp * 16 : 0;
+    const bool live = m0 + qw < M;
+    const int rA = m0 + qw + gq, rB = rA + 8;
     const int iA = min(rA / G, n - 1), iB = min(rB / G, n - 1); /* rows past M: any valid row */
     float o[DT][4];
 #pragma unroll
@@ -238,79 +253,82 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
 #pragma unroll
         for (int j = 0; j < NT; j++)
             s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+        if (live) {
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            uint32_t a[TERMS][4];
-            const int qoff = (warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8;
+            for (int kk = 0; kk < D / 16; kk++) {
+                uint32_t a[TERMS][4];
+                const int qoff = (qw + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8;
 #pragma unroll
-            for (int u = 0; u < TERMS; u++)
-                ldsm_x4(a[u], sq + u * AM_BM * LD + qoff);
+                for (int u = 0; u < TERMS; u++)
+                    ldsm_x4(a[u], sq + u * BM * LD + qoff);
 #pragma unroll
-            for (int np = 0; np < NT / 2; np++) {
-                uint32_t b[4];
-                ldsm_x4(b, sk + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8);
+                for (int np = 0; np < NT / 2; np++) {
+                    uint32_t b[4];
+                    ldsm_x4(b, sk + (sw + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
+                                   ((lane >> 3) & 1) * 8);
 #pragma unroll
-                for (int u = TERMS - 1; u >= 0; u--) { /* smallest term first */
-                    mma_bf16(s[2 * np], a[u], b[0], b[1]);
-                    mma_bf16(s[2 * np + 1], a[u], b[2], b[3]);
+                    for (int u = TERMS - 1; u >= 0; u--) { /* smallest term first */
+                        mma_bf16(s[2 * np], a[u], b[0], b[1]);
+                        mma_bf16(s[2 * np + 1], a[u], b[2], b[3]);
+                    }
                 }
             }
-        }
 
-        /* visibility: only tiles reaching the new slots or the end of the range */
-        if (t0 + AM_BN > prefix || t0 + AM_BN > s_end) {
+            /* visibility: only tiles reaching the new slots or the end of the range */
+            if (t0 + AM_BN > prefix || t0 + AM_BN > s_end) {
+#pragma unroll
+                for (int j = 0; j < NT; j++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int col = t0 + sw + j * 8 + 2 * cq + (e & 1);
+                        const int i = e < 2 ? iA : iB;
+                        bool vis = col < s_end;
+                        if (vis && col >= prefix) {
+                            const int jj = col - prefix;
+                            vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0
+                                       : jj <= i;
+                        }
+                        if (!vis)
+                            s[j][e] = -INFINITY;
+                    }
+                }
+            }
+
+            /* online softmax: the four threads of a quad share a row */
+            float tA = -INFINITY, tB = -INFINITY;
 #pragma unroll
             for (int j = 0; j < NT; j++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int col = t0 + j * 8 + 2 * cq + (e & 1);
-                    const int i = e < 2 ? iA : iB;
-                    bool vis = col < s_end;
-                    if (vis && col >= prefix) {
-                        const int jj = col - prefix;
-                        vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0
-                                   : jj <= i;
-                    }
-                    if (!vis)
-                        s[j][e] = -INFINITY;
-                }
+                tA = fmaxf(tA, fmaxf(s[j][0], s[j][1]));
+                tB = fmaxf(tB, fmaxf(s[j][2], s[j][3]));
             }
-        }
-
-        /* online softmax: the four threads of a quad share a row */
-        float tA = -INFINITY, tB = -INFINITY;
+            tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
+            tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
+            tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
+            tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
+            const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+            const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB; /* nothing seen yet */
+            const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
+            mA = nA;
+            mB = nB;
+            lA *= aA;
+            lB *= aB;
 #pragma unroll
-        for (int j = 0; j < NT; j++) {
-            tA = fmaxf(tA, fmaxf(s[j][0], s[j][1]));
-            tB = fmaxf(tB, fmaxf(s[j][2], s[j][3]));
-        }
-        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
-        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
-        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
-        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
-        const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
-        const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB; /* nothing seen yet */
-        const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
-        mA = nA;
-        mB = nB;
-        lA *= aA;
-        lB *= aB;
+            for (int j = 0; j < DT; j++) {
+                o[j][0] *= aA;
+                o[j][1] *= aA;
+                o[j][2] *= aB;
+                o[j][3] *= aB;
+            }
 #pragma unroll
-        for (int j = 0; j < DT; j++) {
-            o[j][0] *= aA;
-            o[j][1] *= aA;
-            o[j][2] *= aB;
-            o[j][3] *= aB;
-        }
-#pragma unroll
-        for (int j = 0; j < NT; j++) {
-            s[j][0] = exp2f(s[j][0] - uA);
-            s[j][1] = exp2f(s[j][1] - uA);
-            s[j][2] = exp2f(s[j][2] - uB);
-            s[j][3] = exp2f(s[j][3] - uB);
-            lA += s[j][0] + s[j][1];
-            lB += s[j][2] + s[j][3];
-        }
+            for (int j = 0; j < NT; j++) {
+                s[j][0] = exp2f(s[j][0] - uA);
+                s[j][1] = exp2f(s[j][1] - uA);
+                s[j][2] = exp2f(s[j][2] - uB);
+                s[j][3] = exp2f(s[j][3] - uB);
+                lA += s[j][0] + s[j][1];
+                lB += s[j][2] + s[j][3];
+            }
+        } /* live */
 
         cp_async_wait<0>(); /* V(t) landed */
         __syncthreads();    /* ... for every warp, and every warp is done with K(t) */
@@ -320,25 +338,28 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
         }
 
         /* O += P V, P from the S registers, TERMS products per k-step */
+        if (live) {
 #pragma unroll
-        for (int kk = 0; kk < AM_BN / 16; kk++) {
-            uint32_t p0[TERMS], p1[TERMS], p2[TERMS], p3[TERMS];
-            split_terms<TERMS>(s[2 * kk][0], s[2 * kk][1], p0);
-            split_terms<TERMS>(s[2 * kk][2], s[2 * kk][3], p1);
-            split_terms<TERMS>(s[2 * kk + 1][0], s[2 * kk + 1][1], p2);
-            split_terms<TERMS>(s[2 * kk + 1][2], s[2 * kk + 1][3], p3);
+            for (int kk = 0; kk < KS; kk++) {
+                uint32_t p0[TERMS], p1[TERMS], p2[TERMS], p3[TERMS];
+                split_terms<TERMS>(s[2 * kk][0], s[2 * kk][1], p0);
+                split_terms<TERMS>(s[2 * kk][2], s[2 * kk][3], p1);
+                split_terms<TERMS>(s[2 * kk + 1][0], s[2 * kk + 1][1], p2);
+                split_terms<TERMS>(s[2 * kk + 1][2], s[2 * kk + 1][3], p3);
 #pragma unroll
-            for (int dp = 0; dp < D / 16; dp++) {
-                uint32_t b[4];
-                ldsm_x4_trans(b, sv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
+                for (int dp = 0; dp < D / 16; dp++) {
+                    uint32_t b[4];
+                    ldsm_x4_trans(b, sv + (sw + kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 +
+                                         (lane >> 4) * 8);
 #pragma unroll
-                for (int u = TERMS - 1; u >= 0; u--) {
-                    const uint32_t a[4] = {p0[u], p1[u], p2[u], p3[u]};
-                    mma_bf16(o[2 * dp], a, b[0], b[1]);
-                    mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+                    for (int u = TERMS - 1; u >= 0; u--) {
+                        const uint32_t a[4] = {p0[u], p1[u], p2[u], p3[u]};
+                        mma_bf16(o[2 * dp], a, b[0], b[1]);
+                        mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+                    }
                 }
             }
-        }
+        } /* live */
         __syncthreads(); /* every warp is done with V(t) before V(t + 1) is loaded */
     }
 
@@ -346,39 +367,94 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     lA += __shfl_xor_sync(0xffffffffu, lA, 2);
     lB += __shfl_xor_sync(0xffffffffu, lB, 1);
     lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+    if constexpr (WS) {
+        /* the four warps' (m, l, o) of the same 16 vectors, merged through shared memory (the tiles'
+         * space: the loop ended with a barrier) */
+        float *red = reinterpret_cast<float *>(am_smem); /* [warp][16][D + 2] */
+        __syncthreads();
 #pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-        const int r = hr ? rB : rA;
-        if (r >= M)
-            continue;
-        const float l = hr ? lB : lA, m = hr ? mB : mA;
-        const size_t ih = (size_t)(r / G) * n_heads + kvh * G + r % G;
-        if (n_split == 1) {
-            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int hr = 0; hr < 2; hr++) {
+            float *wr = red + (warp * 16 + gq + 8 * hr) * (D + 2);
 #pragma unroll
             for (int j = 0; j < DT; j++)
-                *reinterpret_cast<uint32_t *>(out + ih * D + j * 8 + 2 * cq) =
-                    pack_bf16x2(o[j][2 * hr] * inv, o[j][2 * hr + 1] * inv);
-        } else {
-            float *pp = part + (ih * n_split + split) * (D + 2);
-            if (m != -INFINITY) /* a split that saw nothing: m and l only (the combine skips it) */
-#pragma unroll
-                for (int j = 0; j < DT; j++)
-                    *reinterpret_cast<float2 *>(pp + 2 + j * 8 + 2 * cq) =
-                        make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
+                *reinterpret_cast<float2 *>(wr + 2 + j * 8 + 2 * cq) = make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
             if (cq == 0) {
-                pp[0] = m == -INFINITY ? -INFINITY : m * 0.6931471805599453f; /* log2 -> natural units */
-                pp[1] = l;
+                wr[0] = hr ? mB : mA;
+                wr[1] = hr ? lB : lA;
             }
         }
-    }
+        __syncthreads();
+        for (int e = tid; e < BM * D; e += AM_THREADS) {
+            const int r = e / D, d = e % D, mv = m0 + r;
+            if (mv >= M)
+                continue;
+            float mx = -INFINITY;
+#pragma unroll
+            for (int w = 0; w < AM_WARPS; w++)
+                mx = fmaxf(mx, red[(w * 16 + r) * (D + 2)]);
+            float l = 0.0f, a = 0.0f;
+            if (mx != -INFINITY) {
+#pragma unroll
+                for (int w = 0; w < AM_WARPS; w++) {
+                    const float *wr = red + (w * 16 + r) * (D + 2);
+                    if (wr[0] != -INFINITY) {
+                        const float f = exp2f(wr[0] - mx);
+                        l += f * wr[1];
+                        a += f * wr[2 + d];
+                    }
+                }
+            }
+            const size_t ih = (size_t)(mv / G) * n_heads + kvh * G + mv % G;
+            if (n_split == 1) {
+                out[ih * D + d] = f2bf(l > 0.0f ? a / l : 0.0f);
+            } else {
+                float *pp = part + (ih * n_split + split) * (D + 2);
+                if (mx != -INFINITY)
+                    pp[2 + d] = a;
+                if (d == 0) {
+                    pp[0] = mx == -INFINITY ? -INFINITY : mx * 0.6931471805599453f;
+                    pp[1] = l;
+                }
+            }
+        }
+    } else {
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const int r = hr ? rB : rA;
+            if (r >= M)
+                continue;
+            const float l = hr ? lB : lA, m = hr ? mB : mA;
+            const size_t ih = (size_t)(r / G) * n_heads + kvh * G + r % G;
+            if (n_split == 1) {
+                const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+#pragma unroll
+                for (int j = 0; j < DT; j++)
+                    *reinterpret_cast<uint32_t *>(out + ih * D + j * 8 + 2 * cq) =
+                        pack_bf16x2(o[j][2 * hr] * inv, o[j][2 * hr + 1] * inv);
+            } else {
+                float *pp = part + (ih * n_split + split) * (D + 2);
+                if (m != -INFINITY) /* a split that saw nothing: m and l only (the combine skips it) */
+#pragma unroll
+                    for (int j = 0; j < DT; j++)
+                        *reinterpret_cast<float2 *>(pp + 2 + j * 8 + 2 * cq) =
+                            make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
+                if (cq == 0) {
+                    pp[0] = m == -INFINITY ? -INFINITY : m * 0.6931471805599453f; /* log2 -> natural units */
+                    pp[1] = l;
+                }
+            }
+        }
+    } /* WS */
 }
 
 /* ---- launcher --------------------------------------------------------------------------------- */
 
-static size_t am_smem_bytes(int D, int terms)
+/* q planes and the K and V tiles; under WS at least the merge's [4 warps][16][D + 2] floats */
+static size_t am_smem_bytes(int D, int terms, int ws)
 {
-    return (size_t)(terms * AM_BM + 2 * AM_BN) * (D + 8) * 2;
+    const size_t tiles = (size_t)(terms * (ws ? AM_BM_WS : AM_BM) + 2 * AM_BN) * (D + 8) * 2;
+    const size_t merge = ws ? (size_t)AM_WARPS * 16 * (D + 2) * 4 : 0;
+    return tiles > merge ? tiles : merge;
 }
 
 extern "C" int cuda_attn_mma_head_dim_ok(int head_dim)
@@ -404,12 +480,12 @@ extern "C" int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm)
     return (int)s;
 }
 
-template <int D, int TERMS, bool PAGED>
+template <int D, int TERMS, bool PAGED, bool WS>
 static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc, const uint16_t *vc,
                              const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads, int n_kv,
                              int splits, uint16_t *out, float *part, struct cuda_attn_mma_pages pg)
 {
-    const size_t smem = am_smem_bytes(D, TERMS);
+    const size_t smem = am_smem_bytes(D, TERMS, WS);
     /* above the 48 KiB default: once per instantiation and device (bit dev of attr_set; a repeat is
      * harmless, so no lock) */
     static volatile unsigned long long attr_set = 0;
@@ -419,20 +495,20 @@ static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const u
         return e;
     const unsigned long long bit = 1ull << (dev & 63);
     if (dev >= 64 || !(attr_set & bit)) {
-        e = cudaFuncSetAttribute(attn_mma_kernel<D, TERMS, PAGED>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        e = cudaFuncSetAttribute(attn_mma_kernel<D, TERMS, PAGED, WS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)smem);
         if (e != cudaSuccess)
             return e;
         attr_set |= bit;
     }
-    attn_mma_kernel<D, TERMS, PAGED><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols, n_heads,
-                                                                     n_kv, splits, out, part, pg);
+    attn_mma_kernel<D, TERMS, PAGED, WS><<<grid, AM_THREADS, smem, st>>>(q, kc, vc, prefix, n, mask, mask_cols,
+                                                                         n_heads, n_kv, splits, out, part, pg);
     return cudaGetLastError();
 }
 
 /* am_launch at a runtime head_dim (16 / 32 / 64 / 128, else cudaErrorInvalidValue) and terms (3, else 1):
- * the one dispatch of cuda_attn_mma and cuda_attn_mma_paged */
-template <bool PAGED>
+ * the one dispatch of cuda_attn_mma and cuda_attn_mma_paged (WS: the paged one's warp split) */
+template <bool PAGED, bool WS>
 static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc,
                                const uint16_t *vc, const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
                                int n_heads, int n_kv, int splits, uint16_t *out, float *part,
@@ -440,10 +516,10 @@ static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t 
 {
 #define AM_CASE(DD)                                                                                                    \
     case DD:                                                                                                           \
-        return terms == 3 ? am_launch<DD, 3, PAGED>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,    \
-                                                    splits, out, part, pg)                                             \
-                          : am_launch<DD, 1, PAGED>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,    \
-                                                    splits, out, part, pg)
+        return terms == 3 ? am_launch<DD, 3, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,     \
+                                                        n_kv, splits, out, part, pg)                                   \
+                          : am_launch<DD, 1, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,     \
+                                                        n_kv, splits, out, part, pg)
     switch (head_dim) {
         AM_CASE(16);
         AM_CASE(32);
@@ -467,8 +543,8 @@ extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, con
                        "(need head_dim 16/32/64/128, terms 1 or 3, 16-byte aligned q, k, v, 4-byte out, 8-byte "
                        "scratch)", n, n_heads, n_kv, head_dim, terms, splits);
     const dim3 grid((unsigned)((n * (n_heads / n_kv) + AM_BM - 1) / AM_BM), (unsigned)n_kv, (unsigned)splits);
-    const cudaError_t e = am_dispatch<false>(head_dim, terms, grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,
-                                             n_kv, splits, out, part, {});
+    const cudaError_t e = am_dispatch<false, false>(head_dim, terms, grid, st, q, kc, vc, prefix, n, mask, mask_cols,
+                                                    n_heads, n_kv, splits, out, part, {});
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of attn_mma_kernel (head_dim %d) failed: %s",
                        head_dim, cudaGetErrorString(e));
@@ -478,20 +554,24 @@ extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, con
 }
 
 extern "C" enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *kpool, const uint16_t *vpool,
-                                               const struct cuda_attn_mma_pages *pg, int max_blocks, int n_rows,
+                                               const struct cuda_attn_mma_pages *pg, int max_blocks, int bm, int n_rows,
                                                int n_heads, int n_kv, int head_dim, int terms, int splits,
                                                uint16_t *out, float *part, cudaStream_t st)
 {
     if (max_blocks <= 0 || n_rows <= 0 || n_kv <= 0 || n_heads % n_kv || !cuda_attn_mma_head_dim_ok(head_dim) ||
-        (terms != 1 && terms != 3) || splits < 1 || splits > AM_MAX_SPLIT || (splits > 1 && !part) || !pg ||
+        (terms != 1 && terms != 3) || (bm != AM_BM && bm != AM_BM_WS) || splits < 1 || splits > AM_MAX_SPLIT ||
+        (splits > 1 && !part) || !pg ||
         !pg->seg || !pg->nseg || pg->kv_block <= 0 || ((uintptr_t)pg->seg & 15) || ((uintptr_t)q & 15) ||
         ((uintptr_t)kpool & 15) || ((uintptr_t)vpool & 15) || ((uintptr_t)out & 3) || ((uintptr_t)part & 7))
-        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma_paged: %d blocks, %d rows, heads %d / kv %d, head_dim %d, "
-                       "terms %d, splits %d (need head_dim 16/32/64/128, aligned pointers)", max_blocks, n_rows,
-                       n_heads, n_kv, head_dim, terms, splits);
+        return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma_paged: %d blocks of %d vectors, %d rows, heads %d / kv %d, "
+                       "head_dim %d, terms %d, splits %d (need %d or %d vectors, head_dim 16/32/64/128, aligned "
+                       "pointers)", max_blocks, bm, n_rows, n_heads, n_kv, head_dim, terms, splits, AM_BM, AM_BM_WS);
     const dim3 grid((unsigned)max_blocks, (unsigned)n_kv, (unsigned)splits);
-    const cudaError_t e = am_dispatch<true>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads, n_kv,
-                                            splits, out, part, *pg);
+    const cudaError_t e =
+        bm == AM_BM_WS ? am_dispatch<true, true>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads,
+                                                 n_kv, splits, out, part, *pg)
+                       : am_dispatch<true, false>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads,
+                                                  n_kv, splits, out, part, *pg);
     if (e != cudaSuccess)
         return FRS_ERR(FRS_ERR_CUDA, "kernels/cuda_attn_mma.cu: launch of the paged attn_mma_kernel (head_dim %d) "
                        "failed: %s", head_dim, cudaGetErrorString(e));

@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-#define CUDA_ATT_MMA_BM 64 /* q vectors (rows x heads of one kv head) per block */
+#define CUDA_ATT_MMA_BM 64    /* q vectors (rows x heads of one kv head) per block */
+#define CUDA_ATT_MMA_BM_WS 16 /* ... in the paged kernel's warp split (one row's heads: the decode of a batch) */
 
 /* 1 when the kernel is built for head_dim (16, 32, 64, 128) */
 int cuda_attn_mma_head_dim_ok(int head_dim);
@@ -36,12 +37,14 @@ enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t
                               const uint64_t *mask, int mask_cols, int n_heads, int n_kv, int head_dim, int terms,
                               int splits, uint16_t *out, float *part, cudaStream_t st);
 
-/* The paged form (the batched verify and prefill over the KV pool, kernels/cuda_batch.c): one
+/* The paged form (the batched verify, decode and prefill over the KV pool, kernels/cuda_batch.c): one
  * launch for the rows of many sequences, each sequence's rows a contiguous group whose K/V tiles
  * are read once per block for all of its rows and heads (the CUDA-core paged kernel of
  * cuda_paged.h reads them once per row). Block x of the grid is segment seg[x] = {row0, rows, m0,
- * table index}: rows [row0, row0 + rows) of one sequence, q vectors m0 .. m0 + CUDA_ATT_MMA_BM - 1
- * of its rows x G heads; blocks x >= *nseg return at once, so a grid sized for a bound on the
+ * table index}: rows [row0, row0 + rows) of one sequence, q vectors m0 .. m0 + bm - 1 of its rows x G
+ * heads, bm = CUDA_ATT_MMA_BM (4 warps of 16 vectors, each over the whole 64-slot tile) or
+ * CUDA_ATT_MMA_BM_WS (one group of 16 vectors, each warp over 16 slots of the tile, merged at the
+ * end: for segments of one row, whose G heads would leave three warps of four without products); blocks x >= *nseg return at once, so a grid sized for a bound on the
  * segments (the caller's max_blocks) replays in a CUDA graph whatever the grouping. A group's
  * prefix, mask row and mask columns are its first row's (prefix[row0], mask + row0 * mask_stride,
  * ncols[row0]); mask NULL: causal among the group's rows. */
@@ -58,7 +61,7 @@ struct cuda_attn_mma_pages {
 };
 
 enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *kpool, const uint16_t *vpool,
-                                    const struct cuda_attn_mma_pages *pg, int max_blocks, int n_rows, int n_heads,
+                                    const struct cuda_attn_mma_pages *pg, int max_blocks, int bm, int n_rows, int n_heads,
                                     int n_kv, int head_dim, int terms, int splits, uint16_t *out, float *part,
                                     cudaStream_t st);
 

@@ -189,16 +189,17 @@ static size_t bt_meta_ints(int Rb, int max_seqs, int TW, int segcap)
 
 static size_t bt_align(size_t b) { return (b + 255) & ~(size_t)255; }
 
-/* the tensor-core attention's grid for n rows: a bound on the segments of any grouping of n rows
+/* the tensor-core attention's grid for n rows in segments of bm q vectors (CUDA_ATT_MMA_BM, or
+ * CUDA_ATT_MMA_BM_WS for the decode's warp split): a bound on the segments of any grouping of n rows
  * into sequences (each group's last segment may be partial), and its context splits */
-static int bt_mma_blocks(const struct cuda_batch *bt, int n)
+static int bt_mma_blocks(const struct cuda_batch *bt, int n, int bm)
 {
-    return (n * bt->G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM + (n < bt->max_seqs ? n : bt->max_seqs);
+    return (n * bt->G + bm - 1) / bm + (n < bt->max_seqs ? n : bt->max_seqs);
 }
 
-static int bt_mma_splits(const struct cuda_batch *bt, int n)
+static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
 {
-    return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n), bt->m.KV, bt->m.n_sm);
+    return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n, bm), bt->m.KV, bt->m.n_sm);
 }
 
 void cuda_batch_free(struct cuda_batch *bt)
@@ -308,13 +309,15 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
                  Vl = (size_t)m->Vl, Rb = (size_t)bt->Rb;
     size_t scr = 0;
     bt->G = m->H / m->KV;
-    bt->segcap = bt_mma_blocks(bt, bt->Rb);
+    bt->segcap = bt_mma_blocks(bt, bt->Rb, m->att_decode ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM);
     for (int n = 1; n <= bt->Rb; n++) {
         const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
         scr = s > scr ? s : scr;
         if (m->att_mma) {
-            const size_t sm = (size_t)n * m->H * bt_mma_splits(bt, n) * (m->D + 2);
+            const size_t sm = (size_t)n * m->H * bt_mma_splits(bt, n, CUDA_ATT_MMA_BM) * (m->D + 2);
+            const size_t sw = (size_t)n * m->H * bt_mma_splits(bt, n, CUDA_ATT_MMA_BM_WS) * (m->D + 2);
             scr = sm > scr ? sm : scr;
+            scr = m->att_decode && sw > scr ? sw : scr;
         }
         if (m->draft && n <= bt->Rd) {
             const size_t sd = cuda_paged_attention_scratch_floats(n, m->dH, m->dKV, m->dD, m->n_sm);
@@ -574,8 +577,8 @@ static int32_t bt_phys(const struct cuda_batch *bt, const struct frs_seq *s, int
 /* ---- the batched target forward ----------------------------------------------------------------------- */
 
 /* the tensor-core attention's segments of rows [0, n) in hm: each run of rows of one sequence
- * (hm.seq) is one group, CUDA_ATT_MMA_BM q vectors (rows x G heads) a segment */
-static void bt_segments(struct cuda_batch *bt, int n)
+ * (hm.seq) is one group, bm q vectors (rows x G heads) a segment */
+static void bt_segments(struct cuda_batch *bt, int n, int bm)
 {
     struct bt_meta *h = &bt->hm;
     int ns = 0;
@@ -583,7 +586,7 @@ static void bt_segments(struct cuda_batch *bt, int n)
         int r1 = r0 + 1;
         while (r1 < n && h->seq[r1] == h->seq[r0])
             r1++;
-        for (int m0 = 0; m0 < (r1 - r0) * bt->G; m0 += CUDA_ATT_MMA_BM, ns++) {
+        for (int m0 = 0; m0 < (r1 - r0) * bt->G; m0 += bm, ns++) {
             h->seg[4 * ns] = r0;
             h->seg[4 * ns + 1] = r1 - r0;
             h->seg[4 * ns + 2] = m0;
@@ -603,7 +606,9 @@ static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, 
 
 /* n rows whose metadata is on the device: K/V of every layer written at the rows' physical rows,
  * the features too (with a draft), hid = the post-final-norm hidden of every row; the LM head on
- * rows [lm_from, lm_from + lm_n) into logits. */
+ * rows [lm_from, lm_from + lm_n) into logits. Attention: mma 0 = the CUDA-core paged kernel, 1 =
+ * the tensor-core one over bt_segments of CUDA_ATT_MMA_BM vectors, 2 = its warp split over segments
+ * of CUDA_ATT_MMA_BM_WS. */
 static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *mask, int lm_from, int lm_n,
                                   float *logits, int mma)
 {
@@ -625,9 +630,10 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
         FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
+        const int bm = mma == 2 ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM;
         if (mma)
-            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, bt_mma_blocks(bt, n), n, H, KV, D, m->att_mma,
-                                        bt_mma_splits(bt, n), bt->att, bt->scratch, st));
+            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, bt_mma_blocks(bt, n, bm), bm, n, H, KV, D, m->att_mma,
+                                        bt_mma_splits(bt, n, bm), bt->att, bt->scratch, st));
         else
             FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
         FRS_TRY(bt_mm(bt, bt->att, H * D, n, ly->wo, &ly->o8, C, H * D, bt->x, C, beta));
@@ -730,12 +736,16 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
     return FRS_OK;
 }
 
-/* The verify step of n one-node rows whose metadata is on the device: the forward and the greedy
- * choice. A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the second,
- * replayed afterwards; every step-varying value is in device memory at fixed addresses. */
+/* The verify step of n rows whose metadata is on the device: the forward and the greedy choice.
+ * masked: tree rows (the tensor-core attention with att_mma); else one-node trees (the warp split
+ * with att_decode, over one-column masks: its pad rows see only their slot, as the CUDA-core
+ * kernel's do). A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the
+ * second, replayed afterwards; every step-varying value is in device memory at fixed addresses. */
 static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
 {
-    FRS_TRY(bt_forward(bt, n, masked ? bt->dm.mask : NULL, 0, n, bt->logits, masked && bt->m.att_mma));
+    const int dec = !masked && bt->m.att_mma && bt->m.att_decode;
+    FRS_TRY(bt_forward(bt, n, masked || dec ? bt->dm.mask : NULL, 0, n, bt->logits,
+                       masked && bt->m.att_mma ? 1 : dec ? 2 : 0));
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
@@ -832,7 +842,7 @@ static enum frs_status bt_prefill(struct frs_backend *be, const struct frs_seq *
     }
     const int mma = n > 1 && bt->m.att_mma;
     if (mma)
-        bt_segments(bt, n);
+        bt_segments(bt, n, CUDA_ATT_MMA_BM);
     FRS_TRY(bt_meta_upload(bt, 1, 0));
     return bt_forward(bt, n, NULL, n - 1, 1, bt->slot_logits + (size_t)seq->slot * bt->m.Vl, mma);
 }
@@ -1165,10 +1175,13 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
         }
     }
     const int padded = bt_graph_rows(bt, rows);
-    bt_pad_rows(bt, rows, padded, masked);
+    const int dec = !masked && bt->m.att_mma && bt->m.att_decode; /* bt_verify_step's warp split */
+    bt_pad_rows(bt, rows, padded, masked || dec);
     if (masked && bt->m.att_mma)
-        bt_segments(bt, padded);
-    FRS_TRY(bt_meta_upload_masked(bt, masked ? padded : 0, n, 0));
+        bt_segments(bt, padded, CUDA_ATT_MMA_BM);
+    else if (dec)
+        bt_segments(bt, padded, CUDA_ATT_MMA_BM_WS);
+    FRS_TRY(bt_meta_upload_masked(bt, masked || dec ? padded : 0, n, 0));
     FRS_TRY(bt_graph_run(bt, padded, masked));
     bt->last_n = rows;
     FRS_TRY(bt_choose_rest(bt, bt->logits, rows, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));

@@ -76,6 +76,9 @@ struct cuda_batch_model {
     /* attention of sequences with several rows (trees, prefill chunks): 3 or 1 = the tensor-core
      * paged kernel (cuda_attn_mma_paged) with that many bf16 terms, 0 = the CUDA-core paged kernel */
     int att_mma;
+    /* with att_mma: 1 = the steps of one-node trees only (autoregressive decode) through the same
+     * kernel's warp split (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel */
+    int att_decode;
 };
 
 struct cuda_batch;

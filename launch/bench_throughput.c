@@ -59,6 +59,7 @@ static void tp_usage(FILE *f)
                "  --batches LIST    batch sizes (default 1,4,8,16,32,64,128)\n"
                "  --ctx N           context of every sequence (default 1024)\n"
                "  --steps N         timed steps per batch size (default 20)\n"
+               "  --no-spec         the autoregressive decode only (no speculative iterations)\n"
                "  --json FILE       write every figure as JSON\n");
 }
 
@@ -263,7 +264,7 @@ out:
 
 static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const struct frs_backend_options *opt,
                                      const struct tp_preset *ps, const int *batches, int nb, int ctx, int steps,
-                                     double copy_gbs, cJSON *jpre)
+                                     int spec, double copy_gbs, cJSON *jpre)
 {
     struct llama_model m;
     FRS_TRY(llama_model_synthetic(&m, ps->shape, 0, ps->tp));
@@ -349,7 +350,7 @@ static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const st
     }
     be.ops->destroy(&be);
     memset(&be, 0, sizeof be);
-    if (st == FRS_OK)
+    if (st == FRS_OK && spec)
         st = tp_spec_run(ops, opt, &m, ctx, steps, batches, nb, ar_ms, jpre);
 out:
     if (be.ops)
@@ -363,7 +364,7 @@ int bench_throughput(int argc, char **argv, const struct bench_device *dev)
 {
     const char *list = "llama3.2-1b,llama3-8b,llama3-70b-tp4,llama3-70b-tp8", *blist = "1,4,8,16,32,64,128",
                *json = NULL;
-    int ctx = 1024, steps = 20;
+    int ctx = 1024, steps = 20, spec = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -373,6 +374,8 @@ int bench_throughput(int argc, char **argv, const struct bench_device *dev)
             list = argv[++i];
         } else if (!strcmp(a, "--batches") && i + 1 < argc) {
             blist = argv[++i];
+        } else if (!strcmp(a, "--no-spec")) {
+            spec = 0;
         } else if (!strcmp(a, "--json") && i + 1 < argc) {
             json = argv[++i];
         } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
@@ -443,7 +446,7 @@ int bench_throughput(int argc, char **argv, const struct bench_device *dev)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(jp, o);
         cJSON_AddStringToObject(o, "preset", ps->name);
-        if (tp_preset_run(cuda->ops, &opt, ps, batches, nb, ctx, steps, copy_gbs, o) != FRS_OK) {
+        if (tp_preset_run(cuda->ops, &opt, ps, batches, nb, ctx, steps, spec, copy_gbs, o) != FRS_OK) {
             fprintf(stderr, "frspec bench throughput: %s: %s\n", ps->name, frs_error_msg());
             cJSON_AddStringToObject(o, "error", frs_error_msg());
             rc = 1;

@@ -113,7 +113,9 @@ struct frs_backend_options {
     int batch_att_mma;            /* 1 (default): the batched engine's tree and prefill rows through the
                                      tensor-core paged attention (cuda_attn_mma_paged; 8B verify of 8 x 60
                                      rows 16.3 ms against 47.4 on the H100, RESULTS.md); 0: the CUDA-core
-                                     paged kernel */
+                                     paged kernel; 2: as 1, and the steps of one-node trees (batched
+                                     autoregressive decode) through the same kernel's warp split
+                                     (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };

@@ -73,7 +73,8 @@ static uint64_t lcg(uint64_t *s)
 /* ---- 1. paged attention vs the contiguous kernel ---------------------------------------------------- */
 
 /* mode 0 / 1: the CUDA-core paged kernel with the pair / 16-byte V pass; 2 / 3: the tensor-core
- * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8) */
+ * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8); 4 / 5: the
+ * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS) */
 static void test_paged_attention(int mode)
 {
     const int v8 = mode == 1;
@@ -167,18 +168,18 @@ static void test_paged_attention(int mode)
     if (mode < 2) {
         CHECK_OK(cuda_paged_attention_vpass(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, v8, st));
     } else {
-        /* segments: each sequence's rows one group, 64 q vectors (rows x 4 heads) a segment */
-        const int G = H / KV;
+        /* segments: each sequence's rows one group, bm q vectors (rows x 4 heads) a segment */
+        const int G = H / KV, bm = mode >= 4 ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM;
         int32_t segs[4 * 64 + 4];
         int ns = 0;
         for (int s = 0, r0 = 0; s < NSEQ; r0 += nnew[s++])
-            for (int m0 = 0; m0 < nnew[s] * G; m0 += CUDA_ATT_MMA_BM, ns++) {
+            for (int m0 = 0; m0 < nnew[s] * G; m0 += bm, ns++) {
                 segs[4 * ns] = r0;
                 segs[4 * ns + 1] = nnew[s];
                 segs[4 * ns + 2] = m0;
                 segs[4 * ns + 3] = s;
             }
-        const int max_blocks = (n * G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM + NSEQ;
+        const int max_blocks = (n * G + bm - 1) / bm + NSEQ;
         int32_t *d_seg;
         cudaMalloc((void **)&d_seg, (size_t)(4 * max_blocks + 4) * 4);
         cudaMemset(d_seg, 0xff, (size_t)(4 * max_blocks + 4) * 4); /* unused segments: garbage, never read */
@@ -186,8 +187,8 @@ static void test_paged_attention(int mode)
         cudaMemcpy(d_seg + 4 * max_blocks, &ns, 4, cudaMemcpyHostToDevice);
         const struct cuda_attn_mma_pages pg = {d_seg, d_seg + 4 * max_blocks, d_meta + 64, d_meta + 192, NULL, 2,
                                                d_meta + 256, TW, B};
-        CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, n, H, KV, D, 3, mode == 3 ? 8 : 1, d_out, d_scr,
-                                     st));
+        CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1, d_out,
+                                     d_scr, st));
         cudaStreamSynchronize(st);
         cudaFree(d_seg);
     }
@@ -218,7 +219,8 @@ static void test_paged_attention(int mode)
     }
     fprintf(stderr, "paged attention (%s): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
             "%d), worst rel err %.3g vs cuda_attention\n", mode == 0 ? "CUDA cores, 4-byte V pass" : mode == 1 ?
-            "CUDA cores, 16-byte V pass" : mode == 2 ? "tensor cores" : "tensor cores, 8 splits", n, NSEQ, B, worst);
+            "CUDA cores, 16-byte V pass" : mode == 2 ? "tensor cores" : mode == 3 ? "tensor cores, 8 splits" :
+            mode == 4 ? "tensor cores, warp split" : "tensor cores, warp split, 8 splits", n, NSEQ, B, worst);
     cudaFree(d_kp);
     cudaFree(d_vp);
     cudaFree(d_kc);
@@ -284,7 +286,7 @@ static int32_t host_choice(const float *row, int V, const struct frs_sampling *s
     return t;
 }
 
-static void test_batch_model(const char *name, int kv_block, int sample, int graphs_ab)
+static void test_batch_model(const char *name, int kv_block, int sample, int graphs_ab, int att)
 {
     char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s", test_fixture(name));
@@ -342,6 +344,7 @@ static void test_batch_model(const char *name, int kv_block, int sample, int gra
      * default algorithms (cublaslt = 0: no timed choice), so their logits must be bit-identical */
     struct frs_backend_options o1 = frs_backend_options_default(), o2 = o1;
     o1.cublaslt = o2.cublaslt = graphs_ab ? 0 : 1;
+    o1.batch_att_mma = o2.batch_att_mma = att; /* 2: the decode steps on the tensor-core warp split */
     o2.cuda_graphs = 0;
     CHECK_OK(gpu.ops->create(&gpu, &m, NULL, NULL, &lim, &o1));
     if (graphs_ab)
@@ -720,7 +723,7 @@ struct spec_run {
     enum frs_spec_policy policy;
     struct frs_tree_params tree;
     int kv_blocks; /* 0: roomy */
-    int att_mma;   /* 1: opts.batch_att_mma (the tensor-core paged attention for the tree rows) */
+    int att_mma;   /* opts.batch_att_mma: 1 the tensor-core paged attention for the tree rows, 2 also decode */
 };
 
 static enum frs_status spec_engine(const struct frs_backend_ops *ops, const struct llama_model *m,
@@ -779,6 +782,8 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
         {5, FRS_SPEC_FIXED, {3, 4, 10}, 9, 0}, /* pool pressure: 9 blocks of 16 for 5 sequences of up to 120 positions */
         /* the tensor-core paged attention for the tree and prefill rows (opts.batch_att_mma) */
         {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 1},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 1},
+        /* ... and the decode steps on its warp split (batch_att_mma 2) */
+        {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 2},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 2},
     };
     for (int sampled = 0; sampled < 2; sampled++) {
         struct ejob ref = job0;
@@ -801,7 +806,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
             char what[256];
             snprintf(what, sizeof what, "%s + %s K=%d %s, batch %d, %s %d/%d/%d, pool %d%s", target_rel, head_rel,
                      K ? K : V, sampled ? "sampled" : "greedy", r.max_seqs, batch_policy_name(r.policy), r.tree.depth,
-                     r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma ? ", tensor-core attention" : "");
+                     r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma == 2 ? ", tensor-core attention + decode" : r.att_mma ? ", tensor-core attention" : "");
             struct ejob j = job0;
             j.sampled = sampled;
             const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, &tot);
@@ -882,9 +887,13 @@ int main(void)
     test_paged_attention(0);
     test_paged_attention(2);
     test_paged_attention(3);
-    test_batch_model("models/gqa-bf16", 16, 0, 1);
-    test_batch_model("models/llama3-bf16", 4, 1, 0);
-    test_batch_model("models/tied-f32", 16, 1, 0);
+    test_paged_attention(4);
+    test_paged_attention(5);
+    test_batch_model("models/gqa-bf16", 16, 0, 1, 1);
+    test_batch_model("models/llama3-bf16", 4, 1, 0, 1);
+    test_batch_model("models/tied-f32", 16, 1, 0, 1);
+    test_batch_model("models/gqa-bf16", 16, 0, 1, 2);
+    test_batch_model("models/llama3-bf16", 4, 1, 0, 2);
     test_engine("models/llama3-bf16");
     test_engine("models/fp8-ct-channel"); /* FP8 weights through the batched forward (issue 15) */
     test_engine_spec("spec/markov-target", "spec/markov-exact", 0, 2.0);

@@ -20,6 +20,9 @@ frs_test test_cuda_fp8
 need 60 "job" && BATCHES="${BATCHES:-1 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
 need 80 "throughput" && timeout 100 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8,16,32,64,128 --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
+need 90 "throughput att 2" && FRS_BATCH_ATT_MMA=2 timeout 100 $B/frspec bench throughput --preset llama3-8b \
+    --batches 1,8,32,64,128 --steps 10 --no-spec --json "$OUT/throughput_att2.json" 2>&1 | grep -v allocating |
+    tee "$OUT/throughput_att2.log" | sed "s/^/[FRS_BATCH_ATT_MMA=2] /"
 need 70 "torch" && PYTHONUNBUFFERED=1 timeout 90 python3 tests/bench/torch_baseline.py --preset llama3-8b --skip-single \
     --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"
 if need 50 "8B FP8 bench"; then
