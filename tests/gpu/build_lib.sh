@@ -21,9 +21,9 @@ frs_test() {
 # frs_job BATCH POLICY [TIMEOUT]: the embedded default pair (DEFAULT, else configs/default; FR 8192) on the
 # 512-prompt job (tests/bench/prompts/job512.jsonl, 32 new tokens each, --ignore-eos) at --batch BATCH
 # --spec-policy POLICY; results, log and the engine's per-step trace in $OUT/job_bB_P.jsonl / .log and
-# $OUT/trace_bB_P.txt; prints the exit status and the engine's summary line
+# $OUT/trace_bB_P.txt (JOB_TAG appended to the names when set); prints the exit status and the engine's summary line
 frs_job() {
-    local def=${DEFAULT:-configs/default} tag="b$1_$2"
+    local def=${DEFAULT:-configs/default} tag="b$1_$2${JOB_TAG:-}"
     FRS_BATCH_TRACE="$OUT/trace_$tag.txt" timeout "${3:-120}" $B/frspec generate --device cuda --model $def/target \
         --draft $def/draft --fr-vocab $def/fr/freq_8192.txt --prompts tests/bench/prompts/job512.jsonl --batch $1 \
         --spec-policy $2 --max-new-tokens 32 --ignore-eos --out "$OUT/job_$tag.jsonl" > /dev/null 2> "$OUT/job_$tag.log"

@@ -17,7 +17,11 @@ frs_build frspec test_cuda_batch test_cuda_fp8 test_cuda_spec || exit 1
 echo "built ($(left) s left)"
 frs_test test_cuda_batch
 frs_test test_cuda_fp8
-need 60 "job" && BATCHES="${BATCHES:-1 64}" bash tests/gpu/job_policies.sh 2>&1 | grep -E "^rc|identical"
+if need 60 "job"; then # --batch 64 under the three policies, --batch 1 off (the 15x target's reference)
+    for pol in off fixed auto; do frs_job 64 $pol 60 | sed "s/^/[b64 $pol] /"; done
+    JOB_TAG=_att2 FRS_BATCH_ATT_MMA=2 frs_job 64 off 60 | sed "s/^/[b64 off FRS_BATCH_ATT_MMA=2] /"
+    frs_job 1 off 100 | sed "s/^/[b1 off] /"
+fi
 need 80 "throughput" && timeout 100 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8,16,32,64,128 --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
 need 90 "throughput att 2" && FRS_BATCH_ATT_MMA=2 timeout 100 $B/frspec bench throughput --preset llama3-8b \
