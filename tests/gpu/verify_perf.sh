@@ -54,4 +54,12 @@ if need 60 "ncu" && command -v ncu > /dev/null; then
         $B/frspec bench throughput --preset llama3-8b --batches 64 --steps 30 > "$OUT/ncu_gemm_b64.csv" 2> "$OUT/ncu_gemm_b64.err"
     echo "ncu gemm exit $?: $(wc -l < "$OUT/ncu_gemm_b64.csv") lines"
 fi
+# the FP8 GEMV of the 8B decode: throughput, stall reasons, pipes (one launch of each shape)
+if need 40 "ncu fp8 gemv" && command -v ncu > /dev/null; then
+    timeout $(( $(left) - 5 )) ncu --clock-control none --section SpeedOfLight --section WarpStateStats \
+        --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis -k regex:fp8_gemv --launch-skip 200 \
+        --launch-count 4 $B/frspec bench --preset llama3-8b-fp8 --quick --short --iters 2 --steps 4 \
+        > "$OUT/ncu_fp8_gemv.txt" 2>&1
+    echo "ncu fp8 gemv exit $?: $(wc -l < "$OUT/ncu_fp8_gemv.txt") lines"
+fi
 echo "end ($(left) s left)"
