@@ -33,7 +33,8 @@
  * The row sum l is accumulated from the fp32 P. Scores are in log2 units (exp2f); the partials
  * store m in natural-log units.
  *
- * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks, cuda_attn_mma,
+ * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks,
+ *          cuda_attn_mma_splits_ws, cuda_attn_mma,
  *          cuda_attn_mma_paged
  */
 #include "cuda_common.cuh"
@@ -132,7 +133,7 @@ static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t 
  * memory at the end. Without it a one-row segment (the decode of a batch: G = 4 vectors) would keep
  * one warp of four busy on the products while the other three only load. */
 template <int D, int TERMS, bool PAGED, bool WS>
-__global__ void __launch_bounds__(AM_THREADS, 2)
+__global__ void __launch_bounds__(AM_THREADS, WS ? 3 : 2)
     attn_mma_kernel(const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
                     const int32_t *__restrict__ prefix_p, int n, const uint64_t *__restrict__ mask, int mask_cols,
                     int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part,
@@ -478,6 +479,29 @@ extern "C" int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm)
     if (s > AM_MAX_SPLIT)
         s = AM_MAX_SPLIT;
     return (int)s;
+}
+
+/* the warp split runs 3 blocks per SM (48 KiB of shared memory, <= 168 registers): below one
+ * wave, as many splits as fill it; from there the count of 1..4 whose last wave is fullest
+ * (8B decode at batch 64 on 132 SMs: 512 blocks are 1.29 waves of 396, 3 splits 3.88) */
+extern "C" int cuda_attn_mma_splits_ws(int segments, int n_kv, int n_sm)
+{
+    const long slots = 3L * (n_sm > 0 ? n_sm : 1), blocks = (long)(segments > 0 ? segments : 1) * n_kv;
+    if (blocks < slots) {
+        const long s = slots / blocks;
+        return (int)(s > AM_MAX_SPLIT ? AM_MAX_SPLIT : s);
+    }
+    int best = 1;
+    double best_fill = 0.0;
+    for (int s = 1; s <= 4; s++) {
+        const long b = blocks * s, waves = (b + slots - 1) / slots;
+        const double fill = (double)b / (double)(waves * slots);
+        if (fill > best_fill + 0.05) { /* a split costs its partials and the combine: only for a clear gain */
+            best_fill = fill;
+            best = s;
+        }
+    }
+    return best;
 }
 
 template <int D, int TERMS, bool PAGED, bool WS>

@@ -2,7 +2,8 @@
  * behind the dispatch of cuda_attention_layout (kernels/cuda_attention.cu). Internal to kernels/: the
  * public entry points and the dispatch rules are in cuda_ops.h.
  *
- * defines: CUDA_ATT_MMA_BM, cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks, cuda_attn_mma,
+ * defines: CUDA_ATT_MMA_BM, cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks,
+ *          cuda_attn_mma_splits_ws, cuda_attn_mma,
  *          struct cuda_attn_mma_pages, cuda_attn_mma_paged
  */
 #ifndef FRSPEC_CUDA_ATTN_MMA_H
@@ -28,6 +29,8 @@ int cuda_attn_mma_head_dim_ok(int head_dim);
 int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm);
 /* the same for a grid of mblocks blocks per kv head (cuda_attn_mma_paged's max_blocks) */
 int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm);
+/* ... for the warp split (bm CUDA_ATT_MMA_BM_WS) of about `segments` segments per kv head */
+int cuda_attn_mma_splits_ws(int segments, int n_kv, int n_sm);
 
 /* The kernel (cuda_ops.h semantics), then, when splits > 1, its combine: the partials (m, l,
  * acc[D]) of every (row, head, split) go to part (n * n_heads * splits * (head_dim + 2) floats).

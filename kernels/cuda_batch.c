@@ -199,6 +199,8 @@ static int bt_mma_blocks(const struct cuda_batch *bt, int n, int bm)
 
 static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
 {
+    if (bm == CUDA_ATT_MMA_BM_WS) /* the decode: one segment per row */
+        return cuda_attn_mma_splits_ws(n, bt->m.KV, bt->m.n_sm);
     return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n, bm), bt->m.KV, bt->m.n_sm);
 }
 
