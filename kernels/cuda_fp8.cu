@@ -262,6 +262,154 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         }
 }
 
+/* ---- n = 1 on tensor cores (f16 mma.sync m16n8k16; cuda_fp8_gemv_mma, opts.fp8_gemv 1) ----------
+ * Why: the CUDA-core GEMV converts every weight twice (e4m3x2 -> f16x2, then f16 -> f32) and every
+ * x value once more, three conversions per weight at the SM's conversion rate, and stalls at ~63%
+ * of the FP8 roofline (8B decode, H100, RESULTS.md). Here e4m3x2 -> f16x2 (exact: e4m3 is inside
+ * f16's range and precision) is the whole conversion: its result is the A fragment; x is staged once
+ * per block in shared memory as f16 and is the B fragment's column 0 (columns 1..7 zero).
+ * x as f16: the block scales x by 2^s with max|x| * 2^s in [2^14, 2^15) (a power of two: exact),
+ * so every |x| >= 2^-28 max|x| is in f16's normal range, where bf16's 8 significant bits fit f16's 11
+ * exactly; smaller values round to multiples of 2^-24 (error <= 2^-25 * 2^-s <= 2^-39 max|x|). The
+ * fp32 sum is multiplied by scale[row] * 2^-s.
+ * Layout: a block of FP8V_WARPS warps owns 32 rows (two 16-row tiles); warp w takes the 64-column
+ * chunks w, w + FP8V_WARPS, ... of K (U chunks in flight per thread: 16 bytes of each of its 4
+ * rows g, g + 8, g + 16, g + 24); the K order inside a chunk is permuted for A and B alike (thread
+ * t's fragment slots of step j are bytes 16t + 4j .. 16t + 4j + 3, as fp8_mma_kernel); the warps'
+ * sums meet in shared memory in a fixed order (deterministic). */
+#define FP8V_WARPS 8
+#define FP8V_U 4
+
+static __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t two)
+{
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(two & 0xffffu), __NV_E4M3);
+    return (uint32_t)h.x | ((uint32_t)h.y << 16);
+}
+
+static __device__ __forceinline__ void mma_f16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+/* grid ceil(rows / 32), FP8V_WARPS * 32 threads, dynamic shared memory cols * 2 bytes (x as f16) */
+__global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __nv_bfloat16 *__restrict__ x,
+                                                                       const uint8_t *__restrict__ w,
+                                                                       const float *__restrict__ scale, int rows,
+                                                                       int cols, float *__restrict__ y, float beta)
+{
+    extern __shared__ __align__(16) uint16_t fv_xs[]; /* [cols]: x * 2^s as f16 */
+    __shared__ float fv_red[FP8V_WARPS][32];
+    __shared__ float fv_max[FP8V_WARPS];
+    pdl_trigger();
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    const int r0 = blockIdx.x * 32;
+    const int nch = cols >> 6; /* 64-column chunks */
+    const uint8_t *wr[4];
+    bool ok[4];
+#pragma unroll
+    for (int h = 0; h < 4; h++) { /* rows g, g + 8 (tile 0), g + 16, g + 24 (tile 1) */
+        const int r = r0 + 8 * h + g;
+        ok[h] = r < rows;
+        wr[h] = w + (size_t)(ok[h] ? r : 0) * cols + 16 * t;
+    }
+    uint4 wv[FP8V_U][4];
+#pragma unroll
+    for (int u = 0; u < FP8V_U; u++) {
+        const int c = warp + u * FP8V_WARPS;
+#pragma unroll
+        for (int h = 0; h < 4; h++)
+            wv[u][h] = ok[h] && c < nch ? __ldcs(reinterpret_cast<const uint4 *>(wr[h] + 64 * c)) : make_uint4(0, 0, 0, 0);
+    }
+    pdl_wait(); /* x and y belong to the kernels before */
+    /* x -> shared (raw bf16), max |x|, then in place to f16 * 2^s (each thread its own 16 bytes) */
+    float mx = 0.0f;
+    for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
+        const uint4 v = *reinterpret_cast<const uint4 *>(x + 8 * i);
+        *reinterpret_cast<uint4 *>(fv_xs + 8 * i) = v;
+        const uint32_t q[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            mx = fmaxf(mx, fmaxf(fabsf(__uint_as_float(q[e] << 16)), fabsf(__uint_as_float(q[e] & 0xffff0000u))));
+    }
+    mx = warp_max(mx);
+    if (lane == 0)
+        fv_max[warp] = mx;
+    __syncthreads();
+    mx = fv_max[0];
+#pragma unroll
+    for (int k = 1; k < FP8V_WARPS; k++)
+        mx = fmaxf(mx, fv_max[k]);
+    int ex = 0;
+    if (mx > 0.0f && mx <= 3.0e38f)
+        frexpf(mx, &ex); /* mx < 2^ex */
+    const int sh = ex > 115 ? -100 : ex < -85 ? 100 : 15 - ex; /* 2^sh and 2^-sh finite and nonzero */
+    const float up = ldexpf(1.0f, sh);
+    for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
+        uint4 v = *reinterpret_cast<const uint4 *>(fv_xs + 8 * i);
+        uint32_t q[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const __half2 hh = __floats2half2_rn(__uint_as_float(q[e] << 16) * up, __uint_as_float(q[e] & 0xffff0000u) * up);
+            q[e] = *reinterpret_cast<const uint32_t *>(&hh);
+        }
+        *reinterpret_cast<uint4 *>(fv_xs + 8 * i) = make_uint4(q[0], q[1], q[2], q[3]);
+    }
+    __syncthreads();
+
+    float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+    for (int c0 = warp; c0 < nch; c0 += FP8V_U * FP8V_WARPS) {
+#pragma unroll
+        for (int u = 0; u < FP8V_U; u++) {
+            const int c = c0 + u * FP8V_WARPS;
+            if (c >= nch)
+                break;
+            const uint16_t *xk = fv_xs + 64 * c + 16 * t;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const uint2 bv = g == 0 ? *reinterpret_cast<const uint2 *>(xk + 4 * j) : make_uint2(0u, 0u);
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    const uint4 &wa = wv[u][2 * mt], &wb = wv[u][2 * mt + 1];
+                    const uint32_t w0 = j == 0 ? wa.x : j == 1 ? wa.y : j == 2 ? wa.z : wa.w;
+                    const uint32_t w1 = j == 0 ? wb.x : j == 1 ? wb.y : j == 2 ? wb.z : wb.w;
+                    const uint32_t a[4] = {fp8x2_to_f16x2(w0), fp8x2_to_f16x2(w1), fp8x2_to_f16x2(w0 >> 16),
+                                           fp8x2_to_f16x2(w1 >> 16)};
+                    mma_f16_16816(acc[mt], a, bv.x, bv.y);
+                }
+            }
+            const int cn = c + FP8V_U * FP8V_WARPS;
+#pragma unroll
+            for (int h = 0; h < 4; h++)
+                if (ok[h] && cn < nch)
+                    wv[u][h] = __ldcs(reinterpret_cast<const uint4 *>(wr[h] + 64 * cn));
+        }
+    }
+    /* column 0 of C: lanes t == 0 hold rows g (c[0]) and g + 8 (c[2]) of each tile */
+    if (t == 0) {
+        fv_red[warp][g] = acc[0][0];
+        fv_red[warp][8 + g] = acc[0][2];
+        fv_red[warp][16 + g] = acc[1][0];
+        fv_red[warp][24 + g] = acc[1][2];
+    }
+    __syncthreads();
+    if (tid < 32) {
+        const int r = r0 + tid;
+        if (r < rows) {
+            float v = 0.0f;
+#pragma unroll
+            for (int k = 0; k < FP8V_WARPS; k++)
+                v += fv_red[k][tid];
+            v *= scale[r] * ldexpf(1.0f, -sh);
+            y[r] = beta != 0.0f ? beta * y[r] + v : v;
+        }
+    }
+}
+
 /* y[t, r] = beta * y[t, r] + sum over splits in order of part[(split * n + t) * rows + r] */
 __global__ void fp8_splitk_reduce(const float *__restrict__ part, int splits, int n, int rows, float *__restrict__ y,
                                   int ldy, float beta)
@@ -320,6 +468,46 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
         FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4>, reinterpret_cast<const __nv_bfloat16 *>(x), w,
                                           scale, rows, cols, y, beta));
     FRS_LAUNCH_CHECK(fp8_gemv_kernel);
+    return FRS_OK;
+}
+
+extern "C" int cuda_fp8_gemv_mma_ok(int cols, const void *x, const void *w)
+{
+    return cols % 64 == 0 && cols <= 32768 && (((uintptr_t)x | (uintptr_t)w) & 15) == 0;
+}
+
+extern "C" enum frs_status cuda_fp8_gemv_mma(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
+                                             float *y, float beta, int pdl, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0)
+        return FRS_OK;
+    if (!cuda_fp8_gemv_mma_ok(cols, x, w))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv_mma: cols %d (a multiple of 64 up to 32768) or x / w "
+                       "alignment (16 bytes) not supported", cols);
+    const size_t smem = (size_t)cols * 2;
+    if (smem > 48 * 1024) {
+        static volatile int attr_dev = -1; /* per process: once, up to the largest (32768 columns) */
+        int dev = 0;
+        FRS_CUDA_CHECK(cudaGetDevice(&dev));
+        if (attr_dev != dev) {
+            FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_gemv_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                32768 * 2));
+            attr_dev = dev;
+        }
+    }
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)((rows + 31) / 32));
+    cfg.blockDim = dim3(FP8V_WARPS * 32);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl ? 1 : 0;
+    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_mma_kernel, reinterpret_cast<const __nv_bfloat16 *>(x), w, scale,
+                                      rows, cols, y, beta));
+    FRS_LAUNCH_CHECK(fp8_gemv_mma_kernel);
     return FRS_OK;
 }
 
@@ -407,6 +595,8 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     const int mma = blas->fp8_mma;
     if (!w8)
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
+    if (n == 1 && blas->fp8_gemv_unroll == 1 && cuda_fp8_gemv_mma_ok(cols, x, w8))
+        return cuda_fp8_gemv_mma(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->stream);
     if (n == 1)
         return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->fp8_gemv_unroll, blas->stream);
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {

@@ -109,7 +109,8 @@ struct frs_backend_options {
                                      1: the same kernel without the split (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
-                                     batch: 4 (default) or 8 */
+                                     batch: 4 (default) or 8; 1: the tensor-core GEMV instead
+                                     (cuda_fp8_gemv_mma: f16 MMAs, one conversion per two weights) */
     int batch_att_mma;            /* 1 (default): the batched engine's tree and prefill rows through the
                                      tensor-core paged attention (cuda_attn_mma_paged; 8B verify of 8 x 60
                                      rows 16.3 ms against 47.4 on the H100, RESULTS.md); 0: the CUDA-core

@@ -78,11 +78,17 @@ static void test_kernels(void)
             uint8_t *dw = dup_h2d(w, (size_t)rows * cols);
             float *ds = dup_h2d(sdev, (size_t)rows * 4), *dy = dup_h2d(ref, (size_t)rows * 4);
             uint16_t *dx = dup_h2d(xb, (size_t)cols * 2);
-            for (int bu = 0; bu < 4; bu++) {
-                /* beta 1 adds onto y = ref: expect 2 * ref; both unrolls */
-                const int beta = bu & 1, unroll = bu < 2 ? 4 : 8;
+            for (int bu = 0; bu < 6; bu++) {
+                /* beta 1 adds onto y = ref: expect 2 * ref; both unrolls, then the tensor-core GEMV
+                 * (unroll 1 in the messages) where it applies */
+                const int beta = bu & 1, unroll = bu < 2 ? 4 : bu < 4 ? 8 : 1;
+                if (unroll == 1 && !cuda_fp8_gemv_mma_ok(cols, dx, dw))
+                    continue;
                 CHECK(cudaMemcpy(dy, ref, (size_t)rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
-                CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, beta, unroll, NULL)); /* with and without PDL */
+                if (unroll == 1) /* with and without PDL */
+                    CHECK_OK(cuda_fp8_gemv_mma(dx, dw, ds, rows, cols, dy, (float)beta, beta, NULL));
+                else
+                    CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, (float)beta, beta, unroll, NULL));
                 CHECK(cudaMemcpy(got, dy, (size_t)rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
                 double worst = 0;
                 for (int r = 0; r < rows; r++) {
