@@ -147,6 +147,22 @@ static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *
 #endif
 }
 
+static __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t two)
+{
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(two & 0xffffu), __NV_E4M3);
+    return (uint32_t)h.x | ((uint32_t)h.y << 16);
+}
+
+static __device__ __forceinline__ void mma_f16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
 /* this thread's 16 weight bytes of its 4 rows at K offset k0 (zeros past the last row) */
 static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uint8_t *const (&wr)[2][2],
                                                     const bool (&ok)[2][2], int k0)
@@ -160,13 +176,19 @@ static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uin
 
 /* grid (ceil(rows / 128), splits): split blockIdx.y covers K columns [y * k_per, min(cols, + k_per))
  * (k_per a multiple of 64); with one split it writes y (beta), with more its scaled partial sums to
- * part[(split * n + token) * rows + row] for fp8_splitk_reduce (a fixed order: deterministic). */
+ * part[(split * n + token) * rows + row] for fp8_splitk_reduce (a fixed order: deterministic).
+ * F16 (opts.fp8_mma 3): f16 MMAs, the weights e4m3 -> f16 (one exact conversion per two weights
+ * instead of four through fp32 to bf16), each token's x staged as f16 scaled by 2^s_token with its
+ * max |x| over the block's K range in [2^14, 2^15) (as cuda_fp8_gemv_mma: exact for |x| >=
+ * 2^-28 max|x|, else within 2^-39 max|x|), its sums multiplied by 2^-s_token. */
+template <bool F16>
 __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n,
                                                       const uint8_t *__restrict__ w, const float *__restrict__ scale,
                                                       int rows, int cols, float *__restrict__ y, int ldy, float beta,
                                                       int k_per, float *__restrict__ part)
 {
     __shared__ __align__(16) __nv_bfloat16 xs[FP8_MMA_MAXN * FP8_MMA_XS];
+    __shared__ int tok_sh[F16 ? FP8_MMA_MAXN : 1];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int rb = blockIdx.x * FP8_MMA_ROWS + warp * 32;
     const int ng = (n + 7) >> 3;
@@ -191,6 +213,25 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         }
     uint4 wv[2][2], wn[2][2];
     fp8_mma_load(wv, wr, ok, k_begin); /* the first chunk's weights, then always one chunk ahead */
+    if (F16) { /* each token's max |x| over [k_begin, k_end): warp w takes tokens w, w + 4, ... */
+        const int parts = (k_end - k_begin) >> 3;
+        for (int tok = warp; tok < n; tok += 4) {
+            float mx = 0.0f;
+            for (int part = lane; part < parts; part += 32) {
+                const uint4 v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + k_begin + part * 8);
+                const uint32_t q[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    mx = fmaxf(mx, fmaxf(fabsf(__uint_as_float(q[e] << 16)), fabsf(__uint_as_float(q[e] & 0xffff0000u))));
+            }
+            mx = warp_max(mx);
+            int ex = 0;
+            if (mx > 0.0f && mx <= 3.0e38f)
+                frexpf(mx, &ex);
+            if (lane == 0)
+                tok_sh[tok] = ex > 115 ? -100 : ex < -85 ? 100 : 15 - ex;
+        }
+    }
     for (int kx = k_begin; kx < k_end; kx += FP8_MMA_KX) {
         const int kw = k_end - kx < FP8_MMA_KX ? k_end - kx : FP8_MMA_KX; /* a multiple of 64 */
         /* stage x[0..8ng)[kx..kx+kw) (tokens >= n as zeros) */
@@ -199,8 +240,20 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         for (int i = threadIdx.x; i < ng * 8 * parts; i += 128) {
             const int tok = i / parts, part = i % parts;
             uint4 v = make_uint4(0, 0, 0, 0);
-            if (tok < n)
+            if (tok < n) {
                 v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + kx + part * 8);
+                if (F16) {
+                    const float up = ldexpf(1.0f, tok_sh[tok]);
+                    uint32_t q[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const __half2 hh = __floats2half2_rn(__uint_as_float(q[e] << 16) * up,
+                                                             __uint_as_float(q[e] & 0xffff0000u) * up);
+                        q[e] = *reinterpret_cast<const uint32_t *>(&hh);
+                    }
+                    v = make_uint4(q[0], q[1], q[2], q[3]);
+                }
+            }
             *reinterpret_cast<uint4 *>(xs + tok * FP8_MMA_XS + part * 8) = v;
         }
         __syncthreads();
@@ -215,17 +268,29 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                 for (int mt = 0; mt < 2; mt++) {
                     const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
                     const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
-                    a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
-                    a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
-                    a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
-                    a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+                    if (F16) {
+                        a[mt][0] = fp8x2_to_f16x2(w0);
+                        a[mt][1] = fp8x2_to_f16x2(w1);
+                        a[mt][2] = fp8x2_to_f16x2(w0 >> 16);
+                        a[mt][3] = fp8x2_to_f16x2(w1 >> 16);
+                    } else {
+                        a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+                        a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+                        a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+                        a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+                    }
                 }
 #pragma unroll
                 for (int q = 0; q < 8; q++) {
                     if (q < ng) {
                         const uint2 bv = *reinterpret_cast<const uint2 *>(xk + (q * 8 + g) * FP8_MMA_XS + 4 * j);
-                        mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
-                        mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
+                        if (F16) {
+                            mma_f16_16816(acc[0][q], a[0], bv.x, bv.y);
+                            mma_f16_16816(acc[1][q], a[1], bv.x, bv.y);
+                        } else {
+                            mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
+                            mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
+                        }
                     }
                 }
             }
@@ -250,7 +315,7 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                 for (int i = 0; i < 2; i++) {
                     const int tok = q * 8 + 2 * t + i;
                     if (q < ng && tok < n) {
-                        const float v = s * acc[mt][q][h * 2 + i];
+                        const float v = s * acc[mt][q][h * 2 + i] * (F16 ? ldexpf(1.0f, -tok_sh[tok]) : 1.0f);
                         if (part) {
                             part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
                         } else {
@@ -279,22 +344,6 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
  * sums meet in shared memory in a fixed order (deterministic). */
 #define FP8V_WARPS 8
 #define FP8V_U 4
-
-static __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t two)
-{
-    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(two & 0xffffu), __NV_E4M3);
-    return (uint32_t)h.x | ((uint32_t)h.y << 16);
-}
-
-static __device__ __forceinline__ void mma_f16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
-}
 
 /* grid ceil(rows / 32), FP8V_WARPS * 32 threads, dynamic shared memory cols * 2 bytes (x as f16) */
 __global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __nv_bfloat16 *__restrict__ x,
@@ -517,7 +566,8 @@ extern "C" int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx)
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
-                                               int rows, int cols, float *y, int ldy, float beta, cudaStream_t st)
+                                               int rows, int cols, float *y, int ldy, float beta, int f16,
+                                               cudaStream_t st)
 {
     if (!cuda_fp8_mma_ok(n, cols, x, ldx))
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: n %d (2..%d), cols %d (multiple of 64), ldx %d "
@@ -525,8 +575,14 @@ extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n
     if (((uintptr_t)w & 15) != 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: w must be 16-byte aligned");
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
-    fp8_mma_kernel<<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w,
-                                                              scale, rows, cols, y, ldy, beta, cols, nullptr);
+    if (f16)
+        fp8_mma_kernel<true><<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx,
+                                                                        n, w, scale, rows, cols, y, ldy, beta, cols,
+                                                                        nullptr);
+    else
+        fp8_mma_kernel<false><<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x),
+                                                                         ldx, n, w, scale, rows, cols, y, ldy, beta,
+                                                                         cols, nullptr);
     FRS_LAUNCH_CHECK(fp8_mma_kernel);
     return FRS_OK;
 }
@@ -541,18 +597,22 @@ extern "C" int cuda_fp8_splitk_splits(int rows, int cols, int n_sm)
 
 extern "C" enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, const uint8_t *w,
                                                       const float *scale, int rows, int cols, float *y, int ldy,
-                                                      float beta, int splits, float *part, cudaStream_t st)
+                                                      float beta, int splits, float *part, int f16, cudaStream_t st)
 {
     if (splits <= 1)
-        return cuda_fp8_gemm_small(x, ldx, n, w, scale, rows, cols, y, ldy, beta, st);
+        return cuda_fp8_gemm_small(x, ldx, n, w, scale, rows, cols, y, ldy, beta, f16, st);
     if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || !part)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small_splitk: n %d, cols %d, ldx %d, alignment or scratch",
                        n, cols, ldx);
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
     const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
     const int used = (cols + k_per - 1) / k_per;
-    fp8_mma_kernel<<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
-        reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
+    if (f16)
+        fp8_mma_kernel<true><<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
+            reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
+    else
+        fp8_mma_kernel<false><<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
+            reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
     FRS_LAUNCH_CHECK(fp8_mma_kernel);
     const size_t total = (size_t)n * rows;
     const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
@@ -602,10 +662,10 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
         /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
          * scratch, reduced in a fixed order), when the scratch holds them */
-        int sp = mma == 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
+        int sp = mma >= 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
         if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
             sp = 1;
-        return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
+        return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, mma == 3,
                                           blas->stream);
     }
     if (!deq)

@@ -51,7 +51,7 @@ void backend_options_from_env(struct frs_backend_options *o)
     if (env_first("FRS_CUBLASLT") == '0')
         o->cublaslt = 0;
     const char f8 = env_first("FRS_FP8_MMA");
-    if (f8 == '0' || f8 == '1' || f8 == '2')
+    if (f8 == '0' || f8 == '1' || f8 == '2' || f8 == '3')
         o->fp8_mma = f8 - '0';
     const char gv = env_first("FRS_FP8_GEMV");
     if (gv == '8')

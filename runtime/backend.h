@@ -107,6 +107,7 @@ struct frs_backend_options {
                                      over more blocks (cuda_fp8_gemm_small_splitk; verify 60 of the 8B
                                      shape 9.3 ms against 20.6 for 1 on the H100, RESULTS.md);
                                      1: the same kernel without the split (kernels/cuda_fp8.cu);
+                                     3: split-K with f16 operands (one conversion per two weights);
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
                                      batch: 4 (default) or 8; 1: the tensor-core GEMV instead

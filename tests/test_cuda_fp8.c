@@ -162,16 +162,17 @@ static void test_gemm_small(void)
             CHECK(cuda_fp8_mma_ok(n, cols, dx, ldx), "fp8 mma qualifies for n %d cols %d", n, cols);
             float *dpart = NULL;
             CHECK(cudaMalloc((void **)&dpart, (size_t)3 * n * rows * 4) == cudaSuccess, "scratch");
-            for (int variant = 0; variant < 4; variant++) {
-                const int beta = variant & 1, split = variant >> 1; /* split: K in 3 parts (cols >= 192) */
+            for (int variant = 0; variant < 8; variant++) {
+                /* split: K in 3 parts (cols >= 192); f16: f16 operands (opts.fp8_mma 3) */
+                const int beta = variant & 1, split = (variant >> 1) & 1, f16 = variant >> 2;
                 if (split && cols < 192)
                     continue;
                 CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
                 if (split)
                     CHECK_OK(cuda_fp8_gemm_small_splitk(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, 3, dpart,
-                                                        NULL));
+                                                        f16, NULL));
                 else
-                    CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
+                    CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, f16, NULL));
                 CHECK(cudaDeviceSynchronize() == cudaSuccess, "fp8 mma kernel ran");
                 CHECK(cudaMemcpy(got, dy, (size_t)n * rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
                 double worst = 0;
@@ -184,8 +185,8 @@ static void test_gemm_small(void)
                         const double e = fabs(got[(size_t)i * rows + r] - want) / (mag > 0 ? mag : 1);
                         worst = e > worst ? e : worst;
                     }
-                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum", rows,
-                      cols, n, beta, split ? 3 : 1, worst);
+                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d split-K %d f16 %d: worst error %.3g of the |terms| "
+                      "sum", rows, cols, n, beta, split ? 3 : 1, f16, worst);
             }
             cudaFree(dpart);
             cudaFree(dx);
