@@ -1304,4 +1304,5 @@ const struct frs_batch_ops cuda_batch_ops = {
     .draft = bt_draft,
     .verify = bt_verify,
     .commit = bt_commit,
+    .warms_up = 1,
 };

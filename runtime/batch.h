@@ -102,6 +102,11 @@ struct frs_batch_ops {
      * The engine then adds acc[i].n_path to target_len. */
     enum frs_status (*commit)(struct frs_backend *be, int n, const struct frs_seq *seqs,
                               const struct frs_accept *acc);
+
+    /* 1: a step's first run at a new shape costs more than its later runs (CUDA graph capture,
+     * GEMM algorithm timing), so --spec-policy auto's guard does not time it; 0 (the CPU): every
+     * step counts */
+    int warms_up;
 };
 
 #endif

@@ -481,9 +481,10 @@ static void policy_auto(struct be_state *e, struct be_seq **run, int n)
  * (0) the model's per-sequence choice (policy_auto), (1) every sequence autoregressive, (2) every
  * sequence at the full tree (what --spec-policy fixed runs), and the one with the highest measured
  * decode throughput (EWMA of accepted tokens over plan + draft + verify + commit seconds) at this
- * many running sequences (log2 bucket) is used. Each alternative runs BE_ARM_MIN times first: its
- * first step in a bucket is a warm-up whose time is not used (it meets new shapes: CUDA graph
- * captures, GEMM algorithm timing, which cost many steps' time once), later samples are clamped to
+ * many running sequences (log2 bucket) is used. Each alternative runs BE_ARM_MIN times first: on a
+ * backend that warms up (frs_batch_ops.warms_up: the CUDA one) its first step in a bucket is a
+ * warm-up whose time is not used (it meets new shapes: CUDA graph captures, GEMM algorithm timing,
+ * which cost many steps' time once), later samples are clamped to
  * [1/2, 2] x the running figure before they enter it (the same one-off costs at a new row count).
  * Then every BE_ARM_EXPLORE-th step of the bucket runs one of the others in turn, except that an
  * alternative measured under BE_ARM_FAR x the best is tried only every fourth time its turn comes.
@@ -506,7 +507,7 @@ static int policy_arm(struct be_state *e, int n)
         const struct be_arms *p = &e->arms[pb];
         int whole = 1, pbest = 0;
         for (int k = 0; k < BE_ARMS; k++) {
-            whole &= p->n[k] >= BE_ARM_MIN && p->rate[k] > 0;
+            whole &= p->rate[k] > 0; /* measured: one timed step at least */
             if (p->rate[k] > p->rate[pbest])
                 pbest = k;
         }
@@ -541,10 +542,11 @@ static void arm_record(struct be_state *e, double tokens, double seconds)
     if (seconds <= 0)
         return;
     struct be_arms *a = &e->arms[e->arm_bucket];
+    const long w = e->ops->warms_up ? 1 : 0; /* the warm-up step (not timed) */
     double r = tokens / seconds;
-    if (a->n[e->arm] == 1 || (a->n[e->arm] > 1 && a->rate[e->arm] <= 0)) {
+    if (a->n[e->arm] == w || (a->n[e->arm] > w && a->rate[e->arm] <= 0)) {
         a->rate[e->arm] = r; /* the first sample after the warm-up (or after an inherited skip) */
-    } else if (a->n[e->arm] > 1) {
+    } else if (a->n[e->arm] > w) {
         const double cur = a->rate[e->arm];
         r = r < 0.5 * cur ? 0.5 * cur : r > 2.0 * cur ? 2.0 * cur : r;
         a->rate[e->arm] = 0.8 * cur + 0.2 * r;
