@@ -226,10 +226,10 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
             }
             mx = warp_max(mx);
             int ex = 0;
-            if (mx > 0.0f && mx <= 3.0e38f)
-                frexpf(mx, &ex);
+            if (mx > 0.0f && mx < INFINITY)
+                frexpf(mx, &ex); /* mx < 2^ex, ex <= 128 */
             if (lane == 0)
-                tok_sh[tok] = ex > 115 ? -100 : ex < -85 ? 100 : 15 - ex;
+                tok_sh[tok] = min(15 - ex, 126); /* 2^sh and 2^-sh normal floats */
         }
     }
     for (int kx = k_begin; kx < k_end; kx += FP8_MMA_KX) {
@@ -394,9 +394,9 @@ __global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __n
     for (int k = 1; k < FP8V_WARPS; k++)
         mx = fmaxf(mx, fv_max[k]);
     int ex = 0;
-    if (mx > 0.0f && mx <= 3.0e38f)
-        frexpf(mx, &ex); /* mx < 2^ex */
-    const int sh = ex > 115 ? -100 : ex < -85 ? 100 : 15 - ex; /* 2^sh and 2^-sh finite and nonzero */
+    if (mx > 0.0f && mx < INFINITY)
+        frexpf(mx, &ex); /* mx < 2^ex, ex <= 128 */
+    const int sh = min(15 - ex, 126); /* 2^sh and 2^-sh normal floats */
     const float up = ldexpf(1.0f, sh);
     for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
         uint4 v = *reinterpret_cast<const uint4 *>(fv_xs + 8 * i);

@@ -51,7 +51,8 @@ static void *dup_h2d(const void *h, size_t n)
 
 static void test_kernels(void)
 {
-    const int shapes[][2] = {{64, 64}, {128, 64}, {37, 4096}, {1000, 1024}, {5, 200}, {33, 24}, {4096, 4096}, {19, 14336}, {7, 1040}};
+    const int shapes[][2] = {{64, 64},   {128, 64},  {37, 4096},   {1000, 1024}, {5, 200},
+                             {33, 24},   {4096, 4096}, {19, 14336}, {7, 1040},  {5, 28672}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int rows = shapes[si][0], cols = shapes[si][1];
         for (int per_row = 0; per_row < 2; per_row++) {
@@ -68,8 +69,10 @@ static void test_kernels(void)
                 sc[r] = per_row ? 0.001f * (1.0f + (float)(rnd() % 1000) / 100.0f) : 0.0037f;
             for (int r = 0; r < rows; r++)
                 sdev[r] = sc[per_row ? r : 0];
+            /* x at 1, 2^20 and 2^-20 (the tensor-core GEMV scales x by a power of two per block) */
+            const float xmag = si % 3 == 1 ? 1048576.0f : si % 3 == 2 ? 1.0f / 1048576.0f : 1.0f;
             for (int c = 0; c < cols; c++) {
-                xb[c] = frs_f32_to_bf16(rnd_f());
+                xb[c] = frs_f32_to_bf16(rnd_f() * xmag);
                 x[c] = frs_bf16_to_f32(xb[c]);
             }
             const struct frs_mat W = {.dtype = FRS_DTYPE_F8_E4M3, .rows = rows, .cols = cols, .ld = cols, .data = w,
@@ -151,11 +154,16 @@ static void test_gemm_small(void)
             const int n = ns[ni];
             uint16_t *xb = calloc((size_t)n * ldx, 2);
             float *x = malloc((size_t)n * cols * 4), *ref = malloc((size_t)n * rows * 4), *got = malloc((size_t)n * rows * 4);
-            for (int i = 0; i < n; i++)
+            /* tokens at magnitudes 1, 2^20, 2^-20 and, the last of n > 2, all zeros (the f16 kernel
+             * scales each token by its own power of two) */
+            for (int i = 0; i < n; i++) {
+                const float mag = n > 2 && i == n - 1 ? 0.0f : i % 3 == 1 ? 1048576.0f : i % 3 == 2 ? 1.0f / 1048576.0f
+                                                                                                 : 1.0f;
                 for (int c = 0; c < cols; c++) {
-                    xb[(size_t)i * ldx + c] = frs_f32_to_bf16(rnd_f());
+                    xb[(size_t)i * ldx + c] = frs_f32_to_bf16(rnd_f() * mag);
                     x[(size_t)i * cols + c] = frs_bf16_to_f32(xb[(size_t)i * ldx + c]);
                 }
+            }
             cpu_matmul(x, n, &W, ref);
             uint16_t *dx = dup_h2d(xb, (size_t)n * ldx * 2);
             float *dy = dup_h2d(ref, (size_t)n * rows * 4);
