@@ -75,11 +75,11 @@ static uint64_t lcg(uint64_t *s)
 /* mode 0 / 1: the CUDA-core paged kernel with the pair / 16-byte V pass; 2 / 3: the tensor-core
  * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8); 4 / 5: the
  * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS) */
-static void test_paged_attention(int mode)
+static void test_paged_attention(int mode, int D)
 {
     const int v8 = mode == 1;
 #define NSEQ 5
-    const int H = 32, KV = 8, D = 128, B = 16;
+    const int H = 32, KV = 8, B = 16;
     const int kvw = KV * D;
     const int prefix[NSEQ] = {0, 1, 37, 511, 900};
     const int nnew[NSEQ] = {1, 1, 7, 1, 3}; /* rows of each sequence in the launch (causal among them) */
@@ -214,13 +214,13 @@ static void test_paged_attention(int mode)
         }
         const double err = test_rel_err(fo, fr, (size_t)H * D);
         worst = err > worst ? err : worst;
-        CHECK(err <= 1e-2, "paged attention row %d (sequence %d, prefix %d, local %d): rel err %.3g vs the contiguous "
-              "kernel", i, seq[i], pre[i], loc[i], err);
+        CHECK(err <= 1e-2, "paged attention mode %d head_dim %d row %d (sequence %d, prefix %d, local %d): rel err "
+              "%.3g vs the contiguous kernel", mode, D, i, seq[i], pre[i], loc[i], err);
     }
-    fprintf(stderr, "paged attention (%s): %d rows of %d sequences (prefixes 0..900, shuffled blocks of "
-            "%d), worst rel err %.3g vs cuda_attention\n", mode == 0 ? "CUDA cores, 4-byte V pass" : mode == 1 ?
+    fprintf(stderr, "paged attention (%s, head_dim %d): %d rows of %d sequences (prefixes 0..900, shuffled "
+            "blocks of %d), worst rel err %.3g vs cuda_attention\n", mode == 0 ? "CUDA cores, 4-byte V pass" : mode == 1 ?
             "CUDA cores, 16-byte V pass" : mode == 2 ? "tensor cores" : mode == 3 ? "tensor cores, 8 splits" :
-            mode == 4 ? "tensor cores, warp split" : "tensor cores, warp split, 8 splits", n, NSEQ, B, worst);
+            mode == 4 ? "tensor cores, warp split" : "tensor cores, warp split, 8 splits", D, n, NSEQ, B, worst);
     cudaFree(d_kp);
     cudaFree(d_vp);
     cudaFree(d_kc);
@@ -883,12 +883,14 @@ int main(void)
         fprintf(stderr, "test_cuda_batch: no CUDA device, skipped\n");
         return TEST_SKIP;
     }
-    test_paged_attention(1);
-    test_paged_attention(0);
-    test_paged_attention(2);
-    test_paged_attention(3);
-    test_paged_attention(4);
-    test_paged_attention(5);
+    test_paged_attention(1, 128);
+    test_paged_attention(0, 128);
+    test_paged_attention(2, 128);
+    test_paged_attention(3, 128);
+    test_paged_attention(4, 128);
+    test_paged_attention(5, 128);
+    test_paged_attention(4, 64); /* the warp split at the other head sizes (16: more threads than q values) */
+    test_paged_attention(5, 16);
     test_batch_model("models/gqa-bf16", 16, 0, 1, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0, 1);
     test_batch_model("models/tied-f32", 16, 1, 0, 1);
