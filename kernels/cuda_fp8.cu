@@ -535,13 +535,16 @@ extern "C" enum frs_status cuda_fp8_gemv_mma(const uint16_t *x, const uint8_t *w
                        "alignment (16 bytes) not supported", cols);
     const size_t smem = (size_t)cols * 2;
     if (smem > 48 * 1024) {
-        static volatile int attr_dev = -1; /* per process: once, up to the largest (32768 columns) */
+        /* above the 48 KiB default: once per device, up to the largest (32768 columns); bit dev of
+         * attr_set (a repeat is harmless, so no lock) */
+        static volatile unsigned long long attr_set = 0;
         int dev = 0;
         FRS_CUDA_CHECK(cudaGetDevice(&dev));
-        if (attr_dev != dev) {
+        const unsigned long long bit = 1ull << (dev & 63);
+        if (dev >= 64 || !(attr_set & bit)) {
             FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_gemv_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                 32768 * 2));
-            attr_dev = dev;
+            attr_set |= bit;
         }
     }
     cudaLaunchAttribute at[1];
