@@ -21,6 +21,7 @@
 #define BE_BUCKETS 12   /* running-sequence counts bucketed by log2 */
 #define BE_ARM_MIN 2    /* steps each alternative gets in a bucket before the measured best is used */
 #define BE_ARM_EXPLORE 24 /* then every 24th step of a bucket runs another alternative, to stay current */
+#define BE_ARM_BUDGET 0.10 /* ... while the steps run off the best so far stay within 10% of the decode time */
 
 static double be_now(void)
 {
@@ -91,7 +92,8 @@ struct be_state {
         long n[BE_ARMS];
         long steps;
     } arms[BE_BUCKETS];
-    int arm, arm_bucket;
+    int arm, arm_bucket, arm_explore; /* arm_explore: this step runs an alternative off the best */
+    double arm_total_s, arm_explore_s; /* decode time so far, and the part of it in such steps */
     struct frs_batch_totals tot;
 };
 
@@ -492,7 +494,46 @@ static void policy_auto(struct be_state *e, struct be_seq **run, int n)
  * before this guard) costs at most those steps. */
 #define BE_ARM_FAR 0.6
 
+/* the best measured alternative of bucket b, else of the nearest bucket with a measured one (a
+ * smaller one first), else every sequence autoregressive; an alternative displaces the
+ * autoregressive one only once both are measured (off is the prior: a step of it costs the least) */
+static int arm_best_known(const struct be_state *e, int b)
+{
+    for (int d = 0; d < BE_BUCKETS; d++)
+        for (int side = 0; side < 2; side++) {
+            const int q = side ? b + d : b - d;
+            if (q < 0 || q >= BE_BUCKETS || (d == 0 && side))
+                continue;
+            const struct be_arms *p = &e->arms[q];
+            int best = -1;
+            for (int k = 0; k < BE_ARMS; k++)
+                if (p->rate[k] > 0 && (best < 0 || p->rate[k] > p->rate[best]))
+                    best = k;
+            if (best >= 0)
+                return p->rate[1] > 0 ? best : 1;
+        }
+    return 1;
+}
+
+static int policy_arm_pick(struct be_state *e, int n);
+
+/* policy_arm_pick's choice, held to the exploration budget: an alternative other than the best
+ * known runs only while the time spent in such steps is within BE_ARM_BUDGET of the decode time
+ * so far (so exploring costs a bounded share of any job, short or long: on the CPU's virtual device
+ * of tests/test_batch.c, mandatory samples alone had cost up to 2.7x where speculation never paid) */
 static int policy_arm(struct be_state *e, int n)
+{
+    const int k = policy_arm_pick(e, n);
+    const int best = arm_best_known(e, e->arm_bucket);
+    e->arm_explore = k != best;
+    if (e->arm_explore && e->arm_explore_s >= BE_ARM_BUDGET * e->arm_total_s) {
+        e->arm_explore = 0;
+        return best;
+    }
+    return k;
+}
+
+static int policy_arm_pick(struct be_state *e, int n)
 {
     int b = 0;
     while ((2 << b) <= n && b < BE_BUCKETS - 1)
@@ -541,6 +582,9 @@ static void arm_record(struct be_state *e, double tokens, double seconds)
 {
     if (seconds <= 0)
         return;
+    e->arm_total_s += seconds;
+    if (e->arm_explore)
+        e->arm_explore_s += seconds;
     struct be_arms *a = &e->arms[e->arm_bucket];
     const long w = e->ops->warms_up ? 1 : 0; /* the warm-up step (not timed) */
     double r = tokens / seconds;
