@@ -197,6 +197,12 @@ static int bt_mma_blocks(const struct cuda_batch *bt, int n, int bm)
     return (n * bt->G + bm - 1) / bm + (n < bt->max_seqs ? n : bt->max_seqs);
 }
 
+/* the segment size of bt_forward's tensor-core attention mode mma (1 or 2) */
+static int bt_mma_bm(int mma)
+{
+    return mma == 2 ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM;
+}
+
 static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
 {
     if (bm == CUDA_ATT_MMA_BM_WS) /* the decode: one segment per row */
@@ -632,7 +638,7 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
         FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
-        const int bm = mma == 2 ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM;
+        const int bm = bt_mma_bm(mma);
         if (mma)
             FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, bt_mma_blocks(bt, n, bm), bm, n, H, KV, D, m->att_mma,
                                         bt_mma_splits(bt, n, bm), bt->att, bt->scratch, st));
@@ -738,16 +744,24 @@ static enum frs_status bt_choose_rest(struct cuda_batch *bt, const float *logits
     return FRS_OK;
 }
 
+/* The attention of a verify step (bt_forward's mma): masked (tree rows) 1 with att_mma, else 0;
+ * one-node trees 2 with att_mma and att_decode (the warp split, over one-column masks: its pad rows
+ * see only their slot, as the CUDA-core kernel's do), else 0. Modes 1 and 2 read the masks and
+ * the segments (of CUDA_ATT_MMA_BM and CUDA_ATT_MMA_BM_WS vectors) that bt_verify uploads. */
+static int bt_verify_att(const struct cuda_batch *bt, int masked)
+{
+    if (!bt->m.att_mma)
+        return 0;
+    return masked ? 1 : bt->m.att_decode ? 2 : 0;
+}
+
 /* The verify step of n rows whose metadata is on the device: the forward and the greedy choice.
- * masked: tree rows (the tensor-core attention with att_mma); else one-node trees (the warp split
- * with att_decode, over one-column masks: its pad rows see only their slot, as the CUDA-core
- * kernel's do). A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the
- * second, replayed afterwards; every step-varying value is in device memory at fixed addresses. */
+ * A CUDA graph per n (graphs on, no NCCL): eager at the first use, captured at the second,
+ * replayed afterwards; every step-varying value is in device memory at fixed addresses. */
 static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
 {
-    const int dec = !masked && bt->m.att_mma && bt->m.att_decode;
-    FRS_TRY(bt_forward(bt, n, masked || dec ? bt->dm.mask : NULL, 0, n, bt->logits,
-                       masked && bt->m.att_mma ? 1 : dec ? 2 : 0));
+    const int att = bt_verify_att(bt, masked);
+    FRS_TRY(bt_forward(bt, n, masked || att ? bt->dm.mask : NULL, 0, n, bt->logits, att));
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
@@ -1177,13 +1191,11 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
         }
     }
     const int padded = bt_graph_rows(bt, rows);
-    const int dec = !masked && bt->m.att_mma && bt->m.att_decode; /* bt_verify_step's warp split */
-    bt_pad_rows(bt, rows, padded, masked || dec);
-    if (masked && bt->m.att_mma)
-        bt_segments(bt, padded, CUDA_ATT_MMA_BM);
-    else if (dec)
-        bt_segments(bt, padded, CUDA_ATT_MMA_BM_WS);
-    FRS_TRY(bt_meta_upload_masked(bt, masked || dec ? padded : 0, n, 0));
+    const int att = bt_verify_att(bt, masked), with_masks = masked || att;
+    bt_pad_rows(bt, rows, padded, with_masks);
+    if (att)
+        bt_segments(bt, padded, bt_mma_bm(att));
+    FRS_TRY(bt_meta_upload_masked(bt, with_masks ? padded : 0, n, 0));
     FRS_TRY(bt_graph_run(bt, padded, masked));
     bt->last_n = rows;
     FRS_TRY(bt_choose_rest(bt, bt->logits, rows, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
