@@ -394,7 +394,6 @@ static double vdev_job(const char *what, const struct llama_model *m, const stru
     static struct frs_batch_ops bops;
     ops = *be.ops;
     bops = *be.ops->batch;
-    memset(&g_vdev, 0, sizeof g_vdev);
     g_vdev = (struct vdev){0.0, 1e-3, per_row, per_row, be.ops->batch, warm, {0}};
     bops.draft = vdev_draft;
     bops.verify = vdev_verify;
@@ -437,12 +436,13 @@ static void test_auto_vs_fixed_off(void)
             const double aut = vdev_job(what, &m, &d, FRS_SPEC_AUTO, rows[ri], warm, 4, &t_auto);
             const double best = off > fix ? off : fix;
             fprintf(stderr, "  %-52s off %7.0f  fixed %7.0f  auto %7.0f tok/s (%.2fx the better; %ld drafted, %ld AR "
-                    "sequence-steps)\n", what, off, fix, aut, aut / best, t_auto.drafted_seq_steps, t_auto.ar_seq_steps);
+                    "sequence-steps)\n", what, off, fix, aut, aut / best, t_auto.drafted_seq_steps,
+                    t_auto.ar_seq_steps);
             /* a 12-request job of ~70 steps: auto's first samples of each alternative are a
              * visible share of it (one speculative step on dear rows costs ~25 autoregressive
              * ones); measured 0.67-0.96x with the exploration budget, 0.27-0.86x before it */
-            CHECK(aut >= 0.6 * best, "auto (%s): %.0f tok/s, under 0.6 x the better of off (%.0f) and fixed (%.0f)", what,
-                  aut, off, fix);
+            CHECK(aut >= 0.6 * best, "auto (%s): %.0f tok/s, under 0.6 x the better of off (%.0f) and fixed (%.0f)",
+                  what, aut, off, fix);
         }
     eagle_draft_free(&d);
     llama_model_free(&m);
@@ -451,40 +451,8 @@ static void test_auto_vs_fixed_off(void)
 static void auto_case(const char *what, const struct llama_model *m, const struct eagle_draft *d, double per_row,
                       int want_draft)
 {
-    struct job j;
-    make_job(&j, m->cfg.vocab_size, 0, 21);
-    for (int i = 0; i < NREQ; i++)
-        j.n_stop[i] = 0;
-    int32_t ref[NREQ][MAXN];
-    int n_ref[NREQ];
-    reference(m, &j, ref, n_ref);
-    const int ms = 4;
-    struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16, .max_seqs = ms,
-                             .max_step_rows = ms * 16 + 16, .kv_block = 0, .kv_blocks = ms * 17};
-    struct frs_backend be;
-    memset(&be, 0, sizeof be);
-    CHECK_OK(frs_backend_cpu_ops.create(&be, m, d, NULL, &lim, NULL));
-    static struct frs_backend_ops ops;
-    static struct frs_batch_ops bops;
-    ops = *be.ops;
-    bops = *be.ops->batch;
-    memset(&g_vdev, 0, sizeof g_vdev);
-    g_vdev = (struct vdev){0.0, 1e-3, per_row, per_row, be.ops->batch, 0.0, {0}};
-    bops.draft = vdev_draft;
-    bops.verify = vdev_verify;
-    ops.batch = &bops;
-    be.ops = &ops;
-    const struct frs_batch_config cfg = {
-        .max_seqs = ms, .max_ctx = 256, .kv_block = 0, .prefill_chunk = 16, .step_tokens = 0,
-        .max_step_rows = lim.max_step_rows, .max_tree = 64, .policy = FRS_SPEC_AUTO, .tree = {4, 4, 16},
-        .comm = NULL, .clock = vdev_clock, .clock_user = NULL,
-    };
-    const struct frs_batch_source src = {job_next, job_deliver, &j};
     struct frs_batch_totals tot;
-    memset(&tot, 0, sizeof tot);
-    CHECK_OK(batch_engine_run(&be, &cfg, &src, &tot));
-    be.ops->destroy(&be);
-    check_job(what, &j, ref, n_ref);
+    vdev_job(what, m, d, FRS_SPEC_AUTO, per_row, 0.0, 4, &tot);
     fprintf(stderr, "  auto on markov-exact, %s: %ld drafted / %ld autoregressive sequence-steps\n", what,
             tot.drafted_seq_steps, tot.ar_seq_steps);
     if (want_draft) {
