@@ -137,13 +137,21 @@ static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t two)
     return *reinterpret_cast<uint32_t *>(&b);
 }
 
-static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+/* c (16x8 fp32) += a (16x16, row) * b (16x8, col), operands f16 (F16) or bf16 */
+template <bool F16>
+static __device__ __forceinline__ void mma_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    if (F16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #endif
 }
 
@@ -153,14 +161,37 @@ static __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t two)
     return (uint32_t)h.x | ((uint32_t)h.y << 16);
 }
 
-static __device__ __forceinline__ void mma_f16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+/* x as f16 for the f16 MMAs (fp8_mma_kernel<true>, fp8_gemv_mma_kernel): bf16 values times 2^sh,
+ * sh from the max |x| of what shares the scale so that it lands in [2^14, 2^15): every |x| >=
+ * 2^-28 max|x| is then in f16's normal range, where bf16's 8 significant bits fit f16's 11 */
+static __device__ __forceinline__ float bf16x8_absmax(uint4 v)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
+    const uint32_t q[4] = {v.x, v.y, v.z, v.w};
+    float mx = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+        mx = fmaxf(mx, fmaxf(fabsf(__uint_as_float(q[e] << 16)), fabsf(__uint_as_float(q[e] & 0xffff0000u))));
+    return mx;
+}
+
+static __device__ __forceinline__ int f16_shift(float mx)
+{
+    int ex = 0;
+    if (mx > 0.0f && mx < INFINITY)
+        frexpf(mx, &ex);  /* mx < 2^ex, ex <= 128 */
+    return min(15 - ex, 126); /* 2^sh and 2^-sh normal floats */
+}
+
+static __device__ __forceinline__ uint4 bf16x8_to_f16x8(uint4 v, float up)
+{
+    uint32_t q[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        const __half2 hh =
+            __floats2half2_rn(__uint_as_float(q[e] << 16) * up, __uint_as_float(q[e] & 0xffff0000u) * up);
+        q[e] = *reinterpret_cast<const uint32_t *>(&hh);
+    }
+    return make_uint4(q[0], q[1], q[2], q[3]);
 }
 
 /* this thread's 16 weight bytes of its 4 rows at K offset k0 (zeros past the last row) */
@@ -217,19 +248,12 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         const int parts = (k_end - k_begin) >> 3;
         for (int tok = warp; tok < n; tok += 4) {
             float mx = 0.0f;
-            for (int part = lane; part < parts; part += 32) {
-                const uint4 v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + k_begin + part * 8);
-                const uint32_t q[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    mx = fmaxf(mx, fmaxf(fabsf(__uint_as_float(q[e] << 16)), fabsf(__uint_as_float(q[e] & 0xffff0000u))));
-            }
+            for (int part = lane; part < parts; part += 32)
+                mx = fmaxf(mx, bf16x8_absmax(*reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + k_begin +
+                                                                               part * 8)));
             mx = warp_max(mx);
-            int ex = 0;
-            if (mx > 0.0f && mx < INFINITY)
-                frexpf(mx, &ex); /* mx < 2^ex, ex <= 128 */
             if (lane == 0)
-                tok_sh[tok] = min(15 - ex, 126); /* 2^sh and 2^-sh normal floats */
+                tok_sh[tok] = f16_shift(mx);
         }
     }
     for (int kx = k_begin; kx < k_end; kx += FP8_MMA_KX) {
@@ -242,17 +266,8 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
             uint4 v = make_uint4(0, 0, 0, 0);
             if (tok < n) {
                 v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + kx + part * 8);
-                if (F16) {
-                    const float up = ldexpf(1.0f, tok_sh[tok]);
-                    uint32_t q[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const __half2 hh = __floats2half2_rn(__uint_as_float(q[e] << 16) * up,
-                                                             __uint_as_float(q[e] & 0xffff0000u) * up);
-                        q[e] = *reinterpret_cast<const uint32_t *>(&hh);
-                    }
-                    v = make_uint4(q[0], q[1], q[2], q[3]);
-                }
+                if (F16)
+                    v = bf16x8_to_f16x8(v, ldexpf(1.0f, tok_sh[tok]));
             }
             *reinterpret_cast<uint4 *>(xs + tok * FP8_MMA_XS + part * 8) = v;
         }
@@ -284,13 +299,8 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                 for (int q = 0; q < 8; q++) {
                     if (q < ng) {
                         const uint2 bv = *reinterpret_cast<const uint2 *>(xk + (q * 8 + g) * FP8_MMA_XS + 4 * j);
-                        if (F16) {
-                            mma_f16_16816(acc[0][q], a[0], bv.x, bv.y);
-                            mma_f16_16816(acc[1][q], a[1], bv.x, bv.y);
-                        } else {
-                            mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
-                            mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
-                        }
+                        mma_16816<F16>(acc[0][q], a[0], bv.x, bv.y);
+                        mma_16816<F16>(acc[1][q], a[1], bv.x, bv.y);
                     }
                 }
             }
@@ -372,7 +382,8 @@ __global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __n
         const int c = warp + u * FP8V_WARPS;
 #pragma unroll
         for (int h = 0; h < 4; h++)
-            wv[u][h] = ok[h] && c < nch ? __ldcs(reinterpret_cast<const uint4 *>(wr[h] + 64 * c)) : make_uint4(0, 0, 0, 0);
+            wv[u][h] = ok[h] && c < nch ? __ldcs(reinterpret_cast<const uint4 *>(wr[h] + 64 * c))
+                                        : make_uint4(0, 0, 0, 0);
     }
     pdl_wait(); /* x and y belong to the kernels before */
     /* x -> shared (raw bf16), max |x|, then in place to f16 * 2^s (each thread its own 16 bytes) */
@@ -380,10 +391,7 @@ __global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __n
     for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
         const uint4 v = *reinterpret_cast<const uint4 *>(x + 8 * i);
         *reinterpret_cast<uint4 *>(fv_xs + 8 * i) = v;
-        const uint32_t q[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-            mx = fmaxf(mx, fmaxf(fabsf(__uint_as_float(q[e] << 16)), fabsf(__uint_as_float(q[e] & 0xffff0000u))));
+        mx = fmaxf(mx, bf16x8_absmax(v));
     }
     mx = warp_max(mx);
     if (lane == 0)
@@ -393,20 +401,11 @@ __global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __n
 #pragma unroll
     for (int k = 1; k < FP8V_WARPS; k++)
         mx = fmaxf(mx, fv_max[k]);
-    int ex = 0;
-    if (mx > 0.0f && mx < INFINITY)
-        frexpf(mx, &ex); /* mx < 2^ex, ex <= 128 */
-    const int sh = min(15 - ex, 126); /* 2^sh and 2^-sh normal floats */
+    const int sh = f16_shift(mx);
     const float up = ldexpf(1.0f, sh);
     for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
-        uint4 v = *reinterpret_cast<const uint4 *>(fv_xs + 8 * i);
-        uint32_t q[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const __half2 hh = __floats2half2_rn(__uint_as_float(q[e] << 16) * up, __uint_as_float(q[e] & 0xffff0000u) * up);
-            q[e] = *reinterpret_cast<const uint32_t *>(&hh);
-        }
-        *reinterpret_cast<uint4 *>(fv_xs + 8 * i) = make_uint4(q[0], q[1], q[2], q[3]);
+        uint4 *v = reinterpret_cast<uint4 *>(fv_xs + 8 * i);
+        *v = bf16x8_to_f16x8(*v, up);
     }
     __syncthreads();
 
@@ -428,7 +427,7 @@ __global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __n
                     const uint32_t w1 = j == 0 ? wb.x : j == 1 ? wb.y : j == 2 ? wb.z : wb.w;
                     const uint32_t a[4] = {fp8x2_to_f16x2(w0), fp8x2_to_f16x2(w1), fp8x2_to_f16x2(w0 >> 16),
                                            fp8x2_to_f16x2(w1 >> 16)};
-                    mma_f16_16816(acc[mt], a, bv.x, bv.y);
+                    mma_16816<true>(acc[mt], a, bv.x, bv.y);
                 }
             }
             const int cn = c + FP8V_U * FP8V_WARPS;
