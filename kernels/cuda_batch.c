@@ -79,6 +79,7 @@ struct cuda_batch {
     struct cuda_batch_model m;
     struct cuda_batch_layer *layers; /* (L) host copy */
     int max_seqs, B, TW, nblocks, Rb, Rv, max_ctx, prefill_chunk;
+    int prefill_rows; /* frs_batch_prefill_rows(lim) (<= Rb) */
     int G, segcap; /* target heads per kv head; segments of the tensor-core attention (bt_mma_blocks(Rb)) */
     size_t kvw;          /* KVl * D */
     size_t layer_rows;   /* nblocks * B */
@@ -102,7 +103,6 @@ struct cuda_batch {
     uint16_t *act;     /* (Rb, F) */
     uint16_t *hid;     /* (Rb, C) post-final-norm hidden */
     float *logits;     /* (Rv, Vl) verify rows */
-    float *slot_logits; /* (max_seqs, Vl) prefill's last row per slot */
     float *scratch;    /* paged attention partials */
     uint64_t *keys;    /* (Rb) */
     int32_t *d_out;    /* (2 Rb): n chosen tokens, then n sampling flags (uint32) */
@@ -146,6 +146,8 @@ struct cuda_batch {
     cudaEvent_t ev;
     long samp_dev, samp_host;
     int last_n; /* rows of the last verify */
+    int last_prefill; /* 1: the last op was a prefill (its chosen rows' logits in logits) */
+    int *prefill_row; /* (max_seqs) a slot's row of logits in the last prefill, -1: none */
     int64_t *h_draw;  /* (Rb) draw indices of a verify's rows */
     int32_t *h_chosen; /* (Rb) */
     /* the verify step (forward + argmax) of n rows as a CUDA graph, captured at its second use
@@ -250,6 +252,7 @@ void cuda_batch_free(struct cuda_batch *bt)
     free(bt->graphs);
     free(bt->h_draw);
     free(bt->h_chosen);
+    free(bt->prefill_row);
     free(bt->h_row);
     free(bt->layers);
     free(bt);
@@ -291,6 +294,7 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     if (bt->Rv < lim->max_seqs)
         bt->Rv = lim->max_seqs;
     bt->Rb = bt->Rv > lim->prefill_chunk ? bt->Rv : lim->prefill_chunk;
+    bt->prefill_rows = frs_batch_prefill_rows(lim); /* <= Rb: Rv >= max_step_rows */
     bt->kvw = (size_t)m->KV * m->D;
     if (m->draft) {
         /* frontier rows of one depth: max_topk per sequence; catch-up chunks as long as prefill's */
@@ -349,7 +353,6 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         {(void **)&bt->act, Rb * F * 2},
         {(void **)&bt->hid, Rb * C * 2},
         {(void **)&bt->logits, (size_t)bt->Rv * Vl * 4},
-        {(void **)&bt->slot_logits, (size_t)bt->max_seqs * Vl * 4},
         {(void **)&bt->scratch, scr * 4},
         {(void **)&bt->keys, Rb * 8},
         {(void **)&bt->d_out, Rb * 2 * 4},
@@ -455,9 +458,10 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     bt->h_row = malloc(Vl * sizeof(float));
     bt->h_draw = malloc(Rb * sizeof *bt->h_draw);
     bt->h_chosen = malloc(Rb * sizeof *bt->h_chosen);
+    bt->prefill_row = malloc((size_t)bt->max_seqs * sizeof *bt->prefill_row);
     bt->graphs = calloc(2 * ((size_t)bt->Rv + 1), sizeof *bt->graphs);
     bt->h_rsamp = malloc(Rb * sizeof *bt->h_rsamp);
-    if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs || !bt->h_rsamp) {
+    if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs || !bt->h_rsamp || !bt->prefill_row) {
         st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
         goto fail;
     }
@@ -831,51 +835,71 @@ static struct cuda_batch *bt_of(struct frs_backend *be, const char *what)
     return bt;
 }
 
-static enum frs_status bt_prefill(struct frs_backend *be, const struct frs_seq *seq, const int32_t *tokens, int n)
+static enum frs_status bt_prefill(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                  const int32_t *const *tokens, const int *counts, const int *choose,
+                                  const struct frs_sampling *s, int32_t *out)
 {
     struct cuda_batch *bt = bt_of(be, "prefill");
     if (!bt)
         return FRS_ERR_INVALID_ARG;
-    if (n < 1 || n > bt->prefill_chunk || n > bt->Rb)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: %d tokens (1..prefill_chunk = %d)", n,
-                       bt->prefill_chunk);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= bt->m.V)
-            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: token %d at %d outside the vocabulary [0, %d)",
-                           (int)tokens[i], i, bt->m.V);
+    if (n < 1 || n > bt->max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: %d sequences outside [1, max_seqs = %d]", n,
+                       bt->max_seqs);
     FRS_TRY(bt_meta_begin(bt));
-    const int T = seq->target_len;
-    FRS_TRY(bt_table(bt, 0, seq, T + n, "prefill"));
     struct bt_meta *h = &bt->hm;
+    int rows = 0, nl = 0;
+    for (int i = 0; i < bt->max_seqs; i++)
+        bt->prefill_row[i] = -1;
     for (int i = 0; i < n; i++) {
-        h->tok[i] = tokens[i];
-        h->pos[i] = T + i;
-        h->phys[i] = bt_phys(bt, seq, T + i);
-        h->seq[i] = 0;
-        h->prefix[i] = T;
-        h->local[i] = i;
-        h->ncols[i] = n;
+        const struct frs_seq *sq = &seqs[i];
+        const int T = sq->target_len, c = counts[i];
+        if (c < 1 || c > bt->prefill_rows - rows)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: sequence %d (slot %d): %d tokens after %d rows, "
+                           "the op takes 1..%d rows", i, sq->slot, c, rows, bt->prefill_rows);
+        FRS_TRY(bt_table(bt, i, sq, T + c, "prefill"));
+        for (int j = 0; j < i; j++)
+            if (seqs[j].slot == sq->slot)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: slot %d twice in one op", sq->slot);
+        for (int j = 0; j < c; j++) {
+            if (tokens[i][j] < 0 || tokens[i][j] >= bt->m.V)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: sequence %d (slot %d): token %d at %d outside "
+                               "the vocabulary [0, %d)", i, sq->slot, (int)tokens[i][j], j, bt->m.V);
+            const int r = rows + j;
+            h->tok[r] = tokens[i][j];
+            h->pos[r] = T + j;
+            h->phys[r] = bt_phys(bt, sq, T + j);
+            h->seq[r] = i;
+            h->prefix[r] = T;
+            h->local[r] = j;
+            h->ncols[r] = c;
+        }
+        rows += c;
+        if (choose[i]) { /* its last row's LM head: the gather list, the draw and the sampling */
+            h->gidx[nl] = rows - 1;
+            bt->h_draw[nl] = (int64_t)T + c;
+            bt->h_rsamp[nl] = s[i];
+            bt->prefill_row[sq->slot] = nl++;
+        }
     }
-    const int mma = n > 1 && bt->m.att_mma;
+    const int mma = rows > 1 && bt->m.att_mma;
     if (mma)
-        bt_segments(bt, n, CUDA_ATT_MMA_BM);
-    FRS_TRY(bt_meta_upload(bt, 1, 0));
-    return bt_forward(bt, n, NULL, n - 1, 1, bt->slot_logits + (size_t)seq->slot * bt->m.Vl, mma);
-}
-
-static enum frs_status bt_next_token(struct frs_backend *be, const struct frs_seq *seq, const struct frs_sampling *s,
-                                     int32_t *out)
-{
-    struct cuda_batch *bt = bt_of(be, "next_token");
-    if (!bt)
-        return FRS_ERR_INVALID_ARG;
-    if (seq->slot < 0 || seq->slot >= bt->max_seqs)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch next_token: slot %d outside [0, %d)", seq->slot, bt->max_seqs);
-    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
-    const int64_t draw = seq->target_len;
-    const float *row = bt->slot_logits + (size_t)seq->slot * bt->m.Vl;
-    FRS_TRY(bt_argmax_ids(bt, row, 1));
-    return bt_choose_rest(bt, row, 1, s ? s : &greedy, 0, &draw, out);
+        bt_segments(bt, rows, CUDA_ATT_MMA_BM);
+    FRS_TRY(bt_meta_upload(bt, n, 0));
+    FRS_TRY(bt_forward(bt, rows, NULL, 0, 0, NULL, mma));
+    bt->last_prefill = 1;
+    if (nl == 0)
+        return FRS_OK;
+    /* the chosen sequences' last hidden rows, gathered into xn (free after the forward), through the
+     * LM head into the verify logits; the choice as a verify's: argmax, then the sampled rows */
+    const struct cuda_batch_model *m = &bt->m;
+    FRS_TRY(cuda_paged_gather_rows(bt->xn, m->C, NULL, bt->hid, m->C, 0, bt->dm.gidx, m->C, nl, m->st));
+    FRS_TRY(bt_mm(bt, bt->xn, m->C, nl, m->lm_head, &m->lm8, m->Vl, m->C, bt->logits, m->Vl, 0.0f));
+    FRS_TRY(bt_argmax_ids(bt, bt->logits, nl));
+    FRS_TRY(bt_choose_rest(bt, bt->logits, nl, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
+    for (int i = 0, k = 0; i < n; i++)
+        if (choose[i])
+            out[i] = bt->h_chosen[k++];
+    return FRS_OK;
 }
 
 /* ---- the batched draft ------------------------------------------------------------------------------- */
@@ -1198,6 +1222,7 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
     FRS_TRY(bt_meta_upload_masked(bt, with_masks ? padded : 0, n, 0));
     FRS_TRY(bt_graph_run(bt, padded, masked));
     bt->last_n = rows;
+    bt->last_prefill = 0;
     FRS_TRY(bt_choose_rest(bt, bt->logits, rows, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
     for (int i = 0, r = 0; i < n; i++) {
         const struct frs_seq *q = &seqs[i];
@@ -1290,12 +1315,13 @@ enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, 
     if (!bt)
         return FRS_ERR_INVALID_ARG;
     const int n = slot >= 0 ? 1 : bt->last_n;
-    if (slot >= bt->max_seqs || n < 1)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: slot %d / no verify yet", slot);
+    if (slot >= bt->max_seqs || n < 1 || (slot >= 0 && (!bt->last_prefill || bt->prefill_row[slot] < 0)) ||
+        (slot < 0 && bt->last_prefill))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: slot %d: no such row in the last op", slot);
     const size_t cnt = (size_t)n * bt->m.Vl;
     if (cnt > cap)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_batch_logits: %zu floats do not fit in %zu", cnt, cap);
-    const float *src = slot >= 0 ? bt->slot_logits + (size_t)slot * bt->m.Vl : bt->logits;
+    const float *src = bt->logits + (slot >= 0 ? (size_t)bt->prefill_row[slot] * bt->m.Vl : 0);
     FRS_CUDA_CHECK(cudaMemcpyAsync(out, src, cnt * sizeof(float), cudaMemcpyDeviceToHost, bt->m.st));
     FRS_TRY(bt_wait_stream(bt, bt->m.st));
     *rows = n;
@@ -1312,7 +1338,6 @@ void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *o
 
 const struct frs_batch_ops cuda_batch_ops = {
     .prefill = bt_prefill,
-    .next_token = bt_next_token,
     .draft = bt_draft,
     .verify = bt_verify,
     .commit = bt_commit,

@@ -92,7 +92,8 @@ void cuda_batch_free(struct cuda_batch *bt);
 extern const struct frs_batch_ops cuda_batch_ops;
 
 /* Tests: the logits behind the last choice, copied to out (rows x Vl floats, cap floats at most):
- * slot >= 0: that slot's row (its last prefill), slot < 0: the last verify's rows. */
+ * slot >= 0: that slot's row when the last op was a prefill that chose its token, slot < 0: the last
+ * verify's rows. */
 enum frs_status cuda_batch_logits(struct frs_backend *be, int slot, float *out, size_t cap, int *rows,
                                   int *vocab_local);
 /* sampled rows answered on the device / on the host since create */

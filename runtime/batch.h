@@ -14,8 +14,7 @@
  * (kvpool.c) before an op writes past seq->n_blocks * kv_block; the backend checks and refuses
  * (FRS_ERR_TOO_LONG) rather than write outside a sequence's blocks.
  *
- * Slots. Per-sequence scratch that lives between ops (the last prefill row's logits, the drafted
- * tree, the draft's tree slots) is indexed by seq->slot, 0 <= slot < lim->max_seqs. A slot is
+ * Slots. Per-sequence scratch that lives between ops (the drafted tree, the draft's tree slots) is indexed by seq->slot, 0 <= slot < lim->max_seqs. A slot is
  * the engine's to reuse as soon as a sequence ends; nothing survives in it across sequences
  * except through the ops below.
  *
@@ -28,7 +27,8 @@
  *   commit(all seqs, acceptance)        -> KV rows of the accepted path moved into place
  *   engine: target_len += n_path, draft_len as the op contracts say
  *
- * and prefill(seq, chunk) for sequences still reading their prompt, interleaved chunk by chunk.
+ * and prefill(seqs, chunks) for the sequences still reading their prompt, all of a step's chunks in
+ * one forward (or a few, at most frs_batch_prefill_rows rows each), interleaved with the iterations.
  *
  * Decisions are keyed by position, never by batch slot or iteration: the token chosen at
  * position p of a request is, greedy, the argmax of the target's logits there (ties to the lowest
@@ -41,7 +41,7 @@
  * degree (lossless by construction; with a deterministic draft its acceptance probability,
  * the sum of p over a node's children, equals EAGLE's rejection sampling's).
  *
- * defines: struct frs_seq, struct frs_batch_ops
+ * defines: struct frs_seq, struct frs_batch_ops, frs_batch_prefill_rows
  */
 #ifndef FRSPEC_BATCH_H
 #define FRSPEC_BATCH_H
@@ -55,6 +55,12 @@ struct frs_accept; /* accept.h */
 
 #define FRS_KV_BLOCK_DEFAULT 16 /* positions per KV block */
 
+/* the most rows (prompt tokens of all its sequences) one prefill op takes */
+static inline int frs_batch_prefill_rows(const struct frs_limits *lim)
+{
+    return lim->prefill_chunk > lim->max_step_rows ? lim->prefill_chunk : lim->max_step_rows;
+}
+
 /* One sequence as the engine passes it to an op. */
 struct frs_seq {
     int slot;              /* 0 <= slot < lim->max_seqs */
@@ -65,16 +71,17 @@ struct frs_seq {
 };
 
 struct frs_batch_ops {
-    /* Append n tokens (1 <= n <= lim->prefill_chunk) at positions target_len..target_len+n-1:
-     * causal target forward seeing the sequence's whole prefix, KV and features written into
-     * its blocks; the last row's logits stay in the slot for next_token. The engine then adds n
-     * to target_len (draft_len unchanged: the draft catches up at its next draft op). */
-    enum frs_status (*prefill)(struct frs_backend *be, const struct frs_seq *seq, const int32_t *tokens, int n);
-
-    /* The token at position seq->target_len after a prefill that ended there: greedy, or sampled
-     * with draw index seq->target_len. */
-    enum frs_status (*next_token)(struct frs_backend *be, const struct frs_seq *seq, const struct frs_sampling *s,
-                                  int32_t *out);
+    /* Prompt chunks of n sequences (1 <= n <= lim->max_seqs, each sequence once) in one causal
+     * target forward: sequence i appends counts[i] >= 1 tokens, tokens[i][0 .. counts[i]), at
+     * positions target_len .. target_len + counts[i] - 1, seeing its own prefix only; KV and features
+     * are written into its blocks. The counts sum to at most frs_batch_prefill_rows(lim). For each i
+     * with choose[i] = 1 (its prompt ends with this chunk), out[i] = the token at position
+     * target_len + counts[i]: greedy, or sampled under s[i] with that draw index; one read-back for
+     * the op. out[i] is untouched where choose[i] = 0. The engine then adds counts[i] to target_len
+     * (draft_len unchanged: the draft catches up at its next draft op). */
+    enum frs_status (*prefill)(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                               const int32_t *const *tokens, const int *counts, const int *choose,
+                               const struct frs_sampling *s, int32_t *out);
 
     /* For each of n sequences: run the draft over its pending positions [draft_len, target_len)
      * (next_tokens[i][j] is the token at position draft_len + j + 1; the last one,

@@ -72,7 +72,8 @@ struct be_state {
     int n_menu;
     /* step scratch (max_seqs) */
     struct frs_seq *fs;
-    struct be_seq **run, **pre;
+    struct be_seq **run, **pre, **op;
+    int *counts; /* a prefill op's chunk lengths */
     const int32_t **next_toks;
     struct frs_tree_params *tp;
     int32_t *roots;
@@ -841,44 +842,63 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
         *progress = 1;
     }
 
-    /* prefill chunks under the remaining budget (at least one chunk per step) */
+    /* prefill: the chunks of the sequences still reading their prompt, in admission order, under the
+     * remaining budget (at least one chunk per step); each op takes every such sequence at most
+     * once and at most frs_batch_prefill_rows rows, so a step's chunks run as one forward, or a few */
     const double tq0 = be_clock(e);
     int budget = (e->cfg.step_tokens > 0 ? e->cfg.step_tokens : e->cfg.max_step_rows) - rows;
-    int chunks = 0;
+    const int cap = e->cfg.prefill_chunk > e->cfg.max_step_rows ? e->cfg.prefill_chunk : e->cfg.max_step_rows;
+    int chunks = 0, pops = 0;
     struct be_seq **pre = e->pre;
     int np = 0;
     for (int i = 0; i < e->cfg.max_seqs; i++)
         if (e->slots[i] && e->slots[i]->target_len < seq_prefill_end(e->slots[i]))
             pre[np++] = e->slots[i];
     qsort(pre, (size_t)np, sizeof *pre, by_order);
-    for (int i = 0; i < np; i++) {
-        struct be_seq *s = pre[i];
-        while (s->target_len < seq_prefill_end(s) && (budget > 0 || chunks == 0)) {
+    while (budget > 0 || chunks == 0) {
+        int k = 0, r = 0;
+        for (int i = 0; i < np && r < cap && (budget > 0 || chunks == 0); i++) {
+            struct be_seq *s = pre[i];
             int c = seq_prefill_end(s) - s->target_len;
+            if (c <= 0)
+                continue;
             if (c > e->cfg.prefill_chunk)
                 c = e->cfg.prefill_chunk;
             if (chunks > 0 && c > budget)
                 c = budget;
-            struct frs_seq v = seq_view(e, s);
-            FRS_TRY(e->ops->prefill(e->be, &v, s->toks + s->target_len, c));
-            s->target_len += c;
+            if (c > cap - r)
+                c = cap - r;
+            e->op[k] = s;
+            e->fs[k] = seq_view(e, s);
+            e->next_toks[k] = s->toks + s->target_len;
+            e->counts[k] = c;
+            /* the first token is chosen where the prompt ends (a preempted sequence knows its root) */
+            e->drafted[k] = !s->decoding && s->target_len + c == seq_prefill_end(s);
+            e->samp[k] = s->req.sampling;
+            k++;
+            r += c;
             budget -= c;
             chunks++;
-            *progress = 1;
         }
-        if (s->target_len == seq_prefill_end(s) && !s->decoding) {
-            struct frs_seq v = seq_view(e, s);
-            int32_t tok;
-            FRS_TRY(e->ops->next_token(e->be, &v, &s->req.sampling, &tok));
-            s->decoding = 1;
-            s->t_first = be_now();
-            s->st.iterations++;
-            seq_take(s, &tok, 1);
+        if (k == 0)
+            break;
+        FRS_TRY(e->ops->prefill(e->be, k, e->fs, e->next_toks, e->counts, e->drafted, e->samp, e->roots));
+        pops++;
+        *progress = 1;
+        for (int j = 0; j < k; j++) {
+            struct be_seq *s = e->op[j];
+            s->target_len += e->counts[j];
+            if (e->drafted[j]) {
+                s->decoding = 1;
+                s->t_first = be_now();
+                s->st.iterations++;
+                seq_take(s, &e->roots[j], 1);
+            }
         }
     }
     if (e->cfg.trace && chunks > 0)
-        fprintf(e->cfg.trace, "step %ld prefill_chunks %d prefill_ms %.3f\n", e->tot.steps + 1, chunks,
-                1e3 * (be_clock(e) - tq0));
+        fprintf(e->cfg.trace, "step %ld prefill_chunks %d prefill_ops %d prefill_ms %.3f\n", e->tot.steps + 1,
+                chunks, pops, 1e3 * (be_clock(e) - tq0));
 
     return FRS_OK;
 }
@@ -914,6 +934,8 @@ enum frs_status batch_engine_run(struct frs_backend *be, const struct frs_batch_
     e.fs = calloc(S, sizeof *e.fs);
     e.run = calloc(S, sizeof *e.run);
     e.pre = calloc(S, sizeof *e.pre);
+    e.op = calloc(S, sizeof *e.op);
+    e.counts = calloc(S, sizeof *e.counts);
     e.next_toks = calloc(S, sizeof *e.next_toks);
     e.tp = calloc(S, sizeof *e.tp);
     e.roots = calloc(S, sizeof *e.roots);
@@ -923,7 +945,7 @@ enum frs_status batch_engine_run(struct frs_backend *be, const struct frs_batch_
     e.acc = calloc(S, sizeof *e.acc);
     e.plan = calloc(S, sizeof *e.plan);
     enum frs_status st = FRS_OK;
-    if (!e.slots || !e.fs || !e.run || !e.pre || !e.next_toks || !e.tp || !e.roots || !e.drafted || !e.samp || !e.trees ||
+    if (!e.slots || !e.fs || !e.run || !e.pre || !e.op || !e.counts || !e.next_toks || !e.tp || !e.roots || !e.drafted || !e.samp || !e.trees ||
         !e.acc || !e.plan)
         st = FRS_ERR(FRS_ERR_OOM, "batch engine: state for %d sequences", cfg->max_seqs);
     const double t0 = be_now();
@@ -958,6 +980,8 @@ enum frs_status batch_engine_run(struct frs_backend *be, const struct frs_batch_
     free(e.fs);
     free(e.run);
     free(e.pre);
+    free(e.op);
+    free(e.counts);
     free(e.next_toks);
     free(e.tp);
     free(e.roots);

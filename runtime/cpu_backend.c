@@ -255,12 +255,18 @@ enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *to
         cpu_add(b->x, b->tmp, (int64_t)nc);
     }
     cpu_rmsnorm(b->x, n, C, &m->final_norm, cfg->rms_norm_eps, b->hidden);
-    if (lm_from < 0 || lm_from >= n)
+    if (lm_from < 0)
         lm_from = 0;
-    cpu_linear(b, b->hidden + (size_t)lm_from * C, n - lm_from, &m->lm_head,
-               b->logits + (size_t)lm_from * m->vocab_local);
+    if (lm_from < n)
+        cpu_linear(b, b->hidden + (size_t)lm_from * C, n - lm_from, &m->lm_head,
+                   b->logits + (size_t)lm_from * m->vocab_local);
     b->last_n = n;
     return FRS_OK;
+}
+
+void cpu_lm_head(struct cpu_backend *b, const float *hidden, int n, float *logits)
+{
+    cpu_linear(b, hidden, n, &b->m->lm_head, logits);
 }
 
 void cpu_kv_move(struct cpu_backend *b, int from_slot, int to_slot)

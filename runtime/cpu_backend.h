@@ -8,7 +8,7 @@
  * being the single-sequence cache or its blocks of the paged pool.
  *
  * defines: struct cpu_backend, struct cpu_fwd_seq, frs_backend_cpu_ops, cpu_target_forward,
- *          cpu_target_forward_seqs, cpu_kv_move, cpu_spec_create, cpu_spec_free, cpu_draft_tree,
+ *          cpu_target_forward_seqs, cpu_lm_head, cpu_kv_move, cpu_spec_create, cpu_spec_free, cpu_draft_tree,
  *          cpu_verify, cpu_commit, cpu_batch_create, cpu_batch_free, cpu_batch_draft,
  *          cpu_batch_ops
  */
@@ -59,7 +59,6 @@ struct cpu_backend {
     size_t pool_rows;      /* kv_blocks * kv_block */
     float *pool_k, *pool_v; /* (L, pool_rows, KVl*D) target keys (post-rope), values */
     float *pool_feat;      /* (pool_rows, C) target features (post-final-norm hidden) */
-    float *slot_logits;    /* (max_seqs, vocab_local) the last prefill row of each slot */
     struct frs_tree *slot_tree; /* (max_seqs) the slot's drafted, then verified tree */
     uint64_t *slot_vmask;  /* (max_seqs, FRS_MAX_TREE * FRS_MASK_WORDS(FRS_MAX_TREE)) verify masks */
     int *slot_state;       /* (max_seqs) 0: nothing, 1: drafted, 2: verified */
@@ -90,9 +89,11 @@ enum frs_status cpu_target_forward(struct cpu_backend *b, const int32_t *tokens,
 /* The same over the rows of n_seqs sequences (pos: every row's RoPE position; rows in sequence
  * order). Matmuls run over all rows together; each row's result is bit-identical whatever the
  * other rows are. The LM head runs on rows [lm_from, n) only (logits rows below lm_from are left
- * as they were; 0 = every row). */
+ * as they were; 0 = every row, n = none). */
 enum frs_status cpu_target_forward_seqs(struct cpu_backend *b, const int32_t *tokens, const int32_t *pos,
                                         int n_seqs, const struct cpu_fwd_seq *seqs, int lm_from);
+/* logits (n, vocab_local) = the LM head of n post-final-norm hidden rows (row-independent) */
+void cpu_lm_head(struct cpu_backend *b, const float *hidden, int n, float *logits);
 /* Copy KV row from_slot -> to_slot in every layer. */
 void cpu_kv_move(struct cpu_backend *b, int from_slot, int to_slot);
 

@@ -64,14 +64,13 @@ enum frs_status cpu_batch_create(struct cpu_backend *b)
     b->pool_rows = (size_t)blocks * b->kv_block;
 
     const size_t L = (size_t)m->cfg.num_hidden_layers, kvw = (size_t)m->n_kv_heads_local * m->cfg.head_dim;
-    const size_t C = (size_t)m->cfg.hidden_size, Vl = (size_t)m->vocab_local, S = (size_t)lim->max_seqs;
+    const size_t C = (size_t)m->cfg.hidden_size, S = (size_t)lim->max_seqs;
     const size_t R = (size_t)b->max_rows, P = b->pool_rows;
     /* the memory plan: one allocation, carved in this order */
     struct memplan_entry tab[] = {
         MEMPLAN_ENTRY(b->pool_k, L * P * kvw * sizeof(float)),               /* (L, pool_rows, KVl*D) */
         MEMPLAN_ENTRY(b->pool_v, L * P * kvw * sizeof(float)),               /* (L, pool_rows, KVl*D) */
         MEMPLAN_ENTRY(b->pool_feat, P * C * sizeof(float)),                  /* (pool_rows, C) */
-        MEMPLAN_ENTRY(b->slot_logits, S * Vl * sizeof(float)),               /* (max_seqs, Vl) */
         MEMPLAN_ENTRY(b->slot_tree, S * sizeof(struct frs_tree)),            /* (max_seqs) */
         MEMPLAN_ENTRY(b->slot_vmask, S * CPU_VMASK_WORDS * sizeof(uint64_t)), /* (max_seqs, words) */
         MEMPLAN_ENTRY(b->slot_state, S * sizeof(int)),                       /* (max_seqs) */
@@ -95,7 +94,7 @@ void cpu_batch_free(struct cpu_backend *b)
 {
     free(b->pool_mem);
     b->pool_mem = NULL;
-    b->pool_k = b->pool_v = b->pool_feat = b->slot_logits = NULL;
+    b->pool_k = b->pool_v = b->pool_feat = NULL;
     b->slot_tree = NULL;
     b->slot_vmask = NULL;
     b->slot_state = NULL;
@@ -137,25 +136,6 @@ static void store_features(struct cpu_backend *b, const int32_t *blocks, int pos
         memcpy(b->pool_feat + pool_row(b, blocks, pos0 + i) * C, b->hidden + (size_t)(r0 + i) * C, C * sizeof(float));
 }
 
-static enum frs_status cpu_batch_prefill(struct frs_backend *be, const struct frs_seq *sq, const int32_t *tokens, int n)
-{
-    struct cpu_backend *b = cpu_of(be);
-    if (n < 1 || n > b->lim.prefill_chunk)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "batch prefill: %d tokens outside [1, prefill_chunk = %d]", n,
-                       b->lim.prefill_chunk);
-    FRS_TRY(cpu_check_seq(b, sq, sq->target_len + n, "batch prefill"));
-    const int T = sq->target_len;
-    for (int i = 0; i < n; i++)
-        b->bpos[i] = T + i;
-    const struct cpu_fwd_seq g = {.n = n, .prefix = T, .mask = NULL, .blocks = sq->blocks};
-    FRS_TRY(cpu_target_forward_seqs(b, tokens, b->bpos, 1, &g, n - 1)); /* next_token reads the last row */
-    store_features(b, sq->blocks, T, 0, n);
-    const size_t Vl = (size_t)b->m->vocab_local;
-    memcpy(b->slot_logits + (size_t)sq->slot * Vl, b->logits + (size_t)(n - 1) * Vl, Vl * sizeof(float));
-    b->slot_state[sq->slot] = 0;
-    return FRS_OK;
-}
-
 /* The token chosen at position draw from n logits rows: greedy argmax, or the Gumbel-max draw
  * with draw index = the position (batch.h). */
 static enum frs_status choose_tokens(struct cpu_backend *b, const float *logits, int n, const struct frs_sampling *s,
@@ -168,15 +148,54 @@ static enum frs_status choose_tokens(struct cpu_backend *b, const float *logits,
     return sampling_draw(b->comm, &sh, s, b->brows, draw, NULL, NULL, out);
 }
 
-static enum frs_status cpu_batch_next_token(struct frs_backend *be, const struct frs_seq *sq,
-                                            const struct frs_sampling *s, int32_t *out)
+static enum frs_status cpu_batch_prefill(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                        const int32_t *const *tokens, const int *counts, const int *choose,
+                                        const struct frs_sampling *s, int32_t *out)
 {
     struct cpu_backend *b = cpu_of(be);
-    FRS_TRY(cpu_check_seq(b, sq, 0, "batch next_token"));
-    if (sq->target_len < 1)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "batch next_token: slot %d has no prefilled position", sq->slot);
-    const uint64_t draw = (uint64_t)sq->target_len;
-    return choose_tokens(b, b->slot_logits + (size_t)sq->slot * b->m->vocab_local, 1, s, &draw, out);
+    if (n < 1 || n > b->lim.max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "batch prefill: %d sequences outside [1, max_seqs = %d]", n,
+                       b->lim.max_seqs);
+    const int cap = frs_batch_prefill_rows(&b->lim);
+    int rows = 0;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *sq = &seqs[i];
+        if (counts[i] < 1 || counts[i] > cap - rows)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "batch prefill: sequence %d (slot %d): %d tokens after %d rows, "
+                           "the op takes 1..%d rows", i, sq->slot, counts[i], rows, cap);
+        FRS_TRY(cpu_check_seq(b, sq, sq->target_len + counts[i], "batch prefill"));
+        for (int j = 0; j < i; j++)
+            if (seqs[j].slot == sq->slot)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "batch prefill: slot %d twice in one op", sq->slot);
+        b->fseqs[i] = (struct cpu_fwd_seq){.n = counts[i], .prefix = sq->target_len, .mask = NULL,
+                                           .blocks = sq->blocks};
+        for (int j = 0; j < counts[i]; j++) {
+            b->btok[rows + j] = tokens[i][j];
+            b->bpos[rows + j] = sq->target_len + j;
+        }
+        rows += counts[i];
+    }
+    /* no LM head in the forward: only the chosen sequences' last rows need it */
+    FRS_TRY(cpu_target_forward_seqs(b, b->btok, b->bpos, n, b->fseqs, rows));
+    const size_t C = (size_t)b->m->cfg.hidden_size, Vl = (size_t)b->m->vocab_local;
+    int nl = 0;
+    for (int i = 0, r = 0; i < n; r += counts[i++]) {
+        store_features(b, seqs[i].blocks, seqs[i].target_len, r, counts[i]);
+        b->slot_state[seqs[i].slot] = 0;
+        if (choose[i]) /* the last row's hidden, gathered (xn is free after the forward) */
+            memcpy(b->xn + (size_t)nl++ * C, b->hidden + (size_t)(r + counts[i] - 1) * C, C * sizeof(float));
+    }
+    if (nl == 0)
+        return FRS_OK;
+    cpu_lm_head(b, b->xn, nl, b->logits); /* row-independent: as in the full forward */
+    for (int i = 0, k = 0; i < n; i++) {
+        if (!choose[i])
+            continue;
+        const uint64_t draw = (uint64_t)(seqs[i].target_len + counts[i]);
+        FRS_TRY(choose_tokens(b, b->logits + (size_t)k++ * Vl, 1, &s[i], &draw, &out[i]));
+    }
+    b->last_n = nl;
+    return FRS_OK;
 }
 
 static enum frs_status cpu_batch_verify(struct frs_backend *be, int n, const struct frs_seq *seqs, const int32_t *roots,
@@ -277,7 +296,6 @@ static enum frs_status cpu_batch_commit(struct frs_backend *be, int n, const str
 
 const struct frs_batch_ops cpu_batch_ops = {
     .prefill = cpu_batch_prefill,
-    .next_token = cpu_batch_next_token,
     .draft = cpu_batch_draft,
     .verify = cpu_batch_verify,
     .commit = cpu_batch_commit,

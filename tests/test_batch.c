@@ -224,14 +224,16 @@ static void test_pair(const char *target_rel, const char *head_rel)
     llama_model_free(&m);
 }
 
-/* Batched verify logits of one sequence == the same sequence verified alone. */
+/* Batched prefill and verify of one sequence == the same sequence alone: its chosen first token and
+ * its logits (bit-identical on the CPU), whatever the other sequences and however its prompt is
+ * chunked; the prefill op's argument checks. */
 static void test_row_independence(void)
 {
     struct llama_model m;
     char tdir[4096];
     snprintf(tdir, sizeof tdir, "%s", test_fixture("models/gqa-bf16"));
     CHECK_OK(llama_model_load(&m, tdir, 0, 1));
-    const struct frs_limits lim = {.max_ctx = 64, .max_tree = 0, .prefill_chunk = 16, .max_seqs = 3,
+    const struct frs_limits lim = {.max_ctx = 64, .max_tree = 0, .prefill_chunk = 32, .max_seqs = 3,
                                    .max_step_rows = 8, .kv_block = 4, .kv_blocks = 48};
     struct frs_backend be;
     memset(&be, 0, sizeof be);
@@ -243,23 +245,63 @@ static void test_row_independence(void)
     for (int s = 0; s < 3; s++)
         for (int k = 0; k < 16; k++)
             blocks[s][k] = 3 * k + (2 - s);
-    const int lens[3] = {7, 13, 2};
+    const int lens[3] = {7, 13, 2}, all_chosen[3] = {1, 1, 1};
+    const struct frs_sampling g[3] = {{0, 1, 0, 0}, {0.8f, 0.9f, 0, 7}, {0, 1, 0, 0}};
+    int32_t toks[3][16], first[3], one;
+    const int32_t *tp[3];
     struct frs_seq seqs[3];
     for (int s = 0; s < 3; s++) {
-        int32_t toks[16];
         for (int k = 0; k < lens[s]; k++)
-            toks[k] = (int32_t)(frs_rng_u64(11, (uint64_t)s, (uint64_t)k) % 512);
+            toks[s][k] = (int32_t)(frs_rng_u64(11, (uint64_t)s, (uint64_t)k) % 512);
+        tp[s] = toks[s];
         seqs[s] = (struct frs_seq){s, 0, 0, blocks[s], 16};
-        CHECK_OK(be.ops->batch->prefill(&be, &seqs[s], toks, lens[s]));
-        seqs[s].target_len = lens[s];
     }
+    /* all three prompts in one op (22 rows <= frs_batch_prefill_rows = 32) */
+    CHECK_OK(be.ops->batch->prefill(&be, 3, seqs, tp, lens, all_chosen, g, first));
+    float *all = malloc((size_t)3 * Vl * sizeof(float));
+    memcpy(all, b->logits, (size_t)3 * Vl * sizeof(float));
+    for (int s = 0; s < 3; s++) {
+        CHECK_OK(be.ops->batch->prefill(&be, 1, &seqs[s], &tp[s], &lens[s], all_chosen, &g[s], &one));
+        CHECK(one == first[s], "sequence %d: first token %d alone, %d in the batched prefill", s, (int)one,
+              (int)first[s]);
+        CHECK(memcmp(b->logits, all + (size_t)s * Vl, (size_t)Vl * sizeof(float)) == 0,
+              "sequence %d: prefill logits alone differ from its row in the batched prefill", s);
+    }
+    /* sequence 1 in two chunks (5 tokens beside sequence 2's prompt, none chosen, then 8): the same */
+    {
+        const int c1[2] = {5, 2}, no[2] = {0, 0}, c2 = 8;
+        const struct frs_seq pair[2] = {seqs[1], seqs[2]};
+        int32_t unused[2] = {-1, -1};
+        CHECK_OK(be.ops->batch->prefill(&be, 2, pair, (const int32_t *const[]){toks[1], toks[2]}, c1, no, g + 1, unused));
+        CHECK(unused[0] == -1 && unused[1] == -1, "prefill wrote a token it was not asked to choose");
+        struct frs_seq rest = seqs[1];
+        rest.target_len = 5;
+        const int32_t *tail = toks[1] + 5;
+        CHECK_OK(be.ops->batch->prefill(&be, 1, &rest, &tail, &c2, all_chosen, &g[1], &one));
+        CHECK(one == first[1], "sequence 1 in two chunks: first token %d, %d in one", (int)one, (int)first[1]);
+        CHECK(memcmp(b->logits, all + (size_t)Vl, (size_t)Vl * sizeof(float)) == 0,
+              "sequence 1 in two chunks: its logits differ");
+    }
+    /* argument checks: a slot twice, more rows than the op takes, no tokens */
+    {
+        const struct frs_seq twice[2] = {seqs[0], seqs[0]};
+        const int c[2] = {1, 1}, big[2] = {7, 26}, zero[1] = {0};
+        CHECK(be.ops->batch->prefill(&be, 2, twice, tp, c, all_chosen, g, first) == FRS_ERR_INVALID_ARG,
+              "a slot twice in one prefill accepted");
+        CHECK(be.ops->batch->prefill(&be, 2, seqs, tp, big, all_chosen, g, first) == FRS_ERR_INVALID_ARG,
+              "33 rows in one prefill accepted (the op takes 32)");
+        CHECK(be.ops->batch->prefill(&be, 1, seqs, tp, zero, all_chosen, g, first) == FRS_ERR_INVALID_ARG,
+              "a prefill of 0 tokens accepted");
+    }
+    free(all);
+    for (int s = 0; s < 3; s++)
+        seqs[s].target_len = lens[s];
     const int32_t roots[3] = {17, 230, 5};
     const int drafted[3] = {0, 0, 0};
-    const struct frs_sampling g[3] = {{0, 1, 0, 0}, {0, 1, 0, 0}, {0, 1, 0, 0}};
     struct frs_tree trees[3];
     struct frs_accept acc[3];
     CHECK_OK(be.ops->batch->verify(&be, 3, seqs, roots, drafted, g, trees, acc));
-    float *all = malloc((size_t)3 * Vl * sizeof(float));
+    all = malloc((size_t)3 * Vl * sizeof(float));
     memcpy(all, b->logits, (size_t)3 * Vl * sizeof(float));
     for (int s = 0; s < 3; s++) {
         CHECK_OK(be.ops->batch->verify(&be, 1, &seqs[s], &roots[s], &drafted[s], &g[s], trees, acc));

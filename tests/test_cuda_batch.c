@@ -255,7 +255,7 @@ static int grow(struct pool *p, int32_t *blocks, int *n_blocks, int need, int B)
 }
 
 struct tally {
-    int rows, tokens, cpu_diff, near_ties, sampled;
+    int rows, tokens, cpu_diff, near_ties, sampled, prefill_ops, prefill_multi;
     double sum_err, worst_err;
 };
 
@@ -333,7 +333,7 @@ static void test_batch_model(const char *name, int kv_block, int sample, int gra
     const int n_new[MAX_SEQS] = {40, 12, 25, 1, 33, 18}; /* verify steps per sequence: mixed finishing orders */
     const int join_at[MAX_SEQS] = {0, 0, 0, 0, 0, 6};    /* the last one joins late */
     struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 0, .prefill_chunk = chunk, .max_seqs = MAX_SEQS,
-                             .max_step_rows = MAX_SEQS, .kv_block = kv_block, .kv_blocks = 0, .kv_share = 0.0f};
+                             .max_step_rows = 3 * chunk, .kv_block = kv_block, .kv_blocks = 0, .kv_share = 0.0f};
     lim.kv_blocks = MAX_SEQS * (max_ctx / kv_block) + 7;
     struct frs_backend gpu, gpu2, cpu[MAX_SEQS];
     memset(&gpu, 0, sizeof gpu);
@@ -386,27 +386,57 @@ static void test_batch_model(const char *name, int kv_block, int sample, int gra
     float *gl = malloc((size_t)MAX_SEQS * V * 4), *cl = malloc((size_t)V * 4);
     struct tally t = {0};
     for (int step = 0; step <= steps_max + 8; step++) {
-        /* prefill: one chunk of each sequence still reading its prompt, interleaved with the steps */
-        for (int i = 0; i < n_seq; i++) {
-            if (step < join_at[i] || done_pre[i] >= plen[i])
-                continue;
-            const int c = plen[i] - done_pre[i] < chunk ? plen[i] - done_pre[i] : chunk;
-            CHECK(grow(&pool, blocks[i], &seq[i].n_blocks, seq[i].target_len + c, kv_block), "%s: pool empty", name);
-            CHECK_OK(bo->prefill(&gpu, &seq[i], prompts[i] + done_pre[i], c));
-            if (graphs_ab)
-                CHECK_OK(bo->prefill(&gpu2, &seq[i], prompts[i] + done_pre[i], c));
-            seq[i].target_len += c;
-            done_pre[i] += c;
-            if (done_pre[i] == plen[i]) {
+        /* prefill: one chunk of each sequence still reading its prompt, interleaved with the steps,
+         * packed into ops of at most frs_batch_prefill_rows rows (several sequences in each) */
+        int pend[MAX_SEQS], np = 0;
+        for (int i = 0; i < n_seq; i++)
+            if (step >= join_at[i] && done_pre[i] < plen[i])
+                pend[np++] = i;
+        for (int a = 0; a < np;) {
+            struct frs_seq ps[MAX_SEQS];
+            struct frs_sampling psm[MAX_SEQS];
+            const int32_t *pt[MAX_SEQS];
+            int pc[MAX_SEQS], pch[MAX_SEQS], pwho[MAX_SEQS], k = 0, rows = 0;
+            int32_t pout[MAX_SEQS], pout2[MAX_SEQS];
+            for (; a < np; a++) {
+                const int i = pend[a];
+                const int c = plen[i] - done_pre[i] < chunk ? plen[i] - done_pre[i] : chunk;
+                if (rows + c > frs_batch_prefill_rows(&lim))
+                    break;
+                CHECK(grow(&pool, blocks[i], &seq[i].n_blocks, seq[i].target_len + c, kv_block), "%s: pool empty",
+                      name);
+                ps[k] = seq[i];
+                pt[k] = prompts[i] + done_pre[i];
+                pc[k] = c;
+                pch[k] = done_pre[i] + c == plen[i];
+                psm[k] = samp[i];
+                pwho[k++] = i;
+                rows += c;
+            }
+            CHECK_OK(bo->prefill(&gpu, k, ps, pt, pc, pch, psm, pout));
+            if (graphs_ab) {
+                CHECK_OK(bo->prefill(&gpu2, k, ps, pt, pc, pch, psm, pout2));
+                for (int j = 0; j < k; j++)
+                    CHECK(!pch[j] || pout[j] == pout2[j], "%s: first token of sequence %d: %d, %d without graphs",
+                          name, pwho[j], (int)pout[j], (int)pout2[j]);
+            }
+            t.prefill_ops++;
+            t.prefill_multi += k > 1;
+            for (int j = 0; j < k; j++) {
+                const int i = pwho[j];
+                seq[i].target_len += pc[j];
+                done_pre[i] += pc[j];
+                if (!pch[j])
+                    continue;
+                root[i] = pout[j];
                 CHECK_OK(cpu[i].ops->prefill(&cpu[i], prompts[i], plen[i]));
-                CHECK_OK(bo->next_token(&gpu, &seq[i], &samp[i], &root[i]));
                 int rows = 0, vl = 0;
                 CHECK_OK(cuda_batch_logits(&gpu, seq[i].slot, gl, (size_t)MAX_SEQS * V, &rows, &vl));
                 const struct cpu_backend *cb = cpu[i].impl;
                 memcpy(cl, cb->logits + (size_t)(cb->last_n - 1) * V, (size_t)V * 4);
                 compare_row(&t, gl, cl, V, "prefill");
                 const int32_t want = host_choice(gl, V, &samp[i], (uint64_t)seq[i].target_len);
-                CHECK(root[i] == want, "%s: sequence %d next_token %d, sampling.c on the GPU's row says %d", name, i,
+                CHECK(root[i] == want, "%s: sequence %d first token %d, sampling.c on the GPU's row says %d", name, i,
                       (int)root[i], (int)want);
                 int32_t ct;
                 CHECK_OK(cpu[i].ops->next_token(&cpu[i], &samp[i], (uint64_t)seq[i].target_len, &ct));
@@ -512,6 +542,7 @@ static void test_batch_model(const char *name, int kv_block, int sample, int gra
     CHECK(t.cpu_diff * 20 <= t.tokens, "%s: %d of %d tokens differ from the CPU backend (limit 5%%)", name, t.cpu_diff,
           t.tokens);
     CHECK(t.tokens > 100, "%s: only %d tokens compared", name, t.tokens);
+    CHECK(t.prefill_multi > 0, "%s: none of the %d prefill ops held several sequences", name, t.prefill_ops);
     if (sample)
         CHECK(on_dev > 0, "%s: no row was sampled on the device", name);
 
@@ -864,7 +895,12 @@ static void test_errors(const char *name)
     CHECK(be.kv_blocks == 0 && cuda_backend_batch(&be) == NULL, "no pool without max_seqs");
     int32_t blk[4] = {0, 1, 2, 3}, tok[2] = {1, 2};
     const struct frs_seq s = {0, 0, 0, blk, 4};
-    CHECK(be.ops->batch->prefill(&be, &s, tok, 2) == FRS_ERR_INVALID_ARG, "batched prefill without a pool accepted");
+    const int32_t *tp = tok;
+    const int cnt = 2, ch = 1;
+    const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
+    int32_t first = 0;
+    CHECK(be.ops->batch->prefill(&be, 1, &s, &tp, &cnt, &ch, &greedy, &first) == FRS_ERR_INVALID_ARG,
+          "batched prefill without a pool accepted");
     be.ops->destroy(&be);
     const struct frs_limits lim1 = {.max_ctx = 64, .max_tree = 0, .prefill_chunk = 8, .max_seqs = 4, .kv_share = 0.01f};
     memset(&be, 0, sizeof be);
