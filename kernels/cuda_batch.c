@@ -293,8 +293,8 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     bt->Rv = lim->max_step_rows > 0 ? lim->max_step_rows : lim->max_seqs * tree;
     if (bt->Rv < lim->max_seqs)
         bt->Rv = lim->max_seqs;
-    bt->Rb = bt->Rv > lim->prefill_chunk ? bt->Rv : lim->prefill_chunk;
-    bt->prefill_rows = frs_batch_prefill_rows(lim); /* <= Rb: Rv >= max_step_rows */
+    bt->Rb = bt->Rv > frs_batch_prefill_rows(lim) ? bt->Rv : frs_batch_prefill_rows(lim);
+    bt->prefill_rows = frs_batch_prefill_rows(lim); /* <= Rb */
     bt->kvw = (size_t)m->KV * m->D;
     if (m->draft) {
         /* frontier rows of one depth: max_topk per sequence; catch-up chunks as long as prefill's */

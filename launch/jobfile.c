@@ -591,10 +591,23 @@ enum frs_status jobfile_write_result(struct jobfile *jf, const char *line)
         if (err)
             st = FRS_ERR(FRS_ERR_IO, "%s: cannot write a result: %s", jf->out_name, strerror(err));
     }
-    if (st == FRS_OK && regular && fsync(fd) != 0)
-        st = FRS_ERR(FRS_ERR_IO, "%s: fsync: %s", jf->out_name, strerror(errno));
+    if (st == FRS_OK && regular) {
+        jf->unsynced++;
+        if (!jf->defer_sync)
+            st = jobfile_sync(jf);
+    }
     free(buf);
     return st;
+}
+
+enum frs_status jobfile_sync(struct jobfile *jf)
+{
+    if (!jf->unsynced || jf->out_fd < 0)
+        return FRS_OK;
+    jf->unsynced = 0;
+    if (fsync(jf->out_fd) != 0)
+        return FRS_ERR(FRS_ERR_IO, "%s: fsync: %s", jf->out_name, strerror(errno));
+    return FRS_OK;
 }
 
 enum frs_status jobfile_write_error(struct jobfile *jf, const struct jobfile_record *rec, const char *msg)
@@ -664,6 +677,10 @@ void jobfile_close(struct jobfile *jf)
     jf->n_recs = jf->next = 0;
     set_free(jf->done);
     jf->done = NULL;
+    if (jf->unsynced && jobfile_sync(jf) != FRS_OK) {
+        fprintf(stderr, "frspec: %s\n", frs_error_msg());
+        frs_error_clear();
+    }
     if (jf->out_fd >= 0)
         close(jf->out_fd);
     jf->out_fd = -1;

@@ -41,6 +41,8 @@ struct jobfile {
     ino_t in_ino;
     int have_in_stat;
     int out_fd;                     /* -1: results go to stdout (fd 1, not fsynced) */
+    int defer_sync;                 /* 1: jobfile_write_result leaves the fsync to jobfile_sync */
+    int unsynced;                   /* lines written since the last fsync */
     const char *out_name;
     struct jobfile_set *done;       /* ids with a result line in --out (--resume) */
     /* progress */
@@ -71,10 +73,13 @@ int jobfile_count(const struct jobfile *jf);
 enum frs_status jobfile_open_output(struct jobfile *jf, const char *path, int resume);
 int jobfile_is_done(const struct jobfile *jf, const char *id);
 /* Append one line (a newline is added) with a single write(2) on an O_APPEND descriptor, then
- * fsync. A short write is rolled back (ftruncate to the previous size) and reported, so no
+ * fsync (with defer_sync set: at the next jobfile_sync or jobfile_close instead, so that the
+ * batched engine's results of one step share one fsync). A short write is rolled back (ftruncate to the previous size) and reported, so no
  * partial line is left behind while the process lives; a crash mid-write leaves a torn last line,
  * which the next jobfile_open_output cuts. */
 enum frs_status jobfile_write_result(struct jobfile *jf, const char *line);
+/* fsync the lines written since the last one (a regular results file; nothing otherwise). */
+enum frs_status jobfile_sync(struct jobfile *jf);
 /* {"id": ..., "error": msg, "line": N} for a record (id omitted when the line had none). */
 enum frs_status jobfile_write_error(struct jobfile *jf, const struct jobfile_record *rec, const char *msg);
 

@@ -461,6 +461,13 @@ static enum frs_status batched_deliver(void *user, const struct frs_batch_reques
     return rc;
 }
 
+/* frs_batch_source.flush: the step's result lines made durable (rank 0 writes them) */
+static enum frs_status batched_flush(void *user)
+{
+    struct runner *r = user;
+    return r->s->rank == 0 && r->batch ? jobfile_sync(&r->jf) : FRS_OK;
+}
+
 static enum frs_status serve_batched(struct runner *r)
 {
     const struct session *s = r->s;
@@ -479,6 +486,7 @@ static enum frs_status serve_batched(struct runner *r)
         .prefill_chunk = s->opt.prefill_chunk,
         .step_tokens = session_step_tokens(s),
         .max_step_rows = session_step_rows(s),
+        .prefill_rows = session_step_tokens(s), /* the pool's lim.max_prefill_rows (session.c) */
         .max_tree = s->have_draft ? s->opt.tree.size : 0,
         .policy = s->have_draft ? (enum frs_spec_policy)s->opt.spec_policy : FRS_SPEC_OFF,
         .tree = s->opt.tree,
@@ -486,7 +494,8 @@ static enum frs_status serve_batched(struct runner *r)
         .watch = r->watchdog_s > 0 ? &watch : NULL,
         .trace = trace,
     };
-    const struct frs_batch_source src = {batched_next, batched_deliver, r};
+    const struct frs_batch_source src = {batched_next, batched_deliver, r, batched_flush};
+    r->jf.defer_sync = 1; /* one fsync per engine step (batched_flush), not per result */
     struct frs_batch_totals tot;
     enum frs_status st = batch_engine_run(&r->s->be, &cfg, &src, &tot);
     if (trace)

@@ -103,6 +103,7 @@ enum frs_status session_open(struct session *s, const struct gen_options *o, str
     if (s->opt.batch > 0) { /* the paged pool for the batched engine (--prompts jobs) */
         lim.max_seqs = s->opt.batch;
         lim.max_step_rows = session_step_rows(s);
+        lim.max_prefill_rows = session_step_tokens(s); /* a step's prompt chunks in one forward */
         lim.kv_block = FRS_KV_BLOCK_DEFAULT;
         lim.kv_blocks = s->opt.kv_blocks;
         lim.kv_share = s->opt.kv_share > 0 ? s->opt.kv_share : strcmp(s->device, "cpu") ? 0.9f : 0.5f;

@@ -76,6 +76,8 @@ struct frs_limits {
     /* batching (runtime/batch.h), all 0 for a single-sequence backend: */
     int max_seqs;      /* sequences in flight; > 0 allocates the paged KV pool */
     int max_step_rows; /* most target rows of one batched verify (sum of the sequences' tree sizes) */
+    int max_prefill_rows; /* most prompt tokens of one batched prefill op, all its sequences together
+                             (0: max(prefill_chunk, max_step_rows); batch.h frs_batch_prefill_rows) */
     int kv_block;      /* positions per KV block (0: FRS_KV_BLOCK_DEFAULT) */
     int kv_blocks;     /* blocks in the pool; 0: as many as fit in kv_share of the memory left */
     float kv_share;    /* share of the memory left after the weights for the pool when kv_blocks = 0 */
@@ -112,12 +114,13 @@ struct frs_backend_options {
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
                                      batch: 4 (default) or 8; 1: the tensor-core GEMV instead
                                      (cuda_fp8_gemv_mma: f16 MMAs, one conversion per two weights) */
-    int batch_att_mma;            /* 1 (default): the batched engine's tree and prefill rows through the
-                                     tensor-core paged attention (cuda_attn_mma_paged; 8B verify of 8 x 60
-                                     rows 16.3 ms against 47.4 on the H100, RESULTS.md); 0: the CUDA-core
-                                     paged kernel; 2: as 1, and the steps of one-node trees (batched
-                                     autoregressive decode) through the same kernel's warp split
-                                     (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel */
+    int batch_att_mma;            /* 2 (default): the batched engine's rows through the tensor-core paged
+                                     attention (cuda_attn_mma_paged): tree and prefill rows (8B verify of
+                                     8 x 60 rows 16.3 ms against 47.4 on the H100) and the steps of
+                                     one-node trees (batched autoregressive decode) through its warp
+                                     split (CUDA_ATT_MMA_BM_WS; 8B decode step at batch 64 10.8 ms against
+                                     12.7, at 128 14.8 against 19.8, H100, RESULTS.md); 1: the decode
+                                     steps through the CUDA-core paged kernel; 0: every row there */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
@@ -127,7 +130,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
         .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 2,
-        .fp8_gemv_unroll = 4, .batch_att_mma = 1,
+        .fp8_gemv_unroll = 4, .batch_att_mma = 2,
     };
     return o;
 }

@@ -58,7 +58,8 @@ struct frs_accept; /* accept.h */
 /* the most rows (prompt tokens of all its sequences) one prefill op takes */
 static inline int frs_batch_prefill_rows(const struct frs_limits *lim)
 {
-    return lim->prefill_chunk > lim->max_step_rows ? lim->prefill_chunk : lim->max_step_rows;
+    int r = lim->prefill_chunk > lim->max_step_rows ? lim->prefill_chunk : lim->max_step_rows;
+    return lim->max_prefill_rows > r ? lim->max_prefill_rows : r;
 }
 
 /* One sequence as the engine passes it to an op. */

@@ -96,6 +96,7 @@ struct be_state {
     int arm, arm_bucket, arm_explore; /* arm_explore: this step runs an alternative off the best */
     double arm_total_s, arm_explore_s; /* decode time so far, and the part of it in such steps */
     struct frs_batch_totals tot;
+    int unflushed; /* results delivered since the source's last flush */
 };
 
 /* the clock of the step timings AUTO learns from (cfg.clock for tests) */
@@ -209,7 +210,17 @@ static enum frs_status seq_deliver(struct be_state *e, struct be_seq *s, const c
     st->t_decode = s->t_first > 0 ? t - s->t_first : 0;
     e->tot.requests++;
     e->tot.tokens += st->n_tokens;
+    e->unflushed++;
     return e->src->deliver(e->src->user, &s->req, gen, st, error);
+}
+
+/* the source's flush once for everything delivered since the last (once per step at most) */
+static enum frs_status flush_delivered(struct be_state *e)
+{
+    if (!e->unflushed || !e->src->flush)
+        return FRS_OK;
+    e->unflushed = 0;
+    return e->src->flush(e->src->user);
 }
 
 static void seq_release(struct be_state *e, struct be_seq *s)
@@ -666,6 +677,7 @@ static enum frs_status step(struct be_state *e, int *progress)
             *progress = 1;
         }
     }
+    FRS_TRY(flush_delivered(e));
     e->tot.steps++;
     return FRS_OK;
 }
@@ -847,7 +859,9 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
      * once and at most frs_batch_prefill_rows rows, so a step's chunks run as one forward, or a few */
     const double tq0 = be_clock(e);
     int budget = (e->cfg.step_tokens > 0 ? e->cfg.step_tokens : e->cfg.max_step_rows) - rows;
-    const int cap = e->cfg.prefill_chunk > e->cfg.max_step_rows ? e->cfg.prefill_chunk : e->cfg.max_step_rows;
+    int cap = e->cfg.prefill_chunk > e->cfg.max_step_rows ? e->cfg.prefill_chunk : e->cfg.max_step_rows;
+    if (e->cfg.prefill_rows > cap)
+        cap = e->cfg.prefill_rows;
     int chunks = 0, pops = 0;
     struct be_seq **pre = e->pre;
     int np = 0;
@@ -967,6 +981,12 @@ enum frs_status batch_engine_run(struct frs_backend *be, const struct frs_batch_
             else if (running > 0)
                 st = FRS_ERR(FRS_ERR_INTERNAL, "batch engine: a step made no progress with %d sequences", running);
         }
+    }
+    {
+        /* what was delivered before the end (or an error) is made durable too */
+        const enum frs_status fs = flush_delivered(&e);
+        if (st == FRS_OK)
+            st = fs;
     }
     e.tot.seconds = be_now() - t0;
     if (totals)

@@ -78,6 +78,10 @@ struct frs_batch_source {
     enum frs_status (*deliver)(void *user, const struct frs_batch_request *req, const int32_t *tokens,
                                const struct frs_gen_stats *st, const char *error);
     void *user;
+    /* Optional (NULL: none): called after a step's deliveries, on every rank, when the step
+     * delivered at least one result and before the next step computes: the results delivered so
+     * far must be durable when it returns (a job file fsyncs once per step, not once per result). */
+    enum frs_status (*flush)(void *user);
 };
 
 struct frs_batch_config {
@@ -87,6 +91,8 @@ struct frs_batch_config {
     int prefill_chunk;      /* tokens per prefill op (<= the backend's) */
     int step_tokens;        /* token budget of one step: verify rows + prefill tokens (0: max_step_rows) */
     int max_step_rows;      /* the backend's lim.max_step_rows */
+    int prefill_rows;       /* most rows of one prefill op: the backend's frs_batch_prefill_rows(lim)
+                               (0: max(prefill_chunk, max_step_rows)) */
     int max_tree;           /* the backend's lim.max_tree */
     enum frs_spec_policy policy;
     struct frs_tree_params tree; /* FIXED: every tree; AUTO: the largest menu entry */

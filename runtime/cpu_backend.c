@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"       /* frs_batch_prefill_rows */
 #include "collectives.h" /* comm_allreduce_sum_f32 */
 #include "memplan.h"  /* memplan_alloc_host */
 #include "cpu_ops.h"  /* cpu_matmul, cpu_rmsnorm, cpu_rope, cpu_attention, ... */
@@ -60,8 +61,8 @@ static enum frs_status cpu_create(struct frs_backend *be, const struct llama_mod
     FRS_TRY(cpu_check_limits(m, lim, d));
     const struct llama_config *cfg = &m->cfg;
     int max_rows = lim->prefill_chunk > lim->max_tree ? lim->prefill_chunk : lim->max_tree;
-    if (lim->max_seqs > 0 && lim->max_step_rows > max_rows)
-        max_rows = lim->max_step_rows; /* one batched verify */
+    if (lim->max_seqs > 0 && frs_batch_prefill_rows(lim) > max_rows)
+        max_rows = frs_batch_prefill_rows(lim); /* one batched verify or prefill */
     const size_t C = (size_t)cfg->hidden_size, D = (size_t)cfg->head_dim, L = (size_t)cfg->num_hidden_layers;
     const size_t Hl = (size_t)m->n_heads_local, KVl = (size_t)m->n_kv_heads_local;
     const size_t Fl = (size_t)m->ffn_local, Vl = (size_t)m->vocab_local;

@@ -53,6 +53,8 @@ struct job {
     int errors[NREQ];
     const char *reason[NREQ];
     int order[NREQ], n_order;
+    int flushed;   /* results delivered before the source's last flush */
+    int flushes, empty_flushes;
 };
 
 static enum frs_status job_next(void *user, struct frs_batch_request *r, int *done)
@@ -84,6 +86,16 @@ static enum frs_status job_deliver(void *user, const struct frs_batch_request *r
     j->n_out[i] = st->n_tokens;
     memcpy(j->out[i], t, (size_t)st->n_tokens * sizeof *t);
     j->order[j->n_order++] = i;
+    return FRS_OK;
+}
+
+/* the source's flush: every delivered result counts as durable; a flush with nothing new is wrong */
+static enum frs_status job_flush(void *user)
+{
+    struct job *j = user;
+    j->empty_flushes += j->n_order == j->flushed;
+    j->flushed = j->n_order;
+    j->flushes++;
     return FRS_OK;
 }
 
@@ -155,9 +167,13 @@ static void run_batched(const char *what, const struct llama_model *m, const str
         .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree, .policy = rc->policy,
         .tree = rc->tree, .comm = NULL,
     };
-    const struct frs_batch_source src = {job_next, job_deliver, j};
+    const struct frs_batch_source src = {job_next, job_deliver, j, job_flush};
     st = batch_engine_run(&be, &cfg, &src, tot);
     CHECK(st == FRS_OK, "%s: batch_engine_run: %s", what, frs_error_msg());
+    /* one flush per step that delivered, covering every result by the end */
+    CHECK(j->flushed == j->n_order && j->empty_flushes == 0 && j->flushes >= 1 && j->flushes <= tot->steps,
+          "%s: %d flushes (%d empty) over %ld steps; %d of %d delivered results flushed", what, j->flushes,
+          j->empty_flushes, tot->steps, j->flushed, j->n_order);
     be.ops->destroy(&be);
 }
 
@@ -447,7 +463,7 @@ static double vdev_job(const char *what, const struct llama_model *m, const stru
         .max_step_rows = lim.max_step_rows, .max_tree = 64, .policy = policy, .tree = {4, 4, 16},
         .comm = NULL, .clock = vdev_clock, .clock_user = NULL,
     };
-    const struct frs_batch_source src = {job_next, job_deliver, &j};
+    const struct frs_batch_source src = {job_next, job_deliver, &j, NULL};
     memset(tot, 0, sizeof *tot);
     CHECK_OK(batch_engine_run(&be, &cfg, &src, tot));
     be.ops->destroy(&be);

@@ -716,7 +716,7 @@ static void test_engine(const char *name)
         const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
                                              .step_tokens = 0, .max_step_rows = ms + 16, .max_tree = 0,
                                              .policy = FRS_SPEC_OFF, .comm = NULL};
-        const struct frs_batch_source src = {ejob_next, ejob_deliver, &j};
+        const struct frs_batch_source src = {ejob_next, ejob_deliver, &j, NULL};
         struct frs_batch_totals tot;
         memset(&tot, 0, sizeof tot);
         const enum frs_status st = batch_engine_run(&gpu, &cfg, &src, &tot);
@@ -773,7 +773,7 @@ static enum frs_status spec_engine(const struct frs_backend_ops *ops, const stru
     const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
                                          .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree,
                                          .policy = rc->policy, .tree = rc->tree, .comm = NULL};
-    const struct frs_batch_source src = {ejob_next, ejob_deliver, j};
+    const struct frs_batch_source src = {ejob_next, ejob_deliver, j, NULL};
     memset(tot, 0, sizeof *tot);
     const enum frs_status st = batch_engine_run(&be, &cfg, &src, tot);
     be.ops->destroy(&be);
