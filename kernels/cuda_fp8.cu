@@ -137,61 +137,14 @@ static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t two)
     return *reinterpret_cast<uint32_t *>(&b);
 }
 
-/* c (16x8 fp32) += a (16x16, row) * b (16x8, col), operands f16 (F16) or bf16 */
-template <bool F16>
-static __device__ __forceinline__ void mma_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if (F16)
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    else
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #endif
-}
-
-static __device__ __forceinline__ uint32_t fp8x2_to_f16x2(uint32_t two)
-{
-    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(two & 0xffffu), __NV_E4M3);
-    return (uint32_t)h.x | ((uint32_t)h.y << 16);
-}
-
-/* x as f16 for the f16 MMAs (fp8_mma_kernel<true>, fp8_gemv_mma_kernel): bf16 values times 2^sh,
- * sh from the max |x| of what shares the scale so that it lands in [2^14, 2^15): every |x| >=
- * 2^-28 max|x| is then in f16's normal range, where bf16's 8 significant bits fit f16's 11 */
-static __device__ __forceinline__ float bf16x8_absmax(uint4 v)
-{
-    const uint32_t q[4] = {v.x, v.y, v.z, v.w};
-    float mx = 0.0f;
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-        mx = fmaxf(mx, fmaxf(fabsf(__uint_as_float(q[e] << 16)), fabsf(__uint_as_float(q[e] & 0xffff0000u))));
-    return mx;
-}
-
-static __device__ __forceinline__ int f16_shift(float mx)
-{
-    int ex = 0;
-    if (mx > 0.0f && mx < INFINITY)
-        frexpf(mx, &ex);  /* mx < 2^ex, ex <= 128 */
-    return min(15 - ex, 126); /* 2^sh and 2^-sh normal floats */
-}
-
-static __device__ __forceinline__ uint4 bf16x8_to_f16x8(uint4 v, float up)
-{
-    uint32_t q[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-        const __half2 hh =
-            __floats2half2_rn(__uint_as_float(q[e] << 16) * up, __uint_as_float(q[e] & 0xffff0000u) * up);
-        q[e] = *reinterpret_cast<const uint32_t *>(&hh);
-    }
-    return make_uint4(q[0], q[1], q[2], q[3]);
 }
 
 /* this thread's 16 weight bytes of its 4 rows at K offset k0 (zeros past the last row) */
@@ -207,19 +160,13 @@ static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uin
 
 /* grid (ceil(rows / 128), splits): split blockIdx.y covers K columns [y * k_per, min(cols, + k_per))
  * (k_per a multiple of 64); with one split it writes y (beta), with more its scaled partial sums to
- * part[(split * n + token) * rows + row] for fp8_splitk_reduce (a fixed order: deterministic).
- * F16 (opts.fp8_mma 3): f16 MMAs, the weights e4m3 -> f16 (one exact conversion per two weights
- * instead of four through fp32 to bf16), each token's x staged as f16 scaled by 2^s_token with its
- * max |x| over the block's K range in [2^14, 2^15) (as cuda_fp8_gemv_mma: exact for |x| >=
- * 2^-28 max|x|, else within 2^-39 max|x|), its sums multiplied by 2^-s_token. */
-template <bool F16>
+ * part[(split * n + token) * rows + row] for fp8_splitk_reduce (a fixed order: deterministic). */
 __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n,
                                                       const uint8_t *__restrict__ w, const float *__restrict__ scale,
                                                       int rows, int cols, float *__restrict__ y, int ldy, float beta,
                                                       int k_per, float *__restrict__ part)
 {
     __shared__ __align__(16) __nv_bfloat16 xs[FP8_MMA_MAXN * FP8_MMA_XS];
-    __shared__ int tok_sh[F16 ? FP8_MMA_MAXN : 1];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int rb = blockIdx.x * FP8_MMA_ROWS + warp * 32;
     const int ng = (n + 7) >> 3;
@@ -244,18 +191,6 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         }
     uint4 wv[2][2], wn[2][2];
     fp8_mma_load(wv, wr, ok, k_begin); /* the first chunk's weights, then always one chunk ahead */
-    if (F16) { /* each token's max |x| over [k_begin, k_end): warp w takes tokens w, w + 4, ... */
-        const int parts = (k_end - k_begin) >> 3;
-        for (int tok = warp; tok < n; tok += 4) {
-            float mx = 0.0f;
-            for (int part = lane; part < parts; part += 32)
-                mx = fmaxf(mx, bf16x8_absmax(*reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + k_begin +
-                                                                               part * 8)));
-            mx = warp_max(mx);
-            if (lane == 0)
-                tok_sh[tok] = f16_shift(mx);
-        }
-    }
     for (int kx = k_begin; kx < k_end; kx += FP8_MMA_KX) {
         const int kw = k_end - kx < FP8_MMA_KX ? k_end - kx : FP8_MMA_KX; /* a multiple of 64 */
         /* stage x[0..8ng)[kx..kx+kw) (tokens >= n as zeros) */
@@ -264,11 +199,8 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
         for (int i = threadIdx.x; i < ng * 8 * parts; i += 128) {
             const int tok = i / parts, part = i % parts;
             uint4 v = make_uint4(0, 0, 0, 0);
-            if (tok < n) {
+            if (tok < n)
                 v = *reinterpret_cast<const uint4 *>(x + (size_t)tok * ldx + kx + part * 8);
-                if (F16)
-                    v = bf16x8_to_f16x8(v, ldexpf(1.0f, tok_sh[tok]));
-            }
             *reinterpret_cast<uint4 *>(xs + tok * FP8_MMA_XS + part * 8) = v;
         }
         __syncthreads();
@@ -283,24 +215,17 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                 for (int mt = 0; mt < 2; mt++) {
                     const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
                     const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
-                    if (F16) {
-                        a[mt][0] = fp8x2_to_f16x2(w0);
-                        a[mt][1] = fp8x2_to_f16x2(w1);
-                        a[mt][2] = fp8x2_to_f16x2(w0 >> 16);
-                        a[mt][3] = fp8x2_to_f16x2(w1 >> 16);
-                    } else {
-                        a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
-                        a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
-                        a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
-                        a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
-                    }
+                    a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+                    a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+                    a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+                    a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
                 }
 #pragma unroll
                 for (int q = 0; q < 8; q++) {
                     if (q < ng) {
                         const uint2 bv = *reinterpret_cast<const uint2 *>(xk + (q * 8 + g) * FP8_MMA_XS + 4 * j);
-                        mma_16816<F16>(acc[0][q], a[0], bv.x, bv.y);
-                        mma_16816<F16>(acc[1][q], a[1], bv.x, bv.y);
+                        mma_bf16_16816(acc[0][q], a[0], bv.x, bv.y);
+                        mma_bf16_16816(acc[1][q], a[1], bv.x, bv.y);
                     }
                 }
             }
@@ -325,7 +250,7 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                 for (int i = 0; i < 2; i++) {
                     const int tok = q * 8 + 2 * t + i;
                     if (q < ng && tok < n) {
-                        const float v = s * acc[mt][q][h * 2 + i] * (F16 ? ldexpf(1.0f, -tok_sh[tok]) : 1.0f);
+                        const float v = s * acc[mt][q][h * 2 + i];
                         if (part) {
                             part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
                         } else {
@@ -335,127 +260,6 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                     }
                 }
         }
-}
-
-/* ---- n = 1 on tensor cores (f16 mma.sync m16n8k16; cuda_fp8_gemv_mma, opts.fp8_gemv 1) ----------
- * Why: the CUDA-core GEMV converts every weight twice (e4m3x2 -> f16x2, then f16 -> f32) and every
- * x value once more, three conversions per weight at the SM's conversion rate, and stalls at ~63%
- * of the FP8 roofline (8B decode, H100, RESULTS.md). Here e4m3x2 -> f16x2 (exact: e4m3 is inside
- * f16's range and precision) is the whole conversion: its result is the A fragment; x is staged once
- * per block in shared memory as f16 and is the B fragment's column 0 (columns 1..7 zero).
- * x as f16: the block scales x by 2^s with max|x| * 2^s in [2^14, 2^15) (a power of two: exact),
- * so every |x| >= 2^-28 max|x| is in f16's normal range, where bf16's 8 significant bits fit f16's 11
- * exactly; smaller values round to multiples of 2^-24 (error <= 2^-25 * 2^-s <= 2^-39 max|x|). The
- * fp32 sum is multiplied by scale[row] * 2^-s.
- * Layout: a block of FP8V_WARPS warps owns 32 rows (two 16-row tiles); warp w takes the 64-column
- * chunks w, w + FP8V_WARPS, ... of K (U chunks in flight per thread: 16 bytes of each of its 4
- * rows g, g + 8, g + 16, g + 24); the K order inside a chunk is permuted for A and B alike (thread
- * t's fragment slots of step j are bytes 16t + 4j .. 16t + 4j + 3, as fp8_mma_kernel); the warps'
- * sums meet in shared memory in a fixed order (deterministic). */
-#define FP8V_WARPS 8
-#define FP8V_U 4
-
-/* grid ceil(rows / 32), FP8V_WARPS * 32 threads, dynamic shared memory cols * 2 bytes (x as f16) */
-__global__ void __launch_bounds__(FP8V_WARPS * 32) fp8_gemv_mma_kernel(const __nv_bfloat16 *__restrict__ x,
-                                                                       const uint8_t *__restrict__ w,
-                                                                       const float *__restrict__ scale, int rows,
-                                                                       int cols, float *__restrict__ y, float beta)
-{
-    extern __shared__ __align__(16) uint16_t fv_xs[]; /* [cols]: x * 2^s as f16 */
-    __shared__ float fv_red[FP8V_WARPS][32];
-    __shared__ float fv_max[FP8V_WARPS];
-    pdl_trigger();
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-    const int r0 = blockIdx.x * 32;
-    const int nch = cols >> 6; /* 64-column chunks */
-    const uint8_t *wr[4];
-    bool ok[4];
-#pragma unroll
-    for (int h = 0; h < 4; h++) { /* rows g, g + 8 (tile 0), g + 16, g + 24 (tile 1) */
-        const int r = r0 + 8 * h + g;
-        ok[h] = r < rows;
-        wr[h] = w + (size_t)(ok[h] ? r : 0) * cols + 16 * t;
-    }
-    uint4 wv[FP8V_U][4];
-#pragma unroll
-    for (int u = 0; u < FP8V_U; u++) {
-        const int c = warp + u * FP8V_WARPS;
-#pragma unroll
-        for (int h = 0; h < 4; h++)
-            wv[u][h] = ok[h] && c < nch ? __ldcs(reinterpret_cast<const uint4 *>(wr[h] + 64 * c))
-                                        : make_uint4(0, 0, 0, 0);
-    }
-    pdl_wait(); /* x and y belong to the kernels before */
-    /* x -> shared (raw bf16), max |x|, then in place to f16 * 2^s (each thread its own 16 bytes) */
-    float mx = 0.0f;
-    for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
-        const uint4 v = *reinterpret_cast<const uint4 *>(x + 8 * i);
-        *reinterpret_cast<uint4 *>(fv_xs + 8 * i) = v;
-        mx = fmaxf(mx, bf16x8_absmax(v));
-    }
-    mx = warp_max(mx);
-    if (lane == 0)
-        fv_max[warp] = mx;
-    __syncthreads();
-    mx = fv_max[0];
-#pragma unroll
-    for (int k = 1; k < FP8V_WARPS; k++)
-        mx = fmaxf(mx, fv_max[k]);
-    const int sh = f16_shift(mx);
-    const float up = ldexpf(1.0f, sh);
-    for (int i = tid; i < cols / 8; i += FP8V_WARPS * 32) {
-        uint4 *v = reinterpret_cast<uint4 *>(fv_xs + 8 * i);
-        *v = bf16x8_to_f16x8(*v, up);
-    }
-    __syncthreads();
-
-    float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
-    for (int c0 = warp; c0 < nch; c0 += FP8V_U * FP8V_WARPS) {
-#pragma unroll
-        for (int u = 0; u < FP8V_U; u++) {
-            const int c = c0 + u * FP8V_WARPS;
-            if (c >= nch)
-                break;
-            const uint16_t *xk = fv_xs + 64 * c + 16 * t;
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const uint2 bv = g == 0 ? *reinterpret_cast<const uint2 *>(xk + 4 * j) : make_uint2(0u, 0u);
-#pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    const uint4 &wa = wv[u][2 * mt], &wb = wv[u][2 * mt + 1];
-                    const uint32_t w0 = j == 0 ? wa.x : j == 1 ? wa.y : j == 2 ? wa.z : wa.w;
-                    const uint32_t w1 = j == 0 ? wb.x : j == 1 ? wb.y : j == 2 ? wb.z : wb.w;
-                    const uint32_t a[4] = {fp8x2_to_f16x2(w0), fp8x2_to_f16x2(w1), fp8x2_to_f16x2(w0 >> 16),
-                                           fp8x2_to_f16x2(w1 >> 16)};
-                    mma_16816<true>(acc[mt], a, bv.x, bv.y);
-                }
-            }
-            const int cn = c + FP8V_U * FP8V_WARPS;
-#pragma unroll
-            for (int h = 0; h < 4; h++)
-                if (ok[h] && cn < nch)
-                    wv[u][h] = __ldcs(reinterpret_cast<const uint4 *>(wr[h] + 64 * cn));
-        }
-    }
-    /* column 0 of C: lanes t == 0 hold rows g (c[0]) and g + 8 (c[2]) of each tile */
-    if (t == 0) {
-        fv_red[warp][g] = acc[0][0];
-        fv_red[warp][8 + g] = acc[0][2];
-        fv_red[warp][16 + g] = acc[1][0];
-        fv_red[warp][24 + g] = acc[1][2];
-    }
-    __syncthreads();
-    if (tid < 32) {
-        const int r = r0 + tid;
-        if (r < rows) {
-            float v = 0.0f;
-#pragma unroll
-            for (int k = 0; k < FP8V_WARPS; k++)
-                v += fv_red[k][tid];
-            v *= scale[r] * ldexpf(1.0f, -sh);
-            y[r] = beta != 0.0f ? beta * y[r] + v : v;
-        }
-    }
 }
 
 /* y[t, r] = beta * y[t, r] + sum over splits in order of part[(split * n + t) * rows + r] */
@@ -519,57 +323,13 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
     return FRS_OK;
 }
 
-extern "C" int cuda_fp8_gemv_mma_ok(int cols, const void *x, const void *w)
-{
-    return cols % 64 == 0 && cols <= 32768 && (((uintptr_t)x | (uintptr_t)w) & 15) == 0;
-}
-
-extern "C" enum frs_status cuda_fp8_gemv_mma(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
-                                             float *y, float beta, int pdl, cudaStream_t st)
-{
-    if (rows <= 0 || cols <= 0)
-        return FRS_OK;
-    if (!cuda_fp8_gemv_mma_ok(cols, x, w))
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv_mma: cols %d (a multiple of 64 up to 32768) or x / w "
-                       "alignment (16 bytes) not supported", cols);
-    const size_t smem = (size_t)cols * 2;
-    if (smem > 48 * 1024) {
-        /* above the 48 KiB default: once per device, up to the largest (32768 columns); bit dev of
-         * attr_set (a repeat is harmless, so no lock) */
-        static volatile unsigned long long attr_set = 0;
-        int dev = 0;
-        FRS_CUDA_CHECK(cudaGetDevice(&dev));
-        const unsigned long long bit = 1ull << (dev & 63);
-        if (dev >= 64 || !(attr_set & bit)) {
-            FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_gemv_mma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                32768 * 2));
-            attr_set |= bit;
-        }
-    }
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)((rows + 31) / 32));
-    cfg.blockDim = dim3(FP8V_WARPS * 32);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = st;
-    cfg.attrs = at;
-    cfg.numAttrs = pdl ? 1 : 0;
-    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_mma_kernel, reinterpret_cast<const __nv_bfloat16 *>(x), w, scale,
-                                      rows, cols, y, beta));
-    FRS_LAUNCH_CHECK(fp8_gemv_mma_kernel);
-    return FRS_OK;
-}
-
 extern "C" int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx)
 {
     return n >= 2 && n <= FP8_MMA_MAXN && cols % 64 == 0 && ldx % 8 == 0 && ((uintptr_t)x & 15) == 0;
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
-                                               int rows, int cols, float *y, int ldy, float beta, int f16,
-                                               cudaStream_t st)
+                                               int rows, int cols, float *y, int ldy, float beta, cudaStream_t st)
 {
     if (!cuda_fp8_mma_ok(n, cols, x, ldx))
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: n %d (2..%d), cols %d (multiple of 64), ldx %d "
@@ -577,14 +337,8 @@ extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n
     if (((uintptr_t)w & 15) != 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small: w must be 16-byte aligned");
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
-    if (f16)
-        fp8_mma_kernel<true><<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx,
-                                                                        n, w, scale, rows, cols, y, ldy, beta, cols,
-                                                                        nullptr);
-    else
-        fp8_mma_kernel<false><<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x),
-                                                                         ldx, n, w, scale, rows, cols, y, ldy, beta,
-                                                                         cols, nullptr);
+    fp8_mma_kernel<<<dim3((unsigned)blocks, 1), 128, 0, st>>>(reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w,
+                                                              scale, rows, cols, y, ldy, beta, cols, nullptr);
     FRS_LAUNCH_CHECK(fp8_mma_kernel);
     return FRS_OK;
 }
@@ -599,22 +353,18 @@ extern "C" int cuda_fp8_splitk_splits(int rows, int cols, int n_sm)
 
 extern "C" enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, const uint8_t *w,
                                                       const float *scale, int rows, int cols, float *y, int ldy,
-                                                      float beta, int splits, float *part, int f16, cudaStream_t st)
+                                                      float beta, int splits, float *part, cudaStream_t st)
 {
     if (splits <= 1)
-        return cuda_fp8_gemm_small(x, ldx, n, w, scale, rows, cols, y, ldy, beta, f16, st);
+        return cuda_fp8_gemm_small(x, ldx, n, w, scale, rows, cols, y, ldy, beta, st);
     if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || !part)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small_splitk: n %d, cols %d, ldx %d, alignment or scratch",
                        n, cols, ldx);
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
     const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
     const int used = (cols + k_per - 1) / k_per;
-    if (f16)
-        fp8_mma_kernel<true><<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
-            reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
-    else
-        fp8_mma_kernel<false><<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
-            reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
+    fp8_mma_kernel<<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
+        reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
     FRS_LAUNCH_CHECK(fp8_mma_kernel);
     const size_t total = (size_t)n * rows;
     const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
@@ -657,8 +407,6 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     const int mma = blas->fp8_mma;
     if (!w8)
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
-    if (n == 1 && blas->fp8_gemv_unroll == 1 && cuda_fp8_gemv_mma_ok(cols, x, w8))
-        return cuda_fp8_gemv_mma(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->stream);
     if (n == 1)
         return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->fp8_gemv_unroll, blas->stream);
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
@@ -667,7 +415,7 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
         int sp = mma >= 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
         if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
             sp = 1;
-        return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, mma == 3,
+        return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
                                           blas->stream);
     }
     if (!deq)

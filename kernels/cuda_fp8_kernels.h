@@ -14,7 +14,7 @@
  * cuda_matmul_w8 picks among them (and the bf16 GEMM for bf16 weights): the one dispatch the
  * single-sequence forward (cuda_backend.c) and the batched one (cuda_batch.c) share.
  *
- * defines: cuda_fp8_gemv, cuda_fp8_gemv_mma_ok, cuda_fp8_gemv_mma, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
+ * defines: cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
  *          cuda_fp8_fill_hash, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
@@ -39,19 +39,11 @@ struct cuda_blas; /* cuda_matmul.h */
  * unroll: 16-byte weight loads in flight per lane, 8 or else 4 (struct cuda_blas' fp8_gemv_unroll). */
 enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
                               float beta, int pdl, int unroll, cudaStream_t st);
-/* The same on tensor cores (f16 MMAs: weights e4m3 -> f16 exactly, x as f16 scaled by a power of two
- * per block: exact for |x| >= 2^-28 max|x|, else within 2^-39 max|x|; kernels/cuda_fp8.cu): cols a
- * multiple of 64 up to 32768, x and w 16-byte aligned (cuda_fp8_gemv_mma_ok). */
-int cuda_fp8_gemv_mma_ok(int cols, const void *x, const void *w);
-enum frs_status cuda_fp8_gemv_mma(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
-                                  float beta, int pdl, cudaStream_t st);
 /* y[i, r] = beta * y[i, r] + scale[r] * sum_c x[i, c] * e4m3(w[r, c]) for i < n (2..64), x bf16
  * (row stride ldx, a multiple of 8, 16-byte aligned), cols a multiple of 64, y fp32 (row stride
- * ldy). cuda_fp8_mma_ok says whether a call qualifies. f16: f16 MMAs on x scaled per token by a
- * power of two (exact for |x| >= 2^-28 of the token's max |x|, else within 2^-39 of it), else
- * bf16 MMAs on x as it is. */
+ * ldy). cuda_fp8_mma_ok says whether a call qualifies. */
 enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale, int rows,
-                                    int cols, float *y, int ldy, float beta, int f16, cudaStream_t st);
+                                    int cols, float *y, int ldy, float beta, cudaStream_t st);
 int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx);
 /* The same over K split in `splits` parts (grid rows/128 x splits: the skinny matrices fill the
  * GPU), the scaled partials in part (splits * n * rows floats) summed by a second kernel in split
@@ -59,7 +51,7 @@ int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx);
  * a shape (about two waves of blocks on n_sm SMs, at least 512 columns a split, at most 16). */
 enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
                                            int rows, int cols, float *y, int ldy, float beta, int splits, float *part,
-                                           int f16, cudaStream_t st);
+                                           cudaStream_t st);
 int cuda_fp8_splitk_splits(int rows, int cols, int n_sm);
 /* out[r, c] = bf16(e4m3(w[r, c]) * scale[r]) (rows, cols) contiguous. */
 enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
@@ -70,8 +62,8 @@ enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows,
                                    cudaStream_t st);
 /* y = beta y + x W^T over n rows (x bf16, row stride ldx; y fp32, row stride ldy): W bf16 (w) when
  * w8 is NULL, else e4m3 w8 (rows, cols) with row scales s8: n == 1 cuda_fp8_gemv (blas->
- * fp8_gemv_unroll; 1: cuda_fp8_gemv_mma where cuda_fp8_gemv_mma_ok), n 2..64 cuda_fp8_gemm_small when blas->fp8_mma (2: its split-K form, partials
- * in deq; 3: split-K on f16 operands) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
+ * fp8_gemv_unroll), n 2..64 cuda_fp8_gemm_small when blas->fp8_mma (2: its split-K form, partials
+ * in deq) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
  * and the bf16 GEMM. On blas's stream. */
 enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                const uint8_t *w8, const float *s8, int rows, int cols, float *y, int ldy, float beta,

@@ -51,13 +51,10 @@ void backend_options_from_env(struct frs_backend_options *o)
     if (env_first("FRS_CUBLASLT") == '0')
         o->cublaslt = 0;
     const char f8 = env_first("FRS_FP8_MMA");
-    if (f8 == '0' || f8 == '1' || f8 == '2' || f8 == '3')
+    if (f8 == '0' || f8 == '1' || f8 == '2')
         o->fp8_mma = f8 - '0';
-    const char gv = env_first("FRS_FP8_GEMV");
-    if (gv == '8')
+    if (env_first("FRS_FP8_GEMV") == '8')
         o->fp8_gemv_unroll = 8;
-    else if (gv == 'm')
-        o->fp8_gemv_unroll = 1; /* the tensor-core GEMV */
     const char bm = env_first("FRS_BATCH_ATT_MMA");
     if (bm == '0' || bm == '1' || bm == '2')
         o->batch_att_mma = bm - '0';

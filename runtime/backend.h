@@ -109,11 +109,9 @@ struct frs_backend_options {
                                      over more blocks (cuda_fp8_gemm_small_splitk; verify 60 of the 8B
                                      shape 9.3 ms against 20.6 for 1 on the H100, RESULTS.md);
                                      1: the same kernel without the split (kernels/cuda_fp8.cu);
-                                     3: split-K with f16 operands (one conversion per two weights);
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
-                                     batch: 4 (default) or 8; 1: the tensor-core GEMV instead
-                                     (cuda_fp8_gemv_mma: f16 MMAs, one conversion per two weights) */
+                                     batch: 4 (default) or 8 */
     int batch_att_mma;            /* 2 (default): the batched engine's rows through the tensor-core paged
                                      attention (cuda_attn_mma_paged): tree and prefill rows (8B verify of
                                      8 x 60 rows 16.3 ms against 47.4 on the H100) and the steps of

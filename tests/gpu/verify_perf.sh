@@ -4,11 +4,11 @@
 # test_cuda_batch and test_cuda_fp8 (the batched verify and decode, their padded graphs, the FP8
 # GEMVs and GEMMs against the CPU), `frspec bench throughput` on the 8B shape at batch 1..128 with
 # the defaults and with the decode steps on the tensor-core attention (FRS_BATCH_ATT_MMA=2), the 8B
-# FP8 bench (bf16 vs FP8) and its A/B (FRS_FP8_GEMV=mma FRS_FP8_MMA=3: f16 tensor-core kernels), the
-# default pair's 512-prompt job at --batch 64 under off / fixed / auto (per-step traces) and off
-# with FRS_BATCH_ATT_MMA=2, the PyTorch batched graph loop of the 8B shape, the job at --batch 1
-# off, the 70B FP8 bench (both GEMVs), the FP8 GEMV at 8 loads in flight, test_cuda_spec, jobs at
-# --batch 8 and 32, and Nsight Compute on the batch-64 decode step and the FP8 GEMV. Logs under $OUT.
+# FP8 bench (bf16 vs FP8), the default pair's 512-prompt job at --batch 64 under off / fixed / auto
+# (per-step traces) and off with FRS_BATCH_ATT_MMA=2, the PyTorch batched graph loop of the 8B shape,
+# the job at --batch 1 off, the 70B FP8 bench, the FP8 GEMV at 8 loads in flight, test_cuda_spec,
+# jobs at --batch 8 and 32, and Nsight Compute on the batch-64 decode step and the FP8 GEMV. Logs
+# under $OUT.
 # usage (repo root, carry .deps): [LIMIT=400] bash tests/gpu/verify_perf.sh
 set -o pipefail
 START=$(date +%s)
@@ -29,9 +29,6 @@ if need 50 "8B FP8 bench"; then
         --json "$OUT/bench_8b.json" 2>&1 | grep -v allocating > "$OUT/bench_8b.log"
     grep -E "^==|^1024 |FR 32k  " "$OUT/bench_8b.log"
 fi
-# decode (n = 1) on the tensor-core GEMV, verify and iteration (n = 2..64) on f16 operands
-need 35 "FP8 mma A/B" && FRS_FP8_GEMV=mma FRS_FP8_MMA=3 timeout 40 $B/frspec bench --preset llama3-8b-fp8 --quick --short \
-    --iters 6 --steps 20 2>&1 | grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[FRS_FP8_GEMV=mma FRS_FP8_MMA=3] /"
 if need 60 "job b64"; then
     for pol in off fixed auto; do frs_job 64 $pol 50 | sed "s/^/[b64 $pol] /"; done
     JOB_TAG=_att2 FRS_BATCH_ATT_MMA=2 frs_job 64 off 50 | sed "s/^/[b64 off FRS_BATCH_ATT_MMA=2] /"
@@ -44,8 +41,6 @@ if need 60 "70B FP8 bench"; then
         --json "$OUT/bench_70b_fp8.json" 2>&1 | grep -v allocating > "$OUT/bench_70b_fp8.log"
     grep -E "^==|^1024 |FR 32k  " "$OUT/bench_70b_fp8.log"
 fi
-need 50 "70B FP8 mma A/B" && FRS_FP8_GEMV=mma FRS_FP8_MMA=3 timeout 60 $B/frspec bench --preset llama3-70b-fp8 --quick \
-    --short --iters 4 --steps 10 2>&1 | grep -E "^==|^1024 |FR 32k  " | sed "s/^/[FRS_FP8_GEMV=mma FRS_FP8_MMA=3] /"
 need 35 "FP8 GEMV U8" && FRS_FP8_GEMV=8 timeout 40 $B/frspec bench --preset llama3-8b-fp8 --quick --short --iters 6 \
     --steps 20 2>&1 | grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[FRS_FP8_GEMV=8] /"
 need 40 "test_cuda_spec" && frs_test test_cuda_spec 90

@@ -3,8 +3,7 @@
 # (default 280; for a nearly spent device budget): build frspec, test_cuda_batch and test_cuda_fp8;
 # `frspec bench throughput` (8B, decode only, batch 1 / 64 / 128) with the defaults and with the
 # decode steps on the tensor-core attention (FRS_BATCH_ATT_MMA=2); the 8B FP8 bench with the defaults
-# (and bf16) and with the f16 tensor-core FP8 kernels (FRS_FP8_GEMV=mma FRS_FP8_MMA=3); then test_cuda_fp8 and
-# test_cuda_batch with the time left. Logs under $OUT.
+# (and bf16); then test_cuda_fp8 and test_cuda_batch with the time left. Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=280] bash tests/gpu/verify_short.sh
 set -o pipefail
 START=$(date +%s)
@@ -19,8 +18,6 @@ for ab in FRS_BATCH_ATT_MMA=1 FRS_BATCH_ATT_MMA=2; do
 done
 need 45 "8B bf16 + FP8" && timeout 50 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 \
     --steps 20 2>&1 | grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[defaults] /"
-need 30 "fp8 mma" && FRS_FP8_GEMV=mma FRS_FP8_MMA=3 timeout 35 $B/frspec bench --preset llama3-8b-fp8 --quick --short \
-    --iters 6 --steps 20 2>&1 | grep -E "^==|^1024 |^FR 32k  " | sed "s/^/[FRS_FP8_GEMV=mma FRS_FP8_MMA=3] /"
 need 25 "test_cuda_fp8" && frs_test test_cuda_fp8 $(( $(left) - 20 < 60 ? $(left) - 20 : 60 ))
 need 25 "test_cuda_batch" && frs_test test_cuda_batch $(( $(left) - 10 ))
 echo "end ($(left) s left)"
