@@ -21,7 +21,9 @@
 #define BE_BUCKETS 12   /* running-sequence counts bucketed by log2 */
 #define BE_ARM_MIN 2    /* steps each alternative gets in a bucket before the measured best is used */
 #define BE_ARM_EXPLORE 24 /* then every 24th step of a bucket runs another alternative, to stay current */
-#define BE_ARM_BUDGET 0.10 /* ... while the steps run off the best so far stay within 10% of the decode time */
+#define BE_ARM_BUDGET 0.05 /* ... while what the steps run off the best so far lose stays within 5% of the decode time */
+#define BE_ARM_WARM_GUESS 16     /* a backend with warm-up: the first exploring step's loss guessed at 16 */
+#define BE_ARM_WARM_GUESS_S 0.05 /* mean steps, and at least 50 ms */
 
 static double be_now(void)
 {
@@ -94,7 +96,10 @@ struct be_state {
         long steps;
     } arms[BE_BUCKETS];
     int arm, arm_bucket, arm_explore; /* arm_explore: this step runs an alternative off the best */
-    double arm_total_s, arm_explore_s; /* decode time so far, and the part of it in such steps */
+    double arm_total_s;    /* decode time so far */
+    double arm_loss_s;     /* what the exploring steps lost against the best known (s; a gain counts) */
+    double arm_loss_max;   /* the largest loss of one exploring step so far (s) */
+    long arm_steps;        /* steps in arm_total_s */
     struct frs_batch_totals tot;
     int unflushed; /* results delivered since the source's last flush */
 };
@@ -530,15 +535,28 @@ static int arm_best_known(const struct be_state *e, int b)
 static int policy_arm_pick(struct be_state *e, int n);
 
 /* policy_arm_pick's choice, held to the exploration budget: an alternative other than the best
- * known runs only while the time spent in such steps is within BE_ARM_BUDGET of the decode time
- * so far (so exploring costs a bounded share of any job, short or long: on the CPU's virtual device
- * of tests/test_batch.c, mandatory samples alone had cost up to 2.7x where speculation never paid) */
+ * known runs only when what such steps lose, this one included, stays within BE_ARM_BUDGET of the
+ * decode time. A step's loss is its time less the time the best known would take for its tokens
+ * (at its measured rate in the bucket; the whole time while it has none): an alternative that yields more than the best is not charged (it gains), one
+ * that yields nothing is charged its whole time. So exploring costs a bounded share of any job,
+ * short or long (on the CPU's virtual device of tests/test_batch.c, mandatory samples alone had
+ * cost up to 2.7x where speculation never paid), while one that pays is tried freely. This step's
+ * loss is guessed as the largest so far, and before any, on a backend with warm-up, as
+ * BE_ARM_WARM_GUESS mean steps and at least BE_ARM_WARM_GUESS_S (the GPU's first speculative step
+ * of the default pair's 512-prompt job, graph captures and GEMM set-up included, cost 47 ms against
+ * 0.5-1 ms for an autoregressive one: 7% of the 0.65 s job alone; H100, RESULTS.md). */
 static int policy_arm(struct be_state *e, int n)
 {
     const int k = policy_arm_pick(e, n);
     const int best = arm_best_known(e, e->arm_bucket);
     e->arm_explore = k != best;
-    if (e->arm_explore && e->arm_explore_s >= BE_ARM_BUDGET * e->arm_total_s) {
+    if (!e->arm_explore)
+        return k;
+    const double mean = e->arm_steps > 0 ? e->arm_total_s / (double)e->arm_steps : 0.0;
+    double guess = e->arm_loss_max;
+    if (guess <= 0 && e->arm_loss_s == 0 && e->ops->warms_up) /* no exploring step yet */
+        guess = BE_ARM_WARM_GUESS * mean > BE_ARM_WARM_GUESS_S ? BE_ARM_WARM_GUESS * mean : BE_ARM_WARM_GUESS_S;
+    if (e->arm_loss_s + guess > BE_ARM_BUDGET * (e->arm_total_s + (guess > 0 ? guess : 0))) {
         e->arm_explore = 0;
         return best;
     }
@@ -595,9 +613,17 @@ static void arm_record(struct be_state *e, double tokens, double seconds)
     if (seconds <= 0)
         return;
     e->arm_total_s += seconds;
-    if (e->arm_explore)
-        e->arm_explore_s += seconds;
+    e->arm_steps++;
     struct be_arms *a = &e->arms[e->arm_bucket];
+    if (e->arm_explore) {
+        /* against the best known's rate at this bucket (rates grow with the running sequences);
+         * charged in full while it has none */
+        const double ref = a->rate[arm_best_known(e, e->arm_bucket)];
+        double loss = ref > 0 ? seconds - tokens / ref : seconds;
+        loss = loss < -seconds ? -seconds : loss;
+        e->arm_loss_s += loss;
+        e->arm_loss_max = loss > e->arm_loss_max ? loss : e->arm_loss_max;
+    }
     const long w = e->ops->warms_up ? 1 : 0; /* the warm-up step (not timed) */
     double r = tokens / seconds;
     if (a->n[e->arm] == w || (a->n[e->arm] > w && a->rate[e->arm] <= 0)) {

@@ -498,7 +498,9 @@ static void test_auto_vs_fixed_off(void)
                     t_auto.ar_seq_steps);
             /* a 12-request job of ~70 steps: auto's first samples of each alternative are a
              * visible share of it (one speculative step on dear rows costs ~25 autoregressive
-             * ones); measured 0.67-0.96x with the exploration budget, 0.27-0.86x before it */
+             * ones), and with a warm-up cost auto does not explore in so short a job (0.66x where
+             * fixed wins); measured 0.66-1.00x with the loss-charged budget, 0.67-0.96x with the
+             * time-charged one, 0.27-0.86x before any */
             CHECK(aut >= 0.6 * best, "auto (%s): %.0f tok/s, under 0.6 x the better of off (%.0f) and fixed (%.0f)",
                   what, aut, off, fix);
         }

@@ -5,7 +5,9 @@
  *  - the copy bandwidth and the n == 1 GEMV at the Llama-3-8B shapes (weights rotated past L2);
  *  - the small ops of an 8B decode layer (RMSNorm, RoPE + KV write, attention + combine at n == 1)
  *    as nodes of one CUDA graph;
- *  - one layer's attention of a 60-row verify by context, every kernel and layout.
+ *  - one layer's attention of a 60-row verify by context, every kernel and layout;
+ *  - the GEMMs (cuda_matmul: cuBLASLt with its chosen algorithm) of the 8B shapes at the row counts of
+ *    batched decode and verify: time, weight bytes per second, TFLOP/s (FRS_BENCH=gemm: only these).
  * The measured-slower variants that left the product (L2-prefetch launchers, RMSNorm-fused GEMVs,
  * bulk-copy and split GEMVs) are in git history; NOTES-cuda.md names the commits and figures.
  */
@@ -152,6 +154,64 @@ static void bench_gemv(void)
         cudaFree(x);
         cudaFree(y);
     }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+}
+
+/* ---- the GEMMs of batched steps (informational; tests/bench/NOTES-cuda.md) ------------------------- */
+
+static void bench_gemm(void)
+{
+    const int shapes[][2] = {{6144, 4096}, {4096, 4096}, {14336 * 2, 4096}, {4096, 14336}, {128256, 4096}};
+    const char *names[] = {"qkv", "o", "gate+up", "down", "lm_head"};
+    const int ns[] = {16, 32, 64, 128, 240, 480, 960};
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    struct cuda_blas blas;
+    CHECK_OK(cuda_blas_create(&blas, 0, 1, 1));
+    double per_n_us[sizeof ns / sizeof ns[0]] = {0};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1];
+        const size_t wb = (size_t)rows * cols * 2;
+        int copies = (int)((size_t)400000000 / wb) + 1; /* past the 50 MB L2 */
+        if (copies > 8)
+            copies = 8;
+        uint16_t *w[8];
+        for (int c = 0; c < copies; c++) {
+            w[c] = dalloc(wb);
+            CK(cudaMemset(w[c], 0x3c, wb));
+        }
+        const int nmax = ns[sizeof ns / sizeof ns[0] - 1];
+        uint16_t *x = dalloc((size_t)nmax * cols * 2);
+        CK(cudaMemset(x, 0x3c, (size_t)nmax * cols * 2));
+        float *y = dalloc((size_t)nmax * rows * 4);
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            const int n = ns[k];
+            for (int c = 0; c < copies; c++) /* the algorithm choice (timed once per shape) and a warm-up */
+                CHECK_OK(cuda_matmul(&blas, x, cols, n, w[c], rows, cols, y, rows, 0.0f));
+            const int reps = 20;
+            CK(cudaEventRecord(e0, 0));
+            for (int r = 0; r < reps; r++)
+                cuda_matmul(&blas, x, cols, n, w[r % copies], rows, cols, y, rows, 0.0f);
+            CK(cudaEventRecord(e1, 0));
+            CK(cudaEventSynchronize(e1));
+            float ms;
+            CK(cudaEventElapsedTime(&ms, e0, e1));
+            const double us = ms * 1e3 / reps;
+            per_n_us[k] += s < 4 ? 32 * us : us; /* 32 layers, one LM head */
+            fprintf(stderr, "bench: gemm %-7s %6d x %5d, n %4d: %8.1f us  %6.0f GB/s of weights  %6.1f TFLOP/s\n",
+                    names[s], rows, cols, n, us, (double)wb / (us * 1e-6) / 1e9,
+                    2.0 * n * rows * cols / (us * 1e-6) / 1e12);
+        }
+        for (int c = 0; c < copies; c++)
+            cudaFree(w[c]);
+        cudaFree(x);
+        cudaFree(y);
+    }
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        fprintf(stderr, "bench: gemm 8B step (32 layers + LM head), n %4d: %.2f ms\n", ns[k], per_n_us[k] / 1e3);
+    cuda_blas_free(&blas);
     cudaEventDestroy(e0);
     cudaEventDestroy(e1);
 }
@@ -349,8 +409,15 @@ int main(void)
     int dev = 0, n_sm = 0;
     CK(cudaGetDevice(&dev));
     CK(cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev));
+    const char *only = getenv("FRS_BENCH");
+    if (only && !strcmp(only, "gemm")) {
+        bench_gemm();
+        CK(cudaDeviceSynchronize());
+        return test_finish("bench_kernels");
+    }
     bench_attention(n_sm);
     bench_gemv();
+    bench_gemm();
     bench_decode_ops(n_sm);
     CK(cudaDeviceSynchronize());
     return test_finish("bench_kernels");
