@@ -620,9 +620,11 @@ static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, 
  * the features too (with a draft), hid = the post-final-norm hidden of every row; the LM head on
  * rows [lm_from, lm_from + lm_n) into logits. Attention: mma 0 = the CUDA-core paged kernel, 1 =
  * the tensor-core one over bt_segments of CUDA_ATT_MMA_BM vectors, 2 = its warp split over segments
- * of CUDA_ATT_MMA_BM_WS. */
-static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *mask, int lm_from, int lm_n,
-                                  float *logits, int mma)
+ * of CUDA_ATT_MMA_BM_WS. The dense ops (norms, GEMMs, SwiGLU, all-reduces) run over ng >= n rows:
+ * rows [n, ng) hold whatever the buffers held, stay in their own rows (every dense op is
+ * row-independent) and are never read, so that a varying n meets a few GEMM shapes (bt_prefill). */
+static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, const uint64_t *mask, int lm_from,
+                                       int lm_n, float *logits, int mma)
 {
     const struct cuda_batch_model *m = &bt->m;
     const int C = m->C, H = m->H, KV = m->KV, D = m->D, F = m->F;
@@ -638,8 +640,8 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
     for (int l = 0; l < m->L; l++) {
         const struct cuda_batch_layer *ly = &bt->layers[l];
         uint16_t *kp = bt->kpool + (size_t)l * lstride, *vp = bt->vpool + (size_t)l * lstride;
-        FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->attn_norm, m->eps, NULL, bt->xn, C, st));
-        FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
+        FRS_TRY(cuda_rmsnorm(bt->x, NULL, ng, C, ly->attn_norm, m->eps, NULL, bt->xn, C, st));
+        FRS_TRY(bt_mm(bt, bt->xn, C, ng, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
         const int bm = bt_mma_bm(mma);
@@ -648,19 +650,19 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
                                         bt_mma_splits(bt, n, bm), bt->att, bt->scratch, st));
         else
             FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
-        FRS_TRY(bt_mm(bt, bt->att, H * D, n, ly->wo, &ly->o8, C, H * D, bt->x, C, beta));
+        FRS_TRY(bt_mm(bt, bt->att, H * D, ng, ly->wo, &ly->o8, C, H * D, bt->x, C, beta));
         if (m->nccl)
-            FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
-        FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, ly->mlp_norm, m->eps, NULL, bt->xn, C, st));
-        if (n == 1 && C % 8 == 0 && !ly->gu8.w) {
+            FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)ng * C, FRS_DTYPE_F32, st));
+        FRS_TRY(cuda_rmsnorm(bt->x, NULL, ng, C, ly->mlp_norm, m->eps, NULL, bt->xn, C, st));
+        if (ng == 1 && C % 8 == 0 && !ly->gu8.w) {
             FRS_TRY(cuda_gemv_swiglu(bt->xn, ly->wgu, F, C, bt->act, m->blas->pdl, st));
         } else {
-            FRS_TRY(bt_mm(bt, bt->xn, C, n, ly->wgu, &ly->gu8, 2 * F, C, bt->gu, 2 * F, 0.0f));
-            FRS_TRY(cuda_swiglu(bt->gu, bt->gu + F, n, F, 2 * F, bt->act, F, st));
+            FRS_TRY(bt_mm(bt, bt->xn, C, ng, ly->wgu, &ly->gu8, 2 * F, C, bt->gu, 2 * F, 0.0f));
+            FRS_TRY(cuda_swiglu(bt->gu, bt->gu + F, ng, F, 2 * F, bt->act, F, st));
         }
-        FRS_TRY(bt_mm(bt, bt->act, F, n, ly->wdown, &ly->down8, C, F, bt->x, C, beta));
+        FRS_TRY(bt_mm(bt, bt->act, F, ng, ly->wdown, &ly->down8, C, F, bt->x, C, beta));
         if (m->nccl)
-            FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)n * C, FRS_DTYPE_F32, st));
+            FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)ng * C, FRS_DTYPE_F32, st));
     }
     FRS_TRY(cuda_rmsnorm(bt->x, NULL, n, C, m->final_norm, m->eps, NULL, bt->hid, C, st));
     if (bt->fpool)
@@ -668,6 +670,12 @@ static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *
     if (lm_n > 0)
         FRS_TRY(bt_mm(bt, bt->hid + (size_t)lm_from * C, C, lm_n, m->lm_head, &m->lm8, m->Vl, C, logits, m->Vl, 0.0f));
     return FRS_OK;
+}
+
+static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *mask, int lm_from, int lm_n,
+                                  float *logits, int mma)
+{
+    return bt_forward_rows(bt, n, n, mask, lm_from, lm_n, logits, mma);
 }
 
 /* ---- token choice -------------------------------------------------------------------------------------- */
@@ -885,7 +893,11 @@ static enum frs_status bt_prefill(struct frs_backend *be, int n, const struct fr
     if (mma)
         bt_segments(bt, rows, CUDA_ATT_MMA_BM);
     FRS_TRY(bt_meta_upload(bt, n, 0));
-    FRS_TRY(bt_forward(bt, rows, NULL, 0, 0, NULL, mma));
+    /* the dense ops at the row count's bucket (cuda_rows_bucket): prompt chunks sum to a new count
+     * nearly every op, and each new GEMM shape costs cuBLASLt's algorithm query */
+    int ng = cuda_rows_bucket(rows);
+    ng = ng < bt->Rb ? ng : bt->Rb;
+    FRS_TRY(bt_forward_rows(bt, rows, ng, NULL, 0, 0, NULL, mma));
     bt->last_prefill = 1;
     if (nl == 0)
         return FRS_OK;

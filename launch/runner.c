@@ -483,7 +483,10 @@ static enum frs_status serve_batched(struct runner *r)
         .max_seqs = s->opt.batch,
         .max_ctx = s->opt.max_ctx,
         .kv_block = FRS_KV_BLOCK_DEFAULT,
-        .prefill_chunk = s->opt.prefill_chunk,
+        /* a prompt's share of one prefill op: what the step's budget leaves (--prefill-chunk sizes
+         * the single-sequence path's forwards; here every pending prompt shares the op, and a
+         * 256-token cap split a long prompt over up to 6 ops a step on the H100) */
+        .prefill_chunk = session_step_tokens(s),
         .step_tokens = session_step_tokens(s),
         .max_step_rows = session_step_rows(s),
         .prefill_rows = session_step_tokens(s), /* the pool's lim.max_prefill_rows (session.c) */

@@ -88,7 +88,7 @@ struct frs_batch_config {
     int max_seqs;           /* sequences in flight, <= the backend's lim.max_seqs */
     int max_ctx;            /* positions per sequence (the backend's lim.max_ctx) */
     int kv_block;           /* positions per pool block (the backend's lim.kv_block or default) */
-    int prefill_chunk;      /* tokens per prefill op (<= the backend's) */
+    int prefill_chunk;      /* most tokens of one sequence in one prefill op */
     int step_tokens;        /* token budget of one step: verify rows + prefill tokens (0: max_step_rows) */
     int max_step_rows;      /* the backend's lim.max_step_rows */
     int prefill_rows;       /* most rows of one prefill op: the backend's frs_batch_prefill_rows(lim)
