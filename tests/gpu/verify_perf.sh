@@ -3,9 +3,9 @@
 # than its time is left of LIMIT seconds (default 570): build (frspec and the GPU tests below),
 # test_cuda_batch and test_cuda_fp8 (the batched verify and decode, their padded graphs, the FP8
 # GEMVs and GEMMs against the CPU), `frspec bench throughput` on the 8B shape at batch 1..128 with
-# the defaults and with the decode steps on the tensor-core attention (FRS_BATCH_ATT_MMA=2), the 8B
+# the defaults and with the decode steps on the CUDA-core paged attention (FRS_BATCH_ATT_MMA=1), the 8B
 # FP8 bench (bf16 vs FP8), the default pair's 512-prompt job at --batch 64 under off / fixed / auto
-# (per-step traces) and off with FRS_BATCH_ATT_MMA=2, the PyTorch batched graph loop of the 8B shape,
+# (per-step traces) and off with FRS_BATCH_ATT_MMA=1, the PyTorch batched graph loop of the 8B shape,
 # the job at --batch 1 off, the 70B FP8 bench, the FP8 GEMV at 8 loads in flight, test_cuda_spec,
 # jobs at --batch 8 and 32, and Nsight Compute on the batch-64 decode step and the FP8 GEMV. Logs
 # under $OUT.
@@ -21,9 +21,9 @@ frs_test test_cuda_batch
 frs_test test_cuda_fp8
 need 80 "throughput" && timeout 100 $B/frspec bench throughput --preset llama3-8b --batches 1,4,8,16,32,64,128 --steps 10 \
     --json "$OUT/throughput.json" 2>&1 | grep -v allocating | tee "$OUT/throughput.log"
-need 60 "throughput att 2" && FRS_BATCH_ATT_MMA=2 timeout 80 $B/frspec bench throughput --preset llama3-8b \
-    --batches 1,8,32,64,128 --steps 10 --no-spec --json "$OUT/throughput_att2.json" 2>&1 | grep -v allocating |
-    tee "$OUT/throughput_att2.log" | sed "s/^/[FRS_BATCH_ATT_MMA=2] /"
+need 60 "throughput att 1" && FRS_BATCH_ATT_MMA=1 timeout 80 $B/frspec bench throughput --preset llama3-8b \
+    --batches 1,8,32,64,128 --steps 10 --no-spec --json "$OUT/throughput_att1.json" 2>&1 | grep -v allocating |
+    tee "$OUT/throughput_att1.log" | sed "s/^/[FRS_BATCH_ATT_MMA=1] /"
 if need 50 "8B FP8 bench"; then
     timeout 60 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
         --json "$OUT/bench_8b.json" 2>&1 | grep -v allocating > "$OUT/bench_8b.log"
@@ -31,7 +31,7 @@ if need 50 "8B FP8 bench"; then
 fi
 if need 60 "job b64"; then
     for pol in off fixed auto; do frs_job 64 $pol 50 | sed "s/^/[b64 $pol] /"; done
-    JOB_TAG=_att2 FRS_BATCH_ATT_MMA=2 frs_job 64 off 50 | sed "s/^/[b64 off FRS_BATCH_ATT_MMA=2] /"
+    JOB_TAG=_att1 FRS_BATCH_ATT_MMA=1 frs_job 64 off 50 | sed "s/^/[b64 off FRS_BATCH_ATT_MMA=1] /"
 fi
 need 70 "torch" && PYTHONUNBUFFERED=1 timeout 90 python3 tests/bench/torch_baseline.py --preset llama3-8b --skip-single \
     --batches 1,8,32,64,128 --steps 10 --json "$OUT/torch_batch.json" 2>&1 | grep -v Warning | tee "$OUT/torch.log"

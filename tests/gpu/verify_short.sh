@@ -2,7 +2,7 @@
 # verify_short.sh - the A/Bs of the opt-in kernels first, then their tests, within LIMIT seconds
 # (default 280; for a nearly spent device budget): build frspec, test_cuda_batch and test_cuda_fp8;
 # `frspec bench throughput` (8B, decode only, batch 1 / 64 / 128) with the defaults and with the
-# decode steps on the tensor-core attention (FRS_BATCH_ATT_MMA=2); the 8B FP8 bench with the defaults
+# decode steps on the CUDA-core (FRS_BATCH_ATT_MMA=1) and the tensor-core attention (=2, the default); the 8B FP8 bench with the defaults
 # (and bf16); then test_cuda_fp8 and test_cuda_batch with the time left. Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=280] bash tests/gpu/verify_short.sh
 set -o pipefail
