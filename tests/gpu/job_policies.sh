@@ -13,16 +13,4 @@ for bs in ${BATCHES:-1 8 64}; do
         frs_job $bs $pol
     done
 done
-python3 - "$OUT" <<'PY'
-import json, sys, os, glob
-def load(p):
-    r = {}
-    if os.path.exists(p):
-        for l in open(p):
-            j = json.loads(l); r[j["id"]] = j.get("tokens")
-    return r
-o = sys.argv[1]; ref = load(f"{o}/job_b1_off.jsonl")
-for p in sorted(glob.glob(f"{o}/job_b*_*.jsonl")):
-    b = load(p)
-    print(f"{os.path.basename(p)}: {len(b)} results, {sum(1 for k in b if k in ref and b[k] == ref[k])} identical to --batch 1 off")
-PY
+python3 tests/bench/job_identical.py "$OUT"

@@ -25,17 +25,5 @@ need 80 "torch" && PYTHONUNBUFFERED=1 timeout 90 python3 tests/bench/torch_basel
 if need 40 "jobs b8 b32"; then
     for b in 8 32; do for pol in off auto; do frs_job $b $pol 30 | sed "s/^/[b$b $pol] /"; done; done
 fi
-python3 - "$OUT" <<'PY'
-import json, sys, os, glob
-def load(p):
-    r = {}
-    if os.path.exists(p):
-        for l in open(p):
-            j = json.loads(l); r[j["id"]] = j.get("tokens")
-    return r
-o = sys.argv[1]; ref = load(f"{o}/job_b1_off.jsonl")
-for p in sorted(glob.glob(f"{o}/job_b*_*.jsonl")):
-    b = load(p)
-    print(f"{os.path.basename(p)}: {len(b)} results, {sum(1 for k in b if k in ref and b[k] == ref[k])} identical to --batch 1 off")
-PY
+python3 tests/bench/job_identical.py "$OUT"
 echo "end ($(left) s left)"
