@@ -902,10 +902,14 @@ static enum frs_status bt_prefill(struct frs_backend *be, int n, const struct fr
     if (nl == 0)
         return FRS_OK;
     /* the chosen sequences' last hidden rows, gathered into xn (free after the forward), through the
-     * LM head into the verify logits; the choice as a verify's: argmax, then the sampled rows */
+     * LM head into the verify logits (at the bucket of nl rows, as the forward's dense ops: rows past
+     * nl are row-local and unread; a large LM head's GEMM algorithm is timed once per new shape); the
+     * choice as a verify's: argmax, then the sampled rows */
     const struct cuda_batch_model *m = &bt->m;
+    int nlg = cuda_rows_bucket(nl);
+    nlg = nlg < bt->Rv ? nlg : bt->Rv;
     FRS_TRY(cuda_paged_gather_rows(bt->xn, m->C, NULL, bt->hid, m->C, 0, bt->dm.gidx, m->C, nl, m->st));
-    FRS_TRY(bt_mm(bt, bt->xn, m->C, nl, m->lm_head, &m->lm8, m->Vl, m->C, bt->logits, m->Vl, 0.0f));
+    FRS_TRY(bt_mm(bt, bt->xn, m->C, nlg, m->lm_head, &m->lm8, m->Vl, m->C, bt->logits, m->Vl, 0.0f));
     FRS_TRY(bt_argmax_ids(bt, bt->logits, nl));
     FRS_TRY(bt_choose_rest(bt, bt->logits, nl, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
     for (int i = 0, k = 0; i < n; i++)
