@@ -34,7 +34,7 @@
  * store m in natural-log units.
  *
  * defines: cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks,
- *          cuda_attn_mma_splits_ws, cuda_attn_mma,
+ *          cuda_attn_mma_splits_ws, cuda_attn_ws_pipe_per_sm, cuda_attn_mma,
  *          cuda_attn_mma_paged
  */
 #include "cuda_common.cuh"
@@ -117,6 +117,68 @@ static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t 
         t[u] = *reinterpret_cast<uint32_t *>(&h);
         x0 -= __bfloat162float(h0);
         x1 -= __bfloat162float(h1);
+    }
+}
+
+/* The warp split's end: the four warps' (m, l, o) of the same 16 vectors (m0 .. m0 + 15, each warp's
+ * rows gq and gq + 8 of them in this thread's o[.][0..1] / o[.][2..3]) merged through shared memory
+ * (am_smem: the caller's K/V tiles are no longer read, and no copy into them is in flight), then
+ * written as the output (n_split 1) or this split's partials. */
+template <int D, int DT>
+static __device__ __forceinline__ void ws_merge(const float (&o)[DT][4], float mA, float mB, float lA, float lB,
+                                                int m0, int M, int G, int n_heads, int kvh, int n_split, int split,
+                                                uint16_t *__restrict__ out, float *__restrict__ part)
+{
+    extern __shared__ __align__(16) uint16_t am_smem[];
+    constexpr int BM = AM_BM_WS;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int gq = lane >> 2, cq = lane & 3;
+    float *red = reinterpret_cast<float *>(am_smem); /* [warp][16][D + 2] */
+    __syncthreads();
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float *wr = red + (warp * 16 + gq + 8 * hr) * (D + 2);
+#pragma unroll
+        for (int j = 0; j < DT; j++)
+            *reinterpret_cast<float2 *>(wr + 2 + j * 8 + 2 * cq) = make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
+        if (cq == 0) {
+            wr[0] = hr ? mB : mA;
+            wr[1] = hr ? lB : lA;
+        }
+    }
+    __syncthreads();
+    for (int e = tid; e < BM * D; e += AM_THREADS) {
+        const int r = e / D, d = e % D, mv = m0 + r;
+        if (mv >= M)
+            continue;
+        float mx = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < AM_WARPS; w++)
+            mx = fmaxf(mx, red[(w * 16 + r) * (D + 2)]);
+        float l = 0.0f, a = 0.0f;
+        if (mx != -INFINITY) {
+#pragma unroll
+            for (int w = 0; w < AM_WARPS; w++) {
+                const float *wr = red + (w * 16 + r) * (D + 2);
+                if (wr[0] != -INFINITY) {
+                    const float f = exp2f(wr[0] - mx);
+                    l += f * wr[1];
+                    a += f * wr[2 + d];
+                }
+            }
+        }
+        const size_t ih = (size_t)(mv / G) * n_heads + kvh * G + mv % G;
+        if (n_split == 1) {
+            out[ih * D + d] = f2bf(l > 0.0f ? a / l : 0.0f);
+        } else {
+            float *pp = part + (ih * n_split + split) * (D + 2);
+            if (mx != -INFINITY)
+                pp[2 + d] = a;
+            if (d == 0) {
+                pp[0] = mx == -INFINITY ? -INFINITY : mx * 0.6931471805599453f;
+                pp[1] = l;
+            }
+        }
     }
 }
 
@@ -369,55 +431,7 @@ __global__ void __launch_bounds__(AM_THREADS, WS ? 3 : 2)
     lB += __shfl_xor_sync(0xffffffffu, lB, 1);
     lB += __shfl_xor_sync(0xffffffffu, lB, 2);
     if constexpr (WS) {
-        /* the four warps' (m, l, o) of the same 16 vectors, merged through shared memory (the tiles'
-         * space: the loop ended with a barrier) */
-        float *red = reinterpret_cast<float *>(am_smem); /* [warp][16][D + 2] */
-        __syncthreads();
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-            float *wr = red + (warp * 16 + gq + 8 * hr) * (D + 2);
-#pragma unroll
-            for (int j = 0; j < DT; j++)
-                *reinterpret_cast<float2 *>(wr + 2 + j * 8 + 2 * cq) = make_float2(o[j][2 * hr], o[j][2 * hr + 1]);
-            if (cq == 0) {
-                wr[0] = hr ? mB : mA;
-                wr[1] = hr ? lB : lA;
-            }
-        }
-        __syncthreads();
-        for (int e = tid; e < BM * D; e += AM_THREADS) {
-            const int r = e / D, d = e % D, mv = m0 + r;
-            if (mv >= M)
-                continue;
-            float mx = -INFINITY;
-#pragma unroll
-            for (int w = 0; w < AM_WARPS; w++)
-                mx = fmaxf(mx, red[(w * 16 + r) * (D + 2)]);
-            float l = 0.0f, a = 0.0f;
-            if (mx != -INFINITY) {
-#pragma unroll
-                for (int w = 0; w < AM_WARPS; w++) {
-                    const float *wr = red + (w * 16 + r) * (D + 2);
-                    if (wr[0] != -INFINITY) {
-                        const float f = exp2f(wr[0] - mx);
-                        l += f * wr[1];
-                        a += f * wr[2 + d];
-                    }
-                }
-            }
-            const size_t ih = (size_t)(mv / G) * n_heads + kvh * G + mv % G;
-            if (n_split == 1) {
-                out[ih * D + d] = f2bf(l > 0.0f ? a / l : 0.0f);
-            } else {
-                float *pp = part + (ih * n_split + split) * (D + 2);
-                if (mx != -INFINITY)
-                    pp[2 + d] = a;
-                if (d == 0) {
-                    pp[0] = mx == -INFINITY ? -INFINITY : mx * 0.6931471805599453f;
-                    pp[1] = l;
-                }
-            }
-        }
+        ws_merge<D, DT>(o, mA, mB, lA, lB, m0, M, G, n_heads, kvh, n_split, split, out, part);
     } else {
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
@@ -446,6 +460,229 @@ __global__ void __launch_bounds__(AM_THREADS, WS ? 3 : 2)
             }
         }
     } /* WS */
+}
+
+/* ---- the warp split with a K/V ring (cuda_attn_mma_pages.pipe) ------------------------------------ */
+
+/* The decode of a batch reads every sequence's whole K/V once and does little else: its speed is
+ * the bytes in flight per SM. attn_mma_kernel's warp split holds one 64-slot tile of K or of V in
+ * flight per block (V(t) during Q K(t)^T, K(t + 1) during P V(t), each waited for before use),
+ * at most ~48 KiB an SM at 3 blocks, and measured ~70% of the copy bandwidth in the 8B batch-64
+ * step (tests/bench/NOTES-cuda.md). Here K and V tiles stream through a ring of AM_PIPE_STAGES
+ * stages: while tile t is computed, tiles t + 1 .. t + STAGES - 1 (32 KiB each at head_dim 128)
+ * are in flight, one barrier per tile. The tiles are stored without padding, each 16-byte chunk c
+ * of slot row r at chunk c ^ (r & 7) (an XOR swizzle: the 8 rows an ldmatrix reads at one chunk
+ * fall in 8 different bank groups). Same products, masks, softmax and merge as the warp split of
+ * attn_mma_kernel, so the outputs are bit-identical to it. */
+#define AM_PIPE_STAGES 3
+
+template <int D, int TERMS>
+__global__ void __launch_bounds__(AM_THREADS, 2)
+    attn_ws_pipe_kernel(const float *__restrict__ q, const uint16_t *__restrict__ kc, const uint16_t *__restrict__ vc,
+                        int n_heads, int n_kv, int n_split, uint16_t *__restrict__ out, float *__restrict__ part,
+                        struct cuda_attn_mma_pages pg)
+{
+    constexpr int LDQ = D + 8;    /* bf16 per q row (padded, as attn_mma_kernel) */
+    constexpr int BM = AM_BM_WS;  /* q vectors per block */
+    constexpr int DT = D / 8;     /* n8 tiles of O */
+    constexpr int CH = D / 8;     /* 16-byte chunks per K/V row */
+    constexpr int SWZ = (CH < 8 ? CH : 8) - 1;
+    constexpr int TILE = AM_BN * D; /* bf16 per K or V tile */
+    constexpr int ST = AM_PIPE_STAGES;
+    constexpr int QV = (BM * (D / 4) + AM_THREADS - 1) / AM_THREADS;
+    extern __shared__ __align__(16) uint16_t am_smem[];
+    uint16_t *sq = am_smem;               /* [TERMS][BM][LDQ] */
+    uint16_t *ring = sq + TERMS * BM * LDQ; /* [ST][K, V][AM_BN][D], swizzled */
+
+    if ((int)blockIdx.x >= *pg.nseg)
+        return; /* the whole block: before any barrier */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int gq = lane >> 2, cq = lane & 3;
+    const int4 sg = reinterpret_cast<const int4 *>(pg.seg)[blockIdx.x];
+    const int row0 = sg.x, n = sg.y, m0 = sg.z;
+    q += (size_t)row0 * n_heads * D;
+    out += (size_t)row0 * n_heads * D;
+    if (part)
+        part += (size_t)row0 * n_heads * n_split * (D + 2);
+    const int prefix = pg.prefix[row0];
+    const uint64_t *mask = pg.mask ? pg.mask + (size_t)row0 * pg.mask_stride : nullptr;
+    const int mask_cols = pg.ncols[row0], words = pg.mask_stride;
+    const int32_t *table = pg.tables + (size_t)sg.w * pg.table_w;
+    const int G = n_heads / n_kv, M = n * G;
+    const int kvh = blockIdx.y, split = blockIdx.z;
+    const int i_last = min(n - 1, (min(m0 + BM, M) - 1) / G);
+    const int total = mask ? prefix + mask_cols : prefix + i_last + 1;
+    const int per = ((total + n_split - 1) / n_split + AM_BN - 1) / AM_BN * AM_BN;
+    const int s_begin = min(total, split * per), s_end = min(total, s_begin + per);
+    const int ntiles = (s_end - s_begin + AM_BN - 1) / AM_BN;
+    const size_t kv_row = (size_t)n_kv * D;
+
+    /* tile t's K and V into stage st (rows past s_end zero-filled, nothing read) */
+    auto load_tile = [&](int t, int st) {
+        const int t0 = s_begin + t * AM_BN;
+        uint16_t *dk = ring + st * 2 * TILE, *dv = dk + TILE;
+#pragma unroll
+        for (int k = 0; k < AM_BN * CH / AM_THREADS; k++) {
+            const int e = tid + k * AM_THREADS;
+            const int r = e / CH, c = e % CH;
+            const int s = t0 + r;
+            const bool ok = s < s_end;
+            const int sl = ok ? s : 0;
+            const size_t g = ((size_t)table[sl / pg.kv_block] * pg.kv_block + sl % pg.kv_block) * kv_row +
+                             (size_t)kvh * D + c * 8;
+            const int so = r * D + ((c ^ (r & SWZ)) << 3);
+            cp_async16(dk + so, kc + g, ok ? 16 : 0);
+            cp_async16(dv + so, vc + g, ok ? 16 : 0);
+        }
+    };
+
+#pragma unroll
+    for (int s = 0; s < ST - 1; s++) {
+        if (s < ntiles)
+            load_tile(s, s);
+        cp_async_commit(); /* one group per tile, empty past the last: tile t is group t */
+    }
+    if (ntiles > 0) {
+        const float qscale = 1.4426950408889634f / sqrtf((float)D);
+        float4 qv[QV];
+#pragma unroll
+        for (int k = 0; k < QV; k++) {
+            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
+            qv[k] = m < M && r < BM
+                        ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
+                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int k = 0; k < QV; k++) {
+            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
+            if (r >= BM)
+                continue;
+            uint32_t a[TERMS], b[TERMS];
+            split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
+            split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
+#pragma unroll
+            for (int u = 0; u < TERMS; u++)
+                *reinterpret_cast<uint2 *>(sq + (u * BM + r) * LDQ + d) = make_uint2(a[u], b[u]);
+        }
+    }
+
+    const int sw = warp * 16; /* this warp's 16 slots of each tile */
+    const int rA = m0 + gq, rB = rA + 8;
+    const int iA = min(rA / G, n - 1), iB = min(rB / G, n - 1);
+    float o[DT][4];
+#pragma unroll
+    for (int j = 0; j < DT; j++)
+        o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    float mA = -INFINITY, mB = -INFINITY, lA = 0.0f, lB = 0.0f;
+
+    for (int t = 0; t < ntiles; t++) {
+        cp_async_wait<ST - 2>(); /* this thread's copies of tile t (and q) landed */
+        __syncthreads();         /* ... everyone's; and every warp is done with tile t - 1's stage */
+        if (t + ST - 1 < ntiles)
+            load_tile(t + ST - 1, (t + ST - 1) % ST);
+        cp_async_commit();
+        const uint16_t *sk = ring + (t % ST) * 2 * TILE, *sv = sk + TILE;
+        const int t0 = s_begin + t * AM_BN;
+
+        /* S = Q K^T for the warp's 16 slots (two n8 tiles), TERMS products per k-step */
+        float s[2][4];
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            uint32_t a[TERMS][4];
+            const int qoff = (lane & 15) * LDQ + kk * 16 + (lane >> 4) * 8;
+#pragma unroll
+            for (int u = 0; u < TERMS; u++)
+                ldsm_x4(a[u], sq + u * BM * LDQ + qoff);
+            uint32_t b[4];
+            const int r = sw + (lane & 7) + ((lane >> 4) << 3), c = kk * 2 + ((lane >> 3) & 1);
+            ldsm_x4(b, sk + r * D + ((c ^ (r & SWZ)) << 3));
+#pragma unroll
+            for (int u = TERMS - 1; u >= 0; u--) { /* smallest term first */
+                mma_bf16(s[0], a[u], b[0], b[1]);
+                mma_bf16(s[1], a[u], b[2], b[3]);
+            }
+        }
+
+        /* visibility: only tiles reaching the new slots or the end of the range */
+        if (t0 + AM_BN > prefix || t0 + AM_BN > s_end) {
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = t0 + sw + j * 8 + 2 * cq + (e & 1);
+                    const int i = e < 2 ? iA : iB;
+                    bool vis = col < s_end;
+                    if (vis && col >= prefix) {
+                        const int jj = col - prefix;
+                        vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0
+                                   : jj <= i;
+                    }
+                    if (!vis)
+                        s[j][e] = -INFINITY;
+                }
+            }
+        }
+
+        /* online softmax: the four threads of a quad share a row */
+        float tA = fmaxf(fmaxf(s[0][0], s[0][1]), fmaxf(s[1][0], s[1][1]));
+        float tB = fmaxf(fmaxf(s[0][2], s[0][3]), fmaxf(s[1][2], s[1][3]));
+        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
+        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
+        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
+        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
+        const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+        const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB;
+        const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
+        mA = nA;
+        mB = nB;
+        lA *= aA;
+        lB *= aB;
+#pragma unroll
+        for (int j = 0; j < DT; j++) {
+            o[j][0] *= aA;
+            o[j][1] *= aA;
+            o[j][2] *= aB;
+            o[j][3] *= aB;
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            s[j][0] = exp2f(s[j][0] - uA);
+            s[j][1] = exp2f(s[j][1] - uA);
+            s[j][2] = exp2f(s[j][2] - uB);
+            s[j][3] = exp2f(s[j][3] - uB);
+            lA += s[j][0] + s[j][1];
+            lB += s[j][2] + s[j][3];
+        }
+
+        /* O += P V over the warp's 16 slots (one k16 step), P from the S registers */
+        uint32_t p0[TERMS], p1[TERMS], p2[TERMS], p3[TERMS];
+        split_terms<TERMS>(s[0][0], s[0][1], p0);
+        split_terms<TERMS>(s[0][2], s[0][3], p1);
+        split_terms<TERMS>(s[1][0], s[1][1], p2);
+        split_terms<TERMS>(s[1][2], s[1][3], p3);
+#pragma unroll
+        for (int dp = 0; dp < D / 16; dp++) {
+            uint32_t b[4];
+            const int r = sw + (lane & 7) + ((lane >> 3) & 1) * 8, c = dp * 2 + (lane >> 4);
+            ldsm_x4_trans(b, sv + r * D + ((c ^ (r & SWZ)) << 3));
+#pragma unroll
+            for (int u = TERMS - 1; u >= 0; u--) {
+                const uint32_t a[4] = {p0[u], p1[u], p2[u], p3[u]};
+                mma_bf16(o[2 * dp], a, b[0], b[1]);
+                mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+            }
+        }
+    }
+
+    lA += __shfl_xor_sync(0xffffffffu, lA, 1);
+    lA += __shfl_xor_sync(0xffffffffu, lA, 2);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 1);
+    lB += __shfl_xor_sync(0xffffffffu, lB, 2);
+    cp_async_wait<0>(); /* nothing real in flight (the groups past the last tile are empty) */
+    ws_merge<D, DT>(o, mA, mB, lA, lB, m0, M, G, n_heads, kvh, n_split, split, out, part);
 }
 
 /* ---- launcher --------------------------------------------------------------------------------- */
@@ -481,12 +718,14 @@ extern "C" int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm)
     return (int)s;
 }
 
-/* the warp split runs 3 blocks per SM (48 KiB of shared memory, <= 168 registers): below one
- * wave, as many splits as fill it; from there the count of 1..4 whose last wave is fullest
- * (8B decode at batch 64 on 132 SMs: 512 blocks are 1.29 waves of 396, 3 splits 3.88) */
-extern "C" int cuda_attn_mma_splits_ws(int segments, int n_kv, int n_sm)
+/* the warp split runs per_sm blocks per SM (attn_mma_kernel's: 3, 48 KiB of shared memory, <= 168
+ * registers; the ring's: cuda_attn_ws_pipe_per_sm): below one wave, as many splits as fill it;
+ * from there the count of 1..4 whose last wave is fullest (8B decode at batch 64 on 132 SMs at 3 a
+ * SM: 512 blocks are 1.29 waves of 396, 3 splits 3.88) */
+extern "C" int cuda_attn_mma_splits_ws(int segments, int n_kv, int n_sm, int per_sm)
 {
-    const long slots = 3L * (n_sm > 0 ? n_sm : 1), blocks = (long)(segments > 0 ? segments : 1) * n_kv;
+    const long slots = (long)(per_sm > 0 ? per_sm : 1) * (n_sm > 0 ? n_sm : 1),
+               blocks = (long)(segments > 0 ? segments : 1) * n_kv;
     if (blocks < slots) {
         const long s = slots / blocks;
         return (int)(s > AM_MAX_SPLIT ? AM_MAX_SPLIT : s);
@@ -555,6 +794,96 @@ static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t 
 #undef AM_CASE
 }
 
+static size_t am_pipe_smem_bytes(int D, int terms)
+{
+    const size_t tiles = (size_t)terms * AM_BM_WS * (D + 8) * 2 + (size_t)AM_PIPE_STAGES * 2 * AM_BN * D * 2;
+    const size_t merge = (size_t)AM_WARPS * 16 * (D + 2) * 4;
+    return tiles > merge ? tiles : merge;
+}
+
+/* the shared memory attribute of one instantiation, once per device (a repeat is harmless) */
+template <int D, int TERMS>
+static cudaError_t am_pipe_attr(void)
+{
+    static volatile unsigned long long attr_set = 0;
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess)
+        return e;
+    const unsigned long long bit = 1ull << (dev & 63);
+    if (dev >= 64 || !(attr_set & bit)) {
+        e = cudaFuncSetAttribute(attn_ws_pipe_kernel<D, TERMS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)am_pipe_smem_bytes(D, TERMS));
+        if (e != cudaSuccess)
+            return e;
+        attr_set |= bit;
+    }
+    return cudaSuccess;
+}
+
+template <int D, int TERMS>
+static cudaError_t am_pipe_launch(dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc, const uint16_t *vc,
+                                  int n_heads, int n_kv, int splits, uint16_t *out, float *part,
+                                  struct cuda_attn_mma_pages pg)
+{
+    cudaError_t e = am_pipe_attr<D, TERMS>();
+    if (e != cudaSuccess)
+        return e;
+    attn_ws_pipe_kernel<D, TERMS><<<grid, AM_THREADS, am_pipe_smem_bytes(D, TERMS), st>>>(q, kc, vc, n_heads, n_kv,
+                                                                                       splits, out, part, pg);
+    return cudaGetLastError();
+}
+
+template <int D, int TERMS>
+static int am_pipe_occupancy(void)
+{
+    int blocks = 0;
+    if (am_pipe_attr<D, TERMS>() != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, attn_ws_pipe_kernel<D, TERMS>, AM_THREADS,
+                                                      am_pipe_smem_bytes(D, TERMS)) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return blocks;
+}
+
+extern "C" int cuda_attn_ws_pipe_per_sm(int head_dim, int terms)
+{
+#define AM_PIPE_OCC(DD) return terms == 3 ? am_pipe_occupancy<DD, 3>() : am_pipe_occupancy<DD, 1>()
+    switch (head_dim) {
+    case 16:
+        AM_PIPE_OCC(16);
+    case 32:
+        AM_PIPE_OCC(32);
+    case 64:
+        AM_PIPE_OCC(64);
+    case 128:
+        AM_PIPE_OCC(128);
+    default:
+        return 0;
+    }
+#undef AM_PIPE_OCC
+}
+
+static cudaError_t am_pipe_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t st, const float *q,
+                                    const uint16_t *kc, const uint16_t *vc, int n_heads, int n_kv, int splits,
+                                    uint16_t *out, float *part, struct cuda_attn_mma_pages pg)
+{
+#define AM_PIPE_CASE(DD)                                                                                               \
+    case DD:                                                                                                           \
+        return terms == 3 ? am_pipe_launch<DD, 3>(grid, st, q, kc, vc, n_heads, n_kv, splits, out, part, pg)           \
+                          : am_pipe_launch<DD, 1>(grid, st, q, kc, vc, n_heads, n_kv, splits, out, part, pg)
+    switch (head_dim) {
+        AM_PIPE_CASE(16);
+        AM_PIPE_CASE(32);
+        AM_PIPE_CASE(64);
+        AM_PIPE_CASE(128);
+    default:
+        return cudaErrorInvalidValue;
+    }
+#undef AM_PIPE_CASE
+}
+
 extern "C" enum frs_status cuda_attn_mma(const float *q, const uint16_t *kc, const uint16_t *vc,
                                          const int32_t *prefix, int n, const uint64_t *mask, int mask_cols,
                                          int n_heads, int n_kv, int head_dim, int terms, int splits, uint16_t *out,
@@ -592,7 +921,9 @@ extern "C" enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *k
                        "pointers)", max_blocks, bm, n_rows, n_heads, n_kv, head_dim, terms, splits, AM_BM, AM_BM_WS);
     const dim3 grid((unsigned)max_blocks, (unsigned)n_kv, (unsigned)splits);
     const cudaError_t e =
-        bm == AM_BM_WS ? am_dispatch<true, true>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads,
+        bm == AM_BM_WS && pg->pipe
+            ? am_pipe_dispatch(head_dim, terms, grid, st, q, kpool, vpool, n_heads, n_kv, splits, out, part, *pg)
+        : bm == AM_BM_WS ? am_dispatch<true, true>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads,
                                                  n_kv, splits, out, part, *pg)
                        : am_dispatch<true, false>(head_dim, terms, grid, st, q, kpool, vpool, NULL, 0, NULL, 0, n_heads,
                                                   n_kv, splits, out, part, *pg);

@@ -3,7 +3,7 @@
  * public entry points and the dispatch rules are in cuda_ops.h.
  *
  * defines: CUDA_ATT_MMA_BM, cuda_attn_mma_head_dim_ok, cuda_attn_mma_splits, cuda_attn_mma_splits_blocks,
- *          cuda_attn_mma_splits_ws, cuda_attn_mma,
+ *          cuda_attn_mma_splits_ws, cuda_attn_ws_pipe_per_sm, cuda_attn_mma,
  *          struct cuda_attn_mma_pages, cuda_attn_mma_paged
  */
 #ifndef FRSPEC_CUDA_ATTN_MMA_H
@@ -29,8 +29,12 @@ int cuda_attn_mma_head_dim_ok(int head_dim);
 int cuda_attn_mma_splits(int n, int n_heads, int n_kv, int n_sm);
 /* the same for a grid of mblocks blocks per kv head (cuda_attn_mma_paged's max_blocks) */
 int cuda_attn_mma_splits_blocks(int mblocks, int n_kv, int n_sm);
-/* ... for the warp split (bm CUDA_ATT_MMA_BM_WS) of about `segments` segments per kv head */
-int cuda_attn_mma_splits_ws(int segments, int n_kv, int n_sm);
+/* ... for the warp split (bm CUDA_ATT_MMA_BM_WS) of about `segments` segments per kv head, at per_sm
+ * blocks per SM (3 for attn_mma_kernel's, cuda_attn_ws_pipe_per_sm for the ring's) */
+int cuda_attn_mma_splits_ws(int segments, int n_kv, int n_sm, int per_sm);
+/* the blocks per SM of the warp split with the K/V ring (cuda_attn_mma_pages.pipe) at head_dim and
+ * terms, 0 when it cannot run */
+int cuda_attn_ws_pipe_per_sm(int head_dim, int terms);
 
 /* The kernel (cuda_ops.h semantics), then, when splits > 1, its combine: the partials (m, l,
  * acc[D]) of every (row, head, split) go to part (n * n_heads * splits * (head_dim + 2) floats).
@@ -61,6 +65,8 @@ struct cuda_attn_mma_pages {
     const int32_t *tables; /* block tables, table_w each */
     int table_w;
     int kv_block;
+    int pipe; /* bm CUDA_ATT_MMA_BM_WS: 1 = the warp split with a multi-stage K/V ring (attn_ws_pipe_kernel:
+               * the same results, more bytes in flight), 0 = attn_mma_kernel's */
 };
 
 enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *kpool, const uint16_t *vpool,

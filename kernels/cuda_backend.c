@@ -849,7 +849,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
                        ? 0
                    : b->opts.attention == FRS_ATTN_MMA_BF16                                          ? 1
                                                                                                      : 3,
-        .att_decode = b->opts.batch_att_mma >= 2,
+        .att_decode = b->opts.batch_att_mma >= 3 ? 2 : b->opts.batch_att_mma >= 2,
     };
     struct cuda_batch_model vd = v;
     if (b->d) {

@@ -81,6 +81,7 @@ struct cuda_batch {
     int max_seqs, B, TW, nblocks, Rb, Rv, max_ctx, prefill_chunk;
     int prefill_rows; /* frs_batch_prefill_rows(lim) (<= Rb) */
     int G, segcap; /* target heads per kv head; segments of the tensor-core attention (bt_mma_blocks(Rb)) */
+    int ws_per_sm; /* blocks per SM of the decode's warp split (3; the K/V ring's: cuda_attn_ws_pipe_per_sm) */
     size_t kvw;          /* KVl * D */
     size_t layer_rows;   /* nblocks * B */
 
@@ -208,7 +209,7 @@ static int bt_mma_bm(int mma)
 static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
 {
     if (bm == CUDA_ATT_MMA_BM_WS) /* the decode: one segment per row */
-        return cuda_attn_mma_splits_ws(n, bt->m.KV, bt->m.n_sm);
+        return cuda_attn_mma_splits_ws(n, bt->m.KV, bt->m.n_sm, bt->ws_per_sm);
     return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n, bm), bt->m.KV, bt->m.n_sm);
 }
 
@@ -321,6 +322,14 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
                  Vl = (size_t)m->Vl, Rb = (size_t)bt->Rb;
     size_t scr = 0;
     bt->G = m->H / m->KV;
+    bt->ws_per_sm = 3;
+    if (m->att_mma && m->att_decode == 2) {
+        bt->ws_per_sm = cuda_attn_ws_pipe_per_sm(m->D, m->att_mma);
+        if (bt->ws_per_sm < 1) { /* cannot run here: the warp split without the ring */
+            bt->m.att_decode = 1;
+            bt->ws_per_sm = 3;
+        }
+    }
     bt->segcap = bt_mma_blocks(bt, bt->Rb, m->att_decode ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM);
     for (int n = 1; n <= bt->Rb; n++) {
         const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
@@ -635,7 +644,8 @@ static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, con
                                          bt->B, mask};
     const size_t lstride = bt->layer_rows * bt->kvw;
     const struct cuda_attn_mma_pages pg = {bt->dm.seg, bt->dm.nseg, bt->dm.prefix, bt->dm.ncols, mask,
-                                           CUDA_PAGED_MASK_WORDS, bt->dm.tables, bt->TW, bt->B};
+                                           CUDA_PAGED_MASK_WORDS, bt->dm.tables, bt->TW, bt->B,
+                                           mma == 2 && m->att_decode == 2};
     FRS_TRY(cuda_embed(m->embed, C, bt->dm.tok, n, bt->x, NULL, 0, st));
     for (int l = 0; l < m->L; l++) {
         const struct cuda_batch_layer *ly = &bt->layers[l];

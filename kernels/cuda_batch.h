@@ -77,7 +77,8 @@ struct cuda_batch_model {
      * paged kernel (cuda_attn_mma_paged) with that many bf16 terms, 0 = the CUDA-core paged kernel */
     int att_mma;
     /* with att_mma: 1 = the steps of one-node trees only (autoregressive decode) through the same
-     * kernel's warp split (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel */
+     * kernel's warp split (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel; 2 = that warp
+     * split with a multi-stage K/V ring (cuda_attn_mma_pages.pipe; bit-identical results) */
     int att_decode;
 };
 

@@ -56,7 +56,7 @@ void backend_options_from_env(struct frs_backend_options *o)
     if (env_first("FRS_FP8_GEMV") == '8')
         o->fp8_gemv_unroll = 8;
     const char bm = env_first("FRS_BATCH_ATT_MMA");
-    if (bm == '0' || bm == '1' || bm == '2')
+    if (bm >= '0' && bm <= '3')
         o->batch_att_mma = bm - '0';
     const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
     if (hang && atoi(hang) > 0)

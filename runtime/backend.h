@@ -117,8 +117,10 @@ struct frs_backend_options {
                                      8 x 60 rows 16.3 ms against 47.4 on the H100) and the steps of
                                      one-node trees (batched autoregressive decode) through its warp
                                      split (CUDA_ATT_MMA_BM_WS; 8B decode step at batch 64 10.8 ms against
-                                     12.7, at 128 14.8 against 19.8, H100, RESULTS.md); 1: the decode
-                                     steps through the CUDA-core paged kernel; 0: every row there */
+                                     12.7, at 128 14.8 against 19.8, H100, RESULTS.md); 3: that warp
+                                     split with a multi-stage K/V ring (more bytes in flight, the same
+                                     results); 1: the decode steps through the CUDA-core paged kernel;
+                                     0: every row there */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };

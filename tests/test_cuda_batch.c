@@ -74,7 +74,8 @@ static uint64_t lcg(uint64_t *s)
 
 /* mode 0 / 1: the CUDA-core paged kernel with the pair / 16-byte V pass; 2 / 3: the tensor-core
  * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8); 4 / 5: the
- * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS) */
+ * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS); 6 / 7: the warp split
+ * with the K/V ring (cuda_attn_mma_pages.pipe), also bit-identical to 4 / 5's output */
 static void test_paged_attention(int mode, int D)
 {
     const int v8 = mode == 1;
@@ -186,10 +187,25 @@ static void test_paged_attention(int mode, int D)
         cudaMemcpy(d_seg, segs, (size_t)ns * 16, cudaMemcpyHostToDevice);
         cudaMemcpy(d_seg + 4 * max_blocks, &ns, 4, cudaMemcpyHostToDevice);
         const struct cuda_attn_mma_pages pg = {d_seg, d_seg + 4 * max_blocks, d_meta + 64, d_meta + 192, NULL, 2,
-                                               d_meta + 256, TW, B};
+                                               d_meta + 256, TW, B, mode >= 6};
         CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1, d_out,
                                      d_scr, st));
         cudaStreamSynchronize(st);
+        if (mode >= 6) { /* the ring changes where bytes wait, not what is computed: bit-identical */
+            struct cuda_attn_mma_pages p0 = pg;
+            p0.pipe = 0;
+            CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &p0, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1,
+                                         d_ref, d_scr, st));
+            uint16_t *a = malloc((size_t)n * H * D * 2), *b = malloc((size_t)n * H * D * 2);
+            cudaMemcpy(a, d_out, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            cudaMemcpy(b, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            long diff = 0;
+            for (size_t e = 0; e < (size_t)n * H * D; e++)
+                diff += a[e] != b[e];
+            CHECK(diff == 0, "paged attention mode %d head_dim %d: %ld of %d outputs differ from the warp split "
+                  "without the ring", mode, D, diff, n * H * D);
+            free(a), free(b);
+        }
         cudaFree(d_seg);
     }
     /* the reference: each sequence alone through the contiguous kernel (its new rows causal) */
@@ -220,7 +236,9 @@ static void test_paged_attention(int mode, int D)
     fprintf(stderr, "paged attention (%s, head_dim %d): %d rows of %d sequences (prefixes 0..900, shuffled "
             "blocks of %d), worst rel err %.3g vs cuda_attention\n", mode == 0 ? "CUDA cores, 4-byte V pass" : mode == 1 ?
             "CUDA cores, 16-byte V pass" : mode == 2 ? "tensor cores" : mode == 3 ? "tensor cores, 8 splits" :
-            mode == 4 ? "tensor cores, warp split" : "tensor cores, warp split, 8 splits", D, n, NSEQ, B, worst);
+            mode == 4 ? "tensor cores, warp split" : mode == 5 ? "tensor cores, warp split, 8 splits" :
+            mode == 6 ? "tensor cores, warp split + K/V ring" : "tensor cores, warp split + K/V ring, 8 splits", D, n,
+            NSEQ, B, worst);
     cudaFree(d_kp);
     cudaFree(d_vp);
     cudaFree(d_kc);
@@ -815,6 +833,8 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
         {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 1},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 1},
         /* ... and the decode steps on its warp split (batch_att_mma 2) */
         {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 2},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 2},
+        /* ... with the K/V ring (batch_att_mma 3) */
+        {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 3},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 3},
     };
     for (int sampled = 0; sampled < 2; sampled++) {
         struct ejob ref = job0;
@@ -837,7 +857,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
             char what[256];
             snprintf(what, sizeof what, "%s + %s K=%d %s, batch %d, %s %d/%d/%d, pool %d%s", target_rel, head_rel,
                      K ? K : V, sampled ? "sampled" : "greedy", r.max_seqs, batch_policy_name(r.policy), r.tree.depth,
-                     r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma == 2 ? ", tensor-core attention + decode" : r.att_mma ? ", tensor-core attention" : "");
+                     r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma == 3 ? ", tensor-core attention + decode (K/V ring)" : r.att_mma == 2 ? ", tensor-core attention + decode" : r.att_mma ? ", tensor-core attention" : "");
             struct ejob j = job0;
             j.sampled = sampled;
             const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, &tot);
@@ -927,11 +947,18 @@ int main(void)
     test_paged_attention(5, 128);
     test_paged_attention(4, 64); /* the warp split at the other head sizes (16: more threads than q values) */
     test_paged_attention(5, 16);
+    test_paged_attention(6, 128); /* the K/V ring: every head size, with and without splits */
+    test_paged_attention(7, 128);
+    test_paged_attention(6, 64);
+    test_paged_attention(7, 32);
+    test_paged_attention(6, 16);
     test_batch_model("models/gqa-bf16", 16, 0, 1, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0, 1);
     test_batch_model("models/tied-f32", 16, 1, 0, 1);
     test_batch_model("models/gqa-bf16", 16, 0, 1, 2);
     test_batch_model("models/llama3-bf16", 4, 1, 0, 2);
+    test_batch_model("models/gqa-bf16", 16, 0, 1, 3); /* the decode's warp split with the K/V ring */
+    test_batch_model("models/llama3-bf16", 4, 1, 0, 3);
     test_engine("models/llama3-bf16");
     test_engine("models/fp8-ct-channel"); /* FP8 weights through the batched forward (issue 15) */
     test_engine_spec("spec/markov-target", "spec/markov-exact", 0, 2.0);
