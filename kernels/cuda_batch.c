@@ -863,6 +863,7 @@ static enum frs_status bt_prefill(struct frs_backend *be, int n, const struct fr
     if (n < 1 || n > bt->max_seqs)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch prefill: %d sequences outside [1, max_seqs = %d]", n,
                        bt->max_seqs);
+    bt->last_prefill = 0; /* until this op succeeds: cuda_batch_logits has nothing to read */
     FRS_TRY(bt_meta_begin(bt));
     struct bt_meta *h = &bt->hm;
     int rows = 0, nl = 0;

@@ -602,10 +602,12 @@ enum frs_status jobfile_write_result(struct jobfile *jf, const char *line)
 
 enum frs_status jobfile_sync(struct jobfile *jf)
 {
-    if (!jf->unsynced || jf->out_fd < 0)
+    if (!jf->unsynced)
         return FRS_OK;
     jf->unsynced = 0;
-    if (fsync(jf->out_fd) != 0)
+    /* the result file, or stdout when it is a regular file (`> results.jsonl`): unsynced counts
+     * only lines written to a regular file */
+    if (fsync(jf->out_fd >= 0 ? jf->out_fd : 1) != 0)
         return FRS_ERR(FRS_ERR_IO, "%s: fsync: %s", jf->out_name, strerror(errno));
     return FRS_OK;
 }

@@ -138,6 +138,9 @@ static enum frs_status fail_record(struct runner *r, const struct jobfile_record
 {
     fprintf(stderr, "frspec: %s\n", msg);
     FRS_TRY(jobfile_write_error(&r->jf, rec, msg));
+    /* durable now: the batched engine's per-step flush covers what it delivered, not the lines
+     * written while it admits (a bad line, a prompt that does not tokenize or fit); rare */
+    FRS_TRY(jobfile_sync(&r->jf));
     r->failed_requests++;
     jobfile_progress(&r->jf, 1, 1, 0, 0, r->ro->quiet ? NULL : stderr);
     return FRS_OK;
