@@ -68,9 +68,9 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             tensor-core kernel unsplit; default 2, split-K)
  *   FRS_FP8_GEMV=8       fp8_gemv_unroll = 8  (the FP8 GEMV's loads in flight per lane; default 4)
  *   FRS_BATCH_ATT_MMA=0  batch_att_mma = 0    (the batched tree / prefill rows on the CUDA-core
- *                                             paged attention); =2: batch_att_mma = 2 (also the
- *                                             decode steps on tensor cores, the warp split); =3:
- *                                             batch_att_mma = 3 (that warp split with a K/V ring)
+ *                                             paged attention); =1: the decode steps on the CUDA-core
+ *                                             kernel; =2: on tensor cores, the warp split without
+ *                                             the K/V ring (default 3: with it)
  * A value is read by its first character ("0..." / "1..."), as before; anything else keeps the
  * default. */
 void backend_options_from_env(struct frs_backend_options *o);

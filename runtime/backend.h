@@ -112,15 +112,14 @@ struct frs_backend_options {
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
                                      batch: 4 (default) or 8 */
-    int batch_att_mma;            /* 2 (default): the batched engine's rows through the tensor-core paged
+    int batch_att_mma;            /* 3 (default): the batched engine's rows through the tensor-core paged
                                      attention (cuda_attn_mma_paged): tree and prefill rows (8B verify of
-                                     8 x 60 rows 16.3 ms against 47.4 on the H100) and the steps of
+                                     8 x 60 rows 16.3 ms against 47.4 on the H100), and the steps of
                                      one-node trees (batched autoregressive decode) through its warp
-                                     split (CUDA_ATT_MMA_BM_WS; 8B decode step at batch 64 10.8 ms against
-                                     12.7, at 128 14.8 against 19.8, H100, RESULTS.md); 3: that warp
-                                     split with a multi-stage K/V ring (more bytes in flight, the same
-                                     results); 1: the decode steps through the CUDA-core paged kernel;
-                                     0: every row there */
+                                     split with a 3-stage K/V ring (8B decode step at batch 64 9.87 ms,
+                                     128 13.50, H100 2026-12-07 13:00, RESULTS.md); 2: the warp split
+                                     without the ring (10.43 / 14.47 in the same run); 1: the decode
+                                     steps through the CUDA-core paged kernel; 0: every row there */
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
@@ -130,7 +129,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
         .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 2,
-        .fp8_gemv_unroll = 4, .batch_att_mma = 2,
+        .fp8_gemv_unroll = 4, .batch_att_mma = 3,
     };
     return o;
 }

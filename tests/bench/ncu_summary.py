@@ -25,9 +25,9 @@ def main():
         if len(r) != len(head):
             continue
         try:
-            t = float(r[col['gpu__time_duration.sum']])
-            rb = float(r[col['dram__bytes_read.sum']])
-            wb = float(r[col['dram__bytes_write.sum']])
+            t = float(r[col['gpu__time_duration.sum']].replace(',', ''))
+            rb = float(r[col['dram__bytes_read.sum']].replace(',', ''))
+            wb = float(r[col['dram__bytes_write.sum']].replace(',', ''))
         except ValueError:
             continue
         rows.append((r[col['Kernel Name']], t, rb, wb))

@@ -33,6 +33,6 @@ for ne in ${NCU_ENV:-FRS_BATCH_ATT_MMA=2}; do
 done
 for j in ${JOBS:-}; do
     need 30 "job $j" || break
-    JOB_TAG=_${RUN:-r}$((++k)) frs_job ${j%%:*} ${j#*:} | sed "s/^/[job $j] /"
+    k=$((k + 1)); JOB_TAG=_${RUN:-r}$k frs_job ${j%%:*} ${j#*:} | sed "s/^/[job $j] /"
 done
 echo "end ($(left) s left)"
