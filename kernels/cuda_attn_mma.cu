@@ -120,6 +120,106 @@ static __device__ __forceinline__ void split_terms(float x0, float x1, uint32_t 
     }
 }
 
+/* q (rows m0 .. m0 + BM - 1 of the M = rows x G vectors of kv head kvh) scaled to log2 units and
+ * split into TERMS bf16 planes sq[TERMS][BM][LD] (vectors past M: zeros, never written out); all
+ * loads issued before the first use */
+template <int D, int TERMS, int BM, int LD>
+static __device__ __forceinline__ void load_q_planes(const float *__restrict__ q, uint16_t *sq, int m0, int M, int G,
+                                                     int n_heads, int kvh)
+{
+    constexpr int QV = (BM * (D / 4) + AM_THREADS - 1) / AM_THREADS; /* float4 of q per thread */
+    const int tid = threadIdx.x;
+    const float qscale = 1.4426950408889634f / sqrtf((float)D);
+    float4 qv[QV];
+#pragma unroll
+    for (int k = 0; k < QV; k++) {
+        const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
+        qv[k] = m < M && r < BM
+                    ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
+                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+#pragma unroll
+    for (int k = 0; k < QV; k++) {
+        const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
+        if (r >= BM)
+            continue;
+        uint32_t a[TERMS], b[TERMS];
+        split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
+        split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
+#pragma unroll
+        for (int u = 0; u < TERMS; u++)
+            *reinterpret_cast<uint2 *>(sq + (u * BM + r) * LD + d) = make_uint2(a[u], b[u]);
+    }
+}
+
+/* visibility of the S tile (NT n8 tiles of this warp's slots from t0 + sw): columns at or past
+ * s_end, and new slots (>= prefix) that row iA / iB does not see (its mask row, else causal), to
+ * -inf; only tiles reaching the new slots or the end of the range are looked at */
+template <int NT>
+static __device__ __forceinline__ void mask_tile(float (&s)[NT][4], int t0, int sw, int prefix, int s_end,
+                                                 const uint64_t *__restrict__ mask, int words, int iA, int iB)
+{
+    if (t0 + AM_BN <= prefix && t0 + AM_BN <= s_end)
+        return;
+    const int cq = threadIdx.x & 3;
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int col = t0 + sw + j * 8 + 2 * cq + (e & 1);
+            const int i = e < 2 ? iA : iB;
+            bool vis = col < s_end;
+            if (vis && col >= prefix) {
+                const int jj = col - prefix;
+                vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0 : jj <= i;
+            }
+            if (!vis)
+                s[j][e] = -INFINITY;
+        }
+    }
+}
+
+/* online softmax over the S tile: the four threads of a quad share a row; the running max (m),
+ * sum (l) and output (o) of rows A and B rescaled, S replaced by P = exp2(S - max) */
+template <int NT, int DT>
+static __device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT][4], float &mA, float &mB,
+                                                      float &lA, float &lB)
+{
+    float tA = -INFINITY, tB = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        tA = fmaxf(tA, fmaxf(s[j][0], s[j][1]));
+        tB = fmaxf(tB, fmaxf(s[j][2], s[j][3]));
+    }
+    tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
+    tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
+    tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
+    tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
+    const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+    const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB; /* nothing seen yet */
+    const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
+    mA = nA;
+    mB = nB;
+    lA *= aA;
+    lB *= aB;
+#pragma unroll
+    for (int j = 0; j < DT; j++) {
+        o[j][0] *= aA;
+        o[j][1] *= aA;
+        o[j][2] *= aB;
+        o[j][3] *= aB;
+    }
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+        s[j][0] = exp2f(s[j][0] - uA);
+        s[j][1] = exp2f(s[j][1] - uA);
+        s[j][2] = exp2f(s[j][2] - uB);
+        s[j][3] = exp2f(s[j][3] - uB);
+        lA += s[j][0] + s[j][1];
+        lB += s[j][2] + s[j][3];
+    }
+}
+
 /* The warp split's end: the four warps' (m, l, o) of the same 16 vectors (m0 .. m0 + 15, each warp's
  * rows gq and gq + 8 of them in this thread's o[.][0..1] / o[.][2..3]) merged through shared memory
  * (am_smem: the caller's K/V tiles are no longer read, and no copy into them is in flight), then
@@ -207,7 +307,6 @@ __global__ void __launch_bounds__(AM_THREADS, WS ? 3 : 2)
     constexpr int KS = (WS ? 16 : AM_BN) / 16; /* k16 steps of P V per warp */
     constexpr int DT = D / 8;                  /* n8 tiles of O */
     constexpr int CH = D / 8;                  /* 16-byte chunks per K/V row */
-    constexpr int QV = (BM * (D / 4) + AM_THREADS - 1) / AM_THREADS; /* float4 of q per thread */
     extern __shared__ __align__(16) uint16_t am_smem[];
     uint16_t *sq = am_smem;              /* [TERMS][BM][LD] */
     uint16_t *sk = sq + TERMS * BM * LD; /* [AM_BN][LD] */
@@ -266,29 +365,7 @@ __global__ void __launch_bounds__(AM_THREADS, WS ? 3 : 2)
     if (ntiles > 0) {
         load_tile(kc, sk, 0);
         cp_async_commit();
-        /* q -> scaled to log2 units, split into TERMS bf16 planes (rows past M: zeros, never written
-         * out); all loads issued before the first use */
-        const float qscale = 1.4426950408889634f / sqrtf((float)D);
-        float4 qv[QV];
-#pragma unroll
-        for (int k = 0; k < QV; k++) {
-            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
-            qv[k] = m < M && r < BM
-                        ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
-                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
-#pragma unroll
-        for (int k = 0; k < QV; k++) {
-            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
-            if (r >= BM)
-                continue;
-            uint32_t a[TERMS], b[TERMS];
-            split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
-            split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
-#pragma unroll
-            for (int u = 0; u < TERMS; u++)
-                *reinterpret_cast<uint2 *>(sq + (u * BM + r) * LD + d) = make_uint2(a[u], b[u]);
-        }
+        load_q_planes<D, TERMS, BM, LD>(q, sq, m0, M, G, n_heads, kvh);
     }
 
     /* this thread's two rows of the warp's 16: rA (c[0], c[1]) and rA + 8 (c[2], c[3]); the warp's
@@ -337,60 +414,8 @@ __global__ void __launch_bounds__(AM_THREADS, WS ? 3 : 2)
                 }
             }
 
-            /* visibility: only tiles reaching the new slots or the end of the range */
-            if (t0 + AM_BN > prefix || t0 + AM_BN > s_end) {
-#pragma unroll
-                for (int j = 0; j < NT; j++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int col = t0 + sw + j * 8 + 2 * cq + (e & 1);
-                        const int i = e < 2 ? iA : iB;
-                        bool vis = col < s_end;
-                        if (vis && col >= prefix) {
-                            const int jj = col - prefix;
-                            vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0
-                                       : jj <= i;
-                        }
-                        if (!vis)
-                            s[j][e] = -INFINITY;
-                    }
-                }
-            }
-
-            /* online softmax: the four threads of a quad share a row */
-            float tA = -INFINITY, tB = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < NT; j++) {
-                tA = fmaxf(tA, fmaxf(s[j][0], s[j][1]));
-                tB = fmaxf(tB, fmaxf(s[j][2], s[j][3]));
-            }
-            tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
-            tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
-            tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
-            tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
-            const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
-            const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB; /* nothing seen yet */
-            const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
-            mA = nA;
-            mB = nB;
-            lA *= aA;
-            lB *= aB;
-#pragma unroll
-            for (int j = 0; j < DT; j++) {
-                o[j][0] *= aA;
-                o[j][1] *= aA;
-                o[j][2] *= aB;
-                o[j][3] *= aB;
-            }
-#pragma unroll
-            for (int j = 0; j < NT; j++) {
-                s[j][0] = exp2f(s[j][0] - uA);
-                s[j][1] = exp2f(s[j][1] - uA);
-                s[j][2] = exp2f(s[j][2] - uB);
-                s[j][3] = exp2f(s[j][3] - uB);
-                lA += s[j][0] + s[j][1];
-                lB += s[j][2] + s[j][3];
-            }
+            mask_tile<NT>(s, t0, sw, prefix, s_end, mask, words, iA, iB);
+            online_softmax<NT, DT>(s, o, mA, mB, lA, lB);
         } /* live */
 
         cp_async_wait<0>(); /* V(t) landed */
@@ -489,7 +514,6 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     constexpr int SWZ = (CH < 8 ? CH : 8) - 1;
     constexpr int TILE = AM_BN * D; /* bf16 per K or V tile */
     constexpr int ST = AM_PIPE_STAGES;
-    constexpr int QV = (BM * (D / 4) + AM_THREADS - 1) / AM_THREADS;
     extern __shared__ __align__(16) uint16_t am_smem[];
     uint16_t *sq = am_smem;               /* [TERMS][BM][LDQ] */
     uint16_t *ring = sq + TERMS * BM * LDQ; /* [ST][K, V][AM_BN][D], swizzled */
@@ -497,7 +521,7 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
     if ((int)blockIdx.x >= *pg.nseg)
         return; /* the whole block: before any barrier */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int gq = lane >> 2, cq = lane & 3;
+    const int gq = lane >> 2;
     const int4 sg = reinterpret_cast<const int4 *>(pg.seg)[blockIdx.x];
     const int row0 = sg.x, n = sg.y, m0 = sg.z;
     q += (size_t)row0 * n_heads * D;
@@ -542,29 +566,8 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
             load_tile(s, s);
         cp_async_commit(); /* one group per tile, empty past the last: tile t is group t */
     }
-    if (ntiles > 0) {
-        const float qscale = 1.4426950408889634f / sqrtf((float)D);
-        float4 qv[QV];
-#pragma unroll
-        for (int k = 0; k < QV; k++) {
-            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4, m = m0 + r;
-            qv[k] = m < M && r < BM
-                        ? *reinterpret_cast<const float4 *>(q + ((size_t)(m / G) * n_heads + kvh * G + m % G) * D + d)
-                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
-#pragma unroll
-        for (int k = 0; k < QV; k++) {
-            const int e = tid + k * AM_THREADS, r = e / (D / 4), d = (e % (D / 4)) * 4;
-            if (r >= BM)
-                continue;
-            uint32_t a[TERMS], b[TERMS];
-            split_terms<TERMS>(qv[k].x * qscale, qv[k].y * qscale, a);
-            split_terms<TERMS>(qv[k].z * qscale, qv[k].w * qscale, b);
-#pragma unroll
-            for (int u = 0; u < TERMS; u++)
-                *reinterpret_cast<uint2 *>(sq + (u * BM + r) * LDQ + d) = make_uint2(a[u], b[u]);
-        }
-    }
+    if (ntiles > 0)
+        load_q_planes<D, TERMS, BM, LDQ>(q, sq, m0, M, G, n_heads, kvh);
 
     const int sw = warp * 16; /* this warp's 16 slots of each tile */
     const int rA = m0 + gq, rB = rA + 8;
@@ -606,56 +609,8 @@ __global__ void __launch_bounds__(AM_THREADS, 2)
             }
         }
 
-        /* visibility: only tiles reaching the new slots or the end of the range */
-        if (t0 + AM_BN > prefix || t0 + AM_BN > s_end) {
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int col = t0 + sw + j * 8 + 2 * cq + (e & 1);
-                    const int i = e < 2 ? iA : iB;
-                    bool vis = col < s_end;
-                    if (vis && col >= prefix) {
-                        const int jj = col - prefix;
-                        vis = mask ? ((__ldg(mask + (size_t)i * words + (jj >> 6)) >> (jj & 63)) & 1ull) != 0
-                                   : jj <= i;
-                    }
-                    if (!vis)
-                        s[j][e] = -INFINITY;
-                }
-            }
-        }
-
-        /* online softmax: the four threads of a quad share a row */
-        float tA = fmaxf(fmaxf(s[0][0], s[0][1]), fmaxf(s[1][0], s[1][1]));
-        float tB = fmaxf(fmaxf(s[0][2], s[0][3]), fmaxf(s[1][2], s[1][3]));
-        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 1));
-        tA = fmaxf(tA, __shfl_xor_sync(0xffffffffu, tA, 2));
-        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 1));
-        tB = fmaxf(tB, __shfl_xor_sync(0xffffffffu, tB, 2));
-        const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
-        const float uA = nA == -INFINITY ? 0.0f : nA, uB = nB == -INFINITY ? 0.0f : nB;
-        const float aA = exp2f(mA - uA), aB = exp2f(mB - uB);
-        mA = nA;
-        mB = nB;
-        lA *= aA;
-        lB *= aB;
-#pragma unroll
-        for (int j = 0; j < DT; j++) {
-            o[j][0] *= aA;
-            o[j][1] *= aA;
-            o[j][2] *= aB;
-            o[j][3] *= aB;
-        }
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            s[j][0] = exp2f(s[j][0] - uA);
-            s[j][1] = exp2f(s[j][1] - uA);
-            s[j][2] = exp2f(s[j][2] - uB);
-            s[j][3] = exp2f(s[j][3] - uB);
-            lA += s[j][0] + s[j][1];
-            lB += s[j][2] + s[j][3];
-        }
+        mask_tile<2>(s, t0, sw, prefix, s_end, mask, words, iA, iB);
+        online_softmax<2, DT>(s, o, mA, mB, lA, lB);
 
         /* O += P V over the warp's 16 slots (one k16 step), P from the S registers */
         uint32_t p0[TERMS], p1[TERMS], p2[TERMS], p3[TERMS];
