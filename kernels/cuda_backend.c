@@ -698,6 +698,8 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
     if (n == 1 && C % 8 == 0 && !ly->gu8.w) { /* fused: no gate/up round trip, one launch fewer */
         FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, b->blas.pdl, st));
+    } else if (n == 1 && ly->gu8.w && cuda_row_kernels() >= 2) { /* the same, FP8 (row kernels 1: unfused) */
+        FRS_TRY(cuda_fp8_gemv_swiglu(xn, ly->gu8.w, ly->gu8.s, F, C, act, b->blas.pdl, b->blas.fp8_gemv_unroll, st));
     } else {
         FRS_TRY(cu_mm(b, xn, C, n, ly->wgu, &ly->gu8, 2 * F, C, gu, 2 * F, 0.0f));
         FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
@@ -940,6 +942,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
     b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
     b->blas.fp8_mma = b->opts.fp8_mma;
+    cuda_row_kernels_select(b->opts.row_kernels);
     b->n_sm = b->blas.n_sm;
     if (b->opts.test_hang_step > 0) {
         b->hang_step = b->opts.test_hang_step;

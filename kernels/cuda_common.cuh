@@ -9,7 +9,7 @@
  * shared array of 32 entries, and end with every thread holding the result.
  *
  * defines: FRS_CUDA_CHECK, FRS_CUDA_CHECK_GOTO, FRS_LAUNCH_CHECK (cuda_check.h), FRS_FULL_MASK,
- *          pdl_wait, pdl_trigger, bf2f, f2bf, warp_sum, warp_max, warp_max_u64, block_sum,
+ *          pdl_wait, pdl_trigger, bf2f, f2bf, rope_rotate, warp_sum, warp_max, warp_max_u64, block_sum,
  *          block_max, block_max_u64, block_or; frs_mix64, frs_rng_u64, frs_rng_uniform,
  *          frs_rng_gumbel (rng.h)
  */
@@ -49,6 +49,17 @@ static __device__ __forceinline__ void pdl_trigger()
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
 static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+
+/* ---- RoPE ---------------------------------------------------------------------------------------
+ * The rotation of the pair (a, b) by the angle whose cosine / sine are cs / sn, each product and sum
+ * rounded on its own (no contraction into FMAs, which the compiler may choose differently from one
+ * kernel to the next): every RoPE kernel gives the same bits, and the same as the CPU's
+ * a * cs - b * sn, b * cs + a * sn for the same cs / sn. */
+static __device__ __forceinline__ void rope_rotate(float a, float b, float cs, float sn, float *r0, float *r1)
+{
+    *r0 = __fsub_rn(__fmul_rn(a, cs), __fmul_rn(b, sn));
+    *r1 = __fadd_rn(__fmul_rn(b, cs), __fmul_rn(a, sn));
+}
 
 /* ---- warp reductions (butterfly: every lane gets the result) ------------------------------------ */
 

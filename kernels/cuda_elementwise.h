@@ -1,7 +1,7 @@
 /* cuda_elementwise.h - elementwise kernels: SwiGLU, embedding rows, residual and bias adds,
  * fp32 -> bf16 (kernels/cuda_elementwise.cu), C ABI; the conventions are cuda_ops.h's.
  *
- * defines: cuda_swiglu, cuda_embed, cuda_add_bias, cuda_add, cuda_f32_to_bf16
+ * defines: cuda_row_kernels_select, cuda_row_kernels, cuda_swiglu, cuda_embed, cuda_add_bias, cuda_add, cuda_f32_to_bf16
  */
 #ifndef FRSPEC_CUDA_ELEMENTWISE_H
 #define FRSPEC_CUDA_ELEMENTWISE_H
@@ -16,6 +16,15 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The launch shapes of the row kernels (cuda_rmsnorm, cuda_swiglu, cuda_paged_rope_write): 2 (the
+ * default) vectorized, RMSNorm's row held in registers, RoPE's angle computed once per pair for all
+ * the row's heads, and the FP8 decode's gate/up GEMV fused with SwiGLU (cuda_fp8_gemv_swiglu);
+ * 1 = the shapes before 2026-12-07 (the A/B switch FRS_ROW_KERNELS=1, backend option
+ * row_kernels). Same results but for RMSNorm's order of summation. Process-wide: the CUDA backend
+ * sets it when created. */
+void cuda_row_kernels_select(int version);
+int cuda_row_kernels(void);
 
 /* out[i, j] = bf16(silu(gate[i, j]) * up[i, j]) for j < width; gate/up rows of stride ld_in. */
 enum frs_status cuda_swiglu(const float *gate, const float *up, int n, int width, int ld_in, uint16_t *out,

@@ -25,12 +25,93 @@ static __device__ __forceinline__ float fp8_to_float(uint8_t v)
 
 #define FP8_GEMV_WARPS 8
 
-/* One warp per output row (as cuda_matmul.cu's bf16 GEMV): each lane streams 16-byte chunks of the
- * row (16 weights, evict-first loads), U of them in flight per batch (predicated: a row's tail is
- * one batch, not U serial loads), the first batch issued before pdl_wait (weights never depend on
- * the kernel before); x through the read-only path. U = 4 (default) or 8 (a 4096-wide row in one
- * batch: the FP8 row is half the bf16 row's bytes, so twice the rows and half the bytes per warp
- * at U = 4). Rows whose width is not a multiple of 16 take a scalar loop. */
+/* The dot products of NR weight rows (wrow, e4m3, cols wide) with x (bf16), one warp: each lane
+ * streams 16-byte chunks of every row (16 weights, evict-first loads), U of them per row in flight
+ * per batch (predicated: a row's tail is one batch, not U serial loads), the first batch issued
+ * before pdl_wait (weights never depend on the kernel before); x through the read-only path, loaded
+ * once for the NR rows. Rows whose width is not a multiple of 16 take a scalar loop. Each row's sum is
+ * the same expression in the same order whatever NR is, so the fused SwiGLU kernel's dot products are
+ * bit-identical to fp8_gemv_kernel's. Returns false (nothing in acc) for an inactive warp, after
+ * pdl_wait; else every lane holds the full sums. */
+template <int U, int NR>
+static __device__ __forceinline__ bool fp8_dot_rows(const __nv_bfloat16 *__restrict__ x,
+                                                    const uint8_t *const (&wrow)[NR], int cols, bool active,
+                                                    int lane, float (&acc)[NR])
+{
+#pragma unroll
+    for (int r = 0; r < NR; r++)
+        acc[r] = 0.0f;
+    if ((cols & 15) == 0) {
+        const uint4 *xv = reinterpret_cast<const uint4 *>(x);
+        const int nv = cols >> 4;
+        uint4 wv[NR][U];
+        int k = lane;
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int r = 0; r < NR; r++)
+                if (active && k + 32 * u < nv)
+                    wv[r][u] = __ldcs(reinterpret_cast<const uint4 *>(wrow[r]) + k + 32 * u);
+        pdl_wait(); /* x (and the output) belong to the kernels before */
+        if (!active)
+            return false;
+        for (;;) {
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int kk = k + 32 * u;
+                if (kk >= nv)
+                    break;
+                const uint4 xa = __ldg(xv + 2 * kk), xb = __ldg(xv + 2 * kk + 1);
+                const uint32_t xq[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+                for (int r = 0; r < NR; r++) {
+                    const uint32_t wq[4] = {wv[r][u].x, wv[r][u].y, wv[r][u].z, wv[r][u].w};
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const float2 w01 = fp8x2_to_float2((uint16_t)(wq[i] & 0xffffu));
+                        const float2 w23 = fp8x2_to_float2((uint16_t)(wq[i] >> 16));
+                        const float2 x01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i]));
+                        const float2 x23 =
+                            __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i + 1]));
+                        acc[r] += w01.x * x01.x;
+                        acc[r] += w01.y * x01.y;
+                        acc[r] += w23.x * x23.x;
+                        acc[r] += w23.y * x23.y;
+                    }
+                }
+            }
+            k += 32 * U;
+            if (k >= nv)
+                break;
+#pragma unroll
+            for (int u = 0; u < U; u++)
+#pragma unroll
+                for (int r = 0; r < NR; r++)
+                    if (k + 32 * u < nv)
+                        wv[r][u] = __ldcs(reinterpret_cast<const uint4 *>(wrow[r]) + k + 32 * u);
+        }
+    } else {
+        pdl_wait();
+        if (!active)
+            return false;
+        for (int c = lane; c < cols; c += 32) {
+            const float xc = __bfloat162float(x[c]);
+#pragma unroll
+            for (int r = 0; r < NR; r++)
+                acc[r] += fp8_to_float(wrow[r][c]) * xc;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < NR; r++)
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+    return true;
+}
+
+/* One warp per output row (as cuda_matmul.cu's bf16 GEMV), fp8_dot_rows of one row. U = 4
+ * (default) or 8 (a 4096-wide row in one batch: the FP8 row is half the bf16 row's bytes, so twice
+ * the rows and half the bytes per warp at U = 4). */
 template <int U>
 __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x,
                                                                        const uint8_t *__restrict__ w,
@@ -41,63 +122,38 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __n
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * FP8_GEMV_WARPS + (threadIdx.x >> 5);
     const bool active = row < rows;
-    const uint8_t *wrow = w + (size_t)(active ? row : 0) * cols;
-    float acc = 0.0f;
-    if ((cols & 15) == 0) {
-        const uint4 *wr = reinterpret_cast<const uint4 *>(wrow);
-        const uint4 *xv = reinterpret_cast<const uint4 *>(x);
-        const int nv = cols >> 4;
-        uint4 wv[U];
-        int k = lane;
-#pragma unroll
-        for (int u = 0; u < U; u++)
-            if (active && k + 32 * u < nv)
-                wv[u] = __ldcs(wr + k + 32 * u);
-        pdl_wait(); /* x and y belong to the kernels before */
-        if (!active)
-            return;
-        for (;;) {
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int kk = k + 32 * u;
-                if (kk >= nv)
-                    break;
-                const uint4 xa = __ldg(xv + 2 * kk), xb = __ldg(xv + 2 * kk + 1);
-                const uint32_t wq[4] = {wv[u].x, wv[u].y, wv[u].z, wv[u].w};
-                const uint32_t xq[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const float2 w01 = fp8x2_to_float2((uint16_t)(wq[i] & 0xffffu));
-                    const float2 w23 = fp8x2_to_float2((uint16_t)(wq[i] >> 16));
-                    const float2 x01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i]));
-                    const float2 x23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162 *>(&xq[2 * i + 1]));
-                    acc += w01.x * x01.x;
-                    acc += w01.y * x01.y;
-                    acc += w23.x * x23.x;
-                    acc += w23.y * x23.y;
-                }
-            }
-            k += 32 * U;
-            if (k >= nv)
-                break;
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                if (k + 32 * u < nv)
-                    wv[u] = __ldcs(wr + k + 32 * u);
-        }
-    } else {
-        pdl_wait();
-        if (!active)
-            return;
-        for (int c = lane; c < cols; c += 32)
-            acc += fp8_to_float(wrow[c]) * __bfloat162float(x[c]);
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    const uint8_t *const wr[1] = {w + (size_t)(active ? row : 0) * cols};
+    float acc[1];
+    if (!fp8_dot_rows<U, 1>(x, wr, cols, active, lane, acc))
+        return;
     if (lane == 0) {
-        const float v = scale[row] * acc;
+        const float v = scale[row] * acc[0];
         y[row] = beta != 0.0f ? beta * y[row] + v : v;
+    }
+}
+
+/* gate/up GEMV fused with SwiGLU (n == 1, as cuda_matmul.cu's gemv_swiglu_kernel for bf16): warp j
+ * takes gate row j and up row F + j of the stacked (2F, cols) matrix, each dot product and scale as
+ * fp8_gemv_kernel computes it, and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does: the
+ * same bits as the GEMV then cuda_swiglu, one launch and the 2F floats' round trip fewer. */
+template <int U>
+__global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_swiglu_kernel(const __nv_bfloat16 *__restrict__ x,
+                                                                              const uint8_t *__restrict__ w,
+                                                                              const float *__restrict__ scale, int F,
+                                                                              int cols, uint16_t *__restrict__ act)
+{
+    pdl_trigger();
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * FP8_GEMV_WARPS + (threadIdx.x >> 5);
+    const bool active = row < F;
+    const size_t r0 = (size_t)(active ? row : 0);
+    const uint8_t *const wr[2] = {w + r0 * cols, w + (F + r0) * cols};
+    float acc[2];
+    if (!fp8_dot_rows<U, 2>(x, wr, cols, active, lane, acc))
+        return;
+    if (lane == 0) {
+        const float g = scale[row] * acc[0], u = scale[F + row] * acc[1];
+        act[row] = f2bf(g / (1.0f + expf(-g)) * u);
     }
 }
 
@@ -297,14 +353,8 @@ __global__ void fp8_fill_kernel(uint8_t *w, size_t n, float *scale, int rows, fl
     }
 }
 
-extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
-                                         float *y, float beta, int pdl, int unroll, cudaStream_t st)
+static cudaLaunchConfig_t fp8_gemv_cfg(int rows, int pdl, cudaStream_t st, cudaLaunchAttribute *at)
 {
-    if (rows <= 0 || cols <= 0)
-        return FRS_OK;
-    if ((cols & 15) == 0 && (((uintptr_t)x | (uintptr_t)w) & 15) != 0)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv: x and w must be 16-byte aligned");
-    cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cudaLaunchConfig_t cfg = {};
@@ -313,13 +363,42 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl ? 1 : 0;
+    return cfg;
+}
+
+extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols,
+                                         float *y, float beta, int pdl, int unroll, cudaStream_t st)
+{
+    if (rows <= 0 || cols <= 0)
+        return FRS_OK;
+    if ((cols & 15) == 0 && (((uintptr_t)x | (uintptr_t)w) & 15) != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv: x and w must be 16-byte aligned");
+    cudaLaunchAttribute at[1];
+    const cudaLaunchConfig_t cfg = fp8_gemv_cfg(rows, pdl, st, at);
+    const __nv_bfloat16 *xb = reinterpret_cast<const __nv_bfloat16 *>(x);
     if (unroll == 8)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<8>, reinterpret_cast<const __nv_bfloat16 *>(x), w,
-                                          scale, rows, cols, y, beta));
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<8>, xb, w, scale, rows, cols, y, beta));
     else
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4>, reinterpret_cast<const __nv_bfloat16 *>(x), w,
-                                          scale, rows, cols, y, beta));
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4>, xb, w, scale, rows, cols, y, beta));
     FRS_LAUNCH_CHECK(fp8_gemv_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_fp8_gemv_swiglu(const uint16_t *x, const uint8_t *w, const float *scale, int F,
+                                                int cols, uint16_t *act, int pdl, int unroll, cudaStream_t st)
+{
+    if (F <= 0 || cols <= 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv_swiglu: F %d, cols %d must be > 0", F, cols);
+    if ((cols & 15) == 0 && (((uintptr_t)x | (uintptr_t)w) & 15) != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemv_swiglu: x and w must be 16-byte aligned");
+    cudaLaunchAttribute at[1];
+    const cudaLaunchConfig_t cfg = fp8_gemv_cfg(F, pdl, st, at);
+    const __nv_bfloat16 *xb = reinterpret_cast<const __nv_bfloat16 *>(x);
+    if (unroll == 8)
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<8>, xb, w, scale, F, cols, act));
+    else
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<4>, xb, w, scale, F, cols, act));
+    FRS_LAUNCH_CHECK(fp8_gemv_swiglu_kernel);
     return FRS_OK;
 }
 

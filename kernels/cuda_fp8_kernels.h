@@ -14,7 +14,7 @@
  * cuda_matmul_w8 picks among them (and the bf16 GEMM for bf16 weights): the one dispatch the
  * single-sequence forward (cuda_backend.c) and the batched one (cuda_batch.c) share.
  *
- * defines: cuda_fp8_gemv, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
+ * defines: cuda_fp8_gemv, cuda_fp8_gemv_swiglu, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
  *          cuda_fp8_fill_hash, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
@@ -39,6 +39,11 @@ struct cuda_blas; /* cuda_matmul.h */
  * unroll: 16-byte weight loads in flight per lane, 8 or else 4 (struct cuda_blas' fp8_gemv_unroll). */
 enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
                               float beta, int pdl, int unroll, cudaStream_t st);
+/* act[j] = bf16(silu(g) * u) for j < F, g and u the cuda_fp8_gemv outputs (beta 0) of rows j and F + j
+ * of the stacked (2F, cols) e4m3 gate/up matrix w with its 2F row scales: the same bits as
+ * cuda_fp8_gemv then cuda_swiglu, in one launch (the decode's MLP at n == 1). */
+enum frs_status cuda_fp8_gemv_swiglu(const uint16_t *x, const uint8_t *w, const float *scale, int F, int cols,
+                                     uint16_t *act, int pdl, int unroll, cudaStream_t st);
 /* y[i, r] = beta * y[i, r] + scale[r] * sum_c x[i, c] * e4m3(w[r, c]) for i < n (2..64), x bf16
  * (row stride ldx, a multiple of 8, 16-byte aligned), cols a multiple of 64, y fp32 (row stride
  * ldy). cuda_fp8_mma_ok says whether a call qualifies. */

@@ -6,6 +6,7 @@
 #include "cuda_common.cuh" /* FRS_LAUNCH_CHECK, f2bf, warp_max */
 
 #include "cuda_attention.h" /* cuda_attention_combine */
+#include "cuda_elementwise.h" /* cuda_row_kernels */
 #include "cuda_paged.h"
 
 /* ---- RoPE + paged K/V write ---------------------------------------------------------------------- */
@@ -33,7 +34,8 @@ __global__ void paged_rope_write_kernel(const float *qkv, int ldqkv, int n_heads
     sincosf(ang, &sn, &cs);
     const float *v = row + (size_t)h * D;
     const float a = v[j], b = v[j + half];
-    const float r0 = a * cs - b * sn, r1 = b * cs + a * sn;
+    float r0, r1;
+    rope_rotate(a, b, cs, sn, &r0, &r1);
     if (h < n_heads) {
         float *o = q_out + ((size_t)i * n_heads + h) * D;
         o[j] = r0;
@@ -45,6 +47,48 @@ __global__ void paged_rope_write_kernel(const float *qkv, int ldqkv, int n_heads
     }
 }
 
+/* row kernels 2: grid (n, ceil(heads / (G U))), block (D / 2, G), G = max(1, 256 / (D / 2)): thread
+ * (j, g) takes the angle of pair j once and rotates (or copies) heads (blockIdx.y U + u) G + g, u < U,
+ * of row i: a few blocks per row (3 at the 8B shape, U = 4) instead of one per head */
+template <int U>
+__global__ void paged_rope_write_vec_kernel(const float *__restrict__ qkv, int ldqkv, int n_heads, int n_kv, int D,
+                                            const int32_t *__restrict__ pos, const float *__restrict__ inv_freq,
+                                            float *__restrict__ q_out, uint16_t *__restrict__ kpool,
+                                            uint16_t *__restrict__ vpool, const int32_t *__restrict__ phys)
+{
+    const int i = blockIdx.x, half = D / 2, j = threadIdx.x, G = blockDim.y;
+    const float *row = qkv + (size_t)i * ldqkv;
+    const size_t kvw = (size_t)n_kv * D, slot = (size_t)phys[i];
+    const float ang = (float)pos[i] * inv_freq[j];
+    float sn, cs;
+    sincosf(ang, &sn, &cs);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const int h = ((int)blockIdx.y * U + u) * G + (int)threadIdx.y;
+        if (h >= n_heads + 2 * n_kv)
+            break;
+        if (h >= n_heads + n_kv) {
+            const int e = (h - n_heads - n_kv) * D + j;
+            const float *v = row + (size_t)(n_heads + n_kv) * D;
+            vpool[slot * kvw + e] = f2bf(v[e]);
+            vpool[slot * kvw + e + half] = f2bf(v[e + half]);
+            continue;
+        }
+        const float *v = row + (size_t)h * D;
+        float r0, r1;
+        rope_rotate(v[j], v[j + half], cs, sn, &r0, &r1);
+        if (h < n_heads) {
+            float *o = q_out + ((size_t)i * n_heads + h) * D;
+            o[j] = r0;
+            o[j + half] = r1;
+        } else {
+            uint16_t *o = kpool + slot * kvw + (size_t)(h - n_heads) * D;
+            o[j] = f2bf(r0);
+            o[j + half] = f2bf(r1);
+        }
+    }
+}
+
 extern "C" enum frs_status cuda_paged_rope_write(const float *qkv, int ldqkv, int n, int n_heads, int n_kv,
                                                  int head_dim, const int32_t *pos, const float *inv_freq, float *q_out,
                                                  uint16_t *kpool, uint16_t *vpool, const int32_t *phys, cudaStream_t st)
@@ -52,8 +96,21 @@ extern "C" enum frs_status cuda_paged_rope_write(const float *qkv, int ldqkv, in
     if (n <= 0 || head_dim <= 0 || head_dim % 2 || n_heads <= 0 || n_kv <= 0)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_paged_rope_write: n %d, heads %d / %d, head_dim %d (must be even)",
                        n, n_heads, n_kv, head_dim);
-    const int threads = head_dim / 2 < 32 ? 32 : head_dim / 2;
-    paged_rope_write_kernel<<<dim3((unsigned)n, (unsigned)(n_heads + 2 * n_kv)), threads, 0, st>>>(
+    const int half = head_dim / 2, heads = n_heads + 2 * n_kv;
+    if (cuda_row_kernels() >= 2 && half <= 1024) {
+        const int G = half >= 256 ? 1 : 256 / half, U = n >= 16 ? 4 : 1;
+        const dim3 grid((unsigned)n, (unsigned)((heads + G * U - 1) / (G * U))), block((unsigned)half, (unsigned)G);
+        if (U == 4)
+            paged_rope_write_vec_kernel<4><<<grid, block, 0, st>>>(qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq,
+                                                                   q_out, kpool, vpool, phys);
+        else
+            paged_rope_write_vec_kernel<1><<<grid, block, 0, st>>>(qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq,
+                                                                   q_out, kpool, vpool, phys);
+        FRS_LAUNCH_CHECK(paged_rope_write_vec_kernel);
+        return FRS_OK;
+    }
+    const int threads = half < 32 ? 32 : half;
+    paged_rope_write_kernel<<<dim3((unsigned)n, (unsigned)heads), threads, 0, st>>>(
         qkv, ldqkv, n_heads, n_kv, head_dim, pos, inv_freq, q_out, kpool, vpool, phys);
     FRS_LAUNCH_CHECK(paged_rope_write_kernel);
     return FRS_OK;

@@ -28,7 +28,8 @@ __global__ void rope_qkv_kernel(const float *qkv, int ldqkv, int n_heads, int n_
     sincosf(ang, &sn, &cs);
     const float *v = row + (size_t)h * D; /* q heads then k heads: contiguous */
     const float a = v[j], b = v[j + half];
-    const float r0 = a * cs - b * sn, r1 = b * cs + a * sn;
+    float r0, r1;
+    rope_rotate(a, b, cs, sn, &r0, &r1);
     if (h < n_heads) {
         float *o = q_out + ((size_t)i * n_heads + h) * D;
         o[j] = r0;

@@ -71,6 +71,8 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             paged attention); =1: the decode steps on the CUDA-core
  *                                             kernel; =2: on tensor cores, the warp split without
  *                                             the K/V ring (default 3: with it)
+ *   FRS_ROW_KERNELS=1    row_kernels = 1      (RMSNorm, SwiGLU and the paged RoPE write in their launch
+ *                                             shapes before 2026-12-07; default 2: vectorized)
  * A value is read by its first character ("0..." / "1..."), as before; anything else keeps the
  * default. */
 void backend_options_from_env(struct frs_backend_options *o);

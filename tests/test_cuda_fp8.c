@@ -3,6 +3,7 @@
  *     scale, exact in fp32) and the bf16 input: relative error <= 2e-6 per output row (both fp32
  *     sums, different orders; the scale applied once per row on the GPU), beta 0 and 1, widths
  *     with and without the 16-byte path;
+ *  1b. cuda_fp8_gemv_swiglu (the decode's MLP) == cuda_fp8_gemv then cuda_swiglu, bit for bit;
  *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
  *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores), and its split-K form in 3 parts, vs cpu_matmul on the bf16 inputs: error <=
  *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
@@ -27,6 +28,7 @@
 #include "backend.h"
 #include "cpu_ops.h"
 #include "cuda_backend.h"
+#include "cuda_elementwise.h" /* cuda_swiglu */
 #include "cuda_fp8_kernels.h"
 #include "draft.h"
 #include "model.h"
@@ -98,6 +100,27 @@ static void test_kernels(void)
                 }
                 CHECK(worst <= 2e-6, "fp8 gemv %dx%d per_row %d beta %d unroll %d: worst error %.3g of the row's "
                       "|terms| sum", rows, cols, per_row, beta, unroll, worst);
+            }
+            /* the decode's gate/up GEMV fused with SwiGLU == the GEMV then cuda_swiglu, bit for bit (rows as
+             * the stacked gate and up halves) */
+            if (rows % 2 == 0) {
+                const int F = rows / 2;
+                uint16_t *da = NULL, *da2 = NULL, *ha = malloc((size_t)F * 2), *ha2 = malloc((size_t)F * 2);
+                CHECK(cudaMalloc((void **)&da, (size_t)F * 2) == cudaSuccess, "malloc");
+                CHECK(cudaMalloc((void **)&da2, (size_t)F * 2) == cudaSuccess, "malloc");
+                for (int unroll = 4; unroll <= 8; unroll += 4) {
+                    CHECK_OK(cuda_fp8_gemv(dx, dw, ds, rows, cols, dy, 0.0f, 1, unroll, NULL));
+                    CHECK_OK(cuda_swiglu(dy, dy + F, 1, F, rows, da2, F, NULL));
+                    CHECK_OK(cuda_fp8_gemv_swiglu(dx, dw, ds, F, cols, da, unroll == 4, unroll, NULL));
+                    CHECK(cudaMemcpy(ha, da, (size_t)F * 2, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                    CHECK(cudaMemcpy(ha2, da2, (size_t)F * 2, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                    CHECK(memcmp(ha, ha2, (size_t)F * 2) == 0, "fp8 gemv+swiglu %dx%d per_row %d unroll %d differs "
+                          "from the GEMV then SwiGLU", rows, cols, per_row, unroll);
+                }
+                cudaFree(da);
+                cudaFree(da2);
+                free(ha);
+                free(ha2);
             }
             /* dequantize */
             uint16_t *dq = NULL, *hq = malloc((size_t)rows * cols * 2);

@@ -21,6 +21,7 @@
 #include "accept.h"
 #include "cpu_ops.h"
 #include "cuda_ops.h"
+#include "cuda_paged.h" /* cuda_paged_rope_write */
 #include "cuda_tree.h"
 #include "rng.h"
 #include "testutil.h"
@@ -157,9 +158,13 @@ static void test_matmul(struct cuda_blas *blas)
 
 static void test_rmsnorm(void)
 {
-    const int shapes[][2] = {{1, 64}, {7, 4096}, {60, 100}, {3, 8192}};
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int n = shapes[s][0], dim = shapes[s][1];
+    const int shapes[][2] = {{1, 64}, {7, 4096}, {60, 100}, {3, 8192}, {5, 70}, {2, 16384}};
+    for (size_t s = 0; s < 2 * sizeof shapes / sizeof shapes[0]; s++) {
+        /* both row-kernel versions (cuda_elementwise.h): 2's vector kernel where dim % 4 == 0 */
+        const int version = s < sizeof shapes / sizeof shapes[0] ? 2 : 1;
+        cuda_row_kernels_select(version);
+        const int n = shapes[s % (sizeof shapes / sizeof shapes[0])][0];
+        const int dim = shapes[s % (sizeof shapes / sizeof shapes[0])][1];
         const size_t nd = (size_t)n * dim;
         float *x = rand_f32(nd, 3.0f), *res = rand_f32(nd, 1.0f);
         uint16_t *wh = rand_bf16(dim, 2.0f, NULL);
@@ -176,19 +181,19 @@ static void test_rmsnorm(void)
         d2h(got16, dy16, nd * 2);
         bf16_to_f32_arr(got16, nd, got16f);
         char what[64];
-        snprintf(what, sizeof what, "rmsnorm fp32 n=%d dim=%d", n, dim);
+        snprintf(what, sizeof what, "rmsnorm fp32 n=%d dim=%d v%d", n, dim, version);
         test_close_f32(what, got, ref, nd, 1e-5);
-        snprintf(what, sizeof what, "rmsnorm bf16 n=%d dim=%d", n, dim);
+        snprintf(what, sizeof what, "rmsnorm bf16 n=%d dim=%d v%d", n, dim, version);
         test_close_f32(what, got16f, ref, nd, 1e-2);
         d2h(got, dx, nd * 4); /* residual written back */
-        snprintf(what, sizeof what, "rmsnorm residual n=%d dim=%d", n, dim);
+        snprintf(what, sizeof what, "rmsnorm residual n=%d dim=%d v%d", n, dim, version);
         test_close_f32(what, got, xs, nd, 1e-6);
         /* no weight, no residual */
         cpu_rmsnorm(xs, n, dim, NULL, 1e-5f, ref);
         poison(dy, nd * 4);
         CHECK_OK(cuda_rmsnorm(dx, NULL, n, dim, NULL, 1e-5f, dy, NULL, 0, 0));
         d2h(got, dy, nd * 4);
-        snprintf(what, sizeof what, "rmsnorm no weight n=%d dim=%d", n, dim);
+        snprintf(what, sizeof what, "rmsnorm no weight n=%d dim=%d v%d", n, dim, version);
         test_close_f32(what, got, ref, nd, 1e-5);
         cudaFree(dx);
         cudaFree(dres);
@@ -204,6 +209,7 @@ static void test_rmsnorm(void)
         free(got16f);
         free(got16);
     }
+    cuda_row_kernels_select(2);
 }
 
 /* ---- RoPE + KV write ---------------------------------------------------------------------- */
@@ -212,7 +218,8 @@ static void test_rope(void)
 {
     struct llama_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    const int cases[][5] = {/* n, H, KV, D, llama3 */ {1, 4, 2, 16, 0}, {7, 32, 8, 128, 1}, {60, 4, 1, 32, 1}};
+    const int cases[][5] = {/* n, H, KV, D, llama3 */ {1, 4, 2, 16, 0},   {7, 32, 8, 128, 1}, {60, 4, 1, 32, 1},
+                            {17, 32, 8, 128, 1}, {3, 6, 2, 96, 0}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int n = cases[c][0], H = cases[c][1], KV = cases[c][2], D = cases[c][3];
         cfg.head_dim = D;
@@ -258,6 +265,54 @@ static void test_rope(void)
         test_close_f32(what, gk, k, (size_t)n * KV * D, 1e-2);
         snprintf(what, sizeof what, "v (bf16 cache) n=%d KV=%d D=%d", n, KV, D);
         test_close_f32(what, gv, v, (size_t)n * KV * D, 1e-2);
+        /* the batched engine's RoPE + K/V write through physical pool rows (both row-kernel versions):
+         * the same bits as cuda_rope_qkv, K/V rows landing at phys[i] (distinct, shuffled) */
+        {
+            int32_t *phys = malloc((size_t)n * 4);
+            for (int i = 0; i < n; i++)
+                phys[i] = i;
+            for (int i = n - 1; i > 0; i--) {
+                const int r = rnd_int(i + 1), t = phys[i];
+                phys[i] = phys[r];
+                phys[r] = t;
+            }
+            for (int i = 0; i < n; i++)
+                phys[i] = 3 * phys[i] + 1; /* rows 1, 4, 7, ... of a pool of 3n + 1 */
+            const size_t prow = (size_t)KV * D, pool = (size_t)(3 * n + 1) * prow;
+            int32_t *dphys = dup_h2d(phys, (size_t)n * 4);
+            float *dq2 = dalloc((size_t)n * H * D * 4), *gq2 = malloc((size_t)n * H * D * 4);
+            uint16_t *dkp = dalloc(pool * 2), *dvp = dalloc(pool * 2), *hk = malloc(pool * 2), *hv = malloc(pool * 2);
+            uint16_t *k1 = malloc((size_t)n * prow * 2), *v1 = malloc((size_t)n * prow * 2);
+            d2h(k1, dk + (size_t)slot0 * prow, (size_t)n * prow * 2);
+            d2h(v1, dv + (size_t)slot0 * prow, (size_t)n * prow * 2);
+            for (int version = 1; version <= 2; version++) {
+                cuda_row_kernels_select(version);
+                poison(dq2, (size_t)n * H * D * 4);
+                CHECK_OK(cuda_paged_rope_write(dqkv, ld, n, H, KV, D, dpos, dinv, dq2, dkp, dvp, dphys, 0));
+                d2h(gq2, dq2, (size_t)n * H * D * 4);
+                d2h(hk, dkp, pool * 2);
+                d2h(hv, dvp, pool * 2);
+                CHECK(memcmp(gq2, gq, (size_t)n * H * D * 4) == 0, "paged rope write v%d n=%d H=%d D=%d: q differs "
+                      "from cuda_rope_qkv", version, n, H, D);
+                int bad = 0;
+                for (int i = 0; i < n; i++)
+                    bad += memcmp(hk + (size_t)phys[i] * prow, k1 + (size_t)i * prow, prow * 2) != 0 ||
+                           memcmp(hv + (size_t)phys[i] * prow, v1 + (size_t)i * prow, prow * 2) != 0;
+                CHECK(bad == 0, "paged rope write v%d n=%d KV=%d D=%d: %d rows' K/V differ from cuda_rope_qkv's",
+                      version, n, KV, D, bad);
+            }
+            cuda_row_kernels_select(2);
+            cudaFree(dphys);
+            cudaFree(dq2);
+            cudaFree(dkp);
+            cudaFree(dvp);
+            free(phys);
+            free(gq2);
+            free(hk);
+            free(hv);
+            free(k1);
+            free(v1);
+        }
         cudaFree(dqkv);
         cudaFree(dinv);
         cudaFree(dpos);
@@ -518,6 +573,26 @@ static void test_elementwise(void)
     d2h(h16, dout, (size_t)n * width * 2);
     bf16_to_f32_arr(h16, (size_t)n * width, got);
     test_close_f32("swiglu", got, ref, (size_t)n * width, 1e-2);
+    /* the row kernels of version 1 give the same bits; an odd width takes the scalar kernel under 2 */
+    {
+        uint16_t *h16b = malloc((size_t)n * width * 2);
+        cuda_row_kernels_select(1);
+        CHECK_OK(cuda_swiglu(dgu, dgu + width, n, width, ld, dout, width, 0));
+        cuda_row_kernels_select(2);
+        d2h(h16b, dout, (size_t)n * width * 2);
+        CHECK(memcmp(h16, h16b, (size_t)n * width * 2) == 0, "swiglu: row kernels 1 and 2 differ");
+        const int w2 = width - 1;
+        CHECK_OK(cuda_swiglu(dgu, dgu + w2, n, w2, ld, dout, w2, 0));
+        d2h(h16b, dout, (size_t)n * w2 * 2);
+        float *ref2 = malloc((size_t)n * w2 * 4), *got2 = malloc((size_t)n * w2 * 4);
+        for (int i = 0; i < n; i++)
+            cpu_swiglu(gu + (size_t)i * ld, gu + (size_t)i * ld + w2, w2, ref2 + (size_t)i * w2);
+        bf16_to_f32_arr(h16b, (size_t)n * w2, got2);
+        test_close_f32("swiglu odd width", got2, ref2, (size_t)n * w2, 1e-2);
+        free(h16b);
+        free(ref2);
+        free(got2);
+    }
 
     /* fused gate/up GEMV + SwiGLU == GEMV then SwiGLU, bit for bit (three shapes) */
     for (int c = 0; c < 3; c++) {

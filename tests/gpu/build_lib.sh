@@ -2,6 +2,12 @@
 # environment (device_env.sh), $OUT, the build folder $B (suite_gpu.sh's /tmp/build-suite unless
 # FRS_GPU_BUILD says otherwise, so that a warm machine reuses it), device.txt, frs_build, frs_test and frs_job.
 # usage: source tests/gpu/build_lib.sh; frs_build [ninja targets...] || exit 1
+# Also the time budget of a calling script: left (seconds left of LIMIT, default 480, counted from
+# when this file is sourced) and need SECONDS WHAT (false, with a line saying what is skipped, when
+# SECONDS or fewer are left).
+START=${START:-$(date +%s)}
+left() { echo $(( ${LIMIT:-480} - ($(date +%s) - START) )); }
+need() { [ "$(left)" -gt "$1" ] || { echo "skipped ($(left) s left): $2"; return 1; }; }
 OUT=${OUT:-/tmp/frs-gpu-out}
 mkdir -p "$OUT"
 source tests/gpu/device_env.sh

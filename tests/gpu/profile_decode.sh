@@ -8,9 +8,7 @@
 # JOBS="64:off 64:auto ..." default-pair jobs (frs_job, traces included).
 # usage (repo root, carry .deps): [LIMIT=560] [NCU_BATCH=64] [JOBS=...] bash tests/gpu/profile_decode.sh
 set -o pipefail
-START=$(date +%s)
-left() { echo $(( ${LIMIT:-560} - ($(date +%s) - START) )); }
-need() { [ "$(left)" -gt "$1" ] || { echo "skipped ($(left) s left): $2"; return 1; }; }
+LIMIT=${LIMIT:-560}
 source tests/gpu/build_lib.sh
 frs_build frspec test_cuda_batch || exit 1
 echo "built ($(left) s left)"
