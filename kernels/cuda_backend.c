@@ -940,6 +940,8 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         goto fail;
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
+    _Static_assert(FRS_FP8_GEMV_PIPE4 == FP8_GEMV_PIPE4 && FRS_FP8_GEMV_PIPE2 == FP8_GEMV_PIPE2,
+                   "backend.h and cuda_fp8_kernels.h name the same pipelined FP8 GEMVs");
     b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
     b->blas.fp8_mma = b->opts.fp8_mma;
     cuda_row_kernels_select(b->opts.row_kernels);
