@@ -1366,10 +1366,25 @@ void cuda_batch_sampling_counts(struct frs_backend *be, long *on_device, long *o
     *on_host = bt ? bt->samp_host : 0;
 }
 
+/* frs_batch_ops.describe: the one-off costs met so far (cuBLASLt shapes and their timing, captured graphs) */
+static void bt_describe(struct frs_backend *be, char *buf, size_t n)
+{
+    const struct cuda_batch *bt = cuda_backend_batch(be);
+    if (!bt || !n)
+        return;
+    int graphs = 0;
+    for (int i = 0; i < 2 * (bt->Rv + 1); i++)
+        graphs += bt->graphs[i].exec != NULL;
+    const struct cuda_blas *b = bt->m.blas;
+    snprintf(buf, n, "gemm_shapes %d timed %d choose_ms %.1f verify_graphs %d", b->lt_count, b->lt_timed,
+             1e3 * b->lt_seconds, graphs);
+}
+
 const struct frs_batch_ops cuda_batch_ops = {
     .prefill = bt_prefill,
     .draft = bt_draft,
     .verify = bt_verify,
     .commit = bt_commit,
     .warms_up = 1,
+    .describe = bt_describe,
 };

@@ -9,6 +9,7 @@
 #include <cublas_v2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cuda_matmul.h"
 
@@ -20,6 +21,7 @@ extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t st
     b->pdl = pdl != 0;
     b->fp8_gemv_unroll = 4;
     b->fp8_mma = 2;
+    b->lt_time = 1;
     int dev = 0;
     cudaError_t ce = cudaGetDevice(&dev);
     if (ce == cudaSuccess)
@@ -241,8 +243,12 @@ extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w
 
 extern "C" int cuda_rows_bucket(int n)
 {
-    if (n <= 16)
-        return n;
+    if (n <= 16) {
+        int p = 1;
+        while (p < n)
+            p <<= 1;
+        return p;
+    }
     const int q = n <= 128 ? 16 : n <= 1024 ? 64 : 256;
     return (n + q - 1) / q * q;
 }
@@ -299,6 +305,9 @@ static cublasStatus_t lt_run(struct cuda_blas *b, const struct cuda_lt_entry *e,
                           b->workspace, b->workspace_bytes, b->stream);
 }
 
+static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int ldx, int n,
+                      const uint16_t *w, int rows, int cols, int ldy);
+
 /* Build the descriptors of a shape and choose its algorithm (see cuda_matmul). */
 static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                       int rows, int cols, const float *y, int ldy)
@@ -321,10 +330,23 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
         b->lt_cap = cap;
         c = (struct cuda_lt_entry *)nc;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     struct cuda_lt_entry *e = &c[b->lt_count++];
     memset(e, 0, sizeof *e);
     e->n = n, e->rows = rows, e->cols = cols, e->ldx = ldx, e->ldy = ldy, e->us = -1.0f;
     e->al_a = al_a, e->al_b = al_b, e->al_c = al_c;
+    lt_choose(b, e, x, ldx, n, w, rows, cols, ldy);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    b->lt_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return e;
+}
+
+/* e's descriptors and algorithm: the heuristic's first, or the fastest of its candidates timed */
+static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int ldx, int n,
+                      const uint16_t *w, int rows, int cols, int ldy)
+{
+    const uint32_t al_a = e->al_a, al_b = e->al_b, al_c = e->al_c;
     /* column-major: Y^T (rows x n, ld ldy) = op(W) (rows x cols) * X^T (cols x n, ld ldx) with
      * W stored as (cols x rows, ld cols) and transposed */
     const cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
@@ -334,10 +356,10 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
         cublasLtMatrixLayoutCreate(&e->a, CUDA_R_16BF, cols, rows, cols) != CUBLAS_STATUS_SUCCESS ||
         cublasLtMatrixLayoutCreate(&e->bl, CUDA_R_16BF, cols, n, ldx) != CUBLAS_STATUS_SUCCESS ||
         cublasLtMatrixLayoutCreate(&e->c, CUDA_R_32F, rows, n, ldy) != CUBLAS_STATUS_SUCCESS)
-        return e; /* ok = 0 */
+        return; /* ok = 0 */
     cublasLtMatmulPreference_t pref;
     if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS)
-        return e;
+        return;
     const size_t ws = b->workspace_bytes;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a);
@@ -350,14 +372,14 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
                                                        LT_CANDIDATES, res, &nres);
     cublasLtMatmulPreferenceDestroy(pref);
     if (hs != CUBLAS_STATUS_SUCCESS || nres <= 0)
-        return e;
+        return;
     e->algo = res[0].algo;
     e->ok = 1;
-    if ((size_t)rows * cols * 2 < LT_TIME_MIN_BYTES)
-        return e;
+    if (!b->lt_time || (size_t)rows * cols * 2 < LT_TIME_MIN_BYTES)
+        return;
     cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
     if (cudaStreamIsCapturing(b->stream, &cap) != cudaSuccess || cap != cudaStreamCaptureStatusNone || nres == 1)
-        return e;
+        return;
     /* time the candidates on a scratch output (beta 0), keep the fastest */
     const size_t need = (size_t)ldy * n;
     if (need > b->lt_scratch_floats) {
@@ -367,16 +389,16 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
         b->lt_scratch_floats = 0;
         if (cudaMalloc(&b->lt_scratch, need * sizeof(float)) != cudaSuccess) {
             cudaGetLastError();
-            return e;
+            return;
         }
         b->lt_scratch_floats = need;
     }
     cudaEvent_t e0, e1;
     if (cudaEventCreate(&e0) != cudaSuccess)
-        return e;
+        return;
     if (cudaEventCreate(&e1) != cudaSuccess) {
         cudaEventDestroy(e0);
-        return e;
+        return;
     }
     float best = 1e30f;
     for (int i = 0; i < nres; i++) {
@@ -401,7 +423,7 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
     cudaGetLastError();
     if (best < 1e30f)
         e->us = best * 1000.0f / LT_TIMED_RUNS;
-    return e;
+    b->lt_timed++;
 }
 
 extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,

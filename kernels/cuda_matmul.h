@@ -37,6 +37,9 @@ struct cuda_blas {
     int lt_count, lt_cap;
     float *lt_scratch; /* device output of the timing runs (never the caller's y) */
     size_t lt_scratch_floats;
+    int lt_time;       /* 1: time the heuristic's candidates for a shape's first call (default); 0: its first */
+    int lt_timed;      /* shapes whose candidates were timed */
+    double lt_seconds; /* host time spent choosing algorithms (heuristics and timing), all shapes */
 };
 
 /* cublaslt: 1 = cuBLASLt with per-shape algorithms for n > 1 (the product's choice), 0 =
@@ -55,10 +58,12 @@ void cuda_blas_free(struct cuda_blas *b);
  * when cuBLASLt is off (cuda_blas_create's cublaslt = 0) or has no algorithm. */
 enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w, int rows,
                             int cols, float *y, int ldy, float beta);
-/* The row-count buckets of the batched verify: n up to 16, then n rounded up to a multiple of 16
- * (to 128), 64 (to 1024), 256. The verify pads its rows to them, so that a continuous batch whose
- * rows change every step meets a few CUDA graphs and GEMM shapes (each shape's algorithm timed
- * once by cuda_matmul) instead of a new one per row count. */
+/* The row-count buckets of the batched verify: n up to 16 rounded up to a power of two, then to a
+ * multiple of 16 (to 128), 64 (to 1024), 256. The verify pads its rows to them, so that a continuous
+ * batch whose rows change every step meets a few CUDA graphs and GEMM shapes (each shape's first use
+ * is an eager run with its algorithms chosen, the second a capture: 14-28 ms each for the default
+ * pair on the H100, so a job ramping up to 64 sequences met 9 of them with every count up to 16 a
+ * bucket of its own). */
 int cuda_rows_bucket(int n);
 /* The n == 1 kernel alone: one warp per output row, 16-byte loads, fp32 accumulation. pdl: 1 =
  * launched with programmatic dependent launch (it streams its first weights before waiting for

@@ -100,7 +100,9 @@ struct frs_backend_options {
     int device_accept;            /* 1: the acceptance walk on the device inside verify */
     enum frs_attention_kind attention;
     int pdl;                      /* 1: programmatic dependent launch (sm_90) */
-    int cublaslt;                 /* 1: cuBLASLt GEMMs with chosen algorithms; 0: cublasGemmEx only */
+    int cublaslt;                 /* 1: cuBLASLt GEMMs, each shape's algorithm the fastest of the heuristic's
+                                     candidates timed at its first call; 2: the heuristic's first, untimed;
+                                     0: cublasGemmEx only */
     int fp8_act_quant;            /* FP8 checkpoints whose format quantizes input activations (tensor.h
                                      enum frs_fp8_act): 0 = weights dequantized only, activations kept
                                      in fp32 (the reference); 1 = activations quantized as the format

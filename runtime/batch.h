@@ -115,6 +115,10 @@ struct frs_batch_ops {
      * GEMM algorithm timing), so --spec-policy auto's guard does not time it; 0 (the CPU): every
      * step counts */
     int warms_up;
+
+    /* optional (NULL: none): one line of the backend's own counters for the engine's trace (its
+     * one-off costs: GEMM algorithm choices, graph captures), written at the end of a run */
+    void (*describe)(struct frs_backend *be, char *buf, size_t n);
 };
 
 #endif

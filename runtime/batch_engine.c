@@ -1015,6 +1015,12 @@ enum frs_status batch_engine_run(struct frs_backend *be, const struct frs_batch_
             st = fs;
     }
     e.tot.seconds = be_now() - t0;
+    if (e.cfg.trace && e.ops->describe) {
+        char line[512];
+        line[0] = '\0';
+        e.ops->describe(be, line, sizeof line);
+        fprintf(e.cfg.trace, "backend %s\n", line);
+    }
     if (totals)
         *totals = e.tot;
     for (int i = 0; e.slots && i < cfg->max_seqs; i++)
