@@ -9,7 +9,7 @@
  * shared array of 32 entries, and end with every thread holding the result.
  *
  * defines: FRS_CUDA_CHECK, FRS_CUDA_CHECK_GOTO, FRS_LAUNCH_CHECK (cuda_check.h), FRS_FULL_MASK,
- *          pdl_wait, pdl_trigger, bf2f, f2bf, rope_rotate, warp_sum, warp_max, warp_max_u64, block_sum,
+ *          pdl_wait, pdl_trigger, bf2f, f2bf, rope_rotate, rope_head_pair, warp_sum, warp_max, warp_max_u64, block_sum,
  *          block_max, block_max_u64, block_or; frs_mix64, frs_rng_u64, frs_rng_uniform,
  *          frs_rng_gumbel (rng.h)
  */
@@ -59,6 +59,35 @@ static __device__ __forceinline__ void rope_rotate(float a, float b, float cs, f
 {
     *r0 = __fsub_rn(__fmul_rn(a, cs), __fmul_rn(b, sn));
     *r1 = __fadd_rn(__fmul_rn(b, cs), __fmul_rn(a, sn));
+}
+
+/* Pair j (of D / 2) of head h of a fused qkv row (n_heads q heads, n_kv k heads, n_kv v heads): a q
+ * head rotated into q_row (fp32, n_heads x D), a k head rotated into k_row (bf16, n_kv x D), a v head
+ * copied into v_row (bf16); cs / sn: the pair's angle at the row's position. */
+static __device__ __forceinline__ void rope_head_pair(const float *row, int h, int j, int n_heads, int n_kv, int D,
+                                                      float cs, float sn, float *q_row, uint16_t *k_row,
+                                                      uint16_t *v_row)
+{
+    const int half = D / 2;
+    if (h >= n_heads + n_kv) {
+        const int e = (h - n_heads - n_kv) * D + j;
+        const float *v = row + (size_t)(n_heads + n_kv) * D;
+        v_row[e] = f2bf(v[e]);
+        v_row[e + half] = f2bf(v[e + half]);
+        return;
+    }
+    const float *v = row + (size_t)h * D;
+    float r0, r1;
+    rope_rotate(v[j], v[j + half], cs, sn, &r0, &r1);
+    if (h < n_heads) {
+        float *o = q_row + (size_t)h * D;
+        o[j] = r0;
+        o[j + half] = r1;
+    } else {
+        uint16_t *o = k_row + (size_t)(h - n_heads) * D;
+        o[j] = f2bf(r0);
+        o[j + half] = f2bf(r1);
+    }
 }
 
 /* ---- warp reductions (butterfly: every lane gets the result) ------------------------------------ */

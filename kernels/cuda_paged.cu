@@ -20,31 +20,12 @@ __global__ void paged_rope_write_kernel(const float *qkv, int ldqkv, int n_heads
     const int i = blockIdx.x, h = blockIdx.y, half = D / 2, j = threadIdx.x;
     if (j >= half)
         return;
-    const float *row = qkv + (size_t)i * ldqkv;
     const size_t kvw = (size_t)n_kv * D, slot = (size_t)phys[i];
-    if (h >= n_heads + n_kv) {
-        const int e = (h - n_heads - n_kv) * D + j;
-        const float *v = row + (size_t)(n_heads + n_kv) * D;
-        vpool[slot * kvw + e] = f2bf(v[e]);
-        vpool[slot * kvw + e + half] = f2bf(v[e + half]);
-        return;
-    }
     const float ang = (float)pos[i] * inv_freq[j];
     float sn, cs;
     sincosf(ang, &sn, &cs);
-    const float *v = row + (size_t)h * D;
-    const float a = v[j], b = v[j + half];
-    float r0, r1;
-    rope_rotate(a, b, cs, sn, &r0, &r1);
-    if (h < n_heads) {
-        float *o = q_out + ((size_t)i * n_heads + h) * D;
-        o[j] = r0;
-        o[j + half] = r1;
-    } else {
-        uint16_t *o = kpool + slot * kvw + (size_t)(h - n_heads) * D;
-        o[j] = f2bf(r0);
-        o[j + half] = f2bf(r1);
-    }
+    rope_head_pair(qkv + (size_t)i * ldqkv, h, j, n_heads, n_kv, D, cs, sn, q_out + (size_t)i * n_heads * D,
+                   kpool + slot * kvw, vpool + slot * kvw);
 }
 
 /* row kernels 2: grid (n, ceil(heads / (G U))), block (D / 2, G), G = max(1, 256 / (D / 2)): thread
@@ -56,36 +37,19 @@ __global__ void paged_rope_write_vec_kernel(const float *__restrict__ qkv, int l
                                             float *__restrict__ q_out, uint16_t *__restrict__ kpool,
                                             uint16_t *__restrict__ vpool, const int32_t *__restrict__ phys)
 {
-    const int i = blockIdx.x, half = D / 2, j = threadIdx.x, G = blockDim.y;
-    const float *row = qkv + (size_t)i * ldqkv;
+    const int i = blockIdx.x, j = threadIdx.x, G = blockDim.y;
     const size_t kvw = (size_t)n_kv * D, slot = (size_t)phys[i];
     const float ang = (float)pos[i] * inv_freq[j];
     float sn, cs;
     sincosf(ang, &sn, &cs);
+    const float *row = qkv + (size_t)i * ldqkv;
+    float *q_row = q_out + (size_t)i * n_heads * D;
 #pragma unroll
     for (int u = 0; u < U; u++) {
         const int h = ((int)blockIdx.y * U + u) * G + (int)threadIdx.y;
         if (h >= n_heads + 2 * n_kv)
             break;
-        if (h >= n_heads + n_kv) {
-            const int e = (h - n_heads - n_kv) * D + j;
-            const float *v = row + (size_t)(n_heads + n_kv) * D;
-            vpool[slot * kvw + e] = f2bf(v[e]);
-            vpool[slot * kvw + e + half] = f2bf(v[e + half]);
-            continue;
-        }
-        const float *v = row + (size_t)h * D;
-        float r0, r1;
-        rope_rotate(v[j], v[j + half], cs, sn, &r0, &r1);
-        if (h < n_heads) {
-            float *o = q_out + ((size_t)i * n_heads + h) * D;
-            o[j] = r0;
-            o[j + half] = r1;
-        } else {
-            uint16_t *o = kpool + slot * kvw + (size_t)(h - n_heads) * D;
-            o[j] = f2bf(r0);
-            o[j + half] = f2bf(r1);
-        }
+        rope_head_pair(row, h, j, n_heads, n_kv, D, cs, sn, q_row, kpool + slot * kvw, vpool + slot * kvw);
     }
 }
 

@@ -13,32 +13,13 @@ __global__ void rope_qkv_kernel(const float *qkv, int ldqkv, int n_heads, int n_
     const int i = blockIdx.x, h = blockIdx.y, half = D / 2, j = threadIdx.x;
     if (j >= half)
         return;
-    const float *row = qkv + (size_t)i * ldqkv;
     const size_t kvw = (size_t)n_kv * D, slot = (size_t)(*slot0 + i);
-    if (h >= n_heads + n_kv) { /* v: copied */
-        const int e = (h - n_heads - n_kv) * D + j;
-        const float *v = row + (size_t)(n_heads + n_kv) * D;
-        vcache[slot * kvw + e] = f2bf(v[e]);
-        vcache[slot * kvw + e + half] = f2bf(v[e + half]);
-        return;
-    }
     /* angle in fp32 as cpu_rope and transformers */
     const float ang = (float)pos[i] * inv_freq[j];
     float sn, cs;
     sincosf(ang, &sn, &cs);
-    const float *v = row + (size_t)h * D; /* q heads then k heads: contiguous */
-    const float a = v[j], b = v[j + half];
-    float r0, r1;
-    rope_rotate(a, b, cs, sn, &r0, &r1);
-    if (h < n_heads) {
-        float *o = q_out + ((size_t)i * n_heads + h) * D;
-        o[j] = r0;
-        o[j + half] = r1;
-    } else {
-        uint16_t *o = kcache + slot * kvw + (size_t)(h - n_heads) * D;
-        o[j] = f2bf(r0);
-        o[j + half] = f2bf(r1);
-    }
+    rope_head_pair(qkv + (size_t)i * ldqkv, h, j, n_heads, n_kv, D, cs, sn, q_out + (size_t)i * n_heads * D,
+                   kcache + slot * kvw, vcache + slot * kvw);
 }
 
 extern "C" enum frs_status cuda_rope_qkv(const float *qkv, int ldqkv, int n, int n_heads, int n_kv, int head_dim,
