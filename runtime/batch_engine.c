@@ -888,7 +888,7 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
     int cap = e->cfg.prefill_chunk > e->cfg.max_step_rows ? e->cfg.prefill_chunk : e->cfg.max_step_rows;
     if (e->cfg.prefill_rows > cap)
         cap = e->cfg.prefill_rows;
-    int chunks = 0, pops = 0;
+    int chunks = 0, pops = 0, prows = 0;
     struct be_seq **pre = e->pre;
     int np = 0;
     for (int i = 0; i < e->cfg.max_seqs; i++)
@@ -924,6 +924,7 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
             break;
         FRS_TRY(e->ops->prefill(e->be, k, e->fs, e->next_toks, e->counts, e->drafted, e->samp, e->roots));
         pops++;
+        prows += r;
         *progress = 1;
         for (int j = 0; j < k; j++) {
             struct be_seq *s = e->op[j];
@@ -937,8 +938,8 @@ static enum frs_status step_compute(struct be_state *e, int *progress)
         }
     }
     if (e->cfg.trace && chunks > 0)
-        fprintf(e->cfg.trace, "step %ld prefill_chunks %d prefill_ops %d prefill_ms %.3f\n", e->tot.steps + 1,
-                chunks, pops, 1e3 * (be_clock(e) - tq0));
+        fprintf(e->cfg.trace, "step %ld prefill_chunks %d prefill_ops %d prefill_rows %d prefill_ms %.3f\n",
+                e->tot.steps + 1, chunks, pops, prows, 1e3 * (be_clock(e) - tq0));
 
     return FRS_OK;
 }

@@ -6,6 +6,10 @@ import sys, re, collections
 for path in sys.argv[1:]:
     steps = {}
     for l in open(path):
+        if not l.startswith('step '):
+            if l.strip():
+                print(l.strip())
+            continue
         f = l.split()
         d = {f[i]: f[i+1] for i in range(0, len(f)-1, 2)}
         st = int(d['step'])
