@@ -52,6 +52,8 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->cublaslt = 0;
     else if (env_first("FRS_CUBLASLT") == 'h')
         o->cublaslt = 2;
+    else if (env_first("FRS_CUBLASLT") == 'p')
+        o->cublaslt = 3;
     const char f8 = env_first("FRS_FP8_MMA");
     if (f8 == '0' || f8 == '1' || f8 == '2')
         o->fp8_mma = f8 - '0';

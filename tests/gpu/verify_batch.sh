@@ -19,6 +19,7 @@ need 120 "test_cuda_fp8" && frs_test test_cuda_fp8 60
 if need 60 "jobs b64 b1"; then
     for r in 1 2; do for pol in off auto; do JOB_TAG=_r$r frs_job 64 $pol 40 | sed "s/^/[b64 $pol r$r] /"; done; done
     FRS_CUBLASLT=h JOB_TAG=_untimed frs_job 64 off 40 | sed "s/^/[b64 off FRS_CUBLASLT=h] /"
+    FRS_CUBLASLT=p JOB_TAG=_pern frs_job 64 off 40 | sed "s/^/[b64 off FRS_CUBLASLT=p] /"
     for ml in EAGER LAZY; do # the process's wall time with the CUDA modules loaded at start-up / at first use
         t0=$(date +%s%N); CUDA_MODULE_LOADING=$ml JOB_TAG=_$ml frs_job 64 off 60 | sed "s/^/[b64 off $ml] /"
         echo "[b64 off $ml] process wall $(( ($(date +%s%N) - t0) / 1000000 )) ms"
