@@ -1020,7 +1020,8 @@ enum frs_status batch_engine_run(struct frs_backend *be, const struct frs_batch_
         char line[512];
         line[0] = '\0';
         e.ops->describe(be, line, sizeof line);
-        fprintf(e.cfg.trace, "backend %s\n", line);
+        if (line[0])
+            fprintf(e.cfg.trace, "backend %s\n", line);
     }
     if (totals)
         *totals = e.tot;

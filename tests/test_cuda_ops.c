@@ -288,6 +288,8 @@ static void test_rope(void)
             for (int version = 1; version <= 2; version++) {
                 cuda_row_kernels_select(version);
                 poison(dq2, (size_t)n * H * D * 4);
+                poison(dkp, pool * 2);
+                poison(dvp, pool * 2);
                 CHECK_OK(cuda_paged_rope_write(dqkv, ld, n, H, KV, D, dpos, dinv, dq2, dkp, dvp, dphys, 0));
                 d2h(gq2, dq2, (size_t)n * H * D * 4);
                 d2h(hk, dkp, pool * 2);
@@ -577,6 +579,7 @@ static void test_elementwise(void)
     {
         uint16_t *h16b = malloc((size_t)n * width * 2);
         cuda_row_kernels_select(1);
+        poison(dout, (size_t)n * width * 2);
         CHECK_OK(cuda_swiglu(dgu, dgu + width, n, width, ld, dout, width, 0));
         cuda_row_kernels_select(2);
         d2h(h16b, dout, (size_t)n * width * 2);
