@@ -345,16 +345,18 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
 /* the row-count classes within which a timed algorithm is reused (lt_reuse) */
 static int lt_class(int n) { return n <= 16 ? 0 : n <= 64 ? 1 : n <= 256 ? 2 : n <= 1024 ? 3 : 4; }
 
-/* An algorithm timed for e's weight shape at another row count of the same class (same strides and
- * alignments) that cuBLASLt accepts for e's: a continuous batch meets its GEMM shapes at dozens of
- * row counts (buckets), and each timing round launches 12 candidates, most of them kernels not loaded
- * yet. 1 when e->algo was set so. */
-static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e)
+/* An algorithm chosen for e's weight shape at another row count of the same class (same strides and
+ * alignments; a timed one when `timed`) that cuBLASLt accepts for e's: a continuous batch meets its
+ * GEMM shapes at dozens of row counts (buckets), each heuristic query costs ~0.6 ms of host time and
+ * each timing round launches 12 candidates, most of them kernels not loaded yet (the default pair's
+ * 512-prompt job at --batch 64 met 106 shapes: 60-195 ms of choosing in a 0.5 s job, H100).
+ * 1 when e->algo was set so. */
+static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed)
 {
     const struct cuda_lt_entry *c = (const struct cuda_lt_entry *)b->lt_cache;
     for (int i = 0; i < b->lt_count; i++) {
         const struct cuda_lt_entry *o = &c[i];
-        if (o == e || !o->ok || o->us < 0 || o->rows != e->rows || o->cols != e->cols || o->ldx != e->ldx ||
+        if (o == e || !o->ok || (timed && o->us < 0) || o->rows != e->rows || o->cols != e->cols || o->ldx != e->ldx ||
             o->ldy != e->ldy || o->al_a != e->al_a || o->al_b != e->al_b || o->al_c != e->al_c ||
             lt_class(o->n) != lt_class(e->n))
             continue;
@@ -371,8 +373,8 @@ static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e)
     return 0;
 }
 
-/* e's descriptors and algorithm: one timed at another row count (lt_reuse, b->lt_time 1), else the
- * heuristic's first, or the fastest of its candidates timed */
+/* e's descriptors and algorithm: one chosen at another row count (lt_reuse, b->lt_time 1: a timed one
+ * for the weights that are timed), else the heuristic's first, or the fastest of its candidates timed */
 static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int ldx, int n,
                       const uint16_t *w, int rows, int cols, int ldy)
 {
@@ -387,7 +389,7 @@ static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16
         cublasLtMatrixLayoutCreate(&e->bl, CUDA_R_16BF, cols, n, ldx) != CUBLAS_STATUS_SUCCESS ||
         cublasLtMatrixLayoutCreate(&e->c, CUDA_R_32F, rows, n, ldy) != CUBLAS_STATUS_SUCCESS)
         return; /* ok = 0 */
-    if (b->lt_time == 1 && lt_reuse(b, e)) {
+    if (b->lt_time == 1 && lt_reuse(b, e, (size_t)rows * cols * 2 >= LT_TIME_MIN_BYTES)) {
         b->lt_reused++;
         return;
     }

@@ -37,9 +37,9 @@ struct cuda_blas {
     int lt_count, lt_cap;
     float *lt_scratch; /* device output of the timing runs (never the caller's y) */
     size_t lt_scratch_floats;
-    int lt_time;       /* 1 (default): time the heuristic's candidates at a shape's first call, reused at
-                        * other row counts of its class (cuda_matmul.cu's lt_reuse); 2: timed at every
-                        * row count; 0: the heuristic's first, untimed */
+    int lt_time;       /* 1 (default): time the heuristic's candidates at a shape's first call, the choice
+                        * (timed or not) reused at other row counts of its class (cuda_matmul.cu's
+                        * lt_reuse); 2: chosen at every row count; 0: the heuristic's first, untimed */
     int lt_timed;      /* shapes whose candidates were timed */
     int lt_reused;     /* shapes that took the algorithm timed at another row count */
     double lt_seconds; /* host time spent choosing algorithms (heuristics and timing), all shapes */
@@ -56,9 +56,10 @@ void cuda_blas_free(struct cuda_blas *b);
  * n == 1: cuda_gemv_bf16 (when cols % 8 == 0 and pointers are 16-byte aligned); n > 1: cuBLASLt
  * matmul, bf16 inputs, fp32 accumulation and output, with the algorithm picked once per shape
  * (n, rows, cols, ldx, ldy): the first call of a shape outside stream capture times the
- * heuristic's top candidates (split-K ones included) on a scratch output and caches the fastest,
- * later row counts of its class (up to 16, 64, 256, 1024, more) take that one when cuBLASLt accepts
- * it; under capture the heuristic's first is taken. Falls back to cublasGemmEx (default algorithm)
+ * heuristic's top candidates (split-K ones included) on a scratch output and caches the fastest
+ * (weights of 4 MiB or more; smaller ones take the heuristic's first), later row counts of its class
+ * (up to 16, 64, 256, 1024, more) take that choice when cuBLASLt accepts it; under capture the
+ * heuristic's first is taken. Falls back to cublasGemmEx (default algorithm)
  * when cuBLASLt is off (cuda_blas_create's cublaslt = 0) or has no algorithm. */
 enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w, int rows,
                             int cols, float *y, int ldy, float beta);
