@@ -696,14 +696,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
     FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
-    if (n == 1 && C % 8 == 0 && !ly->gu8.w) { /* fused: no gate/up round trip, one launch fewer */
-        FRS_TRY(cuda_gemv_swiglu(xn, ly->wgu, F, C, act, b->blas.pdl, st));
-    } else if (n == 1 && ly->gu8.w && cuda_row_kernels() >= 2) { /* the same, FP8 (row kernels 1: unfused) */
-        FRS_TRY(cuda_fp8_gemv_swiglu(xn, ly->gu8.w, ly->gu8.s, F, C, act, b->blas.pdl, b->blas.fp8_gemv_unroll, st));
-    } else {
-        FRS_TRY(cu_mm(b, xn, C, n, ly->wgu, &ly->gu8, 2 * F, C, gu, 2 * F, 0.0f));
-        FRS_TRY(cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, st));
-    }
+    FRS_TRY(cuda_gate_up_swiglu(&b->blas, xn, n, ly->wgu, ly->gu8.w, ly->gu8.s, F, C, gu, act, b->deq));
     FRS_TRY(cu_mm(b, act, F, n, ly->wdown, &ly->down8, C, F, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));

@@ -664,15 +664,8 @@ static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, con
         if (m->nccl)
             FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)ng * C, FRS_DTYPE_F32, st));
         FRS_TRY(cuda_rmsnorm(bt->x, NULL, ng, C, ly->mlp_norm, m->eps, NULL, bt->xn, C, st));
-        if (ng == 1 && C % 8 == 0 && !ly->gu8.w) {
-            FRS_TRY(cuda_gemv_swiglu(bt->xn, ly->wgu, F, C, bt->act, m->blas->pdl, st));
-        } else if (ng == 1 && ly->gu8.w && cuda_row_kernels() >= 2) {
-            FRS_TRY(cuda_fp8_gemv_swiglu(bt->xn, ly->gu8.w, ly->gu8.s, F, C, bt->act, m->blas->pdl,
-                                         m->blas->fp8_gemv_unroll, st));
-        } else {
-            FRS_TRY(bt_mm(bt, bt->xn, C, ng, ly->wgu, &ly->gu8, 2 * F, C, bt->gu, 2 * F, 0.0f));
-            FRS_TRY(cuda_swiglu(bt->gu, bt->gu + F, ng, F, 2 * F, bt->act, F, st));
-        }
+        FRS_TRY(cuda_gate_up_swiglu(m->blas, bt->xn, ng, ly->wgu, ly->gu8.w, ly->gu8.s, F, C, bt->gu, bt->act,
+                                    m->deq));
         FRS_TRY(bt_mm(bt, bt->act, F, ng, ly->wdown, &ly->down8, C, F, bt->x, C, beta));
         if (m->nccl)
             FRS_TRY(nccl_allreduce_sum(m->comm, bt->x, (size_t)ng * C, FRS_DTYPE_F32, st));

@@ -9,7 +9,7 @@
  * shared array of 32 entries, and end with every thread holding the result.
  *
  * defines: FRS_CUDA_CHECK, FRS_CUDA_CHECK_GOTO, FRS_LAUNCH_CHECK (cuda_check.h), FRS_FULL_MASK,
- *          pdl_wait, pdl_trigger, bf2f, f2bf, rope_rotate, rope_head_pair, warp_sum, warp_max, warp_max_u64, block_sum,
+ *          pdl_wait, pdl_trigger, bf2f, f2bf, swiglu_bf16, rope_rotate, rope_head_pair, warp_sum, warp_max, warp_max_u64, block_sum,
  *          block_max, block_max_u64, block_or; frs_mix64, frs_rng_u64, frs_rng_uniform,
  *          frs_rng_gumbel (rng.h)
  */
@@ -49,6 +49,10 @@ static __device__ __forceinline__ void pdl_trigger()
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 
 static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+
+/* bf16(silu(g) * u): SwiGLU's element, one expression for every kernel that computes it (the unfused
+ * kernels and the GEMVs fused with it give the same bits) */
+static __device__ __forceinline__ uint16_t swiglu_bf16(float g, float u) { return f2bf(g / (1.0f + expf(-g)) * u); }
 
 /* ---- RoPE ---------------------------------------------------------------------------------------
  * The rotation of the pair (a, b) by the angle whose cosine / sine are cs / sn, each product and sum

@@ -9,7 +9,7 @@ __global__ void swiglu_kernel(const float *gate, const float *up, int width, int
     const size_t i = blockIdx.y;
     for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < width; j += gridDim.x * blockDim.x) {
         const float g = gate[i * ld_in + j];
-        out[i * ld_out + j] = f2bf(g / (1.0f + expf(-g)) * up[i * ld_in + j]);
+        out[i * ld_out + j] = swiglu_bf16(g, up[i * ld_in + j]);
     }
 }
 
@@ -24,8 +24,8 @@ __global__ void swiglu_vec_kernel(const float *gate, const float *up, int width4
     const float4 g = reinterpret_cast<const float4 *>(gate + i * ld_in)[j];
     const float4 u = reinterpret_cast<const float4 *>(up + i * ld_in)[j];
     uint2 p;
-    p.x = (uint32_t)f2bf(g.x / (1.0f + expf(-g.x)) * u.x) | (uint32_t)f2bf(g.y / (1.0f + expf(-g.y)) * u.y) << 16;
-    p.y = (uint32_t)f2bf(g.z / (1.0f + expf(-g.z)) * u.z) | (uint32_t)f2bf(g.w / (1.0f + expf(-g.w)) * u.w) << 16;
+    p.x = (uint32_t)swiglu_bf16(g.x, u.x) | (uint32_t)swiglu_bf16(g.y, u.y) << 16;
+    p.y = (uint32_t)swiglu_bf16(g.z, u.z) | (uint32_t)swiglu_bf16(g.w, u.w) << 16;
     reinterpret_cast<uint2 *>(out + i * ld_out)[j] = p;
 }
 

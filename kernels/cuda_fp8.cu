@@ -7,6 +7,7 @@
 
 #include "cuda_check.h" /* FRS_CUDA_CHECK, FRS_LAUNCH_CHECK */
 #include "cuda_common.cuh" /* pdl_wait, pdl_trigger */
+#include "cuda_elementwise.h" /* cuda_swiglu, cuda_row_kernels */
 #include "cuda_fp8_kernels.h"
 #include "cuda_matmul.h" /* cuda_matmul, struct cuda_blas */
 
@@ -179,7 +180,7 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_swiglu_kernel(co
         return;
     if (lane == 0) {
         const float g = scale[row] * acc[0], u = scale[F + row] * acc[1];
-        act[row] = f2bf(g / (1.0f + expf(-g)) * u);
+        act[row] = swiglu_bf16(g, u);
     }
 }
 
@@ -511,6 +512,18 @@ extern "C" enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale
     fp8_fill_kernel<<<(unsigned)blocks, 256, 0, st>>>(w, n, scale, rows, amp, seed);
     FRS_LAUNCH_CHECK(fp8_fill_kernel);
     return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_gate_up_swiglu(struct cuda_blas *blas, const uint16_t *x, int n, const uint16_t *w,
+                                               const uint8_t *w8, const float *s8, int F, int cols, float *gu,
+                                               uint16_t *act, uint16_t *deq)
+{
+    if (n == 1 && !w8 && cols % 8 == 0) /* fused: no gate/up round trip, one launch fewer */
+        return cuda_gemv_swiglu(x, w, F, cols, act, blas->pdl, blas->stream);
+    if (n == 1 && w8 && cuda_row_kernels() >= 2) /* the same, FP8 (row kernels 1: unfused) */
+        return cuda_fp8_gemv_swiglu(x, w8, s8, F, cols, act, blas->pdl, blas->fp8_gemv_unroll, blas->stream);
+    FRS_TRY(cuda_matmul_w8(blas, x, cols, n, w, w8, s8, 2 * F, cols, gu, 2 * F, 0.0f, deq));
+    return cuda_swiglu(gu, gu + F, n, F, 2 * F, act, F, blas->stream);
 }
 
 extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,

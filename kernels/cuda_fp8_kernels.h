@@ -15,7 +15,7 @@
  * single-sequence forward (cuda_backend.c) and the batched one (cuda_batch.c) share.
  *
  * defines: cuda_fp8_gemv, cuda_fp8_gemv_swiglu, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
- *          cuda_fp8_fill_hash, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits
+ *          cuda_fp8_fill_hash, cuda_gate_up_swiglu, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
 #define FRSPEC_CUDA_FP8_KERNELS_H
@@ -74,6 +74,14 @@ enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows,
  * fp8_gemv_unroll), n 2..64 cuda_fp8_gemm_small when blas->fp8_mma (2: its split-K form, partials
  * in deq) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
  * and the bf16 GEMM. On blas's stream. */
+/* The MLP's gate/up product and SwiGLU over n rows of x (bf16, row stride cols): act (n x F bf16) =
+ * bf16(silu(g) * u), g and u rows j and F + j of the stacked (2F, cols) weight (bf16 w, or e4m3 w8
+ * with row scales s8). n == 1: one fused GEMV (cuda_gemv_swiglu, or cuda_fp8_gemv_swiglu under row
+ * kernels 2); else cuda_matmul_w8 into gu (n x 2F floats; deq as there), then cuda_swiglu. On blas's
+ * stream. */
+enum frs_status cuda_gate_up_swiglu(struct cuda_blas *blas, const uint16_t *x, int n, const uint16_t *w,
+                                    const uint8_t *w8, const float *s8, int F, int cols, float *gu, uint16_t *act,
+                                    uint16_t *deq);
 enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t *x, int ldx, int n, const uint16_t *w,
                                const uint8_t *w8, const float *s8, int rows, int cols, float *y, int ldy, float beta,
                                uint16_t *deq);

@@ -223,7 +223,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_swiglu_kernel(const uint
     ag = warp_sum(ag);
     au = warp_sum(au);
     if (lane == 0)
-        act[row] = f2bf(ag / (1.0f + expf(-ag)) * au);
+        act[row] = swiglu_bf16(ag, au);
 }
 
 extern "C" enum frs_status cuda_gemv_swiglu(const uint16_t *x, const uint16_t *w, int F, int cols, uint16_t *act,
