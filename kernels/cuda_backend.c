@@ -934,8 +934,6 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
     b->blas.lt_time = b->opts.cublaslt == 2 ? 0 : b->opts.cublaslt == 3 ? 2 : 1;
-    _Static_assert(FRS_FP8_GEMV_PIPE4 == FP8_GEMV_PIPE4 && FRS_FP8_GEMV_PIPE2 == FP8_GEMV_PIPE2,
-                   "backend.h and cuda_fp8_kernels.h name the same pipelined FP8 GEMVs");
     b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
     b->blas.fp8_mma = b->opts.fp8_mma;
     cuda_row_kernels_select(b->opts.row_kernels);

@@ -74,15 +74,13 @@ static __device__ __forceinline__ void fp8_fma_batch(const uint4 (&wv)[NR][U], c
 /* The dot products of NR weight rows (wrow, e4m3, cols wide) with x (bf16), one warp: each lane
  * streams 16-byte chunks of every row (16 weights, evict-first loads) in batches of U chunks per row
  * (predicated: a row's tail is one batch, not U serial loads); x through the read-only path, loaded
- * once for the NR rows. PIPE false: one batch in flight, the next issued once it is used; PIPE true:
- * two, the batch after next issued while one is used (twice the bytes in flight per warp, and the
- * products of one batch overlap the loads of the next). The first batches are issued before pdl_wait
- * (weights never depend on the kernel before). Batches are used in order, so each row's sum is the
- * same expression in the same order whatever NR and PIPE are (the fused SwiGLU kernel's dot
- * products are bit-identical to fp8_gemv_kernel's). Rows whose width is not a multiple of 16 take a
+ * once for the NR rows; one batch in flight, the next issued once it is used (two in flight measured
+ * no faster: NOTES-cuda.md). The first batch is issued before pdl_wait (weights never depend on the
+ * kernel before). Each row's sum is the same expression in the same order whatever NR is (the fused
+ * SwiGLU kernel's dot products are bit-identical to fp8_gemv_kernel's). Rows whose width is not a multiple of 16 take a
  * scalar loop. Returns false (nothing in acc) for an inactive warp, after pdl_wait; else every lane
  * holds the full sums. */
-template <int U, int NR, bool PIPE>
+template <int U, int NR>
 static __device__ __forceinline__ bool fp8_dot_rows(const __nv_bfloat16 *__restrict__ x,
                                                     const uint8_t *const (&wrow)[NR], int cols, bool active,
                                                     int lane, float (&acc)[NR])
@@ -93,29 +91,18 @@ static __device__ __forceinline__ bool fp8_dot_rows(const __nv_bfloat16 *__restr
     if ((cols & 15) == 0) {
         const uint4 *xv = reinterpret_cast<const uint4 *>(x);
         const int nv = cols >> 4;
-        uint4 wa[NR][U], wb[NR][U];
+        uint4 wv[NR][U];
         int k = lane;
-        fp8_load_batch<U, NR>(wa, wrow, k, nv, active);
-        if (PIPE)
-            fp8_load_batch<U, NR>(wb, wrow, k + 32 * U, nv, active);
+        fp8_load_batch<U, NR>(wv, wrow, k, nv, active);
         pdl_wait(); /* x (and the output) belong to the kernels before */
         if (!active)
             return false;
         for (;;) {
-            fp8_fma_batch<U, NR>(wa, xv, k, nv, acc);
+            fp8_fma_batch<U, NR>(wv, xv, k, nv, acc);
             k += 32 * U;
             if (k >= nv)
                 break;
-            if (!PIPE) {
-                fp8_load_batch<U, NR>(wa, wrow, k, nv, true);
-                continue;
-            }
-            fp8_load_batch<U, NR>(wa, wrow, k + 32 * U, nv, true);
-            fp8_fma_batch<U, NR>(wb, xv, k, nv, acc);
-            k += 32 * U;
-            if (k >= nv)
-                break;
-            fp8_load_batch<U, NR>(wb, wrow, k + 32 * U, nv, true);
+            fp8_load_batch<U, NR>(wv, wrow, k, nv, true);
         }
     } else {
         pdl_wait();
@@ -138,8 +125,8 @@ static __device__ __forceinline__ bool fp8_dot_rows(const __nv_bfloat16 *__restr
 
 /* One warp per output row (as cuda_matmul.cu's bf16 GEMV), fp8_dot_rows of one row. U = 4
  * (default) or 8 (a 4096-wide row in one batch: the FP8 row is half the bf16 row's bytes, so twice
- * the rows and half the bytes per warp at U = 4), PIPE: fp8_dot_rows' two batches in flight. */
-template <int U, bool PIPE>
+ * the rows and half the bytes per warp at U = 4). */
+template <int U>
 __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __nv_bfloat16 *__restrict__ x,
                                                                        const uint8_t *__restrict__ w,
                                                                        const float *__restrict__ scale, int rows,
@@ -151,7 +138,7 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __n
     const bool active = row < rows;
     const uint8_t *const wr[1] = {w + (size_t)(active ? row : 0) * cols};
     float acc[1];
-    if (!fp8_dot_rows<U, 1, PIPE>(x, wr, cols, active, lane, acc))
+    if (!fp8_dot_rows<U, 1>(x, wr, cols, active, lane, acc))
         return;
     if (lane == 0) {
         const float v = scale[row] * acc[0];
@@ -163,7 +150,7 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_kernel(const __n
  * takes gate row j and up row F + j of the stacked (2F, cols) matrix, each dot product and scale as
  * fp8_gemv_kernel computes it, and writes act[j] = bf16(silu(g) * u) as swiglu_kernel does: the
  * same bits as the GEMV then cuda_swiglu, one launch and the 2F floats' round trip fewer. */
-template <int U, bool PIPE>
+template <int U>
 __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_swiglu_kernel(const __nv_bfloat16 *__restrict__ x,
                                                                               const uint8_t *__restrict__ w,
                                                                               const float *__restrict__ scale, int F,
@@ -176,7 +163,7 @@ __global__ void __launch_bounds__(FP8_GEMV_WARPS * 32) fp8_gemv_swiglu_kernel(co
     const size_t r0 = (size_t)(active ? row : 0);
     const uint8_t *const wr[2] = {w + r0 * cols, w + (F + r0) * cols};
     float acc[2];
-    if (!fp8_dot_rows<U, 2, PIPE>(x, wr, cols, active, lane, acc))
+    if (!fp8_dot_rows<U, 2>(x, wr, cols, active, lane, acc))
         return;
     if (lane == 0) {
         const float g = scale[row] * acc[0], u = scale[F + row] * acc[1];
@@ -404,13 +391,9 @@ extern "C" enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, co
     const cudaLaunchConfig_t cfg = fp8_gemv_cfg(rows, pdl, st, at);
     const __nv_bfloat16 *xb = reinterpret_cast<const __nv_bfloat16 *>(x);
     if (unroll == 8)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<8, false>, xb, w, scale, rows, cols, y, beta));
-    else if (unroll == FP8_GEMV_PIPE4)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4, true>, xb, w, scale, rows, cols, y, beta));
-    else if (unroll == FP8_GEMV_PIPE2)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<2, true>, xb, w, scale, rows, cols, y, beta));
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<8>, xb, w, scale, rows, cols, y, beta));
     else
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4, false>, xb, w, scale, rows, cols, y, beta));
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_kernel<4>, xb, w, scale, rows, cols, y, beta));
     FRS_LAUNCH_CHECK(fp8_gemv_kernel);
     return FRS_OK;
 }
@@ -426,13 +409,9 @@ extern "C" enum frs_status cuda_fp8_gemv_swiglu(const uint16_t *x, const uint8_t
     const cudaLaunchConfig_t cfg = fp8_gemv_cfg(F, pdl, st, at);
     const __nv_bfloat16 *xb = reinterpret_cast<const __nv_bfloat16 *>(x);
     if (unroll == 8)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<8, false>, xb, w, scale, F, cols, act));
-    else if (unroll == FP8_GEMV_PIPE4)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<4, true>, xb, w, scale, F, cols, act));
-    else if (unroll == FP8_GEMV_PIPE2)
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<2, true>, xb, w, scale, F, cols, act));
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<8>, xb, w, scale, F, cols, act));
     else
-        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<4, false>, xb, w, scale, F, cols, act));
+        FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_gemv_swiglu_kernel<4>, xb, w, scale, F, cols, act));
     FRS_LAUNCH_CHECK(fp8_gemv_swiglu_kernel);
     return FRS_OK;
 }

@@ -36,11 +36,7 @@ struct cuda_blas; /* cuda_matmul.h */
 /* y[r] = beta * y[r] + scale[r] * sum_c x[c] * e4m3(w[r, c]) for r < rows; x bf16 (cols), w
  * (rows, cols) contiguous e4m3 bytes, y fp32; beta 0 never reads y. pdl: launched with
  * programmatic dependent launch (weights streamed before the kernel before ends; cuda_matmul.h);
- * unroll: 16-byte weight loads in flight per lane, 8 or else 4 (struct cuda_blas' fp8_gemv_unroll);
- * FP8_GEMV_PIPE4 / FP8_GEMV_PIPE2: two batches of 4 / 2 in flight, the one after next loaded while
- * one is used (the same sums, bit for bit, as 4). */
-#define FP8_GEMV_PIPE4 104
-#define FP8_GEMV_PIPE2 102
+ * unroll: 16-byte weight loads in flight per lane, 8 or else 4 (struct cuda_blas' fp8_gemv_unroll). */
 enum frs_status cuda_fp8_gemv(const uint16_t *x, const uint8_t *w, const float *scale, int rows, int cols, float *y,
                               float beta, int pdl, int unroll, cudaStream_t st);
 /* act[j] = bf16(silu(g) * u) for j < F, g and u the cuda_fp8_gemv outputs (beta 0) of rows j and F + j

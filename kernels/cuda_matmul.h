@@ -29,7 +29,7 @@ struct cuda_blas {
     int n_sm;        /* multiprocessors of the device */
     int pdl;         /* 1: the n == 1 GEMVs launched with programmatic dependent launch (sm_90) */
     /* the FP8 dispatch of cuda_matmul_w8 (cuda_fp8_kernels.h), from frs_backend_options: */
-    int fp8_gemv_unroll; /* the n == 1 GEMV's loads in flight per lane: 8, else 4; FP8_GEMV_PIPE4 / 2 */
+    int fp8_gemv_unroll; /* the n == 1 GEMV's loads in flight per lane: 8, else 4 */
     int fp8_mma;         /* n = 2..64: 2 split-K tensor-core kernel, 1 unsplit, 0 dequantize + bf16 GEMM */
     /* n > 1: cuBLASLt with the algorithm chosen per shape (cuda_matmul); off: cublasGemmEx only */
     void *lt;        /* cublasLtHandle_t, NULL when off */

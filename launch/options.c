@@ -48,22 +48,14 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->attention = FRS_ATTN_MMA_BF16;
     if (env_first("FRS_PDL") == '0')
         o->pdl = 0;
-    if (env_first("FRS_CUBLASLT") == '0')
-        o->cublaslt = 0;
-    else if (env_first("FRS_CUBLASLT") == 'h')
-        o->cublaslt = 2;
-    else if (env_first("FRS_CUBLASLT") == 'p')
-        o->cublaslt = 3;
+    const char lt = env_first("FRS_CUBLASLT");
+    if (lt == '0' || lt == 'h' || lt == 'p')
+        o->cublaslt = lt == '0' ? 0 : lt == 'h' ? 2 : 3;
     const char f8 = env_first("FRS_FP8_MMA");
     if (f8 == '0' || f8 == '1' || f8 == '2')
         o->fp8_mma = f8 - '0';
-    const char g8 = env_first("FRS_FP8_GEMV");
-    if (g8 == '8')
+    if (env_first("FRS_FP8_GEMV") == '8')
         o->fp8_gemv_unroll = 8;
-    else if (g8 == 'p')
-        o->fp8_gemv_unroll = FRS_FP8_GEMV_PIPE4;
-    else if (g8 == 'q')
-        o->fp8_gemv_unroll = FRS_FP8_GEMV_PIPE2;
     const char bm = env_first("FRS_BATCH_ATT_MMA");
     if (bm >= '0' && bm <= '3')
         o->batch_att_mma = bm - '0';

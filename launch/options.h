@@ -67,8 +67,7 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             untimed); =p: 3 (timed at every row count, none reused)
  *   FRS_FP8_MMA=0 / =1   fp8_mma = 0 / 1      (FP8 weights at n = 2..64: dequantize + bf16 GEMM / the
  *                                             tensor-core kernel unsplit; default 2, split-K)
- *   FRS_FP8_GEMV=8       fp8_gemv_unroll = 8  (the FP8 GEMV's loads in flight per lane; default 4);
- *                =p / =q FRS_FP8_GEMV_PIPE4 / _PIPE2 (two batches of 4 / 2 loads in flight)
+ *   FRS_FP8_GEMV=8       fp8_gemv_unroll = 8  (the FP8 GEMV's loads in flight per lane; default 4)
  *   FRS_BATCH_ATT_MMA=0  batch_att_mma = 0    (the batched tree / prefill rows on the CUDA-core
  *                                             paged attention); =1: the decode steps on the CUDA-core
  *                                             kernel; =2: on tensor cores, the warp split without

@@ -114,8 +114,7 @@ struct frs_backend_options {
                                      1: the same kernel without the split (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
-                                     batch: 4 (default) or 8; FRS_FP8_GEMV_PIPE4 / _PIPE2: two batches of
-                                     4 / 2 in flight (cuda_fp8_kernels.h) */
+                                     batch: 4 (default) or 8 */
     int batch_att_mma;            /* 3 (default): the batched engine's rows through the tensor-core paged
                                      attention (cuda_attn_mma_paged): tree and prefill rows (8B verify of
                                      8 x 60 rows 16.3 ms against 47.4 on the H100), and the steps of
@@ -130,10 +129,6 @@ struct frs_backend_options {
     int test_hang_step;           /* test hook (0: off): the Nth decode/verify spins on the device until
                                    * destroy releases it (the watchdog tests; FRS_TEST_GPU_HANG_STEP) */
 };
-
-/* fp8_gemv_unroll's pipelined forms (the values of cuda_fp8_kernels.h's FP8_GEMV_PIPE4 / 2) */
-#define FRS_FP8_GEMV_PIPE4 104
-#define FRS_FP8_GEMV_PIPE2 102
 
 static inline struct frs_backend_options frs_backend_options_default(void)
 {

@@ -4,8 +4,9 @@
 # build; test_cuda_batch and test_cuda_fp8; the default pair's 512-prompt job
 # (tests/bench/prompts/job512.jsonl, 32 new tokens, --ignore-eos) at --batch 64 under off and auto
 # (twice each, alternating), under off with cuBLASLt's untimed choice (FRS_CUBLASLT=h), and at --batch
-# 1 under off, with per-step traces; the 8B FP8 decode with each FP8 GEMV of FP8_AB (default "4 p q
-# 8": FRS_FP8_GEMV unset / =p / =q / =8) and the bf16 one; `frspec bench throughput` on the 8B shape
+# 1 under off, with per-step traces; the 8B FP8 decode with each FP8 GEMV of FP8_AB (default "4 8":
+# FRS_FP8_GEMV unset / =8; the 15:42 run of 2026-12-07 also had the since removed =p / =q) and the
+# bf16 one; `frspec bench throughput` on the 8B shape
 # at batch 1..128 (AR step, FR 32k iterations, auto's choice); the PyTorch batched graph loop of the
 # same shape in the same call; the job at --batch 8 / 32. Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=480] [FP8_AB="4 p"] bash tests/gpu/verify_batch.sh
@@ -27,7 +28,7 @@ if need 60 "jobs b64 b1"; then
     frs_job 1 off 60 | sed "s/^/[b1 off] /"
     grep -h "^backend" "$OUT"/trace_*.txt | head -8
 fi
-for g in ${FP8_AB:-4 p q 8}; do
+for g in ${FP8_AB:-4 8}; do
     need 40 "FP8 decode $g" || break
     [ "$g" = 4 ] && pre=llama3-8b,llama3-8b-fp8 || pre=llama3-8b-fp8
     env $([ "$g" = 4 ] || echo FRS_FP8_GEMV=$g) timeout 40 $B/frspec bench --preset $pre --quick --short --iters 6 \
