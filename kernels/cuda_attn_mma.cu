@@ -50,25 +50,7 @@
 
 /* ---- PTX wrappers ------------------------------------------------------------------------------ */
 
-static __device__ __forceinline__ uint32_t smem_addr(const void *p)
-{
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-/* 16 bytes global -> shared; src_bytes 0: zero fill (nothing read) */
-static __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes)
-                 : "memory");
-}
-
-static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-
-template <int N>
-static __device__ __forceinline__ void cp_async_wait()
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
+/* smem_addr, cp_async16, cp_async_commit, cp_async_wait: cuda_common.cuh */
 
 static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *p)
 {

@@ -9,7 +9,7 @@
  * shared array of 32 entries, and end with every thread holding the result.
  *
  * defines: FRS_CUDA_CHECK, FRS_CUDA_CHECK_GOTO, FRS_LAUNCH_CHECK (cuda_check.h), FRS_FULL_MASK,
- *          pdl_wait, pdl_trigger, bf2f, f2bf, swiglu_bf16, rope_rotate, rope_head_pair, warp_sum, warp_max, warp_max_u64, block_sum,
+ *          smem_addr, cp_async16, cp_async_commit, cp_async_wait, pdl_wait, pdl_trigger, bf2f, f2bf, swiglu_bf16, rope_rotate, rope_head_pair, warp_sum, warp_max, warp_max_u64, block_sum,
  *          block_max, block_max_u64, block_or; frs_mix64, frs_rng_u64, frs_rng_uniform,
  *          frs_rng_gumbel (rng.h)
  */
@@ -25,6 +25,27 @@
 #include "rng.h" /* frs_rng_*: __host__ __device__ under nvcc */
 
 #define FRS_FULL_MASK 0xffffffffu
+
+/* ---- cp.async (sm_80+): 16-byte global -> shared copies in commit groups ---------------------- */
+static __device__ __forceinline__ uint32_t smem_addr(const void *p)
+{
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16 bytes global -> shared; src_bytes 0: zero fill (nothing read) */
+static __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes)
+                 : "memory");
+}
+
+static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+template <int N>
+static __device__ __forceinline__ void cp_async_wait()
+{
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
 
 /* ---- programmatic dependent launch (sm_90; no-ops below) ---------------------------------------
  * A kernel launched with the PDL attribute (the GEMVs, cuda_matmul.h) may start while the kernel

@@ -347,6 +347,139 @@ __global__ void fp8_splitk_reduce(const float *__restrict__ part, int splits, in
     }
 }
 
+/* The pipelined form (fp8_mma 4): the same MMAs, fragments and K permutation as fp8_mma_kernel, but
+ * 8 warps (256 weight rows) a block and the weight and x tiles of 64 K columns streamed through a
+ * 4-stage cp.async ring in shared memory, so that three tiles (~48-72 KiB a block) are in flight
+ * while one is used. fp8_mma_kernel holds one 64-column step of its weights in registers ahead (8 KiB
+ * a block) and stages x synchronously; at 2 blocks an SM that is too little to cover the DRAM latency
+ * (verify 60 of the 8B shape ran its FP8 GEMMs at ~1 TB/s). A stage: the weight tile (256 rows x
+ * 64 bytes, row-major: a quarter warp's 16-byte reads of rows g, g+1 are one 128-byte line) and the x
+ * tile (8 ng tokens x 64 bf16, rows padded to 72 so that the 16-byte reads of 2 tokens x 4 lanes
+ * hit distinct banks); tokens >= n and weight rows >= rows are zero-filled. Grid and partials as
+ * fp8_mma_kernel's. */
+#define FP8_PIPE_WARPS 8
+#define FP8_PIPE_ROWS (32 * FP8_PIPE_WARPS)
+#define FP8_PIPE_STAGES 4
+#define FP8_PIPE_XS 72 /* bf16 per staged x row */
+
+static size_t fp8_pipe_stage_bytes(int n)
+{
+    return (size_t)FP8_PIPE_ROWS * 64 + (size_t)((n + 7) / 8 * 8) * FP8_PIPE_XS * 2;
+}
+
+__global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
+    fp8_pipe_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n, const uint8_t *__restrict__ w,
+                    const float *__restrict__ scale, int rows, int cols, float *__restrict__ y, int ldy, float beta,
+                    int k_per, float *__restrict__ part)
+{
+    extern __shared__ __align__(16) unsigned char fp8_pipe_smem[];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int row0 = blockIdx.x * FP8_PIPE_ROWS, rb = row0 + warp * 32;
+    const int ng = (n + 7) >> 3;
+    const int wbytes = FP8_PIPE_ROWS * 64, stage = wbytes + ng * 8 * FP8_PIPE_XS * 2;
+    const int k_begin = blockIdx.y * k_per, k_end = min(cols, k_begin + k_per);
+    const int nk = (k_end - k_begin) >> 6;
+    float acc[2][8][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int q = 0; q < 8; q++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[mt][q][i] = 0.0f;
+    /* tile kt (K columns k_begin + 64 kt ..) into ring slot kt % STAGES, one commit group */
+    auto load = [&](int kt) {
+        unsigned char *ws = fp8_pipe_smem + (kt % FP8_PIPE_STAGES) * stage;
+        __nv_bfloat16 *xs = reinterpret_cast<__nv_bfloat16 *>(ws + wbytes);
+        const int k0 = k_begin + kt * 64;
+        for (int c = threadIdx.x; c < FP8_PIPE_ROWS * 4; c += 32 * FP8_PIPE_WARPS) {
+            const int r = row0 + (c >> 2);
+            const bool ok = r < rows;
+            cp_async16(ws + c * 16, w + (size_t)(ok ? r : 0) * cols + k0 + (c & 3) * 16, ok ? 16 : 0);
+        }
+        for (int c = threadIdx.x; c < ng * 8 * 8; c += 32 * FP8_PIPE_WARPS) {
+            const int tok = c >> 3;
+            const bool ok = tok < n;
+            cp_async16(xs + tok * FP8_PIPE_XS + (c & 7) * 8, x + (size_t)(ok ? tok : 0) * ldx + k0 + (c & 7) * 8,
+                       ok ? 16 : 0);
+        }
+    };
+#pragma unroll
+    for (int s = 0; s < FP8_PIPE_STAGES - 1; s++) {
+        if (s < nk)
+            load(s);
+        cp_async_commit(); /* tile s is group s (empty past the last tile) */
+    }
+    for (int kt = 0; kt < nk; kt++) {
+        cp_async_wait<FP8_PIPE_STAGES - 2>(); /* this thread's copies of tile kt landed */
+        __syncthreads();                      /* everyone's did, and slot (kt - 1) % STAGES is free */
+        if (kt + FP8_PIPE_STAGES - 1 < nk)
+            load(kt + FP8_PIPE_STAGES - 1);
+        cp_async_commit();
+        const unsigned char *ws = fp8_pipe_smem + (kt % FP8_PIPE_STAGES) * stage;
+        const __nv_bfloat16 *xs = reinterpret_cast<const __nv_bfloat16 *>(ws + wbytes);
+        uint4 wv[2][2];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                wv[mt][h] = *reinterpret_cast<const uint4 *>(ws + (warp * 32 + mt * 16 + h * 8 + g) * 64 + 16 * t);
+        /* two MMA steps (j = 2 jj, 2 jj + 1) per 16-byte read of x: K elements 16 t + 8 jj .. + 7 */
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++) {
+            uint32_t a[2][2][4];
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+#pragma unroll
+                for (int mt = 0; mt < 2; mt++) {
+                    const int j = 2 * jj + e;
+                    const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
+                    const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
+                    a[e][mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+                    a[e][mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+                    a[e][mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+                    a[e][mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+                }
+#pragma unroll
+            for (int q = 0; q < 8; q++) {
+                if (q < ng) {
+                    const uint4 bv =
+                        *reinterpret_cast<const uint4 *>(xs + (q * 8 + g) * FP8_PIPE_XS + 16 * t + 8 * jj);
+                    mma_bf16_16816(acc[0][q], a[0][0], bv.x, bv.y);
+                    mma_bf16_16816(acc[1][q], a[0][1], bv.x, bv.y);
+                    mma_bf16_16816(acc[0][q], a[1][0], bv.z, bv.w);
+                    mma_bf16_16816(acc[1][q], a[1][1], bv.z, bv.w);
+                }
+            }
+        }
+    }
+    cp_async_wait<0>(); /* nothing real in flight: the groups past the last tile are empty */
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            if (r >= rows)
+                continue;
+            const float s = scale[r];
+#pragma unroll
+            for (int q = 0; q < 8; q++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int tok = q * 8 + 2 * t + i;
+                    if (q < ng && tok < n) {
+                        const float v = s * acc[mt][q][h * 2 + i];
+                        if (part) {
+                            part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
+                        } else {
+                            float *yp = y + (size_t)tok * ldy + r;
+                            *yp = beta != 0.0f ? beta * *yp + v : v;
+                        }
+                    }
+                }
+        }
+}
+
 static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
 {
     x ^= x >> 33;
@@ -466,6 +599,42 @@ extern "C" enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx
     return FRS_OK;
 }
 
+extern "C" int cuda_fp8_pipe_splits(int rows, int cols, int n_sm)
+{
+    const int blocks = (rows + FP8_PIPE_ROWS - 1) / FP8_PIPE_ROWS;
+    int s = (2 * (n_sm > 0 ? n_sm : 132) + blocks - 1) / blocks; /* two blocks an SM */
+    const int max_s = cols / 256 > 0 ? cols / 256 : 1;          /* at least 4 tiles a split */
+    return s < 1 ? 1 : s > max_s ? max_s : s > 16 ? 16 : s;
+}
+
+extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
+                                              int rows, int cols, float *y, int ldy, float beta, int splits,
+                                              float *part, cudaStream_t st)
+{
+    if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || (splits > 1 && !part))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_pipe: n %d (2..%d), cols %d (multiple of 64), ldx %d "
+                       "(multiple of 8), alignment or split scratch", n, FP8_MMA_MAXN, cols, ldx);
+    if (splits < 1)
+        splits = 1;
+    const int blocks = (rows + FP8_PIPE_ROWS - 1) / FP8_PIPE_ROWS;
+    const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
+    const int used = (cols + k_per - 1) / k_per;
+    const size_t smem = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(n);
+    /* above the default 48 KiB from n = 9 on; a host-side attribute (allowed while capturing) */
+    FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    fp8_pipe_kernel<<<dim3((unsigned)blocks, (unsigned)used), 32 * FP8_PIPE_WARPS, smem, st>>>(
+        reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
+        used > 1 ? part : nullptr);
+    FRS_LAUNCH_CHECK(fp8_pipe_kernel);
+    if (used > 1) {
+        const size_t total = (size_t)n * rows;
+        const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
+        fp8_splitk_reduce<<<rb, 256, 0, st>>>(part, used, n, rows, y, ldy, beta);
+        FRS_LAUNCH_CHECK(fp8_splitk_reduce);
+    }
+    return FRS_OK;
+}
+
 extern "C" enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
                                                  cudaStream_t st)
 {
@@ -514,6 +683,13 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
         return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->fp8_gemv_unroll, blas->stream);
+    if (mma >= 4 && cuda_fp8_mma_ok(n, cols, x, ldx) && ((uintptr_t)w8 & 15) == 0) {
+        /* mma 4: the pipelined kernel, split over K as mma 2 when the deq scratch holds the partials */
+        int sp = cuda_fp8_pipe_splits(rows, cols, blas->n_sm);
+        if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
+            sp = 1;
+        return cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, blas->stream);
+    }
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
         /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
          * scratch, reduced in a fixed order), when the scratch holds them */

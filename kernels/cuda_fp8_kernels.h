@@ -15,7 +15,8 @@
  * single-sequence forward (cuda_backend.c) and the batched one (cuda_batch.c) share.
  *
  * defines: cuda_fp8_gemv, cuda_fp8_gemv_swiglu, cuda_fp8_gemm_small, cuda_fp8_mma_ok, cuda_fp8_dequant_bf16,
- *          cuda_fp8_fill_hash, cuda_gate_up_swiglu, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits
+ *          cuda_fp8_fill_hash, cuda_gate_up_swiglu, cuda_matmul_w8, cuda_fp8_gemm_small_splitk, cuda_fp8_splitk_splits,
+ *          cuda_fp8_gemm_pipe, cuda_fp8_pipe_splits
  */
 #ifndef FRSPEC_CUDA_FP8_KERNELS_H
 #define FRSPEC_CUDA_FP8_KERNELS_H
@@ -58,6 +59,14 @@ enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, co
                                            int rows, int cols, float *y, int ldy, float beta, int splits, float *part,
                                            cudaStream_t st);
 int cuda_fp8_splitk_splits(int rows, int cols, int n_sm);
+/* The same product (and split-K partials) through the pipelined kernel: 256 weight rows a block, the
+ * weight and x tiles streamed through a 4-stage cp.async ring (up to 100 KiB of shared memory at n = 64).
+ * The same sums as cuda_fp8_gemm_small(_splitk) over the same K ranges; splits 1: no partials (part
+ * may be NULL). cuda_fp8_pipe_splits: the splits for a shape (two blocks an SM on n_sm SMs, at least
+ * 256 columns a split, at most 16). */
+enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale, int rows,
+                                   int cols, float *y, int ldy, float beta, int splits, float *part, cudaStream_t st);
+int cuda_fp8_pipe_splits(int rows, int cols, int n_sm);
 /* out[r, c] = bf16(e4m3(w[r, c]) * scale[r]) (rows, cols) contiguous. */
 enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
                                       cudaStream_t st);
@@ -68,7 +77,7 @@ enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows,
 /* y = beta y + x W^T over n rows (x bf16, row stride ldx; y fp32, row stride ldy): W bf16 (w) when
  * w8 is NULL, else e4m3 w8 (rows, cols) with row scales s8: n == 1 cuda_fp8_gemv (blas->
  * fp8_gemv_unroll), n 2..64 cuda_fp8_gemm_small when blas->fp8_mma (2: its split-K form, partials
- * in deq) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
+ * in deq; 4: cuda_fp8_gemm_pipe, split likewise) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
  * and the bf16 GEMM. On blas's stream. */
 /* The MLP's gate/up product and SwiGLU over n rows of x (bf16, row stride cols): act (n x F bf16) =
  * bf16(silu(g) * u), g and u rows j and F + j of the stacked (2F, cols) weight (bf16 w, or e4m3 w8

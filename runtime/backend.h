@@ -111,6 +111,8 @@ struct frs_backend_options {
     int fp8_mma;                  /* 2 (default): FP8 weights at n = 2..64 rows on tensor cores with K split
                                      over more blocks (cuda_fp8_gemm_small_splitk; verify 60 of the 8B
                                      shape 9.3 ms against 20.6 for 1 on the H100, RESULTS.md);
+                                     4: the pipelined kernel (cuda_fp8_gemm_pipe: 256 rows a block, a
+                                     4-stage cp.async ring), split likewise;
                                      1: the same kernel without the split (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per

@@ -5,7 +5,8 @@
  *     with and without the 16-byte path;
  *  1b. cuda_fp8_gemv_swiglu (the decode's MLP) == cuda_fp8_gemv then cuda_swiglu, bit for bit;
  *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
- *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores), and its split-K form in 3 parts, vs cpu_matmul on the bf16 inputs: error <=
+ *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores), its split-K form in 3 parts and the pipelined kernel
+ *      (cuda_fp8_gemm_pipe, whole and split: the same bits as the first two), vs cpu_matmul on the bf16 inputs: error <=
  *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
  *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
@@ -191,18 +192,32 @@ static void test_gemm_small(void)
             CHECK(cuda_fp8_mma_ok(n, cols, dx, ldx), "fp8 mma qualifies for n %d cols %d", n, cols);
             float *dpart = NULL;
             CHECK(cudaMalloc((void **)&dpart, (size_t)3 * n * rows * 4) == cudaSuccess, "scratch");
-            for (int variant = 0; variant < 4; variant++) {
-                const int beta = variant & 1, split = variant >> 1; /* split: K in 3 parts (cols >= 192) */
+            /* variants: beta 0 / 1, K whole or in 3 parts (cols >= 192), fp8_mma_kernel or the pipelined
+             * kernel (which must give the other's bits: same fragments, K order and split ranges) */
+            float *first[4] = {NULL, NULL, NULL, NULL};
+            for (int variant = 0; variant < 8; variant++) {
+                const int beta = variant & 1, split = (variant >> 1) & 1, pipe = variant >> 2;
                 if (split && cols < 192)
                     continue;
                 CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
-                if (split)
+                if (pipe)
+                    CHECK_OK(cuda_fp8_gemm_pipe(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, split ? 3 : 1,
+                                                split ? dpart : NULL, NULL));
+                else if (split)
                     CHECK_OK(cuda_fp8_gemm_small_splitk(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, 3, dpart,
                                                         NULL));
                 else
                     CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
                 CHECK(cudaDeviceSynchronize() == cudaSuccess, "fp8 mma kernel ran");
                 CHECK(cudaMemcpy(got, dy, (size_t)n * rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                if (!pipe) {
+                    first[variant] = malloc((size_t)n * rows * 4);
+                    memcpy(first[variant], got, (size_t)n * rows * 4);
+                } else if (first[variant & 3]) {
+                    CHECK(memcmp(first[variant & 3], got, (size_t)n * rows * 4) == 0,
+                          "fp8 pipelined kernel %dx%d n %d beta %d split-K %d: the same bits as fp8_mma_kernel", rows,
+                          cols, n, beta, split ? 3 : 1);
+                }
                 double worst = 0;
                 for (int i = 0; i < n; i++)
                     for (int r = 0; r < rows; r++) {
@@ -213,9 +228,11 @@ static void test_gemm_small(void)
                         const double e = fabs(got[(size_t)i * rows + r] - want) / (mag > 0 ? mag : 1);
                         worst = !(e <= worst) ? e : worst; /* a NaN (unwritten output) sticks */
                     }
-                CHECK(worst <= 1e-5, "fp8 mma %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum", rows,
-                      cols, n, beta, split ? 3 : 1, worst);
+                CHECK(worst <= 1e-5, "fp8 %s %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum",
+                      pipe ? "pipelined" : "mma", rows, cols, n, beta, split ? 3 : 1, worst);
             }
+            for (int v = 0; v < 4; v++)
+                free(first[v]);
             cudaFree(dpart);
             cudaFree(dx);
             cudaFree(dy);
