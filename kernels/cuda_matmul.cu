@@ -362,9 +362,13 @@ static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed)
             continue;
         cublasLtMatmulHeuristicResult_t r;
         memset(&r, 0, sizeof r);
-        if (cublasLtMatmulAlgoCheck((cublasLtHandle_t)b->lt, e->op, e->a, e->bl, e->c, e->c, &o->algo, &r) !=
-                CUBLAS_STATUS_SUCCESS ||
-            r.workspaceSize > b->workspace_bytes)
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        const cublasStatus_t cs =
+            cublasLtMatmulAlgoCheck((cublasLtHandle_t)b->lt, e->op, e->a, e->bl, e->c, e->c, &o->algo, &r);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        b->lt_check_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (cs != CUBLAS_STATUS_SUCCESS || r.workspaceSize > b->workspace_bytes)
             continue;
         e->algo = o->algo;
         e->ok = 1;

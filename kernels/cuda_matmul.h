@@ -43,6 +43,7 @@ struct cuda_blas {
     int lt_timed;      /* shapes whose candidates were timed */
     int lt_reused;     /* shapes that took the algorithm timed at another row count */
     double lt_seconds; /* host time spent choosing algorithms (heuristics and timing), all shapes */
+    double lt_check_seconds; /* the part of it in cublasLtMatmulAlgoCheck (lt_reuse) */
 };
 
 /* cublaslt: 1 = cuBLASLt with per-shape algorithms for n > 1 (the product's choice), 0 =
