@@ -11,7 +11,8 @@
  *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
  *     (models/fp8-ct-channel + spec/head-gqa, and fp8-ct-static whose LM head is FP8), several
- *     tree shapes, full and FR-Spec vocabulary. Verify runs the n > 1 FP8 kernel and decoding the
+ *     tree shapes, full and FR-Spec vocabulary, under fp8_mma 2 and 4 (the split-K and the pipelined
+ *     verify kernel). Verify runs the n > 1 FP8 kernel and decoding the
  *     n == 1 GEMV, so the two differ by summation order: as in test_cuda_spec, a difference is a
  *     near tie (counted, not a failure) only when the two tokens' autoregressive GPU logits are
  *     within 1e-3 of the row's RMS; anything else fails.
@@ -249,7 +250,20 @@ static void test_gemm_small(void)
 }
 
 
-static void test_spec(const char *target_rel)
+/* spec_make_backend's CUDA backend with the FP8 verify kernel fp8_mma (2: fp8_mma_kernel split over K,
+ * 4: the pipelined kernel) */
+static enum frs_status fp8_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
+                                   int fp8_mma)
+{
+    const struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16};
+    struct frs_backend_options o = frs_backend_options_default();
+    o.fp8_mma = fp8_mma;
+    memset(be, 0, sizeof *be);
+    be->ops = &frs_backend_cuda_ops;
+    return be->ops->create(be, m, d, NULL, &lim, &o);
+}
+
+static void test_spec(const char *target_rel, int fp8_mma)
 {
     struct llama_model m;
     CHECK_OK(llama_model_load(&m, test_fixture(target_rel), 0, 1));
@@ -260,7 +274,7 @@ static void test_spec(const char *target_rel)
     const struct frs_sampling greedy = {0.0f, 1.0f, 0, 0};
     int32_t ar[NP][NN];
     struct frs_backend be;
-    CHECK_OK(spec_make_backend(&be, &frs_backend_cuda_ops, &m, NULL, 256));
+    CHECK_OK(fp8_backend(&be, &m, NULL, fp8_mma));
     for (int i = 0; i < NP; i++) {
         struct frs_gen_stats st;
         CHECK_OK(spec_generate(&be, prompts[i].ids, prompts[i].n, &greedy, NULL, NN, ar[i], &st));
@@ -275,7 +289,7 @@ static void test_spec(const char *target_rel)
         CHECK_OK(eagle_draft_load(&d, test_fixture("spec/head-gqa"), &m));
         if (K)
             CHECK_OK(eagle_draft_set_vocab(&d, &m, ids, V, K));
-        CHECK_OK(spec_make_backend(&be, &frs_backend_cuda_ops, &m, &d, 256));
+        CHECK_OK(fp8_backend(&be, &m, &d, fp8_mma));
         for (int si = 0; si < SPEC_N_SHAPES; si++) {
             struct frs_tree_params p = SPEC_SHAPES[si];
             if (K && p.topk > K)
@@ -290,8 +304,8 @@ static void test_spec(const char *target_rel)
                     const double gap = spec_ar_gap(&arbe, &prompts[i], ar[i], fd, out[fd], ar[i][fd], V,
                                                    cuda_backend_logits, &rms);
                     near += gap <= 1e-3 * rms;
-                    CHECK(gap <= 1e-3 * rms, "%s (CUDA) K=%d tree %d/%d/%d prompt %d: speculative differs from "
-                          "autoregressive at %d (%d vs %d, AR logit gap %.4g, row rms %.3g)", target_rel, K, p.depth,
+                    CHECK(gap <= 1e-3 * rms, "%s (CUDA, fp8_mma %d) K=%d tree %d/%d/%d prompt %d: speculative differs "
+                          "from autoregressive at %d (%d vs %d, AR logit gap %.4g, row rms %.3g)", target_rel, fp8_mma, K, p.depth,
                           p.topk, p.size, i, fd, out[fd], ar[i][fd], gap, rms);
                 } else {
                     CHECK(fd < 0, "%s (CUDA): speculative produced %d tokens, expected %d", target_rel, st.n_tokens, NN);
@@ -303,8 +317,8 @@ static void test_spec(const char *target_rel)
         be.ops->destroy(&be);
         eagle_draft_free(&d);
     }
-    fprintf(stderr, "%s (CUDA, FP8 weights): speculative == autoregressive in %d of %d runs, %d stopped at a near "
-            "tie\n", target_rel, same, runs, near);
+    fprintf(stderr, "%s (CUDA, FP8 weights, fp8_mma %d): speculative == autoregressive in %d of %d runs, %d stopped "
+            "at a near tie\n", target_rel, fp8_mma, same, runs, near);
     arbe.ops->destroy(&arbe);
     free(ids);
     llama_model_free(&m);
@@ -319,7 +333,9 @@ int main(void)
     }
     test_kernels();
     test_gemm_small();
-    test_spec("models/fp8-ct-channel");
-    test_spec("models/fp8-ct-static");
+    for (int mma = 2; mma <= 4; mma += 2) { /* the split-K kernel, then the pipelined one */
+        test_spec("models/fp8-ct-channel", mma);
+        test_spec("models/fp8-ct-static", mma);
+    }
     return test_finish("test_cuda_fp8");
 }
