@@ -620,8 +620,17 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
     const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
     const int used = (cols + k_per - 1) / k_per;
     const size_t smem = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(n);
-    /* above the default 48 KiB from n = 9 on; a host-side attribute (allowed while capturing) */
-    FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    /* above the default 48 KiB from n = 9 on: the attribute set once per device, for n = 64 (the first
+     * call runs eagerly in every path, the verify graphs being captured at their second use) */
+    static unsigned long long attr_set; /* bit d: set on device d */
+    int dev = 0;
+    FRS_CUDA_CHECK(cudaGetDevice(&dev));
+    if (dev >= 64 || !(__atomic_load_n(&attr_set, __ATOMIC_ACQUIRE) >> dev & 1)) {
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            (int)(FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN))));
+        if (dev < 64)
+            __atomic_fetch_or(&attr_set, 1ull << dev, __ATOMIC_RELEASE);
+    }
     fp8_pipe_kernel<<<dim3((unsigned)blocks, (unsigned)used), 32 * FP8_PIPE_WARPS, smem, st>>>(
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
         used > 1 ? part : nullptr);
