@@ -5,14 +5,15 @@
 # iteration) under each value of MMA (default "2": FRS_FP8_MMA, alternating RUNS times, default 1);
 # the 70B FP8 preset on one GPU; an ncu of the FP8 verify kernels (kernel name regex NCU_K, default
 # fp8_mma) under the last MMA value. Logs under $OUT.
-# usage (repo root, carry .deps): [LIMIT=300] [MMA="2 4"] [RUNS=1] [B70=1] bash tests/gpu/fp8_verify.sh
+# usage (repo root, carry .deps): [LIMIT=300] [MMA="2 4"] [RUNS=1] [B70=1] [MODEL=1] bash tests/gpu/fp8_verify.sh
+# (MODEL=0 skips test_cuda_model, B70=0 the 70B preset)
 set -o pipefail
 LIMIT=${LIMIT:-300}
 source tests/gpu/build_lib.sh
 frs_build frspec test_cuda_fp8 test_cuda_model || exit 1
 echo "built ($(left) s left)"
 need 60 "test_cuda_fp8" && frs_test test_cuda_fp8 60
-if need 60 "test_cuda_model fp8"; then
+if [ "${MODEL:-1}" = 1 ] && need 60 "test_cuda_model fp8"; then
     ( cd "$B/tests" && timeout 40 ./test_cuda_model models/fp8-ct-channel models/fp8-ct-static models/fp8-fbgemm ) \
         > "$OUT/test_cuda_model_fp8.log" 2>&1
     echo "test_cuda_model fp8 exit $?: $(grep -E 'checks' "$OUT/test_cuda_model_fp8.log" | tail -1)"
