@@ -551,7 +551,7 @@ extern "C" enum frs_status cuda_fp8_gemv_swiglu(const uint16_t *x, const uint8_t
 
 extern "C" int cuda_fp8_mma_ok(int n, int cols, const void *x, int ldx)
 {
-    return n >= 2 && n <= FP8_MMA_MAXN && cols % 64 == 0 && ldx % 8 == 0 && ((uintptr_t)x & 15) == 0;
+    return n >= 2 && n <= FP8_MMA_MAXN && cols > 0 && cols % 64 == 0 && ldx % 8 == 0 && ((uintptr_t)x & 15) == 0;
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
@@ -620,17 +620,27 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
     const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
     const int used = (cols + k_per - 1) / k_per;
     const size_t smem = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(n);
-    /* above the default 48 KiB from n = 9 on: the attribute set once per device, for n = 64 (the first
-     * call runs eagerly in every path, the verify graphs being captured at their second use) */
+    /* above the default 48 KiB from n = 9 on: the attribute set once per device to the n = 64 size, or
+     * to the device's opt-in limit where that is smaller (sm_86 / sm_89: 99 KiB a block), calls that
+     * need more going to fp8_mma_kernel (the first call runs eagerly in every path, the verify
+     * graphs being captured at their second use) */
     static unsigned long long attr_set; /* bit d: set on device d */
+    static int attr_bytes[64];
     int dev = 0;
     FRS_CUDA_CHECK(cudaGetDevice(&dev));
-    if (dev >= 64 || !(__atomic_load_n(&attr_set, __ATOMIC_ACQUIRE) >> dev & 1)) {
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            (int)(FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN))));
-        if (dev < 64)
-            __atomic_fetch_or(&attr_set, 1ull << dev, __ATOMIC_RELEASE);
+    if (dev >= 64)
+        return cuda_fp8_gemm_small_splitk(x, ldx, n, w, scale, rows, cols, y, ldy, beta, splits, part, st);
+    if (!(__atomic_load_n(&attr_set, __ATOMIC_ACQUIRE) >> dev & 1)) {
+        int optin = 0;
+        FRS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+        const int want = (int)(FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN));
+        const int bytes = want < optin ? want : optin;
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+        attr_bytes[dev] = bytes;
+        __atomic_fetch_or(&attr_set, 1ull << dev, __ATOMIC_RELEASE);
     }
+    if (smem > (size_t)attr_bytes[dev])
+        return cuda_fp8_gemm_small_splitk(x, ldx, n, w, scale, rows, cols, y, ldy, beta, splits, part, st);
     fp8_pipe_kernel<<<dim3((unsigned)blocks, (unsigned)used), 32 * FP8_PIPE_WARPS, smem, st>>>(
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
         used > 1 ? part : nullptr);

@@ -200,7 +200,11 @@ static void test_gemm_small(void)
                 const int beta = variant & 1, split = (variant >> 1) & 1, pipe = variant >> 2;
                 if (split && cols < 192)
                     continue;
-                CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
+                /* beta 1 reads y (ref: the result is 2 ref); beta 0 must write every output: poisoned with NaN */
+                if (beta)
+                    CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
+                else
+                    CHECK(cudaMemset(dy, 0xff, (size_t)n * rows * 4) == cudaSuccess, "poison");
                 if (pipe)
                     CHECK_OK(cuda_fp8_gemm_pipe(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, split ? 3 : 1,
                                                 split ? dpart : NULL, NULL));
