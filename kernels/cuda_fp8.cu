@@ -217,6 +217,50 @@ static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *
 #endif
 }
 
+/* the A fragment of MMA step j (0..3) from a thread's 16 weight bytes of rows g (w[0]) and g + 8
+ * (w[1]): word j of each, two e4m3 pairs -> bf16x2 */
+static __device__ __forceinline__ void fp8_mma_afrag(const uint4 (&w)[2], int j, uint32_t (&a)[4])
+{
+    const uint32_t w0 = j == 0 ? w[0].x : j == 1 ? w[0].y : j == 2 ? w[0].z : w[0].w;
+    const uint32_t w1 = j == 0 ? w[1].x : j == 1 ? w[1].y : j == 2 ? w[1].z : w[1].w;
+    a[0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
+    a[1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
+    a[2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
+    a[3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
+}
+
+/* a warp's 32 rows (from rb) x 8 ng tokens of accumulators, scaled by their rows' scales: into y
+ * (beta) or, with part, into split blockIdx.y's partials */
+static __device__ __forceinline__ void fp8_mma_store(const float (&acc)[2][8][4], int rb, int g, int t, int ng, int n,
+                                                     int rows, const float *__restrict__ scale, float *__restrict__ y,
+                                                     int ldy, float beta, float *__restrict__ part)
+{
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            if (r >= rows)
+                continue;
+            const float s = scale[r];
+#pragma unroll
+            for (int q = 0; q < 8; q++)
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int tok = q * 8 + 2 * t + i;
+                    if (q < ng && tok < n) {
+                        const float v = s * acc[mt][q][h * 2 + i];
+                        if (part) {
+                            part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
+                        } else {
+                            float *yp = y + (size_t)tok * ldy + r;
+                            *yp = beta != 0.0f ? beta * *yp + v : v;
+                        }
+                    }
+                }
+        }
+}
+
 /* this thread's 16 weight bytes of its 4 rows at K offset k0 (zeros past the last row) */
 static __device__ __forceinline__ void fp8_mma_load(uint4 (&wv)[2][2], const uint8_t *const (&wr)[2][2],
                                                     const bool (&ok)[2][2], int k0)
@@ -282,14 +326,8 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
             for (int j = 0; j < 4; j++) {
                 uint32_t a[2][4];
 #pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
-                    const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
-                    a[mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
-                    a[mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
-                    a[mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
-                    a[mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
-                }
+                for (int mt = 0; mt < 2; mt++)
+                    fp8_mma_afrag(wv[mt], j, a[mt]);
 #pragma unroll
                 for (int q = 0; q < 8; q++) {
                     if (q < ng) {
@@ -306,30 +344,7 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
                     wv[mt][h] = wn[mt][h];
         }
     }
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int r = rb + mt * 16 + h * 8 + g;
-            if (r >= rows)
-                continue;
-            const float s = scale[r];
-#pragma unroll
-            for (int q = 0; q < 8; q++)
-#pragma unroll
-                for (int i = 0; i < 2; i++) {
-                    const int tok = q * 8 + 2 * t + i;
-                    if (q < ng && tok < n) {
-                        const float v = s * acc[mt][q][h * 2 + i];
-                        if (part) {
-                            part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
-                        } else {
-                            float *yp = y + (size_t)tok * ldy + r;
-                            *yp = beta != 0.0f ? beta * *yp + v : v;
-                        }
-                    }
-                }
-        }
+    fp8_mma_store(acc, rb, g, t, ng, n, rows, scale, y, ldy, beta, part);
 }
 
 /* y[t, r] = beta * y[t, r] + sum over splits in order of part[(split * n + t) * rows + r] */
@@ -431,15 +446,8 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
 #pragma unroll
             for (int e = 0; e < 2; e++)
 #pragma unroll
-                for (int mt = 0; mt < 2; mt++) {
-                    const int j = 2 * jj + e;
-                    const uint32_t w0 = j == 0 ? wv[mt][0].x : j == 1 ? wv[mt][0].y : j == 2 ? wv[mt][0].z : wv[mt][0].w;
-                    const uint32_t w1 = j == 0 ? wv[mt][1].x : j == 1 ? wv[mt][1].y : j == 2 ? wv[mt][1].z : wv[mt][1].w;
-                    a[e][mt][0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
-                    a[e][mt][1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
-                    a[e][mt][2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
-                    a[e][mt][3] = fp8x2_to_bf16x2(w1 >> 16);     /* row g + 8, slots 2t+8, 2t+9 */
-                }
+                for (int mt = 0; mt < 2; mt++)
+                    fp8_mma_afrag(wv[mt], 2 * jj + e, a[e][mt]);
 #pragma unroll
             for (int q = 0; q < 8; q++) {
                 if (q < ng) {
@@ -454,30 +462,7 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
         }
     }
     cp_async_wait<0>(); /* nothing real in flight: the groups past the last tile are empty */
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int r = rb + mt * 16 + h * 8 + g;
-            if (r >= rows)
-                continue;
-            const float s = scale[r];
-#pragma unroll
-            for (int q = 0; q < 8; q++)
-#pragma unroll
-                for (int i = 0; i < 2; i++) {
-                    const int tok = q * 8 + 2 * t + i;
-                    if (q < ng && tok < n) {
-                        const float v = s * acc[mt][q][h * 2 + i];
-                        if (part) {
-                            part[((size_t)blockIdx.y * n + tok) * rows + r] = v;
-                        } else {
-                            float *yp = y + (size_t)tok * ldy + r;
-                            *yp = beta != 0.0f ? beta * *yp + v : v;
-                        }
-                    }
-                }
-        }
+    fp8_mma_store(acc, rb, g, t, ng, n, rows, scale, y, ldy, beta, part);
 }
 
 static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
