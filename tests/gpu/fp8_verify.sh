@@ -4,7 +4,7 @@
 # on the FP8 fixtures; `frspec bench --preset llama3-8b,llama3-8b-fp8` (decode, verify 60, FR 32k
 # iteration) under each value of MMA (default "2": FRS_FP8_MMA, alternating RUNS times, default 1);
 # the 70B FP8 preset on one GPU; an ncu of the FP8 verify kernels (kernel name regex NCU_K, default
-# fp8_mma) under the last MMA value. Logs under $OUT.
+# fp8_(mma|pipe)_kernel) under the first MMA value. Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=300] [MMA="2 4"] [RUNS=1] [B70=1] [MODEL=1] bash tests/gpu/fp8_verify.sh
 # (MODEL=0 skips test_cuda_model, B70=0 the 70B preset)
 set -o pipefail
@@ -35,8 +35,8 @@ if [ "${B70:-1}" = 1 ]; then
     done
 fi
 if need 60 "ncu fp8 verify"; then
-    m=$(echo ${MMA:-2} | awk '{print $NF}')
-    FRS_FP8_MMA=$m timeout 55 ncu -k "regex:${NCU_K:-fp8_mma}" -c 8 --section SpeedOfLight --section MemoryWorkloadAnalysis \
+    m=$(echo ${MMA:-2} | awk '{print $1}')
+    FRS_FP8_MMA=$m timeout 55 ncu -k "regex:${NCU_K:-fp8_(mma|pipe)_kernel}" -c 8 --section SpeedOfLight --section MemoryWorkloadAnalysis \
         --section WarpStateStats --section Occupancy --section LaunchStats $B/frspec bench --preset llama3-8b-fp8 --quick \
         --short --iters 1 --steps 2 > "$OUT/ncu_fp8_verify.txt" 2>&1
     echo "ncu rc $?"
