@@ -217,6 +217,18 @@ static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *
 #endif
 }
 
+/* a warp's accumulators (2 row tiles x 8 token groups x 4) to zero */
+static __device__ __forceinline__ void fp8_mma_zero(float (&acc)[2][8][4])
+{
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int q = 0; q < 8; q++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[mt][q][i] = 0.0f;
+}
+
 /* the A fragment of MMA step j (0..3) from a thread's 16 weight bytes of rows g (w[0]) and g + 8
  * (w[1]): word j of each, two e4m3 pairs -> bf16x2 */
 static __device__ __forceinline__ void fp8_mma_afrag(const uint4 (&w)[2], int j, uint32_t (&a)[4])
@@ -286,13 +298,7 @@ __global__ void __launch_bounds__(128) fp8_mma_kernel(const __nv_bfloat16 *__res
     const int ng = (n + 7) >> 3;
     const int k_begin = blockIdx.y * k_per, k_end = min(cols, k_begin + k_per);
     float acc[2][8][4];
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int q = 0; q < 8; q++)
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-                acc[mt][q][i] = 0.0f;
+    fp8_mma_zero(acc);
     const uint8_t *wr[2][2];
     bool ok[2][2];
 #pragma unroll
@@ -377,9 +383,10 @@ __global__ void fp8_splitk_reduce(const float *__restrict__ part, int splits, in
 #define FP8_PIPE_STAGES 4
 #define FP8_PIPE_XS 72 /* bf16 per staged x row */
 
-static size_t fp8_pipe_stage_bytes(int n)
+/* one ring stage: the weight tile, then the x tile of n tokens rounded up to 8 */
+static __host__ __device__ __forceinline__ int fp8_pipe_stage_bytes(int n)
 {
-    return (size_t)FP8_PIPE_ROWS * 64 + (size_t)((n + 7) / 8 * 8) * FP8_PIPE_XS * 2;
+    return FP8_PIPE_ROWS * 64 + (n + 7) / 8 * 8 * FP8_PIPE_XS * 2;
 }
 
 __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
@@ -391,17 +398,11 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int row0 = blockIdx.x * FP8_PIPE_ROWS, rb = row0 + warp * 32;
     const int ng = (n + 7) >> 3;
-    const int wbytes = FP8_PIPE_ROWS * 64, stage = wbytes + ng * 8 * FP8_PIPE_XS * 2;
+    const int wbytes = FP8_PIPE_ROWS * 64, stage = fp8_pipe_stage_bytes(n);
     const int k_begin = blockIdx.y * k_per, k_end = min(cols, k_begin + k_per);
     const int nk = (k_end - k_begin) >> 6;
     float acc[2][8][4];
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int q = 0; q < 8; q++)
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-                acc[mt][q][i] = 0.0f;
+    fp8_mma_zero(acc);
     /* tile kt (K columns k_begin + 64 kt ..) into ring slot kt % STAGES, one commit group */
     auto load = [&](int kt) {
         unsigned char *ws = fp8_pipe_smem + (kt % FP8_PIPE_STAGES) * stage;
@@ -554,12 +555,38 @@ extern "C" enum frs_status cuda_fp8_gemm_small(const uint16_t *x, int ldx, int n
     return FRS_OK;
 }
 
+/* the K splits that give a grid of block_rows-row blocks about 2 n_sm blocks (two waves of
+ * fp8_mma_kernel, two resident fp8_pipe_kernel blocks an SM), at least min_cols columns a split, at
+ * most 16 */
+static int fp8_splits(int rows, int cols, int n_sm, int block_rows, int min_cols)
+{
+    const int blocks = (rows + block_rows - 1) / block_rows;
+    const int s = (2 * (n_sm > 0 ? n_sm : 132) + blocks - 1) / blocks;
+    const int max_s = cols / min_cols > 0 ? cols / min_cols : 1;
+    return s < 1 ? 1 : s > max_s ? max_s : s > 16 ? 16 : s;
+}
+
+/* K columns a split (a multiple of 64) for `splits` requested; returns the splits used */
+static int fp8_split_range(int cols, int splits, int *k_per)
+{
+    *k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
+    return (cols + *k_per - 1) / *k_per;
+}
+
+/* y = beta y + the sum of the `used` splits' partials, in split order */
+static enum frs_status fp8_split_reduce(const float *part, int used, int n, int rows, float *y, int ldy, float beta,
+                                        cudaStream_t st)
+{
+    const size_t total = (size_t)n * rows;
+    const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
+    fp8_splitk_reduce<<<rb, 256, 0, st>>>(part, used, n, rows, y, ldy, beta);
+    FRS_LAUNCH_CHECK(fp8_splitk_reduce);
+    return FRS_OK;
+}
+
 extern "C" int cuda_fp8_splitk_splits(int rows, int cols, int n_sm)
 {
-    const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
-    int s = (2 * (n_sm > 0 ? n_sm : 132) + blocks - 1) / blocks; /* two waves' worth of blocks */
-    const int max_s = cols / 512 > 0 ? cols / 512 : 1;           /* at least 512 columns a split */
-    return s < 1 ? 1 : s > max_s ? max_s : s > 16 ? 16 : s;
+    return fp8_splits(rows, cols, n_sm, FP8_MMA_ROWS, 512);
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx, int n, const uint8_t *w,
@@ -572,24 +599,17 @@ extern "C" enum frs_status cuda_fp8_gemm_small_splitk(const uint16_t *x, int ldx
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_small_splitk: n %d, cols %d, ldx %d, alignment or scratch",
                        n, cols, ldx);
     const int blocks = (rows + FP8_MMA_ROWS - 1) / FP8_MMA_ROWS;
-    const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
-    const int used = (cols + k_per - 1) / k_per;
+    int k_per;
+    const int used = fp8_split_range(cols, splits, &k_per);
     fp8_mma_kernel<<<dim3((unsigned)blocks, (unsigned)used), 128, 0, st>>>(
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, part);
     FRS_LAUNCH_CHECK(fp8_mma_kernel);
-    const size_t total = (size_t)n * rows;
-    const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
-    fp8_splitk_reduce<<<rb, 256, 0, st>>>(part, used, n, rows, y, ldy, beta);
-    FRS_LAUNCH_CHECK(fp8_splitk_reduce);
-    return FRS_OK;
+    return fp8_split_reduce(part, used, n, rows, y, ldy, beta, st);
 }
 
 extern "C" int cuda_fp8_pipe_splits(int rows, int cols, int n_sm)
 {
-    const int blocks = (rows + FP8_PIPE_ROWS - 1) / FP8_PIPE_ROWS;
-    int s = (2 * (n_sm > 0 ? n_sm : 132) + blocks - 1) / blocks; /* two blocks an SM */
-    const int max_s = cols / 256 > 0 ? cols / 256 : 1;          /* at least 4 tiles a split */
-    return s < 1 ? 1 : s > max_s ? max_s : s > 16 ? 16 : s;
+    return fp8_splits(rows, cols, n_sm, FP8_PIPE_ROWS, 256); /* at least 4 tiles a split */
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
@@ -602,9 +622,9 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
     if (splits < 1)
         splits = 1;
     const int blocks = (rows + FP8_PIPE_ROWS - 1) / FP8_PIPE_ROWS;
-    const int k_per = ((cols + splits - 1) / splits + 63) / 64 * 64;
-    const int used = (cols + k_per - 1) / k_per;
-    const size_t smem = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(n);
+    int k_per;
+    const int used = fp8_split_range(cols, splits, &k_per);
+    const size_t smem = (size_t)FP8_PIPE_STAGES * fp8_pipe_stage_bytes(n);
     /* above the default 48 KiB from n = 9 on: the attribute set once per device to the n = 64 size, or
      * to the device's opt-in limit where that is smaller (sm_86 / sm_89: 99 KiB a block), calls that
      * need more going to fp8_mma_kernel (the first call runs eagerly in every path, the verify
@@ -618,7 +638,7 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
     if (!(__atomic_load_n(&attr_set, __ATOMIC_ACQUIRE) >> dev & 1)) {
         int optin = 0;
         FRS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-        const int want = (int)(FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN));
+        const int want = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN);
         const int bytes = want < optin ? want : optin;
         FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
         attr_bytes[dev] = bytes;
@@ -630,13 +650,7 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
         used > 1 ? part : nullptr);
     FRS_LAUNCH_CHECK(fp8_pipe_kernel);
-    if (used > 1) {
-        const size_t total = (size_t)n * rows;
-        const unsigned rb = (unsigned)((total + 255) / 256 < 4096 ? (total + 255) / 256 : 4096);
-        fp8_splitk_reduce<<<rb, 256, 0, st>>>(part, used, n, rows, y, ldy, beta);
-        FRS_LAUNCH_CHECK(fp8_splitk_reduce);
-    }
-    return FRS_OK;
+    return used > 1 ? fp8_split_reduce(part, used, n, rows, y, ldy, beta, st) : FRS_OK;
 }
 
 extern "C" enum frs_status cuda_fp8_dequant_bf16(const uint8_t *w, const float *scale, int rows, int cols, uint16_t *out,
@@ -687,21 +701,18 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
         return cuda_matmul(blas, x, ldx, n, w, rows, cols, y, ldy, beta);
     if (n == 1)
         return cuda_fp8_gemv(x, w8, s8, rows, cols, y, beta, blas->pdl, blas->fp8_gemv_unroll, blas->stream);
-    if (mma >= 4 && cuda_fp8_mma_ok(n, cols, x, ldx) && ((uintptr_t)w8 & 15) == 0) {
-        /* mma 4: the pipelined kernel, split over K as mma 2 when the deq scratch holds the partials */
-        int sp = cuda_fp8_pipe_splits(rows, cols, blas->n_sm);
-        if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
-            sp = 1;
-        return cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, blas->stream);
-    }
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
         /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
-         * scratch, reduced in a fixed order), when the scratch holds them */
-        int sp = mma >= 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
+         * scratch, reduced in a fixed order), when the scratch holds them; mma 4: the pipelined
+         * kernel, split likewise */
+        const int pipe = mma >= 4 && ((uintptr_t)w8 & 15) == 0;
+        int sp = pipe ? cuda_fp8_pipe_splits(rows, cols, blas->n_sm)
+                      : mma >= 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
         if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
             sp = 1;
-        return cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
-                                          blas->stream);
+        return pipe ? cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, blas->stream)
+                    : cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
+                                                 blas->stream);
     }
     if (!deq)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_matmul_w8: an FP8 GEMM of %d rows needs the dequantization scratch", n);

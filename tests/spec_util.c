@@ -17,10 +17,17 @@ const int SPEC_VOCABS[SPEC_N_VOCABS] = {0, 32, 8};
 enum frs_status spec_make_backend(struct frs_backend *be, const struct frs_backend_ops *ops,
                                   const struct llama_model *m, const struct eagle_draft *d, int max_ctx)
 {
+    return spec_make_backend_opt(be, ops, m, d, max_ctx, NULL);
+}
+
+enum frs_status spec_make_backend_opt(struct frs_backend *be, const struct frs_backend_ops *ops,
+                                      const struct llama_model *m, const struct eagle_draft *d, int max_ctx,
+                                      const struct frs_backend_options *opt)
+{
     const struct frs_limits lim = {.max_ctx = max_ctx, .max_tree = 64, .prefill_chunk = 16};
     memset(be, 0, sizeof *be);
     be->ops = ops;
-    return be->ops->create(be, m, d, NULL, &lim, NULL);
+    return be->ops->create(be, m, d, NULL, &lim, opt);
 }
 
 enum frs_status spec_generate(struct frs_backend *be, const int32_t *prompt, int n_prompt,

@@ -5,7 +5,7 @@
  * reference.
  *
  * defines: SPEC_N_NEW, SPEC_MAX_PROMPT, SPEC_SHAPES, SPEC_VOCABS, struct spec_prompt,
- *          spec_make_backend, spec_generate, spec_fr_list, spec_first_diff, spec_fill_prompts,
+ *          spec_make_backend, spec_make_backend_opt, spec_generate, spec_fr_list, spec_first_diff, spec_fill_prompts,
  *          spec_ar_gap, spec_load_pair, SPEC_JOB_N, SPEC_JOB_MAXP, spec_job_request
  */
 #ifndef FRSPEC_SPEC_UTIL_H
@@ -38,6 +38,10 @@ struct spec_prompt {
  * max_ctx positions, trees of up to 64 nodes, prefill chunks of 16. */
 enum frs_status spec_make_backend(struct frs_backend *be, const struct frs_backend_ops *ops,
                                   const struct llama_model *m, const struct eagle_draft *d, int max_ctx);
+/* The same with backend options (NULL: the defaults). */
+enum frs_status spec_make_backend_opt(struct frs_backend *be, const struct frs_backend_ops *ops,
+                                      const struct llama_model *m, const struct eagle_draft *d, int max_ctx,
+                                      const struct frs_backend_options *opt);
 
 /* engine_generate of n_new tokens after prompt into out: speculative with tree, autoregressive
  * when tree is NULL. */

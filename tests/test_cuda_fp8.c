@@ -259,12 +259,9 @@ static void test_gemm_small(void)
 static enum frs_status fp8_backend(struct frs_backend *be, const struct llama_model *m, const struct eagle_draft *d,
                                    int fp8_mma)
 {
-    const struct frs_limits lim = {.max_ctx = 256, .max_tree = 64, .prefill_chunk = 16};
     struct frs_backend_options o = frs_backend_options_default();
     o.fp8_mma = fp8_mma;
-    memset(be, 0, sizeof *be);
-    be->ops = &frs_backend_cuda_ops;
-    return be->ops->create(be, m, d, NULL, &lim, &o);
+    return spec_make_backend_opt(be, &frs_backend_cuda_ops, m, d, 256, &o);
 }
 
 static void test_spec(const char *target_rel, int fp8_mma)
