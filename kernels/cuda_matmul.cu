@@ -290,6 +290,14 @@ static void lt_cache_free(struct cuda_blas *b)
     b->lt_count = b->lt_cap = 0;
 }
 
+/* host seconds (CLOCK_MONOTONIC): the time spent choosing algorithms */
+static double lt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* the largest power of two (<= 256) dividing the address and the row stride in bytes */
 static uint32_t lt_align(const void *p, size_t ld_bytes)
 {
@@ -330,15 +338,13 @@ static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, in
         b->lt_cap = cap;
         c = (struct cuda_lt_entry *)nc;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const double t0 = lt_now();
     struct cuda_lt_entry *e = &c[b->lt_count++];
     memset(e, 0, sizeof *e);
     e->n = n, e->rows = rows, e->cols = cols, e->ldx = ldx, e->ldy = ldy, e->us = -1.0f;
     e->al_a = al_a, e->al_b = al_b, e->al_c = al_c;
     lt_choose(b, e, x, ldx, n, w, rows, cols, ldy);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    b->lt_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    b->lt_seconds += lt_now() - t0;
     return e;
 }
 
@@ -362,12 +368,10 @@ static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed)
             continue;
         cublasLtMatmulHeuristicResult_t r;
         memset(&r, 0, sizeof r);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        const double t0 = lt_now();
         const cublasStatus_t cs =
             cublasLtMatmulAlgoCheck((cublasLtHandle_t)b->lt, e->op, e->a, e->bl, e->c, e->c, &o->algo, &r);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        b->lt_check_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        b->lt_check_seconds += lt_now() - t0;
         if (cs != CUBLAS_STATUS_SUCCESS || r.workspaceSize > b->workspace_bytes)
             continue;
         e->algo = o->algo;
