@@ -207,6 +207,23 @@ static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t two)
     return *reinterpret_cast<uint32_t *>(&b);
 }
 
+/* bytes b and b + 1 of w (e4m3, SEL the __byte_perm selector putting them at bits 15..8 and 31..24:
+ * 0x1404 bytes 0 and 1, 0x3424 bytes 2 and 3) -> bf16x2, exactly, on the integer and FMA pipes
+ * instead of the conversion unit (fp8x2_to_bf16x2: e4m3x2 -> f16x2 -> 2 f32 -> bf16x2, two
+ * conversions a weight at a quarter of the FMA rate or less). Each byte s.eeee.mmm becomes the bf16 bits
+ * s.0000eeee.mmm0000: e4m3's value times 2^-120 (exponent bias 7 against bf16's 127), its subnormals
+ * (e = 0, m/8 2^-6) included, as bf16 subnormals (m/8 2^-126); one bf16x2 FMA by 2^120 (+ -0, which keeps
+ * the signs of zeros) restores the value exactly, every result being a normal bf16. e4m3's NaN
+ * (s.1111.111, which no finite checkpoint holds) comes out as -+480 instead of NaN. */
+template <unsigned SEL> static __device__ __forceinline__ uint32_t fp8x2_to_bf16x2_int(uint32_t w)
+{
+    const uint32_t v = __byte_perm(w, 0u, SEL);
+    const uint32_t r = (v & 0x80008000u) | ((v >> 4) & 0x07f007f0u);
+    uint32_t out;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(out) : "r"(r), "r"(0x7b807b80u), "r"(0x80008000u));
+    return out;
+}
+
 static __device__ __forceinline__ void mma_bf16_16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -230,11 +247,19 @@ static __device__ __forceinline__ void fp8_mma_zero(float (&acc)[2][8][4])
 }
 
 /* the A fragment of MMA step j (0..3) from a thread's 16 weight bytes of rows g (w[0]) and g + 8
- * (w[1]): word j of each, two e4m3 pairs -> bf16x2 */
+ * (w[1]): word j of each, two e4m3 pairs -> bf16x2 (ICVT: through fp8x2_to_bf16x2_int, same values) */
+template <bool ICVT = false>
 static __device__ __forceinline__ void fp8_mma_afrag(const uint4 (&w)[2], int j, uint32_t (&a)[4])
 {
     const uint32_t w0 = j == 0 ? w[0].x : j == 1 ? w[0].y : j == 2 ? w[0].z : w[0].w;
     const uint32_t w1 = j == 0 ? w[1].x : j == 1 ? w[1].y : j == 2 ? w[1].z : w[1].w;
+    if (ICVT) {
+        a[0] = fp8x2_to_bf16x2_int<0x1404u>(w0);
+        a[1] = fp8x2_to_bf16x2_int<0x1404u>(w1);
+        a[2] = fp8x2_to_bf16x2_int<0x3424u>(w0);
+        a[3] = fp8x2_to_bf16x2_int<0x3424u>(w1);
+        return;
+    }
     a[0] = fp8x2_to_bf16x2(w0 & 0xffffu); /* row g,     slots 2t, 2t+1 */
     a[1] = fp8x2_to_bf16x2(w1 & 0xffffu); /* row g + 8, slots 2t, 2t+1 */
     a[2] = fp8x2_to_bf16x2(w0 >> 16);     /* row g,     slots 2t+8, 2t+9 */
@@ -389,6 +414,7 @@ static __host__ __device__ __forceinline__ int fp8_pipe_stage_bytes(int n)
     return FP8_PIPE_ROWS * 64 + (n + 7) / 8 * 8 * FP8_PIPE_XS * 2;
 }
 
+template <bool ICVT>
 __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
     fp8_pipe_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n, const uint8_t *__restrict__ w,
                     const float *__restrict__ scale, int rows, int cols, float *__restrict__ y, int ldy, float beta,
@@ -448,7 +474,7 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
             for (int e = 0; e < 2; e++)
 #pragma unroll
                 for (int mt = 0; mt < 2; mt++)
-                    fp8_mma_afrag(wv[mt], 2 * jj + e, a[e][mt]);
+                    fp8_mma_afrag<ICVT>(wv[mt], 2 * jj + e, a[e][mt]);
 #pragma unroll
             for (int q = 0; q < 8; q++) {
                 if (q < ng) {
@@ -614,7 +640,7 @@ extern "C" int cuda_fp8_pipe_splits(int rows, int cols, int n_sm)
 
 extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
                                               int rows, int cols, float *y, int ldy, float beta, int splits,
-                                              float *part, cudaStream_t st)
+                                              float *part, int int_cvt, cudaStream_t st)
 {
     if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || (splits > 1 && !part))
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_pipe: n %d (2..%d), cols %d (multiple of 64), ldx %d "
@@ -640,13 +666,15 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
         FRS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
         const int want = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN);
         const int bytes = want < optin ? want : optin;
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
         attr_bytes[dev] = bytes;
         __atomic_fetch_or(&attr_set, 1ull << dev, __ATOMIC_RELEASE);
     }
     if (smem > (size_t)attr_bytes[dev])
         return cuda_fp8_gemm_small_splitk(x, ldx, n, w, scale, rows, cols, y, ldy, beta, splits, part, st);
-    fp8_pipe_kernel<<<dim3((unsigned)blocks, (unsigned)used), 32 * FP8_PIPE_WARPS, smem, st>>>(
+    (int_cvt ? fp8_pipe_kernel<true> : fp8_pipe_kernel<false>)<<<dim3((unsigned)blocks, (unsigned)used),
+                                                                  32 * FP8_PIPE_WARPS, smem, st>>>(
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
         used > 1 ? part : nullptr);
     FRS_LAUNCH_CHECK(fp8_pipe_kernel);
@@ -704,13 +732,14 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
         /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
          * scratch, reduced in a fixed order), when the scratch holds them; mma 4: the pipelined
-         * kernel, split likewise */
+         * kernel, split likewise; mma 5: it with the integer e4m3 -> bf16 conversion */
         const int pipe = mma >= 4 && ((uintptr_t)w8 & 15) == 0;
         int sp = pipe ? cuda_fp8_pipe_splits(rows, cols, blas->n_sm)
                       : mma >= 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
         if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
             sp = 1;
-        return pipe ? cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, blas->stream)
+        return pipe ? cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, mma >= 5,
+                                         blas->stream)
                     : cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
                                                  blas->stream);
     }

@@ -4,7 +4,8 @@
 # on the FP8 fixtures; `frspec bench --preset llama3-8b,llama3-8b-fp8` (decode, verify 60, FR 32k
 # iteration) under each value of MMA (default "2": FRS_FP8_MMA, alternating RUNS times, default 1);
 # the 70B FP8 preset on one GPU; an ncu of the FP8 verify kernels (kernel name regex NCU_K, default
-# fp8_(mma|pipe)_kernel) under the first MMA value. Logs under $OUT.
+# fp8_(mma|pipe)_kernel|fp8_splitk: the first NCU_C, default 16, of the verify's GEMM and split-reduce
+# launches, L2 not flushed between them) under the first MMA value. Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=300] [MMA="2 4"] [RUNS=1] [B70=1] [MODEL=1] bash tests/gpu/fp8_verify.sh
 # (MODEL=0 skips test_cuda_model, B70=0 the 70B preset)
 set -o pipefail
@@ -36,11 +37,12 @@ if [ "${B70:-1}" = 1 ]; then
 fi
 if need 60 "ncu fp8 verify"; then
     m=$(echo ${MMA:-2} | awk '{print $1}')
-    FRS_FP8_MMA=$m timeout 55 ncu -k "regex:${NCU_K:-fp8_(mma|pipe)_kernel}" -c 8 --section SpeedOfLight --section MemoryWorkloadAnalysis \
-        --section WarpStateStats --section Occupancy --section LaunchStats $B/frspec bench --preset llama3-8b-fp8 --quick \
-        --short --iters 1 --steps 2 > "$OUT/ncu_fp8_verify.txt" 2>&1
+    FRS_FP8_MMA=$m timeout 55 ncu -k "regex:${NCU_K:-fp8_(mma|pipe)_kernel|fp8_splitk}" -c ${NCU_C:-16} --cache-control none \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section WarpStateStats \
+        --section Occupancy --section LaunchStats $B/frspec bench --preset llama3-8b-fp8 --quick \
+        --short --iters 2 --steps 2 > "$OUT/ncu_fp8_verify.txt" 2>&1
     echo "ncu rc $?"
-    grep -E "fp8_|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Theoretical Occ|Warp Cycles Per Issued|Block Limit|Grid Size|Stall" \
-        "$OUT/ncu_fp8_verify.txt" | head -80
+    grep -E "fp8_|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|Grid Size|Issue Slots Busy|Executed Ipc A|Pipe" \
+        "$OUT/ncu_fp8_verify.txt" | head -120
 fi
 echo "end ($(left) s left)"

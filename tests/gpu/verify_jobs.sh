@@ -16,7 +16,7 @@ for r in $(seq 1 ${RUNS:-3}); do
     for pol in off auto; do need 15 "job $pol r$r" && JOB_TAG=_r$r frs_job 64 $pol 30 | sed "s/^/[b64 $pol r$r] /"; done
 done
 for ab in ${AB:-FRS_CUBLASLT=p}; do
-    need 15 "job $ab" && env $ab JOB_TAG=_${ab#*=} frs_job 64 off 30 | sed "s/^/[b64 off $ab] /"
+    need 15 "job $ab" && (export "$ab"; JOB_TAG=_${ab#*=} frs_job 64 off 30) | sed "s/^/[b64 off $ab] /"
 done
 need 20 "job b1" && frs_job 1 off 40 | sed "s/^/[b1 off] /"
 for t in "$OUT"/trace_*.txt; do echo "$(basename $t): $(grep -h '^backend' $t)"; done
