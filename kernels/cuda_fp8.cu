@@ -2,6 +2,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -414,7 +415,12 @@ static __host__ __device__ __forceinline__ int fp8_pipe_stage_bytes(int n)
     return FP8_PIPE_ROWS * 64 + (n + 7) / 8 * 8 * FP8_PIPE_XS * 2;
 }
 
-template <bool ICVT>
+/* CLU (launched as clusters of the `used` K splits of a row block, cuda_fp8_gemm_pipe's FP8_PIPE_CLUSTER):
+ * no partials in global memory and no reduce launch; each block leaves its scaled partial sums in its
+ * shared memory (the ring, free after the last tile), and after a cluster barrier block rank c sums a
+ * c-th share of the outputs over the cluster's blocks in rank (= split) order through distributed shared
+ * memory: the fp8_splitk_reduce sums, bit for bit. */
+template <bool ICVT, bool CLU>
 __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
     fp8_pipe_kernel(const __nv_bfloat16 *__restrict__ x, int ldx, int n, const uint8_t *__restrict__ w,
                     const float *__restrict__ scale, int rows, int cols, float *__restrict__ y, int ldy, float beta,
@@ -489,7 +495,42 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
         }
     }
     cp_async_wait<0>(); /* nothing real in flight: the groups past the last tile are empty */
-    fp8_mma_store(acc, rb, g, t, ng, n, rows, scale, y, ldy, beta, part);
+    if (!CLU) {
+        fp8_mma_store(acc, rb, g, t, ng, n, rows, scale, y, ldy, beta, part);
+        return;
+    }
+    /* red[tok * FP8_PIPE_ROWS + row - row0]: this split's scaled sums, as fp8_mma_store's partials */
+    float *red = reinterpret_cast<float *>(fp8_pipe_smem);
+    __syncthreads(); /* every warp is done with the ring */
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = rb + mt * 16 + h * 8 + g;
+            const float sc = r < rows ? scale[r] : 0.0f;
+#pragma unroll
+            for (int q = 0; q < 8; q++)
+#pragma unroll
+                for (int i = 0; i < 2; i++)
+                    if (q < ng)
+                        red[(q * 8 + 2 * t + i) * FP8_PIPE_ROWS + r - row0] = sc * acc[mt][q][h * 2 + i];
+        }
+    namespace cg = cooperative_groups;
+    cg::cluster_group cl = cg::this_cluster();
+    cl.sync(); /* every split's sums are in its shared memory */
+    const int cs = (int)cl.num_blocks(), cr = (int)cl.block_rank(); /* cluster (1, cs, 1): rank = blockIdx.y */
+    const int total = n * FP8_PIPE_ROWS;
+    for (int i = cr * (int)blockDim.x + (int)threadIdx.x; i < total; i += cs * (int)blockDim.x) {
+        const int tok = i / FP8_PIPE_ROWS, r = row0 + i % FP8_PIPE_ROWS;
+        if (r >= rows)
+            continue;
+        float v = 0.0f;
+        for (int sp = 0; sp < cs; sp++)
+            v += cl.map_shared_rank(red, sp)[i];
+        float *yp = y + (size_t)tok * ldy + r;
+        *yp = beta != 0.0f ? beta * *yp + v : v;
+    }
+    cl.sync(); /* no block leaves while another still reads its shared memory */
 }
 
 static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
@@ -638,9 +679,67 @@ extern "C" int cuda_fp8_pipe_splits(int rows, int cols, int n_sm)
     return fp8_splits(rows, cols, n_sm, FP8_PIPE_ROWS, 256); /* at least 4 tiles a split */
 }
 
+/* whether clusters of `used` blocks of fp8_pipe_kernel<ICVT, true> at `smem` bytes each can be resident
+ * (cudaOccupancyMaxActiveClusters; sizes above 8 need the non-portable attribute, set on the first
+ * query); cached per device and size */
+template <bool ICVT> static int fp8_pipe_cluster_ok(int dev, int used, size_t smem, unsigned blocks)
+{
+    static int ok[64][17]; /* 0 unknown, 1 yes, -1 no */
+    if (dev >= 64 || used < 2 || used > 16)
+        return 0;
+    if (!__atomic_load_n(&ok[dev][used], __ATOMIC_ACQUIRE)) {
+        int yes = 1;
+        if (used > 8 && cudaFuncSetAttribute(fp8_pipe_kernel<ICVT, true>,
+                                             cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+            yes = 0;
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = 1;
+        at[0].val.clusterDim.y = (unsigned)used;
+        at[0].val.clusterDim.z = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(blocks, (unsigned)used);
+        cfg.blockDim = dim3(32 * FP8_PIPE_WARPS);
+        cfg.dynamicSmemBytes = smem;
+        cfg.attrs = at;
+        cfg.numAttrs = 1;
+        int clusters = 0;
+        if (yes && (cudaOccupancyMaxActiveClusters(&clusters, fp8_pipe_kernel<ICVT, true>, &cfg) != cudaSuccess ||
+                    clusters < 1))
+            yes = 0;
+        cudaGetLastError(); /* a refused query leaves no error behind */
+        __atomic_store_n(&ok[dev][used], yes ? 1 : -1, __ATOMIC_RELEASE);
+    }
+    return __atomic_load_n(&ok[dev][used], __ATOMIC_ACQUIRE) > 0;
+}
+
+/* fp8_pipe_kernel<ICVT, true> over `used` splits as clusters (1, used, 1): y written in the kernel */
+template <bool ICVT>
+static enum frs_status fp8_pipe_cluster_launch(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
+                                               int rows, int cols, float *y, int ldy, float beta, int k_per, int used,
+                                               unsigned blocks, size_t smem, cudaStream_t st)
+{
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = 1;
+    at[0].val.clusterDim.y = (unsigned)used;
+    at[0].val.clusterDim.z = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(blocks, (unsigned)used);
+    cfg.blockDim = dim3(32 * FP8_PIPE_WARPS);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_pipe_kernel<ICVT, true>, reinterpret_cast<const __nv_bfloat16 *>(x), ldx,
+                                      n, w, scale, rows, cols, y, ldy, beta, k_per, (float *)nullptr));
+    FRS_LAUNCH_CHECK(fp8_pipe_kernel);
+    return FRS_OK;
+}
+
 extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
                                               int rows, int cols, float *y, int ldy, float beta, int splits,
-                                              float *part, int int_cvt, cudaStream_t st)
+                                              float *part, int flags, cudaStream_t st)
 {
     if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || (splits > 1 && !part))
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_pipe: n %d (2..%d), cols %d (multiple of 64), ldx %d "
@@ -651,6 +750,7 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
     int k_per;
     const int used = fp8_split_range(cols, splits, &k_per);
     const size_t smem = (size_t)FP8_PIPE_STAGES * fp8_pipe_stage_bytes(n);
+    const bool icvt = (flags & FP8_PIPE_INT_CVT) != 0;
     /* above the default 48 KiB from n = 9 on: the attribute set once per device to the n = 64 size, or
      * to the device's opt-in limit where that is smaller (sm_86 / sm_89: 99 KiB a block), calls that
      * need more going to fp8_mma_kernel (the first call runs eagerly in every path, the verify
@@ -666,15 +766,30 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
         FRS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
         const int want = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN);
         const int bytes = want < optin ? want : optin;
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            bytes));
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<true, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            bytes));
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            bytes));
+        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            bytes));
         attr_bytes[dev] = bytes;
         __atomic_fetch_or(&attr_set, 1ull << dev, __ATOMIC_RELEASE);
     }
     if (smem > (size_t)attr_bytes[dev])
         return cuda_fp8_gemm_small_splitk(x, ldx, n, w, scale, rows, cols, y, ldy, beta, splits, part, st);
-    (int_cvt ? fp8_pipe_kernel<true> : fp8_pipe_kernel<false>)<<<dim3((unsigned)blocks, (unsigned)used),
-                                                                  32 * FP8_PIPE_WARPS, smem, st>>>(
+    /* the splits as clusters where they fit (at the largest shared memory a call may use) */
+    if ((flags & FP8_PIPE_CLUSTER) && used > 1) {
+        if (icvt && fp8_pipe_cluster_ok<true>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks))
+            return fp8_pipe_cluster_launch<true>(x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
+                                                 (unsigned)blocks, smem, st);
+        if (!icvt && fp8_pipe_cluster_ok<false>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks))
+            return fp8_pipe_cluster_launch<false>(x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
+                                                  (unsigned)blocks, smem, st);
+    }
+    (icvt ? fp8_pipe_kernel<true, false> : fp8_pipe_kernel<false, false>)<<<dim3((unsigned)blocks, (unsigned)used),
+                                                                           32 * FP8_PIPE_WARPS, smem, st>>>(
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
         used > 1 ? part : nullptr);
     FRS_LAUNCH_CHECK(fp8_pipe_kernel);
@@ -732,13 +847,16 @@ extern "C" enum frs_status cuda_matmul_w8(struct cuda_blas *blas, const uint16_t
     if (mma && cuda_fp8_mma_ok(n, cols, x, ldx)) {
         /* mma 2: split K over more blocks where the rows alone leave SMs idle (partials in the deq
          * scratch, reduced in a fixed order), when the scratch holds them; mma 4: the pipelined
-         * kernel, split likewise; mma 5: it with the integer e4m3 -> bf16 conversion */
+         * kernel, split likewise; mma 5: it with the integer e4m3 -> bf16 conversion; 6 / 7: 4 / 5 with the
+         * splits as clusters (no partials in global memory, no reduce launch) */
         const int pipe = mma >= 4 && ((uintptr_t)w8 & 15) == 0;
         int sp = pipe ? cuda_fp8_pipe_splits(rows, cols, blas->n_sm)
                       : mma >= 2 ? cuda_fp8_splitk_splits(rows, cols, blas->n_sm) : 1;
         if (!deq || (size_t)sp * n * rows * sizeof(float) > (size_t)rows * cols * sizeof(uint16_t))
             sp = 1;
-        return pipe ? cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq, mma >= 5,
+        return pipe ? cuda_fp8_gemm_pipe(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
+                                         (mma == 5 || mma == 7 ? FP8_PIPE_INT_CVT : 0) |
+                                             (mma >= 6 ? FP8_PIPE_CLUSTER : 0),
                                          blas->stream)
                     : cuda_fp8_gemm_small_splitk(x, ldx, n, w8, s8, rows, cols, y, ldy, beta, sp, (float *)deq,
                                                  blas->stream);

@@ -62,11 +62,16 @@ int cuda_fp8_splitk_splits(int rows, int cols, int n_sm);
 /* The same product (and split-K partials) through the pipelined kernel: 256 weight rows a block, the
  * weight and x tiles streamed through a 4-stage cp.async ring (up to 100 KiB of shared memory at n = 64).
  * The same sums as cuda_fp8_gemm_small(_splitk) over the same K ranges; splits 1: no partials (part
- * may be NULL). int_cvt 1: the weights converted to bf16 by integer bit operations and one bf16 FMA
- * (the same values: the same bits) instead of the conversion instructions. cuda_fp8_pipe_splits: the splits for a shape (two blocks an SM on n_sm SMs, at least
+ * may be NULL). flags FP8_PIPE_INT_CVT: the weights converted to bf16 by integer bit operations and one
+ * bf16 FMA (the same values: the same bits) instead of the conversion instructions; FP8_PIPE_CLUSTER:
+ * the splits of a row block launched as one thread block cluster that sums them through distributed
+ * shared memory (the same sums in the same order: the same bits; part unused) where such clusters
+ * fit the device (sm_90; else the partials and the reduce launch). cuda_fp8_pipe_splits: the splits for a shape (two blocks an SM on n_sm SMs, at least
  * 256 columns a split, at most 16). */
+#define FP8_PIPE_INT_CVT 1 /* cuda_fp8_gemm_pipe flags */
+#define FP8_PIPE_CLUSTER 2
 enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale, int rows,
-                                   int cols, float *y, int ldy, float beta, int splits, float *part, int int_cvt,
+                                   int cols, float *y, int ldy, float beta, int splits, float *part, int flags,
                                    cudaStream_t st);
 int cuda_fp8_pipe_splits(int rows, int cols, int n_sm);
 /* out[r, c] = bf16(e4m3(w[r, c]) * scale[r]) (rows, cols) contiguous. */
@@ -79,7 +84,8 @@ enum frs_status cuda_fp8_fill_hash(uint8_t *w, size_t n, float *scale, int rows,
 /* y = beta y + x W^T over n rows (x bf16, row stride ldx; y fp32, row stride ldy): W bf16 (w) when
  * w8 is NULL, else e4m3 w8 (rows, cols) with row scales s8: n == 1 cuda_fp8_gemv (blas->
  * fp8_gemv_unroll), n 2..64 cuda_fp8_gemm_small when blas->fp8_mma (2: its split-K form, partials
- * in deq; 4: cuda_fp8_gemm_pipe, split likewise; 5: it with int_cvt) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
+ * in deq; 4: cuda_fp8_gemm_pipe, split likewise; 5: it with FP8_PIPE_INT_CVT; 6 / 7: 4 / 5 with
+ * FP8_PIPE_CLUSTER) and cuda_fp8_mma_ok, else cuda_fp8_dequant_bf16 into deq (rows * cols bf16 of scratch)
  * and the bf16 GEMM. On blas's stream. */
 /* The MLP's gate/up product and SwiGLU over n rows of x (bf16, row stride cols): act (n x F bf16) =
  * bf16(silu(g) * u), g and u rows j and F + j of the stacked (2F, cols) weight (bf16 w, or e4m3 w8

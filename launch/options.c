@@ -52,7 +52,7 @@ void backend_options_from_env(struct frs_backend_options *o)
     if (lt == '0' || lt == 'h' || lt == 'p' || lt == 'u')
         o->cublaslt = lt == '0' ? 0 : lt == 'h' ? 2 : lt == 'p' ? 3 : 4;
     const char f8 = env_first("FRS_FP8_MMA");
-    if (f8 == '0' || f8 == '1' || f8 == '2' || f8 == '4' || f8 == '5')
+    if (f8 == '0' || f8 == '1' || f8 == '2' || (f8 >= '4' && f8 <= '7'))
         o->fp8_mma = f8 - '0';
     if (env_first("FRS_FP8_GEMV") == '8')
         o->fp8_gemv_unroll = 8;

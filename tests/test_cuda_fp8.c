@@ -6,15 +6,15 @@
  *  1b. cuda_fp8_gemv_swiglu (the decode's MLP) == cuda_fp8_gemv then cuda_swiglu, bit for bit;
  *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
  *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores), its split-K form in 3 parts and the pipelined kernel
- *      (cuda_fp8_gemm_pipe, whole and split, with the conversion instructions and with the integer
- *      conversion: the same bits as the first two; the weights uniform over every finite e4m3 code,
+ *      (cuda_fp8_gemm_pipe, whole and split, with the conversion instructions or the integer
+ *      conversion, the splits reduced by a second kernel or in clusters: the same bits as the first two; the weights uniform over every finite e4m3 code,
  *      subnormals and both zeros included), vs cpu_matmul on the bf16 inputs: error <=
  *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
  *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
  *     (models/fp8-ct-channel + spec/head-gqa, and fp8-ct-static whose LM head is FP8), several
- *     tree shapes, full and FR-Spec vocabulary, under fp8_mma 2, 4 and 5 (the split-K and the pipelined
- *     verify kernel, the latter with both conversions). Verify runs the n > 1 FP8 kernel and decoding the
+ *     tree shapes, full and FR-Spec vocabulary, under fp8_mma 2, 4, 5 and 7 (the split-K and the pipelined
+ *     verify kernel, the latter with both conversions and with cluster-reduced splits). Verify runs the n > 1 FP8 kernel and decoding the
  *     n == 1 GEMV, so the two differ by summation order: as in test_cuda_spec, a difference is a
  *     near tie (counted, not a failure) only when the two tokens' autoregressive GPU logits are
  *     within 1e-3 of the row's RMS; anything else fails.
@@ -198,7 +198,8 @@ static void test_gemm_small(void)
             /* variants: beta 0 / 1, K whole or in 3 parts (cols >= 192), fp8_mma_kernel or the pipelined
              * kernel (which must give the other's bits: same fragments, K order and split ranges) */
             float *first[4] = {NULL, NULL, NULL, NULL};
-            for (int variant = 0; variant < 12; variant++) { /* pipe 1: conversion instructions, 2: integer */
+            /* pipe 1..4: cuda_fp8_gemm_pipe with flags pipe - 1 (FP8_PIPE_INT_CVT, FP8_PIPE_CLUSTER) */
+            for (int variant = 0; variant < 20; variant++) {
                 const int beta = variant & 1, split = (variant >> 1) & 1, pipe = variant >> 2;
                 if (split && cols < 192)
                     continue;
@@ -209,7 +210,7 @@ static void test_gemm_small(void)
                     CHECK(cudaMemset(dy, 0xff, (size_t)n * rows * 4) == cudaSuccess, "poison");
                 if (pipe)
                     CHECK_OK(cuda_fp8_gemm_pipe(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, split ? 3 : 1,
-                                                split ? dpart : NULL, pipe == 2, NULL));
+                                                split ? dpart : NULL, pipe - 1, NULL));
                 else if (split)
                     CHECK_OK(cuda_fp8_gemm_small_splitk(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, 3, dpart,
                                                         NULL));
@@ -222,8 +223,8 @@ static void test_gemm_small(void)
                     memcpy(first[variant], got, (size_t)n * rows * 4);
                 } else if (first[variant & 3]) {
                     CHECK(memcmp(first[variant & 3], got, (size_t)n * rows * 4) == 0,
-                          "fp8 pipelined kernel (%s conversion) %dx%d n %d beta %d split-K %d: the same bits as "
-                          "fp8_mma_kernel", pipe == 2 ? "integer" : "cvt", rows, cols, n, beta, split ? 3 : 1);
+                          "fp8 pipelined kernel (flags %d) %dx%d n %d beta %d split-K %d: the same bits as "
+                          "fp8_mma_kernel", pipe - 1, rows, cols, n, beta, split ? 3 : 1);
                 }
                 double worst = 0;
                 for (int i = 0; i < n; i++)
@@ -236,7 +237,7 @@ static void test_gemm_small(void)
                         worst = !(e <= worst) ? e : worst; /* a NaN (unwritten output) sticks */
                     }
                 CHECK(worst <= 1e-5, "fp8 %s %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum",
-                      pipe == 2 ? "pipelined, integer conversion" : pipe ? "pipelined" : "mma", rows, cols, n, beta, split ? 3 : 1, worst);
+                      pipe ? "pipelined (flags in the bits check above)" : "mma", rows, cols, n, beta, split ? 3 : 1, worst);
             }
             for (int v = 0; v < 4; v++)
                 free(first[v]);
@@ -336,7 +337,8 @@ int main(void)
     }
     test_kernels();
     test_gemm_small();
-    const int mmas[] = {2, 4, 5}; /* the split-K kernel, the pipelined one, it with the integer conversion */
+    /* the split-K kernel; the pipelined one; it with the integer conversion; and with its splits as clusters */
+    const int mmas[] = {2, 4, 5, 7};
     for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
         const int mma = mmas[i];
         test_spec("models/fp8-ct-channel", mma);
