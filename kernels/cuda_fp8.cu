@@ -499,6 +499,7 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
         fp8_mma_store(acc, rb, g, t, ng, n, rows, scale, y, ldy, beta, part);
         return;
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     /* red[tok * FP8_PIPE_ROWS + row - row0]: this split's scaled sums, as fp8_mma_store's partials */
     float *red = reinterpret_cast<float *>(fp8_pipe_smem);
     __syncthreads(); /* every warp is done with the ring */
@@ -531,6 +532,9 @@ __global__ void __launch_bounds__(32 * FP8_PIPE_WARPS, 2)
         *yp = beta != 0.0f ? beta * *yp + v : v;
     }
     cl.sync(); /* no block leaves while another still reads its shared memory */
+#else
+    __trap(); /* clusters need sm_90: fp8_pipe_cluster_ok refuses them below */
+#endif
 }
 
 static __device__ __forceinline__ uint64_t fp8_hash(uint64_t x)
