@@ -20,7 +20,7 @@ extern "C" enum frs_status cuda_blas_create(struct cuda_blas *b, cudaStream_t st
     memset(b, 0, sizeof *b);
     b->pdl = pdl != 0;
     b->fp8_gemv_unroll = 4;
-    b->fp8_mma = 2;
+    b->fp8_mma = 4;
     b->lt_time = 1;
     int dev = 0;
     cudaError_t ce = cudaGetDevice(&dev);

@@ -68,10 +68,10 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             =u: 4 (reused within the class without
  *                                             cublasLtMatmulAlgoCheck, a query when cuBLASLt rejects it)
  *   FRS_FP8_MMA=0 / =1   fp8_mma = 0 / 1      (FP8 weights at n = 2..64: dequantize + bf16 GEMM / the
- *                                             tensor-core kernel unsplit; default 2, split-K); =4 / =5:
- *                                             the pipelined kernel, conversion instructions / integer
- *                                             e4m3 -> bf16 conversion; =6 / =7: 4 / 5 with the K
- *                                             splits reduced in thread block clusters
+ *                                             tensor-core kernel unsplit); =2: split-K; =5: the pipelined
+ *                                             kernel (default 4) with the integer e4m3 -> bf16
+ *                                             conversion; =6 / =7: 4 / 5 with the K splits reduced in
+ *                                             thread block clusters
  *   FRS_FP8_GEMV=8       fp8_gemv_unroll = 8  (the FP8 GEMV's loads in flight per lane; default 4)
  *   FRS_BATCH_ATT_MMA=0  batch_att_mma = 0    (the batched tree / prefill rows on the CUDA-core
  *                                             paged attention); =1: the decode steps on the CUDA-core

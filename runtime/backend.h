@@ -109,12 +109,14 @@ struct frs_backend_options {
                                      enum frs_fp8_act): 0 = weights dequantized only, activations kept
                                      in fp32 (the reference); 1 = activations quantized as the format
                                      prescribes (CPU backend; a different, also correct, numerics) */
-    int fp8_mma;                  /* 2 (default): FP8 weights at n = 2..64 rows on tensor cores with K split
-                                     over more blocks (cuda_fp8_gemm_small_splitk; verify 60 of the 8B
-                                     shape 9.3 ms against 20.6 for 1 on the H100, RESULTS.md);
-                                     4: the pipelined kernel (cuda_fp8_gemm_pipe: 256 rows a block, a
-                                     4-stage cp.async ring), split likewise;
-                                     1: the same kernel without the split (kernels/cuda_fp8.cu);
+    int fp8_mma;                  /* 4 (default): FP8 weights at n = 2..64 rows through the pipelined
+                                     tensor-core kernel (cuda_fp8_gemm_pipe: 256 rows a block, a 4-stage
+                                     cp.async ring, K split over more blocks; verify 60 of the 8B shape
+                                     8.63 ms against 9.25 for 2, of 70B 56.7 against 64.9, H100,
+                                     RESULTS.md); 5: it with the integer e4m3 -> bf16 conversion; 6 / 7:
+                                     4 / 5 with the K splits reduced in thread block clusters;
+                                     2: the split-K kernel (cuda_fp8_gemm_small_splitk, 9.3 ms against
+                                     20.6 for 1); 1: that kernel without the split (kernels/cuda_fp8.cu);
                                      0: dequantized to bf16, then the bf16 GEMM */
     int fp8_gemv_unroll;          /* the FP8 GEMV (decode) streams this many 16-byte loads per lane per
                                      batch: 4 (default) or 8 */
@@ -137,7 +139,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
 {
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
-        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 2,
+        .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 4,
         .fp8_gemv_unroll = 4, .batch_att_mma = 3, .row_kernels = 2,
     };
     return o;
