@@ -8,7 +8,7 @@
 # launches, L2 not flushed between them) under NCU_MMA (default the first MMA value); the 70B preset
 # under each value of B70_MMA (default MMA). Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=300] [MMA="2 4"] [RUNS=1] [B70=1] [MODEL=1] bash tests/gpu/fp8_verify.sh
-# (MODEL=0 skips test_cuda_model, B70=0 the 70B preset)
+# (MODEL=0 skips test_cuda_model, B70=0 the 70B preset, NCU=0 the ncu)
 set -o pipefail
 LIMIT=${LIMIT:-300}
 source tests/gpu/build_lib.sh
@@ -36,7 +36,7 @@ if [ "${B70:-1}" = 1 ]; then
         echo "[70b mma $m] rc $?"; grep -E "^== |^4096|^1024|FR 32k" "$OUT/bench_70b_m$m.log" | sed "s/^/[70b mma $m] /"
     done
 fi
-if need 60 "ncu fp8 verify"; then
+if [ "${NCU:-1}" = 1 ] && need 60 "ncu fp8 verify"; then
     m=${NCU_MMA:-$(echo ${MMA:-2} | awk '{print $1}')}
     FRS_FP8_MMA=$m timeout 55 ncu -k "regex:${NCU_K:-fp8_(mma|pipe)_kernel|fp8_splitk}" -c ${NCU_C:-16} --cache-control none \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section WarpStateStats \
