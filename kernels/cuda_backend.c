@@ -933,7 +933,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
         goto fail;
     }
     FRS_TRY_GOTO(cuda_blas_create(&b->blas, b->st, b->opts.cublaslt, b->opts.pdl), st, fail);
-    b->blas.lt_time = b->opts.cublaslt == 2 ? 0 : b->opts.cublaslt == 3 ? 2 : b->opts.cublaslt == 4 ? 3 : 1;
+    b->blas.lt_time = b->opts.cublaslt == 2 ? 0 : b->opts.cublaslt == 3 ? 2 : 1;
     b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
     b->blas.fp8_mma = b->opts.fp8_mma;
     cuda_row_kernels_select(b->opts.row_kernels);

@@ -1369,9 +1369,8 @@ static void bt_describe(struct frs_backend *be, char *buf, size_t n)
     for (int i = 0; i < 2 * (bt->Rv + 1); i++)
         graphs += bt->graphs[i].exec != NULL;
     const struct cuda_blas *b = bt->m.blas;
-    snprintf(buf, n, "gemm_shapes %d timed %d reused %d rejected %d choose_ms %.1f check_ms %.1f verify_graphs %d",
-             b->lt_count, b->lt_timed, b->lt_reused, b->lt_rejected, 1e3 * b->lt_seconds, 1e3 * b->lt_check_seconds,
-             graphs);
+    snprintf(buf, n, "gemm_shapes %d timed %d reused %d choose_ms %.1f check_ms %.1f verify_graphs %d", b->lt_count,
+             b->lt_timed, b->lt_reused, 1e3 * b->lt_seconds, 1e3 * b->lt_check_seconds, graphs);
 }
 
 const struct frs_batch_ops cuda_batch_ops = {

@@ -270,7 +270,6 @@ struct cuda_lt_entry {
     cublasLtMatrixLayout_t a, bl, c;
     cublasLtMatmulAlgo_t algo;
     float us; /* measured time of the chosen algorithm, -1 when untimed (chosen under capture) */
-    int unchecked; /* 1: algo reused from another row count without cublasLtMatmulAlgoCheck (lt_time 3) */
 };
 
 static void lt_cache_free(struct cuda_blas *b)
@@ -316,8 +315,6 @@ static cublasStatus_t lt_run(struct cuda_blas *b, const struct cuda_lt_entry *e,
 
 static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int ldx, int n,
                       const uint16_t *w, int rows, int cols, int ldy);
-static void lt_query(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int n, const uint16_t *w,
-                     int rows, int cols, int ldy);
 
 /* Build the descriptors of a shape and choose its algorithm (see cuda_matmul). */
 static struct cuda_lt_entry *lt_entry(struct cuda_blas *b, const uint16_t *x, int ldx, int n, const uint16_t *w,
@@ -360,7 +357,7 @@ static int lt_class(int n) { return n <= 16 ? 0 : n <= 64 ? 1 : n <= 256 ? 2 : n
  * each timing round launches 12 candidates, most of them kernels not loaded yet (the default pair's
  * 512-prompt job at --batch 64 met 106 shapes: 60-195 ms of choosing in a 0.5 s job, H100).
  * 1 when e->algo was set so. */
-static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed, int check)
+static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed)
 {
     const struct cuda_lt_entry *c = (const struct cuda_lt_entry *)b->lt_cache;
     for (int i = 0; i < b->lt_count; i++) {
@@ -369,12 +366,6 @@ static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed, int
             o->ldy != e->ldy || o->al_a != e->al_a || o->al_b != e->al_b || o->al_c != e->al_c ||
             lt_class(o->n) != lt_class(e->n))
             continue;
-        if (!check) { /* lt_time 3: cublasLtMatmul's own checks decide (cuda_matmul re-queries on rejection) */
-            e->algo = o->algo;
-            e->ok = 1;
-            e->unchecked = 1;
-            return 1;
-        }
         cublasLtMatmulHeuristicResult_t r;
         memset(&r, 0, sizeof r);
         const double t0 = lt_now();
@@ -390,11 +381,12 @@ static int lt_reuse(struct cuda_blas *b, struct cuda_lt_entry *e, int timed, int
     return 0;
 }
 
-/* e's descriptors and algorithm: one chosen at another row count (lt_reuse, b->lt_time 1 or 3: a timed
- * one for the weights that are timed), else the heuristic's first, or the fastest of its candidates timed */
+/* e's descriptors and algorithm: one chosen at another row count (lt_reuse, b->lt_time 1: a timed one
+ * for the weights that are timed), else the heuristic's first, or the fastest of its candidates timed */
 static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int ldx, int n,
                       const uint16_t *w, int rows, int cols, int ldy)
 {
+    const uint32_t al_a = e->al_a, al_b = e->al_b, al_c = e->al_c;
     /* column-major: Y^T (rows x n, ld ldy) = op(W) (rows x cols) * X^T (cols x n, ld ldx) with
      * W stored as (cols x rows, ld cols) and transposed */
     const cublasOperation_t tA = CUBLAS_OP_T, tB = CUBLAS_OP_N;
@@ -405,20 +397,10 @@ static void lt_choose(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16
         cublasLtMatrixLayoutCreate(&e->bl, CUDA_R_16BF, cols, n, ldx) != CUBLAS_STATUS_SUCCESS ||
         cublasLtMatrixLayoutCreate(&e->c, CUDA_R_32F, rows, n, ldy) != CUBLAS_STATUS_SUCCESS)
         return; /* ok = 0 */
-    if ((b->lt_time == 1 || b->lt_time == 3) &&
-        lt_reuse(b, e, (size_t)rows * cols * 2 >= LT_TIME_MIN_BYTES, b->lt_time == 1)) {
+    if (b->lt_time == 1 && lt_reuse(b, e, (size_t)rows * cols * 2 >= LT_TIME_MIN_BYTES)) {
         b->lt_reused++;
         return;
     }
-    lt_query(b, e, x, n, w, rows, cols, ldy);
-}
-
-/* e's algorithm from cuBLASLt's heuristic: its first candidate, or the fastest of them timed (weights of
- * LT_TIME_MIN_BYTES or more, b->lt_time != 0, not under stream capture) */
-static void lt_query(struct cuda_blas *b, struct cuda_lt_entry *e, const uint16_t *x, int n, const uint16_t *w,
-                     int rows, int cols, int ldy)
-{
-    const uint32_t al_a = e->al_a, al_b = e->al_b, al_c = e->al_c;
     cublasLtMatmulPreference_t pref;
     if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS)
         return;
@@ -496,32 +478,15 @@ extern "C" enum frs_status cuda_matmul(struct cuda_blas *b, const uint16_t *x, i
     if (n == 1 && cols % 8 == 0 && ((uintptr_t)x | (uintptr_t)w) % 16 == 0)
         return cuda_gemv_bf16(x, w, rows, cols, y, beta, b->pdl, b->stream);
     if (b->lt) {
-        struct cuda_lt_entry *e = lt_entry(b, x, ldx, n, w, rows, cols, y, ldy);
+        const struct cuda_lt_entry *e = lt_entry(b, x, ldx, n, w, rows, cols, y, ldy);
         if (e && e->ok) {
             cublasStatus_t ls = lt_run(b, e, &e->algo, x, w, y, beta);
-            if (ls != CUBLAS_STATUS_SUCCESS && e->unchecked) {
-                /* an unchecked reuse cuBLASLt rejects for this row count (its validation precedes any
-                 * launch): the heuristic's own choice instead */
-                cudaGetLastError();
-                const double t0 = lt_now();
-                e->unchecked = 0;
-                e->ok = 0;
-                b->lt_reused--;
-                b->lt_rejected++;
-                lt_query(b, e, x, n, w, rows, cols, ldy);
-                b->lt_seconds += lt_now() - t0;
-                if (e->ok)
-                    ls = lt_run(b, e, &e->algo, x, w, y, beta);
-                else
-                    goto gemm_ex;
-            }
             if (ls != CUBLAS_STATUS_SUCCESS)
                 return FRS_ERR(FRS_ERR_CUBLAS, "cuda_matmul: cublasLtMatmul (%d x %d x %d) failed (status %d)", n,
                                rows, cols, (int)ls);
             return FRS_OK;
         }
     }
-gemm_ex:;
     /* column-major view: Y^T (rows x n, ld ldy) = W (as cols x rows, transposed) * X^T (cols x n) */
     const float alpha = 1.0f;
     cublasStatus_t bs = cublasGemmEx((cublasHandle_t)b->handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha,

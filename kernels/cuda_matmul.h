@@ -39,14 +39,11 @@ struct cuda_blas {
     size_t lt_scratch_floats;
     int lt_time;       /* 1 (default): time the heuristic's candidates at a shape's first call, the choice
                         * (timed or not) reused at other row counts of its class (cuda_matmul.cu's
-                        * lt_reuse); 3: as 1, a reuse taken without cublasLtMatmulAlgoCheck (queried
-                        * when cublasLtMatmul rejects it); 2: chosen at every row count; 0: the
-                        * heuristic's first, untimed */
+                        * lt_reuse); 2: chosen at every row count; 0: the heuristic's first, untimed */
     int lt_timed;      /* shapes whose candidates were timed */
     int lt_reused;     /* shapes that took the algorithm timed at another row count */
     double lt_seconds; /* host time spent choosing algorithms (heuristics and timing), all shapes */
     double lt_check_seconds; /* the part of it in cublasLtMatmulAlgoCheck (lt_reuse) */
-    int lt_rejected;   /* unchecked reuses (lt_time 3) that cublasLtMatmul rejected, then queried */
 };
 
 /* cublaslt: 1 = cuBLASLt with per-shape algorithms for n > 1 (the product's choice), 0 =

@@ -49,8 +49,8 @@ void backend_options_from_env(struct frs_backend_options *o)
     if (env_first("FRS_PDL") == '0')
         o->pdl = 0;
     const char lt = env_first("FRS_CUBLASLT");
-    if (lt == '0' || lt == 'h' || lt == 'p' || lt == 'u')
-        o->cublaslt = lt == '0' ? 0 : lt == 'h' ? 2 : lt == 'p' ? 3 : 4;
+    if (lt == '0' || lt == 'h' || lt == 'p')
+        o->cublaslt = lt == '0' ? 0 : lt == 'h' ? 2 : 3;
     const char f8 = env_first("FRS_FP8_MMA");
     if (f8 == '0' || f8 == '1' || f8 == '2' || (f8 >= '4' && f8 <= '7'))
         o->fp8_mma = f8 - '0';

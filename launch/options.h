@@ -64,9 +64,7 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *   FRS_ATT_MMA=0        attention = FRS_ATTN_CUDA_CORES; =1: FRS_ATTN_MMA_BF16
  *   FRS_PDL=0            pdl = 0              (no programmatic dependent launch)
  *   FRS_CUBLASLT=0       cublaslt = 0         (cublasGemmEx only); =h: 2 (cuBLASLt's heuristic choice,
- *                                             untimed); =p: 3 (timed at every row count, none reused);
- *                                             =u: 4 (reused within the class without
- *                                             cublasLtMatmulAlgoCheck, a query when cuBLASLt rejects it)
+ *                                             untimed); =p: 3 (timed at every row count, none reused)
  *   FRS_FP8_MMA=0 / =1   fp8_mma = 0 / 1      (FP8 weights at n = 2..64: dequantize + bf16 GEMM / the
  *                                             tensor-core kernel unsplit); =2: split-K; =5: the pipelined
  *                                             kernel (default 4) with the integer e4m3 -> bf16

@@ -102,9 +102,8 @@ struct frs_backend_options {
     int pdl;                      /* 1: programmatic dependent launch (sm_90) */
     int cublaslt;                 /* 1: cuBLASLt GEMMs, each shape's algorithm the fastest of the heuristic's
                                      candidates timed at its first call, reused at other row counts of its
-                                     class; 4: as 1, the reuse not checked by cublasLtMatmulAlgoCheck (a
-                                     new query when cublasLtMatmul rejects it); 3: timed at every row
-                                     count; 2: the heuristic's first, untimed; 0: cublasGemmEx only */
+                                     class; 3: timed at every row count; 2: the heuristic's first, untimed;
+                                     0: cublasGemmEx only */
     int fp8_act_quant;            /* FP8 checkpoints whose format quantizes input activations (tensor.h
                                      enum frs_fp8_act): 0 = weights dequantized only, activations kept
                                      in fp32 (the reference); 1 = activations quantized as the format
