@@ -683,47 +683,11 @@ extern "C" int cuda_fp8_pipe_splits(int rows, int cols, int n_sm)
     return fp8_splits(rows, cols, n_sm, FP8_PIPE_ROWS, 256); /* at least 4 tiles a split */
 }
 
-/* whether clusters of `used` blocks of fp8_pipe_kernel<ICVT, true> at `smem` bytes each can be resident
- * (cudaOccupancyMaxActiveClusters; sizes above 8 need the non-portable attribute, set on the first
- * query); cached per device and size */
-template <bool ICVT> static int fp8_pipe_cluster_ok(int dev, int used, size_t smem, unsigned blocks)
+/* the launch of fp8_pipe_kernel<ICVT, true>: grid (blocks, used), clusters (1, used, 1); at[1] holds the
+ * cluster attribute */
+static cudaLaunchConfig_t fp8_pipe_cluster_cfg(cudaLaunchAttribute *at, unsigned blocks, int used, size_t smem,
+                                               cudaStream_t st)
 {
-    static int ok[64][17]; /* 0 unknown, 1 yes, -1 no */
-    if (dev >= 64 || used < 2 || used > 16)
-        return 0;
-    if (!__atomic_load_n(&ok[dev][used], __ATOMIC_ACQUIRE)) {
-        int yes = 1;
-        if (used > 8 && cudaFuncSetAttribute(fp8_pipe_kernel<ICVT, true>,
-                                             cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
-            yes = 0;
-        cudaLaunchAttribute at[1];
-        at[0].id = cudaLaunchAttributeClusterDimension;
-        at[0].val.clusterDim.x = 1;
-        at[0].val.clusterDim.y = (unsigned)used;
-        at[0].val.clusterDim.z = 1;
-        cudaLaunchConfig_t cfg = {};
-        cfg.gridDim = dim3(blocks, (unsigned)used);
-        cfg.blockDim = dim3(32 * FP8_PIPE_WARPS);
-        cfg.dynamicSmemBytes = smem;
-        cfg.attrs = at;
-        cfg.numAttrs = 1;
-        int clusters = 0;
-        if (yes && (cudaOccupancyMaxActiveClusters(&clusters, fp8_pipe_kernel<ICVT, true>, &cfg) != cudaSuccess ||
-                    clusters < 1))
-            yes = 0;
-        cudaGetLastError(); /* a refused query leaves no error behind */
-        __atomic_store_n(&ok[dev][used], yes ? 1 : -1, __ATOMIC_RELEASE);
-    }
-    return __atomic_load_n(&ok[dev][used], __ATOMIC_ACQUIRE) > 0;
-}
-
-/* fp8_pipe_kernel<ICVT, true> over `used` splits as clusters (1, used, 1): y written in the kernel */
-template <bool ICVT>
-static enum frs_status fp8_pipe_cluster_launch(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
-                                               int rows, int cols, float *y, int ldy, float beta, int k_per, int used,
-                                               unsigned blocks, size_t smem, cudaStream_t st)
-{
-    cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = 1;
     at[0].val.clusterDim.y = (unsigned)used;
@@ -735,10 +699,68 @@ static enum frs_status fp8_pipe_cluster_launch(const uint16_t *x, int ldx, int n
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = 1;
-    FRS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, fp8_pipe_kernel<ICVT, true>, reinterpret_cast<const __nv_bfloat16 *>(x), ldx,
-                                      n, w, scale, rows, cols, y, ldy, beta, k_per, (float *)nullptr));
-    FRS_LAUNCH_CHECK(fp8_pipe_kernel);
-    return FRS_OK;
+    return cfg;
+}
+
+/* per conversion, device and cluster size: the clusters of fp8_pipe_kernel<ICVT, true> resident at once at
+ * the largest shared memory a call may use (0 not asked yet, -1 none: no sm_90 code, the size refused,
+ * or a launch that failed) */
+static int fp8_pipe_clusters[2][64][17];
+static int fp8_pipe_n_sm[64];
+
+/* Whether `blocks` row blocks x `used` splits run as clusters: the kernel's code is sm_90's (a binary
+ * with only compute_80 PTX, JIT-compiled for a newer GPU, holds the trap of the sm_80 branch), sizes
+ * above 8 allowed (the non-portable attribute), and as many blocks resident at once as about 7/8 of
+ * what the plain grid would have (all of them, or two an SM): clusters of 9-16 must fit in one GPC. */
+template <bool ICVT> static int fp8_pipe_cluster_ok(int dev, int used, size_t smem_max, unsigned blocks)
+{
+    if (dev < 0 || dev >= 64 || used < 2 || used > 16 || blocks == 0)
+        return 0;
+    int *cap = &fp8_pipe_clusters[ICVT][dev][used];
+    if (!__atomic_load_n(cap, __ATOMIC_ACQUIRE)) {
+        cudaFuncAttributes fa;
+        int n_sm = 0, clusters = 0;
+        bool yes = cudaFuncGetAttributes(&fa, fp8_pipe_kernel<ICVT, true>) == cudaSuccess && fa.ptxVersion >= 90 &&
+                   cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess;
+        if (yes && used > 8)
+            yes = cudaFuncSetAttribute(fp8_pipe_kernel<ICVT, true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) ==
+                  cudaSuccess;
+        cudaLaunchAttribute at[1];
+        const cudaLaunchConfig_t cfg = fp8_pipe_cluster_cfg(at, blocks, used, smem_max, 0);
+        if (yes)
+            yes = cudaOccupancyMaxActiveClusters(&clusters, fp8_pipe_kernel<ICVT, true>, &cfg) == cudaSuccess &&
+                  clusters > 0;
+        if (!yes)
+            cudaGetLastError(); /* the refused query's error, not left for the next check */
+        __atomic_store_n(&fp8_pipe_n_sm[dev], n_sm, __ATOMIC_RELAXED);
+        __atomic_store_n(cap, yes ? clusters : -1, __ATOMIC_RELEASE);
+    }
+    const long c = __atomic_load_n(cap, __ATOMIC_ACQUIRE);
+    if (c < 0)
+        return 0;
+    const long plain = (long)blocks * used < 2L * fp8_pipe_n_sm[dev] ? (long)blocks * used : 2L * fp8_pipe_n_sm[dev];
+    return 8 * c * used >= 7 * plain;
+}
+
+/* fp8_pipe_kernel<ICVT, true> over `used` splits as clusters: y written in the kernel. A launch the runtime
+ * refuses (e.g. no room for a cluster under MPS) marks the size as none and returns its error, cleared,
+ * for the caller to take the partials instead. */
+template <bool ICVT>
+static cudaError_t fp8_pipe_cluster_launch(int dev, const uint16_t *x, int ldx, int n, const uint8_t *w,
+                                           const float *scale, int rows, int cols, float *y, int ldy, float beta,
+                                           int k_per, int used, unsigned blocks, size_t smem, cudaStream_t st)
+{
+    cudaLaunchAttribute at[1];
+    const cudaLaunchConfig_t cfg = fp8_pipe_cluster_cfg(at, blocks, used, smem, st);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, fp8_pipe_kernel<ICVT, true>, reinterpret_cast<const __nv_bfloat16 *>(x),
+                                       ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, (float *)nullptr);
+    if (e == cudaSuccess)
+        e = cudaGetLastError();
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        __atomic_store_n(&fp8_pipe_clusters[ICVT][dev][used], -1, __ATOMIC_RELEASE);
+    }
+    return e;
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
@@ -748,6 +770,8 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
     if (!cuda_fp8_mma_ok(n, cols, x, ldx) || ((uintptr_t)w & 15) != 0 || (splits > 1 && !part))
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_fp8_gemm_pipe: n %d (2..%d), cols %d (multiple of 64), ldx %d "
                        "(multiple of 8), alignment or split scratch", n, FP8_MMA_MAXN, cols, ldx);
+    if (rows <= 0)
+        return FRS_OK;
     if (splits < 1)
         splits = 1;
     const int blocks = (rows + FP8_PIPE_ROWS - 1) / FP8_PIPE_ROWS;
@@ -785,12 +809,14 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
         return cuda_fp8_gemm_small_splitk(x, ldx, n, w, scale, rows, cols, y, ldy, beta, splits, part, st);
     /* the splits as clusters where they fit (at the largest shared memory a call may use) */
     if ((flags & FP8_PIPE_CLUSTER) && used > 1) {
-        if (icvt && fp8_pipe_cluster_ok<true>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks))
-            return fp8_pipe_cluster_launch<true>(x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
-                                                 (unsigned)blocks, smem, st);
-        if (!icvt && fp8_pipe_cluster_ok<false>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks))
-            return fp8_pipe_cluster_launch<false>(x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
-                                                  (unsigned)blocks, smem, st);
+        if (icvt && fp8_pipe_cluster_ok<true>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks) &&
+            fp8_pipe_cluster_launch<true>(dev, x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
+                                          (unsigned)blocks, smem, st) == cudaSuccess)
+            return FRS_OK;
+        if (!icvt && fp8_pipe_cluster_ok<false>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks) &&
+            fp8_pipe_cluster_launch<false>(dev, x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
+                                           (unsigned)blocks, smem, st) == cudaSuccess)
+            return FRS_OK;
     }
     (icvt ? fp8_pipe_kernel<true, false> : fp8_pipe_kernel<false, false>)<<<dim3((unsigned)blocks, (unsigned)used),
                                                                            32 * FP8_PIPE_WARPS, smem, st>>>(

@@ -65,8 +65,9 @@ int cuda_fp8_splitk_splits(int rows, int cols, int n_sm);
  * may be NULL). flags FP8_PIPE_INT_CVT: the weights converted to bf16 by integer bit operations and one
  * bf16 FMA (the same values: the same bits) instead of the conversion instructions; FP8_PIPE_CLUSTER:
  * the splits of a row block launched as one thread block cluster that sums them through distributed
- * shared memory (the same sums in the same order: the same bits; part unused) where such clusters
- * fit the device (sm_90; else the partials and the reduce launch). cuda_fp8_pipe_splits: the splits for a shape (two blocks an SM on n_sm SMs, at least
+ * shared memory (the same sums in the same order: the same bits; part untouched) where such clusters
+ * fit the device (sm_90 code and enough of them resident; else, or when the launch is refused, the
+ * partials and the reduce launch, so part is required whenever splits > 1). cuda_fp8_pipe_splits: the splits for a shape (two blocks an SM on n_sm SMs, at least
  * 256 columns a split, at most 16). */
 #define FP8_PIPE_INT_CVT 1 /* cuda_fp8_gemm_pipe flags */
 #define FP8_PIPE_CLUSTER 2

@@ -6,15 +6,17 @@
  *  1b. cuda_fp8_gemv_swiglu (the decode's MLP) == cuda_fp8_gemv then cuda_swiglu, bit for bit;
  *  2. cuda_fp8_dequant_bf16 == bf16(e4m3 * scale) bit for bit (frs_e4m3_to_f32, frs_f32_to_bf16);
  *  2b. cuda_fp8_gemm_small (n = 2..64, tensor cores), its split-K form in 3 parts and the pipelined kernel
- *      (cuda_fp8_gemm_pipe, whole and split, with the conversion instructions or the integer
- *      conversion, the splits reduced by a second kernel or in clusters: the same bits as the first two; the weights uniform over every finite e4m3 code,
+ *      (cuda_fp8_gemm_pipe, whole and split in 3 and 16, with the conversion instructions or the integer
+ *      conversion, the splits reduced by a second kernel or in clusters, checked to have run as clusters of
+ *      3 on sm_90: the same bits as the first two; the weights uniform over every finite e4m3 code,
  *      subnormals and both zeros included), vs cpu_matmul on the bf16 inputs: error <=
  *     1e-5 of the sum of |terms| per output (fp32 accumulation in another order), row tails,
  *     beta 0 and 1, a strided x;
  *  3. speculative == autoregressive greedy on the CUDA backend with an FP8 target
  *     (models/fp8-ct-channel + spec/head-gqa, and fp8-ct-static whose LM head is FP8), several
  *     tree shapes, full and FR-Spec vocabulary, under fp8_mma 2, 4, 5 and 7 (the split-K and the pipelined
- *     verify kernel, the latter with both conversions and with cluster-reduced splits). Verify runs the n > 1 FP8 kernel and decoding the
+ *     verify kernel, the latter with both conversions; the fixtures' matrices are too small to be split,
+ *     so the splits and clusters are checked by 2b only). Verify runs the n > 1 FP8 kernel and decoding the
  *     n == 1 GEMV, so the two differ by summation order: as in test_cuda_spec, a difference is a
  *     near tie (counted, not a failure) only when the two tokens' autoregressive GPU logits are
  *     within 1e-3 of the row's RMS; anything else fails.
@@ -194,52 +196,84 @@ static void test_gemm_small(void)
             float *dy = dup_h2d(ref, (size_t)n * rows * 4);
             CHECK(cuda_fp8_mma_ok(n, cols, dx, ldx), "fp8 mma qualifies for n %d cols %d", n, cols);
             float *dpart = NULL;
-            CHECK(cudaMalloc((void **)&dpart, (size_t)3 * n * rows * 4) == cudaSuccess, "scratch");
-            /* variants: beta 0 / 1, K whole or in 3 parts (cols >= 192), fp8_mma_kernel or the pipelined
-             * kernel (which must give the other's bits: same fragments, K order and split ranges) */
-            float *first[4] = {NULL, NULL, NULL, NULL};
-            /* pipe 1..4: cuda_fp8_gemm_pipe with flags pipe - 1 (FP8_PIPE_INT_CVT, FP8_PIPE_CLUSTER) */
-            for (int variant = 0; variant < 20; variant++) {
-                const int beta = variant & 1, split = (variant >> 1) & 1, pipe = variant >> 2;
-                if (split && cols < 192)
+            CHECK(cudaMalloc((void **)&dpart, (size_t)16 * n * rows * 4) == cudaSuccess, "scratch");
+            /* the error bound's scale: the sum of |terms| of every output */
+            double *mag = calloc((size_t)n * rows, sizeof *mag);
+            for (int i = 0; i < n; i++)
+                for (int r = 0; r < rows; r++)
+                    for (int c = 0; c < cols; c++)
+                        mag[(size_t)i * rows + r] +=
+                            fabs((double)x[(size_t)i * cols + c] * frs_e4m3_to_f32(w[(size_t)r * cols + c]) * sc[r]);
+            /* variants: beta 0 / 1; K whole, in 3 parts (cols >= 192) or in 16 (cols >= 1024: clusters above
+             * the portable 8); fp8_mma_kernel (pipe 0) or cuda_fp8_gemm_pipe with flags pipe - 1
+             * (FP8_PIPE_INT_CVT, FP8_PIPE_CLUSTER), which must give fp8_mma_kernel's bits: same fragments, K
+             * order, split ranges and sums */
+            static const int split_of[3] = {1, 3, 16};
+            const int nsplit = cols >= 1024 ? 3 : cols >= 192 ? 2 : 1;
+            float *first[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+            int cc_major = 0;
+            cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, 0);
+            for (int variant = 0; variant < 5 * 3 * 2; variant++) {
+                const int beta = variant & 1, si = (variant >> 1) % 3, pipe = (variant >> 1) / 3;
+                const int splits = split_of[si];
+                if (si >= nsplit)
                     continue;
                 /* beta 1 reads y (ref: the result is 2 ref); beta 0 must write every output: poisoned with NaN */
                 if (beta)
                     CHECK(cudaMemcpy(dy, ref, (size_t)n * rows * 4, cudaMemcpyHostToDevice) == cudaSuccess, "H2D");
                 else
                     CHECK(cudaMemset(dy, 0xff, (size_t)n * rows * 4) == cudaSuccess, "poison");
+                /* the cluster path leaves the partials' scratch alone: a sentinel tells whether it ran */
+                const int clustered = pipe >= 3 && splits > 1;
+                if (clustered)
+                    CHECK(cudaMemset(dpart, 0x5a, (size_t)splits * n * rows * 4) == cudaSuccess, "sentinel");
                 if (pipe)
-                    CHECK_OK(cuda_fp8_gemm_pipe(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, split ? 3 : 1,
-                                                split ? dpart : NULL, pipe - 1, NULL));
-                else if (split)
-                    CHECK_OK(cuda_fp8_gemm_small_splitk(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, 3, dpart,
-                                                        NULL));
+                    CHECK_OK(cuda_fp8_gemm_pipe(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, splits,
+                                                splits > 1 ? dpart : NULL, pipe - 1, NULL));
+                else if (splits > 1)
+                    CHECK_OK(cuda_fp8_gemm_small_splitk(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, splits,
+                                                        dpart, NULL));
                 else
                     CHECK_OK(cuda_fp8_gemm_small(dx, ldx, n, dw, ds, rows, cols, dy, rows, (float)beta, NULL));
                 CHECK(cudaDeviceSynchronize() == cudaSuccess, "fp8 mma kernel ran");
                 CHECK(cudaMemcpy(got, dy, (size_t)n * rows * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                if (clustered) {
+                    const size_t bytes = (size_t)splits * n * rows * 4;
+                    unsigned char *h = malloc(bytes);
+                    CHECK(cudaMemcpy(h, dpart, bytes, cudaMemcpyDeviceToHost) == cudaSuccess, "D2H");
+                    size_t touched = 0;
+                    for (size_t b = 0; b < bytes; b++)
+                        touched += h[b] != 0x5a;
+                    free(h);
+                    /* clusters of 3 fit every sm_90 device; 16 (non-portable) may be refused: reported */
+                    if (cc_major >= 9 && splits <= 8)
+                        CHECK(touched == 0, "fp8 pipelined kernel (flags %d) %dx%d n %d split-K %d: the splits were "
+                              "not reduced in clusters on a compute capability %d device", pipe - 1, rows, cols, n,
+                              splits, cc_major);
+                    else if (n == 64 && beta == 0)
+                        fprintf(stderr, "fp8 pipelined kernel (flags %d) %dx%d split-K %d: %s\n", pipe - 1, rows, cols,
+                                splits, touched ? "reduced through the partials" : "reduced in clusters");
+                }
+                float **f = &first[si * 2 + beta];
                 if (!pipe) {
-                    first[variant] = malloc((size_t)n * rows * 4);
-                    memcpy(first[variant], got, (size_t)n * rows * 4);
-                } else if (first[variant & 3]) {
-                    CHECK(memcmp(first[variant & 3], got, (size_t)n * rows * 4) == 0,
+                    *f = malloc((size_t)n * rows * 4);
+                    memcpy(*f, got, (size_t)n * rows * 4);
+                } else if (*f) {
+                    CHECK(memcmp(*f, got, (size_t)n * rows * 4) == 0,
                           "fp8 pipelined kernel (flags %d) %dx%d n %d beta %d split-K %d: the same bits as "
-                          "fp8_mma_kernel", pipe - 1, rows, cols, n, beta, split ? 3 : 1);
+                          "fp8_mma_kernel", pipe - 1, rows, cols, n, beta, splits);
                 }
                 double worst = 0;
-                for (int i = 0; i < n; i++)
-                    for (int r = 0; r < rows; r++) {
-                        double mag = 0;
-                        for (int c = 0; c < cols; c++)
-                            mag += fabs((double)x[(size_t)i * cols + c] * frs_e4m3_to_f32(w[(size_t)r * cols + c]) * sc[r]);
-                        const double want = (beta + 1.0) * ref[(size_t)i * rows + r];
-                        const double e = fabs(got[(size_t)i * rows + r] - want) / (mag > 0 ? mag : 1);
-                        worst = !(e <= worst) ? e : worst; /* a NaN (unwritten output) sticks */
-                    }
-                CHECK(worst <= 1e-5, "fp8 %s %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum",
-                      pipe ? "pipelined (flags in the bits check above)" : "mma", rows, cols, n, beta, split ? 3 : 1, worst);
+                for (size_t o = 0; o < (size_t)n * rows; o++) {
+                    const double want = (beta + 1.0) * ref[o];
+                    const double e = fabs(got[o] - want) / (mag[o] > 0 ? mag[o] : 1);
+                    worst = !(e <= worst) ? e : worst; /* a NaN (unwritten output) sticks */
+                }
+                CHECK(worst <= 1e-5, "fp8 %s (flags %d) %dx%d n %d beta %d split-K %d: worst error %.3g of the |terms| sum",
+                      pipe ? "pipelined" : "mma", pipe - 1, rows, cols, n, beta, splits, worst);
             }
-            for (int v = 0; v < 4; v++)
+            free(mag);
+            for (int v = 0; v < 6; v++)
                 free(first[v]);
             cudaFree(dpart);
             cudaFree(dx);
