@@ -255,12 +255,14 @@ extern "C" int cuda_rows_bucket(int n)
 
 #define LT_CANDIDATES 12
 #define LT_TIMED_RUNS 4
-/* weights smaller than this take cuBLASLt's first heuristic choice untimed: timing 12 candidates
- * costs host syncs per shape, and a small model meets dozens of shapes (tree sizes, draft levels,
- * catch-up counts) in its first iterations (the default pair's 128-token speculative decode: 98 ->
- * 74 ms on the H200, tests/bench/NOTES-cuda.md). Every weight of the bench's real shapes (1B and
- * up) is larger, so those keep the timed choice. */
-#define LT_TIME_MIN_BYTES ((size_t)4 << 20)
+/* weights smaller than this take cuBLASLt's first heuristic choice untimed. Timing 12 candidates costs
+ * host syncs and lazily loaded kernels per shape (~28 ms a round for the default pair's 16 MB LM head,
+ * H100), and below ~16 MiB (~5.5 us of weights at 3 TB/s, about the host cost of one cublasLtMatmul
+ * call) the back-to-back timed runs measure their launches more than the kernels: the heuristic's
+ * choice beat the timed one for such GEMMs inside graphs (the default pair's draft, H200,
+ * tests/bench/NOTES-cuda.md). Was 4 MiB until 2026-12-07; of the bench's shapes only the 1B's qkv
+ * (12 MiB) and o (8 MiB) moved under it. */
+#define LT_TIME_MIN_BYTES ((size_t)16 << 20)
 
 struct cuda_lt_entry {
     int n, rows, cols, ldx, ldy;

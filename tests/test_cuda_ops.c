@@ -114,7 +114,7 @@ static void test_matmul(struct cuda_blas *blas)
                              {1, 1, 8},     {1, 7, 64},    {1, 1000, 520}, {1, 4099, 4096}, {1, 33, 14336},
                              {1, 16389, 72}, {1, 8195, 136},
                              {7, 64, 64},   {60, 384, 256}, {64, 130, 72}, {2, 512, 1024},  {1, 5, 12},
-                             {5, 4096, 1032} /* n > 1 and 8 MB of weights: the timed cuBLASLt choice */};
+                             {5, 8192, 1032} /* n > 1 and 16.9 MB of weights: the timed cuBLASLt choice */};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int n = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
         if (g_quick && (size_t)rows * cols > 1000000)
