@@ -742,14 +742,16 @@ template <bool ICVT> static int fp8_pipe_cluster_ok(int dev, int used, size_t sm
     return 8 * c * used >= 7 * plain;
 }
 
-/* fp8_pipe_kernel<ICVT, true> over `used` splits as clusters: y written in the kernel. A launch the runtime
- * refuses (e.g. no room for a cluster under MPS) marks the size as none and returns its error, cleared,
- * for the caller to take the partials instead. */
+/* fp8_pipe_kernel<ICVT, true> over `used` splits as clusters where fp8_pipe_cluster_ok says they fit: y
+ * written in the kernel; true when it was launched. A launch the runtime refuses (e.g. no room for a
+ * cluster under MPS) marks the size as none and clears its error, for the caller to take the partials. */
 template <bool ICVT>
-static cudaError_t fp8_pipe_cluster_launch(int dev, const uint16_t *x, int ldx, int n, const uint8_t *w,
-                                           const float *scale, int rows, int cols, float *y, int ldy, float beta,
-                                           int k_per, int used, unsigned blocks, size_t smem, cudaStream_t st)
+static bool fp8_pipe_cluster_run(int dev, size_t smem_max, const uint16_t *x, int ldx, int n, const uint8_t *w,
+                                 const float *scale, int rows, int cols, float *y, int ldy, float beta, int k_per,
+                                 int used, unsigned blocks, size_t smem, cudaStream_t st)
 {
+    if (!fp8_pipe_cluster_ok<ICVT>(dev, used, smem_max, blocks))
+        return false;
     cudaLaunchAttribute at[1];
     const cudaLaunchConfig_t cfg = fp8_pipe_cluster_cfg(at, blocks, used, smem, st);
     cudaError_t e = cudaLaunchKernelEx(&cfg, fp8_pipe_kernel<ICVT, true>, reinterpret_cast<const __nv_bfloat16 *>(x),
@@ -760,7 +762,7 @@ static cudaError_t fp8_pipe_cluster_launch(int dev, const uint16_t *x, int ldx, 
         cudaGetLastError();
         __atomic_store_n(&fp8_pipe_clusters[ICVT][dev][used], -1, __ATOMIC_RELEASE);
     }
-    return e;
+    return e == cudaSuccess;
 }
 
 extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n, const uint8_t *w, const float *scale,
@@ -794,30 +796,22 @@ extern "C" enum frs_status cuda_fp8_gemm_pipe(const uint16_t *x, int ldx, int n,
         FRS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
         const int want = FP8_PIPE_STAGES * fp8_pipe_stage_bytes(FP8_MMA_MAXN);
         const int bytes = want < optin ? want : optin;
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<false, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            bytes));
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<true, false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            bytes));
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<false, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            bytes));
-        FRS_CUDA_CHECK(cudaFuncSetAttribute(fp8_pipe_kernel<true, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            bytes));
+        const void *const kernels[] = {
+            (const void *)fp8_pipe_kernel<false, false>, (const void *)fp8_pipe_kernel<true, false>,
+            (const void *)fp8_pipe_kernel<false, true>, (const void *)fp8_pipe_kernel<true, true>};
+        for (const void *k : kernels)
+            FRS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
         attr_bytes[dev] = bytes;
         __atomic_fetch_or(&attr_set, 1ull << dev, __ATOMIC_RELEASE);
     }
     if (smem > (size_t)attr_bytes[dev])
         return cuda_fp8_gemm_small_splitk(x, ldx, n, w, scale, rows, cols, y, ldy, beta, splits, part, st);
     /* the splits as clusters where they fit (at the largest shared memory a call may use) */
-    if ((flags & FP8_PIPE_CLUSTER) && used > 1) {
-        if (icvt && fp8_pipe_cluster_ok<true>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks) &&
-            fp8_pipe_cluster_launch<true>(dev, x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
-                                          (unsigned)blocks, smem, st) == cudaSuccess)
-            return FRS_OK;
-        if (!icvt && fp8_pipe_cluster_ok<false>(dev, used, (size_t)attr_bytes[dev], (unsigned)blocks) &&
-            fp8_pipe_cluster_launch<false>(dev, x, ldx, n, w, scale, rows, cols, y, ldy, beta, k_per, used,
-                                           (unsigned)blocks, smem, st) == cudaSuccess)
-            return FRS_OK;
-    }
+    if ((flags & FP8_PIPE_CLUSTER) && used > 1 &&
+        (icvt ? fp8_pipe_cluster_run<true> : fp8_pipe_cluster_run<false>)(dev, (size_t)attr_bytes[dev], x, ldx, n, w,
+                                                                          scale, rows, cols, y, ldy, beta, k_per,
+                                                                          used, (unsigned)blocks, smem, st))
+        return FRS_OK;
     (icvt ? fp8_pipe_kernel<true, false> : fp8_pipe_kernel<false, false>)<<<dim3((unsigned)blocks, (unsigned)used),
                                                                            32 * FP8_PIPE_WARPS, smem, st>>>(
         reinterpret_cast<const __nv_bfloat16 *>(x), ldx, n, w, scale, rows, cols, y, ldy, beta, k_per,
