@@ -60,6 +60,8 @@ static void tp_usage(FILE *f)
                "  --ctx N           context of every sequence (default 1024)\n"
                "  --steps N         timed steps per batch size (default 20)\n"
                "  --no-spec         the autoregressive decode only (no speculative iterations)\n"
+               "  --fr-only         speculative iterations with the FR-Spec 32k draft only (not the full\n"
+               "                    vocabulary's; for profiling one draft)\n"
                "  --json FILE       write every figure as JSON\n");
 }
 
@@ -129,7 +131,7 @@ static void tp_free_all(void *const *p, int n)
 #define TP_SPEC_ROWS 2048
 static enum frs_status tp_spec_run(const struct frs_backend_ops *ops, const struct frs_backend_options *opt,
                                    const struct llama_model *m, int ctx, int steps, const int *batches, int nb,
-                                   const double *ar_ms, cJSON *jpre)
+                                   const double *ar_ms, int fr_only, cJSON *jpre)
 {
     const struct frs_tree_params p = {6, 10, 60};
     int maxb = 0;
@@ -172,7 +174,7 @@ static enum frs_status tp_spec_run(const struct frs_backend_ops *ops, const stru
     printf("%-10s %6s %9s %9s %9s %8s %12s %10s %8s\n", "draft", "batch", "draft ms", "verify ms", "iter ms", "rows",
            "tok/s @pub", "x AR", "auto");
     cJSON *jarr = cJSON_AddArrayToObject(jpre, "speculative");
-    for (int ki = 0; ki < 2 && st == FRS_OK; ki++) {
+    for (int ki = fr_only ? 1 : 0; ki < 2 && st == FRS_OK; ki++) {
         struct eagle_draft d;
         st = eagle_draft_synthetic(&d, m, ks[ki]);
         if (st != FRS_OK)
@@ -351,7 +353,7 @@ static enum frs_status tp_preset_run(const struct frs_backend_ops *ops, const st
     be.ops->destroy(&be);
     memset(&be, 0, sizeof be);
     if (st == FRS_OK && spec)
-        st = tp_spec_run(ops, opt, &m, ctx, steps, batches, nb, ar_ms, jpre);
+        st = tp_spec_run(ops, opt, &m, ctx, steps, batches, nb, ar_ms, spec == 2, jpre);
 out:
     if (be.ops)
         be.ops->destroy(&be);
@@ -376,6 +378,8 @@ int bench_throughput(int argc, char **argv, const struct bench_device *dev)
             blist = argv[++i];
         } else if (!strcmp(a, "--no-spec")) {
             spec = 0;
+        } else if (!strcmp(a, "--fr-only")) {
+            spec = 2;
         } else if (!strcmp(a, "--json") && i + 1 < argc) {
             json = argv[++i];
         } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
