@@ -845,6 +845,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
                    : b->opts.attention == FRS_ATTN_MMA_BF16                                          ? 1
                                                                                                      : 3,
         .att_decode = b->opts.batch_att_mma >= 3 ? 2 : b->opts.batch_att_mma >= 2,
+        .att_grid = b->opts.batch_att_grid,
     };
     struct cuda_batch_model vd = v;
     if (b->d) {

@@ -71,6 +71,7 @@ struct bt_meta {
     int32_t *mv_src, *mv_dst;            /* (max_seqs * FRS_MAX_TREE) commit's row moves */
 };
 
+#define BT_ATT_CLASSES 16 /* tree attention grids of a verify graph: segments up to 2^c, c < 16 (bt_att_grid) */
 #define BT_ROW_SECTIONS 8 /* tok .. gidx; then seg, nseg, uploaded in the same copy */
 #define BT_MASK_INTS (CUDA_PAGED_MASK_WORDS * 2)
 _Static_assert(FRS_MASK_WORDS(FRS_MAX_TREE) <= CUDA_PAGED_MASK_WORDS, "a verify mask row fits the paged mask");
@@ -147,13 +148,14 @@ struct cuda_batch {
     cudaEvent_t ev;
     long samp_dev, samp_host;
     int last_n; /* rows of the last verify */
+    int att_blocks, att_splits; /* the verify step's tree attention grid (bt_att_grid), read inside its capture */
     int last_prefill; /* 1: the last op was a prefill (its chosen rows' logits in logits) */
     int *prefill_row; /* (max_seqs) a slot's row of logits in the last prefill, -1: none */
     int64_t *h_draw;  /* (Rb) draw indices of a verify's rows */
     int32_t *h_chosen; /* (Rb) */
     /* the verify step (forward + argmax) of n rows as a CUDA graph, captured at its second use
-     * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (2 (Rv + 1)):
-     * [masked * (Rv + 1) + n] */
+     * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (bt_graph_count):
+     * [((masked * (Rv + 1) + n) * BT_ATT_CLASSES + the attention grid's class (bt_att_grid)] */
     struct bt_graph {
         int uses;
         cudaGraphExec_t exec;
@@ -213,6 +215,40 @@ static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
     return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n, bm), bt->m.KV, bt->m.n_sm);
 }
 
+/* The tree attention's grid (mma 1: segments of CUDA_ATT_MMA_BM vectors) for n rows whose segments
+ * are in hm (bt_segments): blocks (>= the segments in use) and context splits, as many as fill one
+ * wave of two blocks an SM for those blocks. exact: the segment count itself (prefill, never
+ * captured); else the next power of two (at most the bound bt_mma_blocks), so that a graph
+ * captured for it serves every grouping in its class (the verify, captured or not: the same
+ * splits, so the same bits); returns the class (graph key, < BT_ATT_CLASSES). Other modes:
+ * the bound and bt_mma_splits, class 0. A grid sized by the bound alone (36 blocks for a 60-row
+ * tree when max_seqs is 32) left one split over the whole context where 8 fit. */
+static int bt_att_grid(const struct cuda_batch *bt, int n, int mma, int exact, int *blocks, int *splits)
+{
+    const int bm = bt_mma_bm(mma), bound = bt_mma_blocks(bt, n, bm);
+    *blocks = bound;
+    *splits = bt_mma_splits(bt, n, bm);
+    if (mma != 1 || !bt->m.att_grid)
+        return 0;
+    const int ns = bt->hm.nseg[0] > 0 ? bt->hm.nseg[0] : 1;
+    int c = 0;
+    while (c < BT_ATT_CLASSES - 1 && (1 << c) < ns)
+        c++;
+    int b = bound; /* a class past the last (never at realistic sizes): the bound, the same for all */
+    if (exact)
+        b = ns;
+    else if ((1 << c) >= ns && (1 << c) < bound)
+        b = 1 << c;
+    *blocks = b;
+    *splits = cuda_attn_mma_splits_blocks(b, bt->m.KV, bt->m.n_sm);
+    return c;
+}
+
+static size_t bt_graph_count(const struct cuda_batch *bt)
+{
+    return 2 * ((size_t)bt->Rv + 1) * BT_ATT_CLASSES;
+}
+
 void cuda_batch_free(struct cuda_batch *bt)
 {
     if (!bt)
@@ -247,7 +283,7 @@ void cuda_batch_free(struct cuda_batch *bt)
     if (bt->ev)
         cudaEventDestroy(bt->ev);
     if (bt->graphs)
-        for (int i = 0; i < 2 * (bt->Rv + 1); i++)
+        for (size_t i = 0; i < bt_graph_count(bt); i++)
             if (bt->graphs[i].exec)
                 cudaGraphExecDestroy(bt->graphs[i].exec);
     free(bt->graphs);
@@ -335,7 +371,9 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
         scr = s > scr ? s : scr;
         if (m->att_mma) {
-            const size_t sm = (size_t)n * m->H * bt_mma_splits(bt, n, CUDA_ATT_MMA_BM) * (m->D + 2);
+            /* bt_att_grid's splits at its fewest blocks: the fewest segments n rows can form */
+            const int fewest = (int)(((long)n * bt->G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM);
+            const size_t sm = (size_t)n * m->H * cuda_attn_mma_splits_blocks(fewest, m->KV, m->n_sm) * (m->D + 2);
             const size_t sw = (size_t)n * m->H * bt_mma_splits(bt, n, CUDA_ATT_MMA_BM_WS) * (m->D + 2);
             scr = sm > scr ? sm : scr;
             scr = m->att_decode && sw > scr ? sw : scr;
@@ -468,7 +506,7 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     bt->h_draw = malloc(Rb * sizeof *bt->h_draw);
     bt->h_chosen = malloc(Rb * sizeof *bt->h_chosen);
     bt->prefill_row = malloc((size_t)bt->max_seqs * sizeof *bt->prefill_row);
-    bt->graphs = calloc(2 * ((size_t)bt->Rv + 1), sizeof *bt->graphs);
+    bt->graphs = calloc(bt_graph_count(bt), sizeof *bt->graphs);
     bt->h_rsamp = malloc(Rb * sizeof *bt->h_rsamp);
     if (!bt->h_row || !bt->h_draw || !bt->h_chosen || !bt->graphs || !bt->h_rsamp || !bt->prefill_row) {
         st = FRS_ERR(FRS_ERR_OOM, "cuda batch: out of host memory");
@@ -633,7 +671,7 @@ static enum frs_status bt_mm(struct cuda_batch *bt, const uint16_t *x, int ldx, 
  * rows [n, ng) hold whatever the buffers held, stay in their own rows (every dense op is
  * row-independent) and are never read, so that a varying n meets a few GEMM shapes (bt_prefill). */
 static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, const uint64_t *mask, int lm_from,
-                                       int lm_n, float *logits, int mma)
+                                       int lm_n, float *logits, int mma, int att_blocks, int att_splits)
 {
     const struct cuda_batch_model *m = &bt->m;
     const int C = m->C, H = m->H, KV = m->KV, D = m->D, F = m->F;
@@ -654,10 +692,9 @@ static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, con
         FRS_TRY(bt_mm(bt, bt->xn, C, ng, ly->wqkv, &ly->qkv8, qkvw, C, bt->qkv, qkvw, 0.0f));
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
-        const int bm = bt_mma_bm(mma);
         if (mma)
-            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, bt_mma_blocks(bt, n, bm), bm, n, H, KV, D, m->att_mma,
-                                        bt_mma_splits(bt, n, bm), bt->att, bt->scratch, st));
+            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, att_blocks, bt_mma_bm(mma), n, H, KV, D, m->att_mma,
+                                        att_splits, bt->att, bt->scratch, st));
         else
             FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
         FRS_TRY(bt_mm(bt, bt->att, H * D, ng, ly->wo, &ly->o8, C, H * D, bt->x, C, beta));
@@ -679,9 +716,9 @@ static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, con
 }
 
 static enum frs_status bt_forward(struct cuda_batch *bt, int n, const uint64_t *mask, int lm_from, int lm_n,
-                                  float *logits, int mma)
+                                  float *logits, int mma, int att_blocks, int att_splits)
 {
-    return bt_forward_rows(bt, n, n, mask, lm_from, lm_n, logits, mma);
+    return bt_forward_rows(bt, n, n, mask, lm_from, lm_n, logits, mma, att_blocks, att_splits);
 }
 
 /* ---- token choice -------------------------------------------------------------------------------------- */
@@ -779,7 +816,8 @@ static int bt_verify_att(const struct cuda_batch *bt, int masked)
 static enum frs_status bt_verify_step(struct cuda_batch *bt, int n, int masked)
 {
     const int att = bt_verify_att(bt, masked);
-    FRS_TRY(bt_forward(bt, n, masked || att ? bt->dm.mask : NULL, 0, n, bt->logits, att));
+    FRS_TRY(bt_forward(bt, n, masked || att ? bt->dm.mask : NULL, 0, n, bt->logits, att, bt->att_blocks,
+                       bt->att_splits));
     return bt_argmax_ids(bt, bt->logits, n);
 }
 
@@ -815,11 +853,12 @@ static void bt_pad_rows(struct cuda_batch *bt, int n, int np, int masked)
     }
 }
 
-/* masked: the rows carry tree masks (a verify with drafted trees) */
-static enum frs_status bt_graph_run(struct cuda_batch *bt, int n, int masked)
+/* masked: the rows carry tree masks (a verify with drafted trees); cls: the attention grid's class
+ * (bt_att_grid; the grid in att_blocks / att_splits) */
+static enum frs_status bt_graph_run(struct cuda_batch *bt, int n, int masked, int cls)
 {
     cudaStream_t st = bt->m.st;
-    struct bt_graph *g = &bt->graphs[(masked ? bt->Rv + 1 : 0) + n];
+    struct bt_graph *g = &bt->graphs[((size_t)(masked ? bt->Rv + 1 : 0) + n) * BT_ATT_CLASSES + cls];
     if (!bt->m.graphs || bt->m.nccl)
         return bt_verify_step(bt, n, masked);
     if (g->exec) {
@@ -904,7 +943,10 @@ static enum frs_status bt_prefill(struct frs_backend *be, int n, const struct fr
      * nearly every op, and each new GEMM shape costs cuBLASLt's algorithm query */
     int ng = cuda_rows_bucket(rows);
     ng = ng < bt->Rb ? ng : bt->Rb;
-    FRS_TRY(bt_forward_rows(bt, rows, ng, NULL, 0, 0, NULL, mma));
+    int ab = 0, as = 0;
+    if (mma)
+        (void)bt_att_grid(bt, rows, 1, 1, &ab, &as);
+    FRS_TRY(bt_forward_rows(bt, rows, ng, NULL, 0, 0, NULL, mma, ab, as));
     bt->last_prefill = 1;
     if (nl == 0)
         return FRS_OK;
@@ -1242,8 +1284,10 @@ static enum frs_status bt_verify(struct frs_backend *be, int n, const struct frs
     bt_pad_rows(bt, rows, padded, with_masks);
     if (att)
         bt_segments(bt, padded, bt_mma_bm(att));
+    /* the class's grid with or without graphs: the same splits, so the same bits either way */
+    const int cls = bt_att_grid(bt, padded, att, 0, &bt->att_blocks, &bt->att_splits);
     FRS_TRY(bt_meta_upload_masked(bt, with_masks ? padded : 0, n, 0));
-    FRS_TRY(bt_graph_run(bt, padded, masked));
+    FRS_TRY(bt_graph_run(bt, padded, masked, cls));
     bt->last_n = rows;
     bt->last_prefill = 0;
     FRS_TRY(bt_choose_rest(bt, bt->logits, rows, bt->h_rsamp, (int)sizeof *bt->h_rsamp, bt->h_draw, bt->h_chosen));
@@ -1366,7 +1410,7 @@ static void bt_describe(struct frs_backend *be, char *buf, size_t n)
     if (!bt || !n)
         return;
     int graphs = 0;
-    for (int i = 0; i < 2 * (bt->Rv + 1); i++)
+    for (size_t i = 0; i < bt_graph_count(bt); i++)
         graphs += bt->graphs[i].exec != NULL;
     const struct cuda_blas *b = bt->m.blas;
     snprintf(buf, n, "gemm_shapes %d timed %d reused %d choose_ms %.1f check_ms %.1f verify_graphs %d", b->lt_count,

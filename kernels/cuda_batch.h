@@ -80,6 +80,7 @@ struct cuda_batch_model {
      * kernel's warp split (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel; 2 = that warp
      * split with a multi-stage K/V ring (cuda_attn_mma_pages.pipe; bit-identical results) */
     int att_decode;
+    int att_grid; /* 1: the tree attention's grid from the step's segments; 0: from the bound (A/B) */
 };
 
 struct cuda_batch;

@@ -127,6 +127,11 @@ struct frs_backend_options {
                                      128 13.50, H100 2026-12-07 13:00, RESULTS.md); 2: the warp split
                                      without the ring (10.43 / 14.47 in the same run); 1: the decode
                                      steps through the CUDA-core paged kernel; 0: every row there */
+    int batch_att_grid;           /* 1 (default): the batched tree attention's grid from the step's segments
+                                     (rounded up to a power of two: a graph per class), its context
+                                     splits filling one wave; 0: from a bound over max_seqs sequences,
+                                     as before 2026-12-07 21:45 (a 60-row tree then got one split where
+                                     8 fit when max_seqs was 32; A/B) */
     int row_kernels;              /* 2 (default): the vectorized row kernels (RMSNorm, SwiGLU, the paged RoPE
                                      write; kernels/cuda_elementwise.h); 1: their launch shapes before
                                      2026-12-07 (A/B) */
@@ -139,7 +144,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
         .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 4,
-        .fp8_gemv_unroll = 4, .batch_att_mma = 3, .row_kernels = 2,
+        .fp8_gemv_unroll = 4, .batch_att_mma = 3, .batch_att_grid = 1, .row_kernels = 2,
     };
     return o;
 }
