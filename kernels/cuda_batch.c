@@ -155,7 +155,7 @@ struct cuda_batch {
     int32_t *h_chosen; /* (Rb) */
     /* the verify step (forward + argmax) of n rows as a CUDA graph, captured at its second use
      * (the first runs eagerly: cuBLASLt times its algorithms outside capture); (bt_graph_count):
-     * [((masked * (Rv + 1) + n) * BT_ATT_CLASSES + the attention grid's class (bt_att_grid)] */
+     * [((masked ? Rv + 1 : 0) + n) * BT_ATT_CLASSES + the attention grid's class (bt_att_grid)] */
     struct bt_graph {
         int uses;
         cudaGraphExec_t exec;
@@ -231,14 +231,17 @@ static int bt_att_grid(const struct cuda_batch *bt, int n, int mma, int exact, i
     if (mma != 1 || !bt->m.att_grid)
         return 0;
     const int ns = bt->hm.nseg[0] > 0 ? bt->hm.nseg[0] : 1;
-    int c = 0;
-    while (c < BT_ATT_CLASSES - 1 && (1 << c) < ns)
+    int c = 0, b;
+    while (c < BT_ATT_CLASSES - 2 && (1 << c) < ns)
         c++;
-    int b = bound; /* a class past the last (never at realistic sizes): the bound, the same for all */
+    if ((1 << c) < ns) { /* the last class (never at realistic sizes): the bound, the same for all */
+        c = BT_ATT_CLASSES - 1;
+        b = bound;
+    } else {
+        b = (1 << c) < bound ? 1 << c : bound;
+    }
     if (exact)
         b = ns;
-    else if ((1 << c) >= ns && (1 << c) < bound)
-        b = 1 << c;
     *blocks = b;
     *splits = cuda_attn_mma_splits_blocks(b, bt->m.KV, bt->m.n_sm);
     return c;
@@ -373,7 +376,9 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         if (m->att_mma) {
             /* bt_att_grid's splits at its fewest blocks: the fewest segments n rows can form */
             const int fewest = (int)(((long)n * bt->G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM);
-            const size_t sm = (size_t)n * m->H * cuda_attn_mma_splits_blocks(fewest, m->KV, m->n_sm) * (m->D + 2);
+            const int splits = m->att_grid ? cuda_attn_mma_splits_blocks(fewest, m->KV, m->n_sm)
+                                           : bt_mma_splits(bt, n, CUDA_ATT_MMA_BM);
+            const size_t sm = (size_t)n * m->H * splits * (m->D + 2);
             const size_t sw = (size_t)n * m->H * bt_mma_splits(bt, n, CUDA_ATT_MMA_BM_WS) * (m->D + 2);
             scr = sm > scr ? sm : scr;
             scr = m->att_decode && sw > scr ? sw : scr;
