@@ -846,6 +846,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
                                                                                                      : 3,
         .att_decode = b->opts.batch_att_mma >= 3 ? 2 : b->opts.batch_att_mma >= 2,
         .att_grid = b->opts.batch_att_grid,
+        .draft_dev = b->opts.batch_draft_dev,
     };
     struct cuda_batch_model vd = v;
     if (b->d) {

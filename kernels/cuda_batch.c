@@ -144,6 +144,12 @@ struct cuda_batch {
     uint64_t *slot_vmask;        /* (max_seqs, FRS_MAX_TREE, CUDA_PAGED_MASK_WORDS) its ancestor masks */
     int *slot_state;             /* (max_seqs) 1: a drafted tree waits for verify */
     int *rowbase, *rowbase_prev; /* (max_seqs) a sequence's first row in this / the last level's forward */
+    /* the trees built on the device (m.draft_dev): a builder per slot (tmem, tstride bytes each), the
+     * op's sequence descriptors and its finished trees (device, and pinned host copies) */
+    void *tmem;
+    size_t tstride;
+    struct cuda_tree_seq *d_tseq, *h_tseq;
+    struct frs_tree *d_trees, *h_trees;
     cudaEvent_t ev_meta; /* the last metadata upload: the pinned block may be rewritten after it */
     cudaEvent_t ev;
     long samp_dev, samp_host;
@@ -268,6 +274,8 @@ void cuda_batch_free(struct cuda_batch *bt)
         cudaFreeHost(bt->h_sparams);
     if (bt->h_topk)
         cudaFreeHost(bt->h_topk);
+    if (bt->h_tseq)
+        cudaFreeHost(bt->h_tseq);
     if (bt->slot_tb)
         for (int i = 0; i < bt->max_seqs; i++)
             tree_build_free(&bt->slot_tb[i]);
@@ -392,6 +400,8 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
                  dqkvw = (size_t)(m->dH + 2 * m->dKV) * m->dD, dqw = (size_t)m->dH * m->dD, dF = (size_t)m->dF,
                  TK = (size_t)bt->max_topk;
     bt->meta_ints = bt_meta_ints(bt->Rb, bt->max_seqs, bt->TW, bt->segcap);
+    const int tree_dev = m->draft && m->draft_dev;
+    bt->tstride = tree_dev ? bt_align(cuda_tree_dev_bytes(bt->max_topk, FRS_MAX_TREE_DEPTH)) : 0;
     struct {
         void **p;
         size_t bytes;
@@ -423,6 +433,9 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         {(void **)&bt->droot, m->draft ? (size_t)lim->max_seqs * C * 2 : 0},
         {(void **)&bt->dlog, Rf * (size_t)(m->draft ? m->K : 0) * 4},
         {(void **)&bt->d_topk, Rf * TK * 2 * 4},
+        {(void **)&bt->tmem, tree_dev ? (size_t)lim->max_seqs * bt->tstride : 0},
+        {(void **)&bt->d_tseq, tree_dev ? (size_t)lim->max_seqs * sizeof(struct cuda_tree_seq) : 0},
+        {(void **)&bt->d_trees, tree_dev ? (size_t)lim->max_seqs * sizeof(struct frs_tree) : 0},
     };
     const int np = (int)(sizeof plan / sizeof plan[0]);
     size_t tot = 0;
@@ -520,6 +533,11 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
     if (m->draft) {
         const size_t S = (size_t)bt->max_seqs;
         e = cudaMallocHost((void **)&bt->h_topk, Rf * TK * 2 * 4);
+        if (e == cudaSuccess && tree_dev) {
+            e = cudaMallocHost((void **)&bt->h_tseq, S * (sizeof(struct cuda_tree_seq) + sizeof(struct frs_tree)));
+            if (e == cudaSuccess)
+                bt->h_trees = (struct frs_tree *)(bt->h_tseq + S);
+        }
         if (e != cudaSuccess) {
             st = FRS_ERR(FRS_ERR_CUDA, "cuda batch: pinned top-k buffer: %s", cudaGetErrorString(e));
             goto fail;
@@ -1013,14 +1031,19 @@ static enum frs_status bt_draft_forward(struct cuda_batch *bt, int n, int masked
 
 /* The draft LM head over n bf16 rows x (stride C) and the top-kmax log-probs of each row (ids
  * mapped to the full vocabulary), read back into h_topk: values (n * kmax), then ids. */
-static enum frs_status bt_draft_topk(struct cuda_batch *bt, const uint16_t *x, int n, int kmax)
+static enum frs_status bt_draft_topk_dev(struct cuda_batch *bt, const uint16_t *x, int n, int kmax)
 {
     const struct cuda_batch_model *m = &bt->m;
-    cudaStream_t st = m->st;
     float *vals = bt->d_topk;
     int32_t *idx = (int32_t *)(bt->d_topk + (size_t)n * kmax);
     FRS_TRY(cuda_matmul(m->blas, x, m->C, n, m->dlm_head, m->K, m->C, bt->dlog, m->K, 0.0f));
-    FRS_TRY(cuda_logsoftmax_topk(bt->dlog, n, m->K, m->K, kmax, m->ids, vals, idx, st));
+    return cuda_logsoftmax_topk(bt->dlog, n, m->K, m->K, kmax, m->ids, vals, idx, m->st);
+}
+
+static enum frs_status bt_draft_topk(struct cuda_batch *bt, const uint16_t *x, int n, int kmax)
+{
+    cudaStream_t st = bt->m.st;
+    FRS_TRY(bt_draft_topk_dev(bt, x, n, kmax));
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_topk, bt->d_topk, (size_t)n * kmax * 2 * 4, cudaMemcpyDeviceToHost, st));
     return bt_wait_stream(bt, st);
 }
@@ -1059,87 +1082,89 @@ static enum frs_status bt_catchup_flush(struct cuda_batch *bt, int rows, int n_t
     return bt_meta_begin(bt);
 }
 
-static enum frs_status bt_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
-                                const int32_t *const *next_tokens, const struct frs_tree_params *p)
+/* The trees after the catch-up, built on the device (m.draft_dev; cuda_tree.h's batched kernels,
+ * the algorithm of runtime/tree.c): per depth the frontier rows' metadata written by the device,
+ * one forward, the top-k, the expansion; no read-back until the finished trees (one copy for the
+ * batch) instead of one per depth. Sequence i reads the pool through table i. */
+static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struct frs_seq *seqs,
+                                       const int32_t *const *next_tokens, const struct frs_tree_params *p, int kmax,
+                                       int max_depth)
 {
-    struct cuda_batch *bt = bt_of(be, "draft");
-    if (!bt)
-        return FRS_ERR_INVALID_ARG;
-    if (!bt->m.draft)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: the backend was created without a draft head");
-    if (n < 1 || n > bt->max_seqs)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: %d sequences (1..max_seqs = %d)", n, bt->max_seqs);
-    int kmax = 0, max_depth = 0;
-    FRS_TRY(bt_meta_begin(bt)); /* bt_table writes the pinned block */
+    cudaStream_t st = bt->m.st;
+    const int C = bt->m.C;
+    int level_rows[FRS_MAX_TREE_DEPTH] = {0}, max_rec = 1;
+    FRS_TRY(bt_meta_begin(bt)); /* the tables; the last op's descriptors and trees were read */
     for (int i = 0; i < n; i++) {
         const struct frs_seq *q = &seqs[i];
-        if (q->draft_len < 0 || q->target_len <= q->draft_len)
-            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d (slot %d): draft_len %d must be below "
-                           "target_len %d (at least the root is pending)", i, q->slot, q->draft_len, q->target_len);
-        if (p[i].size < 2 || p[i].size > bt->Rv || p[i].size > FRS_MAX_TREE || p[i].depth < 1 ||
-            p[i].depth > FRS_MAX_TREE_DEPTH || p[i].topk < 1 || p[i].topk > bt->max_topk ||
-            (p[i].depth - 1) * p[i].topk > CUDA_PAGED_MASK_WORDS * 64)
-            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d (slot %d): tree depth %d topk %d size %d "
-                           "outside the backend's limits (size 2..%d, topk 1..%d, depth 1..%d, (depth - 1) * topk <= "
-                           "%d)", i, q->slot, p[i].depth, p[i].topk, p[i].size, bt->Rv < FRS_MAX_TREE ? bt->Rv :
-                           FRS_MAX_TREE, bt->max_topk, FRS_MAX_TREE_DEPTH, CUDA_PAGED_MASK_WORDS * 64);
-        const int d_rows = tree_draft_rows(&p[i]);
-        FRS_TRY(bt_table(bt, i, q, q->target_len + (d_rows > 0 ? d_rows : 0), "draft"));
-        for (int k = 0; k < i; k++)
-            if (seqs[k].slot == q->slot)
-                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequences %d and %d share slot %d", k, i,
-                               q->slot);
-        for (int j = 0; j < q->target_len - q->draft_len; j++)
-            if (next_tokens[i][j] < 0 || next_tokens[i][j] >= bt->m.V)
-                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d token %d at %d outside the "
-                               "vocabulary [0, %d)", i, (int)next_tokens[i][j], q->draft_len + j + 1, bt->m.V);
-        FRS_TRY(tree_build_begin(&bt->slot_tb[q->slot], &p[i]));
-        bt->slot_state[q->slot] = 0;
-        kmax = p[i].topk > kmax ? p[i].topk : kmax;
-        max_depth = p[i].depth > max_depth ? p[i].depth : max_depth;
+        struct cuda_tree_seq *d = &bt->h_tseq[i];
+        memset(d, 0, sizeof *d);
+        d->slot = q->slot;
+        d->k = p[i].topk;
+        d->depth = p[i].depth;
+        d->size = p[i].size;
+        d->T = q->target_len;
+        d->root = next_tokens[i][q->target_len - q->draft_len - 1];
+        d->table = i;
+        for (int l = 1; l < FRS_MAX_TREE_DEPTH; l++) {
+            d->base[l] = l < p[i].depth ? level_rows[l] : -1;
+            level_rows[l] += l < p[i].depth ? p[i].topk : 0;
+        }
+        const int rec = cuda_tree_records(p[i].topk, p[i].depth);
+        max_rec = rec > max_rec ? rec : max_rec;
+        FRS_TRY(bt_table(bt, i, q, q->target_len + tree_draft_rows(&p[i]), "draft"));
     }
+    FRS_TRY(bt_meta_upload(bt, n, 0));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->d_tseq, bt->h_tseq, (size_t)n * sizeof *bt->d_tseq, cudaMemcpyHostToDevice, st));
+    const struct cuda_tree_batch tb = {bt->tmem, bt->tstride, bt->max_topk, FRS_MAX_TREE_DEPTH, bt->d_tseq};
+    const struct cuda_tree_rows rows = {bt->dm.tok, bt->dm.pos, bt->dm.phys, bt->dm.seq, bt->dm.prefix, bt->dm.local,
+                                        bt->dm.ncols, bt->dm.gidx, bt->dm.mask, CUDA_PAGED_MASK_WORDS, bt->dm.tables,
+                                        bt->TW, bt->B};
+
+    /* depth 1: the root rows' top-k; deeper: the frontier's forward, its top-k, the expansion */
+    FRS_TRY(bt_draft_topk_dev(bt, bt->droot, n, kmax));
+    FRS_TRY(cuda_tree_batch_first(&tb, n, bt->d_topk, (const int32_t *)(bt->d_topk + (size_t)n * kmax), kmax, st));
+    for (int level = 1; level < max_depth; level++) {
+        const int r = level_rows[level];
+        FRS_TRY(cuda_tree_batch_frontier(&tb, n, level, &rows, st));
+        if (level == 1)
+            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->droot, C, 0, bt->dm.gidx, C, r, st));
+        else
+            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->dx, C, 1, bt->dm.gidx, C, r, st));
+        FRS_TRY(bt_draft_forward(bt, r, 1));
+        FRS_TRY(cuda_f32_to_bf16(bt->dx, C, r, C, bt->dxn, C, st));
+        FRS_TRY(bt_draft_topk_dev(bt, bt->dxn, r, kmax));
+        FRS_TRY(cuda_tree_batch_expand(&tb, n, level, bt->d_topk, (const int32_t *)(bt->d_topk + (size_t)r * kmax),
+                                       kmax, st));
+    }
+    FRS_TRY(cuda_tree_batch_finish(&tb, n, max_rec, bt->d_trees, st));
+    FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_trees, bt->d_trees, (size_t)n * sizeof *bt->d_trees, cudaMemcpyDeviceToHost,
+                                   st));
+    FRS_TRY(bt_wait_stream(bt, st));
+    for (int i = 0; i < n; i++) {
+        const struct frs_tree *h = &bt->h_trees[i];
+        if (h->n < 1 || h->n > p[i].size)
+            return FRS_ERR(FRS_ERR_INTERNAL, "cuda batch draft: sequence %d (slot %d): the device tree has %d nodes "
+                           "(a kept candidate whose parent was cut: non-finite or positive draft log-probs?)", i,
+                           seqs[i].slot, h->n);
+        struct frs_tree *t = &bt->slot_tree[seqs[i].slot];
+        t->n = h->n;
+        memcpy(t->token, h->token, (size_t)h->n * sizeof(int32_t));
+        memcpy(t->parent, h->parent, (size_t)h->n * sizeof(int32_t));
+        memcpy(t->depth, h->depth, (size_t)h->n * sizeof(int32_t));
+    }
+    return FRS_OK;
+}
+
+/* The trees after the catch-up, built on the host (runtime/tree.c): per depth one forward of every
+ * growing sequence's frontier, its top-k read back, each tree expanded and the next frontier's
+ * metadata written on the host. */
+static enum frs_status bt_draft_host(struct cuda_batch *bt, int n, const struct frs_seq *seqs,
+                                     const int32_t *const *next_tokens, const struct frs_tree_params *p, int kmax,
+                                     int max_depth)
+{
     struct bt_meta *h = &bt->hm;
     const int C = bt->m.C;
-
-    /* 1. catch-up: every sequence's pending rows [draft_len, target_len), causal, packed into
-     * forwards of at most Rd rows (a sequence spanning two forwards: the later part sees the
-     * earlier one's keys through the pool); the root row (the last) of each into droot[i] */
-    FRS_TRY(bt_meta_begin(bt));
-    int rows = 0, nt = 0, nr = 0;
-    for (int i = 0; i < n; i++) {
-        const struct frs_seq *q = &seqs[i];
-        const int pending = q->target_len - q->draft_len;
-        for (int off = 0; off < pending;) {
-            const int c = pending - off < bt->Rd - rows ? pending - off : bt->Rd - rows;
-            const int s0 = q->draft_len + off;
-            FRS_TRY(bt_table(bt, nt, q, s0 + c, "draft"));
-            for (int j = 0; j < c; j++) {
-                const int r = rows + j;
-                h->tok[r] = next_tokens[i][off + j];
-                h->pos[r] = s0 + j;
-                h->phys[r] = bt_phys(bt, q, s0 + j);
-                h->gidx[r] = h->phys[r]; /* the target feature at the row's own position */
-                h->seq[r] = nt;
-                h->prefix[r] = s0;
-                h->local[r] = j;
-                h->ncols[r] = c;
-            }
-            rows += c;
-            off += c;
-            if (off == pending) {
-                h->ridx[nr] = rows - 1;
-                h->rdst[nr] = i;
-                nr++;
-            }
-            nt++;
-            if (rows == bt->Rd) {
-                FRS_TRY(bt_catchup_flush(bt, rows, nt, nr));
-                rows = nt = nr = 0;
-            }
-        }
-    }
-    FRS_TRY(bt_catchup_flush(bt, rows, nt, nr));
-
+    int rows, nt;
     /* 2. depth 1: each root row's top-k */
     FRS_TRY(bt_draft_topk(bt, bt->droot, n, kmax));
     for (int i = 0; i < n; i++) {
@@ -1199,12 +1224,105 @@ static enum frs_status bt_draft(struct frs_backend *be, int n, const struct frs_
         }
     }
 
-    /* 4. keep each tree, its verify masks */
+    /* 4. keep each tree */
     for (int i = 0; i < n; i++) {
         const struct frs_seq *q = &seqs[i];
         const int32_t root = next_tokens[i][q->target_len - q->draft_len - 1];
+        FRS_TRY(tree_build_finish(&bt->slot_tb[q->slot], root, &bt->slot_tree[q->slot]));
+    }
+    return FRS_OK;
+}
+
+static enum frs_status bt_draft(struct frs_backend *be, int n, const struct frs_seq *seqs,
+                                const int32_t *const *next_tokens, const struct frs_tree_params *p)
+{
+    struct cuda_batch *bt = bt_of(be, "draft");
+    if (!bt)
+        return FRS_ERR_INVALID_ARG;
+    if (!bt->m.draft)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: the backend was created without a draft head");
+    if (n < 1 || n > bt->max_seqs)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: %d sequences (1..max_seqs = %d)", n, bt->max_seqs);
+    int kmax = 0, max_depth = 0;
+    FRS_TRY(bt_meta_begin(bt)); /* bt_table writes the pinned block */
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        if (q->draft_len < 0 || q->target_len <= q->draft_len)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d (slot %d): draft_len %d must be below "
+                           "target_len %d (at least the root is pending)", i, q->slot, q->draft_len, q->target_len);
+        if (p[i].size < 2 || p[i].size > bt->Rv || p[i].size > FRS_MAX_TREE || p[i].depth < 1 ||
+            p[i].depth > FRS_MAX_TREE_DEPTH || p[i].topk < 1 || p[i].topk > bt->max_topk ||
+            (p[i].depth - 1) * p[i].topk > CUDA_PAGED_MASK_WORDS * 64)
+            return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d (slot %d): tree depth %d topk %d size %d "
+                           "outside the backend's limits (size 2..%d, topk 1..%d, depth 1..%d, (depth - 1) * topk <= "
+                           "%d)", i, q->slot, p[i].depth, p[i].topk, p[i].size, bt->Rv < FRS_MAX_TREE ? bt->Rv :
+                           FRS_MAX_TREE, bt->max_topk, FRS_MAX_TREE_DEPTH, CUDA_PAGED_MASK_WORDS * 64);
+        const int d_rows = tree_draft_rows(&p[i]);
+        FRS_TRY(bt_table(bt, i, q, q->target_len + (d_rows > 0 ? d_rows : 0), "draft"));
+        for (int k = 0; k < i; k++)
+            if (seqs[k].slot == q->slot)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequences %d and %d share slot %d", k, i,
+                               q->slot);
+        for (int j = 0; j < q->target_len - q->draft_len; j++)
+            if (next_tokens[i][j] < 0 || next_tokens[i][j] >= bt->m.V)
+                return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda batch draft: sequence %d token %d at %d outside the "
+                               "vocabulary [0, %d)", i, (int)next_tokens[i][j], q->draft_len + j + 1, bt->m.V);
+        FRS_TRY(tree_build_begin(&bt->slot_tb[q->slot], &p[i]));
+        bt->slot_state[q->slot] = 0;
+        kmax = p[i].topk > kmax ? p[i].topk : kmax;
+        max_depth = p[i].depth > max_depth ? p[i].depth : max_depth;
+    }
+    struct bt_meta *h = &bt->hm;
+
+    /* 1. catch-up: every sequence's pending rows [draft_len, target_len), causal, packed into
+     * forwards of at most Rd rows (a sequence spanning two forwards: the later part sees the
+     * earlier one's keys through the pool); the root row (the last) of each into droot[i] */
+    FRS_TRY(bt_meta_begin(bt));
+    int rows = 0, nt = 0, nr = 0;
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
+        const int pending = q->target_len - q->draft_len;
+        for (int off = 0; off < pending;) {
+            const int c = pending - off < bt->Rd - rows ? pending - off : bt->Rd - rows;
+            const int s0 = q->draft_len + off;
+            FRS_TRY(bt_table(bt, nt, q, s0 + c, "draft"));
+            for (int j = 0; j < c; j++) {
+                const int r = rows + j;
+                h->tok[r] = next_tokens[i][off + j];
+                h->pos[r] = s0 + j;
+                h->phys[r] = bt_phys(bt, q, s0 + j);
+                h->gidx[r] = h->phys[r]; /* the target feature at the row's own position */
+                h->seq[r] = nt;
+                h->prefix[r] = s0;
+                h->local[r] = j;
+                h->ncols[r] = c;
+            }
+            rows += c;
+            off += c;
+            if (off == pending) {
+                h->ridx[nr] = rows - 1;
+                h->rdst[nr] = i;
+                nr++;
+            }
+            nt++;
+            if (rows == bt->Rd) {
+                FRS_TRY(bt_catchup_flush(bt, rows, nt, nr));
+                rows = nt = nr = 0;
+            }
+        }
+    }
+    FRS_TRY(bt_catchup_flush(bt, rows, nt, nr));
+
+    /* 2-4. the trees: on the device or on the host */
+    if (bt->tmem)
+        FRS_TRY(bt_draft_device(bt, n, seqs, next_tokens, p, kmax, max_depth));
+    else
+        FRS_TRY(bt_draft_host(bt, n, seqs, next_tokens, p, kmax, max_depth));
+
+    /* 5. each tree's verify masks */
+    for (int i = 0; i < n; i++) {
+        const struct frs_seq *q = &seqs[i];
         struct frs_tree *t = &bt->slot_tree[q->slot];
-        FRS_TRY(tree_build_finish(&bt->slot_tb[q->slot], root, t));
         const int mw = FRS_MASK_WORDS(t->n);
         uint64_t am[FRS_MAX_TREE * FRS_MASK_WORDS(FRS_MAX_TREE)];
         tree_mask_ancestors(t, am);

@@ -81,6 +81,7 @@ struct cuda_batch_model {
      * split with a multi-stage K/V ring (cuda_attn_mma_pages.pipe; bit-identical results) */
     int att_decode;
     int att_grid; /* 1: the tree attention's grid from the step's segments; 0: from the bound (A/B) */
+    int draft_dev; /* 1: the draft's trees built on the device (one read-back a draft); 0: on the host */
 };
 
 struct cuda_batch;

@@ -16,7 +16,7 @@ extern "C" {
 
 #define TREE_THREADS 1024
 
-static size_t al16(size_t b) { return (b + 15) & ~(size_t)15; }
+static __host__ __device__ size_t al16(size_t b) { return (b + 15) & ~(size_t)15; }
 
 extern "C" size_t cuda_tree_dev_bytes(int max_topk, int max_depth)
 {
@@ -24,7 +24,9 @@ extern "C" size_t cuda_tree_dev_bytes(int max_topk, int max_depth)
     return al16(cap * 4) * 6 + al16((size_t)max_topk * 4) * 2;
 }
 
-extern "C" void cuda_tree_dev_carve(struct cuda_tree_dev *t, void *mem, int max_topk, int max_depth)
+/* the builder's arrays in mem, on the host (cuda_tree_dev_carve) and in the batched kernels (one
+ * builder per slot) */
+static __host__ __device__ void tree_carve(struct cuda_tree_dev *t, void *mem, int max_topk, int max_depth)
 {
     const int cap = cuda_tree_records(max_topk, max_depth);
     char *p = (char *)mem;
@@ -48,6 +50,11 @@ extern "C" void cuda_tree_dev_carve(struct cuda_tree_dev *t, void *mem, int max_
     t->front_src = (int32_t *)p;
 }
 
+extern "C" void cuda_tree_dev_carve(struct cuda_tree_dev *t, void *mem, int max_topk, int max_depth)
+{
+    tree_carve(t, mem, max_topk, max_depth);
+}
+
 /* rank of element c among s[0..n): elements before it in (score desc, index asc) order */
 static __device__ __forceinline__ int rank_of(const float *s, int n, int c)
 {
@@ -60,7 +67,9 @@ static __device__ __forceinline__ int rank_of(const float *s, int n, int c)
     return r;
 }
 
-__global__ void tree_first_kernel(struct cuda_tree_dev t, int k, const float *vals, const int32_t *tok)
+/* The bodies below run in one block: the single-tree kernels' and the batched ones' (a block per
+ * sequence), so both build the same trees. */
+static __device__ void tree_first_body(const struct cuda_tree_dev &t, int k, const float *vals, const int32_t *tok)
 {
     for (int j = threadIdx.x; j < k; j += blockDim.x) {
         t.score[j] = vals[j];
@@ -73,6 +82,11 @@ __global__ void tree_first_kernel(struct cuda_tree_dev t, int k, const float *va
     }
 }
 
+__global__ void tree_first_kernel(struct cuda_tree_dev t, int k, const float *vals, const int32_t *tok)
+{
+    tree_first_body(t, k, vals, tok);
+}
+
 extern "C" enum frs_status cuda_tree_first(struct cuda_tree_dev *t, int k, const float *vals, const int32_t *tok,
                                            cudaStream_t st)
 {
@@ -83,14 +97,17 @@ extern "C" enum frs_status cuda_tree_first(struct cuda_tree_dev *t, int k, const
     return FRS_OK;
 }
 
-__global__ void tree_expand_kernel(struct cuda_tree_dev t, int k, int level, const float *vals, const int32_t *tok)
+/* frontier row r's top-k at vals[r * ld + j] / tok[r * ld + j] (j < k) */
+static __device__ void tree_expand_body(const struct cuda_tree_dev &t, int k, int level, const float *vals,
+                                        const int32_t *tok, int ld)
 {
     __shared__ int nf_idx[64];
     const int base = cuda_tree_records(k, level), m = k * k;
     for (int e = threadIdx.x; e < m; e += blockDim.x) {
         const int par = t.front[e / k], c = base + e;
-        t.score[c] = t.score[par] + vals[e];
-        t.token[c] = tok[e];
+        const int at = (e / k) * ld + e % k;
+        t.score[c] = t.score[par] + vals[at];
+        t.token[c] = tok[at];
         t.parent[c] = par;
         t.depth_of[c] = level + 1;
         t.slot[c] = -1;
@@ -108,6 +125,11 @@ __global__ void tree_expand_kernel(struct cuda_tree_dev t, int k, int level, con
     }
 }
 
+__global__ void tree_expand_kernel(struct cuda_tree_dev t, int k, int level, const float *vals, const int32_t *tok)
+{
+    tree_expand_body(t, k, level, vals, tok, k);
+}
+
 extern "C" enum frs_status cuda_tree_expand(struct cuda_tree_dev *t, int k, int level, const float *vals,
                                             const int32_t *tok, cudaStream_t st)
 {
@@ -119,24 +141,36 @@ extern "C" enum frs_status cuda_tree_expand(struct cuda_tree_dev *t, int k, int 
     return FRS_OK;
 }
 
+/* tree_build_frontier_mask's slots: the frontier of depth `level` at slots (level - 1) k + r; the
+ * block synchronises after */
+static __device__ void tree_assign_slots(const struct cuda_tree_dev &t, int k, int level)
+{
+    for (int r = threadIdx.x; r < k; r += blockDim.x)
+        t.slot[t.front[r]] = (level - 1) * k + r;
+    __syncthreads();
+}
+
+/* frontier row r's mask (words words): its own and its ancestors' tree slots */
+static __device__ void tree_mask_row(const struct cuda_tree_dev &t, int r, uint64_t *row, int words)
+{
+    for (int w = 0; w < words; w++)
+        row[w] = 0ull;
+    for (int c = t.front[r]; c >= 0; c = t.parent[c]) {
+        const int s = t.slot[c];
+        if (s >= 0)
+            row[s >> 6] |= 1ull << (s & 63);
+    }
+}
+
 __global__ void tree_frontier_kernel(struct cuda_tree_dev t, int k, int level, const int32_t *target_len,
                                      const float *hid, int root_row, int C, uint16_t *fc_in, int ld_fc, int32_t *tok,
                                      int32_t *pos, int32_t *slot0, uint64_t *mask)
 {
     const int first = (level - 1) * k, words = (level * k + 63) / 64;
     const int T = *target_len;
-    for (int r = threadIdx.x; r < k; r += blockDim.x)
-        t.slot[t.front[r]] = first + r;
-    __syncthreads();
+    tree_assign_slots(t, k, level);
     for (int r = threadIdx.x; r < k; r += blockDim.x) {
-        uint64_t *row = mask + (size_t)r * words;
-        for (int w = 0; w < words; w++)
-            row[w] = 0ull;
-        for (int c = t.front[r]; c >= 0; c = t.parent[c]) {
-            const int s = t.slot[c];
-            if (s >= 0)
-                row[s >> 6] |= 1ull << (s & 63);
-        }
+        tree_mask_row(t, r, mask + (size_t)r * words, words);
         tok[r] = t.token[t.front[r]];
         pos[r] = T + level - 1;
     }
@@ -162,10 +196,10 @@ extern "C" enum frs_status cuda_tree_frontier(struct cuda_tree_dev *t, int k, in
     return FRS_OK;
 }
 
-__global__ void tree_finish_kernel(struct cuda_tree_dev t, int n_rec, int keep, const int32_t *root_token,
-                                   struct frs_tree *out)
+/* kept: n_rec bytes of shared memory */
+static __device__ void tree_finish_body(const struct cuda_tree_dev &t, int n_rec, int keep, int32_t root_token,
+                                        struct frs_tree *out, unsigned char *kept)
 {
-    extern __shared__ unsigned char kept[]; /* n_rec */
     __shared__ int bad;
     if (threadIdx.x == 0)
         bad = 0;
@@ -198,10 +232,17 @@ __global__ void tree_finish_kernel(struct cuda_tree_dev t, int n_rec, int keep, 
     __syncthreads();
     if (threadIdx.x == 0) {
         out->n = bad ? -1 : keep + 1;
-        out->token[0] = *root_token;
+        out->token[0] = root_token;
         out->parent[0] = -1;
         out->depth[0] = 0;
     }
+}
+
+__global__ void tree_finish_kernel(struct cuda_tree_dev t, int n_rec, int keep, const int32_t *root_token,
+                                   struct frs_tree *out)
+{
+    extern __shared__ unsigned char kept[]; /* n_rec */
+    tree_finish_body(t, n_rec, keep, *root_token, out, kept);
 }
 
 extern "C" enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size,
@@ -213,6 +254,122 @@ extern "C" enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int 
     const int keep = size - 1 < n_rec ? size - 1 : n_rec;
     tree_finish_kernel<<<1, TREE_THREADS, (size_t)n_rec, st>>>(*t, n_rec, keep, root_token, out);
     FRS_LAUNCH_CHECK(tree_finish_kernel);
+    return FRS_OK;
+}
+
+/* ---- the batched draft's trees: a block per sequence, its builder at mem + slot * stride ---- */
+
+static __device__ void tree_batch_seq(const struct cuda_tree_batch &b, const struct cuda_tree_seq *&q,
+                                      struct cuda_tree_dev &t)
+{
+    q = b.seqs + blockIdx.x;
+    tree_carve(&t, (char *)b.mem + (size_t)q->slot * b.stride, b.max_topk, b.max_depth);
+}
+
+__global__ void tree_batch_first_kernel(struct cuda_tree_batch b, const float *vals, const int32_t *tok, int ld)
+{
+    const struct cuda_tree_seq *q;
+    struct cuda_tree_dev t;
+    tree_batch_seq(b, q, t);
+    tree_first_body(t, q->k, vals + (size_t)blockIdx.x * ld, tok + (size_t)blockIdx.x * ld);
+}
+
+__global__ void tree_batch_frontier_kernel(struct cuda_tree_batch b, int level, struct cuda_tree_rows o)
+{
+    const struct cuda_tree_seq *q;
+    struct cuda_tree_dev t;
+    tree_batch_seq(b, q, t);
+    if (q->depth <= level)
+        return; /* not growing at this depth (the whole block) */
+    const int k = q->k, T = q->T, first = (level - 1) * k, base = q->base[level];
+    tree_assign_slots(t, k, level);
+    for (int r = threadIdx.x; r < k; r += blockDim.x) {
+        const int row = base + r, p = T + first + r;
+        tree_mask_row(t, r, o.mask + (size_t)row * o.mask_words, o.mask_words);
+        o.tok[row] = t.token[t.front[r]];
+        o.pos[row] = T + level - 1;
+        o.phys[row] = o.tables[(size_t)q->table * o.table_w + p / o.kv_block] * o.kv_block + p % o.kv_block;
+        o.gidx[row] = level == 1 ? (int)blockIdx.x : q->base[level - 1] + t.front_src[r];
+        o.seq[row] = q->table;
+        o.prefix[row] = T;
+        o.local[row] = first + r;
+        o.ncols[row] = level * k;
+    }
+}
+
+__global__ void tree_batch_expand_kernel(struct cuda_tree_batch b, int level, const float *vals, const int32_t *tok,
+                                         int ld)
+{
+    const struct cuda_tree_seq *q;
+    struct cuda_tree_dev t;
+    tree_batch_seq(b, q, t);
+    if (q->depth <= level)
+        return;
+    const size_t at = (size_t)q->base[level] * ld;
+    tree_expand_body(t, q->k, level, vals + at, tok + at, ld);
+}
+
+__global__ void tree_batch_finish_kernel(struct cuda_tree_batch b, struct frs_tree *out)
+{
+    extern __shared__ unsigned char kept[]; /* the largest n_rec of the op */
+    const struct cuda_tree_seq *q;
+    struct cuda_tree_dev t;
+    tree_batch_seq(b, q, t);
+    const int n_rec = cuda_tree_records(q->k, q->depth);
+    const int keep = q->size - 1 < n_rec ? q->size - 1 : n_rec;
+    tree_finish_body(t, n_rec, keep, q->root, out + blockIdx.x, kept);
+}
+
+static enum frs_status tree_batch_check(const struct cuda_tree_batch *b, int n, const char *what)
+{
+    if (n < 1 || !b->mem || !b->seqs || b->max_topk < 1 || b->max_topk > 32 || b->max_depth < 1 ||
+        b->max_depth > FRS_MAX_TREE_DEPTH || b->stride < cuda_tree_dev_bytes(b->max_topk, b->max_depth) ||
+        (b->stride & 15))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "%s: %d sequences, builders of topk %d depth %d at stride %zu", what, n,
+                       b->max_topk, b->max_depth, b->stride);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_tree_batch_first(const struct cuda_tree_batch *b, int n, const float *vals,
+                                                 const int32_t *tok, int ld, cudaStream_t st)
+{
+    FRS_TRY(tree_batch_check(b, n, "cuda_tree_batch_first"));
+    tree_batch_first_kernel<<<n, 64, 0, st>>>(*b, vals, tok, ld);
+    FRS_LAUNCH_CHECK(tree_batch_first_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_tree_batch_frontier(const struct cuda_tree_batch *b, int n, int level,
+                                                    const struct cuda_tree_rows *rows, cudaStream_t st)
+{
+    FRS_TRY(tree_batch_check(b, n, "cuda_tree_batch_frontier"));
+    if (level < 1 || level >= b->max_depth || rows->mask_words < 1 || rows->table_w < 1 || rows->kv_block < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_batch_frontier: level %d, mask words %d, table width %d, "
+                       "kv block %d", level, rows->mask_words, rows->table_w, rows->kv_block);
+    tree_batch_frontier_kernel<<<n, 128, 0, st>>>(*b, level, *rows);
+    FRS_LAUNCH_CHECK(tree_batch_frontier_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_tree_batch_expand(const struct cuda_tree_batch *b, int n, int level,
+                                                  const float *vals, const int32_t *tok, int ld, cudaStream_t st)
+{
+    FRS_TRY(tree_batch_check(b, n, "cuda_tree_batch_expand"));
+    if (level < 1 || level + 1 > b->max_depth || ld < 1)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_batch_expand: level %d, row stride %d", level, ld);
+    tree_batch_expand_kernel<<<n, TREE_THREADS, 0, st>>>(*b, level, vals, tok, ld);
+    FRS_LAUNCH_CHECK(tree_batch_expand_kernel);
+    return FRS_OK;
+}
+
+extern "C" enum frs_status cuda_tree_batch_finish(const struct cuda_tree_batch *b, int n, int max_rec,
+                                                  struct frs_tree *out, cudaStream_t st)
+{
+    FRS_TRY(tree_batch_check(b, n, "cuda_tree_batch_finish"));
+    if (max_rec < 1 || max_rec > cuda_tree_records(b->max_topk, b->max_depth))
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_tree_batch_finish: %d records", max_rec);
+    tree_batch_finish_kernel<<<n, TREE_THREADS, (size_t)max_rec, st>>>(*b, out);
+    FRS_LAUNCH_CHECK(tree_batch_finish_kernel);
     return FRS_OK;
 }
 

@@ -9,6 +9,8 @@
  * so no launcher needs a device value on the host.
  *
  * defines: struct cuda_tree_dev, cuda_tree_dev_bytes, cuda_tree_dev_carve, cuda_tree_first,
+ *          struct cuda_tree_seq, struct cuda_tree_batch, struct cuda_tree_rows, cuda_tree_batch_first,
+ *          cuda_tree_batch_frontier, cuda_tree_batch_expand, cuda_tree_batch_finish,
  *          cuda_tree_expand, cuda_tree_frontier, cuda_tree_finish, cuda_tree_verify_inputs,
  *          cuda_tree_set_argmax, cuda_tree_accept, cuda_keys_to_ids, cuda_seq_positions, cuda_add_i32, cuda_set_i32,
  *          cuda_store_rows, cuda_load_rows, cuda_tree_records
@@ -73,6 +75,50 @@ enum frs_status cuda_tree_frontier(struct cuda_tree_dev *t, int k, int level, co
  * A kept record whose parent was cut (cannot happen with log-probs <= 0) sets out->n = -1. */
 enum frs_status cuda_tree_finish(struct cuda_tree_dev *t, int k, int depth, int size, const int32_t *root_token,
                                  struct frs_tree *out, cudaStream_t st);
+/* The batched draft's trees (kernels/cuda_batch.c): the same algorithm per sequence, a block each,
+ * sequence i of an op building in the builder of its slot at mem + slot * stride (carved for
+ * max_topk, max_depth; stride >= cuda_tree_dev_bytes, a multiple of 16). seqs (device, one per
+ * sequence of the op) say its shape and where its rows are; every launcher's shapes are host-known,
+ * so a whole draft runs without a read-back until its trees. */
+struct cuda_tree_seq {
+    int32_t slot, k, depth, size; /* its builder, tree top-k / depth / size */
+    int32_t T, root, table;       /* its target_len, root token, block table index in cuda_tree_rows */
+    int32_t pad;
+    int32_t base[FRS_MAX_TREE_DEPTH]; /* base[l]: its first row in the forward of depth l (1 <= l < depth) */
+};
+struct cuda_tree_batch {
+    void *mem;
+    size_t stride;
+    int max_topk, max_depth;
+    const struct cuda_tree_seq *seqs;
+};
+/* where cuda_tree_batch_frontier writes a draft forward's rows (kernels/cuda_batch.c's metadata,
+ * cuda_paged.h's row descriptors): token, RoPE position, physical pool row, table index, prefix,
+ * local column, mask columns, the fc input's feature row, and the mask (mask_words words a row) */
+struct cuda_tree_rows {
+    int32_t *tok, *pos, *phys, *seq, *prefix, *local, *ncols, *gidx;
+    uint64_t *mask;
+    int mask_words;
+    const int32_t *tables; /* table_w entries each: pool block ids of kv_block rows */
+    int table_w, kv_block;
+};
+/* tree_build_first for each of the n sequences: its root row i's top-k at vals / tok + i * ld */
+enum frs_status cuda_tree_batch_first(const struct cuda_tree_batch *b, int n, const float *vals, const int32_t *tok,
+                                      int ld, cudaStream_t st);
+/* tree_build_frontier_mask for the frontier of depth `level` of each sequence still growing
+ * (depth > level), its k rows at base[level]..: token, position T + level - 1, the tree slot
+ * T + (level - 1) k + r's pool row, table, prefix T, local (level - 1) k + r, columns level k, the
+ * feature row (level 1: root row i; deeper: base[level - 1] + front_src[r]) and the mask */
+enum frs_status cuda_tree_batch_frontier(const struct cuda_tree_batch *b, int n, int level,
+                                         const struct cuda_tree_rows *rows, cudaStream_t st);
+/* tree_build_expand at depth `level` for each growing sequence: frontier row r's top-k at
+ * vals / tok + (base[level] + r) * ld */
+enum frs_status cuda_tree_batch_expand(const struct cuda_tree_batch *b, int n, int level, const float *vals,
+                                       const int32_t *tok, int ld, cudaStream_t st);
+/* tree_build_finish of each sequence into out[i] (device; n, token, parent, depth; n = -1 when a
+ * kept record's parent was cut); max_rec >= every sequence's cuda_tree_records(k, depth) */
+enum frs_status cuda_tree_batch_finish(const struct cuda_tree_batch *b, int n, int max_rec, struct frs_tree *out,
+                                       cudaStream_t st);
 /* Verify inputs of the n-node tree: tok[i], pos[i] = *target_len + depth[i], ancestor mask
  * (tree_mask_ancestors: n rows of FRS_MASK_WORDS(n) words). */
 enum frs_status cuda_tree_verify_inputs(const struct frs_tree *tree, int n, const int32_t *target_len, int32_t *tok,

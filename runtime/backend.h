@@ -132,6 +132,9 @@ struct frs_backend_options {
                                      splits filling one wave; 0: from a bound over max_seqs sequences,
                                      as before 2026-12-07 21:45 (a 60-row tree then got one split where
                                      8 fit when max_seqs was 32; A/B) */
+    int batch_draft_dev;          /* 1: the batched draft's trees built on the device (kernels/cuda_tree.cu's
+                                     batched kernels: one read-back a draft instead of one a depth);
+                                     0 (default until measured): on the host (runtime/tree.c) */
     int row_kernels;              /* 2 (default): the vectorized row kernels (RMSNorm, SwiGLU, the paged RoPE
                                      write; kernels/cuda_elementwise.h); 1: their launch shapes before
                                      2026-12-07 (A/B) */

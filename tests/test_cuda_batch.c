@@ -30,7 +30,9 @@
  *  5. batched speculation on the CUDA backend (batched draft, tree verify, acceptance) through
  *     the engine: policy fixed (several tree shapes, FR-Spec K = 32) and auto against policy off
  *     on the same backend (tokens equal but for a bf16 near tie), every greedy token against the
- *     CPU backend teacher-forced, the acceptance against the CPU backend's batched engine.
+ *     CPU backend teacher-forced, the acceptance against the CPU backend's batched engine; the
+ *     trees built on the device (batch_draft_dev) give the host-built run's tokens and totals bit
+ *     for bit (greedy and sampled, fixed and auto, under pool pressure).
  *  3. errors: a sequence whose blocks do not cover the op -> FRS_ERR_TOO_LONG; a backend made
  *     without max_seqs refuses the batched ops; kv_share sizes a pool.
  * Skipped (77) without a CUDA device.
@@ -777,7 +779,7 @@ struct spec_run {
 
 static enum frs_status spec_engine(const struct frs_backend_ops *ops, const struct llama_model *m,
                                    const struct eagle_draft *d, struct ejob *j, const struct spec_run *rc,
-                                   struct frs_batch_totals *tot)
+                                   int draft_dev, struct frs_batch_totals *tot)
 {
     const int ms = rc->max_seqs, tree = rc->policy == FRS_SPEC_OFF ? 1 : rc->tree.size;
     struct frs_limits lim = {.max_ctx = 256, .max_tree = d ? 64 : 0, .prefill_chunk = 16, .max_seqs = ms,
@@ -787,6 +789,7 @@ static enum frs_status spec_engine(const struct frs_backend_ops *ops, const stru
     memset(&be, 0, sizeof be);
     struct frs_backend_options o = frs_backend_options_default();
     o.batch_att_mma = rc->att_mma;
+    o.batch_draft_dev = draft_dev; /* the trees built on the device */
     FRS_TRY(ops->create(&be, m, d, NULL, &lim, &o));
     const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
                                          .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree,
@@ -841,7 +844,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
         ref.sampled = sampled;
         const struct spec_run off = {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 0};
         struct frs_batch_totals tot;
-        CHECK(spec_engine(&frs_backend_cuda_ops, &m, &d, &ref, &off, &tot) == FRS_OK, "%s: off: %s", target_rel,
+        CHECK(spec_engine(&frs_backend_cuda_ops, &m, &d, &ref, &off, 0, &tot) == FRS_OK, "%s: off: %s", target_rel,
               frs_error_msg());
         {
             int tokens = 0, exact = 0, ties = 0;
@@ -860,7 +863,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
                      r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma == 3 ? ", tensor-core attention + decode (K/V ring)" : r.att_mma == 2 ? ", tensor-core attention + decode" : r.att_mma ? ", tensor-core attention" : "");
             struct ejob j = job0;
             j.sampled = sampled;
-            const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, &tot);
+            const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, 0, &tot);
             CHECK(st == FRS_OK, "%s: %s", what, frs_error_msg());
             if (st != FRS_OK)
                 continue;
@@ -882,7 +885,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
                 /* the CPU backend's batched engine on the same job and tree: its acceptance */
                 struct ejob jc = job0;
                 struct frs_batch_totals ct;
-                CHECK(spec_engine(&frs_backend_cpu_ops, &m, &d, &jc, &r, &ct) == FRS_OK, "%s: CPU: %s", what,
+                CHECK(spec_engine(&frs_backend_cpu_ops, &m, &d, &jc, &r, 0, &ct) == FRS_OK, "%s: CPU: %s", what,
                       frs_error_msg());
                 const double cacc = ct.drafted_seq_steps ? (double)ct.drafted_tokens / (double)ct.drafted_seq_steps : 0;
                 fprintf(stderr, "  %-100s CPU backend: %.2f tokens a drafted step\n", "", cacc);
@@ -891,6 +894,26 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
             }
             if (r.kv_blocks)
                 CHECK(tot.preemptions > 0, "%s: a pool of %d blocks preempted nothing", what, r.kv_blocks);
+            if (r.policy != FRS_SPEC_OFF && (ri < 4 || ri == 5)) {
+                /* the trees built on the device (batch_draft_dev): the same trees from the same draft
+                 * rows, so the same verify rows and tokens, bit for bit, and the same totals */
+                struct ejob jd = job0;
+                jd.sampled = sampled;
+                struct frs_batch_totals td;
+                const enum frs_status sd = spec_engine(&frs_backend_cuda_ops, &m, &d, &jd, &r, 1, &td);
+                CHECK(sd == FRS_OK, "%s, trees on the device: %s", what, frs_error_msg());
+                int dsame = 0;
+                for (int i = 0; sd == FRS_OK && i < EREQ; i++)
+                    dsame += jd.n_out[i] == j.n_out[i] && !memcmp(jd.out[i], j.out[i], (size_t)j.n_out[i] * 4);
+                fprintf(stderr, "  %-100s trees on the device: %d/%d requests identical, %ld / %ld drafted tokens\n", "",
+                        dsame, EREQ, td.drafted_tokens, tot.drafted_tokens);
+                CHECK(sd != FRS_OK || (dsame == EREQ && td.steps == tot.steps &&
+                                       td.drafted_tokens == tot.drafted_tokens &&
+                                       td.drafted_seq_steps == tot.drafted_seq_steps),
+                      "%s: the trees built on the device differ from the host's: %d of %d requests identical, %ld / "
+                      "%ld steps, %ld / %ld drafted tokens", what, dsame, EREQ, td.steps, tot.steps,
+                      td.drafted_tokens, tot.drafted_tokens);
+            }
         }
     }
     cpu.ops->destroy(&cpu);
