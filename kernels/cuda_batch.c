@@ -154,6 +154,7 @@ struct cuda_batch {
     cudaEvent_t ev;
     long samp_dev, samp_host;
     int last_n; /* rows of the last verify */
+    long device_trees; /* drafts whose trees were built on the device */
     int att_blocks, att_splits; /* the verify step's tree attention grid (bt_att_grid), read inside its capture */
     int last_prefill; /* 1: the last op was a prefill (its chosen rows' logits in logits) */
     int *prefill_row; /* (max_seqs) a slot's row of logits in the last prefill, -1: none */
@@ -1113,8 +1114,9 @@ static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struc
         max_rec = rec > max_rec ? rec : max_rec;
         FRS_TRY(bt_table(bt, i, q, q->target_len + tree_draft_rows(&p[i]), "draft"));
     }
-    FRS_TRY(bt_meta_upload(bt, n, 0));
+    /* the descriptors before the tables' upload, whose event (ev_meta) then covers this copy too */
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->d_tseq, bt->h_tseq, (size_t)n * sizeof *bt->d_tseq, cudaMemcpyHostToDevice, st));
+    FRS_TRY(bt_meta_upload(bt, n, 0));
     const struct cuda_tree_batch tb = {bt->tmem, bt->tstride, bt->max_topk, FRS_MAX_TREE_DEPTH, bt->d_tseq};
     const struct cuda_tree_rows rows = {bt->dm.tok, bt->dm.pos, bt->dm.phys, bt->dm.seq, bt->dm.prefix, bt->dm.local,
                                         bt->dm.ncols, bt->dm.gidx, bt->dm.mask, CUDA_PAGED_MASK_WORDS, bt->dm.tables,
@@ -1137,6 +1139,7 @@ static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struc
                                        kmax, st));
     }
     FRS_TRY(cuda_tree_batch_finish(&tb, n, max_rec, bt->d_trees, st));
+    bt->device_trees++;
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_trees, bt->d_trees, (size_t)n * sizeof *bt->d_trees, cudaMemcpyDeviceToHost,
                                    st));
     FRS_TRY(bt_wait_stream(bt, st));
@@ -1536,8 +1539,9 @@ static void bt_describe(struct frs_backend *be, char *buf, size_t n)
     for (size_t i = 0; i < bt_graph_count(bt); i++)
         graphs += bt->graphs[i].exec != NULL;
     const struct cuda_blas *b = bt->m.blas;
-    snprintf(buf, n, "gemm_shapes %d timed %d reused %d choose_ms %.1f check_ms %.1f verify_graphs %d", b->lt_count,
-             b->lt_timed, b->lt_reused, 1e3 * b->lt_seconds, 1e3 * b->lt_check_seconds, graphs);
+    snprintf(buf, n, "gemm_shapes %d timed %d reused %d choose_ms %.1f check_ms %.1f verify_graphs %d device_trees %ld",
+             b->lt_count, b->lt_timed, b->lt_reused, 1e3 * b->lt_seconds, 1e3 * b->lt_check_seconds, graphs,
+             bt->device_trees);
 }
 
 const struct frs_batch_ops cuda_batch_ops = {

@@ -112,6 +112,8 @@ static __device__ void tree_expand_body(const struct cuda_tree_dev &t, int k, in
         t.depth_of[c] = level + 1;
         t.slot[c] = -1;
     }
+    for (int j = threadIdx.x; j < k; j += blockDim.x)
+        nf_idx[j] = j; /* overwritten below; keeps the frontier valid should NaN scores tie every rank */
     __syncthreads();
     for (int e = threadIdx.x; e < m; e += blockDim.x) {
         const int r = rank_of(t.score + base, m, e);
@@ -221,6 +223,10 @@ static __device__ void tree_finish_body(const struct cuda_tree_dev &t, int n_rec
         const int node = t.node_of[c];
         if (node < 0)
             continue;
+        if (node > keep || node >= FRS_MAX_TREE) { /* more kept than asked: NaN scores (no unique ranks) */
+            atomicOr(&bad, 1);
+            continue;
+        }
         const int par = t.parent[c];
         const int pnode = par < 0 ? 0 : t.node_of[par];
         if (pnode < 0)

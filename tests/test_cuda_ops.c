@@ -971,6 +971,143 @@ static void test_tree(void)
     free(rmask);
 }
 
+/* The batched tree kernels (cuda_tree_batch_*: the batched draft's trees, kernels/cuda_batch.c)
+ * against runtime/tree.c, one builder per sequence: five sequences of different depth / top-k /
+ * size in one op (top-k below the op's row stride kmax, one of depth 1, builders at scattered
+ * slots), exact ties in the scores; per depth every field of the frontier rows the kernel writes
+ * (token, position, pool row through the block table, feature row, table, prefix, local column,
+ * columns, mask with its unused words zeroed) and the finished trees. */
+static void test_tree_batch(void)
+{
+    enum { NS = 5, SLOTS = 7, TW = 16, KVB = 16, MW = 2, MAXK = 16, MAXD = 8 };
+    const int sp[NS][5] = {/* depth, topk, size, slot, target_len */ {6, 10, 60, 3, 77}, {3, 4, 12, 0, 5},
+                           {1, 4, 4, 6, 40},    {4, 3, 30, 1, 130},  {6, 10, 60, 2, 9}};
+    const int kmax = 10, rmax = NS * MAXK;
+    const size_t stride = (cuda_tree_dev_bytes(MAXK, MAXD) + 255) & ~(size_t)255;
+    void *mem = dalloc(SLOTS * stride);
+    struct tree_build tb[NS];
+    struct cuda_tree_seq q[NS];
+    int32_t tables[NS * TW], level_rows[FRS_MAX_TREE_DEPTH] = {0}, max_rec = 1;
+    memset(q, 0, sizeof q);
+    for (int i = 0; i < NS * TW; i++)
+        tables[i] = (i * 37 + 11) % 251; /* distinct pool blocks */
+    for (int i = 0; i < NS; i++) {
+        const struct frs_tree_params p = {sp[i][0], sp[i][1], sp[i][2]};
+        CHECK_OK(tree_build_init(&tb[i], MAXK, MAXD));
+        CHECK_OK(tree_build_begin(&tb[i], &p));
+        q[i] = (struct cuda_tree_seq){.slot = sp[i][3], .k = p.topk, .depth = p.depth, .size = p.size, .T = sp[i][4],
+                                      .root = 9000 + i, .table = i};
+        for (int l = 1; l < FRS_MAX_TREE_DEPTH; l++) {
+            q[i].base[l] = l < p.depth ? level_rows[l] : -1;
+            level_rows[l] += l < p.depth ? p.topk : 0;
+        }
+        const int rec = cuda_tree_records(p.topk, p.depth);
+        max_rec = rec > max_rec ? rec : max_rec;
+    }
+    struct cuda_tree_seq *dq = dup_h2d(q, sizeof q);
+    int32_t *dtables = dup_h2d(tables, sizeof tables);
+    const struct cuda_tree_batch b = {mem, stride, MAXK, MAXD, dq};
+    int32_t *dr = dalloc((size_t)8 * rmax * 4), *hr = malloc((size_t)8 * rmax * 4);
+    uint64_t *dmask = dalloc((size_t)rmax * MW * 8), *hmask = malloc((size_t)rmax * MW * 8);
+    const struct cuda_tree_rows rows = {dr,        dr + rmax,     dr + 2 * rmax, dr + 3 * rmax, dr + 4 * rmax,
+                                        dr + 5 * rmax, dr + 6 * rmax, dr + 7 * rmax, dmask, MW, dtables, TW, KVB};
+    float *vals = calloc((size_t)rmax * kmax, 4), *dv = dalloc((size_t)rmax * kmax * 4);
+    int32_t *toks = calloc((size_t)rmax * kmax, 4), *dt = dalloc((size_t)rmax * kmax * 4);
+    float v1[MAXK * MAXK];
+    int32_t t1[MAXK * MAXK];
+    /* depth 1: root row i's top-k (the columns past its k hold junk the kernels must not read) */
+    for (int i = 0; i < rmax * kmax; i++)
+        vals[i] = 1.0f, toks[i] = -5;
+    for (int i = 0; i < NS; i++) {
+        rand_topk_rows(1, q[i].k, v1, t1);
+        tree_build_first(&tb[i], v1, t1);
+        memcpy(vals + (size_t)i * kmax, v1, (size_t)q[i].k * 4);
+        memcpy(toks + (size_t)i * kmax, t1, (size_t)q[i].k * 4);
+    }
+    CK(cudaMemcpy(dv, vals, (size_t)NS * kmax * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dt, toks, (size_t)NS * kmax * 4, cudaMemcpyHostToDevice));
+    CHECK_OK(cuda_tree_batch_first(&b, NS, dv, dt, kmax, 0));
+    int rows_ok = 1, checked = 0;
+    for (int level = 1; level < MAXD; level++) {
+        const int nr = level_rows[level];
+        if (nr == 0)
+            break;
+        poison(dr, (size_t)8 * rmax * 4);
+        poison(dmask, (size_t)rmax * MW * 8);
+        CHECK_OK(cuda_tree_batch_frontier(&b, NS, level, &rows, 0));
+        d2h(hr, dr, (size_t)8 * rmax * 4);
+        d2h(hmask, dmask, (size_t)nr * MW * 8);
+        for (int i = 0; i < NS; i++) {
+            if (q[i].depth <= level)
+                continue;
+            uint64_t rmask[MAXK * MW];
+            int cols;
+            const int first = tree_build_frontier_mask(&tb[i], rmask, &cols), words = FRS_MASK_WORDS(cols);
+            for (int r = 0; r < q[i].k; r++) {
+                const int row = q[i].base[level] + r, pp = q[i].T + first + r;
+                const int want[8] = {tb[i].token[tb[i].front[r]],
+                                     q[i].T + level - 1,
+                                     tables[i * TW + pp / KVB] * KVB + pp % KVB,
+                                     i,
+                                     q[i].T,
+                                     first + r,
+                                     cols,
+                                     level == 1 ? i : q[i].base[level - 1] + tb[i].front_src[r]};
+                for (int f = 0; f < 8; f++)
+                    rows_ok &= hr[(size_t)f * rmax + row] == want[f];
+                for (int w = 0; w < MW; w++)
+                    rows_ok &= hmask[(size_t)row * MW + w] == (w < words ? rmask[r * words + w] : 0ull);
+                checked++;
+            }
+        }
+        /* this depth's top-k rows, then the expansion */
+        for (int i = 0; i < NS; i++) {
+            if (q[i].depth <= level)
+                continue;
+            rand_topk_rows(q[i].k, q[i].k, v1, t1);
+            tree_build_expand(&tb[i], v1, t1);
+            for (int r = 0; r < q[i].k; r++) {
+                memcpy(vals + (size_t)(q[i].base[level] + r) * kmax, v1 + r * q[i].k, (size_t)q[i].k * 4);
+                memcpy(toks + (size_t)(q[i].base[level] + r) * kmax, t1 + r * q[i].k, (size_t)q[i].k * 4);
+            }
+        }
+        CK(cudaMemcpy(dv, vals, (size_t)nr * kmax * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dt, toks, (size_t)nr * kmax * 4, cudaMemcpyHostToDevice));
+        CHECK_OK(cuda_tree_batch_expand(&b, NS, level, dv, dt, kmax, 0));
+    }
+    CHECK(rows_ok && checked == 5 * 10 + 2 * 4 + 3 * 3 + 5 * 10, "batched tree frontier rows differ from tree.c (%d "
+          "rows checked)", checked);
+    struct frs_tree *dtrees = dalloc(NS * sizeof(struct frs_tree));
+    struct frs_tree *got = malloc(NS * sizeof(struct frs_tree)), ref;
+    poison(dtrees, NS * sizeof(struct frs_tree));
+    CHECK_OK(cuda_tree_batch_finish(&b, NS, max_rec, dtrees, 0));
+    d2h(got, dtrees, NS * sizeof(struct frs_tree));
+    for (int i = 0; i < NS; i++) {
+        memset(&ref, 0, sizeof ref);
+        CHECK_OK(tree_build_finish(&tb[i], 9000 + i, &ref));
+        int same = got[i].n == ref.n;
+        for (int j = 0; same && j < ref.n; j++)
+            same = got[i].token[j] == ref.token[j] && got[i].parent[j] == ref.parent[j] &&
+                   got[i].depth[j] == ref.depth[j];
+        CHECK(same, "batched device tree %d differs from tree.c (depth %d topk %d size %d: n %d vs %d)", i, q[i].depth,
+              q[i].k, q[i].size, got[i].n, ref.n);
+        tree_build_free(&tb[i]);
+    }
+    cudaFree(mem);
+    cudaFree(dq);
+    cudaFree(dtables);
+    cudaFree(dr);
+    cudaFree(dmask);
+    cudaFree(dv);
+    cudaFree(dt);
+    cudaFree(dtrees);
+    free(hr);
+    free(hmask);
+    free(vals);
+    free(toks);
+    free(got);
+}
+
 /* ---- rows loaded from a device-known position ---------------------------------------------------- */
 
 /* a random valid tree of n nodes: parents before children (often the latest nodes, so trees get
@@ -1168,6 +1305,7 @@ int main(void)
     test_rng_sampling();
     test_kv_gather();
     test_tree();
+    test_tree_batch();
     test_accept_walk();
     test_load_rows();
     CK(cudaDeviceSynchronize());
