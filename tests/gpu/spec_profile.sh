@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # spec_profile.sh - the job's GEMM-choice cost and where the batched FR-Spec iteration's time goes,
-# within LIMIT seconds (default 560), in priority order: build; test_cuda_batch; the default pair's
+# within LIMIT seconds (default 560), in priority order: build; test_cuda_batch, test_cuda_ops; the default pair's
 # 512-prompt job (frs_job) at --batch 64 off RUNS times (default 2) and at --batch 1 off, with their
 # traces' backend lines; `frspec bench throughput --preset llama3-8b --fr-only` at batch 1, 2, 4, 8, 32
 # (draft / verify / iteration wall times) under each of AB (default FRS_BATCH_ATT_GRID=0 and =1: the
@@ -12,9 +12,10 @@
 set -o pipefail
 LIMIT=${LIMIT:-560}
 source tests/gpu/build_lib.sh
-frs_build frspec test_cuda_batch || exit 1
+frs_build frspec test_cuda_batch test_cuda_ops || exit 1
 echo "built ($(left) s left)"
-need 200 "test_cuda_batch" && frs_test test_cuda_batch 90
+need 200 "test_cuda_batch" && frs_test test_cuda_batch 100
+need 180 "test_cuda_ops" && frs_test test_cuda_ops 60
 for r in $(seq 1 ${RUNS:-2}); do
     need 150 "job b64 r$r" && JOB_TAG=_r$r frs_job 64 off 30 | sed "s/^/[b64 off r$r] /"
 done
