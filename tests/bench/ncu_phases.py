@@ -12,10 +12,13 @@ the commit's moves that follow it). The last ITERS iterations (default 3) before
 averaged: per phase the kernel count, the summed time, and the kernels by summed time.
 usage: ncu_phases.py FILE.csv [--iters 3] [--long 100] [--top 12]
 """
-import csv
+import os
 import re
 import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ncu_summary import read_raw  # noqa: E402
 
 
 def arg(name, default):
@@ -23,23 +26,9 @@ def arg(name, default):
 
 
 def load(path):
-    with open(path, newline='') as f:
-        lines = [ln for ln in f if ln.startswith('"')]
-    rd = csv.reader(lines)
-    head = next(rd)
-    units = next(rd)
-    col = {h: i for i, h in enumerate(head)}
-    tscale = {'nsecond': 1e-9, 'usecond': 1e-6, 'msecond': 1e-3, 'second': 1.0}[units[col['gpu__time_duration.sum']]]
-    rows = []
-    for r in rd:
-        if len(r) != len(head):
-            continue
-        try:
-            t = float(r[col['gpu__time_duration.sum']].replace(',', '')) * tscale
-        except ValueError:
-            continue
-        rows.append((re.sub(r'\(.*', '', r[col['Kernel Name']])[:80], t))
-    return rows
+    rows, (tu,) = read_raw(path, ('gpu__time_duration.sum',))
+    tscale = {'nsecond': 1e-9, 'usecond': 1e-6, 'msecond': 1e-3, 'second': 1.0}[tu]
+    return [(re.sub(r'\(.*', '', name)[:80], t * tscale) for name, t in rows]
 
 
 def main():

@@ -12,8 +12,8 @@ import sys
 from collections import defaultdict
 
 
-def main():
-    path = sys.argv[1]
+def read_raw(path, metrics):
+    """The kernels of a raw CSV in launch order: (name, value of each metric), and each metric's unit."""
     rows = []
     with open(path, newline='') as f:
         lines = [ln for ln in f if ln.startswith('"')]
@@ -25,14 +25,16 @@ def main():
         if len(r) != len(head):
             continue
         try:
-            t = float(r[col['gpu__time_duration.sum']].replace(',', ''))
-            rb = float(r[col['dram__bytes_read.sum']].replace(',', ''))
-            wb = float(r[col['dram__bytes_write.sum']].replace(',', ''))
+            vals = tuple(float(r[col[m]].replace(',', '')) for m in metrics)
         except ValueError:
             continue
-        rows.append((r[col['Kernel Name']], t, rb, wb))
-    tu = units[col['gpu__time_duration.sum']]
-    bu = units[col['dram__bytes_read.sum']]
+        rows.append((r[col['Kernel Name']],) + vals)
+    return rows, [units[col[m]] for m in metrics]
+
+
+def main():
+    path = sys.argv[1]
+    rows, (tu, bu, _wu) = read_raw(path, ('gpu__time_duration.sum', 'dram__bytes_read.sum', 'dram__bytes_write.sum'))
     tscale = {'nsecond': 1e-9, 'usecond': 1e-6, 'msecond': 1e-3, 'second': 1.0}.get(tu, 1e-9)
     bscale = {'byte': 1, 'Kbyte': 1e3, 'Mbyte': 1e6, 'Gbyte': 1e9}.get(bu, 1)
     # the last STEPS whole steps: a step starts at its embedding kernel; the last one is left out
