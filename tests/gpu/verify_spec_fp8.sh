@@ -14,11 +14,11 @@ LIMIT=${LIMIT:-450}
 source tests/gpu/build_lib.sh
 frs_build frspec test_cuda_batch test_cuda_ops test_cuda_fp8 || exit 1
 echo "built ($(left) s left)"
-need 200 "test_cuda_batch" && frs_test test_cuda_batch 110
-need 150 "test_cuda_ops" && frs_test test_cuda_ops 60
-need 150 "test_cuda_fp8" && frs_test test_cuda_fp8 90
+need 150 "test_cuda_batch" && frs_test test_cuda_batch 110
+need 80 "test_cuda_ops" && frs_test test_cuda_ops 60
+need 100 "test_cuda_fp8" && frs_test test_cuda_fp8 80
 for ab in ${AB:-FRS_BATCH_ATT_GRID=0 FRS_BATCH_ATT_GRID=1 FRS_BATCH_DRAFT=d}; do
-    need 60 "throughput fr-only $ab" || break
+    need 50 "throughput fr-only $ab" || break
     env $ab timeout 50 $B/frspec bench throughput --preset llama3-8b --batches ${BATCHES:-1,2,4,8,32} --steps 8 \
         --fr-only --json "$OUT/throughput_fr_${ab#*=}.json" > "$OUT/throughput_fr_${ab#*=}.log" 2>&1
     echo "throughput $ab rc $?"
