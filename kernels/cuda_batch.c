@@ -224,8 +224,9 @@ static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
 
 /* The tree attention's grid (mma 1: segments of CUDA_ATT_MMA_BM vectors) for n rows whose segments
  * are in hm (bt_segments): blocks (>= the segments in use) and context splits, as many as fill one
- * wave of two blocks an SM for those blocks. exact: the segment count itself (prefill, never
- * captured); else the next power of two (at most the bound bt_mma_blocks), so that a graph
+ * wave of two blocks an SM for those blocks. exact: the segment count itself and at most one split
+ * per 64-slot tile of the longest row's context (prefill, never captured; the rows' prefix and
+ * local in hm); else the next power of two (at most the bound bt_mma_blocks), so that a graph
  * captured for it serves every grouping in its class (the verify, captured or not: the same
  * splits, so the same bits); returns the class (graph key, < BT_ATT_CLASSES). Other modes:
  * the bound and bt_mma_splits, class 0. A grid sized by the bound alone (36 blocks for a 60-row
@@ -251,6 +252,13 @@ static int bt_att_grid(const struct cuda_batch *bt, int n, int mma, int exact, i
         b = ns;
     *blocks = b;
     *splits = cuda_attn_mma_splits_blocks(b, bt->m.KV, bt->m.n_sm);
+    if (exact) { /* no more splits than 64-slot tiles of the longest row's context (prefill at a short prefix) */
+        int cols = 1;
+        for (int r = 0; r < n; r++)
+            cols = bt->hm.prefix[r] + bt->hm.local[r] + 1 > cols ? bt->hm.prefix[r] + bt->hm.local[r] + 1 : cols;
+        const int tiles = (cols + 63) / 64;
+        *splits = *splits < tiles ? *splits : tiles;
+    }
     return c;
 }
 
