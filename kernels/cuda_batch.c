@@ -1039,7 +1039,7 @@ static enum frs_status bt_draft_forward(struct cuda_batch *bt, int n, int masked
 }
 
 /* The draft LM head over n bf16 rows x (stride C) and the top-kmax log-probs of each row (ids
- * mapped to the full vocabulary), read back into h_topk: values (n * kmax), then ids. */
+ * mapped to the full vocabulary) into d_topk: values (n * kmax), then ids. */
 static enum frs_status bt_draft_topk_dev(struct cuda_batch *bt, const uint16_t *x, int n, int kmax)
 {
     const struct cuda_batch_model *m = &bt->m;
@@ -1049,12 +1049,28 @@ static enum frs_status bt_draft_topk_dev(struct cuda_batch *bt, const uint16_t *
     return cuda_logsoftmax_topk(bt->dlog, n, m->K, m->K, kmax, m->ids, vals, idx, m->st);
 }
 
-static enum frs_status bt_draft_topk(struct cuda_batch *bt, const uint16_t *x, int n, int kmax)
+/* ... and read back into h_topk */
+static enum frs_status bt_draft_topk_read(struct cuda_batch *bt, int n, int kmax)
 {
     cudaStream_t st = bt->m.st;
-    FRS_TRY(bt_draft_topk_dev(bt, x, n, kmax));
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->h_topk, bt->d_topk, (size_t)n * kmax * 2 * 4, cudaMemcpyDeviceToHost, st));
     return bt_wait_stream(bt, st);
+}
+
+/* One depth of the draft over `rows` frontier rows whose metadata is on the device: the fc input's
+ * feature half gathered (level 1: the root rows droot, deeper: the last forward's dx rows, by
+ * dm.gidx), the forward, the top-k of its output into d_topk (not read back) */
+static enum frs_status bt_draft_level(struct cuda_batch *bt, int level, int rows, int kmax)
+{
+    const int C = bt->m.C;
+    cudaStream_t st = bt->m.st;
+    if (level == 1)
+        FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->droot, C, 0, bt->dm.gidx, C, rows, st));
+    else
+        FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->dx, C, 1, bt->dm.gidx, C, rows, st));
+    FRS_TRY(bt_draft_forward(bt, rows, 1));
+    FRS_TRY(cuda_f32_to_bf16(bt->dx, C, rows, C, bt->dxn, C, st));
+    return bt_draft_topk_dev(bt, bt->dxn, rows, kmax);
 }
 
 /* rows [r0, r0 + k) of the last top-k read-back (row stride kmax) as k x k log-probs / ids */
@@ -1100,7 +1116,6 @@ static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struc
                                        int max_depth)
 {
     cudaStream_t st = bt->m.st;
-    const int C = bt->m.C;
     int level_rows[FRS_MAX_TREE_DEPTH] = {0}, max_rec = 1;
     FRS_TRY(bt_meta_begin(bt)); /* the tables; the last op's descriptors and trees were read */
     for (int i = 0; i < n; i++) {
@@ -1136,13 +1151,7 @@ static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struc
     for (int level = 1; level < max_depth; level++) {
         const int r = level_rows[level];
         FRS_TRY(cuda_tree_batch_frontier(&tb, n, level, &rows, st));
-        if (level == 1)
-            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->droot, C, 0, bt->dm.gidx, C, r, st));
-        else
-            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->dx, C, 1, bt->dm.gidx, C, r, st));
-        FRS_TRY(bt_draft_forward(bt, r, 1));
-        FRS_TRY(cuda_f32_to_bf16(bt->dx, C, r, C, bt->dxn, C, st));
-        FRS_TRY(bt_draft_topk_dev(bt, bt->dxn, r, kmax));
+        FRS_TRY(bt_draft_level(bt, level, r, kmax));
         FRS_TRY(cuda_tree_batch_expand(&tb, n, level, bt->d_topk, (const int32_t *)(bt->d_topk + (size_t)r * kmax),
                                        kmax, st));
     }
@@ -1174,10 +1183,10 @@ static enum frs_status bt_draft_host(struct cuda_batch *bt, int n, const struct 
                                      int max_depth)
 {
     struct bt_meta *h = &bt->hm;
-    const int C = bt->m.C;
     int rows, nt;
     /* 2. depth 1: each root row's top-k */
-    FRS_TRY(bt_draft_topk(bt, bt->droot, n, kmax));
+    FRS_TRY(bt_draft_topk_dev(bt, bt->droot, n, kmax));
+    FRS_TRY(bt_draft_topk_read(bt, n, kmax));
     for (int i = 0; i < n; i++) {
         bt_topk_rows(bt, n, kmax, i, 1, p[i].topk);
         tree_build_first(&bt->slot_tb[seqs[i].slot], bt->h_logp, bt->h_tok);
@@ -1218,13 +1227,8 @@ static enum frs_status bt_draft_host(struct cuda_batch *bt, int n, const struct 
             nt++;
         }
         FRS_TRY(bt_meta_upload_masked(bt, rows, nt, 0));
-        if (level == 1)
-            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->droot, C, 0, bt->dm.gidx, C, rows, bt->m.st));
-        else
-            FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->dx, C, 1, bt->dm.gidx, C, rows, bt->m.st));
-        FRS_TRY(bt_draft_forward(bt, rows, 1));
-        FRS_TRY(cuda_f32_to_bf16(bt->dx, C, rows, C, bt->dxn, C, bt->m.st));
-        FRS_TRY(bt_draft_topk(bt, bt->dxn, rows, kmax));
+        FRS_TRY(bt_draft_level(bt, level, rows, kmax));
+        FRS_TRY(bt_draft_topk_read(bt, rows, kmax));
         for (int i = 0; i < n; i++) {
             if (p[i].depth <= level)
                 continue;
