@@ -255,6 +255,11 @@ struct cu_backend {
                       * AUTO_BF16 (FRS_ATTN_MMA_BF16) or MULTI_ROW (FRS_ATTN_CUDA_CORES) */
     int att_layout;  /* attention layout of target forwards: att_default, or verify's choice by context */
     cudaEvent_t ev;
+    /* opts.l2_prefetch: the decode's weight prefetches into L2, forked onto st2 (pf_fork) and joined
+     * back at the end of the forward (pf_join) */
+    cudaStream_t st2;
+    cudaEvent_t pf_fork, pf_join;
+    int pf_open; /* st2 has work not yet joined into st */
     struct cuda_batch *bat; /* the batched ops' pool and buffers (cuda_batch.c), NULL when max_seqs = 0 */
 };
 
@@ -673,6 +678,38 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
 
 /* One transformer layer's attention + MLP over n rows of x (fp32 residual, updated in place).
  * in_norm NULL: attention reads x itself (EAGLE layer 0). kc/vc: this layer's caches. */
+/* opts.l2_prefetch bits: which weights of a decode step (n == 1, target) are prefetched into L2 while
+ * the kernels before their GEMV run */
+enum { CU_PF_O = 1, CU_PF_QKV = 2, CU_PF_GU = 4 };
+#define CU_PF_GU_BYTES ((size_t)16 << 20) /* the gate/up prefix prefetched (half gate rows, half up rows) */
+
+/* fork a prefetch of bytes at p into L2 off b->st (it runs beside the kernels queued after this
+ * point); cu_pf_join joins it back */
+static enum frs_status cu_pf(struct cu_backend *b, const void *p, size_t bytes)
+{
+    FRS_CUDA_CHECK(cudaEventRecord(b->pf_fork, b->st));
+    FRS_CUDA_CHECK(cudaStreamWaitEvent(b->st2, b->pf_fork, 0));
+    b->pf_open = 1;
+    return cuda_l2_prefetch(p, bytes, b->st2);
+}
+
+static enum frs_status cu_pf_join(struct cu_backend *b)
+{
+    if (!b->pf_open)
+        return FRS_OK;
+    b->pf_open = 0;
+    FRS_CUDA_CHECK(cudaEventRecord(b->pf_join, b->st2));
+    FRS_CUDA_CHECK(cudaStreamWaitEvent(b->st, b->pf_join, 0));
+    return FRS_OK;
+}
+
+/* a target matrix's bytes on the device (FP8 or bf16) and its address */
+static const void *cu_wptr(const struct cu_fp8 *w8, const uint16_t *w) { return w8->w ? (const void *)w8->w : w; }
+static size_t cu_wbytes(const struct cu_fp8 *w8, int rows, int cols)
+{
+    return (size_t)rows * (size_t)cols * (w8->w ? 1u : 2u);
+}
+
 static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_dims *dm, const struct cu_layer *ly,
                                         int n, float *x, uint16_t *xn, float *qkv, float *q, uint16_t *att, float *gu,
                                         uint16_t *act, uint16_t *kc, uint16_t *vc, const float *inv_freq,
@@ -682,6 +719,7 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     const int C = dm->C, D = dm->D, H = dm->H, KV = dm->KV, F = dm->F;
     const int qkvw = (H + 2 * KV) * D;
     cudaStream_t st = b->st;
+    const int pf = n == 1 && reduce ? b->opts.l2_prefetch : 0; /* target decode steps only */
     /* residual accumulation: rank 0 adds into x, the others write their partial, then sum */
     const float beta = (!reduce || !b->nccl || b->comm->rank == 0) ? 1.0f : 0.0f;
     if (ly->attn_norm)
@@ -689,12 +727,20 @@ static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_di
     else
         FRS_TRY(cuda_f32_to_bf16(x, C, n, C, xn, C, st));
     FRS_TRY(cu_mm(b, xn, C, n, ly->wqkv, &ly->qkv8, qkvw, C, qkv, qkvw, 0.0f));
+    if (pf & CU_PF_O) /* o's weights during RoPE and attention */
+        FRS_TRY(cu_pf(b, cu_wptr(&ly->o8, ly->wo), cu_wbytes(&ly->o8, C, H * D)));
     FRS_TRY(cuda_rope_qkv(qkv, qkvw, n, H, KV, D, pos, inv_freq, q, kc, vc, slot0, st));
     FRS_TRY(cuda_attention_layout(q, kc, vc, prefix, n, mask, mask_cols, H, KV, D, att, b->scratch, b->n_sm,
                                   reduce ? b->att_layout : b->att_default, st));
     FRS_TRY(cu_mm(b, att, H * D, n, ly->wo, &ly->o8, C, H * D, x, C, beta));
     if (reduce && b->nccl)
         FRS_TRY(nccl_allreduce_sum(b->comm, x, (size_t)n * C, FRS_DTYPE_F32, st));
+    if (pf & CU_PF_GU) { /* the first rows of gate and of up during the norm */
+        const size_t row = cu_wbytes(&ly->gu8, 1, C), half = CU_PF_GU_BYTES / 2 < row * F ? CU_PF_GU_BYTES / 2 : row * F;
+        const char *w = (const char *)cu_wptr(&ly->gu8, ly->wgu);
+        FRS_TRY(cu_pf(b, w, half));
+        FRS_TRY(cuda_l2_prefetch(w + row * F, half, b->st2));
+    }
     FRS_TRY(cuda_rmsnorm(x, NULL, n, C, ly->mlp_norm, dm->eps, NULL, xn, C, st));
     FRS_TRY(cuda_gate_up_swiglu(&b->blas, xn, n, ly->wgu, ly->gu8.w, ly->gu8.s, F, C, gu, act, b->deq));
     FRS_TRY(cu_mm(b, act, F, n, ly->wdown, &ly->down8, C, F, x, C, beta));
@@ -712,13 +758,23 @@ static enum frs_status cu_target_forward(struct cu_backend *b, int n, const int3
     const int C = b->t.C, kvw = b->t.KV * b->t.D;
     const size_t layer = (size_t)b->lim.max_ctx * kvw;
     cudaStream_t st = b->st;
-    FRS_TRY(cuda_embed(b->embed, C, b->tok, n, b->x, NULL, 0, st));
-    for (int l = 0; l < b->L; l++)
-        FRS_TRY(cu_layer_forward(b, &b->t, &b->layers[l], n, b->x, b->xn, b->qkv, b->q, b->att, b->gu, b->act,
-                                 b->kc + l * layer, b->vc + l * layer, b->inv_freq, b->pos, slot0, slot0, mask, n, 1));
-    FRS_TRY(cuda_rmsnorm(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, st));
-    FRS_TRY(cu_mm(b, b->hid + (size_t)lm_from * C, C, lm_n, b->lm_head, &b->lm8, b->Vl, C, b->logits, b->Vl, 0.0f));
-    return FRS_OK;
+    const int pf_qkv = n == 1 && (b->opts.l2_prefetch & CU_PF_QKV);
+    const int qkvw = (b->t.H + 2 * b->t.KV) * b->t.D;
+    enum frs_status fs = cuda_embed(b->embed, C, b->tok, n, b->x, NULL, 0, st);
+    for (int l = 0; l < b->L && fs == FRS_OK; l++) {
+        const struct cu_layer *ly = &b->layers[l];
+        if (pf_qkv) /* this layer's qkv weights during the norm before them */
+            fs = cu_pf(b, cu_wptr(&ly->qkv8, ly->wqkv), cu_wbytes(&ly->qkv8, qkvw, C));
+        if (fs == FRS_OK)
+            fs = cu_layer_forward(b, &b->t, ly, n, b->x, b->xn, b->qkv, b->q, b->att, b->gu, b->act, b->kc + l * layer,
+                                  b->vc + l * layer, b->inv_freq, b->pos, slot0, slot0, mask, n, 1);
+    }
+    if (fs == FRS_OK)
+        fs = cuda_rmsnorm(b->x, NULL, n, C, b->final_norm, b->t.eps, NULL, b->hid, C, st);
+    if (fs == FRS_OK)
+        fs = cu_mm(b, b->hid + (size_t)lm_from * C, C, lm_n, b->lm_head, &b->lm8, b->Vl, C, b->logits, b->Vl, 0.0f);
+    const enum frs_status js = cu_pf_join(b); /* a capture must end with st2 joined, also after an error */
+    return fs != FRS_OK ? fs : js;
 }
 
 /* Draft forward of n rows whose fc input is in b->din (positions b->dpos, KV at draft slots
@@ -763,6 +819,12 @@ static void cu_destroy(struct frs_backend *be)
             cudaGraphExecDestroy(b->g_grow[i].g.exec);
     if (b->ev)
         cudaEventDestroy(b->ev);
+    if (b->pf_fork)
+        cudaEventDestroy(b->pf_fork);
+    if (b->pf_join)
+        cudaEventDestroy(b->pf_join);
+    if (b->st2)
+        cudaStreamDestroy(b->st2);
     cuda_blas_free(&b->blas);
     if (b->st)
         cudaStreamDestroy(b->st);
@@ -930,6 +992,12 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     cudaError_t e = cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking);
     if (e == cudaSuccess)
         e = cudaEventCreateWithFlags(&b->ev, cudaEventDisableTiming);
+    if (e == cudaSuccess && b->opts.l2_prefetch)
+        e = cudaStreamCreateWithFlags(&b->st2, cudaStreamNonBlocking);
+    if (e == cudaSuccess && b->opts.l2_prefetch)
+        e = cudaEventCreateWithFlags(&b->pf_fork, cudaEventDisableTiming);
+    if (e == cudaSuccess && b->opts.l2_prefetch)
+        e = cudaEventCreateWithFlags(&b->pf_join, cudaEventDisableTiming);
     if (e != cudaSuccess) {
         st = FRS_ERR(FRS_ERR_CUDA, "cuda backend: stream/event creation failed: %s", cudaGetErrorString(e));
         goto fail;

@@ -131,3 +131,34 @@ extern "C" enum frs_status cuda_f32_to_bf16(const float *in, int ldi, int rows, 
     FRS_LAUNCH_CHECK(f32_to_bf16_kernel);
     return FRS_OK;
 }
+
+/* L2 prefetch: each thread asks the bulk-copy engine for `chunk` bytes of the range (sm_90: one
+ * cp.async.bulk.prefetch.L2 each, fire and forget; older: a prefetch.global.L2 per 128-byte line). */
+__global__ void l2_prefetch_kernel(const char *p, size_t bytes, unsigned chunk)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x * chunk;
+    for (size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * chunk; i < bytes; i += stride) {
+        const unsigned n = bytes - i < chunk ? (unsigned)(bytes - i) : chunk;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + i), "r"(n) : "memory");
+#else
+        for (unsigned k = 0; k < n; k += 128)
+            asm volatile("prefetch.global.L2 [%0];" ::"l"(p + i + k) : "memory");
+#endif
+    }
+}
+
+extern "C" enum frs_status cuda_l2_prefetch(const void *p, size_t bytes, cudaStream_t st)
+{
+    bytes &= ~(size_t)15; /* the bulk prefetch takes multiples of 16 bytes from a 16-byte boundary */
+    if (!p || bytes == 0)
+        return FRS_OK;
+    if (((uintptr_t)p & 15) != 0)
+        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_l2_prefetch: %p is not 16-byte aligned", p);
+    const unsigned chunk = 32u << 10;
+    const size_t chunks = (bytes + chunk - 1) / chunk;
+    const int threads = 128, blocks = chunks < 4 * 128 ? (int)((chunks + threads - 1) / threads) : 4;
+    l2_prefetch_kernel<<<blocks, threads, 0, st>>>((const char *)p, bytes, chunk);
+    FRS_LAUNCH_CHECK(l2_prefetch_kernel);
+    return FRS_OK;
+}

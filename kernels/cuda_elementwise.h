@@ -1,7 +1,8 @@
 /* cuda_elementwise.h - elementwise kernels: SwiGLU, embedding rows, residual and bias adds,
  * fp32 -> bf16 (kernels/cuda_elementwise.cu), C ABI; the conventions are cuda_ops.h's.
  *
- * defines: cuda_row_kernels_select, cuda_row_kernels, cuda_swiglu, cuda_embed, cuda_add_bias, cuda_add, cuda_f32_to_bf16
+ * defines: cuda_row_kernels_select, cuda_row_kernels, cuda_swiglu, cuda_embed, cuda_add_bias, cuda_add, cuda_f32_to_bf16,
+ *          cuda_l2_prefetch
  */
 #ifndef FRSPEC_CUDA_ELEMENTWISE_H
 #define FRSPEC_CUDA_ELEMENTWISE_H
@@ -42,6 +43,12 @@ enum frs_status cuda_add(float *x, const float *y, int64_t len, cudaStream_t st)
 /* out[i] = bf16(in[i]) over rows of cols (strides ldi / ldo). */
 enum frs_status cuda_f32_to_bf16(const float *in, int ldi, int rows, int cols, uint16_t *out, int ldo,
                                  cudaStream_t st);
+
+/* Ask for bytes (rounded down to a multiple of 16; p 16-byte aligned) from p into L2, on st: a
+ * small grid (at most 4 blocks) whose threads issue bulk prefetches and return; no value changes.
+ * The decode forks it onto a second stream so that the next GEMV's weights load while DRAM idles
+ * (backend option l2_prefetch). */
+enum frs_status cuda_l2_prefetch(const void *p, size_t bytes, cudaStream_t st);
 
 #ifdef __cplusplus
 }

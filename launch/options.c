@@ -63,6 +63,9 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->batch_att_grid = 0;
     if (env_first("FRS_BATCH_DRAFT") == 'd')
         o->batch_draft_dev = 1;
+    const char pf = env_first("FRS_L2_PREFETCH");
+    if (pf >= '0' && pf <= '7')
+        o->l2_prefetch = pf - '0';
     if (env_first("FRS_ROW_KERNELS") == '1')
         o->row_kernels = 1;
     const char *hang = getenv("FRS_TEST_GPU_HANG_STEP"); /* test hook: tests/cli/gpu_hang.sh */
@@ -97,6 +100,7 @@ const char *backend_options_describe(const struct frs_backend_options *o, char *
     DESCRIBE(o->batch_att_mma != d.batch_att_mma, "batch_att_mma=%d", o->batch_att_mma);
     DESCRIBE(o->batch_att_grid != d.batch_att_grid, "batch_att_grid=%d", o->batch_att_grid);
     DESCRIBE(o->batch_draft_dev != d.batch_draft_dev, "batch_draft_dev=%d", o->batch_draft_dev);
+    DESCRIBE(o->l2_prefetch != d.l2_prefetch, "l2_prefetch=%d", o->l2_prefetch);
     DESCRIBE(o->row_kernels != d.row_kernels, "row_kernels=%d", o->row_kernels);
 #undef DESCRIBE
     if (!buf[0])

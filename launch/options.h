@@ -79,6 +79,8 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             max_seqs; default 1: from the step's segments)
  *   FRS_BATCH_DRAFT=d    batch_draft_dev = 1  (the batched draft's trees built on the device: one
  *                                             read-back a draft; default: on the host, one a depth)
+ *   FRS_L2_PREFETCH=N    l2_prefetch = N      (N 0-7: the decode's L2 prefetches of the next weights, bits 1 o,
+ *                                             2 qkv, 4 the gate/up prefix; default 0)
  *   FRS_ROW_KERNELS=1    row_kernels = 1      (RMSNorm, SwiGLU and the paged RoPE write in their launch
  *                                             shapes before 2026-12-07; default 2: vectorized)
  * A value is read by its first character ("0..." / "1..."), as before; anything else keeps the

@@ -135,6 +135,12 @@ struct frs_backend_options {
     int batch_draft_dev;          /* 1: the batched draft's trees built on the device (kernels/cuda_tree.cu's
                                      batched kernels: one read-back a draft instead of one a depth);
                                      0 (default until measured): on the host (runtime/tree.c) */
+    int l2_prefetch;              /* bits (0 = off, the default until measured): the single-sequence decode
+                                     forks bulk L2 prefetches of the next GEMV's weights onto a second
+                                     stream, to load while DRAM idles in the kernels before it: 1 = o
+                                     during RoPE / attention, 2 = qkv during the layer's norm, 4 = the
+                                     first 16 MB of gate / up during the MLP norm (kernels/cuda_backend.c;
+                                     no value changes) */
     int row_kernels;              /* 2 (default): the vectorized row kernels (RMSNorm, SwiGLU, the paged RoPE
                                      write; kernels/cuda_elementwise.h); 1: their launch shapes before
                                      2026-12-07 (A/B) */

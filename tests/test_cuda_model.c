@@ -15,8 +15,9 @@
  *  3. determinism: the decode steps with CUDA graphs replayed and without graphs give
  *     bit-identical logits;
  *  4. the backend options (struct frs_backend_options) against a default backend in lockstep
- *     (test_options): pdl 0 bit-identical, cublaslt 0 and CUDA-core attention within the limits
- *     of 1., single-bf16 tensor-core attention within 0.2 of the default.
+ *     (test_options): pdl 0 and the decode's L2 prefetches (l2_prefetch 7) bit-identical, cublaslt 0
+ *     and CUDA-core attention within the limits of 1., single-bf16 tensor-core attention within 0.2
+ *     of the default.
  * FRS_BENCH=1 adds a timing of a synthetic Llama-3-8B-shaped model (random bf16 weights): the
  * decode step with and without graphs and a 512-token prefill (numbers for tests/bench/NOTES-cuda.md).
  * Fixture names on the command line replace the default list (the FP8 ones: tests/cmake/fp8.cmake).
@@ -217,17 +218,19 @@ static void test_options(const char *name)
         const char *what;
         struct frs_backend_options opt;
         int expect;
-    } var[4];
-    for (int k = 0; k < 4; k++)
+    } var[5];
+    for (int k = 0; k < 5; k++)
         var[k].opt = frs_backend_options_default();
     var[0].what = "pdl 0", var[0].opt.pdl = 0, var[0].expect = BITWISE;
     var[1].what = "cublaslt 0", var[1].opt.cublaslt = 0, var[1].expect = HF_LIMITS;
     var[2].what = "attention CUDA cores", var[2].opt.attention = FRS_ATTN_CUDA_CORES, var[2].expect = HF_LIMITS;
     var[3].what = "attention MMA bf16", var[3].opt.attention = FRS_ATTN_MMA_BF16, var[3].expect = APPROX;
+    /* the decode's L2 prefetches on a second stream (all of them): a prefetch changes no value */
+    var[4].what = "l2 prefetch 7", var[4].opt.l2_prefetch = 7, var[4].expect = BITWISE;
     float *dl = malloc((size_t)V * 4), *vl = malloc((size_t)V * 4);
     struct frs_backend def;
     CHECK_OK(make(&def, &frs_backend_cuda_ops, &m, 256, NULL));
-    for (int k = 0; k < 4 && o && ref_logits; k++) {
+    for (int k = 0; k < 5 && o && ref_logits; k++) {
         struct frs_backend be;
         CHECK_OK(make(&be, &frs_backend_cuda_ops, &m, 256, &var[k].opt));
         double worst_hf = 0, sum_hf = 0, worst_def = 0;
