@@ -7,7 +7,7 @@
 # throughput --preset llama3-8b --fr-only` at BATCHES (default 1,2,4,8,32) under each of AB (default:
 # FRS_BATCH_ATT_GRID=0, the default, FRS_BATCH_DRAFT=d); the 8B bf16 / FP8 bench under each
 # FRS_FP8_MMA of MMA (default "4 7 5"); the 8B FP8 bench under each FRS_L2_PREFETCH of PF (default
-# "1 3 7"; the MMA 4 run is its baseline); the default pair's 512-prompt job at --batch 64 and 1 (the
+# "1 7"; the MMA 4 run is its baseline; after the jobs); the default pair's 512-prompt job at --batch 64 and 1 (the
 # 16 MiB GEMM-timing threshold: choose_ms in the traces' backend lines); the 70B FP8 preset under each
 # of B70_MMA (default "7 4"). Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=450] bash tests/gpu/verify_spec_fp8.sh
@@ -38,15 +38,15 @@ for m in ${MMA:-4 7 5}; do
         --json "$OUT/bench_8b_m$m.json" > "$OUT/bench_8b_m$m.log" 2>&1
     echo "[8b mma $m] rc $?"; grep -E "^== |^1024|FR 32k" "$OUT/bench_8b_m$m.log" | sed "s/^/[8b mma $m] /"
 done
-for pf in ${PF:-1 3 7}; do
+need 30 "job b64" && frs_job 64 off 25 | sed "s/^/[b64 off] /"
+need 30 "job b1" && frs_job 1 off 30 | sed "s/^/[b1 off] /"
+for t in "$OUT"/trace_*.txt; do [ -f "$t" ] && echo "$(basename $t): $(grep -h '^backend' $t)"; done
+for pf in ${PF:-1 7}; do
     need 30 "bench 8b fp8 l2 prefetch $pf" || break
     FRS_L2_PREFETCH=$pf timeout 30 $B/frspec bench --preset llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
         --json "$OUT/bench_8b_pf$pf.json" > "$OUT/bench_8b_pf$pf.log" 2>&1
     echo "[8b pf $pf] rc $?"; grep -E "^== |^1024|FR 32k" "$OUT/bench_8b_pf$pf.log" | sed "s/^/[8b pf $pf] /"
 done
-need 30 "job b64" && frs_job 64 off 25 | sed "s/^/[b64 off] /"
-need 30 "job b1" && frs_job 1 off 30 | sed "s/^/[b1 off] /"
-for t in "$OUT"/trace_*.txt; do [ -f "$t" ] && echo "$(basename $t): $(grep -h '^backend' $t)"; done
 for m in ${B70_MMA:-7 4}; do
     need 75 "bench 70b fp8 mma $m" || break
     FRS_FP8_MMA=$m timeout 70 $B/frspec bench --preset llama3-70b-fp8 --quick --short --iters 4 --steps 10 \
