@@ -6,7 +6,7 @@
 # bf16 and one FP8 fixture (the decode's L2 prefetches bit-identical); `frspec bench
 # throughput --preset llama3-8b --fr-only` at BATCHES (default 1,2,4,8,32) under each of AB (default:
 # FRS_BATCH_ATT_GRID=0, the default, FRS_BATCH_DRAFT=d); the 8B bf16 / FP8 bench under each
-# FRS_FP8_MMA of MMA (default "4 7 5"); the 8B FP8 bench under each FRS_L2_PREFETCH of PF (default
+# FRS_FP8_MMA of MMA (default "4 7"); the 8B FP8 bench under each FRS_L2_PREFETCH of PF (default
 # "1 7"; the MMA 4 run is its baseline; after the jobs); the default pair's 512-prompt job at --batch 64 and 1 (the
 # 16 MiB GEMM-timing threshold: choose_ms in the traces' backend lines); the 70B FP8 preset under each
 # of B70_MMA (default "7 4"). Logs under $OUT.
@@ -32,7 +32,7 @@ for ab in ${AB:-FRS_BATCH_ATT_GRID=0 FRS_BATCH_ATT_GRID=1 FRS_BATCH_DRAFT=d}; do
     echo "throughput $ab rc $?"
     grep -E "^ *[0-9]+ |^FR|copy bandwidth" "$OUT/throughput_fr_${ab#*=}.log" | sed "s/^/[$ab] /"
 done
-for m in ${MMA:-4 7 5}; do
+for m in ${MMA:-4 7}; do
     need 40 "bench 8b mma $m" || break
     FRS_FP8_MMA=$m timeout 45 $B/frspec bench --preset llama3-8b,llama3-8b-fp8 --quick --short --iters 6 --steps 20 \
         --json "$OUT/bench_8b_m$m.json" > "$OUT/bench_8b_m$m.log" 2>&1
