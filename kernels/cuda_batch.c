@@ -65,7 +65,8 @@ struct bt_meta {
     int32_t *seq, *prefix, *local, *ncols; /* (Rb) attention row descriptors (cuda_paged.h) */
     int32_t *gidx;                       /* (Rb) the draft's fc input: the feature row each row reads */
     int32_t *seg;                        /* (SEGCAP, 4) the tensor-core attention's segments (cuda_attn_mma.h) */
-    int32_t *nseg;                       /* (4) nseg[0] = segments in use */
+    int32_t *nseg;                       /* (BT_NSEG_INTS) nseg[0] = segments in use; the device-built draft's
+                                          * level l: nseg[l], its segments from seg + 4 l bt->dseg_level */
     int32_t *tables;                     /* (max_seqs, TW) block tables of the op's sequences */
     int32_t *ridx, *rdst;                /* (max_seqs) the draft's root rows: dx row -> root row */
     int32_t *mv_src, *mv_dst;            /* (max_seqs * FRS_MAX_TREE) commit's row moves */
@@ -74,6 +75,7 @@ struct bt_meta {
 #define BT_ATT_CLASSES 16 /* tree attention grids of a verify graph: segments up to 2^c, c < 16 (bt_att_grid) */
 #define BT_ROW_SECTIONS 8 /* tok .. gidx; then seg, nseg, uploaded in the same copy */
 #define BT_MASK_INTS (CUDA_PAGED_MASK_WORDS * 2)
+#define BT_NSEG_INTS FRS_MAX_TREE_DEPTH /* segment counts: one per draft level (a multiple of 4) */
 _Static_assert(FRS_MASK_WORDS(FRS_MAX_TREE) <= CUDA_PAGED_MASK_WORDS, "a verify mask row fits the paged mask");
 
 struct cuda_batch {
@@ -81,7 +83,11 @@ struct cuda_batch {
     struct cuda_batch_layer *layers; /* (L) host copy */
     int max_seqs, B, TW, nblocks, Rb, Rv, max_ctx, prefill_chunk;
     int prefill_rows; /* frs_batch_prefill_rows(lim) (<= Rb) */
-    int G, segcap; /* target heads per kv head; segments of the tensor-core attention (bt_mma_blocks(Rb)) */
+    int G, segcap; /* target heads per kv head; segments of the tensor-core attention (bt_mma_blocks(Rb), and
+                    * the draft's: FRS_MAX_TREE_DEPTH levels of dseg_level) */
+    int dG;        /* draft heads per kv head */
+    int dmma;      /* the draft's attention on tensor cores (att_mma and a head_dim it takes) */
+    int dseg_level; /* segments of one draft level: max_seqs x ceil(max_topk dG / CUDA_ATT_MMA_BM) */
     int ws_per_sm; /* blocks per SM of the decode's warp split (3; the K/V ring's: cuda_attn_ws_pipe_per_sm) */
     size_t kvw;          /* KVl * D */
     size_t layer_rows;   /* nblocks * B */
@@ -184,7 +190,7 @@ static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seq
     mt->ncols = p, p += Rb;
     mt->gidx = p, p += Rb;
     mt->seg = p, p += (size_t)segcap * 4;
-    mt->nseg = p, p += 4;
+    mt->nseg = p, p += BT_NSEG_INTS;
     mt->tables = p, p += (size_t)max_seqs * TW;
     mt->ridx = p, p += max_seqs;
     mt->rdst = p, p += max_seqs;
@@ -194,7 +200,7 @@ static void bt_meta_carve(struct bt_meta *mt, int32_t *base, int Rb, int max_seq
 
 static size_t bt_meta_ints(int Rb, int max_seqs, int TW, int segcap)
 {
-    return (size_t)(BT_MASK_INTS + BT_ROW_SECTIONS) * Rb + (size_t)segcap * 4 + 4 + (size_t)max_seqs * TW +
+    return (size_t)(BT_MASK_INTS + BT_ROW_SECTIONS) * Rb + (size_t)segcap * 4 + BT_NSEG_INTS + (size_t)max_seqs * TW +
            (size_t)2 * max_seqs +
            (size_t)2 * max_seqs * FRS_MAX_TREE;
 }
@@ -387,6 +393,17 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         }
     }
     bt->segcap = bt_mma_blocks(bt, bt->Rb, m->att_decode ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM);
+    if (m->draft) {
+        bt->dG = m->dH / m->dKV;
+        bt->dmma = m->att_mma && cuda_attn_mma_head_dim_ok(m->dD);
+        bt->dseg_level = bt->max_seqs * ((bt->max_topk * bt->dG + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM);
+        /* the catch-up's rows (any grouping of Rd rows into up to max_seqs + 1 pieces), every level of a
+         * device-built draft */
+        const int catchup = (bt->Rd * bt->dG + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM + bt->max_seqs + 1;
+        const int levels = FRS_MAX_TREE_DEPTH * bt->dseg_level;
+        bt->segcap = catchup > bt->segcap ? catchup : bt->segcap;
+        bt->segcap = levels > bt->segcap ? levels : bt->segcap;
+    }
     for (int n = 1; n <= bt->Rb; n++) {
         const size_t s = cuda_paged_attention_scratch_floats(n, m->H, m->KV, m->D, m->n_sm);
         scr = s > scr ? s : scr;
@@ -403,6 +420,11 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         if (m->draft && n <= bt->Rd) {
             const size_t sd = cuda_paged_attention_scratch_floats(n, m->dH, m->dKV, m->dD, m->n_sm);
             scr = sd > scr ? sd : scr;
+            if (bt->dmma) { /* bt_draft_grid's splits at the fewest segments n rows can form */
+                const int fewest = (int)(((long)n * bt->dG + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM);
+                const size_t sm = (size_t)n * m->dH * cuda_attn_mma_splits_blocks(fewest, m->dKV, m->n_sm) * (m->dD + 2);
+                scr = sm > scr ? sm : scr;
+            }
         }
     }
     const size_t Rd = m->draft ? (size_t)bt->Rd : 0, Rf = m->draft ? (size_t)bt->Rf : 0,
@@ -619,7 +641,7 @@ static enum frs_status bt_meta_upload_masked(struct cuda_batch *bt, int n_masked
     if (n_masked > 0)
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mask, bt->hm.mask, (size_t)n_masked * BT_MASK_INTS * 4,
                                        cudaMemcpyHostToDevice, st));
-    const size_t row_ints = (size_t)BT_ROW_SECTIONS * bt->Rb + (size_t)bt->segcap * 4 + 4 + (size_t)n_tables * bt->TW;
+    const size_t row_ints = (size_t)BT_ROW_SECTIONS * bt->Rb + (size_t)bt->segcap * 4 + BT_NSEG_INTS + (size_t)n_tables * bt->TW;
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.tok, bt->hm.tok, row_ints * 4, cudaMemcpyHostToDevice, st));
     if (n_moves > 0) {
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.mv_src, bt->hm.mv_src, (size_t)n_moves * 4, cudaMemcpyHostToDevice, st));
@@ -669,15 +691,14 @@ static int32_t bt_phys(const struct cuda_batch *bt, const struct frs_seq *s, int
 
 /* the tensor-core attention's segments of rows [0, n) in hm: each run of rows of one sequence
  * (hm.seq) is one group, bm q vectors (rows x G heads) a segment */
-static void bt_segments(struct cuda_batch *bt, int n, int bm)
+static int bt_segments_g(struct bt_meta *h, int n, int bm, int G)
 {
-    struct bt_meta *h = &bt->hm;
     int ns = 0;
     for (int r0 = 0; r0 < n;) {
         int r1 = r0 + 1;
         while (r1 < n && h->seq[r1] == h->seq[r0])
             r1++;
-        for (int m0 = 0; m0 < (r1 - r0) * bt->G; m0 += bm, ns++) {
+        for (int m0 = 0; m0 < (r1 - r0) * G; m0 += bm, ns++) {
             h->seg[4 * ns] = r0;
             h->seg[4 * ns + 1] = r1 - r0;
             h->seg[4 * ns + 2] = m0;
@@ -686,6 +707,51 @@ static void bt_segments(struct cuda_batch *bt, int n, int bm)
         r0 = r1;
     }
     h->nseg[0] = ns;
+    return ns;
+}
+
+static void bt_segments(struct cuda_batch *bt, int n, int bm) { (void)bt_segments_g(&bt->hm, n, bm, bt->G); }
+
+/* The draft's tensor-core attention grid for ns segments (bt->dmma; else 0 blocks: the CUDA-core
+ * kernel) whose longest row sees max_cols positions: ns blocks a kv head, as many context splits as
+ * fill one wave, at most one per 64-slot tile. */
+static void bt_draft_grid(const struct cuda_batch *bt, int ns, int max_cols, int *blocks, int *splits)
+{
+    *blocks = bt->dmma && ns > 0 ? ns : 0;
+    *splits = 1;
+    if (!*blocks)
+        return;
+    const int s = cuda_attn_mma_splits_blocks(ns, bt->m.dKV, bt->m.n_sm), tiles = (max_cols + 63) / 64;
+    *splits = s < tiles ? s : tiles;
+    if (*splits < 1)
+        *splits = 1;
+}
+
+/* the draft's attention segments of depth `level` (>= 1) of a device-built draft into hm.seg + 4 level
+ * dseg_level and hm.nseg[level]: the k rows of each sequence still growing, in sequence order
+ * (bt_draft_device's rows), table i; the grid (bt_draft_grid) from the same bound on the columns as
+ * bt_draft_host's; returns the segment count */
+static int bt_draft_level_segs(struct cuda_batch *bt, int level, int n, const struct frs_seq *seqs,
+                               const struct frs_tree_params *p, int *blocks, int *splits)
+{
+    int32_t *seg = bt->hm.seg + (size_t)4 * level * bt->dseg_level;
+    int ns = 0, r0 = 0, cols = 1;
+    for (int i = 0; i < n; i++) {
+        if (p[i].depth <= level)
+            continue;
+        const int k = p[i].topk;
+        for (int m0 = 0; m0 < k * bt->dG; m0 += CUDA_ATT_MMA_BM, ns++) {
+            seg[4 * ns] = r0;
+            seg[4 * ns + 1] = k;
+            seg[4 * ns + 2] = m0;
+            seg[4 * ns + 3] = i;
+        }
+        r0 += k;
+        cols = seqs[i].target_len + level * k > cols ? seqs[i].target_len + level * k : cols;
+    }
+    bt->hm.nseg[level] = ns;
+    bt_draft_grid(bt, ns, cols, blocks, splits);
+    return ns;
 }
 
 /* y = beta y + x W^T for a bf16 or FP8 weight (cuda_matmul_w8, the single-sequence path's dispatch) */
@@ -1005,7 +1071,8 @@ static enum frs_status bt_prefill(struct frs_backend *be, int n, const struct fr
  * descriptors; masked: tree masks) and whose fc input feature half is already in din[:, C..2C):
  * embed the tokens into din[:, 0..C), fc (+ bias), the draft layer over the pool's draft half;
  * the output hidden rows in dx (fp32). */
-static enum frs_status bt_draft_forward(struct cuda_batch *bt, int n, int masked)
+static enum frs_status bt_draft_forward(struct cuda_batch *bt, int n, int masked, const int32_t *seg,
+                                        const int32_t *nseg, int att_blocks, int att_splits)
 {
     const struct cuda_batch_model *m = &bt->m;
     const int C = m->C, H = m->dH, KV = m->dKV, D = m->dD, F = m->dF;
@@ -1025,8 +1092,15 @@ static enum frs_status bt_draft_forward(struct cuda_batch *bt, int n, int masked
     FRS_TRY(cuda_matmul(m->blas, bt->dxn, C, n, ly->wqkv, qkvw, C, bt->dqkv, qkvw, 0.0f));
     FRS_TRY(cuda_paged_rope_write(bt->dqkv, qkvw, n, H, KV, D, bt->dm.pos, m->dinv_freq, bt->dq, bt->dkpool, bt->dvpool,
                                   bt->dm.phys, st));
-    FRS_TRY(cuda_paged_attention(bt->dq, bt->dkpool, bt->dvpool, &rows, n, H, KV, D, bt->datt, bt->scratch, m->n_sm,
-                                 st));
+    if (att_blocks > 0) { /* tensor cores, as the target's tree and prefill rows */
+        const struct cuda_attn_mma_pages pg = {seg, nseg, bt->dm.prefix, bt->dm.ncols, masked ? bt->dm.mask : NULL,
+                                               CUDA_PAGED_MASK_WORDS, bt->dm.tables, bt->TW, bt->B, 0};
+        FRS_TRY(cuda_attn_mma_paged(bt->dq, bt->dkpool, bt->dvpool, &pg, att_blocks, CUDA_ATT_MMA_BM, n, H, KV, D,
+                                    m->att_mma, att_splits, bt->datt, bt->scratch, st));
+    } else {
+        FRS_TRY(cuda_paged_attention(bt->dq, bt->dkpool, bt->dvpool, &rows, n, H, KV, D, bt->datt, bt->scratch,
+                                     m->n_sm, st));
+    }
     FRS_TRY(cuda_matmul(m->blas, bt->datt, H * D, n, ly->wo, C, H * D, bt->dx, C, 1.0f));
     FRS_TRY(cuda_rmsnorm(bt->dx, NULL, n, C, ly->mlp_norm, m->deps, NULL, bt->dxn, C, st));
     if (n == 1 && C % 8 == 0) {
@@ -1060,7 +1134,8 @@ static enum frs_status bt_draft_topk_read(struct cuda_batch *bt, int n, int kmax
 /* One depth of the draft over `rows` frontier rows whose metadata is on the device: the fc input's
  * feature half gathered (level 1: the root rows droot, deeper: the last forward's dx rows, by
  * dm.gidx), the forward, the top-k of its output into d_topk (not read back) */
-static enum frs_status bt_draft_level(struct cuda_batch *bt, int level, int rows, int kmax)
+static enum frs_status bt_draft_level(struct cuda_batch *bt, int level, int rows, int kmax, const int32_t *seg,
+                                      const int32_t *nseg, int att_blocks, int att_splits)
 {
     const int C = bt->m.C;
     cudaStream_t st = bt->m.st;
@@ -1068,7 +1143,7 @@ static enum frs_status bt_draft_level(struct cuda_batch *bt, int level, int rows
         FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->droot, C, 0, bt->dm.gidx, C, rows, st));
     else
         FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->dx, C, 1, bt->dm.gidx, C, rows, st));
-    FRS_TRY(bt_draft_forward(bt, rows, 1));
+    FRS_TRY(bt_draft_forward(bt, rows, 1, seg, nseg, att_blocks, att_splits));
     FRS_TRY(cuda_f32_to_bf16(bt->dx, C, rows, C, bt->dxn, C, st));
     return bt_draft_topk_dev(bt, bt->dxn, rows, kmax);
 }
@@ -1093,6 +1168,13 @@ static enum frs_status bt_catchup_flush(struct cuda_batch *bt, int rows, int n_t
         return FRS_OK;
     cudaStream_t st = bt->m.st;
     const int C = bt->m.C;
+    int ab = 0, as = 1;
+    if (bt->dmma) { /* causal rows, as a prefill's */
+        int cols = 1;
+        for (int r = 0; r < rows; r++)
+            cols = bt->hm.prefix[r] + bt->hm.local[r] + 1 > cols ? bt->hm.prefix[r] + bt->hm.local[r] + 1 : cols;
+        bt_draft_grid(bt, bt_segments_g(&bt->hm, rows, CUDA_ATT_MMA_BM, bt->dG), cols, &ab, &as);
+    }
     FRS_TRY(bt_meta_upload(bt, n_tables, 0));
     if (n_roots > 0) {
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.ridx, bt->hm.ridx, (size_t)n_roots * 4, cudaMemcpyHostToDevice, st));
@@ -1100,7 +1182,7 @@ static enum frs_status bt_catchup_flush(struct cuda_batch *bt, int rows, int n_t
         FRS_CUDA_CHECK(cudaEventRecord(bt->ev_meta, st));
     }
     FRS_TRY(cuda_paged_gather_rows(bt->din + C, 2 * C, NULL, bt->fpool, C, 0, bt->dm.gidx, C, rows, st));
-    FRS_TRY(bt_draft_forward(bt, rows, 0));
+    FRS_TRY(bt_draft_forward(bt, rows, 0, bt->dm.seg, bt->dm.nseg, ab, as));
     if (n_roots > 0)
         FRS_TRY(cuda_paged_gather_rows(bt->droot, C, bt->dm.rdst, bt->dx, C, 1, bt->dm.ridx, C, n_roots, st));
     /* the pinned block is rewritten by the next chunk: its uploads must have been read */
@@ -1137,6 +1219,9 @@ static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struc
         max_rec = rec > max_rec ? rec : max_rec;
         FRS_TRY(bt_table(bt, i, q, q->target_len + tree_draft_rows(&p[i]), "draft"));
     }
+    int lblocks[FRS_MAX_TREE_DEPTH] = {0}, lsplits[FRS_MAX_TREE_DEPTH] = {0};
+    for (int level = 1; level < max_depth; level++) /* every level's attention segments, uploaded with the tables */
+        (void)bt_draft_level_segs(bt, level, n, seqs, p, &lblocks[level], &lsplits[level]);
     /* the descriptors before the tables' upload, whose event (ev_meta) then covers this copy too */
     FRS_CUDA_CHECK(cudaMemcpyAsync(bt->d_tseq, bt->h_tseq, (size_t)n * sizeof *bt->d_tseq, cudaMemcpyHostToDevice, st));
     FRS_TRY(bt_meta_upload(bt, n, 0));
@@ -1151,7 +1236,8 @@ static enum frs_status bt_draft_device(struct cuda_batch *bt, int n, const struc
     for (int level = 1; level < max_depth; level++) {
         const int r = level_rows[level];
         FRS_TRY(cuda_tree_batch_frontier(&tb, n, level, &rows, st));
-        FRS_TRY(bt_draft_level(bt, level, r, kmax));
+        FRS_TRY(bt_draft_level(bt, level, r, kmax, bt->dm.seg + (size_t)4 * level * bt->dseg_level,
+                               bt->dm.nseg + level, lblocks[level], lsplits[level]));
         FRS_TRY(cuda_tree_batch_expand(&tb, n, level, bt->d_topk, (const int32_t *)(bt->d_topk + (size_t)r * kmax),
                                        kmax, st));
     }
@@ -1226,8 +1312,18 @@ static enum frs_status bt_draft_host(struct cuda_batch *bt, int n, const struct 
             rows += tb->n_front;
             nt++;
         }
+        /* the attention's segments from the rows (in sequence order: bt_draft_device's), its grid from the
+         * same bound on the columns as the device-built draft's (the same splits, the same bits) */
+        int ab = 0, as = 1;
+        if (bt->dmma) {
+            int cols = 1;
+            for (int i = 0; i < n; i++)
+                if (p[i].depth > level && seqs[i].target_len + level * p[i].topk > cols)
+                    cols = seqs[i].target_len + level * p[i].topk;
+            bt_draft_grid(bt, bt_segments_g(h, rows, CUDA_ATT_MMA_BM, bt->dG), cols, &ab, &as);
+        }
         FRS_TRY(bt_meta_upload_masked(bt, rows, nt, 0));
-        FRS_TRY(bt_draft_level(bt, level, rows, kmax));
+        FRS_TRY(bt_draft_level(bt, level, rows, kmax, bt->dm.seg, bt->dm.nseg, ab, as));
         FRS_TRY(bt_draft_topk_read(bt, rows, kmax));
         for (int i = 0; i < n; i++) {
             if (p[i].depth <= level)

@@ -27,7 +27,8 @@ def arg(name, default):
 
 def load(path):
     rows, (tu,) = read_raw(path, ('gpu__time_duration.sum',))
-    tscale = {'nsecond': 1e-9, 'usecond': 1e-6, 'msecond': 1e-3, 'second': 1.0}[tu]
+    tscale = {'nsecond': 1e-9, 'ns': 1e-9, 'usecond': 1e-6, 'us': 1e-6, 'msecond': 1e-3, 'ms': 1e-3,
+              'second': 1.0, 's': 1.0}[tu]
     return [(re.sub(r'\(.*', '', name)[:80], t * tscale) for name, t in rows]
 
 
