@@ -61,8 +61,9 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->batch_att_mma = bm - '0';
     if (env_first("FRS_BATCH_ATT_GRID") == '0')
         o->batch_att_grid = 0;
-    if (env_first("FRS_BATCH_DRAFT") == 'd')
-        o->batch_draft_dev = 1;
+    const char bd = env_first("FRS_BATCH_DRAFT");
+    if (bd == 'd' || bd == 'h')
+        o->batch_draft_dev = bd == 'd';
     const char pf = env_first("FRS_L2_PREFETCH");
     if (pf >= '0' && pf <= '7')
         o->l2_prefetch = pf - '0';

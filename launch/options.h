@@ -77,8 +77,8 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             the K/V ring (default 3: with it)
  *   FRS_BATCH_ATT_GRID=0 batch_att_grid = 0   (the batched tree attention's grid from the bound over
  *                                             max_seqs; default 1: from the step's segments)
- *   FRS_BATCH_DRAFT=d    batch_draft_dev = 1  (the batched draft's trees built on the device: one
- *                                             read-back a draft; default: on the host, one a depth)
+ *   FRS_BATCH_DRAFT=h    batch_draft_dev = 0  (the batched draft's trees built on the host, one read-back
+ *                                             a depth; default d: on the device, one read-back a draft)
  *   FRS_L2_PREFETCH=N    l2_prefetch = N      (N 0-7: the decode's L2 prefetches of the next weights, bits 1 o,
  *                                             2 qkv, 4 the gate/up prefix; default 0)
  *   FRS_ROW_KERNELS=1    row_kernels = 1      (RMSNorm, SwiGLU and the paged RoPE write in their launch

@@ -132,9 +132,11 @@ struct frs_backend_options {
                                      splits filling one wave; 0: from a bound over max_seqs sequences,
                                      as before 2026-12-07 21:45 (a 60-row tree then got one split where
                                      8 fit when max_seqs was 32; A/B) */
-    int batch_draft_dev;          /* 1: the batched draft's trees built on the device (kernels/cuda_tree.cu's
-                                     batched kernels: one read-back a draft instead of one a depth);
-                                     0 (default until measured): on the host (runtime/tree.c) */
+    int batch_draft_dev;          /* 1 (default): the batched draft's trees built on the device
+                                     (kernels/cuda_tree.cu's batched kernels: one read-back a draft instead
+                                     of one a depth; 8B FR-Spec draft at batch 8 2.88-2.93 ms against
+                                     2.98-3.20, batch 1 2.54-2.55 against 2.57-2.67, H100 2026-12-08,
+                                     RESULTS.md); 0: on the host (runtime/tree.c; the tests' reference) */
     int l2_prefetch;              /* bits (0 = off, the default until measured): the single-sequence decode
                                      forks bulk L2 prefetches of the next GEMV's weights onto a second
                                      stream, to load while DRAM idles in the kernels before it: 1 = o
@@ -153,7 +155,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
         .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 4,
-        .fp8_gemv_unroll = 4, .batch_att_mma = 3, .batch_att_grid = 1, .row_kernels = 2,
+        .fp8_gemv_unroll = 4, .batch_att_mma = 3, .batch_att_grid = 1, .batch_draft_dev = 1, .row_kernels = 2,
     };
     return o;
 }

@@ -3,7 +3,7 @@
 # commit before them, within LIMIT seconds (default 420): build this tree and OLD_TAR (default
 # .deps/old.tar: `git archive` of the baseline's sources, configured and built beside it); test_cuda_batch,
 # test_cuda_ops; `frspec bench throughput --preset llama3-8b --fr-only` at BATCHES (default 1,2,4,8) in
-# ROUNDS (default 2) rounds of: this tree (host-built trees), this tree with FRS_BATCH_DRAFT=d, the
+# ROUNDS (default 2) rounds of: this tree with FRS_BATCH_DRAFT=h (host-built trees), this tree with FRS_BATCH_DRAFT=d, the
 # baseline; `frspec bench --preset llama3-8b --quick --short` (the single-sequence draft: the top-k
 # kernel) for both; an Nsight Compute split of the batch-4 iteration (ncu_phases.py). Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=420] bash tests/gpu/draft_ab.sh
@@ -26,7 +26,7 @@ tp() { # tag binary [env]
 }
 for r in $(seq 1 ${ROUNDS:-2}); do
     need 100 "round $r" || break
-    tp new_r$r $B/frspec FRS_X=1
+    tp new_r$r $B/frspec FRS_BATCH_DRAFT=h
     tp newdev_r$r $B/frspec FRS_BATCH_DRAFT=d
     [ -n "$OB" ] && tp old_r$r $OB/frspec FRS_X=1
 done
