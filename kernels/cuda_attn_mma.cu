@@ -706,7 +706,8 @@ static cudaError_t am_launch(dim3 grid, cudaStream_t st, const float *q, const u
     return cudaGetLastError();
 }
 
-/* am_launch at a runtime head_dim (16 / 32 / 64 / 128, else cudaErrorInvalidValue) and terms (3, else 1):
+/* am_launch at a runtime head_dim (16 / 32 / 64 / 128, else cudaErrorInvalidValue) and terms (3, 2 for the
+ * paged kernel without the warp split, else 1):
  * the one dispatch of cuda_attn_mma and cuda_attn_mma_paged (WS: the paged one's warp split) */
 template <bool PAGED, bool WS>
 static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t st, const float *q, const uint16_t *kc,
@@ -716,6 +717,11 @@ static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t 
 {
 #define AM_CASE(DD)                                                                                                    \
     case DD:                                                                                                           \
+        if constexpr (PAGED && !WS) {                                                                                  \
+            if (terms == 2)                                                                                            \
+                return am_launch<DD, 2, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,     \
+                                                   splits, out, part, pg);                                             \
+        }                                                                                                              \
         return terms == 3 ? am_launch<DD, 3, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,     \
                                                         n_kv, splits, out, part, pg)                                   \
                           : am_launch<DD, 1, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,     \
@@ -849,13 +855,15 @@ extern "C" enum frs_status cuda_attn_mma_paged(const float *q, const uint16_t *k
                                                uint16_t *out, float *part, cudaStream_t st)
 {
     if (max_blocks <= 0 || n_rows <= 0 || n_kv <= 0 || n_heads % n_kv || !cuda_attn_mma_head_dim_ok(head_dim) ||
-        (terms != 1 && terms != 3) || (bm != AM_BM && bm != AM_BM_WS) || splits < 1 || splits > AM_MAX_SPLIT ||
+        (terms != 1 && terms != 3 && (terms != 2 || bm != AM_BM)) || (bm != AM_BM && bm != AM_BM_WS) || splits < 1 ||
+        splits > AM_MAX_SPLIT ||
         (splits > 1 && !part) || !pg ||
         !pg->seg || !pg->nseg || pg->kv_block <= 0 || ((uintptr_t)pg->seg & 15) || ((uintptr_t)q & 15) ||
         ((uintptr_t)kpool & 15) || ((uintptr_t)vpool & 15) || ((uintptr_t)out & 3) || ((uintptr_t)part & 7))
         return FRS_ERR(FRS_ERR_UNSUPPORTED, "cuda_attn_mma_paged: %d blocks of %d vectors, %d rows, heads %d / kv %d, "
-                       "head_dim %d, terms %d, splits %d (need %d or %d vectors, head_dim 16/32/64/128, aligned "
-                       "pointers)", max_blocks, bm, n_rows, n_heads, n_kv, head_dim, terms, splits, AM_BM, AM_BM_WS);
+                       "head_dim %d, terms %d, splits %d (need %d or %d vectors, head_dim 16/32/64/128, terms 1 or "
+                       "3 (2 at %d vectors), aligned pointers)", max_blocks, bm, n_rows, n_heads, n_kv, head_dim, terms, splits,
+                       AM_BM, AM_BM_WS, AM_BM);
     const dim3 grid((unsigned)max_blocks, (unsigned)n_kv, (unsigned)splits);
     const cudaError_t e =
         bm == AM_BM_WS && pg->pipe

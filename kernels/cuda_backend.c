@@ -893,7 +893,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
                                           {y->qkv8.w, y->qkv8.s}, {y->o8.w, y->o8.s}, {y->gu8.w, y->gu8.s},
                                           {y->down8.w, y->down8.s}};
     }
-    const struct cuda_batch_model v = {
+    struct cuda_batch_model v = {
         .st = b->st, .blas = &b->blas, .n_sm = b->n_sm, .comm = b->comm, .nccl = b->nccl,
         .dev_sampling = b->dev_sampling, .graphs = b->graphs, .C = b->t.C, .H = b->t.H, .KV = b->t.KV,
         .D = b->t.D, .F = b->t.F,
@@ -910,6 +910,7 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
         .att_grid = b->opts.batch_att_grid,
         .draft_dev = b->opts.batch_draft_dev,
     };
+    v.att_tree_terms = v.att_mma == 3 && b->opts.batch_att_terms == 2 ? 2 : v.att_mma;
     struct cuda_batch_model vd = v;
     if (b->d) {
         if (b->dr.C != b->t.C) {

@@ -791,7 +791,8 @@ static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, con
         FRS_TRY(cuda_paged_rope_write(bt->qkv, qkvw, n, H, KV, D, bt->dm.pos, m->inv_freq, bt->q, kp, vp, bt->dm.phys,
                                       st));
         if (mma)
-            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, att_blocks, bt_mma_bm(mma), n, H, KV, D, m->att_mma,
+            FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, att_blocks, bt_mma_bm(mma), n, H, KV, D,
+                                        mma == 1 && m->att_tree_terms ? m->att_tree_terms : m->att_mma,
                                         att_splits, bt->att, bt->scratch, st));
         else
             FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));

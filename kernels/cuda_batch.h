@@ -80,6 +80,9 @@ struct cuda_batch_model {
      * kernel's warp split (CUDA_ATT_MMA_BM_WS) instead of the CUDA-core paged kernel; 2 = that warp
      * split with a multi-stage K/V ring (cuda_attn_mma_pages.pipe; bit-identical results) */
     int att_decode;
+    /* the bf16 terms of the tree and prefill rows' tensor-core attention: att_mma, or 2 (opts.batch_att_terms;
+     * the decode steps and the draft keep att_mma's) */
+    int att_tree_terms;
     int att_grid; /* 1: the tree attention's grid from the step's segments; 0: from the bound (A/B) */
     int draft_dev; /* 1: the draft's trees built on the device (one read-back a draft); 0: on the host */
 };

@@ -127,6 +127,9 @@ struct frs_backend_options {
                                      128 13.50, H100 2026-12-07 13:00, RESULTS.md); 2: the warp split
                                      without the ring (10.43 / 14.47 in the same run); 1: the decode
                                      steps through the CUDA-core paged kernel; 0: every row there */
+    int batch_att_terms;          /* 2: the batched tree and prefill rows' tensor-core attention with two bf16
+                                     terms of q and P (~16 significant bits) instead of three (24: fp32-exact
+                                     operands): a third less tensor work; 0 (default): three (A/B) */
     int batch_att_grid;           /* 1 (default): the batched tree attention's grid from the step's segments
                                      (rounded up to a power of two: a graph per class), its context
                                      splits filling one wave; 0: from a bound over max_seqs sequences,

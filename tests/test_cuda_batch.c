@@ -78,7 +78,8 @@ static uint64_t lcg(uint64_t *s)
 /* mode 0 / 1: the CUDA-core paged kernel with the pair / 16-byte V pass; 2 / 3: the tensor-core
  * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8); 4 / 5: the
  * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS); 6 / 7: the warp split
- * with the K/V ring (cuda_attn_mma_pages.pipe), also bit-identical to 4 / 5's output */
+ * with the K/V ring (cuda_attn_mma_pages.pipe), also bit-identical to 4 / 5's output; 8 / 9: 2 / 3 with
+ * two bf16 terms (batch_att_terms 2) */
 static void test_paged_attention(int mode, int D)
 {
     const int v8 = mode == 1;
@@ -173,7 +174,8 @@ static void test_paged_attention(int mode, int D)
         CHECK_OK(cuda_paged_attention_vpass(d_q, d_kp, d_vp, &rows, n, H, KV, D, d_out, d_scr, n_sm, v8, st));
     } else {
         /* segments: each sequence's rows one group, bm q vectors (rows x 4 heads) a segment */
-        const int G = H / KV, bm = mode >= 4 ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM;
+        const int ws = mode >= 4 && mode <= 7, terms = mode >= 8 ? 2 : 3;
+        const int G = H / KV, bm = ws ? CUDA_ATT_MMA_BM_WS : CUDA_ATT_MMA_BM;
         int32_t segs[4 * 64 + 4];
         int ns = 0;
         for (int s = 0, r0 = 0; s < NSEQ; r0 += nnew[s++])
@@ -190,11 +192,11 @@ static void test_paged_attention(int mode, int D)
         cudaMemcpy(d_seg, segs, (size_t)ns * 16, cudaMemcpyHostToDevice);
         cudaMemcpy(d_seg + 4 * max_blocks, &ns, 4, cudaMemcpyHostToDevice);
         const struct cuda_attn_mma_pages pg = {d_seg, d_seg + 4 * max_blocks, d_meta + 64, d_meta + 192, NULL, 2,
-                                               d_meta + 256, TW, B, mode >= 6};
-        CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1, d_out,
-                                     d_scr, st));
+                                               d_meta + 256, TW, B, mode == 6 || mode == 7};
+        CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, terms, mode % 2 ? 8 : 1,
+                                     d_out, d_scr, st));
         cudaStreamSynchronize(st);
-        if (mode >= 6) { /* the ring changes where bytes wait, not what is computed: bit-identical */
+        if (mode == 6 || mode == 7) { /* the ring changes where bytes wait, not what is computed: bit-identical */
             struct cuda_attn_mma_pages p0 = pg;
             p0.pipe = 0;
             CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &p0, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1,
@@ -240,7 +242,8 @@ static void test_paged_attention(int mode, int D)
             "blocks of %d), worst rel err %.3g vs cuda_attention\n", mode == 0 ? "CUDA cores, 4-byte V pass" : mode == 1 ?
             "CUDA cores, 16-byte V pass" : mode == 2 ? "tensor cores" : mode == 3 ? "tensor cores, 8 splits" :
             mode == 4 ? "tensor cores, warp split" : mode == 5 ? "tensor cores, warp split, 8 splits" :
-            mode == 6 ? "tensor cores, warp split + K/V ring" : "tensor cores, warp split + K/V ring, 8 splits", D, n,
+            mode == 6 ? "tensor cores, warp split + K/V ring" : mode == 7 ? "tensor cores, warp split + K/V ring, 8 splits"
+            : mode == 8 ? "tensor cores, two terms" : "tensor cores, two terms, 8 splits", D, n,
             NSEQ, B, worst);
     cudaFree(d_kp);
     cudaFree(d_vp);
@@ -776,6 +779,7 @@ struct spec_run {
     struct frs_tree_params tree;
     int kv_blocks; /* 0: roomy */
     int att_mma;   /* opts.batch_att_mma: 1 the tensor-core paged attention for the tree rows, 2 also decode */
+    int terms;     /* opts.batch_att_terms: 2 = the tree rows' attention with two bf16 terms (0: three) */
 };
 
 static enum frs_status spec_engine(const struct frs_backend_ops *ops, const struct llama_model *m,
@@ -791,6 +795,7 @@ static enum frs_status spec_engine(const struct frs_backend_ops *ops, const stru
     struct frs_backend_options o = frs_backend_options_default();
     o.batch_att_mma = rc->att_mma;
     o.batch_draft_dev = draft_dev; /* the trees built on the device */
+    o.batch_att_terms = rc->terms;
     FRS_TRY(ops->create(&be, m, d, NULL, &lim, &o));
     const struct frs_batch_config cfg = {.max_seqs = ms, .max_ctx = 256, .kv_block = 16, .prefill_chunk = 16,
                                          .step_tokens = 0, .max_step_rows = lim.max_step_rows, .max_tree = lim.max_tree,
@@ -840,21 +845,23 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
     struct ejob job0;
     make_ejob(&job0, V, 91);
     const struct spec_run runs[] = {
-        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 0},
-        {1, FRS_SPEC_FIXED, {3, 2, 5}, 0, 0},   {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 0},
-        {8, FRS_SPEC_FIXED, {1, 1, 2}, 0, 0},
-        {5, FRS_SPEC_FIXED, {3, 4, 10}, 9, 0}, /* pool pressure: 9 blocks of 16 for 5 sequences of up to 120 positions */
+        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 0, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 0, 0},
+        {1, FRS_SPEC_FIXED, {3, 2, 5}, 0, 0, 0},   {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 0, 0},
+        {8, FRS_SPEC_FIXED, {1, 1, 2}, 0, 0, 0},
+        {5, FRS_SPEC_FIXED, {3, 4, 10}, 9, 0, 0}, /* pool pressure: 9 blocks of 16 for 5 sequences of up to 120 positions */
         /* the tensor-core paged attention for the tree and prefill rows (opts.batch_att_mma) */
-        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 1},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 1},
+        {4, FRS_SPEC_FIXED, {4, 4, 16}, 0, 1, 0},  {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 1, 0},
         /* ... and the decode steps on its warp split (batch_att_mma 2) */
-        {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 2},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 2},
+        {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 2, 0},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 2, 0},
         /* ... with the K/V ring (batch_att_mma 3) */
-        {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 3},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 3},
+        {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 3, 0},     {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 3, 0},
+        /* ... with two bf16 terms in the tree rows' attention (batch_att_terms 2) */
+        {3, FRS_SPEC_FIXED, {6, 10, 60}, 0, 3, 2}, {8, FRS_SPEC_AUTO, {5, 8, 32}, 0, 3, 2},
     };
     for (int sampled = 0; sampled < 2; sampled++) {
         struct ejob ref = job0;
         ref.sampled = sampled;
-        const struct spec_run off = {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 0};
+        const struct spec_run off = {4, FRS_SPEC_OFF, {1, 1, 1}, 0, 0, 0};
         struct frs_batch_totals tot;
         CHECK(spec_engine(&frs_backend_cuda_ops, &m, &d, &ref, &off, 0, &tot) == FRS_OK, "%s: off: %s", target_rel,
               frs_error_msg());
@@ -872,7 +879,7 @@ static void test_engine_spec(const char *target_rel, const char *head_rel, int K
             char what[256];
             snprintf(what, sizeof what, "%s + %s K=%d %s, batch %d, %s %d/%d/%d, pool %d%s", target_rel, head_rel,
                      K ? K : V, sampled ? "sampled" : "greedy", r.max_seqs, batch_policy_name(r.policy), r.tree.depth,
-                     r.tree.topk, r.tree.size, r.kv_blocks, r.att_mma == 3 ? ", tensor-core attention + decode (K/V ring)" : r.att_mma == 2 ? ", tensor-core attention + decode" : r.att_mma ? ", tensor-core attention" : "");
+                     r.tree.topk, r.tree.size, r.kv_blocks, r.terms == 2 ? ", tensor-core attention (two terms) + decode (K/V ring)" : r.att_mma == 3 ? ", tensor-core attention + decode (K/V ring)" : r.att_mma == 2 ? ", tensor-core attention + decode" : r.att_mma ? ", tensor-core attention" : "");
             struct ejob j = job0;
             j.sampled = sampled;
             const enum frs_status st = spec_engine(&frs_backend_cuda_ops, &m, &d, &j, &r, 0, &tot);
@@ -988,6 +995,9 @@ int main(void)
     test_paged_attention(6, 64);
     test_paged_attention(7, 32);
     test_paged_attention(6, 16);
+    test_paged_attention(8, 128); /* two bf16 terms */
+    test_paged_attention(9, 128);
+    test_paged_attention(9, 64);
     test_batch_model("models/gqa-bf16", 16, 0, 1, 1);
     test_batch_model("models/llama3-bf16", 4, 1, 0, 1);
     test_batch_model("models/tied-f32", 16, 1, 0, 1);
