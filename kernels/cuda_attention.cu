@@ -301,7 +301,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
     }
 }
 
-/* grid (ceil(n * n_heads / 4)), block 128: a warp combines the n_split partials (m, l, acc[D]) of one
+/* (cuda_attention_combine_select(1): opt-in until measured on a GPU)
+ * grid (ceil(n * n_heads / 4)), block 128: a warp combines the n_split partials (m, l, acc[D]) of one
  * (token, head), out = sum_s w_s acc_s / sum_s w_s l_s with w_s = exp(m_s - max m) over the splits
  * that saw a slot (m > -inf; a split that saw nothing may leave acc unwritten: it is loaded, never
  * used). Lane j owns the column pairs 2j + 64p (P of them: D <= 64 P), read as float2; every lane
@@ -311,7 +312,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const float *__r
  * splits) that kernel took 12 us a layer, 0.40 ms an iteration (Nsight Compute, H100). Used by both
  * attention kernels. */
 template <int P>
-__global__ void __launch_bounds__(128) attention_combine_kernel(const float *__restrict__ part, int rows, int n_split,
+__global__ void __launch_bounds__(128) attention_combine_warp_kernel(const float *__restrict__ part, int rows, int n_split,
                                                                 int D, uint16_t *__restrict__ out)
 {
     pdl_trigger();
@@ -359,6 +360,48 @@ __global__ void __launch_bounds__(128) attention_combine_kernel(const float *__r
     }
 }
 
+/* grid (n * n_heads), block D: combine the n_split partials (m, l, acc[D]) of each (token, head),
+ * out = sum_s w_s acc_s / sum_s w_s l_s with w_s = exp(m_s - max m) over the splits that saw a slot
+ * (m > -inf; a split that saw nothing may leave acc unwritten: it is loaded, never used). The
+ * splits' m and l are read into shared memory all at once (one load per thread), then each thread
+ * sums its column with the loads of 8 splits in flight: a loop of dependent L2 reads (two per
+ * split, 33 splits at decode) cost ~10+ us per layer. Used by both attention kernels. */
+__global__ void attention_combine_kernel(const float *part, int n_split, int D, uint16_t *out)
+{
+    pdl_trigger();
+    __shared__ float sw[ATT_MAX_SPLIT], sl[ATT_MAX_SPLIT];
+    const size_t ih = blockIdx.x;
+    const float *pp = part + ih * n_split * (D + 2);
+    const int t = threadIdx.x;
+    for (int s = t; s < n_split; s += blockDim.x) {
+        sw[s] = pp[(size_t)s * (D + 2)];
+        sl[s] = pp[(size_t)s * (D + 2) + 1];
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        m = fmaxf(m, sw[s]);
+    __syncthreads();
+    for (int s = t; s < n_split; s += blockDim.x)
+        sw[s] = sw[s] == -INFINITY ? 0.0f : expf(sw[s] - m);
+    __syncthreads();
+    float l = 0.0f, a = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < n_split; s++) {
+        const float w = sw[s];
+        const float v = pp[(size_t)s * (D + 2) + 2 + t]; /* written by every split, empty ones included */
+        if (w != 0.0f) {
+            l += w * sl[s];
+            a += w * v;
+        }
+    }
+    out[ih * D + t] = f2bf(l > 0.0f ? a / l : 0.0f);
+}
+
+static int g_combine_warp = 0;
+
+extern "C" void cuda_attention_combine_select(int warp) { g_combine_warp = warp != 0; }
+
 extern "C" enum frs_status cuda_attention_combine(const float *part, int rows, int n_split, int head_dim,
                                                   uint16_t *out, cudaStream_t st)
 {
@@ -367,14 +410,19 @@ extern "C" enum frs_status cuda_attention_combine(const float *part, int rows, i
                        n_split, ATT_MAX_SPLIT, head_dim);
     if (head_dim % 2)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention_combine: odd head_dim %d", head_dim);
+    if (!g_combine_warp) {
+        attention_combine_kernel<<<rows, head_dim, 0, st>>>(part, n_split, head_dim, out);
+        FRS_LAUNCH_CHECK(attention_combine_kernel);
+        return FRS_OK;
+    }
     const unsigned blocks = (unsigned)((rows + 3) / 4);
     if (head_dim <= 64)
-        attention_combine_kernel<1><<<blocks, 128, 0, st>>>(part, rows, n_split, head_dim, out);
+        attention_combine_warp_kernel<1><<<blocks, 128, 0, st>>>(part, rows, n_split, head_dim, out);
     else if (head_dim <= 128)
-        attention_combine_kernel<2><<<blocks, 128, 0, st>>>(part, rows, n_split, head_dim, out);
+        attention_combine_warp_kernel<2><<<blocks, 128, 0, st>>>(part, rows, n_split, head_dim, out);
     else
-        attention_combine_kernel<4><<<blocks, 128, 0, st>>>(part, rows, n_split, head_dim, out);
-    FRS_LAUNCH_CHECK(attention_combine_kernel);
+        attention_combine_warp_kernel<4><<<blocks, 128, 0, st>>>(part, rows, n_split, head_dim, out);
+    FRS_LAUNCH_CHECK(attention_combine_warp_kernel);
     return FRS_OK;
 }
 

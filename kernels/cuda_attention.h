@@ -1,7 +1,8 @@
 /* cuda_attention.h - attention of n new rows over the KV cache: CUDA-core kernel, split
  * combine, kernel choice (kernels/cuda_attention.cu), C ABI; the conventions are cuda_ops.h's.
  *
- * defines: cuda_attention, cuda_attention_layout, cuda_attention_combine, cuda_attention_splits,
+ * defines: cuda_attention, cuda_attention_layout, cuda_attention_combine, cuda_attention_combine_select,
+ *          cuda_attention_splits,
  *          cuda_attention_scratch_floats, cuda_attention_auto_mma, CUDA_ATT_*
  */
 #ifndef FRSPEC_CUDA_ATTENTION_H
@@ -62,6 +63,10 @@ enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uin
  * m = -inf are skipped. Both attention kernels' combine step. */
 enum frs_status cuda_attention_combine(const float *part, int rows, int n_split, int head_dim, uint16_t *out,
                                        cudaStream_t st);
+/* The combine's kernel, process-wide (the CUDA backend sets it when created, backend option
+ * att_combine_warp): 0 (default) a 128-thread block per output row; 1 a warp per output row (the same
+ * sums in the same order; opt-in until measured on a GPU). */
+void cuda_attention_combine_select(int warp);
 enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, const uint16_t *vcache,
                                       const int32_t *prefix, int n, const uint64_t *mask, int mask_cols, int n_heads,
                                       int n_kv, int head_dim, uint16_t *out, float *scratch, int n_sm, int layout,

@@ -1008,6 +1008,7 @@ static enum frs_status cu_create(struct frs_backend *be, const struct llama_mode
     b->blas.fp8_gemv_unroll = b->opts.fp8_gemv_unroll;
     b->blas.fp8_mma = b->opts.fp8_mma;
     cuda_row_kernels_select(b->opts.row_kernels);
+    cuda_attention_combine_select(b->opts.att_combine_warp);
     b->n_sm = b->blas.n_sm;
     if (b->opts.test_hang_step > 0) {
         b->hang_step = b->opts.test_hang_step;

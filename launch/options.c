@@ -59,6 +59,8 @@ void backend_options_from_env(struct frs_backend_options *o)
     const char bm = env_first("FRS_BATCH_ATT_MMA");
     if (bm >= '0' && bm <= '3')
         o->batch_att_mma = bm - '0';
+    if (env_first("FRS_ATT_COMBINE") == 'w')
+        o->att_combine_warp = 1;
     if (env_first("FRS_BATCH_ATT_TERMS") == '2')
         o->batch_att_terms = 2;
     if (env_first("FRS_BATCH_ATT_GRID") == '0')
@@ -101,6 +103,7 @@ const char *backend_options_describe(const struct frs_backend_options *o, char *
     DESCRIBE(o->fp8_mma != d.fp8_mma, "fp8_mma=%d", o->fp8_mma);
     DESCRIBE(o->fp8_gemv_unroll != d.fp8_gemv_unroll, "fp8_gemv_unroll=%d", o->fp8_gemv_unroll);
     DESCRIBE(o->batch_att_mma != d.batch_att_mma, "batch_att_mma=%d", o->batch_att_mma);
+    DESCRIBE(o->att_combine_warp != d.att_combine_warp, "att_combine_warp=%d", o->att_combine_warp);
     DESCRIBE(o->batch_att_terms != d.batch_att_terms, "batch_att_terms=%d", o->batch_att_terms);
     DESCRIBE(o->batch_att_grid != d.batch_att_grid, "batch_att_grid=%d", o->batch_att_grid);
     DESCRIBE(o->batch_draft_dev != d.batch_draft_dev, "batch_draft_dev=%d", o->batch_draft_dev);

@@ -75,6 +75,7 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *                                             paged attention); =1: the decode steps on the CUDA-core
  *                                             kernel; =2: on tensor cores, the warp split without
  *                                             the K/V ring (default 3: with it)
+ *   FRS_ATT_COMBINE=w    att_combine_warp = 1 (the attention's split combine as a warp per output row)
  *   FRS_BATCH_ATT_TERMS=2 batch_att_terms = 2 (the batched tree / prefill rows' tensor-core attention with
  *                                             two bf16 terms of q and P instead of three)
  *   FRS_BATCH_ATT_GRID=0 batch_att_grid = 0   (the batched tree attention's grid from the bound over

@@ -127,6 +127,9 @@ struct frs_backend_options {
                                      128 13.50, H100 2026-12-07 13:00, RESULTS.md); 2: the warp split
                                      without the ring (10.43 / 14.47 in the same run); 1: the decode
                                      steps through the CUDA-core paged kernel; 0: every row there */
+    int att_combine_warp;         /* 1: the attention's split combine as a warp per output row instead of a
+                                     128-thread block (kernels/cuda_attention.h; the same bits); 0 (default
+                                     until measured on a GPU) */
     int batch_att_terms;          /* 2: the batched tree and prefill rows' tensor-core attention with two bf16
                                      terms of q and P (~16 significant bits) instead of three (24: fp32-exact
                                      operands): a third less tensor work; 0 (default): three (A/B) */

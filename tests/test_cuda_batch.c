@@ -52,6 +52,7 @@
 #include "batch.h"
 #include "batch_engine.h"
 #include "cpu_backend.h"
+#include "cuda_attention.h" /* cuda_attention_combine_select */
 #include "cuda_attn_mma.h"
 #include "cuda_backend.h"
 #include "cuda_batch.h"
@@ -79,7 +80,8 @@ static uint64_t lcg(uint64_t *s)
  * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8); 4 / 5: the
  * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS); 6 / 7: the warp split
  * with the K/V ring (cuda_attn_mma_pages.pipe), also bit-identical to 4 / 5's output; 8 / 9: 2 / 3 with
- * two bf16 terms (batch_att_terms 2) */
+ * two bf16 terms (batch_att_terms 2). With 8 splits the warp-per-row combine (att_combine_warp) must
+ * give the block combine's bits. */
 static void test_paged_attention(int mode, int D)
 {
     const int v8 = mode == 1;
@@ -196,6 +198,21 @@ static void test_paged_attention(int mode, int D)
         CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, terms, mode % 2 ? 8 : 1,
                                      d_out, d_scr, st));
         cudaStreamSynchronize(st);
+        if (mode % 2) { /* 8 splits: the warp-per-row combine (att_combine_warp) gives the block combine's bits */
+            cuda_attention_combine_select(1);
+            CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, terms, 8, d_ref, d_scr,
+                                         st));
+            cuda_attention_combine_select(0);
+            uint16_t *a = malloc((size_t)n * H * D * 2), *b = malloc((size_t)n * H * D * 2);
+            cudaMemcpy(a, d_out, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            cudaMemcpy(b, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            long diff = 0;
+            for (size_t e = 0; e < (size_t)n * H * D; e++)
+                diff += a[e] != b[e];
+            CHECK(diff == 0, "paged attention mode %d head_dim %d: %ld of %d outputs differ between the warp and the "
+                  "block split combine", mode, D, diff, n * H * D);
+            free(a), free(b);
+        }
         if (mode == 6 || mode == 7) { /* the ring changes where bytes wait, not what is computed: bit-identical */
             struct cuda_attn_mma_pages p0 = pg;
             p0.pipe = 0;

@@ -15,7 +15,8 @@
  *  3. determinism: the decode steps with CUDA graphs replayed and without graphs give
  *     bit-identical logits;
  *  4. the backend options (struct frs_backend_options) against a default backend in lockstep
- *     (test_options): pdl 0 and the decode's L2 prefetches (l2_prefetch 7) bit-identical, cublaslt 0
+ *     (test_options): pdl 0, the decode's L2 prefetches (l2_prefetch 7) and the warp-per-row split
+ *     combine (att_combine_warp 1) bit-identical, cublaslt 0
  *     and CUDA-core attention within the limits of 1., single-bf16 tensor-core attention within 0.2
  *     of the default.
  * FRS_BENCH=1 adds a timing of a synthetic Llama-3-8B-shaped model (random bf16 weights): the
@@ -35,6 +36,7 @@
 
 #include "backend.h"
 #include "cpu_backend.h"
+#include "cuda_attention.h" /* cuda_attention_combine_select */
 #include "cuda_backend.h"
 #include "draft.h"
 #include "model.h"
@@ -218,8 +220,8 @@ static void test_options(const char *name)
         const char *what;
         struct frs_backend_options opt;
         int expect;
-    } var[5];
-    for (int k = 0; k < 5; k++)
+    } var[6];
+    for (int k = 0; k < 6; k++)
         var[k].opt = frs_backend_options_default();
     var[0].what = "pdl 0", var[0].opt.pdl = 0, var[0].expect = BITWISE;
     var[1].what = "cublaslt 0", var[1].opt.cublaslt = 0, var[1].expect = HF_LIMITS;
@@ -227,10 +229,13 @@ static void test_options(const char *name)
     var[3].what = "attention MMA bf16", var[3].opt.attention = FRS_ATTN_MMA_BF16, var[3].expect = APPROX;
     /* the decode's L2 prefetches on a second stream (all of them): a prefetch changes no value */
     var[4].what = "l2 prefetch 7", var[4].opt.l2_prefetch = 7, var[4].expect = BITWISE;
+    /* the split combine as a warp per row: the same sums in the same order (process-wide: each make()
+     * selects its backend's; the two run in lockstep, so the default backend's steps select it back) */
+    var[5].what = "att_combine_warp 1", var[5].opt.att_combine_warp = 1, var[5].expect = BITWISE;
     float *dl = malloc((size_t)V * 4), *vl = malloc((size_t)V * 4);
     struct frs_backend def;
     CHECK_OK(make(&def, &frs_backend_cuda_ops, &m, 256, NULL));
-    for (int k = 0; k < 5 && o && ref_logits; k++) {
+    for (int k = 0; k < 6 && o && ref_logits; k++) {
         struct frs_backend be;
         CHECK_OK(make(&be, &frs_backend_cuda_ops, &m, 256, &var[k].opt));
         double worst_hf = 0, sum_hf = 0, worst_def = 0;
@@ -247,12 +252,19 @@ static void test_options(const char *name)
             CHECK_OK(def.ops->reset(&def));
             CHECK_OK(be.ops->reset(&be));
             const int half = n / 2 > 0 ? n / 2 : 1;
+            /* the combine's kernel is process-wide (cuda_attention_combine_select, set by create): each
+             * backend's steps run under its own choice (a graph keeps the one it was captured with) */
+            const int cw_def = frs_backend_options_default().att_combine_warp, cw_be = var[k].opt.att_combine_warp;
             for (int i = half - 1; i < n; i++) {
                 if (i == half - 1) {
+                    cuda_attention_combine_select(cw_def);
                     CHECK_OK(def.ops->prefill(&def, tok, half));
+                    cuda_attention_combine_select(cw_be);
                     CHECK_OK(be.ops->prefill(&be, tok, half));
                 } else {
+                    cuda_attention_combine_select(cw_def);
                     CHECK_OK(def.ops->decode(&def, tok[i]));
+                    cuda_attention_combine_select(cw_be);
                     CHECK_OK(be.ops->decode(&be, tok[i]));
                 }
                 int r, vloc;
