@@ -408,9 +408,8 @@ extern "C" enum frs_status cuda_attention_combine(const float *part, int rows, i
     if (rows <= 0 || n_split < 1 || n_split > ATT_MAX_SPLIT || head_dim <= 0 || head_dim > ATT_MAXD)
         return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention_combine: rows %d, %d splits (1..%d), head_dim %d", rows,
                        n_split, ATT_MAX_SPLIT, head_dim);
-    if (head_dim % 2)
-        return FRS_ERR(FRS_ERR_INVALID_ARG, "cuda_attention_combine: odd head_dim %d", head_dim);
-    if (!g_combine_warp) {
+    /* the warp kernel reads float2 partials and writes bf16 pairs: the block kernel otherwise */
+    if (!g_combine_warp || head_dim % 2 || ((uintptr_t)part & 7) || ((uintptr_t)out & 3)) {
         attention_combine_kernel<<<rows, head_dim, 0, st>>>(part, n_split, head_dim, out);
         FRS_LAUNCH_CHECK(attention_combine_kernel);
         return FRS_OK;

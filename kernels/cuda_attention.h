@@ -64,7 +64,7 @@ enum frs_status cuda_attention(const float *q, const uint16_t *kcache, const uin
 enum frs_status cuda_attention_combine(const float *part, int rows, int n_split, int head_dim, uint16_t *out,
                                        cudaStream_t st);
 /* The combine's kernel, process-wide (the CUDA backend sets it when created, backend option
- * att_combine_warp): 0 (default) a 128-thread block per output row; 1 a warp per output row (the same
+ * att_combine_warp): 0 (default) a block of head_dim threads per output row; 1 a warp per output row (the same
  * sums in the same order; opt-in until measured on a GPU). */
 void cuda_attention_combine_select(int warp);
 enum frs_status cuda_attention_layout(const float *q, const uint16_t *kcache, const uint16_t *vcache,

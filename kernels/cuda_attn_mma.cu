@@ -722,10 +722,11 @@ static cudaError_t am_dispatch(int head_dim, int terms, dim3 grid, cudaStream_t 
                 return am_launch<DD, 2, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads, n_kv,     \
                                                    splits, out, part, pg);                                             \
         }                                                                                                              \
-        return terms == 3 ? am_launch<DD, 3, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,     \
-                                                        n_kv, splits, out, part, pg)                                   \
-                          : am_launch<DD, 1, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,     \
-                                                        n_kv, splits, out, part, pg)
+        return terms == 3   ? am_launch<DD, 3, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,   \
+                                                          n_kv, splits, out, part, pg)                                 \
+               : terms == 1 ? am_launch<DD, 1, PAGED, WS>(grid, st, q, kc, vc, prefix, n, mask, mask_cols, n_heads,   \
+                                                          n_kv, splits, out, part, pg)                                 \
+                            : cudaErrorInvalidValue
     switch (head_dim) {
         AM_CASE(16);
         AM_CASE(32);
@@ -814,8 +815,9 @@ static cudaError_t am_pipe_dispatch(int head_dim, int terms, dim3 grid, cudaStre
 {
 #define AM_PIPE_CASE(DD)                                                                                               \
     case DD:                                                                                                           \
-        return terms == 3 ? am_pipe_launch<DD, 3>(grid, st, q, kc, vc, n_heads, n_kv, splits, out, part, pg)           \
-                          : am_pipe_launch<DD, 1>(grid, st, q, kc, vc, n_heads, n_kv, splits, out, part, pg)
+        return terms == 3   ? am_pipe_launch<DD, 3>(grid, st, q, kc, vc, n_heads, n_kv, splits, out, part, pg)         \
+               : terms == 1 ? am_pipe_launch<DD, 1>(grid, st, q, kc, vc, n_heads, n_kv, splits, out, part, pg)         \
+                            : cudaErrorInvalidValue
     switch (head_dim) {
         AM_PIPE_CASE(16);
         AM_PIPE_CASE(32);

@@ -195,9 +195,36 @@ static void test_paged_attention(int mode, int D)
         cudaMemcpy(d_seg + 4 * max_blocks, &ns, 4, cudaMemcpyHostToDevice);
         const struct cuda_attn_mma_pages pg = {d_seg, d_seg + 4 * max_blocks, d_meta + 64, d_meta + 192, NULL, 2,
                                                d_meta + 256, TW, B, mode == 6 || mode == 7};
+        cuda_attention_combine_select(0); /* the default block combine first */
         CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, terms, mode % 2 ? 8 : 1,
                                      d_out, d_scr, st));
         cudaStreamSynchronize(st);
+        if (terms == 2) { /* two terms sit between one (single bf16) and three (fp32-exact operands): against
+                           * three, well under a quarter of one term's error (a fallback to one would fail) */
+            double err[2] = {0, 0};
+            uint16_t *a = malloc((size_t)n * H * D * 2), *b = malloc((size_t)n * H * D * 2);
+            float *fa = malloc((size_t)n * H * D * 4), *fb = malloc((size_t)n * H * D * 4);
+            cudaMemcpy(a, d_out, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            for (size_t e = 0; e < (size_t)n * H * D; e++)
+                fa[e] = frs_bf16_to_f32(a[e]);
+            CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1,
+                                         d_ref, d_scr, st));
+            cudaMemcpy(b, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            for (size_t e = 0; e < (size_t)n * H * D; e++)
+                fb[e] = frs_bf16_to_f32(b[e]);
+            err[0] = test_rel_err(fa, fb, (size_t)n * H * D);
+            CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, 1, mode % 2 ? 8 : 1,
+                                         d_ref, d_scr, st));
+            cudaMemcpy(a, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
+            for (size_t e = 0; e < (size_t)n * H * D; e++)
+                fa[e] = frs_bf16_to_f32(a[e]);
+            err[1] = test_rel_err(fa, fb, (size_t)n * H * D);
+            fprintf(stderr, "paged attention mode %d head_dim %d: rel err against three terms: two terms %.3g, one "
+                    "term %.3g\n", mode, D, err[0], err[1]);
+            CHECK(err[1] > 0 && err[0] < 0.25 * err[1], "paged attention mode %d head_dim %d: two terms' rel err %.3g "
+                  "against three is not well under one term's %.3g", mode, D, err[0], err[1]);
+            free(a), free(b), free(fa), free(fb);
+        }
         if (mode % 2) { /* 8 splits: the warp-per-row combine (att_combine_warp) gives the block combine's bits */
             cuda_attention_combine_select(1);
             CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, terms, 8, d_ref, d_scr,
