@@ -907,7 +907,6 @@ static enum frs_status cu_batch_create(struct frs_backend *be, struct cu_backend
                    : b->opts.attention == FRS_ATTN_MMA_BF16                                          ? 1
                                                                                                      : 3,
         .att_decode = b->opts.batch_att_mma >= 3 ? 2 : b->opts.batch_att_mma >= 2,
-        .att_grid = b->opts.batch_att_grid,
         .draft_dev = b->opts.batch_draft_dev,
     };
     v.att_tree_terms = v.att_mma == 3 && b->opts.batch_att_terms == 2 ? 2 : v.att_mma;

@@ -236,13 +236,14 @@ static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
  * captured for it serves every grouping in its class (the verify, captured or not: the same
  * splits, so the same bits); returns the class (graph key, < BT_ATT_CLASSES). Other modes:
  * the bound and bt_mma_splits, class 0. A grid sized by the bound alone (36 blocks for a 60-row
- * tree when max_seqs is 32) left one split over the whole context where 8 fit. */
+ * tree when max_seqs is 32) left one split over the whole context where 8 fit (the FR-Spec 32k
+ * iteration at batch 1 11.48 ms against 10.18 with this grid, H100 2026-12-08; removed since). */
 static int bt_att_grid(const struct cuda_batch *bt, int n, int mma, int exact, int *blocks, int *splits)
 {
     const int bm = bt_mma_bm(mma), bound = bt_mma_blocks(bt, n, bm);
     *blocks = bound;
     *splits = bt_mma_splits(bt, n, bm);
-    if (mma != 1 || !bt->m.att_grid)
+    if (mma != 1)
         return 0;
     const int ns = bt->hm.nseg[0] > 0 ? bt->hm.nseg[0] : 1;
     int c = 0, b;
@@ -410,8 +411,7 @@ enum frs_status cuda_batch_create(struct cuda_batch **out, const struct cuda_bat
         if (m->att_mma) {
             /* bt_att_grid's splits at its fewest blocks: the fewest segments n rows can form */
             const int fewest = (int)(((long)n * bt->G + CUDA_ATT_MMA_BM - 1) / CUDA_ATT_MMA_BM);
-            const int splits = m->att_grid ? cuda_attn_mma_splits_blocks(fewest, m->KV, m->n_sm)
-                                           : bt_mma_splits(bt, n, CUDA_ATT_MMA_BM);
+            const int splits = cuda_attn_mma_splits_blocks(fewest, m->KV, m->n_sm);
             const size_t sm = (size_t)n * m->H * splits * (m->D + 2);
             const size_t sw = (size_t)n * m->H * bt_mma_splits(bt, n, CUDA_ATT_MMA_BM_WS) * (m->D + 2);
             scr = sm > scr ? sm : scr;

@@ -83,7 +83,6 @@ struct cuda_batch_model {
     /* the bf16 terms of the tree and prefill rows' tensor-core attention: att_mma, or 2 (opts.batch_att_terms;
      * the decode steps and the draft keep att_mma's) */
     int att_tree_terms;
-    int att_grid; /* 1: the tree attention's grid from the step's segments; 0: from the bound (A/B) */
     int draft_dev; /* 1: the draft's trees built on the device (one read-back a draft); 0: on the host */
 };
 

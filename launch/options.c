@@ -63,8 +63,6 @@ void backend_options_from_env(struct frs_backend_options *o)
         o->att_combine_warp = 1;
     if (env_first("FRS_BATCH_ATT_TERMS") == '2')
         o->batch_att_terms = 2;
-    if (env_first("FRS_BATCH_ATT_GRID") == '0')
-        o->batch_att_grid = 0;
     const char bd = env_first("FRS_BATCH_DRAFT");
     if (bd == 'd' || bd == 'h')
         o->batch_draft_dev = bd == 'd';
@@ -105,7 +103,6 @@ const char *backend_options_describe(const struct frs_backend_options *o, char *
     DESCRIBE(o->batch_att_mma != d.batch_att_mma, "batch_att_mma=%d", o->batch_att_mma);
     DESCRIBE(o->att_combine_warp != d.att_combine_warp, "att_combine_warp=%d", o->att_combine_warp);
     DESCRIBE(o->batch_att_terms != d.batch_att_terms, "batch_att_terms=%d", o->batch_att_terms);
-    DESCRIBE(o->batch_att_grid != d.batch_att_grid, "batch_att_grid=%d", o->batch_att_grid);
     DESCRIBE(o->batch_draft_dev != d.batch_draft_dev, "batch_draft_dev=%d", o->batch_draft_dev);
     DESCRIBE(o->l2_prefetch != d.l2_prefetch, "l2_prefetch=%d", o->l2_prefetch);
     DESCRIBE(o->row_kernels != d.row_kernels, "row_kernels=%d", o->row_kernels);

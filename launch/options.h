@@ -78,8 +78,6 @@ int gen_options_load_preset(struct gen_options *o, const char *path);
  *   FRS_ATT_COMBINE=w    att_combine_warp = 1 (the attention's split combine as a warp per output row)
  *   FRS_BATCH_ATT_TERMS=2 batch_att_terms = 2 (the batched tree / prefill rows' tensor-core attention with
  *                                             two bf16 terms of q and P instead of three)
- *   FRS_BATCH_ATT_GRID=0 batch_att_grid = 0   (the batched tree attention's grid from the bound over
- *                                             max_seqs; default 1: from the step's segments)
  *   FRS_BATCH_DRAFT=h    batch_draft_dev = 0  (the batched draft's trees built on the host, one read-back
  *                                             a depth; default d: on the device, one read-back a draft)
  *   FRS_L2_PREFETCH=N    l2_prefetch = N      (N 0-7: the decode's L2 prefetches of the next weights, bits 1 o,

@@ -133,11 +133,6 @@ struct frs_backend_options {
     int batch_att_terms;          /* 2: the batched tree and prefill rows' tensor-core attention with two bf16
                                      terms of q and P (~16 significant bits) instead of three (24: fp32-exact
                                      operands): a third less tensor work; 0 (default): three (A/B) */
-    int batch_att_grid;           /* 1 (default): the batched tree attention's grid from the step's segments
-                                     (rounded up to a power of two: a graph per class), its context
-                                     splits filling one wave; 0: from a bound over max_seqs sequences,
-                                     as before 2026-12-07 21:45 (a 60-row tree then got one split where
-                                     8 fit when max_seqs was 32; A/B) */
     int batch_draft_dev;          /* 1 (default): the batched draft's trees built on the device
                                      (kernels/cuda_tree.cu's batched kernels: one read-back a draft instead
                                      of one a depth; 8B FR-Spec draft at batch 8 2.88-2.93 ms against
@@ -161,7 +156,7 @@ static inline struct frs_backend_options frs_backend_options_default(void)
     struct frs_backend_options o = {
         .cuda_graphs = 1, .device_sampling = 1, .device_accept = 1,
         .attention = FRS_ATTN_AUTO, .pdl = 1, .cublaslt = 1, .fp8_act_quant = 0, .fp8_mma = 4,
-        .fp8_gemv_unroll = 4, .batch_att_mma = 3, .batch_att_grid = 1, .batch_draft_dev = 1, .row_kernels = 2,
+        .fp8_gemv_unroll = 4, .batch_att_mma = 3, .batch_draft_dev = 1, .row_kernels = 2,
     };
     return o;
 }

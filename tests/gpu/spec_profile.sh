@@ -3,9 +3,8 @@
 # within LIMIT seconds (default 560), in priority order: build; test_cuda_batch, test_cuda_ops; the default pair's
 # 512-prompt job (frs_job) at --batch 64 off RUNS times (default 2) and at --batch 1 off, with their
 # traces' backend lines; `frspec bench throughput --preset llama3-8b --fr-only` at batch 1, 2, 4, 8, 32
-# (draft / verify / iteration wall times) under each of AB (default FRS_BATCH_ATT_GRID=0 and =1: the
-# tree attention's grid from the bound / from the step's segments; FRS_BATCH_DRAFT=d: the trees built on
-# the device); Nsight Compute kernel durations of the FR-Spec iteration at
+# (draft / verify / iteration wall times) under each of AB (default: the defaults, and
+# FRS_BATCH_DRAFT=h: the trees built on the host); Nsight Compute kernel durations of the FR-Spec iteration at
 # each batch of NCU_BATCHES (default "4 1"), cut into draft and verify kernel time by
 # tests/bench/ncu_phases.py (the wall time minus the kernel time is the host's part). Logs under $OUT.
 # usage (repo root, carry .deps): [LIMIT=560] [RUNS=2] [NCU_BATCHES="4 1"] bash tests/gpu/spec_profile.sh
@@ -21,7 +20,7 @@ for r in $(seq 1 ${RUNS:-2}); do
 done
 need 140 "job b1" && frs_job 1 off 40 | sed "s/^/[b1 off] /"
 for t in "$OUT"/trace_*.txt; do [ -f "$t" ] && echo "$(basename $t): $(grep -h '^backend' $t)"; done
-for ab in ${AB:-FRS_BATCH_ATT_GRID=0 FRS_BATCH_ATT_GRID=1 FRS_BATCH_DRAFT=d}; do
+for ab in ${AB:-FRS_X=1 FRS_BATCH_DRAFT=h}; do
     need 120 "throughput fr-only $ab" || break
     env $ab timeout 90 $B/frspec bench throughput --preset llama3-8b --batches 1,2,4,8,32 --steps 10 --fr-only \
         --json "$OUT/throughput_fr_${ab#*=}.json" > "$OUT/throughput_fr_${ab#*=}.log" 2>&1

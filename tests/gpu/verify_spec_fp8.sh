@@ -5,7 +5,7 @@
 # test_cuda_fp8 (FP8 verify variants 5-7 bit-identical to the split-K kernel), test_cuda_model on the
 # bf16 and one FP8 fixture (the decode's L2 prefetches bit-identical); `frspec bench
 # throughput --preset llama3-8b --fr-only` at BATCHES (default 1,2,4,8,32) under each of AB (default:
-# FRS_BATCH_ATT_GRID=0, the default, FRS_BATCH_DRAFT=d); the 8B bf16 / FP8 bench under each
+# the defaults, FRS_BATCH_DRAFT=h); the 8B bf16 / FP8 bench under each
 # FRS_FP8_MMA of MMA (default "4 7"); the 8B FP8 bench under each FRS_L2_PREFETCH of PF (default
 # "1 7"; the MMA 4 run is its baseline; after the jobs); the default pair's 512-prompt job at --batch 64 and 1 (the
 # 16 MiB GEMM-timing threshold: choose_ms in the traces' backend lines); the 70B FP8 preset under each
@@ -25,7 +25,7 @@ if need 40 "test_cuda_model fp8"; then
     echo "test_cuda_model fp8 exit $?: $(grep -E 'checks' "$OUT/test_cuda_model_fp8.log" | tail -1)"
     grep -E "FAIL|l2 prefetch" "$OUT/test_cuda_model.log" "$OUT/test_cuda_model_fp8.log" | head -8
 fi
-for ab in ${AB:-FRS_BATCH_ATT_GRID=0 FRS_BATCH_ATT_GRID=1 FRS_BATCH_DRAFT=d}; do
+for ab in ${AB:-FRS_X=1 FRS_BATCH_DRAFT=h}; do
     need 50 "throughput fr-only $ab" || break
     env $ab timeout 50 $B/frspec bench throughput --preset llama3-8b --batches ${BATCHES:-1,2,4,8,32} --steps 8 \
         --fr-only --json "$OUT/throughput_fr_${ab#*=}.json" > "$OUT/throughput_fr_${ab#*=}.log" 2>&1
