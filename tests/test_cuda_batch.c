@@ -76,6 +76,19 @@ static uint64_t lcg(uint64_t *s)
 
 /* ---- 1. paged attention vs the contiguous kernel ---------------------------------------------------- */
 
+/* the bf16 values that differ between two device buffers of n */
+static long dev_bf16_diff(const uint16_t *d_a, const uint16_t *d_b, size_t n)
+{
+    uint16_t *a = malloc(n * 2), *b = malloc(n * 2);
+    cudaMemcpy(a, d_a, n * 2, cudaMemcpyDeviceToHost);
+    cudaMemcpy(b, d_b, n * 2, cudaMemcpyDeviceToHost);
+    long diff = 0;
+    for (size_t e = 0; e < n; e++)
+        diff += a[e] != b[e];
+    free(a), free(b);
+    return diff;
+}
+
 /* mode 0 / 1: the CUDA-core paged kernel with the pair / 16-byte V pass; 2 / 3: the tensor-core
  * paged kernel (cuda_attn_mma_paged, three bf16 terms) without / with context splits (8); 4 / 5: the
  * same with its warp split (segments of 16 q vectors, CUDA_ATT_MMA_BM_WS); 6 / 7: the warp split
@@ -230,30 +243,18 @@ static void test_paged_attention(int mode, int D)
             CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &pg, max_blocks, bm, n, H, KV, D, terms, 8, d_ref, d_scr,
                                          st));
             cuda_attention_combine_select(0);
-            uint16_t *a = malloc((size_t)n * H * D * 2), *b = malloc((size_t)n * H * D * 2);
-            cudaMemcpy(a, d_out, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
-            cudaMemcpy(b, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
-            long diff = 0;
-            for (size_t e = 0; e < (size_t)n * H * D; e++)
-                diff += a[e] != b[e];
+            const long diff = dev_bf16_diff(d_out, d_ref, (size_t)n * H * D);
             CHECK(diff == 0, "paged attention mode %d head_dim %d: %ld of %d outputs differ between the warp and the "
                   "block split combine", mode, D, diff, n * H * D);
-            free(a), free(b);
         }
         if (mode == 6 || mode == 7) { /* the ring changes where bytes wait, not what is computed: bit-identical */
             struct cuda_attn_mma_pages p0 = pg;
             p0.pipe = 0;
             CHECK_OK(cuda_attn_mma_paged(d_q, d_kp, d_vp, &p0, max_blocks, bm, n, H, KV, D, 3, mode % 2 ? 8 : 1,
                                          d_ref, d_scr, st));
-            uint16_t *a = malloc((size_t)n * H * D * 2), *b = malloc((size_t)n * H * D * 2);
-            cudaMemcpy(a, d_out, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
-            cudaMemcpy(b, d_ref, (size_t)n * H * D * 2, cudaMemcpyDeviceToHost);
-            long diff = 0;
-            for (size_t e = 0; e < (size_t)n * H * D; e++)
-                diff += a[e] != b[e];
+            const long diff = dev_bf16_diff(d_out, d_ref, (size_t)n * H * D);
             CHECK(diff == 0, "paged attention mode %d head_dim %d: %ld of %d outputs differ from the warp split "
                   "without the ring", mode, D, diff, n * H * D);
-            free(a), free(b);
         }
         cudaFree(d_seg);
     }
