@@ -676,8 +676,6 @@ static enum frs_status cu_alloc_state(struct cu_backend *b)
 
 /* ---- the forward passes ---------------------------------------------------------------------- */
 
-/* One transformer layer's attention + MLP over n rows of x (fp32 residual, updated in place).
- * in_norm NULL: attention reads x itself (EAGLE layer 0). kc/vc: this layer's caches. */
 /* opts.l2_prefetch bits: which weights of a decode step (n == 1, target) are prefetched into L2 while
  * the kernels before their GEMV run */
 enum { CU_PF_O = 1, CU_PF_QKV = 2, CU_PF_GU = 4 };
@@ -710,6 +708,8 @@ static size_t cu_wbytes(const struct cu_fp8 *w8, int rows, int cols)
     return (size_t)rows * (size_t)cols * (w8->w ? 1u : 2u);
 }
 
+/* One transformer layer's attention + MLP over n rows of x (fp32 residual, updated in place).
+ * in_norm NULL: attention reads x itself (EAGLE layer 0). kc/vc: this layer's caches. */
 static enum frs_status cu_layer_forward(struct cu_backend *b, const struct cu_dims *dm, const struct cu_layer *ly,
                                         int n, float *x, uint16_t *xn, float *qkv, float *q, uint16_t *att, float *gu,
                                         uint16_t *act, uint16_t *kc, uint16_t *vc, const float *inv_freq,

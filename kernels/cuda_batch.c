@@ -228,6 +228,22 @@ static int bt_mma_splits(const struct cuda_batch *bt, int n, int bm)
     return cuda_attn_mma_splits_blocks(bt_mma_blocks(bt, n, bm), bt->m.KV, bt->m.n_sm);
 }
 
+/* the most context positions a row of hm's first n sees (prefix + local + 1: causal rows) */
+static int bt_rows_cols(const struct bt_meta *h, int n)
+{
+    int cols = 1;
+    for (int r = 0; r < n; r++)
+        cols = h->prefix[r] + h->local[r] + 1 > cols ? h->prefix[r] + h->local[r] + 1 : cols;
+    return cols;
+}
+
+/* splits, at most one per 64-slot tile of cols positions (short contexts: the rest would be empty) */
+static int bt_splits_cap(int splits, int cols)
+{
+    const int tiles = (cols + 63) / 64;
+    return splits < tiles ? splits : tiles;
+}
+
 /* The tree attention's grid (mma 1: segments of CUDA_ATT_MMA_BM vectors) for n rows whose segments
  * are in hm (bt_segments): blocks (>= the segments in use) and context splits, as many as fill one
  * wave of two blocks an SM for those blocks. exact: the segment count itself and at most one split
@@ -259,13 +275,8 @@ static int bt_att_grid(const struct cuda_batch *bt, int n, int mma, int exact, i
         b = ns;
     *blocks = b;
     *splits = cuda_attn_mma_splits_blocks(b, bt->m.KV, bt->m.n_sm);
-    if (exact) { /* no more splits than 64-slot tiles of the longest row's context (prefill at a short prefix) */
-        int cols = 1;
-        for (int r = 0; r < n; r++)
-            cols = bt->hm.prefix[r] + bt->hm.local[r] + 1 > cols ? bt->hm.prefix[r] + bt->hm.local[r] + 1 : cols;
-        const int tiles = (cols + 63) / 64;
-        *splits = *splits < tiles ? *splits : tiles;
-    }
+    if (exact) /* no more splits than 64-slot tiles of the longest row's context (prefill at a short prefix) */
+        *splits = bt_splits_cap(*splits, bt_rows_cols(&bt->hm, n));
     return c;
 }
 
@@ -718,24 +729,29 @@ static void bt_segments(struct cuda_batch *bt, int n, int bm) { (void)bt_segment
 static void bt_draft_grid(const struct cuda_batch *bt, int ns, int max_cols, int *blocks, int *splits)
 {
     *blocks = bt->dmma && ns > 0 ? ns : 0;
-    *splits = 1;
-    if (!*blocks)
-        return;
-    const int s = cuda_attn_mma_splits_blocks(ns, bt->m.dKV, bt->m.n_sm), tiles = (max_cols + 63) / 64;
-    *splits = s < tiles ? s : tiles;
-    if (*splits < 1)
-        *splits = 1;
+    *splits = *blocks ? bt_splits_cap(cuda_attn_mma_splits_blocks(ns, bt->m.dKV, bt->m.n_sm), max_cols) : 1;
+}
+
+/* the bound on the columns a draft row of depth `level` sees, over the sequences still growing: both
+ * tree builders size their grid from it (the same splits, so the same bits) */
+static int bt_draft_level_cols(const struct frs_seq *seqs, const struct frs_tree_params *p, int n, int level)
+{
+    int cols = 1;
+    for (int i = 0; i < n; i++)
+        if (p[i].depth > level && seqs[i].target_len + level * p[i].topk > cols)
+            cols = seqs[i].target_len + level * p[i].topk;
+    return cols;
 }
 
 /* the draft's attention segments of depth `level` (>= 1) of a device-built draft into hm.seg + 4 level
  * dseg_level and hm.nseg[level]: the k rows of each sequence still growing, in sequence order
- * (bt_draft_device's rows), table i; the grid (bt_draft_grid) from the same bound on the columns as
- * bt_draft_host's; returns the segment count */
+ * (bt_draft_device's rows), table i; the grid (bt_draft_grid) from bt_draft_level_cols; returns the
+ * segment count */
 static int bt_draft_level_segs(struct cuda_batch *bt, int level, int n, const struct frs_seq *seqs,
                                const struct frs_tree_params *p, int *blocks, int *splits)
 {
     int32_t *seg = bt->hm.seg + (size_t)4 * level * bt->dseg_level;
-    int ns = 0, r0 = 0, cols = 1;
+    int ns = 0, r0 = 0;
     for (int i = 0; i < n; i++) {
         if (p[i].depth <= level)
             continue;
@@ -747,10 +763,9 @@ static int bt_draft_level_segs(struct cuda_batch *bt, int level, int n, const st
             seg[4 * ns + 3] = i;
         }
         r0 += k;
-        cols = seqs[i].target_len + level * k > cols ? seqs[i].target_len + level * k : cols;
     }
     bt->hm.nseg[level] = ns;
-    bt_draft_grid(bt, ns, cols, blocks, splits);
+    bt_draft_grid(bt, ns, bt_draft_level_cols(seqs, p, n, level), blocks, splits);
     return ns;
 }
 
@@ -792,7 +807,7 @@ static enum frs_status bt_forward_rows(struct cuda_batch *bt, int n, int ng, con
                                       st));
         if (mma)
             FRS_TRY(cuda_attn_mma_paged(bt->q, kp, vp, &pg, att_blocks, bt_mma_bm(mma), n, H, KV, D,
-                                        mma == 1 && m->att_tree_terms ? m->att_tree_terms : m->att_mma,
+                                        mma == 1 ? m->att_tree_terms : m->att_mma,
                                         att_splits, bt->att, bt->scratch, st));
         else
             FRS_TRY(cuda_paged_attention(bt->q, kp, vp, &rows, n, H, KV, D, bt->att, bt->scratch, m->n_sm, st));
@@ -1170,12 +1185,8 @@ static enum frs_status bt_catchup_flush(struct cuda_batch *bt, int rows, int n_t
     cudaStream_t st = bt->m.st;
     const int C = bt->m.C;
     int ab = 0, as = 1;
-    if (bt->dmma) { /* causal rows, as a prefill's */
-        int cols = 1;
-        for (int r = 0; r < rows; r++)
-            cols = bt->hm.prefix[r] + bt->hm.local[r] + 1 > cols ? bt->hm.prefix[r] + bt->hm.local[r] + 1 : cols;
-        bt_draft_grid(bt, bt_segments_g(&bt->hm, rows, CUDA_ATT_MMA_BM, bt->dG), cols, &ab, &as);
-    }
+    if (bt->dmma) /* causal rows, as a prefill's */
+        bt_draft_grid(bt, bt_segments_g(&bt->hm, rows, CUDA_ATT_MMA_BM, bt->dG), bt_rows_cols(&bt->hm, rows), &ab, &as);
     FRS_TRY(bt_meta_upload(bt, n_tables, 0));
     if (n_roots > 0) {
         FRS_CUDA_CHECK(cudaMemcpyAsync(bt->dm.ridx, bt->hm.ridx, (size_t)n_roots * 4, cudaMemcpyHostToDevice, st));
@@ -1316,13 +1327,9 @@ static enum frs_status bt_draft_host(struct cuda_batch *bt, int n, const struct 
         /* the attention's segments from the rows (in sequence order: bt_draft_device's), its grid from the
          * same bound on the columns as the device-built draft's (the same splits, the same bits) */
         int ab = 0, as = 1;
-        if (bt->dmma) {
-            int cols = 1;
-            for (int i = 0; i < n; i++)
-                if (p[i].depth > level && seqs[i].target_len + level * p[i].topk > cols)
-                    cols = seqs[i].target_len + level * p[i].topk;
-            bt_draft_grid(bt, bt_segments_g(h, rows, CUDA_ATT_MMA_BM, bt->dG), cols, &ab, &as);
-        }
+        if (bt->dmma)
+            bt_draft_grid(bt, bt_segments_g(h, rows, CUDA_ATT_MMA_BM, bt->dG), bt_draft_level_cols(seqs, p, n, level),
+                          &ab, &as);
         FRS_TRY(bt_meta_upload_masked(bt, rows, nt, 0));
         FRS_TRY(bt_draft_level(bt, level, rows, kmax, bt->dm.seg, bt->dm.nseg, ab, as));
         FRS_TRY(bt_draft_topk_read(bt, rows, kmax));
